@@ -1,0 +1,118 @@
+#include "bench_util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+bool bench_quick(void)
+{
+    const char *q = getenv("BENCH_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
+/* Best seconds per op. n starts at 1 and is steered so that one run lasts
+ * about `target` seconds; shorter runs are warm-up, and the fastest of the
+ * first `reps` runs of a fair length counts. */
+static int best_per_op(bench_fn fn, double *per_op)
+{
+    double target = bench_quick() ? 0.02 : 0.2;
+    int reps = bench_quick() ? 3 : 5;
+    double best = INFINITY, t;
+    long n = 1;
+    for (int done = 0; done < reps;) {
+        if (fn(n, &t) != 0) return -1;
+        if (t >= target / 2) {
+            done++;
+            if (t / (double)n < best) best = t / (double)n;
+        }
+        if (t < target / 2 || t > 2 * target) {
+            double grow = t > 0 ? target / t : 100;
+            grow = grow > 100 ? 100 : grow;
+            double next = (double)n * grow;
+            n = next < 1 ? 1 : next > 1e9 ? 1000000000L : (long)next;
+        }
+    }
+    *per_op = best;
+    return 0;
+}
+
+static double figure(const bench_row *row, double per_op)
+{
+    switch (row->unit) {
+    case BENCH_MS:
+        return per_op * 1e3;
+    case BENCH_US:
+        return per_op * 1e6;
+    case BENCH_NS:
+        return per_op * 1e9;
+    case BENCH_PER_S:
+        return 1.0 / per_op;
+    case BENCH_MB_PER_S:
+        return (double)row->bytes / 1e6 / per_op;
+    }
+    return NAN;
+}
+
+int bench_main(int argc, char **argv, const bench_row *rows, size_t nrows)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s ROW\nrows:\n", argv[0]);
+        for (size_t i = 0; i < nrows; i++) fprintf(stderr, "  %s\n", rows[i].name);
+        return 2;
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        if (strcmp(rows[i].name, argv[1]) != 0) continue;
+        if (!rows[i].fn) {
+            fprintf(stderr, "%s: row %s is not supported\n", argv[0], argv[1]);
+            return 2;
+        }
+        double per_op;
+        if (best_per_op(rows[i].fn, &per_op) != 0) return 1;
+        double v = figure(&rows[i], per_op);
+        if (!isfinite(v) || per_op <= 0) {
+            fprintf(stderr, "%s: %s: no usable timing\n", argv[0], argv[1]);
+            return 1;
+        }
+        printf("%.6g\n", v);
+        return 0;
+    }
+    fprintf(stderr, "%s: unknown row %s\n", argv[0], argv[1]);
+    return 2;
+}
+
+int bench_write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t k = write(fd, p, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+int bench_read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t k = read(fd, p, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}

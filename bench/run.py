@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Benchmark driver (see BENCH.md).
+
+Usage: python3 bench/run.py BUILD_DIR
+
+For each row runs bench_mproc, py_anchor.py and bench_floor, prints a table
+and writes BUILD_DIR/bench.json. A run that fails, times out or does not
+support the row gives null. BENCH_QUICK=1 shortens every row;
+BENCH_ONLY=prefix runs only rows whose name starts with the prefix.
+BENCH_CPUS=0 (or 0,1 ...) pins every run to those CPUs: steadier figures on
+a noisy machine, where cross-CPU wake-ups make pipe rows vary a lot.
+Exits 1 if a bench_mproc run failed (as opposed to an unsupported row).
+"""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+
+# (name, unit, better) -- add rows here, then teach the three runners.
+ROWS = [
+    ("process.start_join.fork", "ms", "lower"),
+    ("process.start_join.spawn", "ms", "lower"),
+    ("process.start_join.forkserver", "ms", "lower"),
+    ("pipe.throughput.8B", "msgs/s", "higher"),
+    ("pipe.throughput.1MiB", "MB/s", "higher"),
+    ("pipe.throughput.duplex.8B", "msgs/s", "higher"),
+    ("pipe.throughput.duplex.1MiB", "MB/s", "higher"),
+    ("pipe.pingpong.8B", "us", "lower"),
+]
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+TIMEOUT = 30 if QUICK else 120  # seconds per run
+UNSUPPORTED = 2  # exit status of a runner for a row it does not support
+CPUS = {int(c) for c in os.environ.get("BENCH_CPUS", "").split(",") if c.strip()}
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def find_binary(build, name):
+    for path in (os.path.join(build, "bench", name), os.path.join(build, name)):
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def measure(cmd, row):
+    """Runs cmd + [row]; returns (figure or None, failed)."""
+    if cmd is None:
+        return None, False
+    pin = (lambda: os.sched_setaffinity(0, CPUS)) if CPUS else None
+    # A session of its own, so a timeout can kill the run's children too.
+    r = subprocess.Popen(cmd + [row], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, preexec_fn=pin)
+    try:
+        out, err = r.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(r.pid, signal.SIGKILL)
+        r.communicate()
+        print(f"  {row}: {os.path.basename(cmd[-1])} timed out", file=sys.stderr)
+        return None, True
+    if r.returncode == UNSUPPORTED:
+        return None, False
+    try:
+        value = float(out.strip())
+    except ValueError:
+        value = None
+    if r.returncode != 0 or value is None or not math.isfinite(value) or value <= 0:
+        why = err.strip().splitlines()[-1:] or [f"exit {r.returncode}, output {out!r}"]
+        print(f"  {row}: {os.path.basename(cmd[-1])} failed: {why[0]}", file=sys.stderr)
+        return None, True
+    return value, False
+
+
+def ratio(mine, other, better):
+    """>1 means mproc is better."""
+    if mine is None or other is None:
+        return None
+    return mine / other if better == "higher" else other / mine
+
+
+def fmt(v, suffix=""):
+    return "null" if v is None else f"{v:.4g}{suffix}"
+
+
+def main():
+    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    build = sys.argv[1]
+    runners = {}
+    for col, name in (("mproc", "bench_mproc"), ("floor", "bench_floor")):
+        path = find_binary(build, name)
+        if path is None:
+            print(f"warning: {name} not found in {build}; its column is null", file=sys.stderr)
+        runners[col] = [path] if path else None
+    runners["python"] = [sys.executable, os.path.join(HERE, "py_anchor.py")]
+
+    only = os.environ.get("BENCH_ONLY", "")
+    rows = [r for r in ROWS if r[0].startswith(only)]
+    width = max([len(r[0]) for r in rows] + [3])
+    head = ["unit", "better", "mproc", "python", "floor", "vs python", "vs floor"]
+    line = "{:<%d}  {:<6}  {:<6}  {:>10}  {:>10}  {:>10}  {:>9}  {:>8}" % width
+    print(line.format("row", *head))
+    results, mproc_failed = [], False
+    for name, unit, better in rows:
+        res = {"name": name, "unit": unit, "better": better}
+        for col in ("mproc", "python", "floor"):
+            res[col], failed = measure(runners[col], name)
+            mproc_failed |= failed and col == "mproc"
+        results.append(res)
+        vs_py = ratio(res["mproc"], res["python"], better)
+        vs_floor = ratio(res["mproc"], res["floor"], better)
+        print(line.format(name, unit, better, fmt(res["mproc"]), fmt(res["python"]),
+                          fmt(res["floor"]), fmt(vs_py, "x"), fmt(vs_floor, "x")), flush=True)
+
+    out = os.path.join(build, "bench.json")
+    with open(out, "w") as f:
+        f.write("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]\n")
+    print(f"wrote {out}  (vs: >1x means mproc is better)")
+    return 1 if mproc_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

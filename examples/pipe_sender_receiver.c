@@ -1,0 +1,149 @@
+/* pipe_sender_receiver — C twin of seed 003's pipe program.
+ *
+ * A sender process sends four messages down one end of a pipe; a receiver
+ * process reads them from the other end and prints them until it gets
+ * "END". The pipe is duplex, like Python's default Pipe().
+ *
+ * The Python original:
+ *
+ *     def sender(conn, msgs):
+ *         for msg in msgs:
+ *             conn.send(msg)
+ *             print("Sent the message: {}".format(msg))
+ *         conn.close()
+ *
+ *     def receiver(conn):
+ *         while 1:
+ *             msg = conn.recv()
+ *             if msg == "END":
+ *                 break
+ *             print("Received the message: {}".format(msg))
+ *
+ *     if __name__ == "__main__":
+ *         msgs = ["hello", "hey", "hru?", "END"]
+ *         parent_conn, child_conn = multiprocessing.Pipe()
+ *         p1 = multiprocessing.Process(target=sender, args=(parent_conn,msgs))
+ *         p2 = multiprocessing.Process(target=receiver, args=(child_conn,))
+ *         p1.start()
+ *         p2.start()
+ *         p1.join()
+ *         p2.join()
+ *
+ * Where Python pickles each string, this sends its bytes (without the
+ * terminating NUL) with mproc_conn_send_bytes.
+ *
+ * Closing ends: with the fork method every process inherits both ends of
+ * the pipe. Each child closes the end it does not use, and the parent
+ * closes both once the children are started. That way the receiver's end
+ * sees end of file if the sender dies before sending "END", instead of
+ * blocking forever on an end that some process still holds open.
+ */
+#include <mproc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What each child gets. The children are forked, so the connection
+ * pointers (and the pointer to the static message table) stay valid in
+ * them. */
+struct pipe_args {
+    mproc_conn *conn;        /* the end this child uses */
+    mproc_conn *other;       /* the peer's end, which this child closes */
+    const char *const *msgs; /* sender only: the messages */
+    size_t nmsgs;            /* sender only: how many */
+};
+
+static const char *const msgs[] = {"hello", "hey", "hru?", "END"};
+
+/* Prints what failed and why, then exits: every mproc call is checked. */
+static void check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "pipe_sender_receiver: %s: %s\n", what, mproc_strerror(rc));
+        exit(1);
+    }
+}
+
+/* Target of p1: sends every message, then closes its end. */
+static int sender(void *arg)
+{
+    const struct pipe_args *a = arg;
+
+    mproc_conn_free(a->other); /* the receiver's end: not ours */
+    for (size_t i = 0; i < a->nmsgs; i++) {
+        check(mproc_conn_send_bytes(a->conn, a->msgs[i], strlen(a->msgs[i])),
+              "mproc_conn_send_bytes");
+        printf("Sent the message: %s\n", a->msgs[i]);
+    }
+    mproc_conn_free(a->conn); /* conn.close() */
+    return 0;
+}
+
+/* Target of p2: prints each message until "END" arrives. */
+static int receiver(void *arg)
+{
+    const struct pipe_args *a = arg;
+
+    mproc_conn_free(a->other); /* the sender's end: not ours */
+    for (;;) {
+        void *buf;
+        size_t len;
+        int rc = mproc_conn_recv_bytes(a->conn, &buf, &len, MPROC_FOREVER);
+        if (rc == MPROC_EEOF) {
+            fprintf(stderr, "pipe_sender_receiver: the sender closed before sending END\n");
+            return 1;
+        }
+        check(rc, "mproc_conn_recv_bytes");
+
+        /* The message is not NUL-terminated: compare and print by length. */
+        int is_end = len == 3 && memcmp(buf, "END", 3) == 0;
+        if (!is_end) printf("Received the message: %.*s\n", (int)len, (const char *)buf);
+        free(buf);
+        if (is_end) break;
+    }
+    mproc_conn_free(a->conn);
+    return 0;
+}
+
+int main(void)
+{
+    mproc_conn *parent_conn, *child_conn;
+    mproc_process *p1, *p2;
+
+    check(mproc_pipe(&parent_conn, &child_conn, true), "mproc_pipe");
+
+    struct pipe_args sender_args = {
+        .conn = parent_conn,
+        .other = child_conn,
+        .msgs = msgs,
+        .nmsgs = sizeof msgs / sizeof msgs[0],
+    };
+    struct pipe_args receiver_args = {.conn = child_conn, .other = parent_conn};
+
+    check(mproc_process_new(&p1, sender, &sender_args, sizeof sender_args, NULL),
+          "mproc_process_new");
+    check(mproc_process_new(&p2, receiver, &receiver_args, sizeof receiver_args, NULL),
+          "mproc_process_new");
+    check(mproc_process_start(p1), "mproc_process_start");
+    check(mproc_process_start(p2), "mproc_process_start");
+
+    /* The parent uses neither end; the children have their own copies. */
+    mproc_conn_free(parent_conn);
+    mproc_conn_free(child_conn);
+
+    int failed = 0;
+    mproc_process *procs[] = {p1, p2};
+    for (size_t i = 0; i < 2; i++) {
+        int code;
+        check(mproc_process_join(procs[i], MPROC_FOREVER), "mproc_process_join");
+        check(mproc_process_exitcode(procs[i], &code), "mproc_process_exitcode");
+        if (code != 0) {
+            fprintf(stderr, "pipe_sender_receiver: %s exited with code %d\n",
+                    mproc_process_name(procs[i]), code);
+            failed = 1;
+        }
+        check(mproc_process_free(procs[i]), "mproc_process_free");
+    }
+    return failed;
+}

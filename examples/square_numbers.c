@@ -1,0 +1,88 @@
+/* square_numbers — C twin of seed 001's first program.
+ *
+ * Creates one process per CPU, each computing i * i for i < 1000, starts
+ * them all, then joins them all. The Python prints nothing; this prints one
+ * line at the end saying how many processes finished.
+ *
+ * The Python original:
+ *
+ *     def square_numbers():
+ *         for i in range(1000):
+ *             result = i * i
+ *
+ *     if __name__ == "__main__":
+ *         processes = []
+ *         num_processes = os.cpu_count()
+ *         for i in range(num_processes):
+ *             process = Process(target=square_numbers)
+ *             processes.append(process)
+ *         for process in processes:
+ *             process.start()
+ *         for process in processes:
+ *             process.join()
+ *
+ * mproc_cpu_count() counts the CPUs this process may actually use (affinity
+ * and cgroup quota), which is what os.process_cpu_count() gives in Python
+ * 3.13; MPROC_CPU_COUNT in the environment overrides it.
+ */
+#include <mproc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Prints what failed and why, then exits: every mproc call is checked. */
+static void check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "square_numbers: %s: %s\n", what, mproc_strerror(rc));
+        exit(1);
+    }
+}
+
+/* The target; it takes no argument (arg is NULL). */
+static int square_numbers(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++) {
+        /* volatile: keep the compiler from dropping the unused work. */
+        volatile int result = i * i;
+        (void)result;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    /* Documented to be at least 1; a negative value would be an error code. */
+    int num_processes = mproc_cpu_count();
+    check(num_processes, "mproc_cpu_count");
+
+    mproc_process **processes = calloc((size_t)num_processes, sizeof *processes);
+    if (processes == NULL) check(MPROC_ENOMEM, "calloc");
+
+    /* Create the processes (not started yet). */
+    for (int i = 0; i < num_processes; i++)
+        check(mproc_process_new(&processes[i], square_numbers, NULL, 0, NULL), "mproc_process_new");
+
+    /* Start them all. */
+    for (int i = 0; i < num_processes; i++)
+        check(mproc_process_start(processes[i]), "mproc_process_start");
+
+    /* Wait for them all: block until each one has finished. */
+    int failed = 0;
+    for (int i = 0; i < num_processes; i++) {
+        int code;
+        check(mproc_process_join(processes[i], MPROC_FOREVER), "mproc_process_join");
+        check(mproc_process_exitcode(processes[i], &code), "mproc_process_exitcode");
+        if (code != 0) {
+            fprintf(stderr, "square_numbers: %s exited with code %d\n",
+                    mproc_process_name(processes[i]), code);
+            failed = 1;
+        }
+        check(mproc_process_free(processes[i]), "mproc_process_free");
+    }
+    free(processes);
+
+    if (!failed) printf("%d processes finished\n", num_processes);
+    return failed;
+}

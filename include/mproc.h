@@ -1,0 +1,11 @@
+/* mproc — Python's multiprocessing for C. The umbrella header: include this
+ * one. Each layer's API is documented in its own header under mproc/. */
+#ifndef MPROC_H
+#define MPROC_H
+
+#include "mproc/base.h"
+#include "mproc/conn.h"
+#include "mproc/process.h"
+#include "mproc/wait.h"
+
+#endif

@@ -1,0 +1,135 @@
+/* mproc — processes (the twin of multiprocessing.Process).
+ *
+ * A target is `int target(void *arg)`: it gets a private copy of the bytes
+ * given to mproc_process_new, and its return value is the child's exit code
+ * (0..255). Exit codes follow Python: N when the child exited with N,
+ * -SIGNUM when a signal killed it.
+ *
+ * Threads: a process object may be used from several threads of its
+ * creator; the calls are serialised internally. Only the creating process
+ * may start, join or signal it (others get MPROC_ECHILD).
+ */
+#ifndef MPROC_PROCESS_H
+#define MPROC_PROCESS_H
+
+#include "base.h"
+
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mproc_process mproc_process;
+
+/* A process target. arg points to a private copy of the argument bytes
+ * (NULL when none were given), valid until the target returns. */
+typedef int (*mproc_target_fn)(void *arg);
+
+/* How a child is created. Only MPROC_START_FORK exists so far; the others
+ * return MPROC_ENOTSUP from mproc_process_start. */
+typedef enum mproc_start_method {
+    MPROC_START_DEFAULT = 0, /* the process-wide default (fork) */
+    MPROC_START_FORK = 1,
+    MPROC_START_SPAWN = 2,
+    MPROC_START_FORKSERVER = 3,
+} mproc_start_method;
+
+/* Options for mproc_process_new; zero (or NULL) means defaults. */
+typedef struct mproc_process_opts {
+    /* Name; NULL gives "Process-N" (children of children "Process-N:M"). */
+    const char *name;
+    /* A daemon child is killed when its parent exits, even by SIGKILL, and
+     * may not start children of its own. */
+    bool daemon;
+    mproc_start_method start_method;
+} mproc_process_opts;
+
+/* Creates a process object (not yet started) that will run target(arg
+ * copy). arg may be NULL when arglen is 0; the bytes are copied now.
+ * Errors: MPROC_EINVAL (NULL out or target, NULL arg with arglen > 0),
+ * MPROC_ENOMEM. */
+MPROC_API int mproc_process_new(mproc_process **out, mproc_target_fn target, const void *arg,
+                                size_t arglen, const mproc_process_opts *opts);
+
+/* Starts the child. Under fork this returns as soon as the child exists
+ * (its start-up cannot fail); start methods whose start-up can fail report
+ * that failure here.
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTARTED (started before),
+ * MPROC_EBADSTATE (called from a daemon process, or on the handle of the
+ * current/parent process), MPROC_ECHILD (the object belongs to another
+ * process), MPROC_ENOTSUP (start method not available), MPROC_EAGAIN /
+ * MPROC_ENOMEM (fork failed), MPROC_ECHILDSTART or the child's own code. */
+MPROC_API int mproc_process_start(mproc_process *p);
+
+/* Waits for the child to exit and reaps it. Returns 0 once it has exited
+ * (then mproc_process_exitcode gives its code), MPROC_ETIMEDOUT if it is
+ * still running at the deadline.
+ * Errors: MPROC_EINVAL, MPROC_ENOTSTARTED, MPROC_EDEADLK (joining the
+ * current process), MPROC_ECHILD (not a child of the caller). */
+MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms);
+
+/* True while the child runs (started and not exited). Reaps it if it has
+ * exited. False for NULL and for unstarted processes; for the current
+ * process, true. */
+MPROC_API bool mproc_process_is_alive(mproc_process *p);
+
+/* On 0, *code is the exit code (N, or -SIGNUM). Reaps the child if it has
+ * exited. Errors: MPROC_ERUNNING (not exited yet), MPROC_ENOTSTARTED,
+ * MPROC_EINVAL. */
+MPROC_API int mproc_process_exitcode(mproc_process *p, int *code);
+
+/* The pid, or 0 before start. */
+MPROC_API pid_t mproc_process_pid(const mproc_process *p);
+
+/* The name ("" for NULL). The string lives as long as the object. */
+MPROC_API const char *mproc_process_name(const mproc_process *p);
+
+/* Renames the process object (and, for the current process, its log name).
+ * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
+MPROC_API int mproc_process_set_name(mproc_process *p, const char *name);
+
+MPROC_API bool mproc_process_daemon(const mproc_process *p);
+
+/* Sets the daemon flag. Errors: MPROC_ESTARTED after start, MPROC_EINVAL. */
+MPROC_API int mproc_process_set_daemon(mproc_process *p, bool daemon);
+
+/* Send SIGTERM / SIGKILL / SIGINT to a running child. A child that has
+ * already exited is left alone (returns 0).
+ * Errors: MPROC_EINVAL, MPROC_ENOTSTARTED, MPROC_ECHILD. */
+MPROC_API int mproc_process_terminate(mproc_process *p);
+MPROC_API int mproc_process_kill(mproc_process *p);
+MPROC_API int mproc_process_interrupt(mproc_process *p);
+
+/* An fd that becomes readable when the process exits (a pidfd), for
+ * poll(2) or mproc_wait. Owned by the object.
+ * Errors: MPROC_EINVAL, MPROC_ENOTSTARTED. */
+MPROC_API int mproc_process_sentinel(mproc_process *p);
+
+/* Frees the object. A process that was started must have exited (it is
+ * reaped here); otherwise MPROC_ERUNNING and nothing is freed. NULL and the
+ * handles of the current and parent process are no-ops returning 0. */
+MPROC_API int mproc_process_free(mproc_process *p);
+
+/* The current process ("MainProcess" at the root). Never NULL; not to be
+ * freed. */
+MPROC_API mproc_process *mproc_current_process(void);
+
+/* The parent of the current process, or NULL in the root process. Its
+ * is_alive/join/sentinel watch the parent's death. Not to be freed. */
+MPROC_API mproc_process *mproc_parent_process(void);
+
+/* Reaps finished children and fills out[0..cap) with those still running,
+ * oldest first; *n receives how many are running (may exceed cap).
+ * out may be NULL when cap is 0. Errors: MPROC_EINVAL. */
+MPROC_API int mproc_active_children(mproc_process **out, size_t cap, size_t *n);
+
+/* CPUs this process may use: the CPU affinity mask, further capped by a
+ * cgroup CPU quota (v2 cpu.max or v1 cfs quota), at least 1.
+ * MPROC_CPU_COUNT in the environment (a positive integer) overrides. */
+MPROC_API int mproc_cpu_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,36 @@
+/* Once-per-process library start-up. */
+#include "internal/base.h"
+#include "internal/process.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void atexit_handler(void)
+{
+    mproc__exit_function();
+}
+
+static void init_once(void)
+{
+    /* Like Python, mproc ignores SIGPIPE so that a dead reader turns into
+     * MPROC_EPIPE instead of killing the writer. MPROC_KEEP_SIGPIPE=1 keeps
+     * the program's disposition. A handler the program set is left alone. */
+    const char *keep = getenv("MPROC_KEEP_SIGPIPE");
+    if (!(keep && *keep == '1')) {
+        struct sigaction sa;
+        if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+            sa.sa_handler = SIG_IGN;
+            sigaction(SIGPIPE, &sa, NULL);
+        }
+    }
+    mproc__self_init();
+    atexit(atexit_handler);
+}
+
+void mproc__init(void)
+{
+    pthread_once(&once, init_once);
+}

@@ -1,0 +1,56 @@
+/* Internal helpers of the base layer: errno mapping, deadlines, panics. */
+#ifndef MPROC_INTERNAL_BASE_H
+#define MPROC_INTERNAL_BASE_H
+
+#include "mproc/base.h"
+
+#include <errno.h>
+#include <stdint.h>
+
+#define MPROC__HIDDEN      __attribute__((visibility("hidden")))
+#define MPROC__NORETURN    __attribute__((noreturn))
+#define MPROC__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* The mproc code for an errno value (ETIMEDOUT -> MPROC_ETIMEDOUT). */
+int mproc__err_from_errno(int e);
+/* mproc__err_from_errno(errno), for the line after a failed call. */
+#define MPROC__ERRNO() mproc__err_from_errno(errno)
+
+/* A broken invariant: print the message and abort. */
+MPROC__NORETURN void mproc__panic(const char *fmt, ...) MPROC_PRINTF(1, 2);
+
+/* Lock/unlock a pthread mutex, panicking on failure. */
+#define MPROC__LOCK(m)                                                                             \
+    do {                                                                                           \
+        int rc_ = pthread_mutex_lock(m);                                                           \
+        if (rc_) mproc__panic("pthread_mutex_lock: %d", rc_);                                      \
+    } while (0)
+#define MPROC__UNLOCK(m)                                                                           \
+    do {                                                                                           \
+        int rc_ = pthread_mutex_unlock(m);                                                         \
+        if (rc_) mproc__panic("pthread_mutex_unlock: %d", rc_);                                    \
+    } while (0)
+
+/* A monotonic deadline made once from a timeout in milliseconds. */
+typedef struct mproc__deadline {
+    int64_t at_ns; /* meaningful unless forever */
+    bool forever;
+} mproc__deadline;
+
+/* MPROC_EINVAL for a negative timeout other than MPROC_FOREVER. */
+int mproc__deadline_init(mproc__deadline *d, int timeout_ms);
+/* Milliseconds left for poll(2): -1 when forever, 0 when passed; rounded
+ * up so a wait never ends before the deadline. */
+int mproc__deadline_poll_ms(const mproc__deadline *d);
+bool mproc__deadline_passed(const mproc__deadline *d);
+
+/* Library start-up work done once per process (SIGPIPE, identity, atexit).
+ * Cheap after the first call. */
+void mproc__init(void);
+
+/* write/read all of a buffer, retrying EINTR and short transfers on a
+ * blocking fd. Return 0 or a negative code (MPROC_EEOF for read at EOF). */
+int mproc__write_all(int fd, const void *buf, size_t len);
+int mproc__read_all(int fd, void *buf, size_t len);
+
+#endif

@@ -1,0 +1,45 @@
+/* The platform layer: every Linux-specific call the rest of mproc uses.
+ * A port provides these with the same contracts; everything else in src/ is
+ * portable POSIX C11. */
+#ifndef MPROC_INTERNAL_PLATFORM_H
+#define MPROC_INTERNAL_PLATFORM_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* An fd that becomes readable when `pid` exits (a pidfd), close-on-exec;
+ * a negative mproc code when the kernel has none (MPROC_ENOSYS). */
+int mproc__pidfd_open(pid_t pid);
+
+/* Sends sig to the process of a pidfd; MPROC_ESRCH once it has exited. */
+int mproc__pidfd_signal(int pidfd, int sig);
+
+/* Arrange for the calling (just forked) child to get SIGKILL when its
+ * parent dies. `parent` is the pid the child expects as parent: if that
+ * one has already died, returns MPROC_ESRCH. */
+int mproc__die_with_parent(pid_t parent);
+
+/* pipe2(O_CLOEXEC) and socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC). */
+int mproc__pipe_cloexec(int fds[2]);
+int mproc__socketpair_cloexec(int fds[2]);
+
+/* Sets or clears O_NONBLOCK. */
+int mproc__set_nonblock(int fd, bool on);
+
+/* True if fd is a socket (sends then use MSG_NOSIGNAL). */
+bool mproc__is_socket(int fd);
+
+/* Number of CPUs in the calling thread's affinity mask (>= 1). */
+int mproc__affinity_cpus(void);
+
+/* The CPU quota of the process's cgroup in CPUs, rounded up; 0 if none. */
+int mproc__cgroup_cpu_quota(void);
+
+/* In a new child: every caught signal back to its default action, as after
+ * exec (ignored signals stay ignored). Call with all signals blocked. */
+void mproc__reset_signal_handlers(void);
+
+/* The kernel thread id of the caller. */
+pid_t mproc__gettid(void);
+
+#endif

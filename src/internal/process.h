@@ -1,0 +1,75 @@
+/* Process internals shared by the object API, the start methods, the child
+ * bootstrap and wait. */
+#ifndef MPROC_INTERNAL_PROCESS_H
+#define MPROC_INTERNAL_PROCESS_H
+
+#include "internal/base.h"
+#include "mproc/process.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef enum { MPROC__CHILD = 0, MPROC__SELF, MPROC__PARENT } mproc__proc_kind;
+
+struct mproc_process {
+    pthread_mutex_t mu; /* guards start and renames */
+    mproc__proc_kind kind;
+    mproc_target_fn target;
+    void *arg; /* private copy of the argument bytes, or NULL; like identity
+                * and name (unless name_owned) it lives in the object's block */
+    size_t arglen;
+    char *name;
+    bool name_owned; /* name was malloc'd apart (set_name) */
+    char *identity;  /* "1", "1:2", ...: the child's position in the family */
+    bool daemon;
+    mproc_start_method method;
+    pid_t creator; /* the process that made the object; only it may use it */
+    bool started;
+    pid_t pid;
+    int sentinel; /* pidfd, or -1 */
+    int exitcode; /* valid once reaped */
+    bool lost;    /* reaped by someone else's waitpid: no exit code */
+    atomic_bool reaped;
+    /* the creator's registry of started, unfreed children */
+    struct mproc_process *reg_prev, *reg_next;
+};
+
+/* A start method: creates the child for p (validated, p->mu held), sets
+ * p->pid and p->sentinel, and returns 0 or the start error. In the child
+ * each one ends in mproc__child_main. */
+typedef struct mproc__start_method {
+    const char *name;
+    int (*start)(mproc_process *p);
+} mproc__start_method;
+
+extern const mproc__start_method mproc__fork_method;
+
+/* The child side, common to every start method: becomes p's process (name,
+ * identity, daemon flag; `parent` and its pidfd `parent_fd`, or -1, become
+ * mproc_parent_process()), runs the target, runs the exit handler, flushes
+ * stdio and _exits with the target's code. Nothing in it can fail, so the
+ * fork method need not wait for the child. */
+MPROC__NORETURN void mproc__child_main(mproc_process *p, pid_t parent, int parent_fd);
+
+/* Registry of this process's children. */
+void mproc__registry_add(mproc_process *p);
+void mproc__registry_remove(mproc_process *p);
+
+/* Reaps p if it has exited (waiting for it when block). Lock-free; safe
+ * from several threads. Returns true once p is reaped. */
+bool mproc__reap(mproc_process *p, bool block);
+
+/* The current process: its pid (cached, refreshed after every fork), its
+ * identity string ("" at the root), the next child number, daemon flag. */
+pid_t mproc__self_pid(void);
+const char *mproc__self_identity(void);
+int mproc__next_child_number(void);
+bool mproc__self_is_daemon(void);
+
+/* Called once from mproc__init: records the root process. */
+void mproc__self_init(void);
+
+/* Python's exit function: terminate daemonic children, join the others. */
+void mproc__exit_function(void);
+
+#endif

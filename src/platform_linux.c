@@ -1,0 +1,95 @@
+/* Linux implementation of internal/platform.h. */
+#include "internal/base.h"
+#include "internal/platform.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int mproc__pidfd_open(pid_t pid)
+{
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return MPROC__ERRNO();
+    /* pidfds are always close-on-exec. */
+    return (int)fd;
+}
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int mproc__pidfd_signal(int pidfd, int sig)
+{
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) != 0) return MPROC__ERRNO();
+    return 0;
+}
+
+int mproc__die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return MPROC__ERRNO();
+    /* The parent may have died before prctl: then we were re-parented. */
+    if (getppid() != parent) return MPROC_ESRCH;
+    return 0;
+}
+
+int mproc__pipe_cloexec(int fds[2])
+{
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : MPROC__ERRNO();
+}
+
+int mproc__socketpair_cloexec(int fds[2])
+{
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0 ? 0 : MPROC__ERRNO();
+}
+
+int mproc__set_nonblock(int fd, bool on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return MPROC__ERRNO();
+    int nfl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+    if (nfl != fl && fcntl(fd, F_SETFL, nfl) < 0) return MPROC__ERRNO();
+    return 0;
+}
+
+bool mproc__is_socket(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int mproc__affinity_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? (int)n : 1;
+    }
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
+void mproc__reset_signal_handlers(void)
+{
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) != 0) continue;
+        if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN) continue;
+        sa.sa_handler = SIG_DFL;
+        sa.sa_flags = 0;
+        sigaction(sig, &sa, NULL);
+    }
+}
+
+pid_t mproc__gettid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}

@@ -1,0 +1,108 @@
+/* Shared test helpers: leak checks around every test, the start-method
+ * loop, and small process utilities. Tests use Check; each test runs in its
+ * own forked process with a timeout. Children started by tests report
+ * through their exit status, never through Check's asserts. */
+#ifndef MPROC_TESTUTIL_H
+#define MPROC_TESTUTIL_H
+
+#include "mproc.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Every start method that exists; multi-process tests loop over these. */
+static const mproc_start_method tu_methods[] = {MPROC_START_FORK};
+#define TU_NMETHODS ((int)(sizeof tu_methods / sizeof tu_methods[0]))
+
+/* In a loop test, the options for start method number _i. */
+#define TU_OPTS (&(mproc_process_opts){.start_method = tu_methods[_i]})
+
+static inline int tu_count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+static int tu_fds_before;
+
+static inline void tu_setup(void)
+{
+    tu_fds_before = tu_count_fds();
+}
+
+/* No fd leaked and no child left behind (zombie or running) by the test. */
+static inline void tu_teardown(void)
+{
+    int after = tu_count_fds();
+    pid_t z = waitpid(-1, NULL, WNOHANG);
+    ck_assert_msg(z == -1 && errno == ECHILD, "a child was left behind (waitpid gave %d)", (int)z);
+    ck_assert_msg(after == tu_fds_before, "fd leak: %d fds before, %d after", tu_fds_before, after);
+}
+
+/* Adds a test case with the leak checks and a timeout in seconds. */
+static inline TCase *tu_tcase(Suite *s, const char *name, double timeout)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, timeout);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+static inline int tu_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static inline void tu_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Assert an mproc call returned 0, printing the code's name otherwise. */
+#define TU_OK(expr)                                                                                \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        ck_assert_msg(rc_ == 0, "%s -> %s (%s)", #expr, mproc_err_name(rc_), mproc_strerror(rc_)); \
+    } while (0)
+#define TU_RC(expr, want)                                                                          \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        ck_assert_msg(rc_ == (want), "%s -> %s, want %s", #expr, mproc_err_name(rc_),              \
+                      mproc_err_name(want));                                                       \
+    } while (0)
+
+/* Start target(arg) under method m, join it and return its exit code. */
+static inline int tu_run_child(mproc_target_fn fn, const void *arg, size_t len,
+                               mproc_start_method m)
+{
+    mproc_process *p;
+    mproc_process_opts o = {.start_method = m};
+    TU_OK(mproc_process_new(&p, fn, arg, len, &o));
+    TU_OK(mproc_process_start(p));
+    TU_OK(mproc_process_join(p, 30000));
+    int code = -1000;
+    TU_OK(mproc_process_exitcode(p, &code));
+    TU_OK(mproc_process_free(p));
+    return code;
+}
+
+#endif

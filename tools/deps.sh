@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages mproc needs to build, test and benchmark, if
+# any are missing: as root with apt-get, otherwise it prints the command.
+set -eu
+PKGS="gcc make cmake pkg-config check python3"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+    echo "mproc: installing$missing"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+else
+    echo "mproc: missing Debian packages. Run:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
+    exit 1
+fi
