@@ -1,8 +1,14 @@
 /* Connections: whole messages over a stream fd, framed as Python's
  * multiprocessing.connection frames them.
  *
- * Receiving reads into a per-connection buffer so that many small frames
- * cost one read(2); large payloads are read straight into their destination.
+ * A connection has a read fd and a write fd: the same socket, or two pipes
+ * for a duplex Pipe (pipes are cheaper than AF_UNIX sockets per message).
+ *
+ * Receiving reads into a per-connection buffer; large payloads are read
+ * straight into their destination. On sockets a read takes all that is
+ * there. On pipes a read asks for exactly the rest of the current message
+ * plus the next header: draining a pipe makes every following write start
+ * a new pipe page, which halves a small-message writer's speed.
  * A message interrupted by a timeout is kept (header parsed, partial payload
  * saved) and resumed by the next receive. The fd stays blocking: receives
  * with a finite timeout poll(2) before each read. */
@@ -21,9 +27,12 @@
 #define SMALL_SEND 512
 
 struct mproc_conn {
-    int fd; /* -1 once closed */
-    bool readable, writable, is_sock;
-    int broken; /* 0, or the error every later receive returns */
+    int fd;  /* the read fd if readable, else the write fd; -1 once closed */
+    int wfd; /* the write fd (== fd unless a duplex pipe pair) */
+    bool readable, writable;
+    bool wsock;       /* wfd is a socket: send with MSG_NOSIGNAL */
+    bool exact_reads; /* fd is a pipe: read one message at a time */
+    int broken;       /* 0, or the error every later receive returns */
     size_t max_msg;
     /* receive buffer: bytes [rpos, rend) of rbuf are unread */
     char *rbuf;
@@ -31,7 +40,8 @@ struct mproc_conn {
     /* the message being received */
     bool have_hdr;
     uint64_t msg_len;
-    char *pend; /* msg_len bytes, pend_have of them filled, or NULL */
+    size_t last_len; /* payload size of the last message received */
+    char *pend;      /* msg_len bytes, pend_have of them filled, or NULL */
     size_t pend_have;
 };
 
@@ -46,17 +56,27 @@ size_t mproc__frame_header(uint64_t len, uint8_t out[MPROC__FRAME_HDR_MAX])
     return 12;
 }
 
+/* A connection reading rfd and writing wfd (either may be -1). */
+static mproc_conn *conn_new(int rfd, int wfd)
+{
+    mproc__init();
+    mproc_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->fd = rfd >= 0 ? rfd : wfd;
+    c->wfd = wfd;
+    c->readable = rfd >= 0;
+    c->writable = wfd >= 0;
+    c->wsock = wfd >= 0 && mproc__is_socket(wfd);
+    c->exact_reads = rfd >= 0 && !mproc__is_socket(rfd);
+    c->max_msg = SIZE_MAX / 2;
+    return c;
+}
+
 int mproc_conn_from_fd(mproc_conn **out, int fd, bool readable, bool writable)
 {
     if (!out || fd < 0 || (!readable && !writable)) return MPROC_EINVAL;
-    mproc__init();
-    mproc_conn *c = calloc(1, sizeof *c);
+    mproc_conn *c = conn_new(readable ? fd : -1, writable ? fd : -1);
     if (!c) return MPROC_ENOMEM;
-    c->fd = fd;
-    c->readable = readable;
-    c->writable = writable;
-    c->is_sock = mproc__is_socket(fd);
-    c->max_msg = SIZE_MAX / 2;
     *out = c;
     return 0;
 }
@@ -64,18 +84,23 @@ int mproc_conn_from_fd(mproc_conn **out, int fd, bool readable, bool writable)
 int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex)
 {
     if (!a || !b) return MPROC_EINVAL;
-    int fds[2];
-    int rc = duplex ? mproc__socketpair_cloexec(fds) : mproc__pipe_cloexec(fds);
+    int p1[2], p2[2] = {-1, -1}; /* p1: b writes, a reads; p2: a writes, b reads */
+    int rc = mproc__pipe_cloexec(p1);
     if (rc) return rc;
-    mproc_conn *ca = NULL, *cb = NULL;
-    if ((rc = mproc_conn_from_fd(&ca, fds[0], true, duplex)) ||
-        (rc = mproc_conn_from_fd(&cb, fds[1], duplex, true))) {
-        if (ca)
-            mproc_conn_free(ca);
-        else
-            close(fds[0]);
-        close(fds[1]);
+    if (duplex && (rc = mproc__pipe_cloexec(p2))) {
+        close(p1[0]);
+        close(p1[1]);
         return rc;
+    }
+    mproc_conn *ca = conn_new(p1[0], p2[1]), *cb = conn_new(p2[0], p1[1]);
+    if (!ca || !cb) {
+        free(ca);
+        free(cb);
+        for (int i = 0; i < 2; i++) {
+            close(p1[i]);
+            if (p2[i] >= 0) close(p2[i]);
+        }
+        return MPROC_ENOMEM;
     }
     *a = ca;
     *b = cb;
@@ -88,11 +113,15 @@ static int send_iov(mproc_conn *c, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
         ssize_t n;
-        if (c->is_sock) {
+        if (c->wsock && cnt == 1) {
+            n = send(c->wfd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL);
+        } else if (c->wsock) {
             struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-            n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+            n = sendmsg(c->wfd, &mh, MSG_NOSIGNAL);
+        } else if (cnt == 1) {
+            n = write(c->wfd, iov->iov_base, iov->iov_len);
         } else {
-            n = writev(c->fd, iov, cnt);
+            n = writev(c->wfd, iov, cnt);
         }
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -164,8 +193,9 @@ static ssize_t read_some(mproc_conn *c, void *dst, size_t cap, const mproc__dead
     }
 }
 
-/* Reads more bytes into the receive buffer. */
-static int fill(mproc_conn *c, const mproc__deadline *dl)
+/* Reads more bytes into the receive buffer: at least one, and on pipes at
+ * most `want`. */
+static int fill(mproc_conn *c, size_t want, const mproc__deadline *dl)
 {
     if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) return MPROC_ENOMEM;
     if (c->rpos == c->rend)
@@ -175,16 +205,19 @@ static int fill(mproc_conn *c, const mproc__deadline *dl)
         c->rend -= c->rpos;
         c->rpos = 0;
     }
-    ssize_t n = read_some(c, c->rbuf + c->rend, RBUF_SIZE - c->rend, dl);
+    size_t room = RBUF_SIZE - c->rend;
+    ssize_t n = read_some(c, c->rbuf + c->rend, c->exact_reads && want < room ? want : room, dl);
     if (n < 0) return (int)n;
     c->rend += (size_t)n;
     return 0;
 }
 
-static int need(mproc_conn *c, size_t k, const mproc__deadline *dl)
+/* Ensures k bytes are buffered; on pipes each read asks for `extra` more
+ * (a guess at what follows). */
+static int need(mproc_conn *c, size_t k, size_t extra, const mproc__deadline *dl)
 {
     while (c->rend - c->rpos < k) {
-        int rc = fill(c, dl);
+        int rc = fill(c, k - (c->rend - c->rpos) + extra, dl);
         if (rc) return rc;
     }
     return 0;
@@ -200,14 +233,17 @@ static int fail(mproc_conn *c, int code)
 static int read_header(mproc_conn *c, const mproc__deadline *dl)
 {
     if (c->have_hdr) return 0;
-    int rc = need(c, 4, dl);
+    /* Guess the message is as long as the last one: then a pipe delivers
+     * header and payload in one read. */
+    size_t guess = c->last_len < RBUF_SIZE / 2 ? c->last_len : 0;
+    int rc = need(c, 4, guess, dl);
     if (rc) return rc;
     const uint8_t *p = (const uint8_t *)c->rbuf + c->rpos;
     int32_t v = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
     uint64_t len;
     size_t hlen = 4;
     if (v == -1) {
-        if ((rc = need(c, 12, dl))) return rc;
+        if ((rc = need(c, 12, 0, dl))) return rc;
         p = (const uint8_t *)c->rbuf + c->rpos;
         len = 0;
         for (int i = 4; i < 12; i++) len = len << 8 | p[i];
@@ -243,7 +279,7 @@ static int read_payload(mproc_conn *c, char *dst, size_t *have, const mproc__dea
             ssize_t n = read_some(c, dst + *have, len - *have, dl);
             if (n < 0) return (int)n;
             *have += (size_t)n;
-        } else if ((rc = fill(c, dl))) {
+        } else if ((rc = fill(c, len - *have + 4, dl))) { /* and the next header */
             return rc;
         }
     }
@@ -252,6 +288,7 @@ static int read_payload(mproc_conn *c, char *dst, size_t *have, const mproc__dea
 
 static void finish_message(mproc_conn *c)
 {
+    c->last_len = (size_t)c->msg_len;
     c->have_hdr = false;
     c->pend = NULL;
     c->pend_have = 0;
@@ -382,7 +419,8 @@ void mproc_conn_close(mproc_conn *c)
 {
     if (!c || c->fd < 0) return;
     close(c->fd);
-    c->fd = -1;
+    if (c->wfd >= 0 && c->wfd != c->fd) close(c->wfd);
+    c->fd = c->wfd = -1;
     free(c->rbuf);
     free(c->pend);
     c->rbuf = c->pend = NULL;

@@ -46,11 +46,6 @@ int mproc__pipe_cloexec(int fds[2])
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : MPROC__ERRNO();
 }
 
-int mproc__socketpair_cloexec(int fds[2])
-{
-    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0 ? 0 : MPROC__ERRNO();
-}
-
 int mproc__set_nonblock(int fd, bool on)
 {
     int fl = fcntl(fd, F_GETFL);

@@ -404,6 +404,42 @@ START_TEST(writer_dying_mid_message_gives_eof_not_a_torn_message)
 }
 END_TEST
 
+/* On a socket, reads take everything there: many frames per read, frames
+ * split across reads, sizes mixed. */
+START_TEST(mixed_messages_over_a_socket)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    mproc_conn *a, *b;
+    TU_OK(mproc_conn_from_fd(&a, sv[0], true, true));
+    TU_OK(mproc_conn_from_fd(&b, sv[1], true, true));
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsigned char *m = malloc(200000);
+        int bad = 0;
+        for (unsigned i = 0; i < 3000 && !bad; i++) {
+            size_t n = (i % 7 == 0) ? 1000 + i * 50 : i % 13;
+            fill_pattern(m, n, i);
+            bad = mproc_conn_send_bytes(b, m, n) != 0;
+        }
+        _exit(bad);
+    }
+    for (unsigned i = 0; i < 3000; i++) {
+        void *got;
+        size_t len, n = (i % 7 == 0) ? 1000 + i * 50 : i % 13;
+        TU_OK(mproc_conn_recv_bytes(a, &got, &len, 10000));
+        ck_assert_uint_eq(len, n);
+        ck_assert(check_pattern(got, n, i));
+        free(got);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    mproc_conn_free(a);
+    mproc_conn_free(b);
+}
+END_TEST
+
 /* Python's multiprocessing.connection on the other end of a socketpair. */
 static const char *py_echo = "import sys\n"
                              "from multiprocessing.connection import Connection\n"
@@ -465,6 +501,7 @@ int main(void)
     tcase_add_test(tc, recv_into_too_small_keeps_the_message);
     tcase_add_test(tc, long_header_accepted_for_small_message);
     tcase_add_test(tc, malformed_and_oversized_frames_break_the_connection);
+    tcase_add_test(tc, mixed_messages_over_a_socket);
     tc = tu_tcase(s, "semantics", 30);
     tcase_add_test(tc, poll_and_timeouts);
     tcase_add_test(tc, eof_after_peer_closes_and_drain);

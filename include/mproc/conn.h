@@ -28,8 +28,9 @@ extern "C" {
 typedef struct mproc_conn mproc_conn;
 
 /* Creates a pair of connected connections. duplex: both ends read and write
- * (a socketpair). Not duplex: *a only reads, *b only writes (a pipe), as
- * Python's Pipe(duplex=False). Both fds are close-on-exec.
+ * (two pipes, one each way: cheaper than a socketpair). Not duplex: *a only
+ * reads, *b only writes (one pipe), as Python's Pipe(duplex=False). All fds
+ * are close-on-exec.
  * Errors: MPROC_EINVAL (NULL out-pointer), MPROC_EMFILE, MPROC_ENOMEM. */
 MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
 
@@ -71,7 +72,9 @@ MPROC_API int mproc_conn_poll(mproc_conn *c, int timeout_ms);
  * beyond memory). A longer frame fails with MPROC_EMSGSIZE. */
 MPROC_API int mproc_conn_set_max_message(mproc_conn *c, size_t max);
 
-/* The underlying fd, or MPROC_ECLOSED. The connection still owns it. */
+/* The fd to poll for reading (for a write-only end, the fd it writes), or
+ * MPROC_ECLOSED. The connection still owns it. A duplex Pipe end has a
+ * second fd for writing. */
 MPROC_API int mproc_conn_fileno(const mproc_conn *c);
 
 MPROC_API bool mproc_conn_readable(const mproc_conn *c);

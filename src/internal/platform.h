@@ -19,9 +19,8 @@ int mproc__pidfd_signal(int pidfd, int sig);
  * one has already died, returns MPROC_ESRCH. */
 int mproc__die_with_parent(pid_t parent);
 
-/* pipe2(O_CLOEXEC) and socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC). */
+/* pipe2(O_CLOEXEC). */
 int mproc__pipe_cloexec(int fds[2]);
-int mproc__socketpair_cloexec(int fds[2]);
 
 /* Sets or clears O_NONBLOCK. */
 int mproc__set_nonblock(int fd, bool on);
