@@ -164,7 +164,7 @@ START_TEST(long_log_lines_are_cut_not_overflowed)
 }
 END_TEST
 
-START_TEST(child_log_lines_carry_the_child_name)
+START_TEST(renaming_the_current_process_renames_its_log_lines)
 {
     captured c = {0};
     mproc_set_logger(hook, MPROC_LOG_INFO, &c);
@@ -174,6 +174,29 @@ START_TEST(child_log_lines_carry_the_child_name)
     ck_assert_str_eq(c.name, "Renamed");
     ck_assert_str_eq(mproc_process_name(self), "Renamed");
     mproc_set_logger(NULL, MPROC_LOG_OFF, NULL);
+}
+END_TEST
+
+static void child_hook(int level, const char *name, const char *msg, void *ud)
+{
+    (void)level;
+    (void)msg;
+    *(int *)ud = strcmp(name, mproc_process_name(mproc_current_process())) == 0 &&
+                 strncmp(name, "Process-", 8) == 0;
+}
+
+static int child_logs(void *arg)
+{
+    (void)arg;
+    int ok = 0;
+    mproc_set_logger(child_hook, MPROC_LOG_INFO, &ok);
+    mproc_log(MPROC_LOG_INFO, "from the child");
+    return ok ? 0 : 1;
+}
+
+START_TEST(log_lines_in_a_child_carry_its_name)
+{
+    ck_assert_int_eq(tu_run_child(child_logs, NULL, 0, MPROC_START_FORK), 0);
 }
 END_TEST
 
@@ -252,7 +275,8 @@ int main(void)
     tcase_add_test(tc, logger_hook_gets_level_name_and_message);
     tcase_add_test(tc, stderr_lines_look_like_python);
     tcase_add_test(tc, long_log_lines_are_cut_not_overflowed);
-    tcase_add_test(tc, child_log_lines_carry_the_child_name);
+    tcase_add_test(tc, renaming_the_current_process_renames_its_log_lines);
+    tcase_add_test(tc, log_lines_in_a_child_carry_its_name);
     tc = tu_tcase(s, "cpu", 10);
     tcase_add_test(tc, cpu_count_respects_override);
     tcase_add_test(tc, cgroup_quota_v2_and_v1);

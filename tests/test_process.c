@@ -406,16 +406,8 @@ static int daemon_starts_child(void *arg)
 
 START_TEST(daemons_may_not_have_children)
 {
-    mproc_process *p;
-    TU_OK(mproc_process_new(&p, daemon_starts_child, NULL, 0,
-                            &(mproc_process_opts){.daemon = true, .start_method = tu_methods[_i]}));
-    ck_assert(mproc_process_daemon(p));
-    TU_OK(mproc_process_start(p));
-    TU_OK(mproc_process_join(p, 10000));
-    int code;
-    TU_OK(mproc_process_exitcode(p, &code));
-    ck_assert_int_eq(code, 0);
-    TU_OK(mproc_process_free(p));
+    mproc_process_opts o = {.daemon = true, .start_method = tu_methods[_i]};
+    ck_assert_int_eq(tu_run_child_opts(daemon_starts_child, NULL, 0, &o), 0);
 }
 END_TEST
 

@@ -90,19 +90,25 @@ static inline void tu_sleep_ms(long ms)
                       mproc_err_name(want));                                                       \
     } while (0)
 
-/* Start target(arg) under method m, join it and return its exit code. */
-static inline int tu_run_child(mproc_target_fn fn, const void *arg, size_t len,
-                               mproc_start_method m)
+/* Start target(arg) with opts, join it and return its exit code. */
+static inline int tu_run_child_opts(mproc_target_fn fn, const void *arg, size_t len,
+                                    const mproc_process_opts *opts)
 {
     mproc_process *p;
-    mproc_process_opts o = {.start_method = m};
-    TU_OK(mproc_process_new(&p, fn, arg, len, &o));
+    TU_OK(mproc_process_new(&p, fn, arg, len, opts));
     TU_OK(mproc_process_start(p));
     TU_OK(mproc_process_join(p, 30000));
     int code = -1000;
     TU_OK(mproc_process_exitcode(p, &code));
     TU_OK(mproc_process_free(p));
     return code;
+}
+
+/* Start target(arg) under method m, join it and return its exit code. */
+static inline int tu_run_child(mproc_target_fn fn, const void *arg, size_t len,
+                               mproc_start_method m)
+{
+    return tu_run_child_opts(fn, arg, len, &(mproc_process_opts){.start_method = m});
 }
 
 #endif
