@@ -4,8 +4,11 @@
 #define MPROC_H
 
 #include "mproc/base.h"
+#include "mproc/arena.h"
 #include "mproc/conn.h"
 #include "mproc/process.h"
+#include "mproc/shm.h"
+#include "mproc/sync.h"
 #include "mproc/wait.h"
 
 #endif

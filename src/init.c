@@ -1,6 +1,7 @@
 /* Once-per-process library start-up. */
 #include "internal/base.h"
 #include "internal/process.h"
+#include "mproc/arena.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +28,9 @@ static void init_once(void)
         }
     }
     mproc__self_init();
+    /* The arena exists before any child does, so every child shares it. A
+     * failure is kept and returned by the calls that need the arena. */
+    (void)mproc_arena_init(NULL);
     atexit(atexit_handler);
 }
 

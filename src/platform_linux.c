@@ -3,6 +3,9 @@
 #include "internal/platform.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -84,7 +87,53 @@ void mproc__reset_signal_handlers(void)
     }
 }
 
-pid_t mproc__gettid(void)
+int mproc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct mproc__deadline *dl)
 {
-    return (pid_t)syscall(SYS_gettid);
+    struct timespec ts, *tp = NULL;
+    if (!dl->forever) {
+        ts.tv_sec = dl->at_ns / 1000000000;
+        ts.tv_nsec = dl->at_ns % 1000000000;
+        tp = &ts;
+    }
+    for (;;) {
+        /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+        long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, tp, NULL,
+                         FUTEX_BITSET_MATCH_ANY);
+        if (r == 0 || errno == EAGAIN) return 0;
+        if (errno == ETIMEDOUT) return MPROC_ETIMEDOUT;
+        if (errno != EINTR) return MPROC__ERRNO();
+        if (mproc__deadline_passed(dl)) return MPROC_ETIMEDOUT;
+    }
+}
+
+void mproc__futex_wake(_Atomic uint32_t *addr, int n)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+static _Thread_local pid_t cached_tid;
+
+pid_t mproc__tid(void)
+{
+    if (MPROC__UNLIKELY(!cached_tid)) cached_tid = (pid_t)syscall(SYS_gettid);
+    return cached_tid;
+}
+
+void mproc__tid_reset_after_fork(void) { cached_tid = 0; }
+
+int mproc__memfd(const char *name, size_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0) return MPROC__ERRNO();
+    if (ftruncate(fd, (off_t)size) != 0) {
+        int rc = MPROC__ERRNO();
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+void mproc__release_pages(void *addr, size_t len)
+{
+    (void)madvise(addr, len, MADV_REMOVE);
 }

@@ -57,6 +57,7 @@ static void after_fork_child(void)
 {
     self_pid = getpid();
     self->pid = self_pid;
+    mproc__tid_reset_after_fork();
     reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     self->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     reg_head = reg_tail = NULL;

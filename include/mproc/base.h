@@ -94,7 +94,8 @@ MPROC_API int mproc_version_number(void);
     X(ENOTSTARTED, -1006, "process was never started")                                             \
     X(ESTARTED, -1007, "process was already started")                                              \
     X(ECHILDSTART, -1008, "child process failed to start")                                         \
-    X(EUNKNOWN, -1009, "unknown error")
+    X(EUNKNOWN, -1009, "unknown error")                                                            \
+    X(EBROKEN, -1010, "barrier is broken")
 
 /* All codes: MPROC_OK and the negative MPROC_E* values above. */
 enum mproc_error {

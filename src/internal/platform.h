@@ -38,7 +38,26 @@ int mproc__cgroup_cpu_quota(void);
  * exec (ignored signals stay ignored). Call with all signals blocked. */
 void mproc__reset_signal_handlers(void);
 
-/* The kernel thread id of the caller. */
-pid_t mproc__gettid(void);
+
+/* Futexes on process-shared memory. Wait sleeps while *addr == expected,
+ * until woken or the deadline passes: 0 (woken, or the value differed),
+ * MPROC_ETIMEDOUT; EINTR is retried inside. Wake wakes up to n waiters
+ * (INT32_MAX: all). */
+#include <stdatomic.h>
+#include <stdint.h>
+struct mproc__deadline;
+int mproc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct mproc__deadline *dl);
+void mproc__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* The caller's thread id, cached per thread (reset in a fork child). */
+pid_t mproc__tid(void);
+void mproc__tid_reset_after_fork(void);
+
+/* An anonymous memory file (memfd, close-on-exec) of `size` bytes. */
+int mproc__memfd(const char *name, size_t size);
+
+/* Gives the pages of [addr, addr+len) back (they read as zero again);
+ * addr and len page-aligned, in a shared file mapping. */
+void mproc__release_pages(void *addr, size_t len);
 
 #endif

@@ -1,0 +1,181 @@
+/* mproc — shared values and blocks in the family arena (the twins of
+ * multiprocessing.Value, Array and sharedctypes), and named shared memory
+ * for unrelated processes (multiprocessing.shared_memory: SharedMemory and
+ * ShareableList).
+ */
+#ifndef MPROC_SHM_H
+#define MPROC_SHM_H
+
+#include "base.h"
+#include "sync.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- shared values, arrays and blocks (in the family arena) ------------ */
+
+/* Python's typecodes, plus '?' (bool), 'z' (size_t) and 'n' (ssize_t):
+ * 'b' int8  'B' uint8  'h' int16  'H' uint16  'i' int  'I' unsigned
+ * 'l' long  'L' unsigned long  'q' int64  'Q' uint64  'f' float
+ * 'd' double  'c' char  '?' bool  'z' size_t  'n' ssize_t.
+ * A raw block (any C struct or array) has typecode 0. */
+
+/* How a shared object is locked. */
+typedef enum mproc_shared_lock_mode {
+    MPROC_SHARED_RLOCK = 0, /* default: a new RLock of its own, as Python */
+    MPROC_SHARED_LOCK,      /* a new (non-recursive) Lock of its own */
+    MPROC_SHARED_NOLOCK,    /* no lock (lock=False) */
+    MPROC_SHARED_USE_LOCK,  /* the caller's lock, in opts.lock */
+} mproc_shared_lock_mode;
+
+typedef struct mproc_shared_opts {
+    mproc_shared_lock_mode lock_mode;
+    mproc_lock *lock; /* for MPROC_SHARED_USE_LOCK: must outlive the object */
+} mproc_shared_opts;
+
+/* A value, array or raw block in the arena, with its lock. The handle is
+ * itself in the arena: pass the pointer to children as bytes. */
+typedef struct mproc_shared mproc_shared;
+
+/* One element of typecode tc; init points to one C value of that type (NULL:
+ * zero). Errors: MPROC_EINVAL (NULL out, unknown typecode, USE_LOCK without
+ * a lock), MPROC_ENOMEM. */
+MPROC_API int mproc_shared_value_new(mproc_shared **out, char tc, const void *init,
+                                     const mproc_shared_opts *opts);
+
+/* n elements of typecode tc; init points to n C values (NULL: zeros).
+ * Errors: as mproc_shared_value_new. */
+MPROC_API int mproc_shared_array_new(mproc_shared **out, char tc, size_t n, const void *init,
+                                     const mproc_shared_opts *opts);
+
+/* size zeroed bytes aligned to align (a power of two up to 4096; 0 means
+ * 16): any C struct or array. Errors: as mproc_shared_value_new. */
+MPROC_API int mproc_shared_raw_new(mproc_shared **out, size_t size, size_t align,
+                                   const mproc_shared_opts *opts);
+
+/* Frees the object (and a lock it owns). NULL is a no-op. */
+MPROC_API void mproc_shared_free(mproc_shared *s);
+
+/* The C storage: cast to the element type. Access through it is not
+ * locked; take mproc_shared_get_lock() around compound updates. */
+MPROC_API void *mproc_shared_ptr(const mproc_shared *s);
+/* Number of elements (1 for a value; bytes for a raw block). */
+MPROC_API size_t mproc_shared_len(const mproc_shared *s);
+MPROC_API char mproc_shared_typecode(const mproc_shared *s);
+/* Bytes of one element (1 for a raw block). */
+MPROC_API size_t mproc_shared_itemsize(const mproc_shared *s);
+/* The lock, or NULL for MPROC_SHARED_NOLOCK. */
+MPROC_API mproc_lock *mproc_shared_get_lock(const mproc_shared *s);
+
+/* Element i as an int64 / double, and stores into it (converted to the
+ * element type; integers out of range are MPROC_ERANGE). Each call takes
+ * the object's lock, if it has one, as Python's .value and [i] do; a
+ * get-then-set is therefore not atomic (see the examples). MPROC_EOWNERDEAD
+ * from the lock is repaired (the value is a plain number) and not passed on.
+ * Errors: MPROC_EINVAL (NULL, raw block), MPROC_ERANGE (i out of range, or
+ * the value does not fit). */
+MPROC_API int mproc_shared_get_int(mproc_shared *s, size_t i, int64_t *out);
+MPROC_API int mproc_shared_set_int(mproc_shared *s, size_t i, int64_t v);
+MPROC_API int mproc_shared_get_double(mproc_shared *s, size_t i, double *out);
+MPROC_API int mproc_shared_set_double(mproc_shared *s, size_t i, double v);
+
+/* ---- named shared memory (for unrelated processes) --------------------- */
+
+typedef struct mproc_shm mproc_shm;
+
+typedef struct mproc_shm_opts {
+    /* Do not unlink the segment when the creating family ends without
+     * unlinking it (for segments meant to outlive their creator). */
+    bool persist;
+} mproc_shm_opts;
+
+/* Creates a new segment of `size` bytes (> 0) named `name` (or a random
+ * name when name is NULL), zero-filled, and maps it. Unless opts.persist,
+ * the segment is tracked: if every process of the creating family has
+ * exited and nobody unlinked it, it is unlinked then (even after SIGKILL).
+ * Errors: MPROC_EEXIST, MPROC_EINVAL (bad name or size), MPROC_EACCES,
+ * MPROC_ENOMEM, MPROC_ENOSPC (the tracker's table is full). */
+MPROC_API int mproc_shm_create(mproc_shm **out, const char *name, size_t size,
+                               const mproc_shm_opts *opts);
+
+/* Maps an existing segment. Attaching never unlinks and never tracks.
+ * Errors: MPROC_ENOENT, MPROC_EINVAL, MPROC_EACCES, MPROC_ENOMEM. */
+MPROC_API int mproc_shm_attach(mproc_shm **out, const char *name);
+
+MPROC_API void *mproc_shm_buf(const mproc_shm *m);
+MPROC_API size_t mproc_shm_size(const mproc_shm *m);
+/* The name, without the leading '/'. */
+MPROC_API const char *mproc_shm_name(const mproc_shm *m);
+
+/* Unmaps the segment in this process and frees the handle (the segment
+ * itself stays until unlinked). NULL is a no-op. */
+MPROC_API void mproc_shm_close(mproc_shm *m);
+
+/* Removes the name (the memory goes once every mapping is closed); stops
+ * tracking it. Errors: MPROC_ENOENT (already unlinked), MPROC_EINVAL. */
+MPROC_API int mproc_shm_unlink(mproc_shm *m);
+
+/* ---- ShareableList ----------------------------------------------------- */
+
+typedef enum mproc_sl_type {
+    MPROC_SL_NIL = 0,
+    MPROC_SL_INT,    /* int64 */
+    MPROC_SL_DOUBLE, /* double */
+    MPROC_SL_BOOL,
+    MPROC_SL_STR,   /* UTF-8 text */
+    MPROC_SL_BYTES, /* raw bytes */
+} mproc_sl_type;
+
+/* One item. For STR and BYTES, data/len point at the bytes (a get points
+ * into the shared segment: copy them out if they must outlive the list). */
+typedef struct mproc_sl_item {
+    mproc_sl_type type;
+    union {
+        int64_t i;
+        double d;
+        bool b;
+        struct {
+            const void *data;
+            size_t len;
+        } s;
+    } u;
+} mproc_sl_item;
+
+#define MPROC_SL_INT_ITEM(v) ((mproc_sl_item){.type = MPROC_SL_INT, .u.i = (v)})
+#define MPROC_SL_DOUBLE_ITEM(v) ((mproc_sl_item){.type = MPROC_SL_DOUBLE, .u.d = (v)})
+#define MPROC_SL_BOOL_ITEM(v) ((mproc_sl_item){.type = MPROC_SL_BOOL, .u.b = (v)})
+#define MPROC_SL_STR_ITEM(str) ((mproc_sl_item){.type = MPROC_SL_STR, .u.s = {(str), strlen(str)}})
+#define MPROC_SL_NIL_ITEM ((mproc_sl_item){.type = MPROC_SL_NIL})
+
+/* A fixed-length list in a named segment, as Python's ShareableList: each
+ * slot keeps its type's size; a STR or BYTES slot holds up to the length
+ * of its initial value rounded up to 8 bytes. */
+typedef struct mproc_sl mproc_sl;
+
+/* Creates the list with n initial items in a new tracked segment (name as
+ * mproc_shm_create). Errors: as mproc_shm_create, MPROC_EINVAL (bad item). */
+MPROC_API int mproc_sl_create(mproc_sl **out, const char *name, const mproc_sl_item *items,
+                              size_t n);
+/* Attaches to an existing list. Errors: as mproc_shm_attach, MPROC_EPROTO
+ * (the segment is not a ShareableList). */
+MPROC_API int mproc_sl_attach(mproc_sl **out, const char *name);
+MPROC_API size_t mproc_sl_len(const mproc_sl *l);
+/* Errors: MPROC_ERANGE (index). */
+MPROC_API int mproc_sl_get(const mproc_sl *l, size_t i, mproc_sl_item *out);
+/* Replaces item i; the new item may change type. Errors: MPROC_ERANGE
+ * (index), MPROC_EMSGSIZE (STR/BYTES longer than the slot holds),
+ * MPROC_EINVAL. */
+MPROC_API int mproc_sl_set(mproc_sl *l, size_t i, const mproc_sl_item *item);
+/* The segment underneath (name, size; unlink through it). */
+MPROC_API mproc_shm *mproc_sl_shm(const mproc_sl *l);
+/* Closes the list in this process (the segment stays). NULL is a no-op. */
+MPROC_API void mproc_sl_close(mproc_sl *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,324 @@
+/* The family arena: one memfd mapping at a fixed address, and a lock-free
+ * size-class allocator in it.
+ *
+ * Layout: a header page (magic, size, the carve pointer, one free stack per
+ * size class, layer anchors), then blocks. A block is a 16-byte header
+ * {class, state, next} followed by the user's bytes. Blocks are carved from
+ * the arena with a CAS on the carve pointer and, once freed, kept on their
+ * class's free stack (a Treiber stack whose head packs an offset and an ABA
+ * tag into 64 bits). Every step is a single CAS, so a process killed at any
+ * point leaves the allocator consistent; at worst the block it was
+ * handling is lost. Freed blocks of 64 KiB and more give their pages back
+ * before they are pushed. */
+#include "internal/arena.h"
+#include "internal/log.h"
+#include "internal/platform.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define ARENA_MAGIC 0x3172616370726d6dULL /* "mmprcar1" */
+#define DEFAULT_SIZE ((size_t)16 << 30)
+#define HDR_BYTES 4096
+#define BLOCK_HDR 16
+#define NCLASS 160
+#define STATE_ALLOC 0xa110cu
+#define STATE_FREE 0xf1eeu
+#define STATE_SHIM 0x5b1au /* header of an aligned block's padding */
+#define RELEASE_MIN ((size_t)64 << 10)
+#define OFF_BITS 36 /* offsets in 16-byte units: arenas up to 1 TiB */
+#define OFF_MASK ((1ULL << OFF_BITS) - 1)
+
+typedef struct block_hdr {
+    uint32_t cls;   /* size class, or the shim's distance in 16-byte units */
+    _Atomic uint32_t state;
+    uint64_t next; /* packed free-stack link while free */
+} block_hdr;
+
+typedef struct arena_hdr {
+    uint64_t magic;
+    uint64_t size;
+    _Atomic uint64_t carve; /* offset of the first byte never handed out */
+    _Atomic uint64_t allocated;
+    _Atomic uintptr_t slots[MPROC__SLOT_COUNT];
+    _Atomic uint64_t heads[NCLASS];
+} arena_hdr;
+
+_Static_assert(sizeof(arena_hdr) <= HDR_BYTES, "arena header fits its page");
+_Static_assert(sizeof(block_hdr) == BLOCK_HDR, "block header is 16 bytes");
+
+static arena_hdr *arena; /* NULL until mapped */
+static int arena_fd = -1;
+static int arena_err;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static mproc_arena_opts init_opts;
+
+/* ---- size classes -------------------------------------------------------
+ * Block sizes (header included): 32, 48, ... 128 in steps of 16, then four
+ * steps per power of two: 160, 192, 224, 256, 320, ... */
+
+size_t mproc__arena_class_size(unsigned cls)
+{
+    if (cls < 7) return (size_t)(cls + 2) * 16;
+    unsigned k = (cls - 7) / 4, step = (cls - 7) % 4;
+    size_t base = (size_t)128 << k;
+    return base + (base / 4) * (step + 1);
+}
+
+unsigned mproc__arena_class_of(size_t n)
+{
+    size_t need = n + BLOCK_HDR;
+    if (need <= 128) return need <= 32 ? 0 : (unsigned)((need + 15) / 16 - 2);
+    unsigned k = 63 - (unsigned)__builtin_clzll((unsigned long long)(need - 1)); /* 2^k < need */
+    size_t base = (size_t)1 << k;                                               /* >= 128 */
+    unsigned step = (unsigned)((need - base + base / 4 - 1) / (base / 4)) - 1;  /* 0..3 */
+    return 7 + (k - 7) * 4 + step;
+}
+
+/* ---- mapping ------------------------------------------------------------ */
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    int shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10;
+    else if (*end == 'M' || *end == 'm') shift = 20;
+    else if (*end == 'G' || *end == 'g') shift = 30;
+    if (shift) end++;
+    if (end == s || *end || v == 0 || v > (1ULL << (OFF_BITS + 4 - shift))) return MPROC_EINVAL;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
+static int map_at(uintptr_t addr, size_t size)
+{
+    void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, arena_fd, 0);
+    if (p == MAP_FAILED) return MPROC__ERRNO();
+    if ((uintptr_t)p != addr) { /* a kernel without MAP_FIXED_NOREPLACE */
+        munmap(p, size);
+        return MPROC_EADDRINUSE;
+    }
+    arena = p;
+    return 0;
+}
+
+static void arena_create(void)
+{
+    size_t size = init_opts.size;
+    uintptr_t want = init_opts.addr;
+    const char *es = getenv("MPROC_ARENA_SIZE"), *ea = getenv("MPROC_ARENA_ADDR");
+    if (!size && es && *es && (arena_err = parse_size(es, &size))) return;
+    if (!want && ea && *ea) {
+        char *end;
+        want = (uintptr_t)strtoull(ea, &end, 0);
+        if (*end || want == 0 || want % 4096) {
+            arena_err = MPROC_EINVAL;
+            return;
+        }
+    }
+    if (!size) size = DEFAULT_SIZE;
+    size = (size + 4095) & ~(size_t)4095;
+    if (size < 2 * HDR_BYTES) size = 2 * HDR_BYTES;
+    int fd = mproc__memfd("mproc-arena", size);
+    if (fd < 0) {
+        arena_err = fd;
+        return;
+    }
+    arena_fd = fd;
+    static const uintptr_t candidates[] = {0x110000000000ULL, 0x5000000000ULL};
+    int rc = MPROC_EADDRINUSE;
+    if (want) rc = map_at(want, size);
+    else
+        for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] && rc; i++)
+            rc = map_at(candidates[i], size);
+    if (rc) {
+        mproc_log(MPROC_LOG_ERROR, "cannot map the family arena (%zu bytes) at %s: %s", size,
+                  want ? "MPROC_ARENA_ADDR" : "0x110000000000 or 0x5000000000",
+                  mproc_strerror(rc));
+        close(fd);
+        arena_fd = -1;
+        arena_err = rc == MPROC_EEXIST || rc == MPROC_EPERM ? MPROC_EADDRINUSE : rc;
+        return;
+    }
+    arena->magic = ARENA_MAGIC;
+    arena->size = size;
+    atomic_store(&arena->carve, HDR_BYTES);
+    MPROC__DEBUG("family arena: %zu bytes at %p", size, (void *)arena);
+}
+
+int mproc_arena_init(const mproc_arena_opts *opts)
+{
+    if (opts && !arena) init_opts = *opts;
+    pthread_once(&arena_once, arena_create);
+    if (!arena) return arena_err;
+    if (opts && ((opts->addr && opts->addr != (uintptr_t)arena) ||
+                 (opts->size && ((opts->size + 4095) & ~(size_t)4095) != arena->size)))
+        return MPROC_EBUSY;
+    return 0;
+}
+
+int mproc__arena_fd(void) { return arena_fd; }
+
+uintptr_t mproc__arena_slot_get(mproc__arena_slot slot)
+{
+    return arena ? atomic_load(&arena->slots[slot]) : 0;
+}
+
+bool mproc__arena_slot_cas(mproc__arena_slot slot, uintptr_t expected, uintptr_t desired)
+{
+    return arena && atomic_compare_exchange_strong(&arena->slots[slot], &expected, desired);
+}
+
+/* ---- blocks --------------------------------------------------------------- */
+
+static inline block_hdr *block_at(uint64_t off) { return (block_hdr *)((char *)arena + off); }
+
+static inline uint64_t pack(uint64_t off, uint64_t tag) { return (tag << OFF_BITS) | (off >> 4); }
+
+static block_hdr *pop(unsigned cls)
+{
+    _Atomic uint64_t *head = &arena->heads[cls];
+    uint64_t h = atomic_load_explicit(head, memory_order_acquire);
+    for (;;) {
+        uint64_t off = (h & OFF_MASK) << 4;
+        if (!off) return NULL;
+        block_hdr *b = block_at(off);
+        uint64_t next = (b->next & OFF_MASK) | ((h >> OFF_BITS) + 1) << OFF_BITS;
+        if (atomic_compare_exchange_weak_explicit(head, &h, next, memory_order_acquire,
+                                                  memory_order_acquire))
+            return b;
+    }
+}
+
+static void push(unsigned cls, block_hdr *b)
+{
+    _Atomic uint64_t *head = &arena->heads[cls];
+    uint64_t off = (uint64_t)((char *)b - (char *)arena);
+    uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
+    do b->next = h & OFF_MASK;
+    while (!atomic_compare_exchange_weak_explicit(head, &h, pack(off, (h >> OFF_BITS) + 1),
+                                                  memory_order_release, memory_order_relaxed));
+}
+
+static block_hdr *carve(size_t bytes)
+{
+    uint64_t c = atomic_load_explicit(&arena->carve, memory_order_relaxed);
+    do
+        if (bytes > arena->size - c) return NULL;
+    while (!atomic_compare_exchange_weak_explicit(&arena->carve, &c, c + bytes,
+                                                  memory_order_relaxed, memory_order_relaxed));
+    return block_at(c);
+}
+
+static int ensure_arena(void)
+{
+    if (MPROC__LIKELY(arena != NULL)) return 0;
+    return mproc_arena_init(NULL);
+}
+
+int mproc_shm_alloc(void **out, size_t size)
+{
+    if (!out) return MPROC_EINVAL;
+    int rc = ensure_arena();
+    if (rc) return rc;
+    if (size > ((size_t)1 << (OFF_BITS + 3))) return MPROC_ENOMEM;
+    unsigned cls = mproc__arena_class_of(size);
+    if (cls >= NCLASS) return MPROC_ENOMEM;
+    block_hdr *b = pop(cls);
+    if (!b) {
+        if (!(b = carve(mproc__arena_class_size(cls)))) return MPROC_ENOMEM;
+        b->cls = cls;
+    }
+    atomic_store_explicit(&b->state, STATE_ALLOC, memory_order_relaxed);
+    atomic_fetch_add_explicit(&arena->allocated, mproc__arena_class_size(cls),
+                              memory_order_relaxed);
+    *out = b + 1;
+    return 0;
+}
+
+int mproc_shm_calloc(void **out, size_t size)
+{
+    int rc = mproc_shm_alloc(out, size);
+    if (rc == 0) memset(*out, 0, size);
+    return rc;
+}
+
+int mproc_shm_alloc_aligned(void **out, size_t size, size_t align)
+{
+    if (!out || align == 0 || (align & (align - 1)) || align > 4096) return MPROC_EINVAL;
+    if (align <= 16) return mproc_shm_alloc(out, size);
+    void *raw;
+    if (size > SIZE_MAX - align) return MPROC_ENOMEM;
+    int rc = mproc_shm_alloc(&raw, size + align);
+    if (rc) return rc;
+    uintptr_t p = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    if (p != (uintptr_t)raw) { /* a shim header says where the block starts */
+        block_hdr *shim = (block_hdr *)p - 1;
+        shim->cls = (uint32_t)((p - (uintptr_t)raw) / 16);
+        atomic_store(&shim->state, STATE_SHIM);
+    }
+    *out = (void *)p;
+    return 0;
+}
+
+bool mproc_shm_contains(const void *p)
+{
+    return arena && (const char *)p >= (const char *)arena + HDR_BYTES &&
+           (const char *)p < (const char *)arena + arena->size;
+}
+
+/* The header of the block p was returned for (following a shim), or NULL. */
+static block_hdr *header_of(const void *p)
+{
+    if (!mproc_shm_contains(p) || ((uintptr_t)p & 15)) return NULL;
+    block_hdr *h = (block_hdr *)p - 1;
+    if (atomic_load(&h->state) == STATE_SHIM) {
+        p = (const char *)p - (size_t)h->cls * 16;
+        if (!mproc_shm_contains(p)) return NULL;
+        h = (block_hdr *)p - 1;
+    }
+    return atomic_load(&h->state) == STATE_ALLOC && h->cls < NCLASS ? h : NULL;
+}
+
+size_t mproc_shm_usable_size(const void *p)
+{
+    block_hdr *h = header_of(p);
+    if (!h) return 0;
+    return mproc__arena_class_size(h->cls) - BLOCK_HDR - (size_t)((char *)p - (char *)(h + 1));
+}
+
+int mproc_shm_free(void *p)
+{
+    if (!p) return 0;
+    block_hdr *h = header_of(p);
+    if (!h) return MPROC_EINVAL;
+    uint32_t want = STATE_ALLOC;
+    if (!atomic_compare_exchange_strong(&h->state, &want, STATE_FREE)) return MPROC_EINVAL;
+    size_t bytes = mproc__arena_class_size(h->cls);
+    atomic_fetch_sub_explicit(&arena->allocated, bytes, memory_order_relaxed);
+    if (bytes >= RELEASE_MIN) { /* whole pages after the header's page go back */
+        uintptr_t from = ((uintptr_t)(h + 1) + 4095) & ~(uintptr_t)4095;
+        uintptr_t to = ((uintptr_t)h + bytes) & ~(uintptr_t)4095;
+        if (to > from) mproc__release_pages((void *)from, to - from);
+    }
+    push(h->cls, h);
+    return 0;
+}
+
+int mproc_arena_info_get(mproc_arena_info *out)
+{
+    if (!out) return MPROC_EINVAL;
+    int rc = ensure_arena();
+    if (rc) return rc;
+    out->base = (uintptr_t)arena;
+    out->size = arena->size;
+    out->carved = atomic_load(&arena->carve);
+    out->allocated = atomic_load(&arena->allocated);
+    return 0;
+}

@@ -1,0 +1,28 @@
+/* Arena internals for the other layers. */
+#ifndef MPROC_INTERNAL_ARENA_H
+#define MPROC_INTERNAL_ARENA_H
+
+#include "internal/base.h"
+#include "mproc/arena.h"
+
+/* Well-known anchors in the arena header, where a layer keeps the root of
+ * its family-wide state (e.g. the named-shm tracker's table). */
+typedef enum mproc__arena_slot {
+    MPROC__SLOT_SHM_TRACKER = 0,
+    MPROC__SLOT_COUNT = 16,
+} mproc__arena_slot;
+
+/* The slot's value (0 when unset). */
+uintptr_t mproc__arena_slot_get(mproc__arena_slot slot);
+/* Sets the slot if it still holds `expected`; true on success. */
+bool mproc__arena_slot_cas(mproc__arena_slot slot, uintptr_t expected, uintptr_t desired);
+
+/* The arena's memfd (for start methods that must pass it on), or -1. */
+int mproc__arena_fd(void);
+
+/* Tests only: the size class an allocation of n bytes uses, and the block
+ * size of a class. */
+unsigned mproc__arena_class_of(size_t n);
+size_t mproc__arena_class_size(unsigned cls);
+
+#endif

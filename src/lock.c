@@ -1,0 +1,175 @@
+/* Lock and RLock: robust, process-shared pthread mutexes. The kernel's
+ * robust-futex list turns an owner's death into EOWNERDEAD for the next
+ * acquirer. We also keep the owner's thread id (for the ownership checks
+ * Condition needs) and the recursion depth (so a Condition can release an
+ * RLock completely and restore it). */
+#include "internal/arena.h"
+#include "internal/platform.h"
+#include "internal/sync.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define LOCK_MAGIC 0x4c6f636bu /* "Lock" */
+#define RLOCK_MAGIC 0x524c636bu /* "RLck" */
+
+typedef struct lock_impl {
+    pthread_mutex_t m;
+    uint32_t magic;
+    uint32_t depth;         /* owner only */
+    _Atomic int32_t owner;  /* tid of the holder, 0 when free */
+} lock_impl;
+
+_Static_assert(sizeof(lock_impl) <= sizeof(mproc_lock), "lock storage");
+
+static inline lock_impl *impl(const mproc_lock *l) { return (lock_impl *)(void *)l->opaque_; }
+
+static bool valid(const mproc_lock *l)
+{
+    return l && (impl(l)->magic == LOCK_MAGIC || impl(l)->magic == RLOCK_MAGIC);
+}
+
+static int init(mproc_lock *l, bool recursive)
+{
+    if (!l) return MPROC_EINVAL;
+    lock_impl *k = impl(l);
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a)) return MPROC_ENOMEM;
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutexattr_settype(&a, recursive ? PTHREAD_MUTEX_RECURSIVE : PTHREAD_MUTEX_ERRORCHECK);
+    int r = pthread_mutex_init(&k->m, &a);
+    pthread_mutexattr_destroy(&a);
+    if (r) return -r;
+    k->depth = 0;
+    atomic_store(&k->owner, 0);
+    k->magic = recursive ? RLOCK_MAGIC : LOCK_MAGIC;
+    return 0;
+}
+
+int mproc_lock_init(mproc_lock *l) { return init(l, false); }
+int mproc_rlock_init(mproc_lock *l) { return init(l, true); }
+
+void mproc_lock_fini(mproc_lock *l)
+{
+    if (!valid(l)) return;
+    pthread_mutex_destroy(&impl(l)->m);
+    impl(l)->magic = 0;
+}
+
+static int new_lock(mproc_lock **out, bool recursive)
+{
+    if (!out) return MPROC_EINVAL;
+    mproc_lock *l;
+    int rc = mproc_shm_alloc((void **)&l, sizeof *l);
+    if (rc) return rc;
+    if ((rc = init(l, recursive))) {
+        mproc_shm_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int mproc_lock_new(mproc_lock **out) { return new_lock(out, false); }
+int mproc_rlock_new(mproc_lock **out) { return new_lock(out, true); }
+
+void mproc_lock_free(mproc_lock *l)
+{
+    if (!l) return;
+    mproc_lock_fini(l);
+    mproc_shm_free(l);
+}
+
+bool mproc_lock_is_recursive(const mproc_lock *l)
+{
+    return valid(l) && impl(l)->magic == RLOCK_MAGIC;
+}
+
+bool mproc__lock_held(const mproc_lock *l)
+{
+    return valid(l) && atomic_load_explicit(&impl(l)->owner, memory_order_relaxed) == mproc__tid();
+}
+
+/* Bookkeeping after pthread gave us the lock (r == 0 or EOWNERDEAD). */
+static int took(lock_impl *k, int r)
+{
+    pid_t me = mproc__tid();
+    if (r == 0 && atomic_load_explicit(&k->owner, memory_order_relaxed) == me) {
+        k->depth++; /* an RLock, again */
+        return 0;
+    }
+    atomic_store_explicit(&k->owner, me, memory_order_relaxed);
+    k->depth = 1;
+    return r == 0 ? 0 : MPROC_EOWNERDEAD;
+}
+
+int mproc_lock_acquire(mproc_lock *l, int timeout_ms)
+{
+    if (!valid(l)) return MPROC_EINVAL;
+    lock_impl *k = impl(l);
+    int r;
+    if (MPROC__LIKELY(timeout_ms == MPROC_FOREVER)) {
+        r = pthread_mutex_lock(&k->m);
+    } else if (timeout_ms == 0) {
+        r = pthread_mutex_trylock(&k->m);
+        /* trylock does not report a Lock already held by the caller. */
+        if (r == EBUSY && k->magic == LOCK_MAGIC && mproc__lock_held(l)) r = EDEADLK;
+    } else {
+        mproc__deadline dl;
+        if ((r = mproc__deadline_init(&dl, timeout_ms))) return r;
+        struct timespec ts = {dl.at_ns / 1000000000, dl.at_ns % 1000000000};
+        r = pthread_mutex_clocklock(&k->m, CLOCK_MONOTONIC, &ts);
+    }
+    switch (r) {
+    case 0:
+    case EOWNERDEAD: return took(k, r);
+    case EBUSY:
+    case ETIMEDOUT: return MPROC_ETIMEDOUT;
+    default: return mproc__err_from_errno(r);
+    }
+}
+
+int mproc_lock_release(mproc_lock *l)
+{
+    if (!valid(l)) return MPROC_EINVAL;
+    lock_impl *k = impl(l);
+    if (!mproc__lock_held(l)) return MPROC_EPERM;
+    if (--k->depth == 0) atomic_store_explicit(&k->owner, 0, memory_order_relaxed);
+    int r = pthread_mutex_unlock(&k->m);
+    if (r) mproc__panic("pthread_mutex_unlock of an owned mproc lock: %d", r);
+    return 0;
+}
+
+int mproc_lock_make_consistent(mproc_lock *l)
+{
+    if (!valid(l)) return MPROC_EINVAL;
+    if (!mproc__lock_held(l)) return MPROC_EPERM;
+    int r = pthread_mutex_consistent(&impl(l)->m);
+    return r ? -r : 0;
+}
+
+int mproc__lock_release_all(mproc_lock *l, unsigned *depth)
+{
+    if (!mproc__lock_held(l)) return MPROC_EPERM;
+    lock_impl *k = impl(l);
+    unsigned d = k->depth;
+    *depth = d;
+    k->depth = 0;
+    atomic_store_explicit(&k->owner, 0, memory_order_relaxed);
+    for (unsigned i = 0; i < d; i++)
+        if (pthread_mutex_unlock(&k->m)) mproc__panic("mproc lock: unlock while releasing all");
+    return 0;
+}
+
+int mproc__lock_reacquire(mproc_lock *l, unsigned depth)
+{
+    int rc = mproc_lock_acquire(l, MPROC_FOREVER);
+    if (rc && rc != MPROC_EOWNERDEAD) return rc;
+    lock_impl *k = impl(l);
+    for (unsigned i = 1; i < depth; i++)
+        if (pthread_mutex_lock(&k->m)) mproc__panic("mproc lock: relock of a held RLock");
+    k->depth = depth ? depth : 1;
+    return rc;
+}
