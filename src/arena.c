@@ -21,20 +21,20 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define ARENA_MAGIC 0x3172616370726d6dULL /* "mmprcar1" */
+#define ARENA_MAGIC  0x3172616370726d6dULL /* "mmprcar1" */
 #define DEFAULT_SIZE ((size_t)16 << 30)
-#define HDR_BYTES 4096
-#define BLOCK_HDR 16
-#define NCLASS 160
-#define STATE_ALLOC 0xa110cu
-#define STATE_FREE 0xf1eeu
-#define STATE_SHIM 0x5b1au /* header of an aligned block's padding */
-#define RELEASE_MIN ((size_t)64 << 10)
-#define OFF_BITS 36 /* offsets in 16-byte units: arenas up to 1 TiB */
-#define OFF_MASK ((1ULL << OFF_BITS) - 1)
+#define HDR_BYTES    4096
+#define BLOCK_HDR    16
+#define NCLASS       160
+#define STATE_ALLOC  0xa110cu
+#define STATE_FREE   0xf1eeu
+#define STATE_SHIM   0x5b1au /* header of an aligned block's padding */
+#define RELEASE_MIN  ((size_t)64 << 10)
+#define OFF_BITS     36 /* offsets in 16-byte units: arenas up to 1 TiB */
+#define OFF_MASK     ((1ULL << OFF_BITS) - 1)
 
 typedef struct block_hdr {
-    uint32_t cls;   /* size class, or the shim's distance in 16-byte units */
+    uint32_t cls; /* size class, or the shim's distance in 16-byte units */
     _Atomic uint32_t state;
     uint64_t next; /* packed free-stack link while free */
 } block_hdr;
@@ -74,8 +74,8 @@ unsigned mproc__arena_class_of(size_t n)
     size_t need = n + BLOCK_HDR;
     if (need <= 128) return need <= 32 ? 0 : (unsigned)((need + 15) / 16 - 2);
     unsigned k = 63 - (unsigned)__builtin_clzll((unsigned long long)(need - 1)); /* 2^k < need */
-    size_t base = (size_t)1 << k;                                               /* >= 128 */
-    unsigned step = (unsigned)((need - base + base / 4 - 1) / (base / 4)) - 1;  /* 0..3 */
+    size_t base = (size_t)1 << k;                                                /* >= 128 */
+    unsigned step = (unsigned)((need - base + base / 4 - 1) / (base / 4)) - 1;   /* 0..3 */
     return 7 + (k - 7) * 4 + step;
 }
 
@@ -86,9 +86,12 @@ static int parse_size(const char *s, size_t *out)
     char *end;
     unsigned long long v = strtoull(s, &end, 0);
     int shift = 0;
-    if (*end == 'K' || *end == 'k') shift = 10;
-    else if (*end == 'M' || *end == 'm') shift = 20;
-    else if (*end == 'G' || *end == 'g') shift = 30;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
     if (shift) end++;
     if (end == s || *end || v == 0 || v > (1ULL << (OFF_BITS + 4 - shift))) return MPROC_EINVAL;
     *out = (size_t)(v << shift);
@@ -133,14 +136,14 @@ static void arena_create(void)
     arena_fd = fd;
     static const uintptr_t candidates[] = {0x110000000000ULL, 0x5000000000ULL};
     int rc = MPROC_EADDRINUSE;
-    if (want) rc = map_at(want, size);
+    if (want)
+        rc = map_at(want, size);
     else
         for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] && rc; i++)
             rc = map_at(candidates[i], size);
     if (rc) {
         mproc_log(MPROC_LOG_ERROR, "cannot map the family arena (%zu bytes) at %s: %s", size,
-                  want ? "MPROC_ARENA_ADDR" : "0x110000000000 or 0x5000000000",
-                  mproc_strerror(rc));
+                  want ? "MPROC_ARENA_ADDR" : "0x110000000000 or 0x5000000000", mproc_strerror(rc));
         close(fd);
         arena_fd = -1;
         arena_err = rc == MPROC_EEXIST || rc == MPROC_EPERM ? MPROC_EADDRINUSE : rc;
@@ -163,7 +166,10 @@ int mproc_arena_init(const mproc_arena_opts *opts)
     return 0;
 }
 
-int mproc__arena_fd(void) { return arena_fd; }
+int mproc__arena_fd(void)
+{
+    return arena_fd;
+}
 
 uintptr_t mproc__arena_slot_get(mproc__arena_slot slot)
 {
@@ -177,9 +183,15 @@ bool mproc__arena_slot_cas(mproc__arena_slot slot, uintptr_t expected, uintptr_t
 
 /* ---- blocks --------------------------------------------------------------- */
 
-static inline block_hdr *block_at(uint64_t off) { return (block_hdr *)((char *)arena + off); }
+static inline block_hdr *block_at(uint64_t off)
+{
+    return (block_hdr *)((char *)arena + off);
+}
 
-static inline uint64_t pack(uint64_t off, uint64_t tag) { return (tag << OFF_BITS) | (off >> 4); }
+static inline uint64_t pack(uint64_t off, uint64_t tag)
+{
+    return (tag << OFF_BITS) | (off >> 4);
+}
 
 static block_hdr *pop(unsigned cls)
 {

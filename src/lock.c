@@ -11,19 +11,22 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#define LOCK_MAGIC 0x4c6f636bu /* "Lock" */
+#define LOCK_MAGIC  0x4c6f636bu /* "Lock" */
 #define RLOCK_MAGIC 0x524c636bu /* "RLck" */
 
 typedef struct lock_impl {
     pthread_mutex_t m;
     uint32_t magic;
-    uint32_t depth;         /* owner only */
-    _Atomic int32_t owner;  /* tid of the holder, 0 when free */
+    uint32_t depth;        /* owner only */
+    _Atomic int32_t owner; /* tid of the holder, 0 when free */
 } lock_impl;
 
 _Static_assert(sizeof(lock_impl) <= sizeof(mproc_lock), "lock storage");
 
-static inline lock_impl *impl(const mproc_lock *l) { return (lock_impl *)(void *)l->opaque_; }
+static inline lock_impl *impl(const mproc_lock *l)
+{
+    return (lock_impl *)(void *)l->opaque_;
+}
 
 static bool valid(const mproc_lock *l)
 {
@@ -48,8 +51,14 @@ static int init(mproc_lock *l, bool recursive)
     return 0;
 }
 
-int mproc_lock_init(mproc_lock *l) { return init(l, false); }
-int mproc_rlock_init(mproc_lock *l) { return init(l, true); }
+int mproc_lock_init(mproc_lock *l)
+{
+    return init(l, false);
+}
+int mproc_rlock_init(mproc_lock *l)
+{
+    return init(l, true);
+}
 
 void mproc_lock_fini(mproc_lock *l)
 {
@@ -72,8 +81,14 @@ static int new_lock(mproc_lock **out, bool recursive)
     return 0;
 }
 
-int mproc_lock_new(mproc_lock **out) { return new_lock(out, false); }
-int mproc_rlock_new(mproc_lock **out) { return new_lock(out, true); }
+int mproc_lock_new(mproc_lock **out)
+{
+    return new_lock(out, false);
+}
+int mproc_rlock_new(mproc_lock **out)
+{
+    return new_lock(out, true);
+}
 
 void mproc_lock_free(mproc_lock *l)
 {
@@ -124,10 +139,13 @@ int mproc_lock_acquire(mproc_lock *l, int timeout_ms)
     }
     switch (r) {
     case 0:
-    case EOWNERDEAD: return took(k, r);
+    case EOWNERDEAD:
+        return took(k, r);
     case EBUSY:
-    case ETIMEDOUT: return MPROC_ETIMEDOUT;
-    default: return mproc__err_from_errno(r);
+    case ETIMEDOUT:
+        return MPROC_ETIMEDOUT;
+    default:
+        return mproc__err_from_errno(r);
     }
 }
 
