@@ -1,6 +1,7 @@
 /* The current process: its identity, its parent, its registry of children,
  * and the exit handler that terminates daemonic children and joins the
  * others (as Python's multiprocessing does at exit). */
+#include "internal/arena.h"
 #include "internal/base.h"
 #include "internal/log.h"
 #include "internal/platform.h"
@@ -58,6 +59,7 @@ static void after_fork_child(void)
     self_pid = getpid();
     self->pid = self_pid;
     mproc__tid_reset_after_fork();
+    mproc__arena_after_fork();
     reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     self->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     reg_head = reg_tail = NULL;
@@ -186,6 +188,7 @@ void mproc__child_main(mproc_process *p, pid_t parent, int parent_fd)
     int code = p->target(p->arg);
     MPROC__INFO("process shutting down");
     mproc__exit_function();
+    mproc__arena_thread_flush();
     MPROC__INFO("process exiting with exitcode %d", code & 0xff);
     fflush(NULL);
     _exit(code & 0xff);

@@ -242,6 +242,63 @@ START_TEST(many_threads_allocate_at_once)
 }
 END_TEST
 
+static void *alloc_free_some(void *arg)
+{
+    (void)arg;
+    void *p[40];
+    for (int i = 0; i < 40; i++)
+        if (mproc_shm_alloc(&p[i], 24)) return (void *)1;
+    for (int i = 0; i < 40; i++) mproc_shm_free(p[i]); /* into this thread's cache */
+    return NULL;
+}
+
+START_TEST(a_thread_cache_is_flushed_when_the_thread_ends)
+{
+    mproc_arena_info info;
+    TU_OK(mproc_arena_info_get(&info));
+    size_t before = info.allocated;
+    pthread_t t;
+    pthread_create(&t, NULL, alloc_free_some, NULL);
+    void *r;
+    pthread_join(t, &r);
+    ck_assert_ptr_null(r);
+    TU_OK(mproc_arena_info_get(&info));
+    ck_assert_uint_eq(info.allocated, before);
+}
+END_TEST
+
+typedef struct {
+    void *got[8];
+} child_blocks;
+
+static int alloc_in_child(void *arg)
+{
+    child_blocks *cb = *(child_blocks **)arg;
+    for (int i = 0; i < 8; i++)
+        if (mproc_shm_alloc(&cb->got[i], 24)) return 1;
+    return 0; /* kept allocated: the parent frees them */
+}
+
+START_TEST(a_fork_child_does_not_reuse_its_parents_cache)
+{
+    child_blocks *cb;
+    TU_OK(mproc_shm_calloc((void **)&cb, sizeof *cb));
+    void *mine[8];
+    for (int i = 0; i < 8; i++) TU_OK(mproc_shm_alloc(&mine[i], 24));
+    for (int i = 0; i < 8; i++) TU_OK(mproc_shm_free(mine[i])); /* cached in this thread */
+    ck_assert_int_eq(tu_run_child(alloc_in_child, &cb, sizeof cb, tu_methods[_i]), 0);
+    void *again[8];
+    for (int i = 0; i < 8; i++) TU_OK(mproc_shm_alloc(&again[i], 24)); /* from the cache */
+    for (int i = 0; i < 8; i++)
+        for (int k = 0; k < 8; k++) ck_assert_ptr_ne(cb->got[i], again[k]);
+    for (int i = 0; i < 8; i++) {
+        TU_OK(mproc_shm_free(again[i]));
+        TU_OK(mproc_shm_free(cb->got[i]));
+    }
+    TU_OK(mproc_shm_free(cb));
+}
+END_TEST
+
 static int churn_forever(void *arg)
 {
     for (unsigned s = *(unsigned *)arg;; s++) churn(s, 1000);
@@ -398,6 +455,8 @@ int main(int argc, char **argv)
     tcase_add_loop_test(tc, pointers_are_valid_in_children, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, many_processes_allocate_at_once, 0, TU_NMETHODS);
     tcase_add_test(tc, many_threads_allocate_at_once);
+    tcase_add_test(tc, a_thread_cache_is_flushed_when_the_thread_ends);
+    tcase_add_loop_test(tc, a_fork_child_does_not_reuse_its_parents_cache, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, sigkill_mid_allocation_keeps_the_arena_sound, 0, TU_NMETHODS);
     return tu_run(s);
 }

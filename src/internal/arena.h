@@ -17,6 +17,14 @@ uintptr_t mproc__arena_slot_get(mproc__arena_slot slot);
 /* Sets the slot if it still holds `expected`; true on success. */
 bool mproc__arena_slot_cas(mproc__arena_slot slot, uintptr_t expected, uintptr_t desired);
 
+/* Returns the calling thread's cached blocks to the shared free stacks
+ * (before a child exits). */
+void mproc__arena_thread_flush(void);
+
+/* In a fork child: forget the inherited thread cache (its blocks are the
+ * parent's). */
+void mproc__arena_after_fork(void);
+
 /* The arena's memfd (for start methods that must pass it on), or -1. */
 int mproc__arena_fd(void);
 
