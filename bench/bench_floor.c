@@ -1,25 +1,16 @@
-/* bench_floor: the raw mechanism under each row, plain libc and syscalls.
+/* bench_floor: the raw mechanism under each row, plain libc and syscalls;
+ * this file has main, the process and pipe rows, and the helpers of
+ * bench_floor.h.
  * Usage: bench_floor ROW. Prints the figure in the row's unit. */
-#include "bench_util.h"
+#include "bench_floor.h"
 
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond, what)                                                                          \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            perror(what);                                                                          \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
-
-/* Waits for pid; 0 if it exited with status 0. */
-static int reap(pid_t pid)
+int reap(pid_t pid)
 {
     int st;
     CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
@@ -144,5 +135,6 @@ static const bench_row rows[] = {
 
 int main(int argc, char **argv)
 {
-    return bench_main(argc, argv, rows, sizeof rows / sizeof rows[0]);
+    const bench_table tables[] = {BENCH_TABLE(rows), bench_floor_sync};
+    return bench_main(argc, argv, tables, sizeof tables / sizeof tables[0]);
 }

@@ -1,42 +1,30 @@
-/* bench_mproc: mproc's figure for each row.
+/* bench_mproc: mproc's figure for each row; this file has main, the process
+ * and pipe rows, and the helpers of bench_mproc.h.
  * Usage: bench_mproc ROW. Prints the figure in the row's unit. A row whose
  * feature mproc lacks yet prints nothing and exits non-zero. */
-#include "bench_util.h"
+#include "bench_mproc.h"
 
-#include <mproc.h>
-
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != 0) {                                                                            \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, mproc_err_name(rc_));    \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
-
-/* Joins and frees p; 0 if it exited with code 0. */
-static int join_free(mproc_process *p)
+int join_free(mproc_process *p, bool kill)
 {
     int code = -1;
+    if (kill) mproc_process_kill(p);
     CHECK(mproc_process_join(p, MPROC_FOREVER));
     CHECK(mproc_process_exitcode(p, &code));
     CHECK(mproc_process_free(p));
-    if (code != 0) {
+    if (code != 0 && !kill) {
         fprintf(stderr, "child exit code %d\n", code);
         return -1;
     }
     return 0;
 }
 
-/* Creates and starts a child running target under the fork method. */
-static int start_child(mproc_process **p, mproc_target_fn target)
+int start_child(mproc_process **p, mproc_target_fn target, const void *arg, size_t arglen)
 {
     mproc_process_opts opts = {.start_method = MPROC_START_FORK};
-    CHECK(mproc_process_new(p, target, NULL, 0, &opts));
+    CHECK(mproc_process_new(p, target, arg, arglen, &opts));
     int rc = mproc_process_start(*p);
     if (rc != 0) {
         fprintf(stderr, "mproc_process_start: %s\n", mproc_err_name(rc));
@@ -59,7 +47,7 @@ static int start_join_fork(long n, double *secs)
     double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         mproc_process *p;
-        if (start_child(&p, noop) != 0 || join_free(p) != 0) return -1;
+        if (start_child(&p, noop, NULL, 0) != 0 || join_free(p, false) != 0) return -1;
     }
     *secs = bench_now() - t0;
     return 0;
@@ -95,7 +83,7 @@ static int throughput(long n, double *secs, bool duplex, size_t size)
     g_n = n;
     g_size = size;
     CHECK(mproc_pipe(&g_rx, &g_tx, duplex));
-    if (start_child(&p, sender) != 0) return -1;
+    if (start_child(&p, sender, NULL, 0) != 0) return -1;
     mproc_conn_close(g_tx);
     /* The clock starts once the child is running and the pipe is empty. */
     int rc = mproc_conn_recv_bytes_into(g_rx, buf, size < 8 ? 8 : size, &len, MPROC_FOREVER);
@@ -109,7 +97,7 @@ static int throughput(long n, double *secs, bool duplex, size_t size)
     mproc_conn_free(g_rx);
     mproc_conn_free(g_tx);
     CHECK(rc);
-    return join_free(p);
+    return join_free(p, false);
 }
 
 static int pipe_8(long n, double *s)
@@ -150,7 +138,7 @@ static int pingpong(long n, double *secs)
     char m[8] = "pingpong";
     size_t len;
     CHECK(mproc_pipe(&g_rx, &g_tx, true));
-    if (start_child(&p, echo) != 0) return -1;
+    if (start_child(&p, echo, NULL, 0) != 0) return -1;
     mproc_conn_close(g_tx);
     int rc = 0;
     double t0 = 0;
@@ -164,7 +152,7 @@ static int pingpong(long n, double *secs)
     mproc_conn_free(g_rx);
     mproc_conn_free(g_tx);
     CHECK(rc);
-    return join_free(p);
+    return join_free(p, false);
 }
 
 static const bench_row rows[] = {
@@ -181,5 +169,6 @@ static const bench_row rows[] = {
 
 int main(int argc, char **argv)
 {
-    return bench_main(argc, argv, rows, sizeof rows / sizeof rows[0]);
+    const bench_table tables[] = {BENCH_TABLE(rows), bench_mproc_sync};
+    return bench_main(argc, argv, tables, sizeof tables / sizeof tables[0]);
 }

@@ -2,11 +2,30 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The CPUs allowed at start (before any bench_pin_apart); count 0: unknown. */
+static cpu_set_t g_cpus;
+static int g_ncpus;
+
+void bench_pin_apart(int who)
+{
+    if (g_ncpus < 2) return;
+    int k = who % g_ncpus;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &g_cpus) || k-- > 0) continue;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        if (sched_setaffinity(0, sizeof one, &one) != 0) perror("sched_setaffinity");
+        return;
+    }
+}
 
 double bench_now(void)
 {
@@ -64,31 +83,60 @@ static double figure(const bench_row *row, double per_op)
     return NAN;
 }
 
-int bench_main(int argc, char **argv, const bench_row *rows, size_t nrows)
+static int run_row(const char *prog, const bench_row *row)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s ROW\nrows:\n", argv[0]);
-        for (size_t i = 0; i < nrows; i++) fprintf(stderr, "  %s\n", rows[i].name);
+    if (!row->fn) {
+        fprintf(stderr, "%s: row %s is not supported\n", prog, row->name);
         return 2;
     }
-    for (size_t i = 0; i < nrows; i++) {
-        if (strcmp(rows[i].name, argv[1]) != 0) continue;
-        if (!rows[i].fn) {
-            fprintf(stderr, "%s: row %s is not supported\n", argv[0], argv[1]);
-            return 2;
-        }
-        double per_op;
-        if (best_per_op(rows[i].fn, &per_op) != 0) return 1;
-        double v = figure(&rows[i], per_op);
-        if (!isfinite(v) || per_op <= 0) {
-            fprintf(stderr, "%s: %s: no usable timing\n", argv[0], argv[1]);
-            return 1;
-        }
-        printf("%.6g\n", v);
-        return 0;
+    double per_op;
+    if (best_per_op(row->fn, &per_op) != 0) return 1;
+    double v = figure(row, per_op);
+    if (!isfinite(v) || per_op <= 0) {
+        fprintf(stderr, "%s: %s: no usable timing\n", prog, row->name);
+        return 1;
     }
+    printf("%.6g\n", v);
+    return 0;
+}
+
+int bench_main(int argc, char **argv, const bench_table *tables, size_t ntables)
+{
+    if (sched_getaffinity(0, sizeof g_cpus, &g_cpus) == 0) g_ncpus = CPU_COUNT(&g_cpus);
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s ROW\nrows:\n", argv[0]);
+        for (size_t t = 0; t < ntables; t++)
+            for (size_t i = 0; i < tables[t].n; i++)
+                fprintf(stderr, "  %s\n", tables[t].rows[i].name);
+        return 2;
+    }
+    for (size_t t = 0; t < ntables; t++)
+        for (size_t i = 0; i < tables[t].n; i++)
+            if (strcmp(tables[t].rows[i].name, argv[1]) == 0)
+                return run_row(argv[0], &tables[t].rows[i]);
     fprintf(stderr, "%s: unknown row %s\n", argv[0], argv[1]);
     return 2;
+}
+
+void bench_gate_wait(bench_gate *g)
+{
+    atomic_fetch_add(&g->ready, 1);
+    while (!atomic_load(&g->go)) sched_yield();
+}
+
+double bench_gate_open(bench_gate *g, int parties)
+{
+    while (atomic_load(&g->ready) < parties) sched_yield();
+    double t0 = bench_now();
+    atomic_store(&g->go, 1);
+    return t0;
+}
+
+double bench_gate_last_end(const bench_gate *g, int parties)
+{
+    double last = 0;
+    for (int i = 0; i < parties; i++) last = g->end[i] > last ? g->end[i] : last;
+    return last;
 }
 
 int bench_write_full(int fd, const void *buf, size_t len)

@@ -4,7 +4,7 @@
 Usage: python3 py_anchor.py ROW. Prints the figure in the row's unit, the
 same way bench_mproc and bench_floor do (n steered so one run lasts a fixed
 time, best of a few runs). BENCH_QUICK=1 shortens the run. Exit status 2 for
-an unknown row.
+an unknown row, and for a row with no Python figure (printing nothing).
 """
 import math
 import multiprocessing as mp
@@ -13,6 +13,13 @@ import sys
 import time
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+CPUS = sorted(os.sched_getaffinity(0))  # allowed at start
+
+
+def pin_apart(who):
+    """Mirrors bench_pin_apart: the who-th allowed CPU, if there are two."""
+    if len(CPUS) >= 2:
+        os.sched_setaffinity(0, {CPUS[who % len(CPUS)]})
 
 
 def best_per_op(fn):
@@ -123,13 +130,110 @@ def pingpong(n):
     return t
 
 
+# ---- lock.uncontended --------------------------------------------------------
+
+def lock_uncontended(n):
+    lock = mp.get_context("fork").Lock()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        lock.acquire()
+        lock.release()
+    return time.perf_counter() - t0
+
+
+# ---- counter.locked.2proc: two children increment a Value('i') ---------------
+
+def incrementer(v, n, gate, ends, who):
+    pin_apart(who)
+    gate.wait()
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+    ends[who] = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
+
+
+def counter(n):
+    """n increments in all; the clock runs from the gate opening until the
+    last child is done (forking stays off the clock). The children run on
+    different CPUs unless only one is allowed."""
+    ctx = mp.get_context("fork")
+    v = ctx.Value("i")  # its lock is an RLock, Python's default
+    gate = ctx.Barrier(3)
+    ends = ctx.Array("d", 2, lock=False)
+    ps = [ctx.Process(target=incrementer, args=(v, n // 2 + (who < n % 2), gate, ends, who))
+          for who in range(2)]
+    for p in ps:
+        p.start()
+    gate.wait()
+    t0 = time.perf_counter()
+    for p in ps:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"child exit code {p.exitcode}")
+    if v.value != n:
+        raise RuntimeError(f"{v.value} increments, {n} expected")
+    return max(ends) - t0
+
+
+# ---- wake.pingpong: round trips over two Semaphores (or Events) ---------------
+
+def sem_ponger(s1, s2, n):
+    pin_apart(1)
+    for _ in range(n + 1):
+        s1.acquire()
+        s2.release()
+
+
+def event_ponger(e1, e2, n):
+    pin_apart(1)
+    for _ in range(n + 1):
+        e1.wait()
+        e1.clear()  # before signalling back, so the next set is not missed
+        e2.set()
+
+
+def wake_pingpong(events):
+    """One warm-up round trip, then n timed ones (the child answers n + 1);
+    the two sides run on different CPUs unless only one is allowed."""
+    ctx = mp.get_context("fork")
+
+    def run(n):
+        if events:
+            a, b = ctx.Event(), ctx.Event()
+        else:
+            a, b = ctx.Semaphore(0), ctx.Semaphore(0)
+        p = ctx.Process(target=event_ponger if events else sem_ponger, args=(a, b, n))
+        p.start()
+        pin_apart(0)
+        t0 = 0
+        for i in range(-1, n):
+            if i == 0:
+                t0 = time.perf_counter()
+            if events:
+                a.set()
+                b.wait()
+                b.clear()
+            else:
+                a.release()
+                b.acquire()
+        t = time.perf_counter() - t0
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"child exit code {p.exitcode}")
+        return t
+
+    return run
+
+
 MIB = 1 << 20
 ms = lambda per: per * 1e3  # noqa: E731
 us = lambda per: per * 1e6  # noqa: E731
+ns = lambda per: per * 1e9  # noqa: E731
 per_s = lambda per: 1 / per  # noqa: E731
 mb_s = lambda per: MIB / 1e6 / per  # noqa: E731
 
-# name -> (run(n) returning seconds, figure from seconds per op)
+# name -> (run(n) returning seconds, figure from seconds per op), or None for
+# a row with no Python figure (exit status 2, as for an unknown row)
 ROWS = {
     "process.start_join.fork": (start_join("fork"), ms),
     "process.start_join.spawn": (start_join("spawn"), ms),
@@ -139,12 +243,22 @@ ROWS = {
     "pipe.throughput.duplex.8B": (throughput(True, 8), per_s),
     "pipe.throughput.duplex.1MiB": (throughput(True, MIB), mb_s),
     "pipe.pingpong.8B": (pingpong, us),
+    "lock.uncontended": (lock_uncontended, ns),
+    "counter.locked.2proc": (counter, per_s),
+    "counter.locked.2proc.rlock": (counter, per_s),
+    "wake.pingpong": (wake_pingpong(False), us),
+    "wake.pingpong.event": (wake_pingpong(True), us),
+    "arena.alloc_free.64B": None,  # Python has no arena allocator to call
+    "arena.alloc_free.64B.batch": None,
 }
 
 
 def main():
     if len(sys.argv) != 2 or sys.argv[1] not in ROWS:
         print(f"usage: {sys.argv[0]} ROW; rows: {', '.join(ROWS)}", file=sys.stderr)
+        return 2
+    if ROWS[sys.argv[1]] is None:
+        print(f"{sys.argv[0]}: row {sys.argv[1]} has no Python figure", file=sys.stderr)
         return 2
     run, figure = ROWS[sys.argv[1]]
     print(f"{figure(best_per_op(run)):.6g}")

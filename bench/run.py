@@ -28,6 +28,13 @@ ROWS = [
     ("pipe.throughput.duplex.8B", "msgs/s", "higher"),
     ("pipe.throughput.duplex.1MiB", "MB/s", "higher"),
     ("pipe.pingpong.8B", "us", "lower"),
+    ("lock.uncontended", "ns", "lower"),
+    ("counter.locked.2proc", "ops/s", "higher"),
+    ("counter.locked.2proc.rlock", "ops/s", "higher"),
+    ("wake.pingpong", "us", "lower"),
+    ("wake.pingpong.event", "us", "lower"),
+    ("arena.alloc_free.64B", "ns", "lower"),
+    ("arena.alloc_free.64B.batch", "ns", "lower"),
 ]
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")

@@ -1,0 +1,33 @@
+/* Shared by the bench_mproc source files: one file per layer of mproc, each
+ * with its table of rows; bench_mproc.c holds main and the process helpers. */
+#ifndef BENCH_MPROC_H
+#define BENCH_MPROC_H
+
+#include "bench_util.h"
+
+#include <mproc.h>
+
+#include <stdio.h>
+
+/* Returns -1 from the calling function, after saying why, unless call is 0. */
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != 0) {                                                                            \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, mproc_err_name(rc_));    \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* Creates and starts a child running target(copy of arg) under the fork
+ * method. 0 or -1. */
+int start_child(mproc_process **p, mproc_target_fn target, const void *arg, size_t arglen);
+
+/* Joins and frees p; 0 if it exited with code 0. With kill set, kills it
+ * first (for a child left waiting by a failed parent). */
+int join_free(mproc_process *p, bool kill);
+
+/* The rows of bench_mproc_sync.c: locks, wake-ups, shared values, arena. */
+extern const bench_table bench_mproc_sync;
+
+#endif
