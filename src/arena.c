@@ -252,7 +252,7 @@ typedef struct thread_cache {
     bool registered;
 } thread_cache;
 
-static _Thread_local thread_cache tcache;
+static _Thread_local thread_cache tcache __attribute__((tls_model("initial-exec")));
 static pthread_key_t tcache_key;
 static pthread_once_t tcache_key_once = PTHREAD_ONCE_INIT;
 

@@ -1,14 +1,14 @@
 /* Lock and RLock: robust, process-shared pthread mutexes. The kernel's
  * robust-futex list turns an owner's death into EOWNERDEAD for the next
- * acquirer. We also keep the owner's thread id (for the ownership checks
- * Condition needs) and the recursion depth (so a Condition can release an
- * RLock completely and restore it). */
+ * acquirer. The mutex itself knows its owner and recursion count (read
+ * through the platform layer), which Condition needs to release an RLock
+ * completely and restore it; the lock adds nothing to the mutex's own
+ * fast path. */
 #include "internal/arena.h"
 #include "internal/platform.h"
 #include "internal/sync.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <time.h>
 
 #define LOCK_MAGIC  0x4c6f636bu /* "Lock" */
@@ -17,8 +17,6 @@
 typedef struct lock_impl {
     pthread_mutex_t m;
     uint32_t magic;
-    uint32_t depth;        /* owner only */
-    _Atomic int32_t owner; /* tid of the holder, 0 when free */
 } lock_impl;
 
 _Static_assert(sizeof(lock_impl) <= sizeof(mproc_lock), "lock storage");
@@ -45,8 +43,6 @@ static int init(mproc_lock *l, bool recursive)
     int r = pthread_mutex_init(&k->m, &a);
     pthread_mutexattr_destroy(&a);
     if (r) return -r;
-    k->depth = 0;
-    atomic_store(&k->owner, 0);
     k->magic = recursive ? RLOCK_MAGIC : LOCK_MAGIC;
     return 0;
 }
@@ -104,25 +100,12 @@ bool mproc_lock_is_recursive(const mproc_lock *l)
 
 bool mproc__lock_held(const mproc_lock *l)
 {
-    return valid(l) && atomic_load_explicit(&impl(l)->owner, memory_order_relaxed) == mproc__tid();
-}
-
-/* Bookkeeping after pthread gave us the lock (r == 0 or EOWNERDEAD). */
-static int took(lock_impl *k, int r)
-{
-    pid_t me = mproc__tid();
-    if (r == 0 && atomic_load_explicit(&k->owner, memory_order_relaxed) == me) {
-        k->depth++; /* an RLock, again */
-        return 0;
-    }
-    atomic_store_explicit(&k->owner, me, memory_order_relaxed);
-    k->depth = 1;
-    return r == 0 ? 0 : MPROC_EOWNERDEAD;
+    return valid(l) && mproc__mutex_owner(&impl(l)->m) == mproc__tid();
 }
 
 int mproc_lock_acquire(mproc_lock *l, int timeout_ms)
 {
-    if (!valid(l)) return MPROC_EINVAL;
+    if (MPROC__UNLIKELY(!valid(l))) return MPROC_EINVAL;
     lock_impl *k = impl(l);
     int r;
     if (MPROC__LIKELY(timeout_ms == MPROC_FOREVER)) {
@@ -137,27 +120,18 @@ int mproc_lock_acquire(mproc_lock *l, int timeout_ms)
         struct timespec ts = {dl.at_ns / 1000000000, dl.at_ns % 1000000000};
         r = pthread_mutex_clocklock(&k->m, CLOCK_MONOTONIC, &ts);
     }
-    switch (r) {
-    case 0:
-    case EOWNERDEAD:
-        return took(k, r);
-    case EBUSY:
-    case ETIMEDOUT:
-        return MPROC_ETIMEDOUT;
-    default:
-        return mproc__err_from_errno(r);
-    }
+    if (MPROC__LIKELY(r == 0)) return 0;
+    if (r == EOWNERDEAD) return MPROC_EOWNERDEAD;
+    if (r == EBUSY || r == ETIMEDOUT) return MPROC_ETIMEDOUT;
+    return mproc__err_from_errno(r);
 }
 
 int mproc_lock_release(mproc_lock *l)
 {
-    if (!valid(l)) return MPROC_EINVAL;
-    lock_impl *k = impl(l);
-    if (!mproc__lock_held(l)) return MPROC_EPERM;
-    if (--k->depth == 0) atomic_store_explicit(&k->owner, 0, memory_order_relaxed);
-    int r = pthread_mutex_unlock(&k->m);
-    if (r) mproc__panic("pthread_mutex_unlock of an owned mproc lock: %d", r);
-    return 0;
+    if (MPROC__UNLIKELY(!valid(l))) return MPROC_EINVAL;
+    /* Error-checking and recursive robust mutexes refuse a non-owner. */
+    int r = pthread_mutex_unlock(&impl(l)->m);
+    return r ? mproc__err_from_errno(r) : 0;
 }
 
 int mproc_lock_make_consistent(mproc_lock *l)
@@ -172,10 +146,8 @@ int mproc__lock_release_all(mproc_lock *l, unsigned *depth)
 {
     if (!mproc__lock_held(l)) return MPROC_EPERM;
     lock_impl *k = impl(l);
-    unsigned d = k->depth;
+    unsigned d = k->magic == RLOCK_MAGIC ? mproc__mutex_count(&k->m) : 1;
     *depth = d;
-    k->depth = 0;
-    atomic_store_explicit(&k->owner, 0, memory_order_relaxed);
     for (unsigned i = 0; i < d; i++)
         if (pthread_mutex_unlock(&k->m)) mproc__panic("mproc lock: unlock while releasing all");
     return 0;
@@ -185,9 +157,7 @@ int mproc__lock_reacquire(mproc_lock *l, unsigned depth)
 {
     int rc = mproc_lock_acquire(l, MPROC_FOREVER);
     if (rc && rc != MPROC_EOWNERDEAD) return rc;
-    lock_impl *k = impl(l);
     for (unsigned i = 1; i < depth; i++)
-        if (pthread_mutex_lock(&k->m)) mproc__panic("mproc lock: relock of a held RLock");
-    k->depth = depth ? depth : 1;
+        if (pthread_mutex_lock(&impl(l)->m)) mproc__panic("mproc lock: relock of a held RLock");
     return rc;
 }

@@ -97,8 +97,8 @@ int mproc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct mp
     }
     for (;;) {
         /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
-        long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, tp, NULL,
-                         FUTEX_BITSET_MATCH_ANY);
+        long r =
+            syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
         if (r == 0 || errno == EAGAIN) return 0;
         if (errno == ETIMEDOUT) return MPROC_ETIMEDOUT;
         if (errno != EINTR) return MPROC__ERRNO();
@@ -111,7 +111,19 @@ void mproc__futex_wake(_Atomic uint32_t *addr, int n)
     syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
-static _Thread_local pid_t cached_tid;
+pid_t mproc__mutex_owner(const pthread_mutex_t *m)
+{
+    /* A robust mutex's futex word holds the owner's tid (and flag bits), also
+     * while it is inconsistent after an owner died. */
+    return (pid_t)((unsigned)m->__data.__lock & FUTEX_TID_MASK);
+}
+
+unsigned mproc__mutex_count(const pthread_mutex_t *m)
+{
+    return m->__data.__count;
+}
+
+static _Thread_local pid_t cached_tid __attribute__((tls_model("initial-exec")));
 
 pid_t mproc__tid(void)
 {
@@ -119,7 +131,10 @@ pid_t mproc__tid(void)
     return cached_tid;
 }
 
-void mproc__tid_reset_after_fork(void) { cached_tid = 0; }
+void mproc__tid_reset_after_fork(void)
+{
+    cached_tid = 0;
+}
 
 int mproc__memfd(const char *name, size_t size)
 {

@@ -38,7 +38,6 @@ int mproc__cgroup_cpu_quota(void);
  * exec (ignored signals stay ignored). Call with all signals blocked. */
 void mproc__reset_signal_handlers(void);
 
-
 /* Futexes on process-shared memory. Wait sleeps while *addr == expected,
  * until woken or the deadline passes: 0 (woken, or the value differed),
  * MPROC_ETIMEDOUT; EINTR is retried inside. Wake wakes up to n waiters
@@ -48,6 +47,13 @@ void mproc__reset_signal_handlers(void);
 struct mproc__deadline;
 int mproc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct mproc__deadline *dl);
 void mproc__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* The thread id holding a robust pthread mutex (0 if none) and its
+ * recursion count (glibc keeps both in the mutex; a port keeps them
+ * itself). */
+#include <pthread.h>
+pid_t mproc__mutex_owner(const pthread_mutex_t *m);
+unsigned mproc__mutex_count(const pthread_mutex_t *m);
 
 /* The caller's thread id, cached per thread (reset in a fork child). */
 pid_t mproc__tid(void);
