@@ -82,6 +82,14 @@ expect_order() {
     fi
 }
 
+# expect_exact LINE...: the whole output is exactly LINE..., in this order.
+expect_exact() {
+    [ $missing -eq 0 ] || return
+    if ! diff <(cat "$out") <(printf '%s\n' "$@") >/dev/null; then
+        fail "the output is not exactly, in order: $*"
+    fi
+}
+
 # expect_regex RE: some whole line of the output matches the extended regex RE.
 expect_regex() {
     [ $missing -eq 0 ] || return
@@ -125,6 +133,61 @@ run square_numbers
 expect_count 1
 expect_regex '[0-9]+ processes finished'
 finish square_numbers
+
+run shared_counter_race
+expect_count 5
+expect "Value at beginning: 0" "Array at beginning: [0.0, 100.0, 200.0]" "end main"
+# Updates are lost by design, so the end values vary from run to run; they
+# are usually below 200 and [200.0, 300.0, 400.0], but a lucky run that
+# loses nothing is not a failure. Parse them, check the bounds, then check
+# the whole output in order with the values found.
+if [ $missing -eq 0 ]; then
+    v=$(sed -n 's/^Value at end: \([0-9][0-9]*\)$/\1/p' "$out")
+    arr=$(sed -n 's/^Array at end: \[\([0-9]*\)\.0, \([0-9]*\)\.0, \([0-9]*\)\.0\]$/\1 \2 \3/p' "$out")
+    if ! [[ $v =~ ^[0-9]+$ ]] || [ "$v" -gt 200 ]; then
+        fail "expected one line 'Value at end: N' with N <= 200"
+    elif [ -z "$arr" ] || [ "$(wc -l <<<"$arr")" -ne 1 ]; then
+        fail "expected one line 'Array at end: [a.0, b.0, c.0]'"
+    else
+        read -r a0 a1 a2 <<<"$arr"
+        if [ "$a0" -gt 200 ] || [ "$a1" -gt 300 ] || [ "$a2" -gt 400 ]; then
+            fail "expected the array at end to be <= [200.0, 300.0, 400.0]"
+        fi
+        expect_exact "Value at beginning: 0" "Array at beginning: [0.0, 100.0, 200.0]" \
+            "Value at end: $v" "Array at end: [$a0.0, $a1.0, $a2.0]" "end main"
+    fi
+fi
+finish shared_counter_race
+
+run shared_counter_lock
+expect_count 5
+expect_exact "Value at beginning: 0" "Array at beginning: [0.0, 100.0, 200.0]" \
+    "Value at end: 200" "Array at end: [200.0, 300.0, 400.0]" "end main"
+finish shared_counter_lock
+
+run shared_square_list
+expect_count 4
+expect_exact "Result(in process p1): [1, 4, 9, 16]" "Sum of squares(in process p1): 30" \
+    "Result(in main program): [1, 4, 9, 16]" "Sum of squares(in main program): 30"
+finish shared_square_list
+
+run lock_workers
+expect_count 5
+for i in 0 1 2 3 4; do
+    expect "Worker $i is accessing shared resource"
+done
+finish lock_workers
+
+run sync_primitives
+expect_exact "Barrier: all 3 workers started" \
+    "Worker 0 passed the barrier" "Worker 1 passed the barrier" "Worker 2 passed the barrier" \
+    "Barrier arrival indices: [0, 1, 2]" \
+    "Consumer got item 1" "Consumer got item 2" "Consumer got item 3" \
+    "Consumer got item 4" "Consumer got item 5" \
+    "Condition: 5 items handed over in order" \
+    "Stoppers running: 2" "Parent: setting the stop event" \
+    "Stopper 0 saw the stop event" "Stopper 1 saw the stop event" "end main"
+finish sync_primitives
 
 if [ $failures -ne 0 ]; then
     echo "$failures example(s) failed"

@@ -9,6 +9,7 @@
 #include "mproc/process.h"
 #include "mproc/shm.h"
 #include "mproc/sync.h"
+#include "mproc/value.h"
 #include "mproc/wait.h"
 
 #endif

@@ -144,7 +144,11 @@ static void arena_create(void)
         return;
     }
     arena_fd = fd;
+#ifdef __SANITIZE_THREAD__ /* TSan aborts on an address outside its ranges */
+    static const uintptr_t candidates[] = {0x5000000000ULL, 0x110000000000ULL};
+#else
     static const uintptr_t candidates[] = {0x110000000000ULL, 0x5000000000ULL};
+#endif
     int rc = MPROC_EADDRINUSE;
     if (want)
         rc = map_at(want, size);

@@ -98,6 +98,11 @@ bool mproc_lock_is_recursive(const mproc_lock *l)
     return valid(l) && impl(l)->magic == RLOCK_MAGIC;
 }
 
+bool mproc__lock_valid(const mproc_lock *l)
+{
+    return valid(l);
+}
+
 bool mproc__lock_held(const mproc_lock *l)
 {
     return valid(l) && mproc__mutex_owner(&impl(l)->m) == mproc__tid();

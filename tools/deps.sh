@@ -2,7 +2,7 @@
 # Installs the Debian packages mproc needs to build, test and benchmark, if
 # any are missing: as root with apt-get, otherwise it prints the command.
 set -eu
-PKGS="gcc make cmake pkg-config check python3"
+PKGS="gcc make cmake pkg-config check libcbor-dev python3"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

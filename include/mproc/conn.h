@@ -68,6 +68,17 @@ MPROC_API int mproc_conn_recv_bytes_into(mproc_conn *c, void *buf, size_t cap, s
  * Errors: MPROC_ECLOSED, MPROC_EBADF (write-only end). */
 MPROC_API int mproc_conn_poll(mproc_conn *c, int timeout_ms);
 
+/* Sends v as one message, CBOR-encoded (see value.h). Errors: as
+ * mproc_conn_send_bytes, MPROC_EINVAL, MPROC_ENOMEM. */
+struct mproc_value;
+MPROC_API int mproc_conn_send_value(mproc_conn *c, const struct mproc_value *v);
+
+/* Receives one message and decodes it as a value (*out, free it with
+ * mproc_value_free) under the default decoding limits. Errors: as
+ * mproc_conn_recv_bytes, and mproc_value_decode's (MPROC_EPROTO,
+ * MPROC_E2BIG); a message that does not decode is consumed. */
+MPROC_API int mproc_conn_recv_value(mproc_conn *c, struct mproc_value **out, int timeout_ms);
+
 /* Largest message a receive accepts (default: SIZE_MAX/2, i.e. no limit
  * beyond memory). A longer frame fails with MPROC_EMSGSIZE. */
 MPROC_API int mproc_conn_set_max_message(mproc_conn *c, size_t max);

@@ -145,11 +145,11 @@ typedef struct mproc_sl_item {
     } u;
 } mproc_sl_item;
 
-#define MPROC_SL_INT_ITEM(v) ((mproc_sl_item){.type = MPROC_SL_INT, .u.i = (v)})
+#define MPROC_SL_INT_ITEM(v)    ((mproc_sl_item){.type = MPROC_SL_INT, .u.i = (v)})
 #define MPROC_SL_DOUBLE_ITEM(v) ((mproc_sl_item){.type = MPROC_SL_DOUBLE, .u.d = (v)})
-#define MPROC_SL_BOOL_ITEM(v) ((mproc_sl_item){.type = MPROC_SL_BOOL, .u.b = (v)})
-#define MPROC_SL_STR_ITEM(str) ((mproc_sl_item){.type = MPROC_SL_STR, .u.s = {(str), strlen(str)}})
-#define MPROC_SL_NIL_ITEM ((mproc_sl_item){.type = MPROC_SL_NIL})
+#define MPROC_SL_BOOL_ITEM(v)   ((mproc_sl_item){.type = MPROC_SL_BOOL, .u.b = (v)})
+#define MPROC_SL_STR_ITEM(str)  ((mproc_sl_item){.type = MPROC_SL_STR, .u.s = {(str), strlen(str)}})
+#define MPROC_SL_NIL_ITEM       ((mproc_sl_item){.type = MPROC_SL_NIL})
 
 /* A fixed-length list in a named segment, as Python's ShareableList: each
  * slot keeps its type's size; a STR or BYTES slot holds up to the length

@@ -108,7 +108,8 @@ typedef struct mproc_cond {
 
 /* A Condition over `lock` (a Lock or RLock that must live as long as the
  * condition), or over an RLock of its own when lock is NULL.
- * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
+ * Errors: MPROC_EINVAL (NULL c, or lock not an initialised lock),
+ * MPROC_ENOMEM. */
 MPROC_API int mproc_cond_init(mproc_cond *c, mproc_lock *lock);
 MPROC_API void mproc_cond_fini(mproc_cond *c);
 MPROC_API int mproc_cond_new(mproc_cond **out, mproc_lock *lock);
@@ -123,13 +124,18 @@ MPROC_API int mproc_cond_release(mproc_cond *c);
 /* Releases the lock (the caller must hold it), waits to be notified, and
  * acquires the lock again before returning (also on timeout). Returns 0
  * when notified, MPROC_ETIMEDOUT, MPROC_EOWNERDEAD (notified or timed out,
- * and the lock came back from a dead owner), MPROC_EPERM (lock not held).
- * An RLock held recursively is fully released and restored. */
+ * and the lock came back from a dead owner), MPROC_EPERM (lock not held),
+ * MPROC_ENOMEM (each wait takes a small node from the arena; the lock is
+ * still held). An RLock held recursively is fully released and restored.
+ * A waiter that died is skipped by notify: its notification goes to the
+ * next waiter. */
 MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms);
 
 /* Waits until pred(arg) is true, checking it first and after each wake-up,
  * with the lock held. Returns 0 once it is true, MPROC_ETIMEDOUT if the
- * deadline passed with it false. Errors as mproc_cond_wait. */
+ * deadline passed with it false. Errors as mproc_cond_wait; on
+ * MPROC_EOWNERDEAD it returns at once, without checking pred, so the caller
+ * repairs the data the lock protects first. */
 MPROC_API int mproc_cond_wait_for(mproc_cond *c, bool (*pred)(void *arg), void *arg,
                                   int timeout_ms);
 
@@ -171,8 +177,8 @@ typedef int (*mproc_barrier_action)(void *arg);
 MPROC_API int mproc_barrier_init(mproc_barrier *b, unsigned parties, mproc_barrier_action action,
                                  void *arg);
 MPROC_API void mproc_barrier_fini(mproc_barrier *b);
-MPROC_API int mproc_barrier_new(mproc_barrier **out, unsigned parties,
-                                mproc_barrier_action action, void *arg);
+MPROC_API int mproc_barrier_new(mproc_barrier **out, unsigned parties, mproc_barrier_action action,
+                                void *arg);
 MPROC_API void mproc_barrier_free(mproc_barrier *b);
 
 /* Waits until `parties` parties have called it. On 0, *index (may be NULL)

@@ -25,7 +25,12 @@ void mproc__arena_thread_flush(void);
  * parent's). */
 void mproc__arena_after_fork(void);
 
-/* The arena's memfd (for start methods that must pass it on), or -1. */
+/* The arena's memfd (for start methods that must pass it on), or -1.
+ * Every process of the family must keep this one open file description
+ * (inherit it or receive it with SCM_RIGHTS, never reopen the memfd): the
+ * named-shm tracker learns that the family has gone from an OFD lock on it.
+ * Byte 0 of the memfd is reserved for that lock
+ * (MPROC__SHM_FAMILY_LOCK_BYTE); other file locks must use other bytes. */
 int mproc__arena_fd(void);
 
 /* Tests only: the size class an allocation of n bytes uses, and the block

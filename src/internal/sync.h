@@ -5,6 +5,9 @@
 #include "internal/base.h"
 #include "mproc/sync.h"
 
+/* True if l is an initialised Lock or RLock. */
+bool mproc__lock_valid(const mproc_lock *l);
+
 /* True if the calling thread holds l. */
 bool mproc__lock_held(const mproc_lock *l);
 

@@ -1,0 +1,139 @@
+/* shared_square_list — C twin of seed 003's "Sharing data between
+ * processes".
+ *
+ * The fix for isolated_globals.c: the child writes the squares into a
+ * shared Array('i', 4) and their sum into a shared Value('i'), both in the
+ * family arena, so the parent sees what the child wrote.
+ *
+ * The Python original:
+ *
+ *     def square_list(mylist, result, square_sum):
+ *         for idx, num in enumerate(mylist):
+ *             result[idx] = num * num
+ *         square_sum.value = sum(result)
+ *         print("Result(in process p1): {}".format(result[:]))
+ *         print("Sum of squares(in process p1): {}".format(square_sum.value))
+ *
+ *     if __name__ == "__main__":
+ *         mylist = [1,2,3,4]
+ *         result = multiprocessing.Array('i', 4)
+ *         square_sum = multiprocessing.Value('i')
+ *         p1 = multiprocessing.Process(target=square_list,
+ *                                      args=(mylist, result, square_sum))
+ *         p1.start()
+ *         p1.join()
+ *         print("Result(in main program): {}".format(result[:]))
+ *         print("Sum of squares(in main program): {}".format(square_sum.value))
+ *
+ * Expected output:
+ *
+ *     Result(in process p1): [1, 4, 9, 16]
+ *     Sum of squares(in process p1): 30
+ *     Result(in main program): [1, 4, 9, 16]
+ *     Sum of squares(in main program): 30
+ */
+#include <mproc.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define LIST_LEN 4
+
+/* The argument bytes of the child: mylist by value (a copy, as Python
+ * pickles it), and the two shared objects by pointer (they live in the
+ * arena, which the child maps at the same address). */
+struct square_args {
+    int mylist[LIST_LEN];
+    mproc_shared *result;
+    mproc_shared *square_sum;
+};
+
+/* Prints what failed and why, then exits: every mproc call is checked. */
+static void check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "shared_square_list: %s: %s\n", what, mproc_strerror(rc));
+        exit(1);
+    }
+}
+
+/* Prints "Result(in WHERE): [a, b, ...]" and "Sum of squares(in WHERE): N"
+ * from the shared objects. Returns 0 or an MPROC_E* code. */
+static int print_shared(const char *where, mproc_shared *result, mproc_shared *square_sum)
+{
+    int rc;
+    int64_t v;
+
+    printf("Result(in %s): [", where);
+    for (size_t i = 0; i < mproc_shared_len(result); i++) {
+        if ((rc = mproc_shared_get_int(result, i, &v)) < 0) return rc;
+        printf("%s%lld", i ? ", " : "", (long long)v);
+    }
+    printf("]\n");
+    if ((rc = mproc_shared_get_int(square_sum, 0, &v)) < 0) return rc;
+    printf("Sum of squares(in %s): %lld\n", where, (long long)v);
+    return 0;
+}
+
+/* The target, run by process p1. */
+static int square_list(void *arg)
+{
+    const struct square_args *a = arg;
+    int rc;
+
+    /* for idx, num in enumerate(mylist): result[idx] = num * num */
+    for (size_t idx = 0; idx < LIST_LEN; idx++) {
+        int num = a->mylist[idx];
+        if ((rc = mproc_shared_set_int(a->result, idx, num * num)) < 0) goto fail;
+    }
+
+    /* square_sum.value = sum(result): sum() reads the shared array back. */
+    int64_t sum = 0;
+    for (size_t i = 0; i < mproc_shared_len(a->result); i++) {
+        int64_t v;
+        if ((rc = mproc_shared_get_int(a->result, i, &v)) < 0) goto fail;
+        sum += v;
+    }
+    if ((rc = mproc_shared_set_int(a->square_sum, 0, sum)) < 0) goto fail;
+
+    if ((rc = print_shared("process p1", a->result, a->square_sum)) < 0) goto fail;
+    return 0;
+
+fail:
+    fprintf(stderr, "shared_square_list: p1: %s\n", mproc_strerror(rc));
+    return 1; /* the exit code the parent checks */
+}
+
+int main(void)
+{
+    struct square_args args = {.mylist = {1, 2, 3, 4}};
+
+    /* Array('i', 4) and Value('i'): no initial values, so zeros. NULL
+     * options give each an RLock of its own, as in Python. */
+    check(mproc_shared_array_new(&args.result, 'i', LIST_LEN, NULL, NULL),
+          "mproc_shared_array_new");
+    check(mproc_shared_value_new(&args.square_sum, 'i', NULL, NULL), "mproc_shared_value_new");
+
+    /* p1 = Process(target=square_list, args=(mylist, result, square_sum)) */
+    mproc_process *p1;
+    const mproc_process_opts opts = {.name = "p1"};
+    check(mproc_process_new(&p1, square_list, &args, sizeof args, &opts), "mproc_process_new");
+    check(mproc_process_start(p1), "mproc_process_start");
+    check(mproc_process_join(p1, MPROC_FOREVER), "mproc_process_join");
+
+    int code;
+    check(mproc_process_exitcode(p1, &code), "mproc_process_exitcode");
+    check(mproc_process_free(p1), "mproc_process_free");
+    if (code != 0) {
+        fprintf(stderr, "shared_square_list: p1 exited with code %d\n", code);
+        return 1;
+    }
+
+    /* The parent reads what the child wrote into shared memory. */
+    check(print_shared("main program", args.result, args.square_sum), "print_shared");
+
+    mproc_shared_free(args.square_sum);
+    mproc_shared_free(args.result);
+    return 0;
+}

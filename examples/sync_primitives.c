@@ -1,0 +1,334 @@
+/* sync_primitives — Barrier, Condition, Event (and a Semaphore) between
+ * processes. Not from a seed: it shows the synchronisation primitives
+ * that seed 002 lists besides Lock, in three short acts.
+ *
+ *  1. Barrier: three workers wait at a start line. The last to arrive runs
+ *     the barrier's action, which prints "Barrier: all 3 workers started";
+ *     then all three pass. Each records its arrival index (0, 1, 2 in some
+ *     order) for the parent to print.
+ *  2. Condition: a producer hands the items 1..5 to a consumer through a
+ *     one-item slot. Each waits on the same Condition until the slot is
+ *     empty (producer) or full (consumer) and notifies the other after
+ *     changing it. The consumer prints each item and checks the order.
+ *  3. Event: two "stoppers" work (here: wait in 5 ms steps) until the
+ *     parent sets a stop Event. A Semaphore tells the parent when both are
+ *     running.
+ *
+ * In Python, the same would read (abridged):
+ *
+ *     def all_started():
+ *         print("Barrier: all 3 workers started")
+ *
+ *     def runner(barrier):
+ *         index = barrier.wait()
+ *
+ *     def producer(cond, slot):
+ *         for item in range(1, 6):
+ *             with cond:
+ *                 cond.wait_for(lambda: slot.value == 0)
+ *                 slot.value = item
+ *                 cond.notify()
+ *
+ *     def consumer(cond, slot):
+ *         for _ in range(5):
+ *             with cond:
+ *                 cond.wait_for(lambda: slot.value != 0)
+ *                 print(f"Consumer got item {slot.value}")
+ *                 slot.value = 0
+ *                 cond.notify()
+ *
+ *     def stopper(stop, running):
+ *         running.release()
+ *         while not stop.wait(0.005):
+ *             pass  # a bit of work
+ *
+ *     barrier = Barrier(3, action=all_started)
+ *     ...
+ *     stop.set()
+ *
+ * Only one process prints at a time (the action's process, then the
+ * consumer, then the parent after joining the children), so the output is
+ * always:
+ *
+ *     Barrier: all 3 workers started
+ *     Worker 0 passed the barrier
+ *     Worker 1 passed the barrier
+ *     Worker 2 passed the barrier
+ *     Barrier arrival indices: [0, 1, 2]
+ *     Consumer got item 1
+ *     ...
+ *     Consumer got item 5
+ *     Condition: 5 items handed over in order
+ *     Stoppers running: 2
+ *     Parent: setting the stop event
+ *     Stopper 0 saw the stop event
+ *     Stopper 1 saw the stop event
+ *     end main
+ *
+ * Every primitive is embedded in one struct allocated in the family arena
+ * with mproc_shm_calloc (the mproc_X_init / mproc_X_fini way, like
+ * pthread_mutex_t); children get a pointer to it in their argument bytes.
+ */
+#include <mproc.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define NUM_PARTIES  3
+#define NUM_ITEMS    5
+#define NUM_STOPPERS 2
+
+/* Every wait in a child gives up after 10 s, so that a bug shows up as an
+ * error and an exit code rather than a hang. */
+#define WAIT_MS 10000
+
+/* Everything the processes share, in one arena block. */
+struct shared_state {
+    /* Act 1 */
+    mproc_barrier start_line;
+    int action_runs;             /* written by the barrier action */
+    unsigned index[NUM_PARTIES]; /* worker i's arrival index */
+    bool passed[NUM_PARTIES];    /* worker i got through the barrier */
+    /* Act 2: the slot is guarded by the condition's lock. */
+    mproc_cond cond;
+    bool has_item;
+    int slot;
+    /* Act 3 */
+    mproc_sem running; /* released once by each stopper when it starts */
+    mproc_event stop;
+    bool saw_stop[NUM_STOPPERS];
+};
+
+/* The argument bytes of every child. */
+struct child_args {
+    struct shared_state *st; /* in the arena: the same address everywhere */
+    int num;
+};
+
+/* Prints what failed and why, then exits: every mproc call is checked. */
+static void check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "sync_primitives: %s: %s\n", what, mproc_strerror(rc));
+        exit(1);
+    }
+}
+
+/* In a child: prints what failed and returns the exit code to report. */
+static int child_fail(int rc, const char *what)
+{
+    fprintf(stderr, "sync_primitives: %s: %s: %s\n", mproc_process_name(mproc_current_process()),
+            what, mproc_strerror(rc));
+    return 1;
+}
+
+/* Creates and starts one child per entry of procs, child i getting
+ * {st, i} as its argument. */
+static void start_children(mproc_process **procs, int n, mproc_target_fn target,
+                           struct shared_state *st)
+{
+    for (int i = 0; i < n; i++) {
+        const struct child_args args = {st, i};
+        check(mproc_process_new(&procs[i], target, &args, sizeof args, NULL), "mproc_process_new");
+        check(mproc_process_start(procs[i]), "mproc_process_start");
+    }
+}
+
+/* Joins and frees the children; returns how many did not exit with 0. */
+static int join_children(mproc_process **procs, int n)
+{
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        int code;
+        check(mproc_process_join(procs[i], MPROC_FOREVER), "mproc_process_join");
+        check(mproc_process_exitcode(procs[i], &code), "mproc_process_exitcode");
+        if (code != 0) {
+            fprintf(stderr, "sync_primitives: %s exited with code %d\n",
+                    mproc_process_name(procs[i]), code);
+            failed++;
+        }
+        check(mproc_process_free(procs[i]), "mproc_process_free");
+    }
+    return failed;
+}
+
+/* ---- Act 1: Barrier ------------------------------------------------------ */
+
+/* The barrier's action: run once, by the last worker to arrive, before any
+ * worker is released. Both it and its argument (in the arena) are valid in
+ * every worker, as fork children share the parent's code and arena. */
+static int all_started(void *arg)
+{
+    struct shared_state *st = arg;
+    st->action_runs++;
+    printf("Barrier: all %d workers started\n", NUM_PARTIES);
+    fflush(stdout); /* out now, before the parent prints anything more */
+    return 0;       /* non-zero would break the barrier */
+}
+
+static int runner(void *arg)
+{
+    const struct child_args *a = arg;
+    unsigned index;
+    int rc = mproc_barrier_wait(&a->st->start_line, WAIT_MS, &index);
+    if (rc < 0) return child_fail(rc, "mproc_barrier_wait");
+    a->st->index[a->num] = index;
+    a->st->passed[a->num] = true;
+    return 0;
+}
+
+/* ---- Act 2: Condition ---------------------------------------------------- */
+
+/* The predicates for mproc_cond_wait_for, called with the lock held. */
+static bool slot_empty(void *arg)
+{
+    return !((struct shared_state *)arg)->has_item;
+}
+static bool slot_full(void *arg)
+{
+    return ((struct shared_state *)arg)->has_item;
+}
+
+static int producer(void *arg)
+{
+    struct shared_state *st = ((const struct child_args *)arg)->st;
+
+    for (int item = 1; item <= NUM_ITEMS; item++) {
+        /* with cond: */
+        int rc = mproc_cond_acquire(&st->cond, WAIT_MS);
+        if (rc < 0) return child_fail(rc, "mproc_cond_acquire");
+        const char *what = "mproc_cond_wait_for";
+        /* cond.wait_for(slot is empty); put the item; cond.notify() */
+        if ((rc = mproc_cond_wait_for(&st->cond, slot_empty, st, WAIT_MS)) == 0) {
+            st->slot = item;
+            st->has_item = true;
+            what = "mproc_cond_notify";
+            rc = mproc_cond_notify(&st->cond, 1);
+        }
+        /* The end of the with block: release, also after a failure. */
+        int rc_release = mproc_cond_release(&st->cond);
+        if (rc < 0) return child_fail(rc, what);
+        if (rc_release < 0) return child_fail(rc_release, "mproc_cond_release");
+    }
+    return 0;
+}
+
+static int consumer(void *arg)
+{
+    struct shared_state *st = ((const struct child_args *)arg)->st;
+
+    for (int expected = 1; expected <= NUM_ITEMS; expected++) {
+        int rc = mproc_cond_acquire(&st->cond, WAIT_MS);
+        if (rc < 0) return child_fail(rc, "mproc_cond_acquire");
+        const char *what = "mproc_cond_wait_for";
+        int item = 0;
+        /* cond.wait_for(slot is full); take the item; cond.notify() */
+        if ((rc = mproc_cond_wait_for(&st->cond, slot_full, st, WAIT_MS)) == 0) {
+            item = st->slot;
+            st->has_item = false;
+            what = "mproc_cond_notify";
+            rc = mproc_cond_notify(&st->cond, 1);
+        }
+        int rc_release = mproc_cond_release(&st->cond);
+        if (rc < 0) return child_fail(rc, what);
+        if (rc_release < 0) return child_fail(rc_release, "mproc_cond_release");
+
+        printf("Consumer got item %d\n", item);
+        fflush(stdout);
+        if (item != expected) {
+            fprintf(stderr, "sync_primitives: consumer expected item %d, got %d\n", expected, item);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- Act 3: Event (and Semaphore) ---------------------------------------- */
+
+static int stopper(void *arg)
+{
+    const struct child_args *a = arg;
+    struct shared_state *st = a->st;
+
+    /* running.release(): tell the parent this stopper is at work. */
+    int rc = mproc_sem_release(&st->running);
+    if (rc < 0) return child_fail(rc, "mproc_sem_release");
+
+    /* while not stop.wait(0.005): work. Each wait returns 0 once the event
+     * is set, MPROC_ETIMEDOUT after 5 ms without it. Give up after about
+     * WAIT_MS (2000 rounds of 5 ms) rather than loop for ever. */
+    for (int rounds = 0; (rc = mproc_event_wait(&st->stop, 5)) == MPROC_ETIMEDOUT; rounds++) {
+        if (rounds >= WAIT_MS / 5) return child_fail(MPROC_ETIMEDOUT, "waiting for stop");
+        /* ... a slice of real work would go here ... */
+    }
+    if (rc < 0) return child_fail(rc, "mproc_event_wait");
+    st->saw_stop[a->num] = true;
+    return 0;
+}
+
+int main(void)
+{
+    int failed = 0;
+
+    /* One zeroed arena block holds every shared object; initialise each. */
+    struct shared_state *st;
+    check(mproc_shm_calloc((void **)&st, sizeof *st), "mproc_shm_calloc");
+    check(mproc_barrier_init(&st->start_line, NUM_PARTIES, all_started, st), "mproc_barrier_init");
+    check(mproc_cond_init(&st->cond, NULL), "mproc_cond_init"); /* its own RLock */
+    check(mproc_sem_init(&st->running, 0), "mproc_sem_init");
+    check(mproc_event_init(&st->stop), "mproc_event_init");
+
+    /* Act 1: three runners meet at the barrier. */
+    mproc_process *runners[NUM_PARTIES];
+    start_children(runners, NUM_PARTIES, runner, st);
+    failed += join_children(runners, NUM_PARTIES);
+    if (st->action_runs != 1) {
+        fprintf(stderr, "sync_primitives: the barrier action ran %d times\n", st->action_runs);
+        failed++;
+    }
+    /* The arrival indices, sorted: 0, 1, 2 whichever worker got which. */
+    unsigned sorted[NUM_PARTIES];
+    int n = 0;
+    for (int i = 0; i < NUM_PARTIES; i++) {
+        if (!st->passed[i]) continue;
+        printf("Worker %d passed the barrier\n", i);
+        int k = n++;
+        for (; k > 0 && sorted[k - 1] > st->index[i]; k--) sorted[k] = sorted[k - 1];
+        sorted[k] = st->index[i];
+    }
+    printf("Barrier arrival indices: [");
+    for (int k = 0; k < n; k++) printf("%s%u", k ? ", " : "", sorted[k]);
+    printf("]\n");
+
+    /* Act 2: producer and consumer share the Condition. */
+    mproc_process *pair[2];
+    start_children(&pair[0], 1, producer, st);
+    start_children(&pair[1], 1, consumer, st);
+    int pair_failed = join_children(pair, 2);
+    failed += pair_failed;
+    if (pair_failed == 0) printf("Condition: %d items handed over in order\n", NUM_ITEMS);
+
+    /* Act 3: start the stoppers, wait until both run, then stop them. */
+    mproc_process *stoppers[NUM_STOPPERS];
+    start_children(stoppers, NUM_STOPPERS, stopper, st);
+    for (int i = 0; i < NUM_STOPPERS; i++)
+        check(mproc_sem_acquire(&st->running, WAIT_MS), "mproc_sem_acquire");
+    printf("Stoppers running: %d\n", NUM_STOPPERS);
+    usleep(50000); /* let them work for 50 ms */
+    printf("Parent: setting the stop event\n");
+    check(mproc_event_set(&st->stop), "mproc_event_set");
+    failed += join_children(stoppers, NUM_STOPPERS);
+    for (int i = 0; i < NUM_STOPPERS; i++)
+        if (st->saw_stop[i]) printf("Stopper %d saw the stop event\n", i);
+
+    printf("end main\n");
+
+    mproc_event_fini(&st->stop);
+    mproc_sem_fini(&st->running);
+    mproc_cond_fini(&st->cond);
+    mproc_barrier_fini(&st->start_line);
+    check(mproc_shm_free(st), "mproc_shm_free");
+    return failed ? 1 : 0;
+}

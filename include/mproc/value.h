@@ -1,0 +1,142 @@
+/* mproc — dynamic values (the role pickle plays in Python) and their CBOR
+ * codec.
+ *
+ * An mproc_value is a tree: nil, bool, int (int64, or uint64 above
+ * INT64_MAX), float (double), string (UTF-8, length-counted), bytes, list,
+ * map (ordered; keys of any kind, looked up by equality), and handle (a
+ * tagged 64-bit reference to a shared object, for managers and queues).
+ * Values are built and inspected with small calls; a container owns the
+ * values put in it. Encoding is CBOR (RFC 8949) through libcbor; decoding
+ * builds the tree directly from libcbor's streaming decoder and is safe on
+ * untrusted bytes (limits below).
+ *
+ * Threads: a value may be read from several threads; changing it needs
+ * the caller's own locking. Values live in the process's heap (malloc), not
+ * in the arena: send them through connections and queues.
+ */
+#ifndef MPROC_VALUE_H
+#define MPROC_VALUE_H
+
+#include "base.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mproc_value_kind {
+    MPROC_V_NIL = 0,
+    MPROC_V_BOOL,
+    MPROC_V_INT,   /* int64_t; see mproc_value_is_uint for uint64 above INT64_MAX */
+    MPROC_V_FLOAT, /* double */
+    MPROC_V_STR,
+    MPROC_V_BYTES,
+    MPROC_V_LIST,
+    MPROC_V_MAP,
+    MPROC_V_HANDLE,
+} mproc_value_kind;
+
+typedef struct mproc_value mproc_value;
+
+/* ---- building ------------------------------------------------------------
+ * Each returns a new value, or NULL when memory ran out. Strings and bytes
+ * are copied. */
+MPROC_API mproc_value *mproc_value_nil(void);
+MPROC_API mproc_value *mproc_value_bool(bool b);
+MPROC_API mproc_value *mproc_value_int(int64_t i);
+MPROC_API mproc_value *mproc_value_uint(uint64_t u);
+MPROC_API mproc_value *mproc_value_float(double d);
+MPROC_API mproc_value *mproc_value_str(const char *s); /* NUL-terminated */
+MPROC_API mproc_value *mproc_value_strn(const char *s, size_t len);
+MPROC_API mproc_value *mproc_value_bytes(const void *p, size_t len);
+MPROC_API mproc_value *mproc_value_list(void);
+MPROC_API mproc_value *mproc_value_map(void);
+/* A handle: `type` says what it refers to (0..2^32-1, chosen by the layer
+ * that makes it), `ref` the reference. */
+MPROC_API mproc_value *mproc_value_handle(uint32_t type, uint64_t ref);
+
+/* Appends item to a list, which takes ownership of it (also on failure:
+ * item is freed). Errors: MPROC_EINVAL (NULL, not a list), MPROC_ENOMEM. */
+MPROC_API int mproc_value_list_append(mproc_value *list, mproc_value *item);
+/* Sets map[key] = val, taking ownership of both (on failure both are
+ * freed). An existing equal key keeps its place and gets the new value
+ * (the new key is freed). Errors: MPROC_EINVAL, MPROC_ENOMEM. */
+MPROC_API int mproc_value_map_set(mproc_value *map, mproc_value *key, mproc_value *val);
+/* Shorthand for a string key. */
+MPROC_API int mproc_value_map_set_str(mproc_value *map, const char *key, mproc_value *val);
+/* Removes key; 0, or MPROC_ENOENT when absent. */
+MPROC_API int mproc_value_map_del(mproc_value *map, const mproc_value *key);
+
+/* ---- inspecting ----------------------------------------------------------- */
+
+MPROC_API mproc_value_kind mproc_value_kind_of(const mproc_value *v); /* NIL for NULL */
+/* Scalars: 0, or MPROC_EINVAL when v is not of that kind (ints: also
+ * MPROC_ERANGE when the number does not fit). get_float accepts ints. */
+MPROC_API int mproc_value_get_bool(const mproc_value *v, bool *out);
+MPROC_API int mproc_value_get_int(const mproc_value *v, int64_t *out);
+MPROC_API int mproc_value_get_uint(const mproc_value *v, uint64_t *out);
+MPROC_API bool mproc_value_is_uint(const mproc_value *v); /* an int above INT64_MAX */
+MPROC_API int mproc_value_get_float(const mproc_value *v, double *out);
+/* The string's bytes (NUL-terminated for convenience) and length; valid
+ * while v lives. NULL when v is not a string. */
+MPROC_API const char *mproc_value_get_str(const mproc_value *v, size_t *len);
+MPROC_API const void *mproc_value_get_bytes(const mproc_value *v, size_t *len);
+MPROC_API int mproc_value_get_handle(const mproc_value *v, uint32_t *type, uint64_t *ref);
+
+/* Number of items of a list or entries of a map (0 otherwise). */
+MPROC_API size_t mproc_value_len(const mproc_value *v);
+/* List item i, or NULL when out of range; borrowed. */
+MPROC_API mproc_value *mproc_value_list_get(const mproc_value *list, size_t i);
+/* Map entry i (insertion order): key and value, borrowed. */
+MPROC_API int mproc_value_map_entry(const mproc_value *map, size_t i, mproc_value **key,
+                                    mproc_value **val);
+/* map[key] or NULL; borrowed. */
+MPROC_API mproc_value *mproc_value_map_get(const mproc_value *map, const mproc_value *key);
+MPROC_API mproc_value *mproc_value_map_get_str(const mproc_value *map, const char *key);
+
+/* ---- whole values ------------------------------------------------------- */
+
+/* A deep copy, or NULL when memory ran out. */
+MPROC_API mproc_value *mproc_value_copy(const mproc_value *v);
+/* Deep equality; ints compare by value (1 == 1u); a float never equals an
+ * int; maps compare as sets of entries. */
+MPROC_API bool mproc_value_equal(const mproc_value *a, const mproc_value *b);
+/* Frees v and everything in it. NULL is a no-op. */
+MPROC_API void mproc_value_free(mproc_value *v);
+
+/* Writes a Python-like rendering ({'id': 1, 'data': 'x'}, [1, 2.5, None],
+ * True, b'\x00') into buf (always NUL-terminated when cap > 0) and returns
+ * the length the whole rendering needs, like snprintf. */
+MPROC_API size_t mproc_value_repr(const mproc_value *v, char *buf, size_t cap);
+/* The same into a new malloc'd string (free it), or NULL. */
+MPROC_API char *mproc_value_repr_alloc(const mproc_value *v);
+
+/* ---- CBOR --------------------------------------------------------------- */
+
+/* Limits for decoding untrusted bytes; zero fields take the defaults. */
+typedef struct mproc_value_limits {
+    unsigned max_depth; /* nesting of lists/maps; default 64 */
+    size_t max_items;   /* total values in one message; default 1 << 24 */
+    size_t max_bytes;   /* total string/bytes payload; default 1 GiB */
+} mproc_value_limits;
+
+/* Encodes v as CBOR into a new malloc'd buffer (*out, free it) of *len
+ * bytes. Handles are CBOR tag MPROC_CBOR_TAG_HANDLE over [type, ref].
+ * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
+#define MPROC_CBOR_TAG_HANDLE 0x6d70 /* "mp" */
+MPROC_API int mproc_value_encode(const mproc_value *v, void **out, size_t *len);
+
+/* Decodes exactly one CBOR data item filling buf[0..len) into a new value.
+ * Never crashes or over-allocates on bad input.
+ * Errors: MPROC_EPROTO (malformed, truncated, trailing bytes, an
+ * unsupported CBOR feature such as indefinite lengths of a kind not
+ * supported or an unknown tag), MPROC_E2BIG (a limit was passed),
+ * MPROC_ENOMEM, MPROC_EINVAL (NULL). */
+MPROC_API int mproc_value_decode(const void *buf, size_t len, const mproc_value_limits *limits,
+                                 mproc_value **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
