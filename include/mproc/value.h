@@ -88,7 +88,8 @@ MPROC_API int mproc_value_get_handle(const mproc_value *v, uint32_t *type, uint6
 MPROC_API size_t mproc_value_len(const mproc_value *v);
 /* List item i, or NULL when out of range; borrowed. */
 MPROC_API mproc_value *mproc_value_list_get(const mproc_value *list, size_t i);
-/* Map entry i (insertion order): key and value, borrowed. */
+/* Map entry i (insertion order): key and value, borrowed. Errors:
+ * MPROC_ENOENT (i out of range), MPROC_EINVAL (not a map). */
 MPROC_API int mproc_value_map_entry(const mproc_value *map, size_t i, mproc_value **key,
                                     mproc_value **val);
 /* map[key] or NULL; borrowed. */
@@ -100,7 +101,8 @@ MPROC_API mproc_value *mproc_value_map_get_str(const mproc_value *map, const cha
 /* A deep copy, or NULL when memory ran out. */
 MPROC_API mproc_value *mproc_value_copy(const mproc_value *v);
 /* Deep equality; ints compare by value (1 == 1u); a float never equals an
- * int; maps compare as sets of entries. */
+ * int; NaN equals NaN and 0.0 equals -0.0 (so both work as map keys); maps
+ * compare as sets of entries; equal(NULL, NULL) is true. */
 MPROC_API bool mproc_value_equal(const mproc_value *a, const mproc_value *b);
 /* Frees v and everything in it. NULL is a no-op. */
 MPROC_API void mproc_value_free(mproc_value *v);
@@ -123,7 +125,8 @@ typedef struct mproc_value_limits {
 
 /* Encodes v as CBOR into a new malloc'd buffer (*out, free it) of *len
  * bytes. Handles are CBOR tag MPROC_CBOR_TAG_HANDLE over [type, ref].
- * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
+ * Errors: MPROC_EINVAL (NULL, a string that is not valid UTF-8 — send raw
+ * bytes as bytes — or nesting deeper than 10000), MPROC_ENOMEM. */
 #define MPROC_CBOR_TAG_HANDLE 0x6d70 /* "mp" */
 MPROC_API int mproc_value_encode(const mproc_value *v, void **out, size_t *len);
 
