@@ -34,6 +34,8 @@ asan-check: deps
 # Benchmarks: mproc vs Python's multiprocessing vs the raw floor, one run.
 # BENCH_QUICK=1 shortens every row; BENCH_ONLY=prefix selects rows.
 bench: build
+	@sh tools/deps.sh bench
+	@cmake -S . -B $(BUILD) >/dev/null && cmake --build $(BUILD) -j$(JOBS)
 	@python3 bench/run.py $(BUILD)
 
 format:

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,12 @@ int reap(pid_t pid)
         return -1;
     }
     return 0;
+}
+
+void *shared_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 /* ---- process.start_join ------------------------------------------------ */
@@ -55,7 +62,7 @@ static int fork_exec_true(long n, double *secs)
 
 /* ---- pipe.throughput: a child writes n messages, the parent reads ------ */
 
-static int throughput(long n, double *secs, size_t size)
+int pipe_throughput(long n, double *secs, size_t size, bool pin)
 {
     int fds[2]; /* fds[0] is read by the parent, fds[1] written by the child */
     CHECK(pipe2(fds, O_CLOEXEC) == 0, "pipe2");
@@ -65,11 +72,13 @@ static int throughput(long n, double *secs, size_t size)
     pid_t pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
+        if (pin) bench_pin_apart(1);
         close(fds[0]);
         int bad = bench_write_full(fds[1], "ready!!!", 8);
         for (long i = 0; i < n && !bad; i++) bad = bench_write_full(fds[1], buf, size);
         _exit(bad ? 1 : 0);
     }
+    if (pin) bench_pin_apart(0);
     close(fds[1]);
     /* The clock starts once the child is running and the channel is empty. */
     int bad = bench_read_full(fds[0], buf, 8);
@@ -84,11 +93,11 @@ static int throughput(long n, double *secs, size_t size)
 
 static int pipe_8(long n, double *s)
 {
-    return throughput(n, s, 8);
+    return pipe_throughput(n, s, 8, false);
 }
 static int pipe_1m(long n, double *s)
 {
-    return throughput(n, s, 1 << 20);
+    return pipe_throughput(n, s, 1 << 20, false);
 }
 
 /* ---- pipe.pingpong: two pipes, the child echoes ------------------------ */
@@ -135,6 +144,7 @@ static const bench_row rows[] = {
 
 int main(int argc, char **argv)
 {
-    const bench_table tables[] = {BENCH_TABLE(rows), bench_floor_sync};
+    const bench_table tables[] = {BENCH_TABLE(rows), bench_floor_sync, bench_floor_queue,
+                                  bench_floor_peers};
     return bench_main(argc, argv, tables, sizeof tables / sizeof tables[0]);
 }

@@ -11,14 +11,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* A zeroed MAP_SHARED anonymous mapping (shared with forked children), or
- * NULL. */
-static void *shared_map(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 /* A process-shared, not robust, mutex of the given type. 0 or an errno. */
 static int pshared_mutex_init(pthread_mutex_t *m, int type)
 {
@@ -141,7 +133,7 @@ static void await(atomic_uint *w)
 
 /* One warm-up round trip, then n timed ones; the child answers n + 1. The
  * two sides run on different CPUs unless only one is allowed. */
-static int futex_pingpong(long n, double *secs)
+int futex_pingpong(long n, double *secs)
 {
     atomic_uint *w = shared_map(2 * sizeof *w); /* w[0]: to the child, w[1]: back */
     CHECK(w, "mmap");

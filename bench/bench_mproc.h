@@ -29,5 +29,7 @@ int join_free(mproc_process *p, bool kill);
 
 /* The rows of bench_mproc_sync.c: locks, wake-ups, shared values, arena. */
 extern const bench_table bench_mproc_sync;
+/* The rows of bench_mproc_queue.c: queues and the value codec. */
+extern const bench_table bench_mproc_queue;
 
 #endif

@@ -27,6 +27,12 @@ void bench_pin_apart(int who)
     }
 }
 
+void bench_unpin(void)
+{
+    if (g_ncpus > 0 && sched_setaffinity(0, sizeof g_cpus, &g_cpus) != 0)
+        perror("sched_setaffinity");
+}
+
 double bench_now(void)
 {
     struct timespec ts;
@@ -40,9 +46,9 @@ bool bench_quick(void)
     return q && *q && strcmp(q, "0") != 0;
 }
 
-/* Best seconds per op. n starts at 1 and is steered so that one run lasts
- * about `target` seconds; shorter runs are warm-up, and the fastest of the
- * first `reps` runs of a fair length counts. */
+/* Best seconds per op (0), or the failing run's status. n starts at 1 and is steered so that one
+ * run lasts about `target` seconds; shorter runs are warm-up, and the fastest of the first `reps`
+ * runs of a fair length counts. */
 static int best_per_op(bench_fn fn, double *per_op)
 {
     double target = bench_quick() ? 0.02 : 0.2;
@@ -50,7 +56,8 @@ static int best_per_op(bench_fn fn, double *per_op)
     double best = INFINITY, t;
     long n = 1;
     for (int done = 0; done < reps;) {
-        if (fn(n, &t) != 0) return -1;
+        int rc = fn(n, &t);
+        if (rc != 0) return rc == BENCH_UNSUPPORTED ? rc : -1;
         if (t >= target / 2) {
             done++;
             if (t / (double)n < best) best = t / (double)n;
@@ -90,7 +97,8 @@ static int run_row(const char *prog, const bench_row *row)
         return 2;
     }
     double per_op;
-    if (best_per_op(row->fn, &per_op) != 0) return 1;
+    int rc = best_per_op(row->fn, &per_op);
+    if (rc != 0) return rc == BENCH_UNSUPPORTED ? 2 : 1;
     double v = figure(row, per_op);
     if (!isfinite(v) || per_op <= 0) {
         fprintf(stderr, "%s: %s: no usable timing\n", prog, row->name);
@@ -103,8 +111,11 @@ static int run_row(const char *prog, const bench_row *row)
 int bench_main(int argc, char **argv, const bench_table *tables, size_t ntables)
 {
     if (sched_getaffinity(0, sizeof g_cpus, &g_cpus) == 0) g_ncpus = CPU_COUNT(&g_cpus);
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s ROW\nrows:\n", argv[0]);
+    char name[256];
+    if (argc == 3 && (size_t)snprintf(name, sizeof name, "%s %s", argv[1], argv[2]) < sizeof name) {
+        argv[1] = name; /* "ROW PEER" */
+    } else if (argc != 2) {
+        fprintf(stderr, "usage: %s ROW [PEER]\nrows:\n", argv[0]);
         for (size_t t = 0; t < ntables; t++)
             for (size_t i = 0; i < tables[t].n; i++)
                 fprintf(stderr, "  %s\n", tables[t].rows[i].name);

@@ -9,9 +9,12 @@
 #include <stddef.h>
 
 /* Runs n operations and stores the elapsed seconds in *secs (only the timed
- * part: set-up such as starting a child may be left out). Returns 0, or -1
- * after printing the reason on stderr. */
+ * part: set-up such as starting a child may be left out). Returns 0, -1
+ * after printing the reason on stderr, or BENCH_UNSUPPORTED after printing
+ * why the row cannot be measured here (the row then yields no figure, as a
+ * row without a function). */
 typedef int (*bench_fn)(long n, double *secs);
+#define BENCH_UNSUPPORTED 2
 
 /* How the best seconds-per-operation is turned into the row's figure. */
 typedef enum bench_unit {
@@ -49,7 +52,8 @@ bool bench_quick(void);
 /* Looks up argv[1] in the tables, warms up, calibrates the op count so that one
  * repetition lasts a fixed time, takes the best of a few repetitions and
  * prints the figure. Returns the exit status: 0, 1 (failure) or 2 (usage,
- * unknown or unsupported row). */
+ * unknown or unsupported row). With two arguments ROW PEER, looks up the
+ * row named "ROW PEER" (a peer's figure for a row, see BENCH.md). */
 int bench_main(int argc, char **argv, const bench_table *tables, size_t ntables);
 
 /* write/read exactly len bytes, retrying on EINTR and short transfers.
@@ -70,6 +74,10 @@ static inline void bench_keep(void *p)
  * wherever the scheduler puts them (same CPU or not changes a ping-pong
  * tenfold on some machines). */
 void bench_pin_apart(int who);
+
+/* Lets the calling thread run on every CPU allowed at start again (undoes
+ * bench_pin_apart), e.g. before creating threads that should not be pinned. */
+void bench_unpin(void);
 
 /* A start line for rows with several worker processes, placed in memory the
  * workers share: each worker calls bench_gate_wait, does its work and

@@ -9,6 +9,7 @@ an unknown row, and for a row with no Python figure (printing nothing).
 import math
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import time
 
@@ -17,9 +18,15 @@ CPUS = sorted(os.sched_getaffinity(0))  # allowed at start
 
 
 def pin_apart(who):
-    """Mirrors bench_pin_apart: the who-th allowed CPU, if there are two."""
+    """Mirrors bench_pin_apart: the who-th allowed CPU, if there are two.
+    Pins the calling thread only (Linux affinity is per thread)."""
     if len(CPUS) >= 2:
         os.sched_setaffinity(0, {CPUS[who % len(CPUS)]})
+
+
+def unpin():
+    """Mirrors bench_unpin: every CPU allowed at start again."""
+    os.sched_setaffinity(0, CPUS)
 
 
 def best_per_op(fn):
@@ -225,6 +232,155 @@ def wake_pingpong(events):
     return run
 
 
+# ---- value.codec.seed_dict: pickle dumps + loads of a small dict -------------
+
+def codec_seed_dict(n):
+    d = {"id": 1, "data": "first data item"}
+    if pickle.loads(pickle.dumps(d)) != d:
+        raise RuntimeError("pickle round trip differs")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pickle.loads(pickle.dumps(d))
+    return time.perf_counter() - t0
+
+
+# ---- queue rows: multiprocessing.Queue ------------------------------------------
+# As in bench_mproc, 8-byte messages are sequence numbers the consumer checks
+# (1 MiB ones only their length: Python's Queue is not under test); producer and consumer run on different CPUs unless
+# only one is allowed (but not in mpmc: four processes). A Queue's feeder
+# thread, the mechanism's own helper, starts before its process's main
+# thread is pinned and so is left free (as ZeroMQ's I/O thread in
+# bench_floor's zeromq peer).
+
+def q_producer(q, n, size):
+    unpin()  # the child inherits the parent's pinning of an earlier run
+    q.put(b"ready")  # starts the feeder thread
+    pin_apart(1)
+    if size > 8:
+        msg = b"x" * size  # the same object each time: no copy to make one
+        for _ in range(n):
+            q.put(msg)
+    else:
+        for i in range(n):
+            q.put(i.to_bytes(8, "little"))
+
+
+def spsc(size):
+    """A child puts n messages (8 bytes: numbered); the clock starts when
+    the parent has the child's first message."""
+    ctx = mp.get_context("fork")
+
+    def run(n):
+        q = ctx.Queue()
+        p = ctx.Process(target=q_producer, args=(q, n, size))
+        p.start()
+        pin_apart(0)
+        if q.get() != b"ready":
+            raise RuntimeError("wrong first message")
+        t0 = time.perf_counter()
+        for i in range(n):
+            m = q.get()
+            if len(m) != size or (size == 8 and int.from_bytes(m, "little") != i):
+                raise RuntimeError(f"wrong message {i}")
+        t = time.perf_counter() - t0
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"child exit code {p.exitcode}")
+        return t
+
+    return run
+
+
+def mpmc_producer(q, who, k, gate):
+    gate.wait()
+    base = who << 56
+    for i in range(k):
+        q.put((base + i).to_bytes(8, "little"))
+
+
+def mpmc_consumer(q, who, gate, ends, counts):
+    gate.wait()
+    nxt, count = [0, 0], 0
+    while True:
+        m = q.get()
+        if m is None:
+            break
+        seq = int.from_bytes(m, "little")
+        frm, i = seq >> 56, seq & ((1 << 56) - 1)
+        if len(m) != 8 or frm > 1 or i < nxt[frm]:
+            raise RuntimeError(f"message {i} of producer {frm} out of order")
+        nxt[frm] = i + 1
+        count += 1
+    ends[who] = time.perf_counter()
+    counts[who] = count
+
+
+def mpmc(n):
+    """2 producers put n messages in all, 2 consumers get them; the clock runs
+    from the gate opening until the last consumer gets its stop (None, one
+    per consumer, put once both producers exited)."""
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    gate = ctx.Barrier(5)
+    ends = ctx.Array("d", 2, lock=False)
+    counts = ctx.Array("q", 2, lock=False)
+    cons = [ctx.Process(target=mpmc_consumer, args=(q, who, gate, ends, counts))
+            for who in range(2)]
+    prods = [ctx.Process(target=mpmc_producer, args=(q, who, n // 2 + (who < n % 2), gate))
+             for who in range(2)]
+    for p in cons + prods:
+        p.start()
+    gate.wait()
+    t0 = time.perf_counter()
+    for p in prods:
+        p.join()
+    q.put(None)
+    q.put(None)
+    for p in prods + cons:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"child exit code {p.exitcode}")
+    if sum(counts) != n:
+        raise RuntimeError(f"{sum(counts)} messages, {n} expected")
+    return max(ends) - t0
+
+
+def q_echo(q1, q2):
+    unpin()
+    m = q1.get()
+    q2.put(m)  # starts the feeder thread
+    pin_apart(1)
+    while True:
+        m = q1.get()
+        if m is None:
+            return
+        q2.put(m)
+
+
+def queue_pingpong(n):
+    """One warm-up round trip, then n timed ones through two Queues."""
+    ctx = mp.get_context("fork")
+    unpin()
+    q1, q2 = ctx.Queue(), ctx.Queue()
+    p = ctx.Process(target=q_echo, args=(q1, q2))
+    p.start()
+    q1.put((0).to_bytes(8, "little"))  # starts the feeder thread
+    pin_apart(0)
+    q2.get()
+    t0 = time.perf_counter()
+    for i in range(1, n + 1):
+        m = i.to_bytes(8, "little")
+        q1.put(m)
+        if q2.get() != m:
+            raise RuntimeError(f"wrong answer to {i}")
+    t = time.perf_counter() - t0
+    q1.put(None)
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError(f"child exit code {p.exitcode}")
+    return t
+
+
 MIB = 1 << 20
 ms = lambda per: per * 1e3  # noqa: E731
 us = lambda per: per * 1e6  # noqa: E731
@@ -250,6 +406,11 @@ ROWS = {
     "wake.pingpong.event": (wake_pingpong(True), us),
     "arena.alloc_free.64B": None,  # Python has no arena allocator to call
     "arena.alloc_free.64B.batch": None,
+    "value.codec.seed_dict": (codec_seed_dict, per_s),
+    "queue.spsc.8B": (spsc(8), per_s),
+    "queue.mpmc.2x2.8B": (mpmc, per_s),
+    "queue.spsc.1MiB": (spsc(MIB), mb_s),
+    "queue.pingpong.8B": (queue_pingpong, us),
 }
 
 

@@ -3,12 +3,20 @@
 
 Usage: python3 bench/run.py BUILD_DIR
 
-For each row runs bench_mproc, py_anchor.py and bench_floor, prints a table
-and writes BUILD_DIR/bench.json. A run that fails, times out or does not
-support the row gives null. BENCH_QUICK=1 shortens every row;
+For each row runs bench_mproc, py_anchor.py and bench_floor, and for a row
+with peers (other libraries doing the same work) `bench_floor ROW PEER` for
+each; prints a table (peers on a second line: figure and mproc's ratio to
+it) and writes BUILD_DIR/bench.json, peers in a "peers" object. A run that
+fails, times out or does not support the row gives null (for a peer, the
+reason is printed). BENCH_QUICK=1 shortens every row;
 BENCH_ONLY=prefix runs only rows whose name starts with the prefix.
 BENCH_CPUS=0 (or 0,1 ...) pins every run to those CPUs: steadier figures on
 a noisy machine, where cross-CPU wake-ups make pipe rows vary a lot.
+Otherwise the two busy processes of the counter, wake and queue rows (but
+not queue.mpmc) run on different CPUs, in every runner and peer alike (see
+bench_pin_apart): a wake-up that crosses CPUs costs far more on some
+machines, so the pipe peer of the queue rows can be well below the
+(unpinned) pipe.throughput rows.
 Exits 1 if a bench_mproc run failed (as opposed to an unsupported row).
 """
 import json
@@ -18,7 +26,9 @@ import signal
 import subprocess
 import sys
 
-# (name, unit, better) -- add rows here, then teach the three runners.
+# (name, unit, better[, peers]) -- add rows here, then teach the three
+# runners (peers: bench_floor_peers.c).
+QUEUE_PEERS = ("pipe", "posix_mq", "zeromq")
 ROWS = [
     ("process.start_join.fork", "ms", "lower"),
     ("process.start_join.spawn", "ms", "lower"),
@@ -35,6 +45,11 @@ ROWS = [
     ("wake.pingpong.event", "us", "lower"),
     ("arena.alloc_free.64B", "ns", "lower"),
     ("arena.alloc_free.64B.batch", "ns", "lower"),
+    ("value.codec.seed_dict", "ops/s", "higher"),
+    ("queue.spsc.8B", "msgs/s", "higher", QUEUE_PEERS),
+    ("queue.mpmc.2x2.8B", "msgs/s", "higher"),
+    ("queue.spsc.1MiB", "MB/s", "higher", QUEUE_PEERS),
+    ("queue.pingpong.8B", "us", "lower"),
 ]
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
@@ -51,13 +66,16 @@ def find_binary(build, name):
     return None
 
 
-def measure(cmd, row):
-    """Runs cmd + [row]; returns (figure or None, failed)."""
+def measure(cmd, row, peer=None):
+    """Runs cmd + [row] (+ [peer]); returns (figure or None, failed)."""
     if cmd is None:
         return None, False
+    args = cmd + [row] + ([peer] if peer else [])
+    if peer:
+        row = f"{row} {peer}"
     pin = (lambda: os.sched_setaffinity(0, CPUS)) if CPUS else None
     # A session of its own, so a timeout can kill the run's children too.
-    r = subprocess.Popen(cmd + [row], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    r = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True, preexec_fn=pin)
     try:
         out, err = r.communicate(timeout=TIMEOUT)
@@ -67,6 +85,9 @@ def measure(cmd, row):
         print(f"  {row}: {os.path.basename(cmd[-1])} timed out", file=sys.stderr)
         return None, True
     if r.returncode == UNSUPPORTED:
+        why = err.strip().splitlines()[-1:]
+        if peer and why:
+            print(f"  {row}: null: {why[0]}", file=sys.stderr)
         return None, False
     try:
         value = float(out.strip())
@@ -110,21 +131,27 @@ def main():
     line = "{:<%d}  {:<6}  {:<6}  {:>10}  {:>10}  {:>10}  {:>9}  {:>8}" % width
     print(line.format("row", *head))
     results, mproc_failed = [], False
-    for name, unit, better in rows:
+    for name, unit, better, *peers in rows:
         res = {"name": name, "unit": unit, "better": better}
         for col in ("mproc", "python", "floor"):
             res[col], failed = measure(runners[col], name)
             mproc_failed |= failed and col == "mproc"
+        if peers:
+            res["peers"] = {p: measure(runners["floor"], name, p)[0] for p in peers[0]}
         results.append(res)
         vs_py = ratio(res["mproc"], res["python"], better)
         vs_floor = ratio(res["mproc"], res["floor"], better)
         print(line.format(name, unit, better, fmt(res["mproc"]), fmt(res["python"]),
                           fmt(res["floor"]), fmt(vs_py, "x"), fmt(vs_floor, "x")), flush=True)
+        if peers:
+            print("  peers:  " + "   ".join(
+                f"{p} {fmt(v)} ({fmt(ratio(res['mproc'], v, better), 'x')})"
+                for p, v in res["peers"].items()), flush=True)
 
     out = os.path.join(build, "bench.json")
     with open(out, "w") as f:
         f.write("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]\n")
-    print(f"wrote {out}  (vs: >1x means mproc is better)")
+    print(f"wrote {out}  (vs, and peers' (...x): >1x means mproc is better)")
     return 1 if mproc_failed else 0
 
 

@@ -96,6 +96,31 @@ expect_regex() {
     grep -Eqx -- "$1" "$out" || fail "expected a line matching '$1'"
 }
 
+# expect_order_re RE LINE...: the whole lines matching the extended regex
+# RE are exactly LINE... in this order (other lines may come between).
+expect_order_re() {
+    [ $missing -eq 0 ] || return
+    local re=$1
+    shift
+    if ! diff <(grep -Ex -- "$re" "$out") <(printf '%s\n' "$@") >/dev/null; then
+        fail "lines matching '$re' are not, in order: $*"
+    fi
+}
+
+# expect_last LINE: the last line of the output is LINE.
+expect_last() {
+    [ $missing -eq 0 ] || return
+    [ "$(tail -n 1 "$out")" = "$1" ] || fail "expected the last line to be '$1'"
+}
+
+# normalize SED_SCRIPT: rewrites the captured output with sed -E (after it
+# was shown), to replace what may vary from run to run (e.g. which worker
+# took an item) with a fixed placeholder before the checks.
+normalize() {
+    [ $missing -eq 0 ] || return
+    sed -E -i -- "$1" "$out"
+}
+
 # finish NAME: records the verdict for the current example.
 finish() {
     if [ $ok -eq 1 ]; then
@@ -188,6 +213,63 @@ expect_exact "Barrier: all 3 workers started" \
     "Stoppers running: 2" "Parent: setting the stop event" \
     "Stopper 0 saw the stop event" "Stopper 1 saw the stop event" "end main"
 finish sync_primitives
+
+# Seed 000, Example 1: any of the three workers may take any item, and the
+# lines come in any order, so the worker's name is replaced before checking
+# that each item was printed once, with its 'status'.
+run queue_add_status
+expect_count 3
+normalize 's/^Process Worker-[0-2]: /Process Worker-N: /'
+expect "Process Worker-N: processed {'id': 1, 'data': 'first data item', 'status': 'processed'}" \
+    "Process Worker-N: processed {'id': 2, 'data': 'second data item', 'status': 'processed'}" \
+    "Process Worker-N: processed {'id': 3, 'data': 'third data item', 'status': 'processed'}"
+finish queue_add_status
+
+# Seed 000, Example 2: the same, with 'data' doubled.
+run queue_double_data
+expect_count 3
+normalize 's/^Process Worker-[0-2]: /Process Worker-N: /'
+expect "Process Worker-N: processed {'id': 1, 'data': 'first data itemfirst data item', 'status': 'processed'}" \
+    "Process Worker-N: processed {'id': 2, 'data': 'second data itemsecond data item', 'status': 'processed'}" \
+    "Process Worker-N: processed {'id': 3, 'data': 'third data itemthird data item', 'status': 'processed'}"
+finish queue_double_data
+
+# Seed 000, Example 3: as Example 2, plus the running total, which must be
+# 1, 2 and 3 once each (in any order of lines), and the final total last.
+run queue_count_processed
+expect_count 4
+if [ $missing -eq 0 ]; then
+    totals=$(sed -n 's/^Process .*, Total processed: \([0-9]*\)$/\1/p' "$out" | sort -n | tr '\n' ' ')
+    [ "$totals" = "1 2 3 " ] || fail "expected the totals 1, 2 and 3 once each, got: $totals"
+fi
+normalize 's/^Process Worker-[0-2]: (.*), Total processed: [1-3]$/Process Worker-N: \1, Total processed: K/'
+expect "Process Worker-N: processed {'id': 1, 'data': 'first data itemfirst data item', 'status': 'processed'}, Total processed: K" \
+    "Process Worker-N: processed {'id': 2, 'data': 'second data itemsecond data item', 'status': 'processed'}, Total processed: K" \
+    "Process Worker-N: processed {'id': 3, 'data': 'third data itemthird data item', 'status': 'processed'}, Total processed: K"
+expect_last "Total items processed: 3"
+finish queue_count_processed
+
+run queue_fifo
+expect_exact 1
+finish queue_fifo
+
+# Seed 001: each producer's items come in the order it put them, but the
+# two producers' items may interleave; "end main" comes last.
+run queue_square_negative
+expect_count 11
+expect_order_re '[0-9]+' 1 4 9 16 25
+expect_order_re '-[0-9]+' -1 -2 -3 -4 -5
+expect "end main"
+expect_last "end main"
+finish queue_square_negative
+
+run queue_hello_worker
+expect_exact "Received: Hello from worker!"
+finish queue_hello_worker
+
+run queue_square_list
+expect_exact "Queue elements:" 1 4 9 16 "Queue is now empty!"
+finish queue_square_list
 
 if [ $failures -ne 0 ]; then
     echo "$failures example(s) failed"

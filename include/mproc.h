@@ -7,6 +7,7 @@
 #include "mproc/arena.h"
 #include "mproc/conn.h"
 #include "mproc/process.h"
+#include "mproc/queue.h"
 #include "mproc/shm.h"
 #include "mproc/sync.h"
 #include "mproc/value.h"

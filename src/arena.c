@@ -8,7 +8,7 @@
  * class's free stack (a Treiber stack whose head packs an offset and an ABA
  * tag into 64 bits). Every step is a single CAS, so a process killed at any
  * point leaves the allocator consistent; at worst the block it was
- * handling is lost. Freed blocks of 64 KiB and more give their pages back
+ * handling is lost. Freed blocks of 4 MiB and more give their pages back
  * before they are pushed.
  *
  * Each thread keeps up to CACHE_MAX free blocks of each small class (up to
@@ -37,7 +37,7 @@
 #define STATE_ALLOC    0xa110cu
 #define STATE_FREE     0xf1eeu
 #define STATE_SHIM     0x5b1au /* header of an aligned block's padding */
-#define RELEASE_MIN    ((size_t)64 << 10)
+#define RELEASE_MIN    ((size_t)4 << 20)
 #define OFF_BITS       36 /* offsets in 16-byte units: arenas up to 1 TiB */
 #define OFF_MASK       ((1ULL << OFF_BITS) - 1)
 #define CACHED_CLASSES 15 /* classes 0..14: blocks up to 512 bytes */

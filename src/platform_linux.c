@@ -3,6 +3,7 @@
 #include "internal/platform.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -111,6 +112,14 @@ void mproc__futex_wake(_Atomic uint32_t *addr, int n)
     syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
+int mproc__cpus_allowed(void)
+{
+    static _Atomic int cached;
+    int n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!n) atomic_store_explicit(&cached, n = mproc__affinity_cpus(), memory_order_relaxed);
+    return n;
+}
+
 pid_t mproc__mutex_owner(const pthread_mutex_t *m)
 {
     /* A robust mutex's futex word holds the owner's tid (and flag bits), also
@@ -151,4 +160,43 @@ int mproc__memfd(const char *name, size_t size)
 void mproc__release_pages(void *addr, size_t len)
 {
     (void)madvise(addr, len, MADV_REMOVE);
+}
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+
+struct waitv_entry { /* struct futex_waitv */
+    uint64_t val, uaddr;
+    uint32_t flags, reserved;
+};
+
+int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *seen, size_t n,
+                       const struct mproc__deadline *dl)
+{
+    struct waitv_entry stack[16], *v = n <= 16 ? stack : calloc(n, sizeof *v);
+    if (!v) return MPROC_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct waitv_entry){seen[i], (uint64_t)(uintptr_t)words[i], 2 /* FUTEX_32 */, 0};
+    struct timespec ts, *tp = NULL;
+    if (!dl->forever) {
+        ts.tv_sec = dl->at_ns / 1000000000;
+        ts.tv_nsec = dl->at_ns % 1000000000;
+        tp = &ts;
+    }
+    int rc;
+    for (;;) {
+        long r = syscall(SYS_futex_waitv, v, (unsigned)n, 0, tp, CLOCK_MONOTONIC);
+        if (r >= 0 || errno == EAGAIN)
+            rc = 0;
+        else if (errno == ETIMEDOUT)
+            rc = MPROC_ETIMEDOUT;
+        else if (errno == EINTR && !mproc__deadline_passed(dl))
+            continue;
+        else
+            rc = errno == EINTR ? MPROC_ETIMEDOUT : MPROC__ERRNO();
+        break;
+    }
+    if (v != stack) free(v);
+    return rc;
 }

@@ -101,6 +101,67 @@ START_TEST(wait_on_raw_fds_and_many_items)
 }
 END_TEST
 
+typedef struct {
+    mproc_queue *q;
+    int delay_ms;
+} delayed_put;
+
+static int put_later(void *arg)
+{
+    delayed_put *d = arg;
+    tu_sleep_ms(d->delay_ms);
+    return mproc_queue_put(d->q, "x", 1, 1000) ? 1 : 0;
+}
+
+START_TEST(wait_on_queues_alone_and_with_connections)
+{
+    mproc_queue *q[2];
+    for (int k = 0; k < 2; k++) TU_OK(mproc_queue_new(&q[k], NULL));
+    mproc_waitable items[3] = {MPROC_WAITABLE_QUEUE(q[0]), MPROC_WAITABLE_QUEUE(q[1])};
+    size_t n;
+    TU_RC(mproc_wait(items, 2, 0, &n), MPROC_ETIMEDOUT);
+    long long t0 = mproc_now_ns();
+    TU_RC(mproc_wait(items, 2, 30, &n), MPROC_ETIMEDOUT);
+    ck_assert(mproc_now_ns() - t0 >= 30000000LL);
+    /* Queues alone: woken by a put in another process. */
+    delayed_put d = {q[1], 50};
+    mproc_process *p;
+    TU_OK(mproc_process_new(&p, put_later, &d, sizeof d, TU_OPTS));
+    TU_OK(mproc_process_start(p));
+    TU_OK(mproc_wait(items, 2, 10000, &n));
+    ck_assert(!items[0].ready && items[1].ready && n == 1);
+    TU_OK(mproc_process_join(p, 10000));
+    TU_OK(mproc_process_free(p));
+    void *got;
+    size_t len;
+    TU_OK(mproc_queue_get(q[1], &got, &len, 0));
+    free(got);
+    /* Mixed with a connection: the queue is still noticed. */
+    mproc_conn *r, *w;
+    TU_OK(mproc_pipe(&r, &w, false));
+    items[2] = MPROC_WAITABLE_CONN(r);
+    d.q = q[0];
+    TU_OK(mproc_process_new(&p, put_later, &d, sizeof d, TU_OPTS));
+    TU_OK(mproc_process_start(p));
+    TU_OK(mproc_wait(items, 3, 10000, &n));
+    ck_assert(items[0].ready && !items[1].ready && !items[2].ready);
+    TU_OK(mproc_process_join(p, 10000));
+    TU_OK(mproc_process_free(p));
+    TU_OK(mproc_conn_send_bytes(w, "y", 1));
+    TU_OK(mproc_wait(items + 1, 2, 1000, &n));
+    ck_assert(items[2].ready && n == 1);
+    /* A closed queue is ready: a get returns at once. */
+    mproc_queue_close(q[1]);
+    TU_OK(mproc_wait(items + 1, 1, 0, &n));
+    ck_assert(items[1].ready);
+    items[0] = MPROC_WAITABLE_QUEUE(NULL);
+    TU_RC(mproc_wait(items, 1, 0, &n), MPROC_EINVAL);
+    mproc_conn_free(r);
+    mproc_conn_free(w);
+    for (int k = 0; k < 2; k++) mproc_queue_free(q[k]);
+}
+END_TEST
+
 START_TEST(wait_rejects_bad_items)
 {
     mproc_conn *r, *w;
@@ -136,6 +197,7 @@ int main(void)
     TCase *tc = tu_tcase(s, "wait", 30);
     tcase_add_test(tc, wait_picks_the_ready_connection);
     tcase_add_loop_test(tc, wait_on_processes_and_connections_together, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, wait_on_queues_alone_and_with_connections, 0, TU_NMETHODS);
     tcase_add_test(tc, wait_on_raw_fds_and_many_items);
     tcase_add_test(tc, wait_rejects_bad_items);
     return tu_run(s);

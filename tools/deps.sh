@@ -1,8 +1,10 @@
 #!/bin/sh
-# Installs the Debian packages mproc needs to build, test and benchmark, if
-# any are missing: as root with apt-get, otherwise it prints the command.
+# Installs the Debian packages mproc needs to build and test (and, with the
+# argument "bench", the benchmarks' extra peers), if any are missing: as
+# root with apt-get, otherwise it prints the command.
 set -eu
 PKGS="gcc make cmake pkg-config check libcbor-dev python3"
+[ "${1:-}" = bench ] && PKGS="$PKGS libzmq3-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

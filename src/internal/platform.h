@@ -31,6 +31,9 @@ bool mproc__is_socket(int fd);
 /* Number of CPUs in the calling thread's affinity mask (>= 1). */
 int mproc__affinity_cpus(void);
 
+/* CPUs in the affinity mask, read once per process (for spin decisions). */
+int mproc__cpus_allowed(void);
+
 /* The CPU quota of the process's cgroup in CPUs, rounded up; 0 if none. */
 int mproc__cgroup_cpu_quota(void);
 
@@ -54,6 +57,11 @@ void mproc__futex_wake(_Atomic uint32_t *addr, int n);
 #include <pthread.h>
 pid_t mproc__mutex_owner(const pthread_mutex_t *m);
 unsigned mproc__mutex_count(const pthread_mutex_t *m);
+
+/* Waits until any of n futex words differs from its value in seen[] (or a
+ * wake): 0, MPROC_ETIMEDOUT, MPROC_ENOSYS (no futex_waitv: poll instead). */
+int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *seen, size_t n,
+                       const struct mproc__deadline *dl);
 
 /* The caller's thread id, cached per thread (reset in a fork child). */
 pid_t mproc__tid(void);

@@ -1,0 +1,145 @@
+/* queue_square_negative — C twin of seed 001's "Using a queue in
+ * multiprocessing".
+ *
+ * Two producer processes put into one queue: square() puts i*i and
+ * make_negative() puts -i, for i = 1..5. The parent joins both, then
+ * empties the queue, printing each item, and prints "end main".
+ *
+ * The Python original:
+ *
+ *     # communicate between processes with the multiprocessing Queue
+ *     # Queues are thread and process safe
+ *     from multiprocessing import Process, Queue
+ *
+ *     def square(numbers, queue):
+ *         for i in numbers:
+ *             queue.put(i*i)
+ *
+ *     def make_negative(numbers, queue):
+ *         for i in numbers:
+ *             queue.put(i*-1)
+ *
+ *     if __name__ == "__main__":
+ *         numbers = range(1, 6)
+ *         q = Queue()
+ *         p1 = Process(target=square, args=(numbers,q))
+ *         p2 = Process(target=make_negative, args=(numbers,q))
+ *         p1.start()
+ *         p2.start()
+ *         p1.join()
+ *         p2.join()
+ *         # order might not be sequential
+ *         while not q.empty():
+ *             print(q.get())
+ *         print('end main')
+ *
+ * Output, as in the seed when p1 runs first:
+ *
+ *     1
+ *     4
+ *     9
+ *     16
+ *     25
+ *     -1
+ *     -2
+ *     -3
+ *     -4
+ *     -5
+ *     end main
+ *
+ * "Order might not be sequential": the queue keeps each producer's items
+ * in the order it put them (1 4 9 16 25 and -1 -2 -3 -4 -5), but the two
+ * producers run at the same time, so their items may interleave, e.g.
+ * 1 -1 4 9 -2 ...
+ *
+ * The numbers travel as int values. Joining the producers before draining
+ * the queue is safe here (in Python it is safe only for small items, which
+ * a producer's feeder thread must flush before it can exit): mproc's put
+ * copies the item into the queue before it returns, so a producer that
+ * has exited has delivered everything, and the parent's empty() sees it.
+ */
+#include <mproc.h>
+#include <mproc/queue.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define FIRST 1 /* numbers = range(1, 6) */
+#define LAST  5
+
+/* Prints what failed and why, then exits: every mproc call is checked. */
+static void check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "queue_square_negative: %s: %s\n", what, mproc_strerror(rc));
+        exit(1);
+    }
+}
+
+/* queue.put(n): n as an int value. The queue keeps its own copy. */
+static void put_int(mproc_queue *q, int64_t n)
+{
+    mproc_value *v = mproc_value_int(n);
+    if (v == NULL) check(MPROC_ENOMEM, "mproc_value_int");
+    check(mproc_queue_put_value(q, v, MPROC_FOREVER), "mproc_queue_put_value");
+    mproc_value_free(v);
+}
+
+/* Target of p1. arg points to the child's copy of the queue pointer: the
+ * queue lives in the arena, at the same address in every process. */
+static int square(void *arg)
+{
+    mproc_queue *queue = *(mproc_queue **)arg;
+    for (int64_t i = FIRST; i <= LAST; i++) put_int(queue, i * i);
+    return 0;
+}
+
+/* Target of p2. */
+static int make_negative(void *arg)
+{
+    mproc_queue *queue = *(mproc_queue **)arg;
+    for (int64_t i = FIRST; i <= LAST; i++) put_int(queue, i * -1);
+    return 0;
+}
+
+int main(void)
+{
+    /* q = Queue() */
+    mproc_queue *q;
+    check(mproc_queue_new(&q, NULL), "mproc_queue_new");
+
+    mproc_process *p1, *p2;
+    check(mproc_process_new(&p1, square, &q, sizeof q, NULL), "mproc_process_new");
+    check(mproc_process_new(&p2, make_negative, &q, sizeof q, NULL), "mproc_process_new");
+    check(mproc_process_start(p1), "mproc_process_start");
+    check(mproc_process_start(p2), "mproc_process_start");
+
+    int failed = 0;
+    mproc_process *procs[] = {p1, p2};
+    for (size_t i = 0; i < 2; i++) {
+        int code;
+        check(mproc_process_join(procs[i], MPROC_FOREVER), "mproc_process_join");
+        check(mproc_process_exitcode(procs[i], &code), "mproc_process_exitcode");
+        if (code != 0) {
+            fprintf(stderr, "queue_square_negative: %s exited with code %d\n",
+                    mproc_process_name(procs[i]), code);
+            failed = 1;
+        }
+        check(mproc_process_free(procs[i]), "mproc_process_free");
+    }
+
+    /* while not q.empty(): print(q.get()) */
+    while (!mproc_queue_empty(q)) {
+        mproc_value *item;
+        int64_t n;
+        check(mproc_queue_get_value(q, &item, MPROC_FOREVER), "mproc_queue_get_value");
+        check(mproc_value_get_int(item, &n), "mproc_value_get_int");
+        printf("%lld\n", (long long)n);
+        mproc_value_free(item);
+    }
+    printf("end main\n");
+
+    mproc_queue_free(q);
+    return failed;
+}

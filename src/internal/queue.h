@@ -1,0 +1,21 @@
+/* Queue internals for mproc_wait. */
+#ifndef MPROC_INTERNAL_QUEUE_H
+#define MPROC_INTERNAL_QUEUE_H
+
+#include "internal/base.h"
+#include "mproc/queue.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+bool mproc__queue_valid(const mproc_queue *q);
+/* True when a get would not wait: a message is there, or it is closed. */
+bool mproc__queue_ready(const mproc_queue *q);
+/* The futex word a waiter for messages sleeps on, and its current value. */
+_Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen);
+
+/* Registers (+1) or removes (-1) an mproc_wait caller about to sleep on
+ * the queue's wait word, so that puts wake it. */
+void mproc__queue_poller(mproc_queue *q, int delta);
+
+#endif

@@ -1,0 +1,577 @@
+/* Queues in the family arena.
+ *
+ * Messages are records {len, kind, payload} appended to a chain of chunks
+ * (append-only, never wrapped); a message larger than INLINE_MAX lives in
+ * its own arena block and the record holds its address. Producers take
+ * one lock, consumers another, so a producer and a consumer never
+ * contend for a lock.
+ *
+ * Crash safety rests on two 64-bit words, each written with one store:
+ *   commit = [puts:32 | chunk gen:8 | end:24]  (producers)
+ *   cpos   = [gets:32 | chunk gen:8 | offset:24]  (consumers)
+ * A put writes its record past the committed end and then stores commit:
+ * the record and the count appear together. A get copies the record out
+ * and then stores cpos. A process killed at any point therefore leaves
+ * either the old or the new state; a half-written record is never
+ * committed (the next producer overwrites it) and a message a dying
+ * consumer had not committed stays for the next consumer. When a chunk is
+ * full the producer writes into a new chunk, seals the old one (its final
+ * end, then its next link) and commits; the chunk generation in the commit
+ * word tells the next producer whether the tail chunk holds committed
+ * records, and a link without a commit is simply followed. The robust locks
+ * (internal/tlock.h) hand a dead holder's lock to a waiter after a short
+ * check; nothing needs repairing, because every state between two stores
+ * is valid.
+ *
+ * The upper halves of commit and cpos (the counts) are the futex words
+ * consumers and producers sleep on, after a short spin. */
+#include "internal/arena.h"
+#include "internal/platform.h"
+#include "internal/queue.h"
+#include "internal/tlock.h"
+#include "mproc/queue.h"
+#include "mproc/value.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUEUE_MAGIC    0x51756575u /* "Queu" */
+#define CHUNK_BYTES    (48 * 1024) /* under the arena's page-release size */
+#define INLINE_MAX     8192
+#define REC_HDR        8
+#define KIND_INLINE    1u
+#define KIND_EXTERNAL  2u
+#define SPIN_NS        30000       /* how long a waiter spins before it sleeps */
+#define FIRST_SLEEP_NS 200000      /* see sleep_on */
+#define RECHECK_NS     500000000LL /* see sleep_on */
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "count halves are the upper words");
+
+typedef struct chunk {
+    _Atomic(struct chunk *) next;
+    _Atomic uint32_t sealed_end; /* final end, valid once next is set */
+    uint32_t gen;
+    uint32_t cap;
+    uint32_t pad_;
+    char data[]; /* 8-byte aligned records */
+} chunk;
+
+typedef struct rec {
+    uint32_t len;
+    uint32_t kind;
+} rec;
+
+struct mproc_queue {
+    uint32_t magic;
+    bool joinable;
+    size_t maxsize, max_bytes;
+    _Atomic uint32_t closed;
+    /* producers */
+    _Alignas(64) mproc__tlock plock;
+    _Atomic(chunk *) tail;
+    uint32_t next_gen;
+    _Atomic uint64_t bytes_in;
+    _Alignas(64) _Atomic uint64_t commit;
+    _Atomic uint32_t consumers_waiting;
+    _Atomic uint32_t pollers; /* mproc_wait callers asleep on this queue */
+    /* consumers */
+    _Alignas(64) mproc__tlock clock;
+    chunk *head;
+    uint32_t seen_puts; /* the last commit count read: below it, no need to look */
+    _Atomic uint64_t bytes_out;
+    _Alignas(64) _Atomic uint64_t cpos;
+    _Atomic uint32_t producers_waiting;
+    /* JoinableQueue */
+    _Alignas(64) _Atomic uint32_t done;
+    _Atomic uint32_t joiners;
+};
+
+#define PK(cnt, gen, off) (((uint64_t)(cnt) << 32) | ((uint64_t)((gen)&0xffu) << 24) | (off))
+#define CNT(w)            ((uint32_t)((w) >> 32))
+#define GEN(w)            ((uint32_t)((w) >> 24) & 0xffu)
+#define OFF(w)            ((uint32_t)(w)&0xffffffu)
+
+static inline _Atomic uint32_t *count_word(_Atomic uint64_t *w)
+{
+    return (_Atomic uint32_t *)(void *)((char *)w + 4);
+}
+
+static inline size_t round8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static bool valid(const mproc_queue *q)
+{
+    return q && q->magic == QUEUE_MAGIC;
+}
+
+/* ---- life ------------------------------------------------------------------ */
+
+static chunk *new_chunk(uint32_t gen)
+{
+    chunk *c;
+    if (mproc_shm_alloc((void **)&c, CHUNK_BYTES)) return NULL;
+    atomic_store(&c->next, NULL);
+    atomic_store(&c->sealed_end, 0);
+    c->gen = gen;
+    c->cap = CHUNK_BYTES - (uint32_t)sizeof(chunk);
+    return c;
+}
+
+int mproc_queue_new(mproc_queue **out, const mproc_queue_opts *opts)
+{
+    if (!out) return MPROC_EINVAL;
+    mproc_queue_opts o = opts ? *opts : (mproc_queue_opts){0};
+    if (o.maxsize > UINT32_MAX / 2) return MPROC_EINVAL;
+    mproc_queue *q;
+    int rc = mproc_shm_alloc_aligned((void **)&q, sizeof *q, 64);
+    if (rc) return rc;
+    memset(q, 0, sizeof *q);
+    chunk *c = new_chunk(0);
+    if (!c) {
+        mproc_shm_free(q);
+        return MPROC_ENOMEM;
+    }
+    q->maxsize = o.maxsize;
+    q->max_bytes = o.max_bytes;
+    q->joinable = o.joinable;
+    atomic_store(&q->tail, c);
+    q->head = c;
+    q->next_gen = 1;
+    atomic_store(&q->commit, PK(0, 0, 0));
+    atomic_store(&q->cpos, PK(0, 0, 0));
+    q->magic = QUEUE_MAGIC;
+    *out = q;
+    return 0;
+}
+
+int mproc_simple_queue_new(mproc_queue **out)
+{
+    return mproc_queue_new(out, NULL);
+}
+
+int mproc_joinable_queue_new(mproc_queue **out, size_t maxsize)
+{
+    return mproc_queue_new(out, &(mproc_queue_opts){.maxsize = maxsize, .joinable = true});
+}
+
+/* The end of the committed records of chunk c. */
+static uint32_t committed_end(const mproc_queue *q, chunk *c)
+{
+    if (atomic_load(&c->next)) return atomic_load(&c->sealed_end);
+    uint64_t cm = atomic_load(&q->commit);
+    return GEN(cm) == (c->gen & 0xffu) ? OFF(cm) : 0;
+}
+
+void mproc_queue_free(mproc_queue *q)
+{
+    if (!valid(q)) return;
+    q->magic = 0;
+    uint64_t cp = atomic_load(&q->cpos);
+    chunk *c = q->head;
+    uint32_t pos = GEN(cp) == (c->gen & 0xffu) ? OFF(cp) : 0;
+    while (c) {
+        uint32_t end = committed_end(q, c);
+        for (; pos < end;) {
+            rec *r = (rec *)(void *)(c->data + pos);
+            if (r->kind == KIND_EXTERNAL) {
+                void *ext;
+                memcpy(&ext, r + 1, sizeof ext);
+                mproc_shm_free(ext);
+                pos += REC_HDR + 8;
+            } else {
+                pos += REC_HDR + (uint32_t)round8(r->len);
+            }
+        }
+        chunk *next = atomic_load(&c->next);
+        mproc_shm_free(c);
+        c = next;
+        pos = 0;
+    }
+    mproc_shm_free(q);
+}
+
+/* ---- locks ------------------------------------------------------------------ */
+
+/* Takes a side's lock before the deadline. A lock taken over from a dead
+ * holder needs no repair (see the top of the file). */
+static int take_lock(mproc__tlock *l, const mproc__deadline *dl)
+{
+    int rc = mproc__tlock_acquire(l, dl);
+    return rc == MPROC_EOWNERDEAD ? 0 : rc;
+}
+
+/* Sleeps while *word == seen (and the queue is open), after a short spin,
+ * registered in *waiting so that the other side wakes us. */
+static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
+                    _Atomic uint32_t *waiting, const mproc__deadline *dl)
+{
+    /* Spin first, so that a stream of messages never costs a system call.
+     * Back off between looks: every look pulls the other side's line away
+     * from it. Now and then yield, in case the other side shares our CPU. */
+    long long until = mproc_now_ns() + (mproc__cpus_allowed() > 1 ? SPIN_NS : 0);
+    for (unsigned i = 1, pause = 1;; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) != seen || atomic_load(&q->closed))
+            return 0;
+        for (unsigned k = 0; k < pause; k++) cpu_relax();
+        if (pause < 32) pause *= 2;
+        if (i % 16 == 0) {
+            if (mproc_now_ns() >= until || mproc__deadline_passed(dl)) break;
+            sched_yield();
+        }
+    }
+    /* The other side stores its count with release order only, then looks
+     * at `waiting`; without a full fence between the two it may miss our
+     * registration while we miss its store. Our first sleep is therefore
+     * short: once it ends, that store is visible and the check below sees
+     * it. Later sleeps end every RECHECK_NS to look again: a waiter woken
+     * for a message and killed before taking it leaves the message for the
+     * others, who would otherwise sleep on. */
+    atomic_fetch_add(waiting, 1);
+    int rc = 0;
+    long long slice = FIRST_SLEEP_NS;
+    while (atomic_load(word) == seen && !atomic_load(&q->closed)) {
+        mproc__deadline until = {.at_ns = mproc_now_ns() + slice};
+        if (!dl->forever && dl->at_ns < until.at_ns) until = *dl;
+        rc = mproc__futex_wait(word, seen, &until);
+        if (rc != MPROC_ETIMEDOUT || mproc__deadline_passed(dl)) break;
+        rc = 0;
+        slice = RECHECK_NS;
+    }
+    atomic_fetch_sub(waiting, 1);
+    return rc;
+}
+
+/* ---- put --------------------------------------------------------------------- */
+
+static bool has_room(mproc_queue *q, size_t len)
+{
+    if (!q->maxsize && !q->max_bytes) return true;
+    uint64_t cp = atomic_load(&q->cpos), cm = atomic_load(&q->commit);
+    uint32_t count = CNT(cm) - CNT(cp);
+    if (q->maxsize && count >= q->maxsize) return false;
+    if (q->max_bytes && count > 0) {
+        uint64_t in_flight = atomic_load(&q->bytes_in) - atomic_load(&q->bytes_out);
+        if (in_flight + len > q->max_bytes) return false;
+    }
+    return true;
+}
+
+/* The tail chunk and the producers' write offset in it (plock held). */
+static chunk *producer_tail(mproc_queue *q, uint64_t cm, uint32_t *pos)
+{
+    chunk *t = atomic_load(&q->tail), *n;
+    while ((n = atomic_load_explicit(&t->next, memory_order_acquire)))
+        t = n; /* a put died after linking */
+    atomic_store(&q->tail, t);
+    *pos = GEN(cm) == (t->gen & 0xffu) ? OFF(cm) : 0;
+    return t;
+}
+
+static void write_rec(chunk *c, uint32_t pos, const void *buf, size_t len, void *ext)
+{
+    rec *r = (rec *)(void *)(c->data + pos);
+    r->len = (uint32_t)len;
+    if (ext) {
+        r->kind = KIND_EXTERNAL;
+        memcpy(r + 1, &ext, sizeof ext);
+    } else {
+        r->kind = KIND_INLINE;
+        if (len) memcpy(r + 1, buf, len);
+    }
+}
+
+int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
+{
+    if (!valid(q) || (!buf && len)) return MPROC_EINVAL;
+    if (len > MPROC_QUEUE_MAX_MESSAGE) return MPROC_EMSGSIZE;
+    mproc__deadline dl;
+    int rc = mproc__deadline_init(&dl, timeout_ms);
+    if (rc) return rc;
+    if (atomic_load(&q->closed)) return MPROC_ECLOSED;
+    void *ext = NULL; /* a large message is copied before the lock is taken */
+    if (len > INLINE_MAX) {
+        if ((rc = mproc_shm_alloc(&ext, len))) return rc;
+        memcpy(ext, buf, len);
+    }
+    if ((rc = take_lock(&q->plock, &dl))) goto fail;
+    while (!atomic_load(&q->closed) && !has_room(q, len)) {
+        uint32_t seen = CNT(atomic_load(&q->cpos));
+        mproc__tlock_release(&q->plock);
+        if (mproc__deadline_passed(&dl) ||
+            sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &dl) ==
+                MPROC_ETIMEDOUT) {
+            if (mproc__deadline_passed(&dl)) {
+                rc = MPROC_ETIMEDOUT;
+                goto fail;
+            }
+        }
+        if ((rc = take_lock(&q->plock, &dl))) goto fail;
+    }
+    if (atomic_load(&q->closed)) {
+        mproc__tlock_release(&q->plock);
+        rc = MPROC_ECLOSED;
+        goto fail;
+    }
+    uint64_t cm = atomic_load(&q->commit);
+    uint32_t pos;
+    chunk *t = producer_tail(q, cm, &pos);
+    size_t need = REC_HDR + (ext ? 8 : round8(len));
+    if (pos + need > t->cap) { /* into a new chunk; then seal this one */
+        chunk *n = new_chunk(q->next_gen++);
+        if (!n) {
+            mproc__tlock_release(&q->plock);
+            rc = MPROC_ENOMEM;
+            goto fail;
+        }
+        write_rec(n, 0, buf, len, ext);
+        atomic_store(&t->sealed_end, pos);
+        atomic_store_explicit(&t->next, n, memory_order_release);
+        atomic_store(&q->tail, n);
+        t = n;
+        pos = 0;
+    } else {
+        write_rec(t, pos, buf, len, ext);
+    }
+    atomic_store_explicit(&q->commit, PK(CNT(cm) + 1, t->gen, pos + need),
+                          memory_order_release); /* the commit point */
+    if (q->max_bytes) atomic_fetch_add(&q->bytes_in, len);
+    mproc__tlock_release(&q->plock);
+    /* One getter is enough; an mproc_wait caller does not take the message,
+     * so when one sleeps here everyone is woken. */
+    if (atomic_load_explicit(&q->pollers, memory_order_relaxed))
+        mproc__futex_wake(count_word(&q->commit), INT_MAX);
+    else if (atomic_load_explicit(&q->consumers_waiting, memory_order_relaxed))
+        mproc__futex_wake(count_word(&q->commit), 1);
+    return 0;
+fail:
+    if (ext) mproc_shm_free(ext);
+    return rc;
+}
+
+/* ---- get --------------------------------------------------------------------- */
+
+typedef struct {
+    void **out; /* allocate: *out receives a malloc'd copy */
+    void *into; /* or copy into this buffer of cap bytes */
+    size_t cap;
+} sink;
+
+static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
+{
+    if (!valid(q) || !len) return MPROC_EINVAL;
+    mproc__deadline dl;
+    int rc = mproc__deadline_init(&dl, timeout_ms);
+    if (rc) return rc;
+    if ((rc = take_lock(&q->clock, &dl))) return rc;
+    for (;;) {
+        uint64_t cp = atomic_load(&q->cpos), cm = 0;
+        if (CNT(cp) == q->seen_puts) { /* look at the producers' count only when needed */
+            cm = atomic_load_explicit(&q->commit, memory_order_acquire);
+            q->seen_puts = CNT(cm);
+        }
+        if (CNT(cp) == q->seen_puts) { /* empty */
+            if (atomic_load(&q->closed))
+                rc = MPROC_ECLOSED;
+            else if (mproc__deadline_passed(&dl))
+                rc = MPROC_ETIMEDOUT;
+            mproc__tlock_release(&q->clock);
+            if (rc) return rc;
+            rc = sleep_on(q, count_word(&q->commit), CNT(cm), &q->consumers_waiting, &dl);
+            if (rc == MPROC_ETIMEDOUT && CNT(atomic_load(&q->commit)) == CNT(cm)) return rc;
+            if ((rc = take_lock(&q->clock, &dl))) return rc;
+            continue;
+        }
+        chunk *h = q->head, *next = atomic_load_explicit(&h->next, memory_order_acquire);
+        uint32_t pos = GEN(cp) == (h->gen & 0xffu) ? OFF(cp) : 0;
+        if (next && pos == atomic_load(&h->sealed_end)) { /* drained: on to the next chunk */
+            q->head = next;
+            atomic_store(&q->cpos, PK(CNT(cp), next->gen, 0));
+            /* A producer that died between linking and moving the tail may
+             * have left the tail here: then the chunk is kept. */
+            if (atomic_load(&q->tail) != h) mproc_shm_free(h);
+            continue;
+        }
+        rec *r = (rec *)(void *)(h->data + pos);
+        size_t n = r->len;
+        void *ext = NULL;
+        const void *src = r + 1;
+        if (r->kind == KIND_EXTERNAL) {
+            memcpy(&ext, r + 1, sizeof ext);
+            src = ext;
+        }
+        *len = n;
+        if (s->out) {
+            void *copy = malloc(n ? n : 1);
+            if (!copy) {
+                mproc__tlock_release(&q->clock);
+                return MPROC_ENOMEM;
+            }
+            memcpy(copy, src, n);
+            *s->out = copy;
+        } else if (n > s->cap) {
+            mproc__tlock_release(&q->clock);
+            /* We may have been the waiter a put woke: pass the wake-up on. */
+            if (atomic_load(&q->consumers_waiting)) mproc__futex_wake(count_word(&q->commit), 1);
+            return MPROC_ETOOSMALL;
+        } else if (n) {
+            memcpy(s->into, src, n);
+        }
+        size_t need = REC_HDR + (ext ? 8 : round8(n));
+        if (q->max_bytes) atomic_fetch_add(&q->bytes_out, n);
+        atomic_store_explicit(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need),
+                              memory_order_release); /* the commit point */
+        mproc__tlock_release(&q->clock);
+        if (ext) mproc_shm_free(ext);
+        /* Every waiting producer: a small put may fit where a large one that
+         * waits longer does not. */
+        if (atomic_load_explicit(&q->producers_waiting, memory_order_relaxed))
+            mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+        return 0;
+    }
+}
+
+int mproc_queue_get(mproc_queue *q, void **buf, size_t *len, int timeout_ms)
+{
+    if (!buf) return MPROC_EINVAL;
+    sink s = {.out = buf};
+    return take(q, &s, len, timeout_ms);
+}
+
+int mproc_queue_get_into(mproc_queue *q, void *buf, size_t cap, size_t *len, int timeout_ms)
+{
+    if (!buf && cap) return MPROC_EINVAL;
+    sink s = {.into = buf, .cap = cap};
+    return take(q, &s, len, timeout_ms);
+}
+
+/* ---- values ------------------------------------------------------------------ */
+
+int mproc_queue_put_value(mproc_queue *q, const mproc_value *v, int timeout_ms)
+{
+    if (!valid(q) || !v) return MPROC_EINVAL;
+    void *buf;
+    size_t len;
+    int rc = mproc_value_encode(v, &buf, &len);
+    if (rc) return rc;
+    rc = mproc_queue_put(q, buf, len, timeout_ms);
+    free(buf);
+    return rc;
+}
+
+int mproc_queue_get_value(mproc_queue *q, mproc_value **out, int timeout_ms)
+{
+    if (!out) return MPROC_EINVAL;
+    void *buf;
+    size_t len;
+    int rc = mproc_queue_get(q, &buf, &len, timeout_ms);
+    if (rc) return rc;
+    rc = mproc_value_decode(buf, len, NULL, out);
+    free(buf);
+    return rc;
+}
+
+/* ---- state ------------------------------------------------------------------- */
+
+size_t mproc_queue_qsize(const mproc_queue *q)
+{
+    if (!valid(q)) return 0;
+    mproc_queue *m = (mproc_queue *)q;
+    uint64_t cp = atomic_load(&m->cpos); /* gets first: puts read after are >= */
+    uint64_t cm = atomic_load(&m->commit);
+    return CNT(cm) - CNT(cp);
+}
+
+bool mproc_queue_empty(const mproc_queue *q)
+{
+    return mproc_queue_qsize(q) == 0;
+}
+
+bool mproc_queue_full(const mproc_queue *q)
+{
+    return valid(q) && q->maxsize && mproc_queue_qsize(q) >= q->maxsize;
+}
+
+void mproc_queue_close(mproc_queue *q)
+{
+    if (!valid(q)) return;
+    atomic_store(&q->closed, 1);
+    mproc__futex_wake(count_word(&q->commit), INT_MAX);
+    mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+}
+
+bool mproc_queue_closed(const mproc_queue *q)
+{
+    return valid(q) && atomic_load(&q->closed);
+}
+
+/* ---- JoinableQueue --------------------------------------------------------
+ * Unfinished tasks are the committed puts not yet marked done, so a
+ * producer that dies before its commit leaves no phantom task. */
+
+int mproc_queue_task_done(mproc_queue *q)
+{
+    if (!valid(q)) return MPROC_EINVAL;
+    if (!q->joinable) return MPROC_EBADSTATE;
+    uint32_t d = atomic_load(&q->done);
+    do
+        if (d == CNT(atomic_load(&q->commit))) return MPROC_EBADSTATE; /* too many */
+    while (!atomic_compare_exchange_weak(&q->done, &d, d + 1));
+    if (atomic_load(&q->joiners)) mproc__futex_wake(&q->done, INT_MAX);
+    return 0;
+}
+
+int mproc_queue_join(mproc_queue *q, int timeout_ms)
+{
+    if (!valid(q)) return MPROC_EINVAL;
+    if (!q->joinable) return MPROC_EBADSTATE;
+    mproc__deadline dl;
+    int rc = mproc__deadline_init(&dl, timeout_ms);
+    if (rc) return rc;
+    for (;;) {
+        uint32_t d = atomic_load(&q->done);
+        if (d == CNT(atomic_load(&q->commit))) return 0;
+        if (mproc__deadline_passed(&dl)) return MPROC_ETIMEDOUT;
+        atomic_fetch_add(&q->joiners, 1);
+        if (atomic_load(&q->done) == d) rc = mproc__futex_wait(&q->done, d, &dl);
+        atomic_fetch_sub(&q->joiners, 1);
+        if (rc == MPROC_ETIMEDOUT && atomic_load(&q->done) != CNT(atomic_load(&q->commit)))
+            return rc;
+    }
+}
+
+/* ---- for mproc_wait ------------------------------------------------------------ */
+
+bool mproc__queue_ready(const mproc_queue *q)
+{
+    return !valid(q) || mproc_queue_qsize(q) > 0 || atomic_load(&((mproc_queue *)q)->closed);
+}
+
+_Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen)
+{
+    *seen = CNT(atomic_load(&q->commit));
+    return count_word(&q->commit);
+}
+
+bool mproc__queue_valid(const mproc_queue *q)
+{
+    return valid(q);
+}
+
+void mproc__queue_poller(mproc_queue *q, int delta)
+{
+    if (delta > 0)
+        atomic_fetch_add(&q->pollers, 1);
+    else
+        atomic_fetch_sub(&q->pollers, 1);
+}
