@@ -219,15 +219,16 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
     /* Spin first, so that a stream of messages never costs a system call.
      * Back off between looks: every look pulls the other side's line away
      * from it. Now and then yield, in case the other side shares our CPU. */
-    long long until = mproc_now_ns() + (mproc__cpus_allowed() > 1 ? SPIN_NS : 0);
+    bool alone = mproc__cpus_allowed() == 1; /* spinning cannot help then */
+    long long until = mproc_now_ns() + (alone ? 0 : SPIN_NS);
     for (unsigned i = 1, pause = 1;; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) != seen || atomic_load(&q->closed))
             return 0;
         for (unsigned k = 0; k < pause; k++) cpu_relax();
-        if (pause < 32) pause *= 2;
+        if (pause < 8) pause *= 2;
         if (i % 16 == 0) {
             if (mproc_now_ns() >= until || mproc__deadline_passed(dl)) break;
-            sched_yield();
+            if (alone || i % 256 == 0) sched_yield();
         }
     }
     /* The other side stores its count with release order only, then looks
@@ -261,7 +262,12 @@ static bool has_room(mproc_queue *q, size_t len)
     uint32_t count = CNT(cm) - CNT(cp);
     if (q->maxsize && count >= q->maxsize) return false;
     if (q->max_bytes && count > 0) {
-        uint64_t in_flight = atomic_load(&q->bytes_in) - atomic_load(&q->bytes_out);
+        /* The byte counts are not committed with the message: a process
+         * killed between the two can leave them off by one message. They
+         * are ordered so the error only ever lets more in (bytes_in after
+         * the commit, bytes_out before it), and clamped at zero. */
+        uint64_t in = atomic_load(&q->bytes_in), out = atomic_load(&q->bytes_out);
+        uint64_t in_flight = in > out ? in - out : 0;
         if (in_flight + len > q->max_bytes) return false;
     }
     return true;

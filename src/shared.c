@@ -258,18 +258,27 @@ static int store_int(const typeinfo *t, void *p, int64_t v)
     return MPROC_EINVAL;
 }
 
+/* Element i read under the lock, as a signed, unsigned and double value. */
+static int read_locked(mproc_shared *s, size_t i, const void *out, const typeinfo **t, int64_t *iv,
+                       uint64_t *uv, double *dv)
+{
+    void *p;
+    int rc = element(s, i, t, &p);
+    if (rc || !out) return rc ? rc : MPROC_EINVAL;
+    if ((rc = lock(s))) return rc;
+    load(*t, p, iv, uv, dv);
+    unlock(s);
+    return 0;
+}
+
 int mproc_shared_get_int(mproc_shared *s, size_t i, int64_t *out)
 {
     const typeinfo *t;
-    void *p;
-    int rc = element(s, i, &t, &p);
-    if (rc || !out) return rc ? rc : MPROC_EINVAL;
-    if ((rc = lock(s))) return rc;
     int64_t iv;
     uint64_t uv;
     double dv;
-    load(t, p, &iv, &uv, &dv);
-    unlock(s);
+    int rc = read_locked(s, i, out, &t, &iv, &uv, &dv);
+    if (rc) return rc;
     if (t->k == K_FLOAT) {
         if (!(dv >= -9223372036854775808.0 && dv < 9223372036854775808.0)) return MPROC_ERANGE;
         iv = (int64_t)dv;
@@ -283,17 +292,12 @@ int mproc_shared_get_int(mproc_shared *s, size_t i, int64_t *out)
 int mproc_shared_get_double(mproc_shared *s, size_t i, double *out)
 {
     const typeinfo *t;
-    void *p;
-    int rc = element(s, i, &t, &p);
-    if (rc || !out) return rc ? rc : MPROC_EINVAL;
-    if ((rc = lock(s))) return rc;
     int64_t iv;
     uint64_t uv;
     double dv;
-    load(t, p, &iv, &uv, &dv);
-    unlock(s);
-    *out = dv;
-    return 0;
+    int rc = read_locked(s, i, out, &t, &iv, &uv, &dv);
+    if (rc == 0) *out = dv;
+    return rc;
 }
 
 int mproc_shared_set_int(mproc_shared *s, size_t i, int64_t v)

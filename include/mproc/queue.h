@@ -40,7 +40,9 @@ typedef struct mproc_queue_opts {
     /* Most messages in the queue at once (Python's maxsize); 0: no limit. */
     size_t maxsize;
     /* Most message bytes in the queue at once; 0: no limit. A message
-     * larger than this on its own still goes in when the queue is empty. */
+     * larger than this on its own still goes in when the queue is empty.
+     * After a process was killed mid-put or mid-get this bound may let one
+     * message more in (never fewer). */
     size_t max_bytes;
     /* A JoinableQueue: put counts an unfinished task, task_done ends one,
      * join waits for none to be left. */
