@@ -7,8 +7,8 @@
  * contend for a lock.
  *
  * Crash safety rests on two 64-bit words, each written with one store:
- *   commit = [puts:32 | chunk gen:8 | end:24]  (producers)
- *   cpos   = [gets:32 | chunk gen:8 | offset:24]  (consumers)
+ *   commit = [closed:1 | puts:31 | chunk gen:8 | end:24]  (producers)
+ *   cpos   = [closed:1 | gets:31 | chunk gen:8 | offset:24]  (consumers)
  * A put writes its record past the committed end and then stores commit:
  * the record and the count appear together. A get copies the record out
  * and then stores cpos. A process killed at any point therefore leaves
@@ -88,10 +88,15 @@ struct mproc_queue {
     _Atomic uint32_t joiners;
 };
 
-#define PK(cnt, gen, off) (((uint64_t)(cnt) << 32) | ((uint64_t)((gen)&0xffu) << 24) | (off))
-#define CNT(w)            ((uint32_t)((w) >> 32))
-#define GEN(w)            ((uint32_t)((w) >> 24) & 0xffu)
-#define OFF(w)            ((uint32_t)(w)&0xffffffu)
+/* The upper word: a closed bit and a 31-bit count (compared modulo 2^31). */
+#define CLOSED_BIT (1ULL << 63)
+#define CNT_MASK   0x7fffffffu
+#define PK(cnt, gen, off)                                                                          \
+    ((((uint64_t)(cnt)&CNT_MASK) << 32) | ((uint64_t)((gen)&0xffu) << 24) | (off))
+#define CNT(w)  ((uint32_t)((w) >> 32) & CNT_MASK)
+#define WORD(w) ((uint32_t)((w) >> 32)) /* what a waiter sleeps on */
+#define GEN(w)  ((uint32_t)((w) >> 24) & 0xffu)
+#define OFF(w)  ((uint32_t)(w)&0xffffffu)
 
 static inline _Atomic uint32_t *count_word(_Atomic uint64_t *w)
 {
@@ -259,7 +264,7 @@ static bool has_room(mproc_queue *q, size_t len)
 {
     if (!q->maxsize && !q->max_bytes) return true;
     uint64_t cp = atomic_load(&q->cpos), cm = atomic_load(&q->commit);
-    uint32_t count = CNT(cm) - CNT(cp);
+    uint32_t count = (CNT(cm) - CNT(cp)) & CNT_MASK;
     if (q->maxsize && count >= q->maxsize) return false;
     if (q->max_bytes && count > 0) {
         /* The byte counts are not committed with the message: a process
@@ -312,7 +317,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     }
     if ((rc = take_lock(&q->plock, &dl))) goto fail;
     while (!atomic_load(&q->closed) && !has_room(q, len)) {
-        uint32_t seen = CNT(atomic_load(&q->cpos));
+        uint32_t seen = WORD(atomic_load(&q->cpos));
         mproc__tlock_release(&q->plock);
         if (mproc__deadline_passed(&dl) ||
             sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &dl) ==
@@ -349,7 +354,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     } else {
         write_rec(t, pos, buf, len, ext);
     }
-    atomic_store_explicit(&q->commit, PK(CNT(cm) + 1, t->gen, pos + need),
+    atomic_store_explicit(&q->commit, PK(CNT(cm) + 1, t->gen, pos + need) | (cm & CLOSED_BIT),
                           memory_order_release); /* the commit point */
     if (q->max_bytes) atomic_fetch_add(&q->bytes_in, len);
     mproc__tlock_release(&q->plock);
@@ -393,8 +398,8 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
                 rc = MPROC_ETIMEDOUT;
             mproc__tlock_release(&q->clock);
             if (rc) return rc;
-            rc = sleep_on(q, count_word(&q->commit), CNT(cm), &q->consumers_waiting, &dl);
-            if (rc == MPROC_ETIMEDOUT && CNT(atomic_load(&q->commit)) == CNT(cm)) return rc;
+            rc = sleep_on(q, count_word(&q->commit), WORD(cm), &q->consumers_waiting, &dl);
+            if (rc == MPROC_ETIMEDOUT && WORD(atomic_load(&q->commit)) == WORD(cm)) return rc;
             if ((rc = take_lock(&q->clock, &dl))) return rc;
             continue;
         }
@@ -402,7 +407,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         uint32_t pos = GEN(cp) == (h->gen & 0xffu) ? OFF(cp) : 0;
         if (next && pos == atomic_load(&h->sealed_end)) { /* drained: on to the next chunk */
             q->head = next;
-            atomic_store(&q->cpos, PK(CNT(cp), next->gen, 0));
+            atomic_store(&q->cpos, PK(CNT(cp), next->gen, 0) | (cp & CLOSED_BIT));
             /* A producer that died between linking and moving the tail may
              * have left the tail here: then the chunk is kept. */
             if (atomic_load(&q->tail) != h) mproc_shm_free(h);
@@ -435,7 +440,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         }
         size_t need = REC_HDR + (ext ? 8 : round8(n));
         if (q->max_bytes) atomic_fetch_add(&q->bytes_out, n);
-        atomic_store_explicit(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need),
+        atomic_store_explicit(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need) | (cp & CLOSED_BIT),
                               memory_order_release); /* the commit point */
         mproc__tlock_release(&q->clock);
         if (ext) mproc_shm_free(ext);
@@ -495,7 +500,7 @@ size_t mproc_queue_qsize(const mproc_queue *q)
     mproc_queue *m = (mproc_queue *)q;
     uint64_t cp = atomic_load(&m->cpos); /* gets first: puts read after are >= */
     uint64_t cm = atomic_load(&m->commit);
-    return CNT(cm) - CNT(cp);
+    return (CNT(cm) - CNT(cp)) & CNT_MASK;
 }
 
 bool mproc_queue_empty(const mproc_queue *q)
@@ -511,7 +516,17 @@ bool mproc_queue_full(const mproc_queue *q)
 void mproc_queue_close(mproc_queue *q)
 {
     if (!valid(q)) return;
+    /* The closed bit goes into both words waiters sleep on, under each
+     * side's lock (the next commit of each side keeps it): a waiter that
+     * checked just before cannot go to sleep on an unchanged word. */
+    mproc__deadline forever = {.forever = true};
     atomic_store(&q->closed, 1);
+    take_lock(&q->plock, &forever);
+    atomic_fetch_or(&q->commit, CLOSED_BIT);
+    mproc__tlock_release(&q->plock);
+    take_lock(&q->clock, &forever);
+    atomic_fetch_or(&q->cpos, CLOSED_BIT);
+    mproc__tlock_release(&q->clock);
     mproc__futex_wake(count_word(&q->commit), INT_MAX);
     mproc__futex_wake(count_word(&q->cpos), INT_MAX);
 }
@@ -532,7 +547,7 @@ int mproc_queue_task_done(mproc_queue *q)
     uint32_t d = atomic_load(&q->done);
     do
         if (d == CNT(atomic_load(&q->commit))) return MPROC_EBADSTATE; /* too many */
-    while (!atomic_compare_exchange_weak(&q->done, &d, d + 1));
+    while (!atomic_compare_exchange_weak(&q->done, &d, (d + 1) & CNT_MASK));
     if (atomic_load(&q->joiners)) mproc__futex_wake(&q->done, INT_MAX);
     return 0;
 }
@@ -565,7 +580,7 @@ bool mproc__queue_ready(const mproc_queue *q)
 
 _Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen)
 {
-    *seen = CNT(atomic_load(&q->commit));
+    *seen = WORD(atomic_load(&q->commit));
     return count_word(&q->commit);
 }
 
