@@ -225,8 +225,8 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
      * Back off between looks: every look pulls the other side's line away
      * from it. Now and then yield, in case the other side shares our CPU. */
     bool alone = mproc__cpus_allowed() == 1; /* spinning cannot help then */
-    long long until = mproc_now_ns() + (alone ? 0 : SPIN_NS);
-    for (unsigned i = 1, pause = 1;; i++) {
+    long long until = mproc_now_ns() + SPIN_NS;
+    for (unsigned i = 1, pause = 1; !alone; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) != seen || atomic_load(&q->closed))
             return 0;
         for (unsigned k = 0; k < pause; k++) cpu_relax();
