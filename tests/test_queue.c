@@ -11,16 +11,6 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TU_ASAN 1
-#endif
-#endif
-#ifndef TU_ASAN
-#define TU_ASAN 0
-#endif
 /* Sanitized builds run slower: longer tcase timeouts, never looser checks. */
 #define TSCALE (TU_ASAN ? 2 : 1)
 

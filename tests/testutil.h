@@ -17,6 +17,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* TU_ASAN: 1 in an AddressSanitizer build (slower; some limits differ). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+
 /* Every start method that exists; multi-process tests loop over these. */
 static const mproc_start_method tu_methods[] = {MPROC_START_FORK};
 #define TU_NMETHODS ((int)(sizeof tu_methods / sizeof tu_methods[0]))
