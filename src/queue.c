@@ -37,15 +37,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QUEUE_MAGIC    0x51756575u /* "Queu" */
-#define CHUNK_BYTES    (48 * 1024) /* under the arena's page-release size */
-#define INLINE_MAX     8192
-#define REC_HDR        8
-#define KIND_INLINE    1u
-#define KIND_EXTERNAL  2u
-#define SPIN_NS        30000       /* how long a waiter spins before it sleeps */
-#define FIRST_SLEEP_NS 200000      /* see sleep_on */
-#define RECHECK_NS     500000000LL /* see sleep_on */
+#define QUEUE_MAGIC   0x51756575u /* "Queu" */
+#define CHUNK_BYTES   (48 * 1024) /* under the arena's page-release size */
+#define INLINE_MAX    8192
+#define REC_HDR       8
+#define KIND_INLINE   1u
+#define KIND_EXTERNAL 2u
+#define SPIN_NS       30000 /* how long a waiter spins before it sleeps */
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "count halves are the upper words");
 
@@ -236,24 +234,14 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
             if (alone || i % 256 == 0) sched_yield();
         }
     }
-    /* The other side stores its count with release order only, then looks
-     * at `waiting`; without a full fence between the two it may miss our
-     * registration while we miss its store. Our first sleep is therefore
-     * short: once it ends, that store is visible and the check below sees
-     * it. Later sleeps end every RECHECK_NS to look again: a waiter woken
-     * for a message and killed before taking it leaves the message for the
-     * others, who would otherwise sleep on. */
+    /* Register, then look again: the other side stores its count and then
+     * reads `waiting`, both sequentially consistent, so either it sees us
+     * or we see its store. The sleep has no timer unless the caller set a
+     * deadline (a timer costs dearly in a virtual machine). */
     atomic_fetch_add(waiting, 1);
     int rc = 0;
-    long long slice = FIRST_SLEEP_NS;
-    while (atomic_load(word) == seen && !atomic_load(&q->closed)) {
-        mproc__deadline until = {.at_ns = mproc_now_ns() + slice};
-        if (!dl->forever && dl->at_ns < until.at_ns) until = *dl;
-        rc = mproc__futex_wait(word, seen, &until);
-        if (rc != MPROC_ETIMEDOUT || mproc__deadline_passed(dl)) break;
-        rc = 0;
-        slice = RECHECK_NS;
-    }
+    if (atomic_load(word) == seen && !atomic_load(&q->closed))
+        rc = mproc__futex_wait(word, seen, dl);
     atomic_fetch_sub(waiting, 1);
     return rc;
 }
@@ -354,15 +342,20 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     } else {
         write_rec(t, pos, buf, len, ext);
     }
-    atomic_store_explicit(&q->commit, PK(CNT(cm) + 1, t->gen, pos + need) | (cm & CLOSED_BIT),
-                          memory_order_release); /* the commit point */
+    /* The commit point; sequentially consistent, so that the look at the
+     * waiters below cannot miss one that registered before this store was
+     * visible. */
+    atomic_store(&q->commit, PK(CNT(cm) + 1, t->gen, pos + need) | (cm & CLOSED_BIT));
     if (q->max_bytes) atomic_fetch_add(&q->bytes_in, len);
     mproc__tlock_release(&q->plock);
-    /* One getter is enough; an mproc_wait caller does not take the message,
-     * so when one sleeps here everyone is woken. */
-    if (atomic_load_explicit(&q->pollers, memory_order_relaxed))
+    /* One getter is enough when one sleeps. With several, all are woken: a
+     * woken getter killed before it takes the message must not leave the
+     * others asleep. An mproc_wait caller does not take the message either,
+     * so when one sleeps here everyone is woken too. */
+    uint32_t sleepers = atomic_load(&q->consumers_waiting);
+    if (atomic_load(&q->pollers) || sleepers > 1)
         mproc__futex_wake(count_word(&q->commit), INT_MAX);
-    else if (atomic_load_explicit(&q->consumers_waiting, memory_order_relaxed))
+    else if (sleepers)
         mproc__futex_wake(count_word(&q->commit), 1);
     return 0;
 fail:
@@ -440,14 +433,13 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         }
         size_t need = REC_HDR + (ext ? 8 : round8(n));
         if (q->max_bytes) atomic_fetch_add(&q->bytes_out, n);
-        atomic_store_explicit(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need) | (cp & CLOSED_BIT),
-                              memory_order_release); /* the commit point */
+        /* The commit point (sequentially consistent: see put). */
+        atomic_store(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need) | (cp & CLOSED_BIT));
         mproc__tlock_release(&q->clock);
         if (ext) mproc_shm_free(ext);
         /* Every waiting producer: a small put may fit where a large one that
          * waits longer does not. */
-        if (atomic_load_explicit(&q->producers_waiting, memory_order_relaxed))
-            mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+        if (atomic_load(&q->producers_waiting)) mproc__futex_wake(count_word(&q->cpos), INT_MAX);
         return 0;
     }
 }

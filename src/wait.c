@@ -68,10 +68,10 @@ static int scan(mproc_waitable *items, size_t n, struct pollfd *pf, _Atomic uint
     return ready;
 }
 
-/* Registers on every queue, looks again (so that no put is missed), and
- * sleeps on all their words. The puts' count stores are release-only, so
- * the first sleep is short (as in queue.c's sleep_on). Sets *ready when the
- * second look found something. */
+/* Registers on every queue, looks again (so that no put is missed: the
+ * put's commit and its look at the pollers are sequentially consistent),
+ * and sleeps on all their words. Sets *ready when the second look found
+ * something. */
 static int sleep_on_queues(mproc_waitable *items, size_t n, struct pollfd *pf,
                            _Atomic uint32_t **words, uint32_t *seen, const mproc__deadline *dl,
                            int *ready)
@@ -79,15 +79,8 @@ static int sleep_on_queues(mproc_waitable *items, size_t n, struct pollfd *pf,
     for (size_t i = 0; i < n; i++) mproc__queue_poller(items[i].u.queue, +1);
     size_t nq, npoll;
     int rc = 0;
-    if ((*ready = scan(items, n, pf, words, seen, &nq, &npoll)) == 0) {
-        mproc__deadline first = {.at_ns = mproc_now_ns() + 200000};
-        if (!dl->forever && dl->at_ns < first.at_ns) first = *dl;
-        rc = mproc__futex_waitv(words, seen, nq, &first);
-        if (rc == MPROC_ETIMEDOUT && !mproc__deadline_passed(dl)) {
-            *ready = scan(items, n, pf, words, seen, &nq, &npoll);
-            rc = *ready ? 0 : mproc__futex_waitv(words, seen, nq, dl);
-        }
-    }
+    if ((*ready = scan(items, n, pf, words, seen, &nq, &npoll)) == 0)
+        rc = mproc__futex_waitv(words, seen, nq, dl);
     if (*ready < 0) rc = *ready;
     for (size_t i = 0; i < n; i++) mproc__queue_poller(items[i].u.queue, -1);
     return rc;
