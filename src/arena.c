@@ -288,6 +288,67 @@ static block_hdr *cache_pop(unsigned cls)
     return b;
 }
 
+static inline uint64_t offset_of(const block_hdr *b)
+{
+    return b ? (uint64_t)((const char *)b - (const char *)arena) : 0;
+}
+
+static void cache_add(unsigned cls, block_hdr *b)
+{
+    b->next = offset_of(tcache.head[cls]);
+    tcache.head[cls] = b;
+    tcache.count[cls]++;
+}
+
+/* An empty cache takes CACHE_MAX / 2 blocks at once: from the shared stack
+ * (one CAS each) or, when that is empty, carved together with one CAS. The
+ * "allocated" count moves once for the lot. */
+static void refill(unsigned cls)
+{
+    size_t bytes = mproc__arena_class_size(cls);
+    unsigned n = 0;
+    block_hdr *b;
+    while (n < CACHE_MAX / 2 && (b = pop(cls))) {
+        cache_add(cls, b);
+        n++;
+    }
+    for (unsigned want = CACHE_MAX / 2; n == 0 && want; want /= 2) {
+        char *run = (char *)carve(bytes * want);
+        if (!run) continue;
+        for (unsigned k = 0; k < want; k++) {
+            b = (block_hdr *)(void *)(run + k * bytes);
+            b->cls = cls;
+            cache_add(cls, b);
+        }
+        n = want;
+    }
+    if (n) atomic_fetch_add_explicit(&arena->allocated, n * bytes, memory_order_relaxed);
+}
+
+/* A full cache gives half its blocks back as one chain: one CAS. The
+ * cache links blocks by byte offset, the shared stack by 16-byte units:
+ * the chain is relinked on the way. */
+static void spill(unsigned cls)
+{
+    unsigned n = CACHE_MAX / 2;
+    block_hdr *first = tcache.head[cls], *last = first;
+    for (unsigned k = 1; k < n; k++) {
+        block_hdr *next = block_at(last->next);
+        last->next = offset_of(next) >> 4;
+        last = next;
+    }
+    tcache.head[cls] = last->next ? block_at(last->next) : NULL;
+    tcache.count[cls] -= n;
+    atomic_fetch_sub_explicit(&arena->allocated, n * mproc__arena_class_size(cls),
+                              memory_order_relaxed);
+    _Atomic uint64_t *head = &arena->heads[cls];
+    uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
+    do last->next = h & OFF_MASK;
+    while (!atomic_compare_exchange_weak_explicit(head, &h,
+                                                  pack(offset_of(first), (h >> OFF_BITS) + 1),
+                                                  memory_order_release, memory_order_relaxed));
+}
+
 void mproc__arena_thread_flush(void)
 {
     if (!arena) return;
@@ -319,11 +380,8 @@ static void cache_push(unsigned cls, block_hdr *h)
         pthread_setspecific(tcache_key, &tcache);
         tcache.registered = true;
     }
-    if (tcache.count[cls] == CACHE_MAX)
-        for (int k = 0; k < CACHE_MAX / 2; k++) give(cls, cache_pop(cls));
-    h->next = tcache.head[cls] ? (uint64_t)((char *)tcache.head[cls] - (char *)arena) : 0;
-    tcache.head[cls] = h;
-    tcache.count[cls]++;
+    if (tcache.count[cls] == CACHE_MAX) spill(cls);
+    cache_add(cls, h);
 }
 
 int mproc_shm_alloc(void **out, size_t size)
@@ -335,10 +393,13 @@ int mproc_shm_alloc(void **out, size_t size)
     unsigned cls = mproc__arena_class_of(size);
     if (cls >= NCLASS) return MPROC_ENOMEM;
     block_hdr *b;
-    if (cls < CACHED_CLASSES && tcache.count[cls])
+    if (cls < CACHED_CLASSES) {
+        if (MPROC__UNLIKELY(!tcache.count[cls])) refill(cls);
+        if (!tcache.count[cls]) return MPROC_ENOMEM;
         b = cache_pop(cls);
-    else if (!(b = take(cls)))
+    } else if (!(b = take(cls))) {
         return MPROC_ENOMEM;
+    }
     atomic_store_explicit(&b->state, STATE_ALLOC, memory_order_relaxed);
     *out = b + 1;
     return 0;

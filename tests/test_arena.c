@@ -252,6 +252,35 @@ static void *alloc_free_some(void *arg)
     return NULL;
 }
 
+/* Small blocks in bulk: the thread cache refills from and spills to the
+ * shared stacks many times; every block must come back intact and
+ * distinct. */
+START_TEST(small_blocks_in_bulk_stay_distinct)
+{
+    enum { N = 3000 };
+    static unsigned char *p[N];
+    mproc_arena_info info;
+    TU_OK(mproc_arena_info_get(&info));
+    size_t before = info.allocated;
+    for (int round = 0; round < 20; round++) {
+        size_t sz = 8 + (size_t)(round % 5) * 24; /* a few small classes */
+        for (int i = 0; i < N; i++) {
+            TU_OK(mproc_shm_alloc((void **)&p[i], sz));
+            memset(p[i], (i + round) & 0xff, sz);
+        }
+        for (int i = 0; i < N; i++) {
+            for (size_t k = 0; k < sz; k++)
+                ck_assert_msg(p[i][k] == ((i + round) & 0xff), "block %d of round %d reused", i,
+                              round);
+            if (i % 2 == 0) TU_OK(mproc_shm_free(p[i])); /* evens first, then odds */
+        }
+        for (int i = 1; i < N; i += 2) TU_OK(mproc_shm_free(p[i]));
+    }
+    TU_OK(mproc_arena_info_get(&info));
+    ck_assert_uint_eq(info.allocated, before);
+}
+END_TEST
+
 START_TEST(a_thread_cache_is_flushed_when_the_thread_ends)
 {
     mproc_arena_info info;
@@ -448,6 +477,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, size_classes_fit_tightly);
     tcase_add_test(tc, alloc_free_basics);
     tcase_add_test(tc, aligned_allocations);
+    tcase_add_test(tc, small_blocks_in_bulk_stay_distinct);
     tcase_add_test(tc, bad_frees_are_errors);
     tcase_add_test(tc, large_blocks_give_their_pages_back);
     tcase_add_test(tc, environment_overrides_and_errors);
