@@ -174,13 +174,7 @@ int mproc_barrier_new(mproc_barrier **out, unsigned parties, mproc_barrier_actio
     if (!out) return MPROC_EINVAL;
     mproc_barrier *b;
     int rc = mproc_shm_alloc((void **)&b, sizeof *b);
-    if (rc) return rc;
-    if ((rc = mproc_barrier_init(b, parties, action, arg))) {
-        mproc_shm_free(b);
-        return rc;
-    }
-    *out = b;
-    return 0;
+    return rc ? rc : mproc__shm_adopt((void **)out, b, mproc_barrier_init(b, parties, action, arg));
 }
 
 void mproc_barrier_free(mproc_barrier *b)

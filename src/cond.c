@@ -249,13 +249,7 @@ int mproc_cond_new(mproc_cond **out, mproc_lock *lock)
     if (!out) return MPROC_EINVAL;
     mproc_cond *c;
     int rc = mproc_shm_alloc((void **)&c, sizeof *c);
-    if (rc) return rc;
-    if ((rc = mproc_cond_init(c, lock))) {
-        mproc_shm_free(c);
-        return rc;
-    }
-    *out = c;
-    return 0;
+    return rc ? rc : mproc__shm_adopt((void **)out, c, mproc_cond_init(c, lock));
 }
 
 void mproc_cond_free(mproc_cond *c)

@@ -60,10 +60,7 @@ int mproc_event_new(mproc_event **out)
     if (!out) return MPROC_EINVAL;
     mproc_event *e;
     int rc = mproc_shm_alloc((void **)&e, sizeof *e);
-    if (rc) return rc;
-    mproc_event_init(e);
-    *out = e;
-    return 0;
+    return rc ? rc : mproc__shm_adopt((void **)out, e, mproc_event_init(e));
 }
 
 void mproc_event_free(mproc_event *e)

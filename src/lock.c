@@ -68,13 +68,7 @@ static int new_lock(mproc_lock **out, bool recursive)
     if (!out) return MPROC_EINVAL;
     mproc_lock *l;
     int rc = mproc_shm_alloc((void **)&l, sizeof *l);
-    if (rc) return rc;
-    if ((rc = init(l, recursive))) {
-        mproc_shm_free(l);
-        return rc;
-    }
-    *out = l;
-    return 0;
+    return rc ? rc : mproc__shm_adopt((void **)out, l, init(l, recursive));
 }
 
 int mproc_lock_new(mproc_lock **out)

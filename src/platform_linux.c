@@ -50,15 +50,6 @@ int mproc__pipe_cloexec(int fds[2])
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : MPROC__ERRNO();
 }
 
-int mproc__set_nonblock(int fd, bool on)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0) return MPROC__ERRNO();
-    int nfl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
-    if (nfl != fl && fcntl(fd, F_SETFL, nfl) < 0) return MPROC__ERRNO();
-    return 0;
-}
-
 bool mproc__is_socket(int fd)
 {
     struct stat st;

@@ -567,7 +567,7 @@ int mproc_queue_join(mproc_queue *q, int timeout_ms)
 
 bool mproc__queue_ready(const mproc_queue *q)
 {
-    return !valid(q) || mproc_queue_qsize(q) > 0 || atomic_load(&((mproc_queue *)q)->closed);
+    return valid(q) && (mproc_queue_qsize(q) > 0 || atomic_load(&((mproc_queue *)q)->closed));
 }
 
 _Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen)

@@ -79,13 +79,7 @@ static int new_sem(mproc_sem **out, unsigned value, bool bounded)
     if (!out || value > INT32_MAX) return MPROC_EINVAL;
     mproc_sem *s;
     int rc = mproc_shm_alloc((void **)&s, sizeof *s);
-    if (rc) return rc;
-    if ((rc = init(s, value, bounded))) {
-        mproc_shm_free(s);
-        return rc;
-    }
-    *out = s;
-    return 0;
+    return rc ? rc : mproc__shm_adopt((void **)out, s, init(s, value, bounded));
 }
 
 int mproc_sem_new(mproc_sem **out, unsigned value)

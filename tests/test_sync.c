@@ -1155,6 +1155,26 @@ START_TEST(misuse_gets_einval)
 }
 END_TEST
 
+/* A constructor whose initialisation fails returns the error and gives
+ * its arena block back. */
+START_TEST(failed_constructors_free_what_they_took)
+{
+    mproc_arena_info info;
+    TU_OK(mproc_arena_info_get(&info));
+    size_t before = info.allocated;
+    mproc_barrier *b = NULL;
+    TU_RC(mproc_barrier_new(&b, 0, NULL, NULL), MPROC_EINVAL);
+    ck_assert_ptr_null(b);
+    mproc_lock junk;
+    memset(&junk, 0x5a, sizeof junk);
+    mproc_cond *c = NULL;
+    TU_RC(mproc_cond_new(&c, &junk), MPROC_EINVAL);
+    ck_assert_ptr_null(c);
+    TU_OK(mproc_arena_info_get(&info));
+    ck_assert_uint_eq(info.allocated, before);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sync");
@@ -1191,6 +1211,7 @@ int main(void)
     tcase_add_loop_test(tc, barrier_party_dying_in_action_breaks_it, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, barrier_late_waker_learns_how_its_generation_ended, 0, TU_NMETHODS);
     tc = tu_tcase(s, "misuse", 30);
+    tcase_add_test(tc, failed_constructors_free_what_they_took);
     tcase_add_test(tc, misuse_gets_einval);
     return tu_run(s);
 }

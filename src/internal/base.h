@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdint.h>
 
-#define MPROC__HIDDEN      __attribute__((visibility("hidden")))
 #define MPROC__NORETURN    __attribute__((noreturn))
 #define MPROC__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MPROC__LIKELY(x)   __builtin_expect(!!(x), 1)
@@ -49,9 +48,8 @@ bool mproc__deadline_passed(const mproc__deadline *d);
  * Cheap after the first call. */
 void mproc__init(void);
 
-/* write/read all of a buffer, retrying EINTR and short transfers on a
- * blocking fd. Return 0 or a negative code (MPROC_EEOF for read at EOF). */
+/* Writes all of a buffer, retrying EINTR and short writes on a blocking
+ * fd. Returns 0 or a negative code. */
 int mproc__write_all(int fd, const void *buf, size_t len);
-int mproc__read_all(int fd, void *buf, size_t len);
 
 #endif

@@ -22,9 +22,6 @@ int mproc__die_with_parent(pid_t parent);
 /* pipe2(O_CLOEXEC). */
 int mproc__pipe_cloexec(int fds[2]);
 
-/* Sets or clears O_NONBLOCK. */
-int mproc__set_nonblock(int fd, bool on);
-
 /* True if fd is a socket (sends then use MSG_NOSIGNAL). */
 bool mproc__is_socket(int fd);
 
