@@ -44,14 +44,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What each child gets. The children are forked, so the connection
- * pointers (and the pointer to the static message table) stay valid in
- * them. */
+/* What each child gets: a copy of these bytes. The connection handles
+ * travel as fds under every start method; the messages are in the bytes
+ * themselves (a pointer to the parent's data would mean nothing in a
+ * spawned child). */
 struct pipe_args {
-    mproc_conn *conn;        /* the end this child uses */
-    mproc_conn *other;       /* the peer's end, which this child closes */
-    const char *const *msgs; /* sender only: the messages */
-    size_t nmsgs;            /* sender only: how many */
+    mproc_conn *conn;  /* the end this child uses */
+    mproc_conn *other; /* the peer's end, which this child closes */
+    char msgs[4][8];   /* sender only: the messages */
+    size_t nmsgs;      /* sender only: how many */
 };
 
 static const char *const msgs[] = {"hello", "hey", "hru?", "END"};
@@ -116,9 +117,10 @@ int main(void)
     struct pipe_args sender_args = {
         .conn = parent_conn,
         .other = child_conn,
-        .msgs = msgs,
         .nmsgs = sizeof msgs / sizeof msgs[0],
     };
+    for (size_t i = 0; i < sender_args.nmsgs; i++)
+        snprintf(sender_args.msgs[i], sizeof sender_args.msgs[i], "%s", msgs[i]);
     struct pipe_args receiver_args = {.conn = child_conn, .other = parent_conn};
 
     check(mproc_process_new(&p1, sender, &sender_args, sizeof sender_args, NULL),

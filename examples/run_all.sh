@@ -271,6 +271,14 @@ run queue_square_list
 expect_exact "Queue elements:" 1 4 9 16 "Queue is now empty!"
 finish queue_square_list
 
+run start_method_set
+expect_exact "hello"
+finish start_method_set
+
+run start_method_context
+expect_exact "hello"
+finish start_method_context
+
 if [ $failures -ne 0 ]; then
     echo "$failures example(s) failed"
     exit 1

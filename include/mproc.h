@@ -4,6 +4,7 @@
 #define MPROC_H
 
 #include "mproc/base.h"
+#include "mproc/context.h"
 #include "mproc/arena.h"
 #include "mproc/conn.h"
 #include "mproc/process.h"

@@ -121,8 +121,39 @@ static int map_at(uintptr_t addr, size_t size)
     return 0;
 }
 
+/* A child of another program image maps its family's arena. */
+static int adopt_fd = -1;
+static uintptr_t adopt_base;
+static size_t adopt_size;
+
+static void arena_adopt_once(void)
+{
+    arena_fd = adopt_fd;
+    arena_err = map_at(adopt_base, adopt_size);
+    if (arena_err == MPROC_EEXIST || arena_err == MPROC_EPERM) arena_err = MPROC_EADDRINUSE;
+    if (!arena_err && (arena->magic != ARENA_MAGIC || arena->size != adopt_size)) {
+        munmap(arena, adopt_size);
+        arena = NULL;
+        arena_err = MPROC_EPROTO;
+    }
+    if (arena_err) arena_fd = -1;
+}
+
+int mproc__arena_adopt(int fd, uintptr_t base, size_t size)
+{
+    adopt_fd = fd;
+    adopt_base = base;
+    adopt_size = size;
+    pthread_once(&arena_once, arena_adopt_once);
+    return arena ? 0 : arena_err ? arena_err : MPROC_EBUSY;
+}
+
 static void arena_create(void)
 {
+    if (adopt_fd >= 0) {
+        arena_adopt_once();
+        return;
+    }
     size_t size = init_opts.size;
     uintptr_t want = init_opts.addr;
     const char *es = getenv("MPROC_ARENA_SIZE"), *ea = getenv("MPROC_ARENA_ADDR");

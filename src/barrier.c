@@ -33,9 +33,11 @@
  * the last party runs the action (as in Python, where the action runs
  * under the barrier's lock).
  *
- * The action pointer is stored as is: under fork every party has the same
- * code addresses. */
+ * The action is stored as a function reference (module and offset,
+ * internal/fnref.h), so a party of another program image (spawn,
+ * forkserver) runs the same function. */
 #include "internal/arena.h"
+#include "internal/fnref.h"
 #include "internal/platform.h"
 #include "internal/sync.h"
 
@@ -54,7 +56,7 @@ typedef struct barrier_impl {
     _Atomic uint32_t gen;    /* current generation: the futex word */
     _Atomic uint32_t broken; /* 1 until reset */
     uint32_t reserved;
-    mproc_barrier_action action;
+    mproc__fnref action;
     void *arg;
     _Atomic uint64_t hist[HIST_BITS / 64]; /* bit g % 128: generation g broke */
 } barrier_impl;
@@ -154,7 +156,10 @@ int mproc_barrier_init(mproc_barrier *b, unsigned parties, mproc_barrier_action 
     atomic_store(&k->gen, 0);
     atomic_store(&k->broken, 0);
     k->reserved = 0;
-    k->action = action;
+    if ((rc = mproc__fnref_make((const void *)action, &k->action))) {
+        mproc_lock_fini(&k->lock);
+        return rc;
+    }
     k->arg = arg;
     for (unsigned i = 0; i < HIST_BITS / 64; i++) atomic_store(&k->hist[i], 0);
     atomic_thread_fence(memory_order_release);
@@ -198,7 +203,8 @@ int mproc_barrier_wait(mproc_barrier *b, int timeout_ms, unsigned *index)
     }
     uint32_t idx = atomic_load(&k->count), g = atomic_load(&k->gen);
     if (idx + 1 == k->parties) { /* the last to arrive */
-        bool ok = !k->action || k->action(k->arg) == 0;
+        mproc_barrier_action fn = (mproc_barrier_action)mproc__fnref_resolve(k->action);
+        bool ok = !k->action || (fn && fn(k->arg) == 0);
         end_generation(k, !ok);
         unlock_barrier(k);
         if (!ok) return MPROC_EBROKEN;

@@ -69,7 +69,37 @@ static mproc_conn *conn_new(int rfd, int wfd)
     c->wsock = wfd >= 0 && mproc__is_socket(wfd);
     c->exact_reads = rfd >= 0 && !mproc__is_socket(rfd);
     c->max_msg = SIZE_MAX / 2;
+    if (mproc__conn_register(c) != 0) {
+        free(c);
+        return NULL;
+    }
     return c;
+}
+
+static void conn_destroy(mproc_conn *c)
+{
+    if (!c) return;
+    mproc__conn_unregister(c);
+    free(c);
+}
+
+void mproc__conn_fds(const mproc_conn *c, int *rfd, int *wfd)
+{
+    *rfd = c->readable ? c->fd : -1;
+    *wfd = c->writable ? c->wfd : -1;
+}
+
+void mproc__conn_forget(mproc_conn *c)
+{
+    if (!c) return;
+    free(c->rbuf);
+    free(c->pend);
+    conn_destroy(c);
+}
+
+mproc_conn *mproc__conn_adopt(int rfd, int wfd)
+{
+    return conn_new(rfd, wfd);
 }
 
 int mproc_conn_from_fd(mproc_conn **out, int fd, bool readable, bool writable)
@@ -94,8 +124,8 @@ int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex)
     }
     mproc_conn *ca = conn_new(p1[0], p2[1]), *cb = conn_new(p2[0], p1[1]);
     if (!ca || !cb) {
-        free(ca);
-        free(cb);
+        conn_destroy(ca);
+        conn_destroy(cb);
         for (int i = 0; i < 2; i++) {
             close(p1[i]);
             if (p2[i] >= 0) close(p2[i]);
@@ -432,5 +462,5 @@ void mproc_conn_free(mproc_conn *c)
 {
     if (!c) return;
     mproc_conn_close(c);
-    free(c);
+    conn_destroy(c);
 }

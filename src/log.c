@@ -43,6 +43,14 @@ void mproc_set_logger(mproc_logger_fn fn, int level, void *userdata)
     MPROC__UNLOCK(&log_mu);
 }
 
+int mproc__log_stderr_level(void)
+{
+    MPROC__LOCK(&log_mu);
+    int l = stderr_level;
+    MPROC__UNLOCK(&log_mu);
+    return l;
+}
+
 int mproc_log_level(void)
 {
     return atomic_load(&min_level);

@@ -16,10 +16,15 @@
 
 static const mproc__start_method *method_for(mproc_start_method m)
 {
+    if (m == MPROC_START_DEFAULT) m = mproc__default_start_method();
+    if (!mproc__start_method_available(m)) return NULL;
     switch (m) {
-    case MPROC_START_DEFAULT:
     case MPROC_START_FORK:
         return &mproc__fork_method;
+    case MPROC_START_SPAWN:
+        return &mproc__spawn_method;
+    case MPROC_START_FORKSERVER:
+        return &mproc__forkserver_method;
     default:
         return NULL;
     }

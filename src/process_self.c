@@ -3,6 +3,7 @@
  * others (as Python's multiprocessing does at exit). */
 #include "internal/arena.h"
 #include "internal/base.h"
+#include "internal/conn.h"
 #include "internal/log.h"
 #include "internal/platform.h"
 #include "internal/process.h"
@@ -54,7 +55,7 @@ bool mproc__self_is_daemon(void)
 
 /* In every child of a fork (ours or the program's own): a new pid, no
  * children yet, and locks other threads may have held at fork time. */
-static void after_fork_child(void)
+void mproc__self_after_fork(void)
 {
     self_pid = getpid();
     self->pid = self_pid;
@@ -63,13 +64,15 @@ static void after_fork_child(void)
     reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     self->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     reg_head = reg_tail = NULL;
+    mproc__conn_registry_after_fork();
+    mproc__forkserver_after_fork();
 }
 
 void mproc__self_init(void)
 {
     self_pid = getpid();
     root_obj.pid = self_pid;
-    pthread_atfork(NULL, NULL, after_fork_child);
+    pthread_atfork(NULL, NULL, mproc__self_after_fork);
 }
 
 mproc_process *mproc_current_process(void)

@@ -26,6 +26,7 @@
  */
 #include "internal/shm_tracker.h"
 #include "internal/arena.h"
+#include "internal/exec_self.h"
 #include "internal/log.h"
 #include "internal/platform.h"
 #include "mproc/arena.h"
@@ -354,57 +355,6 @@ __attribute__((constructor(101))) static void tracker_ctor(void)
     tracker_run(own, wfd, (off_t)off, (size_t)len, (size_t)in, NULL);
 }
 
-/* How to re-execute: 1 (our code is in the program), 2 (in the shared
- * library whose path goes to *lib), 0 (not at all). */
-static int exec_plan(char *lib)
-{
-    if (getauxval(AT_SECURE)) return 0;
-    Dl_info self, prog;
-    if (!dladdr((void *)mproc__shm_track, &self) || !self.dli_fname) return 0;
-    unsigned long entry = getauxval(AT_ENTRY);
-    if (entry && dladdr((void *)entry, &prog) && prog.dli_fbase == self.dli_fbase) return 1;
-    if (!self.dli_fname[0] || !realpath(self.dli_fname, lib)) return 0;
-    return 2;
-}
-
-/* The new image's environment: ours, TRACKER_ENV set, and for plan 2 our
- * library first in LD_PRELOAD. Strings are made in bufs. NULL: no exec. */
-static char **exec_env(const tracker_args *a, int plan, const char *lib, char *trk, size_t trk_cap,
-                       char **preload)
-{
-    extern char **environ;
-    size_t n = 0;
-    while (environ && environ[n]) n++;
-    char **envp = malloc((n + 3) * sizeof *envp);
-    if (!envp) return NULL;
-    snprintf(trk, trk_cap, TRACKER_ENV "=%d:%d:%lld:%zu:%zu", a->own_fd, a->wfd,
-             (long long)a->map_off, a->map_len, a->table_in);
-    const char *old_preload = NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(environ[i], TRACKER_ENV "=", sizeof TRACKER_ENV) == 0) continue;
-        if (plan == 2 && strncmp(environ[i], "LD_PRELOAD=", 11) == 0) {
-            old_preload = environ[i] + 11;
-            continue;
-        }
-        envp[k++] = environ[i];
-    }
-    envp[k++] = trk;
-    *preload = NULL;
-    if (plan == 2) {
-        size_t len = 11 + strlen(lib) + (old_preload ? 1 + strlen(old_preload) : 0) + 1;
-        if (!(*preload = malloc(len))) {
-            free(envp);
-            return NULL;
-        }
-        snprintf(*preload, len, "LD_PRELOAD=%s%s%s", lib, old_preload ? " " : "",
-                 old_preload ? old_preload : "");
-        envp[k++] = *preload;
-    }
-    envp[k] = NULL;
-    return envp;
-}
-
 static int read_ready(int fd, ready_msg *m)
 {
     size_t got = 0;
@@ -452,10 +402,13 @@ static int start_tracker(ttable *t, pid_t *tracker_pid, bool exec_ok)
     }
     a.wfd = p[1];
 
-    char lib[PATH_MAX], trk[128], *preload = NULL;
+    char trk[128];
     char *argv[] = {"mproc-shmtrack", NULL};
-    int plan = exec_ok ? exec_plan(lib) : 0;
-    if (plan && (a.envp = exec_env(&a, plan, lib, trk, sizeof trk, &preload)) != NULL) {
+    snprintf(trk, sizeof trk, TRACKER_ENV "=%d:%d:%lld:%zu:%zu", a.own_fd, a.wfd,
+             (long long)a.map_off, a.map_len, a.table_in);
+    mproc__exec_env env = {0};
+    if (exec_ok && mproc__exec_env_make(trk, &env) == 0) {
+        a.envp = env.envp;
         a.exe = "/proc/self/exe";
         a.argv = argv;
     }
@@ -473,8 +426,7 @@ static int start_tracker(ttable *t, pid_t *tracker_pid, bool exec_ok)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(p[1]);
     close(a.own_fd);
-    free(a.envp);
-    free(preload);
+    mproc__exec_env_free(&env);
     if (mid < 0) {
         close(p[0]);
         return mproc__err_from_errno(err);

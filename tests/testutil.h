@@ -30,7 +30,8 @@
 #endif
 
 /* Every start method that exists; multi-process tests loop over these. */
-static const mproc_start_method tu_methods[] = {MPROC_START_FORK};
+static const mproc_start_method tu_methods[] = {MPROC_START_FORK, MPROC_START_SPAWN,
+                                                MPROC_START_FORKSERVER};
 #define TU_NMETHODS ((int)(sizeof tu_methods / sizeof tu_methods[0]))
 
 /* In a loop test, the options for start method number _i. */
@@ -49,19 +50,22 @@ static inline int tu_count_fds(void)
 
 static int tu_fds_before;
 
-/* The library's own long-lived fds (the arena's memfd) exist before the
- * count, so only what a test leaks is seen. */
+/* The library's own long-lived fds (the arena's memfd, the forkserver's
+ * socket) exist before the count, so only what a test leaks is seen. */
 static inline void tu_setup(void)
 {
     (void)mproc_arena_init(NULL);
+    (void)mproc_forkserver_ensure_running();
     tu_fds_before = tu_count_fds();
 }
 
 /* No fd leaked and no child left behind (zombie or running) by the test. */
 static inline void tu_teardown(void)
 {
+    (void)mproc_forkserver_ensure_running(); /* as in tu_setup, if a test stopped it */
     int after = tu_count_fds();
     if (after != tu_fds_before && getenv("TU_DEBUG_FDS")) system("ls -l /proc/$PPID/fd >&2");
+    mproc_forkserver_stop(); /* the server is a child too */
     pid_t z = waitpid(-1, NULL, WNOHANG);
     ck_assert_msg(z == -1 && errno == ECHILD, "a child was left behind (waitpid gave %d)", (int)z);
     ck_assert_msg(after == tu_fds_before, "fd leak: %d fds before, %d after", tu_fds_before, after);

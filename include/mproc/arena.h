@@ -3,7 +3,7 @@
  *
  * The first process of a family that initialises mproc creates one large,
  * sparse, memfd-backed shared mapping at a fixed virtual address; every
- * process of the family (fork children, and later spawn and forkserver
+ * process of the family (fork, spawn and forkserver
  * children) maps it at the same address. Every shared object mproc makes
  * lives in it, so a pointer to one is a plain C pointer, valid in every
  * process of the family, and a struct of such pointers can be handed to a

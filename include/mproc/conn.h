@@ -11,8 +11,10 @@
  * independent.
  *
  * Processes: a child started with the fork method inherits every
- * connection; both ends of a pipe exist in both processes, so close the end
- * a process does not use, or the reader never sees end of file.
+ * connection; under spawn and forkserver, the connection handles found in
+ * the argument bytes travel to the child as fds (see context.h). Either
+ * way both processes then hold the ends passed, so close the end a process
+ * does not use, or the reader never sees end of file.
  */
 #ifndef MPROC_CONN_H
 #define MPROC_CONN_H

@@ -26,10 +26,10 @@ typedef struct mproc_process mproc_process;
  * (NULL when none were given), valid until the target returns. */
 typedef int (*mproc_target_fn)(void *arg);
 
-/* How a child is created. Only MPROC_START_FORK exists so far; the others
- * return MPROC_ENOTSUP from mproc_process_start. */
+/* How a child is created (see context.h). A method that does not work
+ * here makes mproc_process_start return MPROC_ENOTSUP. */
 typedef enum mproc_start_method {
-    MPROC_START_DEFAULT = 0, /* the process-wide default (fork) */
+    MPROC_START_DEFAULT = 0, /* the process-wide default, resolved at start */
     MPROC_START_FORK = 1,
     MPROC_START_SPAWN = 2,
     MPROC_START_FORKSERVER = 3,

@@ -172,7 +172,11 @@ typedef struct mproc_barrier {
  * valid in every party (arg in the arena, or NULL). */
 typedef int (*mproc_barrier_action)(void *arg);
 
-/* A Barrier for `parties` (>= 1) parties, with an optional action.
+/* A Barrier for `parties` (>= 1) parties, with an optional action (a
+ * function of the program or a loaded library, found again in children of
+ * every start method; arg is passed as is, so under spawn and forkserver
+ * it must point into the arena). MPROC_EINVAL if action is not such a
+ * function.
  * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
 MPROC_API int mproc_barrier_init(mproc_barrier *b, unsigned parties, mproc_barrier_action action,
                                  void *arg);

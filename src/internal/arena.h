@@ -9,6 +9,7 @@
  * its family-wide state (e.g. the named-shm tracker's table). */
 typedef enum mproc__arena_slot {
     MPROC__SLOT_SHM_TRACKER = 0,
+    MPROC__SLOT_MODULES = 1, /* internal/fnref.h */
     MPROC__SLOT_COUNT = 16,
 } mproc__arena_slot;
 
@@ -45,6 +46,13 @@ void mproc__arena_after_fork(void);
  * Byte 0 of the memfd is reserved for that lock
  * (MPROC__SHM_FAMILY_LOCK_BYTE); other file locks must use other bytes. */
 int mproc__arena_fd(void);
+
+/* In a child of a new program image (spawn, forkserver), before anything
+ * else touches the arena: maps the family's arena memfd `fd` (inherited, so
+ * the same open file description) at `base`. Errors: MPROC_EADDRINUSE (the
+ * address is taken in this image), MPROC_EPROTO (not an arena),
+ * MPROC_EBUSY (this process already has an arena). */
+int mproc__arena_adopt(int fd, uintptr_t base, size_t size);
 
 /* Tests only: the size class an allocation of n bytes uses, and the block
  * size of a class. */

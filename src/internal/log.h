@@ -5,6 +5,10 @@
 /* Sets the process name log lines carry (the process layer calls this). */
 void mproc__log_set_name(const char *name);
 
+/* The level mproc_log_to_stderr set (MPROC_LOG_OFF if none), passed on to
+ * children of a new program image. */
+int mproc__log_stderr_level(void);
+
 /* Fast check before formatting: would `level` be logged at all? */
 bool mproc__log_enabled(int level);
 

@@ -19,6 +19,13 @@ int mproc__pidfd_signal(int pidfd, int sig);
  * one has already died, returns MPROC_ESRCH. */
 int mproc__die_with_parent(pid_t parent);
 
+/* clone(CLONE_PARENT) for the forkserver (see clone_parent.c): returns 0
+ * in the child (a sibling of the caller: a child of the caller's parent),
+ * its pid in the caller, or a negative code (MPROC_ENOTSUP where the
+ * thread descriptor cannot be fixed up). Single-threaded callers only. */
+bool mproc__clone_parent_supported(void);
+pid_t mproc__clone_parent(void);
+
 /* pipe2(O_CLOEXEC). */
 int mproc__pipe_cloexec(int fds[2]);
 

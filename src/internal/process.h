@@ -43,6 +43,18 @@ typedef struct mproc__start_method {
 } mproc__start_method;
 
 extern const mproc__start_method mproc__fork_method;
+extern const mproc__start_method mproc__spawn_method;
+extern const mproc__start_method mproc__forkserver_method;
+
+/* Whether a method works in this process (context.c), and the default
+ * (fixed on first use). */
+bool mproc__start_method_available(mproc_start_method m);
+mproc_start_method mproc__default_start_method(void);
+
+/* What every fork child of this process must do (pthread_atfork runs it;
+ * the forkserver's clone calls it itself). */
+void mproc__self_after_fork(void);
+void mproc__forkserver_after_fork(void);
 
 /* The child side, common to every start method: becomes p's process (name,
  * identity, daemon flag; `parent` and its pidfd `parent_fd`, or -1, become
