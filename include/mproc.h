@@ -5,6 +5,8 @@
 
 #include "mproc/base.h"
 #include "mproc/context.h"
+#include "mproc/future.h"
+#include "mproc/pool.h"
 #include "mproc/arena.h"
 #include "mproc/conn.h"
 #include "mproc/process.h"

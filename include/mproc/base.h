@@ -95,7 +95,12 @@ MPROC_API int mproc_version_number(void);
     X(ESTARTED, -1007, "process was already started")                                              \
     X(ECHILDSTART, -1008, "child process failed to start")                                         \
     X(EUNKNOWN, -1009, "unknown error")                                                            \
-    X(EBROKEN, -1010, "barrier is broken")
+    X(EBROKEN, -1010, "barrier is broken")                                                         \
+    X(ETASK, -1011, "the task failed")                                                             \
+    X(EWORKERDIED, -1012, "the worker running the task died")                                      \
+    X(ECANCELLED, -1013, "the task was cancelled")                                                 \
+    X(ETASKTIMEDOUT, -1014, "the task ran past its time limit")                                    \
+    X(ESHUTDOWN, -1015, "the pool or executor is shut down")
 
 /* All codes: MPROC_OK and the negative MPROC_E* values above. */
 enum mproc_error {
