@@ -55,7 +55,7 @@ typedef struct mproc_future mproc_future;
  * MPROC_ETIMEDOUT. Errors: MPROC_EINVAL. */
 MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
 
-/* Waits and gives the result: 0 with *buf/*len the result bytes (owned by
+/* Waits and gives the result: 0 with *buf and *len the result bytes (owned by
  * the future, valid until it is freed; *buf is NULL when the task set
  * none); or the task's failure: MPROC_ETASK (the task failed),
  * MPROC_EWORKERDIED, MPROC_ETASKTIMEDOUT, MPROC_ECANCELLED, MPROC_ESHUTDOWN
