@@ -6,10 +6,14 @@
 #include "mproc/future.h"
 #include "mproc/pool.h"
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Asks the owner to withdraw a task that has not started: returns true if
- * it did (the task will never run). Called with no future lock held. */
+ * it did (the task will never run; the owner drops its reference as after
+ * a run, and need not complete the future: mproc_future_cancel then does,
+ * with MPROC_ECANCELLED). Called with no future lock held, while the
+ * canceller holds a reference. */
 typedef bool (*mproc__future_withdraw_fn)(void *owner, mproc_future *f);
 
 /* A new pending future with two references (the caller's and the
@@ -35,6 +39,18 @@ bool mproc__future_set_running(mproc_future *f, pid_t worker);
 void mproc__future_finish(mproc_future *f, void *buf, size_t len);
 void mproc__future_fail(mproc_future *f, int code, const char *msg, pid_t pid);
 
+/* ---- waiting on many (mproc_futures_wait, as_completed) ------------------ */
+
+/* Every completion in the process takes one process-wide lock, stamps the
+ * future with a completion number (1, 2, ... in completion order) and
+ * broadcasts one condition variable. */
+void mproc__futures_lock(void);
+void mproc__futures_unlock(void);
+/* With that lock held: waits for some completion, 0 or MPROC_ETIMEDOUT. */
+int mproc__futures_wait_any(const mproc__deadline *dl);
+/* With that lock held: the future's completion number, 0 if not done. */
+uint64_t mproc__future_seq(const mproc_future *f);
+
 /* ---- tasks: the runner side ---------------------------------------------- */
 
 struct mproc_result {
@@ -43,9 +59,15 @@ struct mproc_result {
 };
 
 /* Runs fn on arg with a fresh result; on failure *msg (malloc'd, or NULL)
- * holds the mproc_task_fail message. Returns fn's code. */
+ * holds the mproc_task_fail message and res is left empty. Returns fn's
+ * code (a positive return, which breaks the contract, becomes
+ * MPROC_ETASK with a message). */
 int mproc__task_run(mproc_task_fn fn, const void *arg, size_t arglen, mproc_result *res,
                     char **msg);
+
+/* Runs a map function on one element (out may be NULL when its size is
+ * 0), with the same failure message handling. */
+int mproc__task_run_map(mproc_map_fn fn, const void *in, void *out, char **msg);
 
 /* Runs a value task: decodes arg, encodes the result into res. */
 int mproc__value_task_run(mproc_value_task_fn fn, const void *arg, size_t arglen, mproc_result *res,

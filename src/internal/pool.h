@@ -1,0 +1,111 @@
+/* Pool internals shared by the parent side (pool.c, pool_map.c) and the
+ * worker side (pool_worker.c).
+ *
+ * Every worker has an inbox queue in the arena; the parent puts the tasks
+ * it assigns to a worker there, at most POOL_WINDOW at a time, and keeps
+ * them in that worker's `assigned` list in order. Workers run their tasks
+ * one by one and put results on the pool's one result queue. A worker takes
+ * tasks in order, so when it dies the first task of its list (if any) is the
+ * one it held; the rest are still in its inbox, which its replacement
+ * takes over. The death is learnt from the worker's pidfd and announced by
+ * a DIED message the parent puts on the result queue: the queue's single
+ * commit order puts it after every result the dead worker committed, so
+ * the result thread decides with all of them in hand. */
+#ifndef MPROC_INTERNAL_POOL_H
+#define MPROC_INTERNAL_POOL_H
+
+#include "internal/base.h"
+#include "internal/fnref.h"
+#include "mproc/pool.h"
+#include "mproc/queue.h"
+
+#include <stdint.h>
+
+#define POOL_MAX_WORKERS 1024
+#define POOL_CRASH_BYTES 3072
+
+enum { /* message types */
+       MSG_TASK = 1,
+       MSG_STOP,
+       MSG_READY,
+       MSG_RESULT,
+       MSG_RETIRE,
+       MSG_DIED,
+       MSG_QUIT,
+};
+
+enum { /* task kinds */
+       KIND_APPLY = 1,
+       KIND_VALUE,
+       KIND_MAP_COPY, /* inputs in the message, outputs in the result */
+       KIND_MAP_INPLACE,
+};
+
+/* Parent -> worker. Followed by the payload. */
+typedef struct pool_task_msg {
+    uint32_t type, kind;
+    uint64_t id;
+    mproc__fnref fn;
+    uint64_t in_ptr, out_ptr; /* MAP_INPLACE: arena addresses */
+    uint64_t count;           /* MAP_*: elements */
+    uint32_t in_size, out_size;
+} pool_task_msg;
+
+/* Worker (or parent, for DIED/QUIT) -> result thread. Followed by msglen
+ * bytes of message, then the result bytes. */
+typedef struct pool_result_msg {
+    uint32_t type;
+    int32_t worker;
+    uint32_t gen;
+    int32_t rc;
+    uint64_t id;
+    int32_t pid;
+    uint32_t msglen;
+} pool_result_msg;
+
+typedef struct pool_slot {
+    mproc_queue *inbox;
+    char crash[POOL_CRASH_BYTES]; /* what a crashing worker wrote */
+} pool_slot;
+
+/* In the arena: what workers need. */
+typedef struct pool_shared {
+    uint32_t magic;
+    uint32_t nworkers;
+    mproc_queue *results;
+    mproc__fnref initializer;
+    void *initargs; /* arena copy, or NULL */
+    uint64_t initargs_len;
+    uint32_t maxtasks;
+    pool_slot slots[];
+} pool_shared;
+
+#define POOL_SHARED_MAGIC 0x6c6f6f50u /* "Pool" */
+
+/* The argument bytes of a worker process. */
+typedef struct pool_worker_arg {
+    pool_shared *sh;
+    uint32_t idx, gen;
+} pool_worker_arg;
+
+/* The worker process's target. */
+int mproc__pool_worker_main(void *arg);
+
+/* ---- the parent side, for pool_map.c ------------------------------------- */
+
+typedef struct pool_task pool_task;
+
+/* Called (no pool lock held) when an internal task ends: rc 0 with the
+ * result bytes, or the failure. */
+typedef void (*pool_task_hook)(void *ud, uint64_t seq, int rc, const void *res, size_t len,
+                               const char *msg, pid_t pid);
+
+/* Submits a task whose completion goes to hook(ud, seq, ...) instead of a
+ * future. msg is the whole task message (taken over, malloc'd). */
+int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout_ms,
+                            pool_task_hook hook, void *ud, uint64_t seq);
+
+/* Number of workers. */
+int mproc__pool_size(const mproc_pool *pool);
+
+#endif

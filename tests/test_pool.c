@@ -1,0 +1,565 @@
+/* Pools: every call and error path under every start method, worker
+ * deaths (1000 random kills), time limits, backpressure, terminate. */
+#include "testutil.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+
+#define METHOD_CTX(i) ctx_of(tu_methods[i])
+
+static const mproc_context *ctx_of(mproc_start_method m)
+{
+    const mproc_context *c = NULL;
+    mproc_get_context(mproc_start_method_name(m), &c);
+    return c;
+}
+
+static mproc_pool *new_pool(int i, int n)
+{
+    mproc_pool *p;
+    mproc_pool_opts o = {.processes = n, .context = METHOD_CTX(i)};
+    TU_OK(mproc_pool_new(&p, &o));
+    return p;
+}
+
+/* ---- task functions ------------------------------------------------------- */
+
+static int square(const void *arg, size_t len, mproc_result *res)
+{
+    if (len != sizeof(long)) return mproc_task_fail("want a long, got %zu bytes", len);
+    long x = *(const long *)arg, y = x * x;
+    return mproc_result_set(res, &y, sizeof y);
+}
+
+static int fail_on_3(const void *arg, size_t len, mproc_result *res)
+{
+    (void)len;
+    int x = *(const int *)arg;
+    if (x == 3) return mproc_task_fail("three is not allowed (got %d)", x);
+    return mproc_result_set(res, &x, sizeof x);
+}
+
+static int sleep_ms(const void *arg, size_t len, mproc_result *res)
+{
+    (void)len;
+    (void)res;
+    tu_sleep_ms(*(const int *)arg);
+    return 0;
+}
+
+static int crash(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    (void)res;
+    raise(SIGSEGV);
+    return 0;
+}
+
+static int exit_7(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    (void)res;
+    exit(7);
+}
+
+static int cube(const void *in, void *out)
+{
+    long x = *(const long *)in;
+    *(long *)out = x * x * x;
+    return 0;
+}
+
+static int neg_or_fail(const void *in, void *out)
+{
+    int x = *(const int *)in;
+    if (x == 500) return mproc_task_fail("no 500");
+    *(int *)out = -x;
+    return 0;
+}
+
+static int value_double(const mproc_value *arg, mproc_value **result)
+{
+    int64_t x;
+    if (mproc_value_get_int(mproc_value_map_get_str(arg, "data"), &x))
+        return mproc_task_fail("no data");
+    *result = mproc_value_int(2 * x);
+    return *result ? 0 : MPROC_ENOMEM;
+}
+
+static int init_fails(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    (void)res;
+    return mproc_task_fail("initializer says no");
+}
+
+/* ---- apply ------------------------------------------------------------------- */
+
+static atomic_int cb_ok, cb_err;
+
+static void on_ok(mproc_future *f, void *ud)
+{
+    (void)f;
+    (void)ud;
+    atomic_fetch_add(&cb_ok, 1);
+}
+
+static void on_err(mproc_future *f, void *ud)
+{
+    (void)f;
+    (void)ud;
+    atomic_fetch_add(&cb_err, 1);
+}
+
+START_TEST(apply_and_apply_async)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    long x = 12;
+    void *res;
+    size_t len;
+    TU_OK(mproc_pool_apply(pool, square, &x, sizeof x, &res, &len));
+    ck_assert_int_eq(len, sizeof(long));
+    ck_assert_int_eq(*(long *)res, 144);
+    free(res);
+
+    atomic_store(&cb_ok, 0);
+    atomic_store(&cb_err, 0);
+    mproc_future *fs[6];
+    mproc_task_opts o = {.callback = on_ok, .error_callback = on_err};
+    for (int k = 0; k < 6; k++)
+        TU_OK(mproc_pool_apply_async(pool, fail_on_3, &k, sizeof k, &o, &fs[k]));
+    for (int k = 0; k < 6; k++) {
+        const void *buf;
+        int rc = mproc_future_result(fs[k], &buf, &len, 20000);
+        ck_assert(mproc_future_done(fs[k]));
+        if (k == 3) {
+            ck_assert_int_eq(rc, MPROC_ETASK);
+            ck_assert(!mproc_future_successful(fs[k]));
+            int code;
+            const char *msg;
+            pid_t pid;
+            TU_OK(mproc_future_error(fs[k], &code, &msg, &pid));
+            ck_assert_int_eq(code, MPROC_ETASK);
+            ck_assert_str_eq(msg, "three is not allowed (got 3)");
+            ck_assert_int_gt(pid, 0);
+        } else {
+            TU_OK(rc);
+            ck_assert(mproc_future_successful(fs[k]));
+            ck_assert_int_eq(*(const int *)buf, k);
+        }
+        mproc_future_free(fs[k]);
+    }
+    /* Callbacks run after waiters are woken (as in Python): give them time. */
+    for (int w = 0; w < 5000 && (atomic_load(&cb_ok) < 5 || atomic_load(&cb_err) < 1); w++)
+        tu_sleep_ms(1);
+    ck_assert_int_eq(atomic_load(&cb_ok), 5);
+    ck_assert_int_eq(atomic_load(&cb_err), 1);
+
+    /* a bad argument is the task's error, not a crash */
+    TU_RC(mproc_pool_apply(pool, square, "ab", 2, NULL, NULL), MPROC_ETASK);
+
+    /* values */
+    mproc_value *arg = mproc_value_map();
+    mproc_value_map_set_str(arg, "data", mproc_value_int(21));
+    mproc_future *vf;
+    TU_OK(mproc_pool_apply_value_async(pool, value_double, arg, NULL, &vf));
+    mproc_value *v;
+    TU_OK(mproc_future_result_value(vf, &v, 20000));
+    int64_t got;
+    TU_OK(mproc_value_get_int(v, &got));
+    ck_assert_int_eq(got, 42);
+    mproc_value_free(v);
+    mproc_value_free(arg);
+    mproc_future_free(vf);
+
+    TU_RC(mproc_pool_join(pool, 0), MPROC_EBADSTATE); /* not closed */
+    TU_OK(mproc_pool_close(pool));
+    mproc_future *late;
+    TU_RC(mproc_pool_apply_async(pool, square, &x, sizeof x, NULL, &late), MPROC_ESHUTDOWN);
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_pool_free(pool);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+    mproc_pool *pool;
+    TU_RC(mproc_pool_new(NULL, NULL), MPROC_EINVAL);
+    TU_RC(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = -1}), MPROC_EINVAL);
+    pool = new_pool(_i, 1);
+    mproc_future *f;
+    static unsigned char data[8];
+    TU_RC(mproc_pool_apply_async(pool, NULL, NULL, 0, NULL, &f), MPROC_EINVAL);
+    TU_RC(mproc_pool_apply_async(pool, (mproc_task_fn)(void *)data, NULL, 0, NULL, &f),
+          MPROC_EINVAL);
+    TU_RC(mproc_pool_map(pool, cube, NULL, 3, 8, NULL, 8, NULL), MPROC_EINVAL);
+    mproc_pool_free(pool); /* open: terminated */
+}
+END_TEST
+
+/* ---- map ----------------------------------------------------------------------- */
+
+START_TEST(map_copies_and_in_place)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    long in[10], out[10];
+    for (long k = 0; k < 10; k++) in[k] = k;
+    TU_OK(mproc_pool_map(pool, cube, in, 10, sizeof(long), out, sizeof(long), NULL));
+    for (long k = 0; k < 10; k++) ck_assert_int_eq(out[k], k * k * k);
+
+    /* in the arena: in place */
+    size_t n = 100000;
+    long *ain, *aout;
+    TU_OK(mproc_shm_alloc((void **)&ain, n * sizeof(long)));
+    TU_OK(mproc_shm_alloc((void **)&aout, n * sizeof(long)));
+    for (size_t k = 0; k < n; k++) ain[k] = (long)k % 1000;
+    TU_OK(mproc_pool_map(pool, cube, ain, n, sizeof(long), aout, sizeof(long),
+                         &(mproc_map_opts){.chunksize = 777}));
+    for (size_t k = 0; k < n; k++) ck_assert_int_eq(aout[k], ain[k] * ain[k] * ain[k]);
+    mproc_shm_free(ain);
+    mproc_shm_free(aout);
+
+    /* an element that fails: its chunk's error; the others are written */
+    int iin[1000], iout[1000];
+    for (int k = 0; k < 1000; k++) iin[k] = k, iout[k] = 1;
+    TU_RC(mproc_pool_map(pool, neg_or_fail, iin, 1000, sizeof(int), iout, sizeof(int),
+                         &(mproc_map_opts){.chunksize = 100}),
+          MPROC_ETASK);
+    ck_assert_int_eq(iout[499], -499);
+    ck_assert_int_eq(iout[600], -600);
+
+    /* empty */
+    TU_OK(mproc_pool_map(pool, cube, in, 0, sizeof(long), out, sizeof(long), NULL));
+    mproc_future *f;
+    TU_OK(mproc_pool_map_async(pool, cube, in, 10, sizeof(long), out, sizeof(long), NULL, &f));
+    TU_OK(mproc_future_result(f, NULL, NULL, 20000));
+    mproc_future_free(f);
+    mproc_pool_free(pool);
+}
+END_TEST
+
+static size_t progress_last;
+
+static void progress(size_t done, size_t total, void *ud)
+{
+    (void)ud;
+    ck_assert_uint_le(done, total);
+    progress_last = done;
+}
+
+START_TEST(map_progress)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    long in[1000], out[1000];
+    for (long k = 0; k < 1000; k++) in[k] = k;
+    progress_last = 0;
+    TU_OK(mproc_pool_map(pool, cube, in, 1000, sizeof(long), out, sizeof(long),
+                         &(mproc_map_opts){.chunksize = 10, .progress = progress}));
+    ck_assert_uint_eq(progress_last, 1000);
+    mproc_pool_free(pool);
+}
+END_TEST
+
+/* ---- imap --------------------------------------------------------------------------- */
+
+typedef struct {
+    long next, end;
+    long consumed;
+    long max_ahead;
+} counter;
+
+static int produce(void *ud, void *item)
+{
+    counter *c = ud;
+    if (c->next == c->end) return 0;
+    long ahead = c->next - c->consumed;
+    if (ahead > c->max_ahead) c->max_ahead = ahead;
+    *(long *)item = c->next++;
+    return 1;
+}
+
+START_TEST(imap_ordered_and_unordered)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    for (int unordered = 0; unordered < 2; unordered++) {
+        counter c = {.end = 500};
+        mproc_imap *it;
+        TU_OK(mproc_pool_imap(pool, cube, sizeof(long), sizeof(long), produce, &c,
+                              &(mproc_imap_opts){.unordered = unordered, .chunksize = 7}, &it));
+        long sum = 0, expect = 0;
+        size_t idx;
+        long v;
+        int rc;
+        size_t k = 0;
+        while ((rc = mproc_imap_next(it, &v, &idx, 20000)) == 0) {
+            if (!unordered) ck_assert_uint_eq(idx, k);
+            ck_assert_int_eq(v, (long)idx * (long)idx * (long)idx);
+            sum += v;
+            k++;
+            c.consumed++;
+        }
+        ck_assert_int_eq(rc, MPROC_EEOF);
+        for (long j = 0; j < 500; j++) expect += j * j * j;
+        ck_assert_int_eq(sum, expect);
+        mproc_imap_free(it);
+    }
+    mproc_pool_free(pool);
+}
+END_TEST
+
+/* An endless-looking producer: 10 M items, at most max_inflight ahead. */
+START_TEST(imap_backpressure)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    long total = TU_ASAN ? 1000000 : 10000000;
+    counter c = {.end = total};
+    mproc_imap *it;
+    size_t inflight = 4 * 2 * 20000;
+    TU_OK(mproc_pool_imap(pool, cube, sizeof(long), sizeof(long), produce, &c,
+                          &(mproc_imap_opts){.chunksize = 20000, .max_inflight = inflight}, &it));
+    long v, n = 0;
+    while (mproc_imap_next(it, &v, NULL, 60000) == 0) {
+        n++;
+        c.consumed++;
+    }
+    ck_assert_int_eq(n, total);
+    ck_assert_int_le(c.max_ahead, (long)inflight + 20000);
+    mproc_imap_free(it);
+    mproc_pool_free(pool);
+}
+END_TEST
+
+/* ---- faults -------------------------------------------------------------------------- */
+
+START_TEST(crash_and_exit_fail_only_their_task)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    mproc_future *a, *b, *c;
+    long x = 5;
+    TU_OK(mproc_pool_apply_async(pool, crash, NULL, 0, NULL, &a));
+    TU_OK(mproc_pool_apply_async(pool, exit_7, NULL, 0, NULL, &b));
+    TU_OK(mproc_pool_apply_async(pool, square, &x, sizeof x, NULL, &c));
+    TU_RC(mproc_future_result(a, NULL, NULL, 20000), MPROC_EWORKERDIED);
+    TU_RC(mproc_future_result(b, NULL, NULL, 20000), MPROC_EWORKERDIED);
+    TU_OK(mproc_future_result(c, NULL, NULL, 20000));
+    const char *msg;
+    pid_t pid;
+    TU_OK(mproc_future_error(a, NULL, &msg, &pid));
+    ck_assert_msg(strstr(msg, "signal 11") && strstr(msg, "backtrace"), "message: %s", msg);
+    ck_assert_int_gt(pid, 0);
+    TU_OK(mproc_future_error(b, NULL, &msg, NULL));
+    ck_assert_msg(strstr(msg, "exited with code 7"), "message: %s", msg);
+    mproc_future_free(a);
+    mproc_future_free(b);
+    mproc_future_free(c);
+    /* the pool goes on with replaced workers */
+    for (long k = 0; k < 20; k++) {
+        void *res;
+        TU_OK(mproc_pool_apply(pool, square, &k, sizeof k, &res, NULL));
+        ck_assert_int_eq(*(long *)res, k * k);
+        free(res);
+    }
+    TU_OK(mproc_pool_close(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_pool_free(pool);
+}
+END_TEST
+
+/* Tasks that announce the worker running them, then sleep. */
+static _Atomic int *announce; /* in the arena: pid per task */
+
+typedef struct {
+    int k, ms;
+    _Atomic int *slots;
+} busy_arg;
+
+static int busy(const void *arg, size_t len, mproc_result *res)
+{
+    (void)len;
+    const busy_arg *a = arg;
+    atomic_store(&a->slots[a->k], (int)getpid());
+    tu_sleep_ms(a->ms);
+    return mproc_result_set(res, &a->k, sizeof a->k);
+}
+
+START_TEST(random_worker_kills)
+{
+    int trials = tu_methods[_i] == MPROC_START_FORKSERVER ? 1000 : 150;
+    if (TU_ASAN) trials /= 5;
+    mproc_pool *pool = new_pool(_i, 3);
+    TU_OK(mproc_shm_calloc((void **)&announce, 8 * sizeof *announce));
+    srand(12345);
+    for (int t = 0; t < trials; t++) {
+        mproc_future *fs[6];
+        int victim = rand() % 6;
+        for (int k = 0; k < 6; k++) {
+            atomic_store(&announce[k], 0);
+            busy_arg a = {k, k == victim ? 20000 : 2, announce};
+            TU_OK(mproc_pool_apply_async(pool, busy, &a, sizeof a, NULL, &fs[k]));
+        }
+        /* once the victim task runs, kill its worker */
+        pid_t pid = 0;
+        for (int w = 0; w < 20000 && !(pid = atomic_load(&announce[victim])); w++) tu_sleep_ms(1);
+        ck_assert_int_gt(pid, 0);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(mproc_future_result(fs[victim], NULL, NULL, 20000), MPROC_EWORKERDIED);
+        const char *msg;
+        TU_OK(mproc_future_error(fs[victim], NULL, &msg, NULL));
+        ck_assert_msg(strstr(msg, "signal 9"), "message: %s", msg);
+        for (int k = 0; k < 6; k++) { /* every other task is done, correctly */
+            if (k == victim) continue;
+            const void *buf;
+            TU_OK(mproc_future_result(fs[k], &buf, NULL, 20000));
+            ck_assert_int_eq(*(const int *)buf, k);
+        }
+        for (int k = 0; k < 6; k++) mproc_future_free(fs[k]);
+    }
+    mproc_shm_free((void *)announce);
+    TU_OK(mproc_pool_terminate(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_pool_free(pool);
+}
+END_TEST
+
+START_TEST(task_time_limits)
+{
+    mproc_pool *pool;
+    TU_OK(mproc_pool_new(
+        &pool,
+        &(mproc_pool_opts){.processes = 2, .context = METHOD_CTX(_i), .task_timeout_ms = 300}));
+    int long_ms = 10000, short_ms = 10;
+    mproc_future *a, *b, *c;
+    long long t0 = mproc_now_ns();
+    TU_OK(mproc_pool_apply_async(pool, sleep_ms, &long_ms, sizeof long_ms, NULL, &a));
+    TU_OK(mproc_pool_apply_async(pool, sleep_ms, &short_ms, sizeof short_ms, NULL, &b));
+    TU_OK(mproc_pool_apply_async(pool, sleep_ms, &long_ms, sizeof long_ms,
+                                 &(mproc_task_opts){.timeout_ms = 100}, &c));
+    TU_RC(mproc_future_result(a, NULL, NULL, 20000), MPROC_ETASKTIMEDOUT);
+    TU_OK(mproc_future_result(b, NULL, NULL, 20000));
+    TU_RC(mproc_future_result(c, NULL, NULL, 20000), MPROC_ETASKTIMEDOUT);
+    ck_assert(mproc_now_ns() - t0 < 5000000000LL);
+    mproc_future_free(a);
+    mproc_future_free(b);
+    mproc_future_free(c);
+    /* MPROC_FOREVER: no limit for this task */
+    int ms = 500;
+    TU_OK(mproc_pool_apply_async(pool, sleep_ms, &ms, sizeof ms,
+                                 &(mproc_task_opts){.timeout_ms = MPROC_FOREVER}, &a));
+    TU_OK(mproc_future_result(a, NULL, NULL, 20000));
+    mproc_future_free(a);
+    mproc_pool_free(pool);
+}
+END_TEST
+
+START_TEST(initializer_failure_fails_creation)
+{
+    mproc_pool *pool = NULL;
+    TU_RC(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = 3,
+                                                   .context = METHOD_CTX(_i),
+                                                   .initializer = init_fails}),
+          MPROC_ETASK);
+    ck_assert_ptr_null(pool);
+    size_t n = 9;
+    TU_OK(mproc_active_children(NULL, 0, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+static int pid_task(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    pid_t p = getpid();
+    return mproc_result_set(res, &p, sizeof p);
+}
+
+START_TEST(maxtasksperchild_replaces_workers)
+{
+    mproc_pool *pool;
+    TU_OK(mproc_pool_new(
+        &pool,
+        &(mproc_pool_opts){.processes = 2, .context = METHOD_CTX(_i), .maxtasksperchild = 3}));
+    pid_t seen[30];
+    for (int k = 0; k < 30; k++) {
+        void *res;
+        TU_OK(mproc_pool_apply(pool, pid_task, NULL, 0, &res, NULL));
+        seen[k] = *(pid_t *)res;
+        free(res);
+    }
+    for (int k = 0; k < 30; k++) {
+        int same = 0;
+        for (int j = 0; j < 30; j++) same += seen[j] == seen[k];
+        ck_assert_int_le(same, 3);
+    }
+    TU_OK(mproc_pool_close(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_pool_free(pool);
+}
+END_TEST
+
+START_TEST(terminate_with_tasks_in_flight)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    mproc_future *fs[20];
+    int ms = 10000;
+    for (int k = 0; k < 20; k++)
+        TU_OK(mproc_pool_apply_async(pool, sleep_ms, &ms, sizeof ms, NULL, &fs[k]));
+    tu_sleep_ms(100);
+    long long t0 = mproc_now_ns();
+    TU_OK(mproc_pool_terminate(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    ck_assert(mproc_now_ns() - t0 < 3000000000LL);
+    for (int k = 0; k < 20; k++) {
+        TU_RC(mproc_future_result(fs[k], NULL, NULL, 0), MPROC_ESHUTDOWN);
+        mproc_future_free(fs[k]);
+    }
+    ck_assert_uint_eq(mproc_pool_workers(pool, NULL, 0), 0);
+    mproc_pool_free(pool);
+}
+END_TEST
+
+START_TEST(cancel_pending_and_running)
+{
+    mproc_pool *pool = new_pool(_i, 1);
+    int ms = 500;
+    mproc_future *run, *pend[10];
+    TU_OK(mproc_pool_apply_async(pool, sleep_ms, &ms, sizeof ms, NULL, &run));
+    for (int k = 0; k < 10; k++)
+        TU_OK(mproc_pool_apply_async(pool, sleep_ms, &ms, sizeof ms, NULL, &pend[k]));
+    for (int w = 0; w < 5000 && !mproc_future_running(run); w++) tu_sleep_ms(1);
+    TU_RC(mproc_future_cancel(run), MPROC_ERUNNING);
+    /* the last ones are still pending (beyond the worker's window) */
+    TU_OK(mproc_future_cancel(pend[9]));
+    ck_assert(mproc_future_cancelled(pend[9]));
+    TU_RC(mproc_future_result(pend[9], NULL, NULL, 0), MPROC_ECANCELLED);
+    TU_OK(mproc_pool_terminate(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_future_free(run);
+    for (int k = 0; k < 10; k++) mproc_future_free(pend[k]);
+    mproc_pool_free(pool);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tu_tcase(s, "calls", 120);
+    tcase_add_loop_test(tc, apply_and_apply_async, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, bad_arguments, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, map_copies_and_in_place, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, map_progress, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, imap_ordered_and_unordered, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, imap_backpressure, 0, TU_NMETHODS);
+    tc = tu_tcase(s, "faults", 600);
+    tcase_add_loop_test(tc, crash_and_exit_fail_only_their_task, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, random_worker_kills, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, task_time_limits, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, initializer_failure_fails_creation, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, maxtasksperchild_replaces_workers, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, terminate_with_tasks_in_flight, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, cancel_pending_and_running, 0, TU_NMETHODS);
+    return tu_run(s);
+}
