@@ -7,6 +7,7 @@
 #include "internal/log.h"
 #include "internal/pool.h"
 #include "internal/process.h"
+#include "internal/tcond.h"
 #include "mproc/arena.h"
 #include "mproc/value.h"
 
@@ -269,12 +270,9 @@ out:
     free(msg);
 }
 
-/* The pool cannot go on (a replacement's initializer failed): every task
- * fails with that error. */
-static void break_pool(mproc_pool *pool, int rc, const char *msg)
+/* Every unfinished task, unlinked and chained through next. */
+static pool_task *take_all_locked(mproc_pool *pool)
 {
-    MPROC__LOCK(&pool->mu);
-    pool->state = ST_BROKEN;
     pool_task *all = pool->pend_head;
     pool->pend_head = pool->pend_tail = NULL;
     for (int i = 0; i < pool->n; i++) {
@@ -286,9 +284,20 @@ static void break_pool(mproc_pool *pool, int rc, const char *msg)
             all = t;
         }
         w->nassigned = 0;
-        if (w->p) mproc_process_kill(w->p);
     }
     pool->unfinished = 0;
+    return all;
+}
+
+/* The pool cannot go on (a replacement's initializer failed): every task
+ * fails with that error. */
+static void break_pool(mproc_pool *pool, int rc, const char *msg)
+{
+    MPROC__LOCK(&pool->mu);
+    pool->state = ST_BROKEN;
+    pool_task *all = take_all_locked(pool);
+    for (int i = 0; i < pool->n; i++)
+        if (pool->w[i].p) mproc_process_kill(pool->w[i].p);
     pthread_cond_broadcast(&pool->cv);
     MPROC__UNLOCK(&pool->mu);
     end_all(all, rc, msg);
@@ -517,11 +526,7 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     pool->task_timeout_ms = o.task_timeout_ms;
     pool->wake[0] = pool->wake[1] = -1;
     pthread_mutex_init(&pool->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&pool->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    mproc__tcond_init(&pool->cv);
     int rc = (pool->w = calloc((size_t)pool->n, sizeof *pool->w)) ? 0 : MPROC_ENOMEM;
     if (!rc && pipe2(pool->wake, O_CLOEXEC | O_NONBLOCK) != 0) rc = MPROC__ERRNO();
     if (!rc) rc = make_shared(pool, &o);
@@ -544,8 +549,7 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     mproc__deadline dl;
     mproc__deadline_init(&dl, READY_TIMEOUT);
     while (!rc && pool->ready < pool->n && !pool->init_rc) {
-        struct timespec ts = {dl.at_ns / 1000000000, dl.at_ns % 1000000000};
-        if (pthread_cond_timedwait(&pool->cv, &pool->mu, &ts) == ETIMEDOUT) {
+        if (mproc__tcond_wait(&pool->cv, &pool->mu, &dl) == MPROC_ETIMEDOUT) {
             rc = MPROC_ECHILDSTART;
             snprintf(pool->init_msg, sizeof pool->init_msg, "workers did not start in time");
         }
@@ -751,19 +755,7 @@ int mproc_pool_terminate(mproc_pool *pool)
     if (!pool) return MPROC_EINVAL;
     MPROC__LOCK(&pool->mu);
     pool->state = ST_TERMINATED;
-    pool_task *all = pool->pend_head;
-    pool->pend_head = pool->pend_tail = NULL;
-    for (int i = 0; i < pool->n; i++) {
-        worker *w = &pool->w[i];
-        while (w->head) {
-            pool_task *t = w->head;
-            list_unlink(&w->head, &w->tail, t);
-            t->next = all;
-            all = t;
-        }
-        w->nassigned = 0;
-    }
-    pool->unfinished = 0;
+    pool_task *all = take_all_locked(pool);
     kill_all_locked(pool);
     pthread_cond_broadcast(&pool->cv);
     MPROC__UNLOCK(&pool->mu);
@@ -790,14 +782,9 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
             kill_all_locked(pool);
             continue;
         }
-        if (dl.forever) {
-            pthread_cond_wait(&pool->cv, &pool->mu);
-        } else {
-            struct timespec ts = {dl.at_ns / 1000000000, dl.at_ns % 1000000000};
-            if (pthread_cond_timedwait(&pool->cv, &pool->mu, &ts) == ETIMEDOUT) {
-                rc = MPROC_ETIMEDOUT;
-                break;
-            }
+        if (mproc__tcond_wait(&pool->cv, &pool->mu, &dl) == MPROC_ETIMEDOUT) {
+            rc = MPROC_ETIMEDOUT;
+            break;
         }
     }
     MPROC__UNLOCK(&pool->mu);

@@ -2,6 +2,7 @@
  * tasks (see mproc__pool_submit_hook) whose completions land here. */
 #include "internal/future.h"
 #include "internal/pool.h"
+#include "internal/tcond.h"
 #include "mproc/arena.h"
 
 #include <pthread.h>
@@ -276,11 +277,7 @@ int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t ou
         return MPROC_ENOMEM;
     }
     pthread_mutex_init(&it->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&it->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    mproc__tcond_init(&it->cv);
     *out = it;
     return 0;
 }
@@ -363,14 +360,9 @@ int mproc_imap_next(mproc_imap *it, void *out, size_t *index, int timeout_ms)
             it->produce_rc = 0;
             break;
         }
-        if (dl.forever) {
-            pthread_cond_wait(&it->cv, &it->mu);
-        } else {
-            struct timespec ts = {dl.at_ns / 1000000000, dl.at_ns % 1000000000};
-            if (pthread_cond_timedwait(&it->cv, &it->mu, &ts) == ETIMEDOUT) {
-                rc = MPROC_ETIMEDOUT;
-                break;
-            }
+        if (mproc__tcond_wait(&it->cv, &it->mu, &dl) == MPROC_ETIMEDOUT) {
+            rc = MPROC_ETIMEDOUT;
+            break;
         }
     }
     MPROC__UNLOCK(&it->mu);

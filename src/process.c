@@ -100,6 +100,13 @@ int mproc_process_start(mproc_process *p)
     return rc;
 }
 
+void mproc__process_started(mproc_process *p, pid_t pid)
+{
+    p->pid = pid;
+    int fd = mproc__pidfd_open(pid);
+    p->sentinel = fd >= 0 ? fd : -1;
+}
+
 bool mproc__reap(mproc_process *p, bool block)
 {
     if (atomic_load(&p->reaped)) return true;

@@ -31,9 +31,7 @@ static int fork_start(mproc_process *p)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (parent_fd >= 0) close(parent_fd);
     if (pid < 0) return mproc__err_from_errno(err);
-    p->pid = pid;
-    int fd = mproc__pidfd_open(pid);
-    p->sentinel = fd >= 0 ? fd : -1;
+    mproc__process_started(p, pid);
     return 0;
 }
 

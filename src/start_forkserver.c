@@ -343,9 +343,7 @@ static int forkserver_start(mproc_process *p)
     MPROC__UNLOCK(&fs_mu);
     free(blob);
     if (rc) return rc;
-    p->pid = pid;
-    int fd = mproc__pidfd_open(pid);
-    p->sentinel = fd >= 0 ? fd : -1;
+    mproc__process_started(p, pid);
     return 0;
 }
 

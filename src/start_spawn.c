@@ -187,9 +187,7 @@ static int spawn_start(mproc_process *p)
     rc = mproc__spawn_image(blob, len, fds, nfds, &pid, NULL);
     free(blob);
     if (rc) return rc;
-    p->pid = pid;
-    int fd = mproc__pidfd_open(pid);
-    p->sentinel = fd >= 0 ? fd : -1;
+    mproc__process_started(p, pid);
     return 0;
 }
 
