@@ -24,7 +24,15 @@
  * is valid.
  *
  * The upper halves of commit and cpos (the counts) are the futex words
- * consumers and producers sleep on, after a short spin. */
+ * consumers and producers sleep on, after a short spin.
+ *
+ * A side's lock biases to a thread that takes it many times in a row
+ * (internal/tlock.h): that thread then takes and drops it, and commits,
+ * with plain stores, no locked instruction, so a stream of puts (or gets)
+ * never waits for its store buffer to drain to a line the other side has
+ * just read. The lost-wake-up handshake with sleepers then rests on their
+ * side: a sleeper registers and issues a heavy barrier (membarrier) before
+ * its last look, whenever the other side's lock is biased. */
 #include "internal/arena.h"
 #include "internal/platform.h"
 #include "internal/queue.h"
@@ -118,6 +126,40 @@ static bool valid(const mproc_queue *q)
     return q && q->magic == QUEUE_MAGIC;
 }
 
+/* mproc__deadline_init, without a call for the usual "forever". */
+static inline int deadline_init(mproc__deadline *d, int timeout_ms)
+{
+    if (MPROC__LIKELY(timeout_ms == MPROC_FOREVER)) {
+        *d = (mproc__deadline){.forever = true};
+        return 0;
+    }
+    return mproc__deadline_init(d, timeout_ms);
+}
+
+/* memcpy, inline for the small messages a queue mostly carries. */
+static inline void copy_out(void *dst, const void *src, size_t n)
+{
+    char *d = dst;
+    const char *s = src;
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) { /* two overlapping 8-byte moves */
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
+    }
+}
+
 /* ---- life ------------------------------------------------------------------ */
 
 static chunk *new_chunk(uint32_t gen)
@@ -206,44 +248,76 @@ void mproc_queue_free(mproc_queue *q)
 
 /* ---- locks ------------------------------------------------------------------ */
 
-/* Takes a side's lock before the deadline. A lock taken over from a dead
- * holder needs no repair (see the top of the file). */
-static int take_lock(mproc__tlock *l, const mproc__deadline *dl)
+/* Takes a side's lock before the deadline; *biased: taken through its bias
+ * (see internal/tlock.h), to be passed to mproc__tlock_drop. A lock taken
+ * over from a dead holder needs no repair (see the top of the file). */
+static int take_lock(mproc__tlock *l, const mproc__deadline *dl, bool *biased)
 {
-    int rc = mproc__tlock_acquire(l, dl);
+    int rc = mproc__tlock_take(l, dl, biased);
     return rc == MPROC_EOWNERDEAD ? 0 : rc;
+}
+
+/* A commit point: one store of the side's word. Sequentially consistent,
+ * so that the holder's look at the sleepers that follows cannot miss one
+ * that registered before the store was visible; through a bias, a plain
+ * store (no locked instruction on the path), and the sleepers issue the
+ * barrier instead (mproc__tlock_sleeper_fence). */
+static inline void commit_store(_Atomic uint64_t *w, uint64_t v, bool biased)
+{
+    if (biased) {
+        atomic_store_explicit(w, v, memory_order_release);
+        atomic_signal_fence(memory_order_seq_cst);
+    } else {
+        atomic_store(w, v);
+    }
+}
+
+/* A look at a sleepers count after a commit_store. */
+static inline uint32_t sleepers(_Atomic uint32_t *n, bool biased)
+{
+    return atomic_load_explicit(n, biased ? memory_order_relaxed : memory_order_seq_cst);
 }
 
 /* Sleeps while *word == seen (and the queue is open), after a short spin,
  * registered in *waiting so that the other side wakes us. */
 static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
-                    _Atomic uint32_t *waiting, const mproc__deadline *dl)
+                    _Atomic uint32_t *waiting, mproc__tlock *other, const mproc__deadline *dl)
 {
     /* Spin first, so that a stream of messages never costs a system call.
      * Back off between looks: every look pulls the other side's line away
-     * from it. Now and then yield, in case the other side shares our CPU. */
-    bool alone = mproc__cpus_allowed() == 1; /* spinning cannot help then */
+     * from it. Now and then yield, in case the other side shares our CPU:
+     * every fourth look when this process is bound to one CPU (the other
+     * side may be bound to the same one; or to another, and then spinning
+     * helps as much as anywhere). */
+    bool alone = mproc__cpus_allowed() == 1;
     long long until = mproc_now_ns() + SPIN_NS;
-    for (unsigned i = 1, pause = 1; !alone; i++) {
+    for (unsigned i = 1, pause = 1;; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) != seen || atomic_load(&q->closed))
             return 0;
         for (unsigned k = 0; k < pause; k++) cpu_relax();
         if (pause < 8) pause *= 2;
+        if (alone && i % 4 == 0) sched_yield();
         if (i % 16 == 0) {
             if (mproc_now_ns() >= until || mproc__deadline_passed(dl)) break;
-            if (alone || i % 256 == 0) sched_yield();
+            if (i % 256 == 0) sched_yield();
         }
     }
     /* Register, then look again: the other side stores its count and then
-     * reads `waiting`, both sequentially consistent, so either it sees us
-     * or we see its store. The sleep has no timer unless the caller set a
-     * deadline (a timer costs dearly in a virtual machine). */
+     * reads `waiting`, so either it sees us or we see its store (both
+     * sequentially consistent, or the heavy barrier of a biased lock). The
+     * sleep has no timer unless the caller set a deadline (a timer costs
+     * dearly in a virtual machine), or the heavy barrier failed. */
     atomic_fetch_add(waiting, 1);
+    mproc__deadline short_dl = *dl;
+    if (mproc__tlock_sleeper_fence(other) != 0) {
+        long long at = mproc_now_ns() + 1000000;
+        if (short_dl.forever || short_dl.at_ns > at) short_dl = (mproc__deadline){.at_ns = at};
+    }
     int rc = 0;
     if (atomic_load(word) == seen && !atomic_load(&q->closed))
-        rc = mproc__futex_wait(word, seen, dl);
+        rc = mproc__futex_wait(word, seen, &short_dl);
     atomic_fetch_sub(waiting, 1);
-    return rc;
+    return rc == MPROC_ETIMEDOUT && !mproc__deadline_passed(dl) ? 0 : rc;
 }
 
 /* ---- put --------------------------------------------------------------------- */
@@ -269,10 +343,12 @@ static bool has_room(mproc_queue *q, size_t len)
 /* The tail chunk and the producers' write offset in it (plock held). */
 static chunk *producer_tail(mproc_queue *q, uint64_t cm, uint32_t *pos)
 {
-    chunk *t = atomic_load(&q->tail), *n;
-    while ((n = atomic_load_explicit(&t->next, memory_order_acquire)))
-        t = n; /* a put died after linking */
-    atomic_store(&q->tail, t);
+    chunk *t = atomic_load_explicit(&q->tail, memory_order_relaxed), *n;
+    if (MPROC__UNLIKELY(atomic_load_explicit(&t->next, memory_order_acquire))) {
+        while ((n = atomic_load_explicit(&t->next, memory_order_acquire)))
+            t = n; /* a put died after linking */
+        atomic_store(&q->tail, t);
+    }
     *pos = GEN(cm) == (t->gen & 0xffu) ? OFF(cm) : 0;
     return t;
 }
@@ -286,7 +362,7 @@ static void write_rec(chunk *c, uint32_t pos, const void *buf, size_t len, void 
         memcpy(r + 1, &ext, sizeof ext);
     } else {
         r->kind = KIND_INLINE;
-        if (len) memcpy(r + 1, buf, len);
+        copy_out(r + 1, buf, len);
     }
 }
 
@@ -295,7 +371,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     if (!valid(q) || (!buf && len)) return MPROC_EINVAL;
     if (len > MPROC_QUEUE_MAX_MESSAGE) return MPROC_EMSGSIZE;
     mproc__deadline dl;
-    int rc = mproc__deadline_init(&dl, timeout_ms);
+    int rc = deadline_init(&dl, timeout_ms);
     if (rc) return rc;
     if (atomic_load(&q->closed)) return MPROC_ECLOSED;
     void *ext = NULL; /* a large message is copied before the lock is taken */
@@ -303,22 +379,23 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         if ((rc = mproc_shm_alloc(&ext, len))) return rc;
         memcpy(ext, buf, len);
     }
-    if ((rc = take_lock(&q->plock, &dl))) goto fail;
+    bool biased;
+    if ((rc = take_lock(&q->plock, &dl, &biased))) goto fail;
     while (!atomic_load(&q->closed) && !has_room(q, len)) {
         uint32_t seen = WORD(atomic_load(&q->cpos));
-        mproc__tlock_release(&q->plock);
+        mproc__tlock_drop(&q->plock, biased);
         if (mproc__deadline_passed(&dl) ||
-            sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &dl) ==
+            sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &q->clock, &dl) ==
                 MPROC_ETIMEDOUT) {
             if (mproc__deadline_passed(&dl)) {
                 rc = MPROC_ETIMEDOUT;
                 goto fail;
             }
         }
-        if ((rc = take_lock(&q->plock, &dl))) goto fail;
+        if ((rc = take_lock(&q->plock, &dl, &biased))) goto fail;
     }
     if (atomic_load(&q->closed)) {
-        mproc__tlock_release(&q->plock);
+        mproc__tlock_drop(&q->plock, biased);
         rc = MPROC_ECLOSED;
         goto fail;
     }
@@ -329,7 +406,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     if (pos + need > t->cap) { /* into a new chunk; then seal this one */
         chunk *n = new_chunk(q->next_gen++);
         if (!n) {
-            mproc__tlock_release(&q->plock);
+            mproc__tlock_drop(&q->plock, biased);
             rc = MPROC_ENOMEM;
             goto fail;
         }
@@ -342,20 +419,20 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     } else {
         write_rec(t, pos, buf, len, ext);
     }
-    /* The commit point; sequentially consistent, so that the look at the
-     * waiters below cannot miss one that registered before this store was
-     * visible. */
-    atomic_store(&q->commit, PK(CNT(cm) + 1, t->gen, pos + need) | (cm & CLOSED_BIT));
+    /* The commit point (see commit_store: the look at the waiters below
+     * cannot miss one that registered before this store was visible). */
+    commit_store(&q->commit, PK(CNT(cm) + 1, t->gen, pos + need) | (cm & CLOSED_BIT), biased);
     if (q->max_bytes) atomic_fetch_add(&q->bytes_in, len);
-    mproc__tlock_release(&q->plock);
     /* One getter is enough when one sleeps. With several, all are woken: a
      * woken getter killed before it takes the message must not leave the
      * others asleep. An mproc_wait caller does not take the message either,
      * so when one sleeps here everyone is woken too. */
-    uint32_t sleepers = atomic_load(&q->consumers_waiting);
-    if (atomic_load(&q->pollers) || sleepers > 1)
+    mproc__tlock_drop(&q->plock, biased);
+    uint32_t waiting = sleepers(&q->consumers_waiting, biased);
+    uint32_t pollers = sleepers(&q->pollers, biased);
+    if (pollers || waiting > 1)
         mproc__futex_wake(count_word(&q->commit), INT_MAX);
-    else if (sleepers)
+    else if (waiting)
         mproc__futex_wake(count_word(&q->commit), 1);
     return 0;
 fail:
@@ -375,9 +452,10 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
 {
     if (!valid(q) || !len) return MPROC_EINVAL;
     mproc__deadline dl;
-    int rc = mproc__deadline_init(&dl, timeout_ms);
+    int rc = deadline_init(&dl, timeout_ms);
     if (rc) return rc;
-    if ((rc = take_lock(&q->clock, &dl))) return rc;
+    bool biased;
+    if ((rc = take_lock(&q->clock, &dl, &biased))) return rc;
     for (;;) {
         uint64_t cp = atomic_load(&q->cpos), cm = 0;
         if (CNT(cp) == q->seen_puts) { /* look at the producers' count only when needed */
@@ -389,11 +467,12 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
                 rc = MPROC_ECLOSED;
             else if (mproc__deadline_passed(&dl))
                 rc = MPROC_ETIMEDOUT;
-            mproc__tlock_release(&q->clock);
+            mproc__tlock_drop(&q->clock, biased);
             if (rc) return rc;
-            rc = sleep_on(q, count_word(&q->commit), WORD(cm), &q->consumers_waiting, &dl);
+            rc = sleep_on(q, count_word(&q->commit), WORD(cm), &q->consumers_waiting, &q->plock,
+                          &dl);
             if (rc == MPROC_ETIMEDOUT && WORD(atomic_load(&q->commit)) == WORD(cm)) return rc;
-            if ((rc = take_lock(&q->clock, &dl))) return rc;
+            if ((rc = take_lock(&q->clock, &dl, &biased))) return rc;
             continue;
         }
         chunk *h = q->head, *next = atomic_load_explicit(&h->next, memory_order_acquire);
@@ -418,28 +497,29 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         if (s->out) {
             void *copy = malloc(n ? n : 1);
             if (!copy) {
-                mproc__tlock_release(&q->clock);
+                mproc__tlock_drop(&q->clock, biased);
                 return MPROC_ENOMEM;
             }
             memcpy(copy, src, n);
             *s->out = copy;
         } else if (n > s->cap) {
-            mproc__tlock_release(&q->clock);
+            mproc__tlock_drop(&q->clock, biased);
             /* We may have been the waiter a put woke: pass the wake-up on. */
             if (atomic_load(&q->consumers_waiting)) mproc__futex_wake(count_word(&q->commit), 1);
             return MPROC_ETOOSMALL;
         } else if (n) {
-            memcpy(s->into, src, n);
+            copy_out(s->into, src, n);
         }
         size_t need = REC_HDR + (ext ? 8 : round8(n));
         if (q->max_bytes) atomic_fetch_add(&q->bytes_out, n);
-        /* The commit point (sequentially consistent: see put). */
-        atomic_store(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need) | (cp & CLOSED_BIT));
-        mproc__tlock_release(&q->clock);
+        /* The commit point (see commit_store). */
+        commit_store(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need) | (cp & CLOSED_BIT), biased);
+        mproc__tlock_drop(&q->clock, biased);
         if (ext) mproc_shm_free(ext);
         /* Every waiting producer: a small put may fit where a large one that
          * waits longer does not. */
-        if (atomic_load(&q->producers_waiting)) mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+        if (sleepers(&q->producers_waiting, biased))
+            mproc__futex_wake(count_word(&q->cpos), INT_MAX);
         return 0;
     }
 }
@@ -512,13 +592,14 @@ void mproc_queue_close(mproc_queue *q)
      * side's lock (the next commit of each side keeps it): a waiter that
      * checked just before cannot go to sleep on an unchanged word. */
     mproc__deadline forever = {.forever = true};
+    bool biased;
     atomic_store(&q->closed, 1);
-    take_lock(&q->plock, &forever);
+    take_lock(&q->plock, &forever, &biased);
     atomic_fetch_or(&q->commit, CLOSED_BIT);
-    mproc__tlock_release(&q->plock);
-    take_lock(&q->clock, &forever);
+    mproc__tlock_drop(&q->plock, biased);
+    take_lock(&q->clock, &forever, &biased);
     atomic_fetch_or(&q->cpos, CLOSED_BIT);
-    mproc__tlock_release(&q->clock);
+    mproc__tlock_drop(&q->clock, biased);
     mproc__futex_wake(count_word(&q->commit), INT_MAX);
     mproc__futex_wake(count_word(&q->cpos), INT_MAX);
 }
@@ -583,8 +664,13 @@ bool mproc__queue_valid(const mproc_queue *q)
 
 void mproc__queue_poller(mproc_queue *q, int delta)
 {
-    if (delta > 0)
+    if (delta > 0) {
+        /* The caller looks at the queue next, then sleeps: as in sleep_on,
+         * a biased producer needs the heavy barrier to see us. (Should it
+         * fail, which needs a process barred from membarrier beside one
+         * allowed it, the wait relies on the caller's timeout.) */
         atomic_fetch_add(&q->pollers, 1);
-    else
+        (void)mproc__tlock_sleeper_fence(&q->plock);
+    } else
         atomic_fetch_sub(&q->pollers, 1);
 }
