@@ -7,6 +7,7 @@
 #include "internal/log.h"
 #include "internal/platform.h"
 #include "internal/process.h"
+#include "internal/tlock.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -65,6 +66,7 @@ void mproc__self_after_fork(void)
     self->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     reg_head = reg_tail = NULL;
     mproc__conn_registry_after_fork();
+    mproc__tlock_after_fork();
     mproc__forkserver_after_fork();
 }
 

@@ -89,7 +89,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 _Thread_local uint32_t mproc__tlock_self __attribute__((tls_model("initial-exec")));
 
-static void barrier_after_fork(void)
+void mproc__tlock_after_fork(void)
 {
     mproc__tlock_self = 0; /* the parent's tid, not ours */
     if (atomic_load_explicit(&barrier_state, memory_order_relaxed) > 0)
@@ -98,7 +98,7 @@ static void barrier_after_fork(void)
 
 static void barrier_atfork(void)
 {
-    pthread_atfork(NULL, NULL, barrier_after_fork);
+    pthread_atfork(NULL, NULL, mproc__tlock_after_fork);
 }
 
 /* Whether this process may hold a lock through its bias. */
