@@ -228,7 +228,9 @@ int mproc__boot_make_child(mproc__boot *b, const int *fds, size_t nfds, mproc_pr
     const char *mname = mproc_start_method_name((mproc_start_method)b->method);
     if (mname) mproc_set_start_method(mname, true);
     mproc_process *self = mproc_current_process();
-    if (b->parent_name) mproc_process_set_name(self, b->parent_name);
+    /* (The forkserver renames itself once, not at every child.) */
+    if (b->parent_name && strcmp(mproc_process_name(self), b->parent_name) != 0)
+        mproc_process_set_name(self, b->parent_name);
     mproc_target_fn fn = (mproc_target_fn)mproc__fnref_resolve(b->target);
     if (!fn) {
         *msg = "the target function cannot be found in the child";

@@ -148,6 +148,7 @@ static void drop_child(mproc__boot *b, mproc_process *p, int *fds, size_t nfds)
             memcpy(&c, (char *)p->arg + b->conns[i].off, sizeof c);
             mproc__conn_forget(c);
         }
+        free(p->identity); /* malloc'd by mproc__boot_make_child */
         mproc_process_free(p);
     }
     for (size_t i = 0; i < nfds; i++) close(fds[i]);

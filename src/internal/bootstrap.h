@@ -61,7 +61,9 @@ void mproc__boot_free(mproc__boot *b);
 /* Child side, in the new image with the arena mapped: applies what the
  * description says about this process (logging, start method, the
  * parent's name) and builds the process object the child runs, its
- * connections made from fds[]. On failure *msg says why. */
+ * connections made from fds[]. Its identity string is malloc'd apart (free
+ * it before mproc_process_free when the object is dropped). On failure
+ * *msg says why. */
 int mproc__boot_make_child(mproc__boot *b, const int *fds, size_t nfds, mproc_process **out,
                            const char **msg);
 
