@@ -2,6 +2,8 @@
 #ifndef MPROC_INTERNAL_LOG_H
 #define MPROC_INTERNAL_LOG_H
 
+#include <stdbool.h>
+
 /* Sets the process name log lines carry (the process layer calls this). */
 void mproc__log_set_name(const char *name);
 

@@ -1,0 +1,109 @@
+/* The pool's parent side, shared by pool.c (creation, workers, shutdown),
+ * pool_submit.c and pool_threads.c (the result and monitor threads). See
+ * internal/pool.h for the design. */
+#ifndef MPROC_INTERNAL_POOL_PARENT_H
+#define MPROC_INTERNAL_POOL_PARENT_H
+
+#include "internal/future.h"
+#include "internal/pool.h"
+
+#include <pthread.h>
+
+#define POOL_WINDOW   4 /* tasks in a worker's inbox, the running one included */
+#define READY_TIMEOUT 60000
+#define ST_STARTING   0
+#define ST_OPEN       1
+#define ST_CLOSED     2
+#define ST_TERMINATED 3
+#define ST_BROKEN     4
+
+struct pool_task {
+    uint64_t id;
+    mproc_future *f; /* NULL for hook tasks */
+    pool_task_hook hook;
+    void *ud;
+    uint64_t seq;
+    void *msg; /* the task message until it is in an inbox */
+    size_t len;
+    int timeout_ms; /* 0: none */
+    int64_t started_ns;
+    pool_task *next, *prev;
+};
+
+typedef struct worker {
+    mproc_process *p; /* NULL once gone for good */
+    pid_t pid;
+    int sentinel;
+    uint32_t gen;
+    pool_task *head, *tail; /* assigned, in inbox order; head runs */
+    int nassigned;
+    bool dying, retired, timed_out, stop_sent;
+} worker;
+
+struct mproc_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pool_shared *sh;
+    int n;
+    worker *w;
+    mproc_start_method method;
+    int task_timeout_ms;
+    int state;
+    int ready; /* workers that reported their initializer's success */
+    int init_rc;
+    char init_msg[512];
+    pool_task *pend_head, *pend_tail;
+    size_t unfinished; /* tasks pending or assigned */
+    uint64_t next_id;
+    pthread_t rthr, mthr;
+    bool threads;
+    int wake[2];
+    bool stop_monitor;
+};
+
+/* ---- lists ----------------------------------------------------------------- */
+
+static inline void pool_list_push(pool_task **head, pool_task **tail, pool_task *t)
+{
+    t->next = NULL;
+    t->prev = *tail;
+    if (*tail)
+        (*tail)->next = t;
+    else
+        *head = t;
+    *tail = t;
+}
+
+static inline void pool_list_unlink(pool_task **head, pool_task **tail, pool_task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        *head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        *tail = t->prev;
+    t->next = t->prev = NULL;
+}
+
+/* Ends a task: its future or hook (no lock held); frees it. */
+void mproc__pool_task_end(pool_task *t, int rc, const void *res, size_t len, const char *msg,
+                          pid_t pid);
+/* Ends a chain (through next) of tasks with one failure. */
+void mproc__pool_end_all(pool_task *list, int rc, const char *msg);
+
+/* With the pool lock held: */
+void mproc__pool_wake_monitor(mproc_pool *pool);
+int mproc__pool_start_worker(mproc_pool *pool, int i);
+void mproc__pool_head_started(mproc_pool *pool, worker *w);
+void mproc__pool_dispatch_locked(mproc_pool *pool);
+void mproc__pool_send_stops_locked(mproc_pool *pool);
+pool_task *mproc__pool_take_all_locked(mproc_pool *pool);
+void mproc__pool_kill_all_locked(mproc_pool *pool);
+
+/* The pool's threads (arg: the pool). */
+void *mproc__pool_result_thread(void *arg);
+void *mproc__pool_monitor_thread(void *arg);
+
+#endif
