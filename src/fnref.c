@@ -100,12 +100,26 @@ static uintptr_t main_bias(void)
     return b;
 }
 
+/* The last few references made by this thread: a pool submits the same
+ * function many times, and finding its module walks every loaded object. */
+#define CACHE_N 4
+static _Thread_local struct {
+    const void *fn;
+    mproc__fnref ref;
+} made[CACHE_N];
+static _Thread_local unsigned made_next;
+
 int mproc__fnref_make(const void *fn, mproc__fnref *out)
 {
     if (!fn) {
         *out = 0;
         return 0;
     }
+    for (unsigned i = 0; i < CACHE_N; i++)
+        if (made[i].fn == fn) {
+            *out = made[i].ref;
+            return 0;
+        }
     find_ctx f = {.addr = (uintptr_t)fn};
     dl_iterate_phdr(find_cb, &f);
     if (!f.found) {
@@ -144,6 +158,8 @@ int mproc__fnref_make(const void *fn, mproc__fnref *out)
         atomic_store(&bias_cache[idx], f.bias + 1);
     }
     *out = (uint64_t)idx << OFF_BITS | off;
+    made[made_next % CACHE_N].fn = fn;
+    made[made_next++ % CACHE_N].ref = *out;
     return 0;
 }
 

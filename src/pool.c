@@ -6,6 +6,7 @@
 #include "internal/log.h"
 #include "internal/pool_parent.h"
 #include "internal/process.h"
+#include "internal/queue.h"
 #include "internal/tcond.h"
 #include "mproc/arena.h"
 #include "mproc/value.h"
@@ -90,13 +91,28 @@ void mproc__pool_head_started(mproc_pool *pool, worker *w)
 }
 
 /* Moves pending tasks into inboxes, least loaded worker first. */
+int mproc__pool_window(const mproc_pool *pool)
+{
+    if (pool->avg_ns == 0) return POOL_WINDOW_START;
+    if (pool->avg_ns < 50000) return POOL_WINDOW_MAX;
+    if (pool->avg_ns < 1000000) return 8;
+    return POOL_WINDOW_MIN;
+}
+
+void mproc__pool_task_timed(mproc_pool *pool, int64_t service_ns)
+{
+    if (service_ns < 0) service_ns = 0;
+    pool->avg_ns = pool->avg_ns ? pool->avg_ns + (service_ns - pool->avg_ns) / 8 : service_ns + 1;
+}
+
 void mproc__pool_dispatch_locked(mproc_pool *pool)
 {
+    int window = mproc__pool_window(pool);
     while (pool->pend_head) {
         worker *best = NULL;
         for (int i = 0; i < pool->n; i++) {
             worker *w = &pool->w[i];
-            if (!w->p || w->dying || w->stop_sent || w->nassigned >= POOL_WINDOW) continue;
+            if (!w->p || w->dying || w->stop_sent || w->nassigned >= window) continue;
             if (!best || w->nassigned < best->nassigned) best = w;
         }
         if (!best) return;
@@ -175,8 +191,11 @@ static int make_shared(mproc_pool *pool, const mproc_pool_opts *o)
         sh->initargs_len = o->initargs_len;
     }
     if ((rc = mproc_queue_new(&sh->results, NULL))) return rc;
-    for (int i = 0; i < pool->n; i++)
+    mproc__queue_for_sleepers(sh->results, POOL_SPIN_NS);
+    for (int i = 0; i < pool->n; i++) {
         if ((rc = mproc_queue_new(&sh->slots[i].inbox, NULL))) return rc;
+        mproc__queue_for_sleepers(sh->slots[i].inbox, POOL_SPIN_NS);
+    }
     return 0;
 }
 

@@ -126,6 +126,7 @@ static void on_result(mproc_pool *pool, const pool_result_msg *m, const char *ms
         return;
     }
     bool was_head = t == w->head;
+    if (was_head) mproc__pool_task_timed(pool, mproc_now_ns() - t->started_ns);
     pool_list_unlink(&w->head, &w->tail, t);
     w->nassigned--;
     pool->unfinished--;

@@ -72,6 +72,7 @@ typedef struct rec {
 struct mproc_queue {
     uint32_t magic;
     bool joinable;
+    uint32_t spin_ns; /* how long waiters spin before they sleep */
     size_t maxsize, max_bytes;
     _Atomic uint32_t closed;
     /* producers */
@@ -190,6 +191,7 @@ int mproc_queue_new(mproc_queue **out, const mproc_queue_opts *opts)
     q->maxsize = o.maxsize;
     q->max_bytes = o.max_bytes;
     q->joinable = o.joinable;
+    q->spin_ns = SPIN_NS;
     atomic_store(&q->tail, c);
     q->head = c;
     q->next_gen = 1;
@@ -290,7 +292,7 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
      * side may be bound to the same one; or to another, and then spinning
      * helps as much as anywhere). */
     bool alone = mproc__cpus_allowed() == 1;
-    long long until = mproc_now_ns() + SPIN_NS;
+    long long until = mproc_now_ns() + q->spin_ns;
     for (unsigned i = 1, pause = 1;; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) != seen || atomic_load(&q->closed))
             return 0;
@@ -673,4 +675,11 @@ void mproc__queue_poller(mproc_queue *q, int delta)
         (void)mproc__tlock_sleeper_fence(&q->plock);
     } else
         atomic_fetch_sub(&q->pollers, 1);
+}
+
+void mproc__queue_for_sleepers(mproc_queue *q, uint32_t spin_ns)
+{
+    q->plock.bias_after = UINT32_MAX;
+    q->clock.bias_after = UINT32_MAX;
+    q->spin_ns = spin_ns;
 }

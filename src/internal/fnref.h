@@ -16,7 +16,9 @@
 
 typedef uint64_t mproc__fnref;
 
-/* A reference to the code at fn. Errors: MPROC_EINVAL (fn is not inside
+/* A reference to the code at fn (each thread remembers its last few: a
+ * library unloaded and another loaded at the same address would be
+ * mistaken for it). Errors: MPROC_EINVAL (fn is not inside
  * the code of a loaded module, e.g. a pointer to data or to generated
  * code; a message is logged), MPROC_ENOSPC (module table full),
  * MPROC_ENAMETOOLONG, or the arena's error. NULL gives 0. */

@@ -9,13 +9,19 @@
 
 #include <pthread.h>
 
-#define POOL_WINDOW   4 /* tasks in a worker's inbox, the running one included */
-#define READY_TIMEOUT 60000
-#define ST_STARTING   0
-#define ST_OPEN       1
-#define ST_CLOSED     2
-#define ST_TERMINATED 3
-#define ST_BROKEN     4
+#define POOL_SPIN_NS 2000 /* queue waiters' spin: see mproc__queue_for_sleepers */
+/* Tasks in a worker's inbox, the running one included: few when tasks are
+ * long (an idle worker should get the next one), more when they are short
+ * (fewer wake-ups per task). See mproc__pool_window. */
+#define POOL_WINDOW_START 4
+#define POOL_WINDOW_MIN   2
+#define POOL_WINDOW_MAX   32
+#define READY_TIMEOUT     60000
+#define ST_STARTING       0
+#define ST_OPEN           1
+#define ST_CLOSED         2
+#define ST_TERMINATED     3
+#define ST_BROKEN         4
 
 struct pool_task {
     uint64_t id;
@@ -59,6 +65,7 @@ struct mproc_pool {
     bool threads;
     int wake[2];
     bool stop_monitor;
+    int64_t avg_ns; /* moving average of a task's time in a worker (0: none yet) */
 };
 
 /* ---- lists ----------------------------------------------------------------- */
@@ -94,6 +101,8 @@ void mproc__pool_task_end(pool_task *t, int rc, const void *res, size_t len, con
 void mproc__pool_end_all(pool_task *list, int rc, const char *msg);
 
 /* With the pool lock held: */
+int mproc__pool_window(const mproc_pool *pool);
+void mproc__pool_task_timed(mproc_pool *pool, int64_t service_ns);
 void mproc__pool_wake_monitor(mproc_pool *pool);
 int mproc__pool_start_worker(mproc_pool *pool, int i);
 void mproc__pool_head_started(mproc_pool *pool, worker *w);

@@ -14,6 +14,14 @@ bool mproc__queue_ready(const mproc_queue *q);
 /* The futex word a waiter for messages sleeps on, and its current value. */
 _Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen);
 
+/* For queues whose waiters sleep often and share the CPUs with more
+ * threads than there are (a pool's inboxes and results): waiters spin only
+ * spin_ns before they sleep (spinning would take the CPU from the thread
+ * that is to wake them), and the locks never bias to one thread (see
+ * internal/tlock.h: a biased writer makes every sleep pay a system-wide
+ * barrier). Call before the queue is used. */
+void mproc__queue_for_sleepers(mproc_queue *q, uint32_t spin_ns);
+
 /* Registers (+1) or removes (-1) an mproc_wait caller about to sleep on
  * the queue's wait word, so that puts wake it. */
 void mproc__queue_poller(mproc_queue *q, int delta);
