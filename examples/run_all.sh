@@ -279,6 +279,63 @@ run start_method_context
 expect_exact "hello"
 finish start_method_context
 
+# Seed 001, "Process Pools": p.map(cube, range(10)), and the apply() form.
+run pool_map_cube
+expect_exact "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]"
+finish pool_map_cube
+
+run pool_apply_cube
+expect_exact "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]"
+finish pool_apply_cube
+
+# Seed 004, Pool methods: the five imap_unordered lines come in completion
+# order, so they are sorted before the whole output is checked.
+run pool_methods
+if [ $missing -eq 0 ]; then
+    { sed -n 1p "$out"; sed -n 2,6p "$out" | sort -t: -k2n; sed -n '7,$p' "$out"; } >"$tmp/sorted"
+    mv "$tmp/sorted" "$out"
+fi
+expect_exact "map: [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]" \
+    "imap_unordered: 0" "imap_unordered: 1" "imap_unordered: 4" \
+    "imap_unordered: 9" "imap_unordered: 16" \
+    "apply: 49" "ready: False" "get(timeout=0.1): TimeoutError" "get: 64" \
+    "ready: True" "successful: True" "ready: True" "successful: False" \
+    "get failed: division by zero"
+finish pool_methods
+
+# Seed 004, prime checking: the times and speed-ups vary; the counts of
+# primes (335 in 10^12 .. 10^12 + 9999) and the labels do not.
+run pool_primes
+expect_count 6
+normalize 's/ in [0-9]+\.[0-9]{2} s$/ in T s/; s/: +[0-9]+\.[0-9]{2}x$/: Kx/; s/ with [0-9]+ workers$/ with W workers/'
+expect_exact "Checking 10000 numbers from 1000000000000 with W workers" \
+    "Sequential: 335 primes in T s" "Threads:    335 primes in T s" \
+    "Processes:  335 primes in T s" "Speed-up with threads: Kx" \
+    "Speed-up with processes: Kx"
+finish pool_primes
+
+# Seed 004, concurrent.futures: the same ten lines for each executor; the
+# four as_completed lines come in completion order (usually 4, 3, 2, 1), so
+# each executor's four are sorted before the whole output is checked.
+run executor_futures
+if [ $missing -eq 0 ]; then
+    awk '/^as_completed: /{ buf[n++] = $0; next }
+        { if (n) { cmd = "sort"; for (i = 0; i < n; i++) print buf[i] | cmd; close(cmd); n = 0 } print }
+        END { if (n) { cmd = "sort"; for (i = 0; i < n; i++) print buf[i] | cmd; close(cmd) } }' \
+        "$out" >"$tmp/sorted"
+    mv "$tmp/sorted" "$out"
+fi
+lines=()
+for ex in ThreadPoolExecutor ProcessPoolExecutor; do
+    lines+=("--- $ex ---" "Task not done yet" "result: 1024" "done: True"
+        "callback: result 1024"
+        "as_completed: 3 ** 1 = 3" "as_completed: 3 ** 2 = 9"
+        "as_completed: 3 ** 3 = 27" "as_completed: 3 ** 4 = 81"
+        "exception: division by zero" "cancelled: False")
+done
+expect_exact "${lines[@]}"
+finish executor_futures
+
 if [ $failures -ne 0 ]; then
     echo "$failures example(s) failed"
     exit 1
