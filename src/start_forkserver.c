@@ -26,6 +26,7 @@
 #include "internal/spawn.h"
 #include "mproc/context.h"
 
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -237,6 +238,10 @@ void mproc__forkserver_serve(mproc__boot *b, int ctl)
         mproc__spawn_report(ctl, MPROC_ENOTSUP, "clone(CLONE_PARENT) cannot be used here");
         _exit(1);
     }
+    /* What children commonly load on first use, loaded once here: the
+     * unwinder a pool worker's crash handler needs. */
+    void *frames[2];
+    backtrace(frames, 2);
     mproc__spawn_report(ctl, 0, NULL);
     for (;;) serve_one(ctl);
 }
