@@ -40,5 +40,8 @@ extern const bench_table bench_floor_queue;
 /* The peers of the queue rows (bench_floor_peers.c): pipes, POSIX message
  * queues, ZeroMQ. */
 extern const bench_table bench_floor_peers;
+/* The rows of bench_floor_pool.c: memcpy, a parallel prime check (OpenMP,
+ * or two threads) and its sequential peer. */
+extern const bench_table bench_floor_pool;
 
 #endif

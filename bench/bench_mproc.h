@@ -31,5 +31,7 @@ int join_free(mproc_process *p, bool kill);
 extern const bench_table bench_mproc_sync;
 /* The rows of bench_mproc_queue.c: queues and the value codec. */
 extern const bench_table bench_mproc_queue;
+/* The rows of bench_mproc_pool.c: pools and executors. */
+extern const bench_table bench_mproc_pool;
 
 #endif

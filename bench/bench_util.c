@@ -76,6 +76,8 @@ static int best_per_op(bench_fn fn, double *per_op)
 static double figure(const bench_row *row, double per_op)
 {
     switch (row->unit) {
+    case BENCH_S:
+        return per_op;
     case BENCH_MS:
         return per_op * 1e3;
     case BENCH_US:

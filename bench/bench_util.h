@@ -18,6 +18,7 @@ typedef int (*bench_fn)(long n, double *secs);
 
 /* How the best seconds-per-operation is turned into the row's figure. */
 typedef enum bench_unit {
+    BENCH_S,       /* seconds per op */
     BENCH_MS,      /* milliseconds per op */
     BENCH_US,      /* microseconds per op */
     BENCH_NS,      /* nanoseconds per op */

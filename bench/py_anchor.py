@@ -6,8 +6,10 @@ same way bench_mproc and bench_floor do (n steered so one run lasts a fixed
 time, best of a few runs). BENCH_QUICK=1 shortens the run. Exit status 2 for
 an unknown row, and for a row with no Python figure (printing nothing).
 """
+import concurrent.futures as cf
 import math
 import multiprocessing as mp
+import multiprocessing.forkserver
 import os
 import pickle
 import sys
@@ -381,10 +383,158 @@ def queue_pingpong(n):
     return t
 
 
+# ---- pool and executor rows ---------------------------------------------------
+# mproc's pools use its default start method, forkserver, which is Python
+# 3.14's default on Linux; Python 3.13 and older (3.11 on the machine these
+# rows were written on) default to 'fork'. Decision: these rows use
+# 'forkserver' explicitly, whatever the version, so that both sides start
+# their workers the same way (BENCH.md: the same work). The workers start off
+# the clock in every row but pool.create_close_join, where the method
+# weighs most: pool.create_close_join.fork has Python's fork default (and
+# mproc's fork method) beside it. As in bench_mproc, the server is started
+# before the clock, and every pool and executor has 2 workers.
+
+def pool_context(method="forkserver"):
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        multiprocessing.forkserver.ensure_running()
+    return ctx
+
+
+def inc(x):
+    return x + 1
+
+
+def pool_rtt(n):
+    pool = pool_context().Pool(2)
+    pool.apply_async(noop).get()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pool.apply_async(noop).get()
+    t = time.perf_counter() - t0
+    pool.close()
+    pool.join()
+    return t
+
+
+# Rows per task or per item do whole batches (INFLIGHT tasks in flight, or a
+# map over MAP_ITEMS items), ceil(n / batch) of them, and report the time of
+# n at the rate measured, as bench_mproc_pool.c does.
+INFLIGHT = 1000 if QUICK else 10000
+MAP_ITEMS = 100000
+
+
+def batched(n, batch, run_batch):
+    """Seconds of n ops at the rate of ceil(n / batch) calls of run_batch()
+    (each does batch ops and returns its seconds)."""
+    nb = -(-n // batch)
+    return sum(run_batch() for _ in range(nb)) * n / (nb * batch)
+
+
+def pool_pipelined(n):
+    pool = pool_context().Pool(2)
+    pool.apply_async(noop).get()  # warm-up
+
+    def run_batch():
+        t0 = time.perf_counter()
+        rs = [pool.apply_async(noop) for _ in range(INFLIGHT)]
+        for r in rs:
+            r.get()
+        return time.perf_counter() - t0
+
+    t = batched(n, INFLIGHT, run_batch)
+    pool.close()
+    pool.join()
+    return t
+
+
+def executor_pipelined(n):
+    with cf.ProcessPoolExecutor(2, mp_context=pool_context()) as ex:
+        ex.submit(noop).result()  # warm-up
+
+        def run_batch():
+            t0 = time.perf_counter()
+            fs = [ex.submit(noop) for _ in range(INFLIGHT)]
+            cf.wait(fs)
+            for f in fs:
+                f.result()  # raises if the task failed
+            return time.perf_counter() - t0
+
+        return batched(n, INFLIGHT, run_batch)
+
+
+def map_trivial(n):
+    pool = pool_context().Pool(2)
+    pool.apply_async(noop).get()  # warm-up
+    xs = list(range(MAP_ITEMS))
+
+    def run_batch():
+        t0 = time.perf_counter()
+        out = pool.map(inc, xs)
+        t = time.perf_counter() - t0
+        if len(out) != MAP_ITEMS or out[0] != 1 or out[-1] != MAP_ITEMS:
+            raise RuntimeError("wrong results")
+        return t
+
+    t = batched(n, MAP_ITEMS, run_batch)
+    pool.close()
+    pool.join()
+    return t
+
+
+# pool.map.cpu_bound: the range and the check of bench/bench_primes.h (keep
+# them in step): Pool(2).map over [0, PRIMES_N), default chunksize.
+PRIMES_N, PRIMES_COUNT = (100000, 9592) if QUICK else (1000000, 78498)
+
+
+def is_prime(x):
+    if x < 2:
+        return False
+    if x % 2 == 0:
+        return x == 2
+    d = 3
+    while d * d <= x:
+        if x % d == 0:
+            return False
+        d += 2
+    return True
+
+
+def map_cpu_bound(n):
+    """One op: the whole range; the count is checked off the clock."""
+    pool = pool_context().Pool(2)
+    pool.apply_async(noop).get()  # warm-up
+    xs = list(range(PRIMES_N))
+    t = 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        out = pool.map(is_prime, xs)
+        t += time.perf_counter() - t0
+        if sum(out) != PRIMES_COUNT:
+            raise RuntimeError(f"{sum(out)} primes, {PRIMES_COUNT} expected")
+    pool.close()
+    pool.join()
+    return t
+
+
+def create_close_join(method="forkserver"):
+    def run(n):
+        ctx = pool_context(method)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            pool = ctx.Pool(2)
+            pool.close()
+            pool.join()
+        return time.perf_counter() - t0
+
+    return run
+
+
 MIB = 1 << 20
 ms = lambda per: per * 1e3  # noqa: E731
 us = lambda per: per * 1e6  # noqa: E731
 ns = lambda per: per * 1e9  # noqa: E731
+s = lambda per: per  # noqa: E731
 per_s = lambda per: 1 / per  # noqa: E731
 mb_s = lambda per: MIB / 1e6 / per  # noqa: E731
 
@@ -411,6 +561,14 @@ ROWS = {
     "queue.mpmc.2x2.8B": (mpmc, per_s),
     "queue.spsc.1MiB": (spsc(MIB), mb_s),
     "queue.pingpong.8B": (queue_pingpong, us),
+    "pool.apply_async.rtt": (pool_rtt, us),
+    "pool.apply_async.pipelined": (pool_pipelined, us),
+    "executor.submit.pipelined": (executor_pipelined, us),
+    "pool.map.trivial_100k": (map_trivial, us),
+    "pool.map.zero_copy_10M": None,  # Python's map pickles: there is no zero-copy map
+    "pool.map.cpu_bound": (map_cpu_bound, s),
+    "pool.create_close_join": (create_close_join(), ms),
+    "pool.create_close_join.fork": (create_close_join("fork"), ms),
 }
 
 

@@ -50,6 +50,16 @@ ROWS = [
     ("queue.mpmc.2x2.8B", "msgs/s", "higher"),
     ("queue.spsc.1MiB", "MB/s", "higher", QUEUE_PEERS),
     ("queue.pingpong.8B", "us", "lower"),
+    # Pools and executors: mproc's default start method (forkserver), and
+    # Python's pools under 'forkserver' too (see py_anchor.py); 2 workers.
+    ("pool.apply_async.rtt", "us", "lower"),
+    ("pool.apply_async.pipelined", "us", "lower"),
+    ("executor.submit.pipelined", "us", "lower"),
+    ("pool.map.trivial_100k", "us", "lower"),
+    ("pool.map.zero_copy_10M", "MB/s", "higher"),
+    ("pool.map.cpu_bound", "s", "lower", ("sequential",)),
+    ("pool.create_close_join", "ms", "lower"),
+    ("pool.create_close_join.fork", "ms", "lower"),
 ]
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
