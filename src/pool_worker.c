@@ -95,11 +95,7 @@ static int run_map(const pool_task_msg *t, const void *payload, size_t plen, mpr
         res->buf = out;
         res->len = bytes;
     }
-    for (uint64_t i = 0; i < t->count; i++) {
-        int rc = mproc__task_run_map(fn, in + i * t->in_size, out + i * t->out_size, msg);
-        if (rc) return rc;
-    }
-    return 0;
+    return mproc__task_run_map(fn, in, out, t->count, t->in_size, t->out_size, msg);
 }
 
 int mproc__pool_worker_main(void *arg)

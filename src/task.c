@@ -122,10 +122,13 @@ int mproc__value_task_run(mproc_value_task_fn fn, const void *arg, size_t arglen
     return run_end(&c, rc, res, msg);
 }
 
-int mproc__task_run_map(mproc_map_fn fn, const void *in, void *out, char **msg)
+int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count, size_t in_size,
+                        size_t out_size, char **msg)
 {
     run_ctx c;
     mproc_result r;
     run_begin(&c, &r);
-    return run_end(&c, fn(in, out), &r, msg);
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) rc = fn(in + i * in_size, out + i * out_size);
+    return run_end(&c, rc, &r, msg);
 }

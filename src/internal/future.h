@@ -65,9 +65,11 @@ struct mproc_result {
 int mproc__task_run(mproc_task_fn fn, const void *arg, size_t arglen, mproc_result *res,
                     char **msg);
 
-/* Runs a map function on one element (out may be NULL when its size is
- * 0), with the same failure message handling. */
-int mproc__task_run_map(mproc_map_fn fn, const void *in, void *out, char **msg);
+/* Runs a map function over count elements (out may be NULL when out_size
+ * is 0), stopping at the first failure, with the same failure message
+ * handling. */
+int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count, size_t in_size,
+                        size_t out_size, char **msg);
 
 /* Runs a value task: decodes arg, encodes the result into res. */
 int mproc__value_task_run(mproc_value_task_fn fn, const void *arg, size_t arglen, mproc_result *res,
