@@ -1,12 +1,14 @@
 /* The description of a child for a new program image (internal/bootstrap.h). */
 #include "internal/bootstrap.h"
 #include "internal/arena.h"
+#include "internal/auth.h"
 #include "internal/conn.h"
 #include "internal/log.h"
 #include "internal/platform.h"
 #include "mproc/context.h"
 #include "mproc/value.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -63,6 +65,17 @@ static int encode_conns(const mproc_process *p, mproc_value *m, int *fds, size_t
     return rc;
 }
 
+/* The family authkey, which the child takes as its own. */
+static int encode_authkey(mproc_value *m)
+{
+    uint8_t key[MPROC_AUTHKEY_MAX];
+    size_t n;
+    int rc = mproc_get_authkey(key, sizeof key, &n);
+    if (!rc) rc = put(m, "authkey", mproc_value_bytes(key, n));
+    OPENSSL_cleanse(key, sizeof key);
+    return rc;
+}
+
 void mproc__boot_signals(uint64_t *ign, uint64_t *mask)
 {
     sigset_t blocked;
@@ -110,6 +123,7 @@ int mproc__boot_encode(const mproc_process *p, mproc__fnref preload, void **blob
         if (!rc) rc = put(m, "target", mproc_value_uint(target));
         if (!rc) rc = put(m, "arg", mproc_value_bytes(p->arg, p->arglen));
         if (!rc) rc = encode_conns(p, m, fds, nfds);
+        if (!rc) rc = encode_authkey(m);
     }
     if (!rc) rc = mproc_value_encode(m, blob, len);
     mproc_value_free(m);
@@ -203,6 +217,12 @@ int mproc__boot_decode(const void *blob, size_t len, mproc__boot *b)
         b->arglen = n;
         const mproc_value *conns = mproc_value_map_get_str(m, "conns");
         if (!rc && conns) rc = decode_conns(conns, b);
+        const void *k = mproc_value_get_bytes(mproc_value_map_get_str(m, "authkey"), &n);
+        if (!rc && k && n > 0 && n <= MPROC_AUTHKEY_MAX) {
+            if (!(b->authkey = malloc(n))) rc = MPROC_ENOMEM;
+            if (!rc) memcpy(b->authkey, k, n);
+            b->authkey_len = n;
+        }
     } else if (!rc && role != MPROC__ROLE_FORKSERVER) {
         rc = MPROC_EPROTO;
     }
@@ -218,6 +238,8 @@ void mproc__boot_free(mproc__boot *b)
     free(b->parent_name);
     free(b->arg);
     free(b->conns);
+    if (b->authkey) OPENSSL_cleanse(b->authkey, b->authkey_len);
+    free(b->authkey);
     *b = (mproc__boot){0};
 }
 
@@ -231,6 +253,7 @@ int mproc__boot_make_child(mproc__boot *b, const int *fds, size_t nfds, mproc_pr
     /* (The forkserver renames itself once, not at every child.) */
     if (b->parent_name && strcmp(mproc_process_name(self), b->parent_name) != 0)
         mproc_process_set_name(self, b->parent_name);
+    if (b->authkey) mproc_set_authkey(b->authkey, b->authkey_len);
     mproc_target_fn fn = (mproc_target_fn)mproc__fnref_resolve(b->target);
     if (!fn) {
         *msg = "the target function cannot be found in the child";

@@ -426,6 +426,11 @@ int mproc_conn_set_max_message(mproc_conn *c, size_t max)
     return 0;
 }
 
+size_t mproc__conn_max_message(const mproc_conn *c)
+{
+    return c->max_msg;
+}
+
 int mproc_conn_fileno(const mproc_conn *c)
 {
     if (!c) return MPROC_EINVAL;

@@ -1,4 +1,5 @@
 /* Once-per-process library start-up. */
+#include "internal/auth.h"
 #include "internal/base.h"
 #include "internal/process.h"
 #include "mproc/arena.h"
@@ -28,6 +29,7 @@ static void init_once(void)
         }
     }
     mproc__self_init();
+    mproc__authkey_init();
     /* The arena exists before any child does, so every child shares it. A
      * failure is kept and returned by the calls that need the arena. */
     (void)mproc_arena_init(NULL);

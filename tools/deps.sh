@@ -3,7 +3,7 @@
 # argument "bench", the benchmarks' extra peers), if any are missing: as
 # root with apt-get, otherwise it prints the command.
 set -eu
-PKGS="gcc make cmake pkg-config check libcbor-dev python3"
+PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3"
 [ "${1:-}" = bench ] && PKGS="$PKGS libzmq3-dev"
 missing=""
 for p in $PKGS; do

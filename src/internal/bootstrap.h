@@ -2,7 +2,8 @@
  * forkserver), and the child-side set-up common to both.
  *
  * The parent encodes it as one CBOR map (mproc_value): the child's name,
- * identity, daemon flag, parent, logging level and default start method;
+ * identity, daemon flag, parent, logging level, default start method and
+ * the family authkey;
  * the target as a function reference (module and offset); the argument
  * bytes; and the connections found in those bytes, as indexes into the fds
  * that travel beside the description. */
@@ -39,6 +40,8 @@ typedef struct mproc__boot {
     uintptr_t arena_base;
     size_t arena_size;
     uint64_t sig_ign, sig_mask; /* bit s-1: signal s ignored / blocked */
+    uint8_t *authkey;           /* the family authkey (malloc'd), or NULL */
+    size_t authkey_len;
 } mproc__boot;
 
 /* Parent side: the description of p (role CHILD) or of a forkserver (p

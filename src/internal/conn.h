@@ -38,6 +38,9 @@ void mproc__conn_forget(mproc_conn *c);
 /* A connection on fds received from the parent (either may be -1). */
 mproc_conn *mproc__conn_adopt(int rfd, int wfd);
 
+/* The largest message a receive accepts (mproc_conn_set_max_message). */
+size_t mproc__conn_max_message(const mproc_conn *c);
+
 /* True if a whole message is buffered in the connection (no read needed). */
 bool mproc__conn_has_message(const mproc_conn *c);
 

@@ -1,0 +1,42 @@
+/* Authentication internals: HMAC through OpenSSL, the handshake with a
+ * deadline, and the family authkey's fork handling. */
+#ifndef MPROC_INTERNAL_AUTH_H
+#define MPROC_INTERNAL_AUTH_H
+
+#include "internal/base.h"
+#include "mproc/listener.h"
+
+#include <stdint.h>
+
+#define MPROC__HMAC_MAX 64 /* longest MAC of any digest we name */
+
+/* A resolved mproc_auth: the key copied, the digest checked. */
+typedef struct mproc__auth {
+    bool on; /* false: no authentication */
+    bool reject_legacy;
+    int digest; /* index into the digest table */
+    int timeout_ms;
+    size_t key_len;
+    uint8_t key[MPROC_AUTHKEY_MAX];
+} mproc__auth;
+
+/* Resolves a (NULL: no authentication). Errors: MPROC_EINVAL (key_len 0
+ * or too long, an unknown digest, a bad timeout), MPROC_EIO. */
+int mproc__auth_resolve(const mproc_auth *a, mproc__auth *out);
+
+/* HMAC(key, msg) with the named digest ("sha256", "md5", ...) into out;
+ * *outlen gets its size. Errors: MPROC_EINVAL (unknown digest), MPROC_EIO
+ * (OpenSSL refused, e.g. MD5 in FIPS mode). */
+int mproc__hmac(const char *digest, const void *key, size_t klen, const void *msg, size_t mlen,
+                uint8_t out[MPROC__HMAC_MAX], size_t *outlen);
+
+/* The two halves of the handshake, bounded by the deadline and the
+ * auth's own timeout. Errors: MPROC_EAUTH, MPROC_ETIMEDOUT (dl passed),
+ * a send error, MPROC_EIO. */
+int mproc__deliver_challenge(mproc_conn *c, const mproc__auth *a, const mproc__deadline *dl);
+int mproc__answer_challenge(mproc_conn *c, const mproc__auth *a, const mproc__deadline *dl);
+
+/* Registers the fork handlers of the family key (called by mproc__init). */
+void mproc__authkey_init(void);
+
+#endif
