@@ -9,6 +9,7 @@
 #include "mproc/pool.h"
 #include "mproc/arena.h"
 #include "mproc/conn.h"
+#include "mproc/manager.h"
 #include "mproc/listener.h"
 #include "mproc/process.h"
 #include "mproc/queue.h"

@@ -101,7 +101,8 @@ MPROC_API int mproc_version_number(void);
     X(ECANCELLED, -1013, "the task was cancelled")                                                 \
     X(ETASKTIMEDOUT, -1014, "the task ran past its time limit")                                    \
     X(ESHUTDOWN, -1015, "the pool or executor is shut down")                                       \
-    X(EAUTH, -1016, "authentication failed")
+    X(EAUTH, -1016, "authentication failed")                                                       \
+    X(EMETHOD, -1017, "a manager object's method failed")
 
 /* All codes: MPROC_OK and the negative MPROC_E* values above. */
 enum mproc_error {

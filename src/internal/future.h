@@ -5,6 +5,7 @@
 #include "internal/base.h"
 #include "mproc/future.h"
 #include "mproc/pool.h"
+#include "mproc/value.h"
 
 #include <stdint.h>
 #include <sys/types.h>
@@ -70,6 +71,17 @@ int mproc__task_run(mproc_task_fn fn, const void *arg, size_t arglen, mproc_resu
  * handling. */
 int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count, size_t in_size,
                         size_t out_size, char **msg);
+
+/* Runs a manager method (mproc/manager.h) the same way; *result is NULL
+ * on failure. */
+struct mproc_method_def;
+typedef int (*mproc__method_fn)(void *state, const mproc_value *args, mproc_value **result);
+int mproc__task_run_method(mproc__method_fn fn, void *state, const mproc_value *args,
+                           mproc_value **result, char **msg);
+
+/* Runs a manager type's constructor the same way. */
+int mproc__task_run_create(int (*create)(const mproc_value *args, void **state),
+                           const mproc_value *args, void **state, char **msg);
 
 /* Runs a value task: decodes arg, encodes the result into res. */
 int mproc__value_task_run(mproc_value_task_fn fn, const void *arg, size_t arglen, mproc_result *res,

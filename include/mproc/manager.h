@@ -1,0 +1,178 @@
+/* mproc — managers (the twin of multiprocessing.managers): a server
+ * process holds objects; other processes use them through proxies.
+ *
+ * Objects are made by type name ("typeid"). Built-in types and their
+ * methods (arguments and results are mproc_values; the list of arguments
+ * is a list value, NULL for none):
+ *   "list"   append(x) extend(list) getitem(i) setitem(i, x) delitem(i)
+ *            getslice(start, stop) setslice(start, stop, list) len()
+ *            pop([i]) insert(i, x) remove(x) index(x) count(x) sort()
+ *            reverse() copy() contains(x)
+ *   "dict"   getitem(k) setitem(k, v) delitem(k) get(k[, default]) keys()
+ *            values() items() update(map) pop(k[, default])
+ *            setdefault(k[, default]) len() contains(k) clear() copy()
+ *   "set"    add(x) discard(x) remove(x) contains(x) len() copy() clear()
+ *   "Namespace" getattr(name) setattr(name, v) delattr(name) copy()
+ *   "Value"  get() set(v)                (created with [typecode, value])
+ *   "Array"  getitem(i) setitem(i, v) len() copy()   (created with
+ *            [typecode, list])
+ *   "Queue", "JoinableQueue"  put(x[, timeout_ms]) get([timeout_ms])
+ *            qsize() empty() full() task_done() join()   ([maxsize])
+ *   "Lock", "RLock"  acquire([timeout_ms]) release()
+ *   "Semaphore", "BoundedSemaphore"  acquire([timeout_ms]) release()
+ *            get_value()                       ([value])
+ *   "Condition"  acquire release wait([timeout_ms]) notify([n])
+ *            notify_all()
+ *   "Event"  set() clear() is_set() wait([timeout_ms])
+ *   "Barrier" wait([timeout_ms]) abort() reset() parties() n_waiting()
+ *            broken()                           ([parties])
+ * Containers may hold proxies (a dict holding a list proxy): a proxy put
+ * in a value travels as a handle, and a handle read back becomes a proxy.
+ *
+ * Errors: a method that fails (an index out of range, a missing key, a
+ * wrong argument type, a timeout) makes the call return MPROC_EMETHOD; the
+ * method's own code and message are then in mproc_manager_last_error. A
+ * failure of the server or the transport (unknown object or method, lost
+ * connection, malformed reply) is its own code.
+ *
+ * Threads: a manager handle and its proxies may be used from several
+ * threads of the process that made them; calls are serialised per
+ * connection. Processes: each process connects for itself (a proxy
+ * passed to a child is reconnected there through mproc_proxy_rebind).
+ */
+#ifndef MPROC_MANAGER_H
+#define MPROC_MANAGER_H
+
+#include "base.h"
+#include "context.h"
+#include "value.h"
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mproc_manager mproc_manager;
+typedef struct mproc_proxy mproc_proxy;
+
+/* ---- custom types ---------------------------------------------------------- */
+
+/* A method of a registered type: works on the object's state; args is a
+ * list (NULL for none); *result (may stay NULL for None). Returns 0, or
+ * fails with mproc_task_fail(...) or any negative code. */
+typedef int (*mproc_method_fn)(void *state, const mproc_value *args, mproc_value **result);
+
+typedef struct mproc_method_def {
+    const char *name;
+    mproc_method_fn fn;
+    /* If set, the method returns a new object of this type: fn's result
+     * becomes the argument of that type's constructor, and the caller gets
+     * a proxy (Python's method_to_typeid). */
+    const char *returns_typeid;
+} mproc_method_def;
+
+typedef struct mproc_type_def {
+    const char *typeid;
+    /* Makes an object's state from the creation arguments (a list or
+     * NULL); returns 0 or a negative code. */
+    int (*create)(const mproc_value *args, void **state);
+    void (*destroy)(void *state); /* may be NULL */
+    const mproc_method_def *methods;
+    size_t nmethods;
+} mproc_type_def;
+
+/* ---- managers ------------------------------------------------------------- */
+
+typedef struct mproc_manager_opts {
+    /* Where the server listens: NULL, a Unix socket path, or "host:port"
+     * (TCP; port 0 picks one). See listener.h for the forms. */
+    const char *address;
+    const void *authkey; /* NULL: the family authkey */
+    size_t authkey_len;
+    const mproc_context *context; /* the server's start method; NULL: default */
+    /* Registered types, in addition to the built-in ones; the functions
+     * must be functions of the program or a loaded library. */
+    const mproc_type_def *types;
+    size_t ntypes;
+    int idle_timeout_ms; /* the server closes a connection idle this long; 0: never */
+    int max_connections; /* 0: 4096 */
+} mproc_manager_opts;
+
+/* Starts a manager server (a child process) and connects to it (the
+ * twin of Manager() / BaseManager.start()). Errors: the start method's,
+ * the listener's, MPROC_EINVAL (a type cannot be found in a new image),
+ * MPROC_ENOMEM. */
+MPROC_API int mproc_manager_start(mproc_manager **out, const mproc_manager_opts *opts);
+
+/* Serves in the calling process until shutdown (the standalone server:
+ * BaseManager.get_server().serve_forever()). ready, if not NULL, is called
+ * with the address once listening. Errors: as mproc_manager_start. */
+MPROC_API int mproc_manager_serve(const mproc_manager_opts *opts,
+                                  void (*ready)(const char *address, void *ud), void *ud);
+
+/* Connects to a running manager (BaseManager.connect()). Errors: the
+ * client's (MPROC_ECONNREFUSED, MPROC_EAUTH, ...). */
+MPROC_API int mproc_manager_connect(mproc_manager **out, const char *address, const void *authkey,
+                                    size_t authkey_len);
+
+/* The server's address (valid as long as m). */
+MPROC_API const char *mproc_manager_address(const mproc_manager *m);
+
+/* Creates an object of a type on the server: *out is a proxy to it.
+ * Errors: MPROC_ENOENT (unknown type), MPROC_EMETHOD (its constructor
+ * failed), transport errors. */
+MPROC_API int mproc_manager_create(mproc_manager *m, const char *typeid, const mproc_value *args,
+                                   mproc_proxy **out);
+
+/* Stops the server: its objects are freed, every client's later calls
+ * fail. Only the process that started it, or any client when the server
+ * allows it (the standalone server), may. */
+MPROC_API int mproc_manager_shutdown(mproc_manager *m);
+
+/* Disconnects; a manager this process started is shut down (and joined)
+ * first. NULL is a no-op. Proxies made through m must be freed first. */
+MPROC_API void mproc_manager_free(mproc_manager *m);
+
+/* The last method failure of this thread: its code and message (owned by
+ * the thread, valid until its next call). */
+MPROC_API void mproc_manager_last_error(int *code, const char **msg);
+
+/* ---- proxies -------------------------------------------------------------- */
+
+/* Calls method(args) on the proxy's object. *result (may be NULL if
+ * unwanted) receives the result (NULL for None); a result holding handles
+ * turns them into proxies through mproc_value_get_proxy. Errors:
+ * MPROC_EMETHOD (see above), MPROC_ENOENT (no such method or object),
+ * transport errors. */
+MPROC_API int mproc_proxy_call(mproc_proxy *p, const char *method, const mproc_value *args,
+                               mproc_value **result);
+
+/* As mproc_proxy_call for a method returning a new object: *out is its
+ * proxy. */
+MPROC_API int mproc_proxy_call_proxy(mproc_proxy *p, const char *method, const mproc_value *args,
+                                     mproc_proxy **out);
+
+/* The proxy's type name and a value that stands for it (to put a proxy
+ * into a container or a queue of the same manager; free it). */
+MPROC_API const char *mproc_proxy_typeid(const mproc_proxy *p);
+MPROC_API mproc_value *mproc_proxy_ref(const mproc_proxy *p);
+
+/* A proxy for a reference read back from the server (a handle value), on
+ * manager m. Errors: MPROC_EINVAL (not a reference). */
+MPROC_API int mproc_proxy_from_value(mproc_manager *m, const mproc_value *ref, mproc_proxy **out);
+
+/* Drops the proxy (the server frees the object with its last reference).
+ * NULL is a no-op. */
+MPROC_API void mproc_proxy_free(mproc_proxy *p);
+
+/* Shorthands for built-in types (each a mproc_proxy_call). */
+MPROC_API int mproc_proxy_setitem(mproc_proxy *p, const mproc_value *key, const mproc_value *val);
+MPROC_API int mproc_proxy_getitem(mproc_proxy *p, const mproc_value *key, mproc_value **out);
+MPROC_API int mproc_proxy_append(mproc_proxy *p, const mproc_value *item);
+MPROC_API int mproc_proxy_len(mproc_proxy *p, size_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,45 @@
+/* Manager internals: the wire protocol, the object table and the
+ * built-in types (see mproc/manager.h).
+ *
+ * Requests and replies are CBOR values (one connection message each):
+ *   [CREATE, typeid, args]        -> [OK, id, typeid]
+ *   [CALL, id, method, args]      -> [OK, result] | [OK_PROXY, id, typeid]
+ *   [INCREF, id] [DECREF, id]     -> [OK, nil]
+ *   [SHUTDOWN]                    -> [OK, nil]
+ * A failure is [METHOD_ERR, code, message] (the method failed) or
+ * [SERVER_ERR, code, message] (unknown object or method, bad request).
+ * References to objects inside values are handles of type
+ * MPROC__HANDLE_OBJ whose ref is the object id. */
+#ifndef MPROC_INTERNAL_MANAGER_H
+#define MPROC_INTERNAL_MANAGER_H
+
+#include "internal/base.h"
+#include "mproc/manager.h"
+
+#include <pthread.h>
+
+enum { MOP_CREATE = 1, MOP_CALL, MOP_INCREF, MOP_DECREF, MOP_SHUTDOWN };
+enum { MREP_OK = 0, MREP_OK_PROXY, MREP_METHOD_ERR, MREP_SERVER_ERR };
+
+#define MPROC__HANDLE_OBJ  0x6d67u /* "mg" */
+#define MPROC__MGR_MAX_MSG ((size_t)64 << 20)
+
+/* The built-in types: containers (manager_containers.c) and queues and
+ * synchronisation objects (manager_sync.c). */
+extern const mproc_type_def mproc__mgr_container_types[];
+extern const size_t mproc__mgr_ncontainer;
+extern const mproc_type_def mproc__mgr_sync_types[];
+extern const size_t mproc__mgr_nsync;
+
+/* For built-in methods: fails the call with a message (sets the thread's
+ * task failure message) and returns code. */
+int mproc__mgr_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
+
+/* The n-th argument of a call (NULL when absent). */
+const mproc_value *mproc__mgr_arg(const mproc_value *args, size_t n);
+
+/* Server side: the references a value holds (handles) are taken (+1) or
+ * dropped (-1) on behalf of a container that stores or forgets it. */
+void mproc__mgr_hold(const mproc_value *v, int delta);
+
+#endif

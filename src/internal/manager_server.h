@@ -1,0 +1,37 @@
+/* The manager server's parts: the object table (manager_objects.c) and
+ * the connection handling (manager_server.c). */
+#ifndef MPROC_INTERNAL_MANAGER_SERVER_H
+#define MPROC_INTERNAL_MANAGER_SERVER_H
+
+#include "internal/manager.h"
+#include "mproc/conn.h"
+
+#include <stdint.h>
+
+typedef struct mgr_obj {
+    uint64_t id;
+    const mproc_type_def *type;
+    void *state;
+    long refs; /* one per client reference and per container holding it */
+    struct mgr_obj *next;
+} mgr_obj;
+
+/* A new object with one reference: *id. */
+int mproc__mgr_obj_add(const mproc_type_def *type, void *state, uint64_t *id);
+/* The object, with a reference taken for the caller (give it back with
+ * mproc__mgr_obj_put), or NULL. */
+mgr_obj *mproc__mgr_obj_get(uint64_t id);
+void mproc__mgr_obj_put(mgr_obj *o);
+/* Adds delta references; at zero the object is destroyed. False if there
+ * is no such object. */
+bool mproc__mgr_obj_ref(uint64_t id, int delta);
+/* Objects alive (for tests). */
+size_t mproc__mgr_obj_count(void);
+
+/* Serves on l (taken over: closed by a shutdown request) until a client
+ * asks for shutdown. */
+struct mproc_listener;
+int mproc__mgr_serve(struct mproc_listener *l, const mproc_manager_opts *o,
+                     void (*ready)(const char *address, void *ud), void *ud);
+
+#endif

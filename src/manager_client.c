@@ -1,0 +1,320 @@
+/* The manager's client side: connections, requests, proxies. Calls on one
+ * manager handle are serialised (one connection). */
+#include "internal/manager.h"
+#include "mproc/listener.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct mproc_manager {
+    pthread_mutex_t mu;
+    mproc_conn *c;
+    char *address;
+    mproc_process *server; /* the server this process started, or NULL */
+};
+
+struct mproc_proxy {
+    mproc_manager *m;
+    uint64_t id;
+    char *typeid;
+};
+
+static _Thread_local int last_code;
+static _Thread_local char *last_msg;
+
+void mproc_manager_last_error(int *code, const char **msg)
+{
+    if (code) *code = last_code;
+    if (msg) *msg = last_msg ? last_msg : "";
+}
+
+static void set_last(int code, const char *msg)
+{
+    free(last_msg);
+    last_code = code;
+    last_msg = msg ? strdup(msg) : NULL;
+}
+
+/* ---- connecting ---------------------------------------------------------------- */
+
+int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
+                          mproc_process *server)
+{
+    mproc_manager *m = calloc(1, sizeof *m);
+    if (!m || !(m->address = strdup(address))) {
+        free(m);
+        return MPROC_ENOMEM;
+    }
+    mproc_client_opts co = {.auth = *auth};
+    int rc = mproc_client(&m->c, address, &co, 30000);
+    if (rc) {
+        free(m->address);
+        free(m);
+        return rc;
+    }
+    mproc_conn_set_max_message(m->c, MPROC__MGR_MAX_MSG);
+    pthread_mutex_init(&m->mu, NULL);
+    m->server = server;
+    *out = m;
+    return 0;
+}
+
+int mproc_manager_connect(mproc_manager **out, const char *address, const void *authkey,
+                          size_t authkey_len)
+{
+    if (!out || !address) return MPROC_EINVAL;
+    mproc_auth a = {.key = authkey, .key_len = authkey_len, .family_key = authkey == NULL};
+    return mproc__mgr_client_new(out, address, &a, NULL);
+}
+
+const char *mproc_manager_address(const mproc_manager *m)
+{
+    return m ? m->address : "";
+}
+
+/* ---- requests ------------------------------------------------------------------- */
+
+/* Sends req (freed) and reads the reply: 0 with *out the reply list, or a
+ * failure (MPROC_EMETHOD, the server's code, a transport error). */
+static int request(mproc_manager *m, mproc_value *req, mproc_value **out)
+{
+    if (!req) return MPROC_ENOMEM;
+    MPROC__LOCK(&m->mu);
+    int rc = m->c ? mproc_conn_send_value(m->c, req) : MPROC_ECLOSED;
+    mproc_value *rep = NULL;
+    if (!rc) rc = mproc_conn_recv_value(m->c, &rep, MPROC_FOREVER);
+    MPROC__UNLOCK(&m->mu);
+    mproc_value_free(req);
+    if (rc) return rc;
+    int64_t kind = -1, code = MPROC_EPROTO;
+    mproc_value_get_int(mproc__mgr_arg(rep, 0), &kind);
+    if (kind == MREP_OK || kind == MREP_OK_PROXY) {
+        *out = rep;
+        return 0;
+    }
+    mproc_value_get_int(mproc__mgr_arg(rep, 1), &code);
+    if (code >= 0 || code < -1999) code = MPROC_EPROTO;
+    set_last((int)code, mproc_value_get_str(mproc__mgr_arg(rep, 2), NULL));
+    mproc_value_free(rep);
+    return kind == MREP_METHOD_ERR ? MPROC_EMETHOD : (int)code;
+}
+
+static mproc_value *req_new(int op)
+{
+    mproc_value *r = mproc_value_list();
+    if (r && mproc_value_list_append(r, mproc_value_int(op))) {
+        mproc_value_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Appends v (copied; NULL: nil) to req; on failure req is freed. */
+static mproc_value *req_add(mproc_value *req, mproc_value *v)
+{
+    if (!req) {
+        mproc_value_free(v);
+        return NULL;
+    }
+    if (mproc_value_list_append(req, v ? v : mproc_value_nil())) {
+        mproc_value_free(req);
+        return NULL;
+    }
+    return req;
+}
+
+static int proxy_new(mproc_manager *m, uint64_t id, const char *typeid, mproc_proxy **out)
+{
+    mproc_proxy *p = calloc(1, sizeof *p);
+    if (!p || !(p->typeid = strdup(typeid ? typeid : ""))) {
+        free(p);
+        return MPROC_ENOMEM;
+    }
+    p->m = m;
+    p->id = id;
+    *out = p;
+    return 0;
+}
+
+/* A reply [OK_PROXY, id, typeid] becomes a proxy (the server took the
+ * reference for this connection). */
+static int proxy_from_reply(mproc_manager *m, mproc_value *rep, mproc_proxy **out)
+{
+    uint64_t id;
+    int64_t kind;
+    int rc = mproc_value_get_int(mproc__mgr_arg(rep, 0), &kind) || kind != MREP_OK_PROXY ||
+                     mproc_value_get_uint(mproc__mgr_arg(rep, 1), &id)
+                 ? MPROC_EPROTO
+                 : proxy_new(m, id, mproc_value_get_str(mproc__mgr_arg(rep, 2), NULL), out);
+    mproc_value_free(rep);
+    return rc;
+}
+
+int mproc_manager_create(mproc_manager *m, const char *typeid, const mproc_value *args,
+                         mproc_proxy **out)
+{
+    if (!m || !typeid || !out) return MPROC_EINVAL;
+    mproc_value *req = req_add(req_new(MOP_CREATE), mproc_value_str(typeid));
+    req = req_add(req, args ? mproc_value_copy(args) : NULL);
+    mproc_value *rep;
+    int rc = request(m, req, &rep);
+    return rc ? rc : proxy_from_reply(m, rep, out);
+}
+
+static mproc_value *call_req(mproc_proxy *p, const char *method, const mproc_value *args)
+{
+    mproc_value *req = req_add(req_new(MOP_CALL), mproc_value_uint(p->id));
+    req = req_add(req, mproc_value_str(method));
+    return req_add(req, args ? mproc_value_copy(args) : NULL);
+}
+
+int mproc_proxy_call(mproc_proxy *p, const char *method, const mproc_value *args,
+                     mproc_value **result)
+{
+    if (!p || !method) return MPROC_EINVAL;
+    mproc_value *rep;
+    int rc = request(p->m, call_req(p, method, args), &rep);
+    if (rc) return rc;
+    int64_t kind;
+    mproc_value_get_int(mproc__mgr_arg(rep, 0), &kind);
+    if (kind == MREP_OK_PROXY) { /* a method returning an object: drop it */
+        mproc_proxy *tmp;
+        if (proxy_from_reply(p->m, rep, &tmp) == 0) mproc_proxy_free(tmp);
+        if (result) *result = NULL;
+        return 0;
+    }
+    if (result) {
+        mproc_value *v = mproc__mgr_arg(rep, 1) ? mproc_value_copy(mproc__mgr_arg(rep, 1)) : NULL;
+        if (v && mproc_value_kind_of(v) == MPROC_V_NIL) {
+            mproc_value_free(v);
+            v = NULL;
+        }
+        *result = v;
+    }
+    mproc_value_free(rep);
+    return 0;
+}
+
+int mproc_proxy_call_proxy(mproc_proxy *p, const char *method, const mproc_value *args,
+                           mproc_proxy **out)
+{
+    if (!p || !method || !out) return MPROC_EINVAL;
+    mproc_value *rep;
+    int rc = request(p->m, call_req(p, method, args), &rep);
+    if (rc) return rc;
+    int64_t kind;
+    mproc_value_get_int(mproc__mgr_arg(rep, 0), &kind);
+    if (kind == MREP_OK_PROXY) return proxy_from_reply(p->m, rep, out);
+    /* A plain result that is a reference: a proxy for it. */
+    rc = mproc_proxy_from_value(p->m, mproc__mgr_arg(rep, 1), out);
+    mproc_value_free(rep);
+    return rc;
+}
+
+const char *mproc_proxy_typeid(const mproc_proxy *p)
+{
+    return p ? p->typeid : "";
+}
+
+mproc_value *mproc_proxy_ref(const mproc_proxy *p)
+{
+    return p ? mproc_value_handle(MPROC__HANDLE_OBJ, p->id) : NULL;
+}
+
+int mproc_proxy_from_value(mproc_manager *m, const mproc_value *ref, mproc_proxy **out)
+{
+    uint32_t type;
+    uint64_t id;
+    if (!m || !out || mproc_value_get_handle(ref, &type, &id) || type != MPROC__HANDLE_OBJ)
+        return MPROC_EINVAL;
+    mproc_value *rep;
+    int rc = request(m, req_add(req_new(MOP_INCREF), mproc_value_uint(id)), &rep);
+    if (rc) return rc;
+    mproc_value_free(rep);
+    return proxy_new(m, id, "", out);
+}
+
+void mproc_proxy_free(mproc_proxy *p)
+{
+    if (!p) return;
+    mproc_value *rep;
+    if (request(p->m, req_add(req_new(MOP_DECREF), mproc_value_uint(p->id)), &rep) == 0)
+        mproc_value_free(rep);
+    free(p->typeid);
+    free(p);
+}
+
+/* ---- shorthands --------------------------------------------------------------------- */
+
+static int call2(mproc_proxy *p, const char *method, const mproc_value *a, const mproc_value *b,
+                 mproc_value **out)
+{
+    mproc_value *args = mproc_value_list();
+    if (!args || (a && mproc_value_list_append(args, mproc_value_copy(a))) ||
+        (b && mproc_value_list_append(args, mproc_value_copy(b)))) {
+        mproc_value_free(args);
+        return MPROC_ENOMEM;
+    }
+    int rc = mproc_proxy_call(p, method, args, out);
+    mproc_value_free(args);
+    return rc;
+}
+
+int mproc_proxy_setitem(mproc_proxy *p, const mproc_value *key, const mproc_value *val)
+{
+    return key && val ? call2(p, "setitem", key, val, NULL) : MPROC_EINVAL;
+}
+
+int mproc_proxy_getitem(mproc_proxy *p, const mproc_value *key, mproc_value **out)
+{
+    return key ? call2(p, "getitem", key, NULL, out) : MPROC_EINVAL;
+}
+
+int mproc_proxy_append(mproc_proxy *p, const mproc_value *item)
+{
+    return item ? call2(p, "append", item, NULL, NULL) : MPROC_EINVAL;
+}
+
+int mproc_proxy_len(mproc_proxy *p, size_t *out)
+{
+    mproc_value *v = NULL;
+    int rc = call2(p, "len", NULL, NULL, &v);
+    int64_t n = 0;
+    if (!rc && mproc_value_get_int(v, &n)) rc = MPROC_EPROTO;
+    mproc_value_free(v);
+    if (!rc && out) *out = (size_t)n;
+    return rc;
+}
+
+/* ---- shutting down ------------------------------------------------------------------- */
+
+int mproc_manager_shutdown(mproc_manager *m)
+{
+    if (!m) return MPROC_EINVAL;
+    mproc_value *rep;
+    int rc = request(m, req_new(MOP_SHUTDOWN), &rep);
+    if (!rc) mproc_value_free(rep);
+    MPROC__LOCK(&m->mu);
+    mproc_conn_free(m->c);
+    m->c = NULL;
+    MPROC__UNLOCK(&m->mu);
+    if (m->server) {
+        if (mproc_process_join(m->server, 5000) != 0) {
+            mproc_process_kill(m->server);
+            mproc_process_join(m->server, MPROC_FOREVER);
+        }
+        mproc_process_free(m->server);
+        m->server = NULL;
+    }
+    return rc;
+}
+
+void mproc_manager_free(mproc_manager *m)
+{
+    if (!m) return;
+    if (m->server) mproc_manager_shutdown(m);
+    mproc_conn_free(m->c);
+    pthread_mutex_destroy(&m->mu);
+    free(m->address);
+    free(m);
+}

@@ -1,0 +1,108 @@
+/* The manager server's object table: ids, reference counts, types. One
+ * table per process (a process serves at most one manager at a time). */
+#include "internal/manager_server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 4096
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static mgr_obj *table[BUCKETS];
+static uint64_t next_id;
+static size_t live;
+
+static mgr_obj **slot(uint64_t id)
+{
+    mgr_obj **pp = &table[id % BUCKETS];
+    while (*pp && (*pp)->id != id) pp = &(*pp)->next;
+    return pp;
+}
+
+int mproc__mgr_obj_add(const mproc_type_def *type, void *state, uint64_t *id)
+{
+    mgr_obj *o = calloc(1, sizeof *o);
+    if (!o) return MPROC_ENOMEM;
+    o->type = type;
+    o->state = state;
+    o->refs = 1;
+    MPROC__LOCK(&mu);
+    o->id = ++next_id;
+    o->next = table[o->id % BUCKETS];
+    table[o->id % BUCKETS] = o;
+    live++;
+    MPROC__UNLOCK(&mu);
+    *id = o->id;
+    return 0;
+}
+
+mgr_obj *mproc__mgr_obj_get(uint64_t id)
+{
+    MPROC__LOCK(&mu);
+    mgr_obj *o = *slot(id);
+    if (o) o->refs++;
+    MPROC__UNLOCK(&mu);
+    return o;
+}
+
+bool mproc__mgr_obj_ref(uint64_t id, int delta)
+{
+    mgr_obj *dead = NULL;
+    MPROC__LOCK(&mu);
+    mgr_obj **pp = slot(id);
+    if (*pp) {
+        (*pp)->refs += delta;
+        if ((*pp)->refs <= 0) {
+            dead = *pp;
+            *pp = dead->next;
+            live--;
+        }
+    }
+    bool found = *pp || dead;
+    MPROC__UNLOCK(&mu);
+    if (dead) { /* outside the lock: its state may drop references of its own */
+        if (dead->type->destroy) dead->type->destroy(dead->state);
+        free(dead);
+    }
+    return found;
+}
+
+void mproc__mgr_obj_put(mgr_obj *o)
+{
+    if (o) mproc__mgr_obj_ref(o->id, -1);
+}
+
+size_t mproc__mgr_obj_count(void)
+{
+    MPROC__LOCK(&mu);
+    size_t n = live;
+    MPROC__UNLOCK(&mu);
+    return n;
+}
+
+void mproc__mgr_hold(const mproc_value *v, int delta)
+{
+    switch (mproc_value_kind_of(v)) {
+    case MPROC_V_HANDLE: {
+        uint32_t type;
+        uint64_t ref;
+        if (!mproc_value_get_handle(v, &type, &ref) && type == MPROC__HANDLE_OBJ)
+            mproc__mgr_obj_ref(ref, delta);
+        break;
+    }
+    case MPROC_V_LIST:
+        for (size_t i = 0; i < mproc_value_len(v); i++)
+            mproc__mgr_hold(mproc_value_list_get(v, i), delta);
+        break;
+    case MPROC_V_MAP:
+        for (size_t i = 0; i < mproc_value_len(v); i++) {
+            mproc_value *k, *x;
+            mproc_value_map_entry(v, i, &k, &x);
+            mproc__mgr_hold(k, delta);
+            mproc__mgr_hold(x, delta);
+        }
+        break;
+    default:
+        break;
+    }
+}

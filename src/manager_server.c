@@ -1,0 +1,314 @@
+/* The manager server: a listener, a thread per connection, the requests
+ * of the protocol (internal/manager.h) on the object table. A connection's
+ * references are counted per connection and dropped when it closes, even
+ * when the client died. A client that sends something malformed, too big,
+ * or nothing for idle_timeout_ms is disconnected; the others go on. */
+#include "internal/future.h"
+#include "internal/log.h"
+#include "internal/manager_server.h"
+#include "mproc/listener.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_CONNS 4096
+#define CONN_STACK        (256 * 1024)
+
+typedef struct server {
+    pthread_mutex_t mu; /* guards clients */
+    struct client *clients;
+    mproc_listener *l;
+    const mproc_type_def *types; /* custom ones; the built-in ones are searched first */
+    size_t ntypes;
+    int idle_ms, max_conns;
+    atomic_int conns;
+    atomic_bool stop;
+} server;
+
+typedef struct conn_ref {
+    uint64_t id;
+    long n;
+} conn_ref;
+
+typedef struct client {
+    server *s;
+    struct client *next;
+    mproc_conn *c;
+    conn_ref *refs;
+    size_t nrefs, cap;
+} client;
+
+/* ---- per-connection references ------------------------------------------------ */
+
+static int client_ref(client *cl, uint64_t id, int delta)
+{
+    size_t i = 0;
+    while (i < cl->nrefs && cl->refs[i].id != id) i++;
+    if (i == cl->nrefs) {
+        if (delta < 0) return MPROC_ENOENT;
+        if (cl->nrefs == cl->cap) {
+            size_t nc = cl->cap ? cl->cap * 2 : 8;
+            conn_ref *n = realloc(cl->refs, nc * sizeof *n);
+            if (!n) return MPROC_ENOMEM;
+            cl->refs = n;
+            cl->cap = nc;
+        }
+        cl->refs[cl->nrefs++] = (conn_ref){id, 0};
+    }
+    if (cl->refs[i].n + delta < 0) return MPROC_ENOENT;
+    cl->refs[i].n += delta;
+    if (cl->refs[i].n == 0) cl->refs[i] = cl->refs[--cl->nrefs];
+    return 0;
+}
+
+/* ---- replies --------------------------------------------------------------------- */
+
+static mproc_value *reply2(int kind, mproc_value *a, mproc_value *b)
+{
+    mproc_value *r = mproc_value_list();
+    if (r && (mproc_value_list_append(r, mproc_value_int(kind)) ||
+              (a && mproc_value_list_append(r, a)) || (b && mproc_value_list_append(r, b)))) {
+        mproc_value_free(r);
+        return NULL;
+    }
+    if (!r) {
+        mproc_value_free(a);
+        mproc_value_free(b);
+    }
+    return r;
+}
+
+static mproc_value *fail(int kind, int code, const char *msg)
+{
+    return reply2(kind, mproc_value_int(code), mproc_value_str(msg ? msg : mproc_strerror(code)));
+}
+
+/* ---- requests ---------------------------------------------------------------------- */
+
+static const mproc_type_def *find_type(const server *s, const char *name)
+{
+    const mproc_type_def *sets[] = {mproc__mgr_container_types, mproc__mgr_sync_types, s->types};
+    size_t ns[] = {mproc__mgr_ncontainer, mproc__mgr_nsync, s->ntypes};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < ns[k]; i++)
+            if (strcmp(sets[k][i].typeid, name) == 0) return &sets[k][i];
+    return NULL;
+}
+
+static mproc_value *create(client *cl, const char *typeid, const mproc_value *args)
+{
+    const mproc_type_def *t = typeid ? find_type(cl->s, typeid) : NULL;
+    if (!t) return fail(MREP_SERVER_ERR, MPROC_ENOENT, "unknown type");
+    void *state;
+    char *msg = NULL;
+    int rc = mproc__task_run_create(t->create, args, &state, &msg);
+    if (rc) {
+        mproc_value *r = fail(MREP_METHOD_ERR, rc, msg);
+        free(msg);
+        return r;
+    }
+    uint64_t id;
+    if ((rc = mproc__mgr_obj_add(t, state, &id))) {
+        if (t->destroy) t->destroy(state);
+        return fail(MREP_SERVER_ERR, rc, NULL);
+    }
+    if ((rc = client_ref(cl, id, +1))) {
+        mproc__mgr_obj_ref(id, -1);
+        return fail(MREP_SERVER_ERR, rc, NULL);
+    }
+    return reply2(MREP_OK_PROXY, mproc_value_uint(id), mproc_value_str(t->typeid));
+}
+
+static const mproc_method_def *find_method(const mproc_type_def *t, const char *name)
+{
+    for (size_t i = 0; name && i < t->nmethods; i++)
+        if (strcmp(t->methods[i].name, name) == 0) return &t->methods[i];
+    return NULL;
+}
+
+static mproc_value *call(client *cl, uint64_t id, const char *name, const mproc_value *args)
+{
+    mgr_obj *o = mproc__mgr_obj_get(id);
+    if (!o) return fail(MREP_SERVER_ERR, MPROC_ENOENT, "unknown object");
+    const mproc_method_def *m = find_method(o->type, name);
+    if (!m) {
+        mproc__mgr_obj_put(o);
+        return fail(MREP_SERVER_ERR, MPROC_ENOENT, "no such method");
+    }
+    mproc_value *result;
+    char *msg = NULL;
+    int rc = mproc__task_run_method(m->fn, o->state, args, &result, &msg);
+    mproc__mgr_obj_put(o);
+    if (rc) {
+        mproc_value *r = fail(MREP_METHOD_ERR, rc, msg);
+        free(msg);
+        return r;
+    }
+    if (m->returns_typeid) { /* a new object made from the result */
+        mproc_value *args2 = mproc_value_list();
+        if (!args2 || mproc_value_list_append(args2, result ? result : mproc_value_nil())) {
+            mproc_value_free(args2);
+            return fail(MREP_SERVER_ERR, MPROC_ENOMEM, NULL);
+        }
+        mproc_value *r = create(cl, m->returns_typeid, args2);
+        mproc_value_free(args2);
+        return r;
+    }
+    return reply2(MREP_OK, result ? result : mproc_value_nil(), NULL);
+}
+
+/* Takes or drops a reference of this connection. */
+static mproc_value *ref(client *cl, uint64_t id, int delta)
+{
+    if (delta > 0 && !mproc__mgr_obj_ref(id, +1))
+        return fail(MREP_SERVER_ERR, MPROC_ENOENT, "unknown object");
+    int rc = client_ref(cl, id, delta);
+    if (rc) {
+        if (delta > 0) mproc__mgr_obj_ref(id, -1);
+        return fail(MREP_SERVER_ERR, rc, "no such reference");
+    }
+    if (delta < 0) mproc__mgr_obj_ref(id, -1);
+    return reply2(MREP_OK, mproc_value_nil(), NULL);
+}
+
+static mproc_value *handle(client *cl, const mproc_value *req)
+{
+    int64_t op;
+    if (mproc_value_kind_of(req) != MPROC_V_LIST ||
+        mproc_value_get_int(mproc__mgr_arg(req, 0), &op))
+        return fail(MREP_SERVER_ERR, MPROC_EPROTO, "malformed request");
+    uint64_t id = 0;
+    bool has_id = !mproc_value_get_uint(mproc__mgr_arg(req, 1), &id);
+    const mproc_value *args = mproc__mgr_arg(req, op == MOP_CREATE ? 2 : 3);
+    if (args && mproc_value_kind_of(args) == MPROC_V_NIL) args = NULL;
+    if (args && mproc_value_kind_of(args) != MPROC_V_LIST)
+        return fail(MREP_SERVER_ERR, MPROC_EPROTO, "arguments must be a list");
+    switch (op) {
+    case MOP_CREATE:
+        return create(cl, mproc_value_get_str(mproc__mgr_arg(req, 1), NULL), args);
+    case MOP_CALL:
+        if (!has_id) break;
+        return call(cl, id, mproc_value_get_str(mproc__mgr_arg(req, 2), NULL), args);
+    case MOP_INCREF:
+    case MOP_DECREF:
+        if (!has_id) break;
+        return ref(cl, id, op == MOP_INCREF ? +1 : -1);
+    case MOP_SHUTDOWN:
+        atomic_store(&cl->s->stop, true);
+        mproc_listener_close(cl->s->l); /* wakes the accept loop */
+        return reply2(MREP_OK, mproc_value_nil(), NULL);
+    default:
+        break;
+    }
+    return fail(MREP_SERVER_ERR, MPROC_EPROTO, "malformed request");
+}
+
+/* ---- connections ----------------------------------------------------------------------- */
+
+static void *serve_client(void *arg)
+{
+    client *cl = arg;
+    mproc_conn_set_max_message(cl->c, MPROC__MGR_MAX_MSG);
+    int idle = cl->s->idle_ms > 0 ? cl->s->idle_ms : MPROC_FOREVER;
+    while (!atomic_load(&cl->s->stop)) {
+        mproc_value *req;
+        int rc = mproc_conn_recv_value(cl->c, &req, idle);
+        if (rc == MPROC_EPROTO || rc == MPROC_E2BIG) { /* malformed: say so, then go */
+            mproc_value *r = fail(MREP_SERVER_ERR, rc, "malformed message");
+            if (r) mproc_conn_send_value(cl->c, r);
+            mproc_value_free(r);
+            break;
+        }
+        if (rc) break; /* closed, idle, too big, gone */
+        mproc_value *r = handle(cl, req);
+        mproc_value_free(req);
+        rc = r ? mproc_conn_send_value(cl->c, r) : MPROC_ENOMEM;
+        mproc_value_free(r);
+        if (rc) break;
+    }
+    for (size_t i = 0; i < cl->nrefs; i++) mproc__mgr_obj_ref(cl->refs[i].id, -cl->refs[i].n);
+    free(cl->refs);
+    server *s = cl->s;
+    MPROC__LOCK(&s->mu);
+    for (client **pp = &s->clients; *pp; pp = &(*pp)->next)
+        if (*pp == cl) {
+            *pp = cl->next;
+            break;
+        }
+    mproc_conn_free(cl->c);
+    MPROC__UNLOCK(&s->mu);
+    free(cl);
+    atomic_fetch_sub(&s->conns, 1);
+    return NULL;
+}
+
+static void start_client(server *s, mproc_conn *c)
+{
+    client *cl = calloc(1, sizeof *cl);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, CONN_STACK);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (cl && atomic_fetch_add(&s->conns, 1) < s->max_conns) {
+        cl->s = s;
+        cl->c = c;
+        MPROC__LOCK(&s->mu);
+        cl->next = s->clients;
+        s->clients = cl;
+        if (pthread_create(&t, &a, serve_client, cl) == 0)
+            c = NULL;
+        else
+            s->clients = cl->next;
+        MPROC__UNLOCK(&s->mu);
+    } else if (cl) {
+        MPROC__INFO("manager: too many connections, one refused");
+    }
+    if (c) {
+        if (cl) atomic_fetch_sub(&s->conns, 1);
+        free(cl);
+        mproc_conn_free(c);
+    }
+    pthread_attr_destroy(&a);
+}
+
+int mproc__mgr_serve(mproc_listener *l, const mproc_manager_opts *o,
+                     void (*ready)(const char *address, void *ud), void *ud)
+{
+    server *s = calloc(1, sizeof *s);
+    if (!s) return MPROC_ENOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    s->l = l;
+    s->types = o->types;
+    s->ntypes = o->ntypes;
+    s->idle_ms = o->idle_timeout_ms;
+    s->max_conns = o->max_connections > 0 ? o->max_connections : DEFAULT_MAX_CONNS;
+    if (ready) ready(mproc_listener_address(l), ud);
+    while (!atomic_load(&s->stop)) {
+        mproc_conn *c;
+        int rc = mproc_listener_accept(l, &c, 200);
+        if (rc == 0)
+            start_client(s, c);
+        else if (rc == MPROC_ECLOSED)
+            break;
+        /* timeouts, failed handshakes, EMFILE: go on */
+    }
+    atomic_store(&s->stop, true);
+    /* Wake every connection thread blocked reading, and wait for them
+     * (one blocked in a method, e.g. a queue get, is left: the server
+     * state is then kept, not freed). */
+    MPROC__LOCK(&s->mu);
+    for (client *cl = s->clients; cl; cl = cl->next) shutdown(mproc_conn_fileno(cl->c), SHUT_RDWR);
+    MPROC__UNLOCK(&s->mu);
+    for (int i = 0; i < 1000 && atomic_load(&s->conns) > 0; i++) usleep(1000);
+    if (atomic_load(&s->conns) == 0) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+    return 0;
+}
