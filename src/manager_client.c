@@ -2,6 +2,9 @@
  * manager handle are serialised (one connection). */
 #include "internal/manager.h"
 #include "mproc/listener.h"
+#include "mproc/queue.h"
+
+#include <poll.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +13,8 @@ struct mproc_manager {
     pthread_mutex_t mu;
     mproc_conn *c;
     char *address;
-    mproc_process *server; /* the server this process started, or NULL */
+    mproc_process *server;  /* the server this process started, or NULL */
+    mproc__mgr_channel *ch; /* local transport (internal/manager.h), or NULL */
 };
 
 struct mproc_proxy {
@@ -37,6 +41,28 @@ static void set_last(int code, const char *msg)
 
 /* ---- connecting ---------------------------------------------------------------- */
 
+static int request(mproc_manager *m, mproc_value *req, mproc_value **out);
+static mproc_value *req_new(int op);
+static mproc_value *req_add(mproc_value *req, mproc_value *v);
+
+/* Moves the requests to a pair of queues in the arena when the server is
+ * of our family (it checks the family token); else stays on the socket. */
+static void go_local(mproc_manager *m)
+{
+    mproc__mgr_channel *ch;
+    if (mproc__mgr_channel_new(&ch)) return;
+    mproc_value *req = req_add(req_new(MOP_LOCAL), mproc_value_uint((uintptr_t)ch));
+    req = req_add(req, mproc_value_uint(mproc__mgr_family_token()));
+    mproc_value *rep;
+    if (request(m, req, &rep) == 0) {
+        mproc_value_free(rep);
+        m->ch = ch;
+        return;
+    }
+    mproc__mgr_channel_drop(ch); /* the server never took its share */
+    mproc__mgr_channel_drop(ch);
+}
+
 int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
                           mproc_process *server)
 {
@@ -55,6 +81,7 @@ int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_
     mproc_conn_set_max_message(m->c, MPROC__MGR_MAX_MSG);
     pthread_mutex_init(&m->mu, NULL);
     m->server = server;
+    go_local(m);
     *out = m;
     return 0;
 }
@@ -74,15 +101,48 @@ const char *mproc_manager_address(const mproc_manager *m)
 
 /* ---- requests ------------------------------------------------------------------- */
 
+/* One exchange over the local queues (m->mu held). */
+static int exchange_local(mproc_manager *m, const mproc_value *req, mproc_value **rep)
+{
+    void *buf;
+    size_t len;
+    int rc = mproc_value_encode(req, &buf, &len);
+    if (rc) return rc;
+    rc = mproc_queue_put(m->ch->req, buf, len, MPROC_FOREVER);
+    free(buf);
+    while (rc == 0) {
+        rc = mproc_queue_get(m->ch->rep, &buf, &len, MPROC__MGR_LOCAL_SLICE_MS);
+        if (rc == 0) {
+            rc = mproc_value_decode(buf, len, NULL, rep);
+            free(buf);
+            break;
+        }
+        if (rc != MPROC_ETIMEDOUT) break;
+        struct pollfd pf = {.fd = mproc_conn_fileno(m->c), .events = POLLIN};
+        if (poll(&pf, 1, 0) != 0)
+            rc = MPROC_ECONNRESET; /* the server is gone */
+        else
+            rc = 0;
+    }
+    return rc;
+}
+
 /* Sends req (freed) and reads the reply: 0 with *out the reply list, or a
  * failure (MPROC_EMETHOD, the server's code, a transport error). */
 static int request(mproc_manager *m, mproc_value *req, mproc_value **out)
 {
     if (!req) return MPROC_ENOMEM;
     MPROC__LOCK(&m->mu);
-    int rc = m->c ? mproc_conn_send_value(m->c, req) : MPROC_ECLOSED;
     mproc_value *rep = NULL;
-    if (!rc) rc = mproc_conn_recv_value(m->c, &rep, MPROC_FOREVER);
+    int rc;
+    if (!m->c) {
+        rc = MPROC_ECLOSED;
+    } else if (m->ch) {
+        rc = exchange_local(m, req, &rep);
+    } else {
+        rc = mproc_conn_send_value(m->c, req);
+        if (!rc) rc = mproc_conn_recv_value(m->c, &rep, MPROC_FOREVER);
+    }
     MPROC__UNLOCK(&m->mu);
     mproc_value_free(req);
     if (rc) return rc;
@@ -297,6 +357,8 @@ int mproc_manager_shutdown(mproc_manager *m)
     MPROC__LOCK(&m->mu);
     mproc_conn_free(m->c);
     m->c = NULL;
+    mproc__mgr_channel_drop(m->ch);
+    m->ch = NULL;
     MPROC__UNLOCK(&m->mu);
     if (m->server) {
         if (mproc_process_join(m->server, 5000) != 0) {
@@ -314,6 +376,7 @@ void mproc_manager_free(mproc_manager *m)
     if (!m) return;
     if (m->server) mproc_manager_shutdown(m);
     mproc_conn_free(m->c);
+    mproc__mgr_channel_drop(m->ch);
     pthread_mutex_destroy(&m->mu);
     free(m->address);
     free(m);

@@ -1,6 +1,9 @@
 /* The manager server's object table: ids, reference counts, types. One
  * table per process (a process serves at most one manager at a time). */
 #include "internal/manager_server.h"
+#include "internal/arena.h"
+#include "internal/fnref.h"
+#include "mproc/arena.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -105,4 +108,45 @@ void mproc__mgr_hold(const mproc_value *v, int delta)
     default:
         break;
     }
+}
+
+uint64_t mproc__mgr_family_token(void)
+{
+    uintptr_t t = mproc__arena_slot_get(MPROC__SLOT_FAMILY_TOKEN);
+    if (t) return t;
+    uint64_t fresh = mproc__image_token(); /* random, nonzero */
+    mproc__arena_slot_cas(MPROC__SLOT_FAMILY_TOKEN, 0, (uintptr_t)fresh);
+    return mproc__arena_slot_get(MPROC__SLOT_FAMILY_TOKEN);
+}
+
+#define CHANNEL_MAGIC 0x6e616843u /* "Chan" */
+
+int mproc__mgr_channel_new(mproc__mgr_channel **out)
+{
+    mproc__mgr_channel *ch;
+    int rc = mproc_shm_calloc((void **)&ch, sizeof *ch);
+    if (rc) return rc;
+    if ((rc = mproc_queue_new(&ch->req, NULL)) || (rc = mproc_queue_new(&ch->rep, NULL))) {
+        mproc_queue_free(ch->req);
+        mproc_shm_free(ch);
+        return rc;
+    }
+    atomic_store(&ch->refs, 2);
+    ch->magic = CHANNEL_MAGIC;
+    *out = ch;
+    return 0;
+}
+
+bool mproc__mgr_channel_valid(const mproc__mgr_channel *ch)
+{
+    return ch && mproc_shm_contains(ch) && ch->magic == CHANNEL_MAGIC;
+}
+
+void mproc__mgr_channel_drop(mproc__mgr_channel *ch)
+{
+    if (!ch || atomic_fetch_sub(&ch->refs, 1) != 1) return;
+    ch->magic = 0;
+    mproc_queue_free(ch->req);
+    mproc_queue_free(ch->rep);
+    mproc_shm_free(ch);
 }

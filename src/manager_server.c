@@ -6,8 +6,12 @@
 #include "internal/future.h"
 #include "internal/log.h"
 #include "internal/manager_server.h"
+#include "internal/queue.h"
+#include "mproc/arena.h"
 #include "mproc/listener.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <stdatomic.h>
@@ -26,6 +30,9 @@ typedef struct server {
     const mproc_type_def *types; /* custom ones; the built-in ones are searched first */
     size_t ntypes;
     int idle_ms, max_conns;
+    mproc_auth auth; /* each connection's handshake, in its own thread */
+    uint8_t key[MPROC_AUTHKEY_MAX];
+    int wake[2]; /* written once to stop the accept loop */
     atomic_int conns;
     atomic_bool stop;
 } server;
@@ -39,9 +46,18 @@ typedef struct client {
     server *s;
     struct client *next;
     mproc_conn *c;
+    mproc__mgr_channel *ch; /* a local client's queues (internal/manager.h) */
     conn_ref *refs;
     size_t nrefs, cap;
 } client;
+
+static void stop_server(server *s)
+{
+    atomic_store(&s->stop, true);
+    char c = 1;
+    if (write(s->wake[1], &c, 1) < 0) { /* already written */
+    }
+}
 
 /* ---- per-connection references ------------------------------------------------ */
 
@@ -198,9 +214,20 @@ static mproc_value *handle(client *cl, const mproc_value *req)
     case MOP_DECREF:
         if (!has_id) break;
         return ref(cl, id, op == MOP_INCREF ? +1 : -1);
+    case MOP_LOCAL: {
+        uint64_t token = 0;
+        mproc_value_get_uint(mproc__mgr_arg(req, 2), &token);
+        mproc__mgr_channel *ch = (mproc__mgr_channel *)(uintptr_t)id;
+        /* The token first: only then is the address in our arena. */
+        if (!has_id || token != mproc__mgr_family_token() || cl->ch ||
+            !mproc__mgr_channel_valid(ch) || !mproc__queue_valid(ch->req) ||
+            !mproc__queue_valid(ch->rep))
+            return fail(MREP_SERVER_ERR, MPROC_EINVAL, "not a local client of this family");
+        cl->ch = ch;
+        return reply2(MREP_OK, mproc_value_nil(), NULL);
+    }
     case MOP_SHUTDOWN:
-        atomic_store(&cl->s->stop, true);
-        mproc_listener_close(cl->s->l); /* wakes the accept loop */
+        stop_server(cl->s);
         return reply2(MREP_OK, mproc_value_nil(), NULL);
     default:
         break;
@@ -210,10 +237,56 @@ static mproc_value *handle(client *cl, const mproc_value *req)
 
 /* ---- connections ----------------------------------------------------------------------- */
 
+/* The client closed its socket (or wrote on it, which a local client
+ * never does). */
+static bool socket_gone(mproc_conn *c)
+{
+    struct pollfd pf = {.fd = mproc_conn_fileno(c), .events = POLLIN};
+    return poll(&pf, 1, 0) != 0;
+}
+
+/* Serves a local client's queues until it goes. */
+static void serve_local(client *cl)
+{
+    long long idle_ns = cl->s->idle_ms > 0 ? (long long)cl->s->idle_ms * 1000000 : 0;
+    long long last = mproc_now_ns();
+    while (!atomic_load(&cl->s->stop)) {
+        void *buf;
+        size_t len;
+        int rc = mproc_queue_get(cl->ch->req, &buf, &len, MPROC__MGR_LOCAL_SLICE_MS);
+        if (rc == MPROC_ETIMEDOUT) {
+            if (socket_gone(cl->c) || (idle_ns && mproc_now_ns() - last > idle_ns)) break;
+            continue;
+        }
+        if (rc) break;
+        last = mproc_now_ns();
+        mproc_value *req = NULL, *r;
+        rc = mproc_value_decode(buf, len, NULL, &req);
+        free(buf);
+        r = rc ? fail(MREP_SERVER_ERR, rc, "malformed message") : handle(cl, req);
+        mproc_value_free(req);
+        void *out = NULL;
+        size_t olen = 0;
+        rc = r ? mproc_value_encode(r, &out, &olen) : MPROC_ENOMEM;
+        mproc_value_free(r);
+        if (!rc) rc = mproc_queue_put(cl->ch->rep, out, olen, MPROC_FOREVER);
+        free(out);
+        if (rc) break;
+    }
+    mproc__mgr_channel_drop(cl->ch);
+    cl->ch = NULL;
+}
+
 static void *serve_client(void *arg)
 {
     client *cl = arg;
     mproc_conn_set_max_message(cl->c, MPROC__MGR_MAX_MSG);
+    /* Nothing is decoded before the client has authenticated (both ways,
+     * as Python's Listener does). */
+    const mproc_auth *auth = &cl->s->auth;
+    if (auth->key && (mproc_deliver_challenge(cl->c, auth, MPROC_FOREVER) != 0 ||
+                      mproc_answer_challenge(cl->c, auth, MPROC_FOREVER) != 0))
+        goto done;
     int idle = cl->s->idle_ms > 0 ? cl->s->idle_ms : MPROC_FOREVER;
     while (!atomic_load(&cl->s->stop)) {
         mproc_value *req;
@@ -230,7 +303,12 @@ static void *serve_client(void *arg)
         rc = r ? mproc_conn_send_value(cl->c, r) : MPROC_ENOMEM;
         mproc_value_free(r);
         if (rc) break;
+        if (cl->ch) { /* switched to its queues */
+            serve_local(cl);
+            break;
+        }
     }
+done:
     for (size_t i = 0; i < cl->nrefs; i++) mproc__mgr_obj_ref(cl->refs[i].id, -cl->refs[i].n);
     free(cl->refs);
     server *s = cl->s;
@@ -277,35 +355,61 @@ static void start_client(server *s, mproc_conn *c)
     pthread_attr_destroy(&a);
 }
 
-int mproc__mgr_serve(mproc_listener *l, const mproc_manager_opts *o,
+int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_manager_opts *o,
                      void (*ready)(const char *address, void *ud), void *ud)
 {
     server *s = calloc(1, sizeof *s);
     if (!s) return MPROC_ENOMEM;
+    if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        free(s);
+        return MPROC__ERRNO();
+    }
     pthread_mutex_init(&s->mu, NULL);
     s->l = l;
     s->types = o->types;
     s->ntypes = o->ntypes;
     s->idle_ms = o->idle_timeout_ms;
     s->max_conns = o->max_connections > 0 ? o->max_connections : DEFAULT_MAX_CONNS;
+    s->auth = *auth;
+    size_t klen = 0;
+    if (auth->key || auth->family_key) { /* a copy: the caller's may go away */
+        if (auth->key) {
+            klen = auth->key_len;
+            memcpy(s->key, auth->key, klen);
+        } else if (mproc_get_authkey(s->key, sizeof s->key, &klen) != 0) {
+            klen = 0;
+        }
+        s->auth.key = klen ? s->key : NULL;
+        s->auth.key_len = klen;
+        s->auth.family_key = false;
+    }
     if (ready) ready(mproc_listener_address(l), ud);
     while (!atomic_load(&s->stop)) {
+        struct pollfd pf[2] = {{.fd = mproc_listener_fileno(l), .events = POLLIN},
+                               {.fd = s->wake[0], .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0 || pf[1].revents) continue;
         mproc_conn *c;
-        int rc = mproc_listener_accept(l, &c, 200);
+        int rc = mproc_listener_accept(l, &c, 0);
         if (rc == 0)
             start_client(s, c);
         else if (rc == MPROC_ECLOSED)
             break;
-        /* timeouts, failed handshakes, EMFILE: go on */
+        /* nobody after all, EMFILE: go on */
     }
     atomic_store(&s->stop, true);
-    /* Wake every connection thread blocked reading, and wait for them
-     * (one blocked in a method, e.g. a queue get, is left: the server
-     * state is then kept, not freed). */
+    mproc_listener_close(l);
+    /* Wake every connection thread blocked reading (a socket, or a local
+     * client's queue), and wait for them (one blocked in a method, e.g. a
+     * queue get, is left: the server state is then kept, not freed). */
     MPROC__LOCK(&s->mu);
-    for (client *cl = s->clients; cl; cl = cl->next) shutdown(mproc_conn_fileno(cl->c), SHUT_RDWR);
+    for (client *cl = s->clients; cl; cl = cl->next) {
+        shutdown(mproc_conn_fileno(cl->c), SHUT_RDWR);
+        if (cl->ch) mproc_queue_close(cl->ch->req);
+    }
     MPROC__UNLOCK(&s->mu);
     for (int i = 0; i < 1000 && atomic_load(&s->conns) > 0; i++) usleep(1000);
+    close(s->wake[0]);
+    close(s->wake[1]);
     if (atomic_load(&s->conns) == 0) {
         pthread_mutex_destroy(&s->mu);
         free(s);

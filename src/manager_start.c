@@ -137,15 +137,15 @@ static int server_main(void *arg)
     int rc = a->types_len ? decode_types(a + 1, a->types_len, &types, &o.ntypes) : 0;
     o.types = types;
     mproc_listener *l = NULL;
-    mproc_listener_opts lo = {.auth = auth_of(a)};
-    if (!rc) rc = mproc_listener_new(&l, a->address[0] ? a->address : NULL, &lo);
+    mproc_auth auth = auth_of(a);
+    if (!rc) rc = mproc_listener_new(&l, a->address[0] ? a->address : NULL, NULL);
     if (rc) { /* the parent reads "!" and the code */
         char msg[32];
         snprintf(msg, sizeof msg, "!%d", rc);
         mproc_conn_send_bytes(a->report, msg, strlen(msg));
         return 1;
     }
-    rc = mproc__mgr_serve(l, &o, report_address, a->report);
+    rc = mproc__mgr_serve(l, &auth, &o, report_address, a->report);
     mproc_conn_free(a->report);
     mproc_listener_free(l);
     return rc ? 1 : 0;
@@ -226,11 +226,10 @@ int mproc_manager_serve(const mproc_manager_opts *opts,
     mproc_manager_opts o = opts ? *opts : (mproc_manager_opts){0};
     if (o.ntypes && !o.types) return MPROC_EINVAL;
     mproc_listener *l;
-    mproc_listener_opts lo = {
-        .auth = {.key = o.authkey, .key_len = o.authkey_len, .family_key = o.authkey == NULL}};
-    int rc = mproc_listener_new(&l, o.address, &lo);
+    mproc_auth auth = {.key = o.authkey, .key_len = o.authkey_len, .family_key = !o.authkey};
+    int rc = mproc_listener_new(&l, o.address, NULL);
     if (rc) return rc;
-    rc = mproc__mgr_serve(l, &o, ready, ud);
+    rc = mproc__mgr_serve(l, &auth, &o, ready, ud);
     mproc_listener_free(l);
     return rc;
 }

@@ -23,7 +23,6 @@ static mproc_value *args1(mproc_value *a)
     return l;
 }
 
-
 static int64_t as_int(mproc_value *v)
 {
     int64_t x = -999;

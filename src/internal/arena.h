@@ -9,7 +9,8 @@
  * its family-wide state (e.g. the named-shm tracker's table). */
 typedef enum mproc__arena_slot {
     MPROC__SLOT_SHM_TRACKER = 0,
-    MPROC__SLOT_MODULES = 1, /* internal/fnref.h */
+    MPROC__SLOT_MODULES = 1,      /* internal/fnref.h */
+    MPROC__SLOT_FAMILY_TOKEN = 2, /* a random number naming the family */
     MPROC__SLOT_COUNT = 16,
 } mproc__arena_slot;
 

@@ -17,12 +17,34 @@
 #include "mproc/manager.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
-enum { MOP_CREATE = 1, MOP_CALL, MOP_INCREF, MOP_DECREF, MOP_SHUTDOWN };
+#include "mproc/queue.h"
+
+enum { MOP_CREATE = 1, MOP_CALL, MOP_INCREF, MOP_DECREF, MOP_SHUTDOWN, MOP_LOCAL };
 enum { MREP_OK = 0, MREP_OK_PROXY, MREP_METHOD_ERR, MREP_SERVER_ERR };
 
 #define MPROC__HANDLE_OBJ  0x6d67u /* "mg" */
 #define MPROC__MGR_MAX_MSG ((size_t)64 << 20)
+
+/* A local client (a process of the server's family) moves its requests
+ * to a pair of queues in the arena: [LOCAL, requests, replies, token],
+ * with the family token of mproc__mgr_family_token; the server answers on
+ * the socket, then serves the queues. The socket stays open: its end of
+ * file tells either side that the other is gone. */
+uint64_t mproc__mgr_family_token(void);
+
+/* The pair of queues, in the arena, shared by the client and the server
+ * thread serving it; the last of the two to let go frees it. */
+typedef struct mproc__mgr_channel {
+    uint32_t magic;
+    _Atomic uint32_t refs;
+    mproc_queue *req, *rep;
+} mproc__mgr_channel;
+int mproc__mgr_channel_new(mproc__mgr_channel **out);
+void mproc__mgr_channel_drop(mproc__mgr_channel *ch);
+bool mproc__mgr_channel_valid(const mproc__mgr_channel *ch);
+#define MPROC__MGR_LOCAL_SLICE_MS 500 /* how often a local waiter checks the socket */
 
 /* The built-in types: containers (manager_containers.c) and queues and
  * synchronisation objects (manager_sync.c). */

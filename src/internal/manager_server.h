@@ -30,8 +30,10 @@ size_t mproc__mgr_obj_count(void);
 
 /* Serves on l (taken over: closed by a shutdown request) until a client
  * asks for shutdown. */
-struct mproc_listener;
-int mproc__mgr_serve(struct mproc_listener *l, const mproc_manager_opts *o,
+#include "mproc/listener.h"
+/* l: made without authentication; each connection runs auth's handshake
+ * in its own thread, so a slow or hostile client holds up nobody. */
+int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_manager_opts *o,
                      void (*ready)(const char *address, void *ud), void *ud);
 
 #endif
