@@ -42,6 +42,7 @@ static void set_last(int code, const char *msg)
 /* ---- connecting ---------------------------------------------------------------- */
 
 static int request(mproc_manager *m, mproc_value *req, mproc_value **out);
+static int parse_reply(mproc_value *rep, mproc_value **out);
 static mproc_value *req_new(int op);
 static mproc_value *req_add(mproc_value *req, mproc_value *v);
 
@@ -49,6 +50,8 @@ static mproc_value *req_add(mproc_value *req, mproc_value *v);
  * of our family (it checks the family token); else stays on the socket. */
 static void go_local(mproc_manager *m)
 {
+    const char *env = getenv("MPROC_MANAGER_LOCAL");
+    if (env && strcmp(env, "0") == 0) return; /* sockets only (benchmarks, debugging) */
     mproc__mgr_channel *ch;
     if (mproc__mgr_channel_new(&ch)) return;
     mproc_value *req = req_add(req_new(MOP_LOCAL), mproc_value_uint((uintptr_t)ch));
@@ -101,30 +104,35 @@ const char *mproc_manager_address(const mproc_manager *m)
 
 /* ---- requests ------------------------------------------------------------------- */
 
-/* One exchange over the local queues (m->mu held). */
-static int exchange_local(mproc_manager *m, const mproc_value *req, mproc_value **rep)
+/* One request out / one reply in, on either transport (m->mu held). */
+static int send_one(mproc_manager *m, const mproc_value *req)
 {
+    if (!m->ch) return mproc_conn_send_value(m->c, req);
     void *buf;
     size_t len;
     int rc = mproc_value_encode(req, &buf, &len);
     if (rc) return rc;
     rc = mproc_queue_put(m->ch->req, buf, len, MPROC_FOREVER);
     free(buf);
-    while (rc == 0) {
-        rc = mproc_queue_get(m->ch->rep, &buf, &len, MPROC__MGR_LOCAL_SLICE_MS);
+    return rc;
+}
+
+static int recv_one(mproc_manager *m, mproc_value **rep)
+{
+    if (!m->ch) return mproc_conn_recv_value(m->c, rep, MPROC_FOREVER);
+    for (;;) {
+        void *buf;
+        size_t len;
+        int rc = mproc_queue_get(m->ch->rep, &buf, &len, MPROC__MGR_LOCAL_SLICE_MS);
         if (rc == 0) {
             rc = mproc_value_decode(buf, len, NULL, rep);
             free(buf);
-            break;
+            return rc;
         }
-        if (rc != MPROC_ETIMEDOUT) break;
+        if (rc != MPROC_ETIMEDOUT) return rc;
         struct pollfd pf = {.fd = mproc_conn_fileno(m->c), .events = POLLIN};
-        if (poll(&pf, 1, 0) != 0)
-            rc = MPROC_ECONNRESET; /* the server is gone */
-        else
-            rc = 0;
+        if (poll(&pf, 1, 0) != 0) return MPROC_ECONNRESET; /* the server is gone */
     }
-    return rc;
 }
 
 /* Sends req (freed) and reads the reply: 0 with *out the reply list, or a
@@ -137,15 +145,19 @@ static int request(mproc_manager *m, mproc_value *req, mproc_value **out)
     int rc;
     if (!m->c) {
         rc = MPROC_ECLOSED;
-    } else if (m->ch) {
-        rc = exchange_local(m, req, &rep);
     } else {
-        rc = mproc_conn_send_value(m->c, req);
-        if (!rc) rc = mproc_conn_recv_value(m->c, &rep, MPROC_FOREVER);
+        rc = send_one(m, req);
+        if (!rc) rc = recv_one(m, &rep);
     }
     MPROC__UNLOCK(&m->mu);
     mproc_value_free(req);
     if (rc) return rc;
+    return parse_reply(rep, out);
+}
+
+/* A reply: 0 and *out (OK, OK_PROXY), or the failure it reports. */
+static int parse_reply(mproc_value *rep, mproc_value **out)
+{
     int64_t kind = -1, code = MPROC_EPROTO;
     mproc_value_get_int(mproc__mgr_arg(rep, 0), &kind);
     if (kind == MREP_OK || kind == MREP_OK_PROXY) {
@@ -380,4 +392,43 @@ void mproc_manager_free(mproc_manager *m)
     pthread_mutex_destroy(&m->mu);
     free(m->address);
     free(m);
+}
+
+/* ---- pipelined calls ---------------------------------------------------------------- */
+
+#define PIPELINE_MAX 64
+
+int mproc_manager_call_many(mproc_manager *m, const mproc_call *calls, size_t n,
+                            mproc_value **results, int *codes)
+{
+    if (!m || (n && (!calls || !codes))) return MPROC_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!calls[i].proxy || calls[i].proxy->m != m || !calls[i].method) return MPROC_EINVAL;
+        if (results) results[i] = NULL;
+    }
+    int rc = 0;
+    size_t sent = 0, got = 0;
+    MPROC__LOCK(&m->mu);
+    if (!m->c) rc = MPROC_ECLOSED;
+    while (!rc && got < n) {
+        while (!rc && sent < n && sent - got < PIPELINE_MAX) {
+            const mproc_call *c = &calls[sent];
+            mproc_value *req = call_req(c->proxy, c->method, c->args);
+            rc = req ? send_one(m, req) : MPROC_ENOMEM;
+            mproc_value_free(req);
+            sent++;
+        }
+        mproc_value *rep;
+        if (rc || (rc = recv_one(m, &rep))) break;
+        mproc_value *ok = NULL;
+        codes[got] = parse_reply(rep, &ok);
+        if (codes[got] == 0 && results) {
+            const mproc_value *v = mproc__mgr_arg(ok, 1);
+            results[got] = v && mproc_value_kind_of(v) != MPROC_V_NIL ? mproc_value_copy(v) : NULL;
+        }
+        mproc_value_free(ok);
+        got++;
+    }
+    MPROC__UNLOCK(&m->mu);
+    return rc;
 }

@@ -116,11 +116,47 @@ START_TEST(children_connect_with_the_family_key)
 }
 END_TEST
 
+START_TEST(pipelined_calls_remote_and_local)
+{
+    for (int local = 0; local < 2; local++) {
+        if (!local) setenv("MPROC_MANAGER_LOCAL", "0", 1);
+        mproc_manager *m = start(
+            _i,
+            &(mproc_manager_opts){.address = "127.0.0.1:0", .authkey = "key", .authkey_len = 3});
+        unsetenv("MPROC_MANAGER_LOCAL");
+        mproc_proxy *l;
+        TU_OK(mproc_manager_create(m, "list", NULL, &l));
+        enum { N = 300 };
+        mproc_call calls[N];
+        mproc_value *args[N];
+        mproc_value *res[N];
+        int codes[N];
+        for (int k = 0; k < N; k++) {
+            args[k] = args1(mproc_value_int(k));
+            calls[k] = (mproc_call){l, k == 7 ? "bogus" : "append", args[k]};
+        }
+        TU_OK(mproc_manager_call_many(m, calls, N, res, codes));
+        for (int k = 0; k < N; k++) {
+            ck_assert_int_eq(codes[k], k == 7 ? MPROC_ENOENT : 0);
+            mproc_value_free(res[k]);
+            mproc_value_free(args[k]);
+        }
+        size_t n;
+        TU_OK(mproc_proxy_len(l, &n));
+        ck_assert_uint_eq(n, N - 1);
+        ck_assert_int_eq(call_int(l, "getitem", args1(mproc_value_int(7))), 8);
+        mproc_proxy_free(l);
+        mproc_manager_free(m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("manager");
     TCase *tc = tu_tcase(s, "basics", 60);
     tcase_add_loop_test(tc, dict_list_and_nesting, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, children_connect_with_the_family_key, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, pipelined_calls_remote_and_local, 0, TU_NMETHODS);
     return tu_run(s);
 }

@@ -166,6 +166,21 @@ MPROC_API int mproc_proxy_from_value(mproc_manager *m, const mproc_value *ref, m
  * NULL is a no-op. */
 MPROC_API void mproc_proxy_free(mproc_proxy *p);
 
+/* Pipelined calls: sends calls[0..n) without waiting for each reply (at
+ * most 64 outstanding), then reads the replies, so a remote manager costs
+ * one round trip per batch rather than per call. results[i] (may be NULL
+ * as a whole) and codes[i] (0, MPROC_EMETHOD, ...) report each call; the
+ * method failure messages are not kept. All proxies must belong to m.
+ * Returns 0 when every call was made (whatever each returned), or a
+ * transport error. */
+typedef struct mproc_call {
+    mproc_proxy *proxy;
+    const char *method;
+    const mproc_value *args;
+} mproc_call;
+MPROC_API int mproc_manager_call_many(mproc_manager *m, const mproc_call *calls, size_t n,
+                                      mproc_value **results, int *codes);
+
 /* Shorthands for built-in types (each a mproc_proxy_call). */
 MPROC_API int mproc_proxy_setitem(mproc_proxy *p, const mproc_value *key, const mproc_value *val);
 MPROC_API int mproc_proxy_getitem(mproc_proxy *p, const mproc_value *key, mproc_value **out);
