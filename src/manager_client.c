@@ -302,8 +302,10 @@ int mproc_proxy_from_value(mproc_manager *m, const mproc_value *ref, mproc_proxy
     mproc_value *rep;
     int rc = request(m, req_add(req_new(MOP_INCREF), mproc_value_uint(id)), &rep);
     if (rc) return rc;
+    const char *typeid = mproc_value_get_str(mproc__mgr_arg(rep, 1), NULL);
+    rc = proxy_new(m, id, typeid ? typeid : "", out);
     mproc_value_free(rep);
-    return proxy_new(m, id, "", out);
+    return rc;
 }
 
 void mproc_proxy_free(mproc_proxy *p)

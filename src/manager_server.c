@@ -188,8 +188,14 @@ static mproc_value *ref(client *cl, uint64_t id, int delta)
         if (delta > 0) mproc__mgr_obj_ref(id, -1);
         return fail(MREP_SERVER_ERR, rc, "no such reference");
     }
-    if (delta < 0) mproc__mgr_obj_ref(id, -1);
-    return reply2(MREP_OK, mproc_value_nil(), NULL);
+    if (delta < 0) {
+        mproc__mgr_obj_ref(id, -1);
+        return reply2(MREP_OK, mproc_value_nil(), NULL);
+    }
+    mgr_obj *o = mproc__mgr_obj_get(id); /* its type name, for the proxy */
+    mproc_value *r = reply2(MREP_OK, mproc_value_str(o ? o->type->typeid : ""), NULL);
+    mproc__mgr_obj_put(o);
+    return r;
 }
 
 static mproc_value *handle(client *cl, const mproc_value *req)

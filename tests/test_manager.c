@@ -74,6 +74,7 @@ START_TEST(dict_list_and_nesting)
     mproc_proxy *l2;
     TU_OK(mproc_proxy_from_value(m, got, &l2));
     mproc_value_free(got);
+    ck_assert_str_eq(mproc_proxy_typeid(l2), "list");
     TU_OK(mproc_proxy_len(l2, &n));
     ck_assert_uint_eq(n, 4);
     mproc_proxy_free(l2);

@@ -37,8 +37,11 @@
  *
  * Threads: a manager handle and its proxies may be used from several
  * threads of the process that made them; calls are serialised per
- * connection. Processes: each process connects for itself (a proxy
- * passed to a child is reconnected there through mproc_proxy_rebind).
+ * connection. Processes: each process connects for itself. To hand an
+ * object to a child, pass the manager's address and the object's
+ * reference (mproc_proxy_ref, encoded with mproc_value_encode) in its
+ * argument bytes; the child connects (mproc_manager_connect with a NULL key
+ * uses the family authkey) and makes its proxy with mproc_proxy_from_value.
  */
 #ifndef MPROC_MANAGER_H
 #define MPROC_MANAGER_H
