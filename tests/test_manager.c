@@ -56,7 +56,9 @@ START_TEST(dict_list_and_nesting)
     ck_assert_int_eq(call_int(l, "getitem", args1(mproc_value_int(-1))), 40);
     ck_assert_int_eq(call_int(l, "pop", args1(mproc_value_int(0))), 0);
     ck_assert_int_eq(call_int(l, "index", args1(mproc_value_int(30))), 2);
-    TU_RC(mproc_proxy_call(l, "getitem", args1(mproc_value_int(99)), NULL), MPROC_EMETHOD);
+    mproc_value *a99 = args1(mproc_value_int(99));
+    TU_RC(mproc_proxy_call(l, "getitem", a99, NULL), MPROC_EMETHOD);
+    mproc_value_free(a99);
     int code;
     const char *msg;
     mproc_manager_last_error(&code, &msg);
@@ -78,7 +80,9 @@ START_TEST(dict_list_and_nesting)
     TU_OK(mproc_proxy_len(l2, &n));
     ck_assert_uint_eq(n, 4);
     mproc_proxy_free(l2);
-    TU_RC(mproc_proxy_getitem(d, mproc_value_str("missing"), &got), MPROC_EMETHOD);
+    mproc_value *missing = mproc_value_str("missing");
+    TU_RC(mproc_proxy_getitem(d, missing, &got), MPROC_EMETHOD);
+    mproc_value_free(missing);
     mproc_value_free(k);
     mproc_proxy_free(d);
     mproc_manager_free(m);
