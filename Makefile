@@ -40,7 +40,7 @@ bench: build
 
 format:
 	@clang-format -i include/*.h include/mproc/*.h src/*.c src/internal/*.h \
-	  tests/*.c tests/*.h examples/*.c bench/*.c bench/*.h
+	  tests/*.c tests/*.h examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -336,6 +336,42 @@ done
 expect_exact "${lines[@]}"
 finish executor_futures
 
+# Seed 003, the server process manager: the records list lives in the
+# manager; p1 appends ('Jeff', 8), then p2 prints all four records.
+run manager_records
+expect_exact "New record added!" "" \
+    "Name: Sam" "Score: 10" "" "Name: Adam" "Score: 9" "" \
+    "Name: Kevin" "Score: 9" "" "Name: Jeff" "Score: 8" ""
+finish manager_records
+
+# Seed 000, Example 3 with the count in a manager Value (and a manager
+# Lock): checked as queue_count_processed.
+run manager_count_processed
+expect_count 4
+if [ $missing -eq 0 ]; then
+    totals=$(sed -n 's/^Process .*, Total processed: \([0-9]*\)$/\1/p' "$out" | sort -n | tr '\n' ' ')
+    [ "$totals" = "1 2 3 " ] || fail "expected the totals 1, 2 and 3 once each, got: $totals"
+fi
+normalize 's/^Process Worker-[0-2]: (.*), Total processed: [1-3]$/Process Worker-N: \1, Total processed: K/'
+expect "Process Worker-N: processed {'id': 1, 'data': 'first data itemfirst data item', 'status': 'processed'}, Total processed: K" \
+    "Process Worker-N: processed {'id': 2, 'data': 'second data itemsecond data item', 'status': 'processed'}, Total processed: K" \
+    "Process Worker-N: processed {'id': 3, 'data': 'third data itemthird data item', 'status': 'processed'}, Total processed: K"
+expect_last "Total items processed: 3"
+finish manager_count_processed
+
+# Seed 004, customized managers: a registered "Maths" type.
+run manager_custom_type
+expect_exact 7 56
+finish manager_custom_type
+
+# Seed 004, remote managers: a server on a loopback port the kernel picks
+# (replaced by PORT before the check), one client puts, the other gets.
+run manager_remote_queue
+normalize 's/^(Server: listening on 127\.0\.0\.1:)[1-9][0-9]*$/\1PORT/'
+expect_exact "Server: listening on 127.0.0.1:PORT" \
+    "Client 1: putting 'hello'" "Client 2: got 'hello'"
+finish manager_remote_queue
+
 if [ $failures -ne 0 ]; then
     echo "$failures example(s) failed"
     exit 1
