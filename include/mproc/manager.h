@@ -129,8 +129,9 @@ MPROC_API int mproc_manager_create(mproc_manager *m, const char *typeid, const m
                                    mproc_proxy **out);
 
 /* Stops the server: its objects are freed, every client's later calls
- * fail. Only the process that started it, or any client when the server
- * allows it (the standalone server), may. */
+ * fail with a transport error. As in Python, any authenticated client may
+ * ask for it. Then disconnects m (only mproc_manager_free is left to
+ * call); a manager this process started is joined. */
 MPROC_API int mproc_manager_shutdown(mproc_manager *m);
 
 /* Disconnects; a manager this process started is shut down (and joined)
