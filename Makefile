@@ -3,10 +3,12 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check asan-check bench format clean
+.PHONY: all deps build demo check asan-check fuzz bench format clean
 
 all: build
 
@@ -31,6 +33,19 @@ asan-check: deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
 
+# The libFuzzer target of the manager's frame + request decoder, built with
+# clang (+ ASan, UBSan) in its own directory and run for FUZZ_SECONDS; new
+# inputs go to $(FUZZ_BUILD)/corpus, the seeds in tests/fuzz/corpus stay.
+fuzz: deps
+	@sh tools/deps.sh fuzz
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMPROC_SANITIZE=address,undefined -DMPROC_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_manager_request
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	@cd $(FUZZ_BUILD) && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ./tests/fuzz/fuzz_manager_request -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  -max_len=65536 -print_final_stats=1 corpus $(CURDIR)/tests/fuzz/corpus
+
 # Benchmarks: mproc vs Python's multiprocessing vs the raw floor, one run.
 # BENCH_QUICK=1 shortens every row; BENCH_ONLY=prefix selects rows.
 bench: build
@@ -40,7 +55,7 @@ bench: build
 
 format:
 	@clang-format -i include/*.h include/mproc/*.h src/*.c src/internal/*.h \
-	  tests/*.c tests/*.h examples/*.c bench/*.c bench/*.h tools/*.c
+	  tests/*.c tests/*.h tests/fuzz/*.c examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

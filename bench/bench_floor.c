@@ -145,6 +145,6 @@ static const bench_row rows[] = {
 int main(int argc, char **argv)
 {
     const bench_table tables[] = {BENCH_TABLE(rows), bench_floor_sync, bench_floor_queue,
-                                  bench_floor_peers, bench_floor_pool};
+                                  bench_floor_peers, bench_floor_pool, bench_floor_manager};
     return bench_main(argc, argv, tables, sizeof tables / sizeof tables[0]);
 }

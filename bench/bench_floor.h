@@ -43,5 +43,7 @@ extern const bench_table bench_floor_peers;
 /* The rows of bench_floor_pool.c: memcpy, a parallel prime check (OpenMP,
  * or two threads) and its sequential peer. */
 extern const bench_table bench_floor_pool;
+/* The rows of bench_floor_manager.c: a TCP ping-pong. */
+extern const bench_table bench_floor_manager;
 
 #endif

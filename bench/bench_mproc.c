@@ -195,6 +195,6 @@ static const bench_row rows[] = {
 int main(int argc, char **argv)
 {
     const bench_table tables[] = {BENCH_TABLE(rows), bench_mproc_sync, bench_mproc_queue,
-                                  bench_mproc_pool};
+                                  bench_mproc_pool, bench_mproc_manager};
     return bench_main(argc, argv, tables, sizeof tables / sizeof tables[0]);
 }

@@ -18,8 +18,7 @@
 
 #define WORKERS 2
 
-/* Starts the default method's server if it has one (off the clock). */
-static int ensure_server(void)
+int ensure_server(void)
 {
     const char *m = mproc_get_start_method(false);
     if (m && strcmp(m, "forkserver") == 0) CHECK(mproc_forkserver_ensure_running());

@@ -6,10 +6,12 @@ same way bench_mproc and bench_floor do (n steered so one run lasts a fixed
 time, best of a few runs). BENCH_QUICK=1 shortens the run. Exit status 2 for
 an unknown row, and for a row with no Python figure (printing nothing).
 """
+import atexit
 import concurrent.futures as cf
 import math
 import multiprocessing as mp
 import multiprocessing.forkserver
+import multiprocessing.managers
 import os
 import pickle
 import sys
@@ -530,6 +532,69 @@ def create_close_join(method="forkserver"):
     return run
 
 
+# ---- manager rows ----------------------------------------------------------------
+# As in bench_mproc_manager.c: a manager per program, started on the row's
+# first run (off the clock), a new dict or list per run, sequential calls
+# from the process that started it. Managers start under the default
+# start method of the Python running this ('fork' up to 3.13 on Linux,
+# 'forkserver' from 3.14); mproc's rows under mproc's (forkserver).
+# Remote: a SyncManager (a BaseManager) on TCP loopback, used through a
+# second manager object connected to it (BaseManager.connect()).
+
+REMOTE_KEY = b"bench-manager"
+_managers = {}
+
+
+def manager(remote):
+    if remote not in _managers:
+        if remote:
+            owner = mp.managers.SyncManager(address=("127.0.0.1", 0), authkey=REMOTE_KEY)
+            owner.start()
+            client = mp.managers.SyncManager(address=owner.address, authkey=REMOTE_KEY)
+            client.connect()
+            # Shut down at exit before multiprocessing's own exit handler,
+            # which takes a second over it.
+            atexit.register(owner.shutdown)
+            _managers[remote] = (owner, client)
+        else:
+            m = mp.Manager()
+            _managers[remote] = (m, m)
+    return _managers[remote][1]
+
+
+def manager_ops(what, remote=False):
+    def run(n):
+        m = manager(remote)
+        if what == "append":
+            c = m.list()
+        else:
+            c = m.dict()
+            c["k"] = 1
+        t0 = time.perf_counter()
+        if what == "set":
+            for i in range(n):
+                c["k"] = i
+        elif what == "get":
+            for _ in range(n):
+                c["k"]
+        else:
+            for i in range(n):
+                c.append(i)
+        t = time.perf_counter() - t0
+        del c  # the proxy's decref, off the clock
+        return t
+
+    return run
+
+
+def manager_start_shutdown(n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        m = mp.Manager()
+        m.shutdown()
+    return time.perf_counter() - t0
+
+
 MIB = 1 << 20
 ms = lambda per: per * 1e3  # noqa: E731
 us = lambda per: per * 1e6  # noqa: E731
@@ -569,6 +634,12 @@ ROWS = {
     "pool.map.cpu_bound": (map_cpu_bound, s),
     "pool.create_close_join": (create_close_join(), ms),
     "pool.create_close_join.fork": (create_close_join("fork"), ms),
+    "manager.dict_set.local": (manager_ops("set"), per_s),
+    "manager.dict_get.local": (manager_ops("get"), per_s),
+    "manager.list_append.local": (manager_ops("append"), per_s),
+    "manager.dict_set.remote": (manager_ops("set", remote=True), per_s),
+    "manager.pipelined.remote": None,  # proxies have no pipelined or batched call
+    "manager.start_shutdown": (manager_start_shutdown, ms),
 }
 
 

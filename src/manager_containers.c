@@ -640,12 +640,19 @@ static const mproc_method_def dict_methods[] = {
 /* A set is a map of its members to nil; copy gives the members as a list. */
 static int set_create(const mproc_value *args, void **state)
 {
-    int rc = new_box(mproc_value_map(), state);
     const mproc_value *init = mproc__mgr_arg(args, 0);
+    if (init && mproc_value_kind_of(init) != MPROC_V_LIST)
+        return mproc__mgr_fail(MPROC_EINVAL, "set() takes a list");
+    int rc = new_box(mproc_value_map(), state);
+    if (rc) return rc;
     for (size_t i = 0; !rc && init && i < mproc_value_len(init); i++) {
         mproc_value *nil = mproc_value_nil();
         rc = d_set(*state, mproc_value_list_get(init, i), nil);
         mproc_value_free(nil);
+    }
+    if (rc) { /* the server keeps no state of a failed constructor */
+        box_destroy(*state);
+        *state = NULL;
     }
     return rc;
 }

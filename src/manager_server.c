@@ -55,7 +55,7 @@ static void stop_server(server *s)
 {
     atomic_store(&s->stop, true);
     char c = 1;
-    if (write(s->wake[1], &c, 1) < 0) { /* already written */
+    if (s->l && write(s->wake[1], &c, 1) < 0) { /* already written */
     }
 }
 
@@ -239,6 +239,29 @@ static mproc_value *handle(client *cl, const mproc_value *req)
         break;
     }
     return fail(MREP_SERVER_ERR, MPROC_EPROTO, "malformed request");
+}
+
+/* ---- one request without a connection (fuzzing) ---------------------------------------- */
+
+/* A client context of its own, with no connection, listener or thread:
+ * the fuzz target (tests/fuzz) hands it requests as a connection's thread
+ * would. Not for use while this process serves a manager. */
+static server lone_server;
+static client lone_client = {.s = &lone_server};
+
+mproc_value *mproc__mgr_handle_request(const mproc_value *req)
+{
+    return handle(&lone_client, req);
+}
+
+void mproc__mgr_handle_reset(void)
+{
+    client *cl = &lone_client;
+    for (size_t i = 0; i < cl->nrefs; i++) mproc__mgr_obj_ref(cl->refs[i].id, -cl->refs[i].n);
+    free(cl->refs);
+    cl->refs = NULL;
+    cl->nrefs = cl->cap = 0;
+    atomic_store(&lone_server.stop, false);
 }
 
 /* ---- connections ----------------------------------------------------------------------- */

@@ -36,4 +36,12 @@ size_t mproc__mgr_obj_count(void);
 int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_manager_opts *o,
                      void (*ready)(const char *address, void *ud), void *ud);
 
+/* One request handled as a connection's thread handles it (the reply, or
+ * NULL when memory ran out), for a single client context that has no
+ * connection; mproc__mgr_handle_reset then drops that context's
+ * references, as a disconnect does. For the fuzz target
+ * (tests/fuzz/fuzz_manager_request.c); not while serving. */
+mproc_value *mproc__mgr_handle_request(const mproc_value *req);
+void mproc__mgr_handle_reset(void);
+
 #endif
