@@ -39,11 +39,28 @@ static size_t nargs(const mproc_value *args)
     return args && mproc_value_kind_of(args) == MPROC_V_LIST ? mproc_value_len(args) : 0;
 }
 
-/* A copy of an argument, stored by a container (its references held). */
+/* Why the last keep failed. */
+static _Thread_local int keep_err;
+
+/* A copy of an argument, stored by a container (its references held), or
+ * NULL: keep_err says why (a missing argument, a reference to no object,
+ * no memory). */
 static mproc_value *keep(const mproc_value *v)
 {
+    if (!v) {
+        keep_err = mproc__mgr_fail(MPROC_EINVAL, "a value argument is missing");
+        return NULL;
+    }
     mproc_value *c = mproc_value_copy(v);
-    if (c) mproc__mgr_hold(c, +1);
+    if (!c) {
+        keep_err = MPROC_ENOMEM;
+        return NULL;
+    }
+    if (!mproc__mgr_hold_new(c)) {
+        mproc_value_free(c);
+        keep_err = mproc__mgr_fail(MPROC_EINVAL, "a reference names no object");
+        return NULL;
+    }
     return c;
 }
 
@@ -59,7 +76,7 @@ static int new_box(mproc_value *v, void **state)
     box *b = calloc(1, sizeof *b);
     if (!b || !v) {
         free(b);
-        mproc_value_free(v);
+        drop(v);
         return MPROC_ENOMEM;
     }
     pthread_mutex_init(&b->mu, NULL);
@@ -107,12 +124,14 @@ static int list_create(const mproc_value *args, void **state)
     const mproc_value *init = mproc__mgr_arg(args, 0);
     if (init && mproc_value_kind_of(init) != MPROC_V_LIST)
         return mproc__mgr_fail(MPROC_EINVAL, "list() takes a list");
-    return new_box(init ? keep(init) : mproc_value_list(), state);
+    mproc_value *v = init ? keep(init) : mproc_value_list();
+    return v ? new_box(v, state) : init ? keep_err : MPROC_ENOMEM;
 }
 
 static int list_insert_at(mproc__vlist *l, size_t i, mproc_value *x)
 {
-    if (!x || mproc__list_reserve((mproc_value *)l, 1)) {
+    if (!x) return keep_err;
+    if (mproc__list_reserve((mproc_value *)l, 1)) {
         drop(x);
         return MPROC_ENOMEM;
     }
@@ -170,7 +189,7 @@ static int l_setitem(void *s, const mproc_value *a, mproc_value **r)
     int rc;
     size_t i;
     mproc_value *x = keep(mproc__mgr_arg(a, 1)), *old = NULL;
-    if (!x) return MPROC_ENOMEM;
+    if (!x) return keep_err;
     LOCKED(
         b, if (!(rc = index_arg(mproc__mgr_arg(a, 0), MPROC__VLIST(b->v)->len, false, &i))) {
             old = MPROC__VLIST(b->v)->items[i];
@@ -211,7 +230,7 @@ static int l_pop(void *s, const mproc_value *a, mproc_value **r)
             rc = index_arg(mproc__mgr_arg(a, 0), l->len, false, &i);
         if (!rc) old = list_take(l, i);
     });
-    if (old) mproc__mgr_hold(old, -1);
+    if (old) mproc__mgr_result_owned(); /* the list's references pass to the caller */
     *r = old;
     return rc;
 }
@@ -433,23 +452,33 @@ static int dict_create(const mproc_value *args, void **state)
     const mproc_value *init = mproc__mgr_arg(args, 0);
     if (init && mproc_value_kind_of(init) != MPROC_V_MAP)
         return mproc__mgr_fail(MPROC_EINVAL, "dict() takes a map");
-    return new_box(init ? keep(init) : mproc_value_map(), state);
+    mproc_value *v = init ? keep(init) : mproc_value_map();
+    return v ? new_box(v, state) : init ? keep_err : MPROC_ENOMEM;
 }
 
 static int d_set(box *b, const mproc_value *k, const mproc_value *v)
 {
-    mproc_value *kc = mproc_value_copy(k), *vc = keep(v), *old = NULL;
-    if (!kc || !vc) {
-        mproc_value_free(kc);
-        drop(vc);
-        return MPROC_ENOMEM;
-    }
-    int rc;
+    if (!k) return mproc__mgr_fail(MPROC_EINVAL, "a key argument is missing");
+    mproc_value *vc = keep(v), *old = NULL;
+    if (!vc) return keep_err;
+    int rc = 0;
     LOCKED(b, {
-        mproc_value *cur = mproc_value_map_get(b->v, kc);
-        old = cur ? mproc_value_copy(cur) : NULL; /* its references, dropped below */
-        rc = mproc_value_map_set(b->v, kc, vc);
+        mproc_value *cur = mproc_value_map_get(b->v, k);
+        /* A new key holds the references it names too. */
+        mproc_value *kc = cur ? mproc_value_copy(k) : keep(k);
+        if (!kc) {
+            rc = cur ? MPROC_ENOMEM : keep_err;
+        } else {
+            old = cur ? mproc_value_copy(cur) : NULL; /* its references, dropped below */
+            rc = mproc_value_map_set(b->v, kc, vc);   /* takes both, also on failure */
+            vc = NULL;
+            if (rc) { /* the copies are gone: their references with them */
+                mproc__mgr_hold(v, -1);
+                if (!cur) mproc__mgr_hold(k, -1);
+            }
+        }
     });
+    drop(vc);
     if (old) mproc__mgr_hold(old, -1);
     mproc_value_free(old);
     return rc;
@@ -497,7 +526,7 @@ static void d_take(box *b, const mproc_value *k, mproc_value **old)
         mproc_value *v = k ? mproc_value_map_get(b->v, k) : NULL;
         if (v && (*old = mproc_value_copy(v))) mproc_value_map_del(b->v, k);
     });
-    if (*old) mproc__mgr_hold(*old, -1);
+    if (*old) mproc__mgr_hold(k, -1); /* the key's references */
 }
 
 static int d_delitem(void *s, const mproc_value *a, mproc_value **r)
@@ -506,7 +535,7 @@ static int d_delitem(void *s, const mproc_value *a, mproc_value **r)
     mproc_value *old;
     d_take(s, mproc__mgr_arg(a, 0), &old);
     if (!old) return mproc__mgr_fail(MPROC_ENOENT, "KeyError");
-    mproc_value_free(old);
+    drop(old);
     return 0;
 }
 
@@ -515,6 +544,7 @@ static int d_pop(void *s, const mproc_value *a, mproc_value **r)
     mproc_value *old;
     d_take(s, mproc__mgr_arg(a, 0), &old);
     if (old) {
+        mproc__mgr_result_owned(); /* the value's references pass to the caller */
         *r = old;
         return 0;
     }
@@ -522,23 +552,27 @@ static int d_pop(void *s, const mproc_value *a, mproc_value **r)
     return mproc__mgr_fail(MPROC_ENOENT, "KeyError");
 }
 
+/* Sets k to v unless k is there. */
+static int d_set_if_absent(box *b, const mproc_value *k, const mproc_value *v)
+{
+    bool has;
+    LOCKED(b, has = mproc_value_map_get(b->v, k) != NULL);
+    return has ? 0 : d_set(b, k, v); /* (a racing set of the same key wins: fine) */
+}
+
 static int d_setdefault(void *s, const mproc_value *a, mproc_value **r)
 {
     box *b = s;
     const mproc_value *k = mproc__mgr_arg(a, 0), *dv = mproc__mgr_arg(a, 1);
     if (!k) return mproc__mgr_fail(MPROC_EINVAL, "setdefault(key[, default])");
-    int rc = 0;
     mproc_value *nil = dv ? NULL : mproc_value_nil();
+    int rc = d_set_if_absent(b, k, dv ? dv : nil);
+    mproc_value_free(nil);
+    if (rc) return rc;
     LOCKED(b, {
         mproc_value *v = mproc_value_map_get(b->v, k);
-        if (!v) {
-            mproc_value *kc = mproc_value_copy(k), *vc = keep(dv ? dv : nil);
-            rc = kc && vc ? mproc_value_map_set(b->v, kc, vc) : MPROC_ENOMEM;
-            if (!rc) v = mproc_value_map_get(b->v, k);
-        }
-        if (!rc) rc = (*r = mproc_value_copy(v)) ? 0 : MPROC_ENOMEM;
+        rc = v && (*r = mproc_value_copy(v)) ? 0 : MPROC_ENOMEM;
     });
-    mproc_value_free(nil);
     return rc;
 }
 
@@ -672,7 +706,7 @@ static int s_discard(void *s, const mproc_value *a, mproc_value **r)
     (void)r;
     mproc_value *old;
     d_take(s, mproc__mgr_arg(a, 0), &old);
-    mproc_value_free(old);
+    drop(old);
     return 0;
 }
 
@@ -720,6 +754,16 @@ static int checked(const box *b, const mproc_value *v)
     return k == b->want ? 0 : mproc__mgr_fail(MPROC_EINVAL, "wrong type for the typecode");
 }
 
+/* A copy of v as the box stores it: an int given to a float box becomes a
+ * float, as Python's Value('d') does. */
+static mproc_value *as_stored(const box *b, const mproc_value *v)
+{
+    int64_t i;
+    if (b->want == MPROC_V_FLOAT && !mproc_value_get_int(v, &i))
+        return mproc_value_float((double)i);
+    return mproc_value_copy(v);
+}
+
 static int value_create(const mproc_value *args, void **state)
 {
     mproc_value_kind k = kind_of_code(mproc__mgr_arg(args, 0));
@@ -728,7 +772,7 @@ static int value_create(const mproc_value *args, void **state)
     const mproc_value *init = mproc__mgr_arg(args, 1);
     int rc = init ? checked(&tmp, init) : 0;
     if (rc) return rc;
-    rc = new_box(init                 ? mproc_value_copy(init)
+    rc = new_box(init                 ? as_stored(&tmp, init)
                  : k == MPROC_V_FLOAT ? mproc_value_float(0)
                                       : mproc_value_int(0),
                  state);
@@ -748,7 +792,7 @@ static int v_set(void *s, const mproc_value *a, mproc_value **r)
     const mproc_value *v = mproc__mgr_arg(a, 0);
     int rc = checked(b, v);
     if (rc) return rc;
-    mproc_value *c = mproc_value_copy(v), *old;
+    mproc_value *c = as_stored(b, v), *old;
     if (!c) return MPROC_ENOMEM;
     LOCKED(b, {
         old = b->v;

@@ -83,6 +83,53 @@ size_t mproc__mgr_obj_count(void)
     return n;
 }
 
+/* The handles in v, appended to ids[0..*n) (up to cap; *n counts all). */
+static void collect(const mproc_value *v, uint64_t *ids, size_t cap, size_t *n)
+{
+    switch (mproc_value_kind_of(v)) {
+    case MPROC_V_HANDLE: {
+        uint32_t type;
+        uint64_t ref;
+        if (!mproc_value_get_handle(v, &type, &ref) && type == MPROC__HANDLE_OBJ) {
+            if (*n < cap) ids[*n] = ref;
+            (*n)++;
+        }
+        break;
+    }
+    case MPROC_V_LIST:
+        for (size_t i = 0; i < mproc_value_len(v); i++)
+            collect(mproc_value_list_get(v, i), ids, cap, n);
+        break;
+    case MPROC_V_MAP:
+        for (size_t i = 0; i < mproc_value_len(v); i++) {
+            mproc_value *k, *x;
+            mproc_value_map_entry(v, i, &k, &x);
+            collect(k, ids, cap, n);
+            collect(x, ids, cap, n);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+bool mproc__mgr_hold_new(const mproc_value *v)
+{
+    size_t n = 0;
+    collect(v, NULL, 0, &n);
+    if (n == 0) return true;
+    uint64_t *ids = malloc(n * sizeof *ids);
+    if (!ids) return false;
+    size_t m = 0;
+    collect(v, ids, n, &m);
+    size_t done = 0;
+    while (done < n && mproc__mgr_obj_ref(ids[done], +1)) done++;
+    bool ok = done == n;
+    while (!ok && done > 0) mproc__mgr_obj_ref(ids[--done], -1);
+    free(ids);
+    return ok;
+}
+
 void mproc__mgr_hold(const mproc_value *v, int delta)
 {
     switch (mproc_value_kind_of(v)) {

@@ -39,7 +39,8 @@ typedef struct server {
 
 typedef struct conn_ref {
     uint64_t id;
-    long n;
+    long n;     /* references this connection holds, loans included */
+    long loans; /* of those, lent with a reply: claimed by the next INCREFs */
 } conn_ref;
 
 typedef struct client {
@@ -74,7 +75,7 @@ static int client_ref(client *cl, uint64_t id, int delta)
             cl->refs = n;
             cl->cap = nc;
         }
-        cl->refs[cl->nrefs++] = (conn_ref){id, 0};
+        cl->refs[cl->nrefs++] = (conn_ref){id, 0, 0};
     }
     if (cl->refs[i].n + delta < 0) return MPROC_ENOENT;
     cl->refs[i].n += delta;
@@ -147,6 +148,86 @@ static const mproc_method_def *find_method(const mproc_type_def *t, const char *
     return NULL;
 }
 
+/* ---- loans ---------------------------------------------------------------------
+ *
+ * A reply that carries references (a value read out of a container, a
+ * reference taken out of a queue) lends this connection one reference per
+ * handle, so the object outlives the reply even when the container held its
+ * last reference; the client's INCREF (mproc_proxy_from_value) claims it,
+ * and loans not claimed by the next request are dropped. A method that
+ * hands over its container's own references (a pop, a queue get) says so
+ * with mproc__mgr_result_owned: they become the loans. */
+
+static _Thread_local bool result_owned;
+
+void mproc__mgr_result_owned(void)
+{
+    result_owned = true;
+}
+
+static void lend(client *cl, const mproc_value *v, bool owned)
+{
+    switch (mproc_value_kind_of(v)) {
+    case MPROC_V_HANDLE: {
+        uint32_t type;
+        uint64_t id;
+        if (mproc_value_get_handle(v, &type, &id) || type != MPROC__HANDLE_OBJ) break;
+        if (!owned && !mproc__mgr_obj_ref(id, +1)) break; /* gone: nothing to lend */
+        if (client_ref(cl, id, +1) != 0) {
+            mproc__mgr_obj_ref(id, -1);
+            break;
+        }
+        for (size_t i = 0; i < cl->nrefs; i++)
+            if (cl->refs[i].id == id) cl->refs[i].loans++;
+        break;
+    }
+    case MPROC_V_LIST:
+        for (size_t i = 0; i < mproc_value_len(v); i++) lend(cl, mproc_value_list_get(v, i), owned);
+        break;
+    case MPROC_V_MAP:
+        for (size_t i = 0; i < mproc_value_len(v); i++) {
+            mproc_value *k, *x;
+            mproc_value_map_entry(v, i, &k, &x);
+            lend(cl, k, owned);
+            lend(cl, x, owned);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void drop_loans(client *cl)
+{
+    for (size_t i = 0; i < cl->nrefs;) {
+        conn_ref *r = &cl->refs[i];
+        long k = r->loans;
+        uint64_t id = r->id;
+        if (!k) {
+            i++;
+            continue;
+        }
+        r->loans = 0;
+        r->n -= k;
+        if (r->n == 0)
+            cl->refs[i] = cl->refs[--cl->nrefs];
+        else
+            i++;
+        mproc__mgr_obj_ref(id, -(int)k);
+    }
+}
+
+/* Claims a loan of id for a proxy: true if there was one. */
+static bool claim_loan(client *cl, uint64_t id)
+{
+    for (size_t i = 0; i < cl->nrefs; i++)
+        if (cl->refs[i].id == id && cl->refs[i].loans > 0) {
+            cl->refs[i].loans--;
+            return true;
+        }
+    return false;
+}
+
 static mproc_value *call(client *cl, uint64_t id, const char *name, const mproc_value *args)
 {
     mgr_obj *o = mproc__mgr_obj_get(id);
@@ -158,8 +239,10 @@ static mproc_value *call(client *cl, uint64_t id, const char *name, const mproc_
     }
     mproc_value *result;
     char *msg = NULL;
+    result_owned = false;
     int rc = mproc__task_run_method(m->fn, o->state, args, &result, &msg);
     mproc__mgr_obj_put(o);
+    if (!rc && result) lend(cl, result, result_owned);
     if (rc) {
         mproc_value *r = fail(MREP_METHOD_ERR, rc, msg);
         free(msg);
@@ -181,6 +264,12 @@ static mproc_value *call(client *cl, uint64_t id, const char *name, const mproc_
 /* Takes or drops a reference of this connection. */
 static mproc_value *ref(client *cl, uint64_t id, int delta)
 {
+    if (delta > 0 && claim_loan(cl, id)) { /* the reply's reference becomes the proxy's */
+        mgr_obj *o = mproc__mgr_obj_get(id);
+        mproc_value *r = reply2(MREP_OK, mproc_value_str(o ? o->type->typeid : ""), NULL);
+        mproc__mgr_obj_put(o);
+        return r;
+    }
     if (delta > 0 && !mproc__mgr_obj_ref(id, +1))
         return fail(MREP_SERVER_ERR, MPROC_ENOENT, "unknown object");
     int rc = client_ref(cl, id, delta);
@@ -204,6 +293,7 @@ static mproc_value *handle(client *cl, const mproc_value *req)
     if (mproc_value_kind_of(req) != MPROC_V_LIST ||
         mproc_value_get_int(mproc__mgr_arg(req, 0), &op))
         return fail(MREP_SERVER_ERR, MPROC_EPROTO, "malformed request");
+    if (op != MOP_INCREF) drop_loans(cl);
     uint64_t id = 0;
     bool has_id = !mproc_value_get_uint(mproc__mgr_arg(req, 1), &id);
     const mproc_value *args = mproc__mgr_arg(req, op == MOP_CREATE ? 2 : 3);
@@ -320,7 +410,7 @@ static void *serve_client(void *arg)
     while (!atomic_load(&cl->s->stop)) {
         mproc_value *req;
         int rc = mproc_conn_recv_value(cl->c, &req, idle);
-        if (rc == MPROC_EPROTO || rc == MPROC_E2BIG) { /* malformed: say so, then go */
+        if (rc == MPROC_EPROTO || rc == MPROC_E2BIG || rc == MPROC_EMSGSIZE) { /* say so, then go */
             mproc_value *r = fail(MREP_SERVER_ERR, rc, "malformed message");
             if (r) mproc_conn_send_value(cl->c, r);
             mproc_value_free(r);

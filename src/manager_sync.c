@@ -9,14 +9,27 @@
 
 #include <stdlib.h>
 
-static int timeout_arg(const mproc_value *a, size_t n)
+/* The optional timeout argument n: *ms (MPROC_FOREVER when absent, nil or
+ * negative), or a method failure for a wrong type. */
+static int timeout_arg(const mproc_value *a, size_t n, int *ms)
 {
-    int64_t ms;
-    const mproc_value *v = mproc__mgr_arg(a, n);
-    if (!v || mproc_value_kind_of(v) == MPROC_V_NIL || mproc_value_get_int(v, &ms))
-        return MPROC_FOREVER;
-    return ms < 0 ? MPROC_FOREVER : ms > INT32_MAX ? INT32_MAX : (int)ms;
+    int64_t v;
+    const mproc_value *x = mproc__mgr_arg(a, n);
+    *ms = MPROC_FOREVER;
+    if (!x || mproc_value_kind_of(x) == MPROC_V_NIL) return 0;
+    if (mproc_value_get_int(x, &v))
+        return mproc__mgr_fail(MPROC_EINVAL, "timeout_ms must be an int");
+    *ms = v < 0 ? MPROC_FOREVER : v > INT32_MAX ? INT32_MAX : (int)v;
+    return 0;
 }
+
+/* Declares int ms from argument n, returning the failure of a bad one. */
+#define TIMEOUT(a, n, ms)                                                                          \
+    int ms;                                                                                        \
+    do {                                                                                           \
+        int trc_ = timeout_arg(a, n, &ms);                                                         \
+        if (trc_) return trc_;                                                                     \
+    } while (0)
 
 static int unsigned_arg(const mproc_value *a, size_t n, unsigned dflt)
 {
@@ -74,17 +87,20 @@ static int q_put(void *s, const mproc_value *a, mproc_value **r)
     (void)r;
     const mproc_value *v = mproc__mgr_arg(a, 0);
     if (!v) return mproc__mgr_fail(MPROC_EINVAL, "put(item[, timeout_ms])");
-    mproc__mgr_hold(v, +1);
-    int rc = mproc_queue_put_value(s, v, timeout_arg(a, 1));
+    TIMEOUT(a, 1, ms);
+    if (!mproc__mgr_hold_new(v))
+        return mproc__mgr_fail(MPROC_EINVAL, "a reference names no object");
+    int rc = mproc_queue_put_value(s, v, ms);
     if (rc) mproc__mgr_hold(v, -1);
     return rc == MPROC_ETIMEDOUT ? mproc__mgr_fail(rc, "queue.Full") : outcome(rc, r, false, "put");
 }
 
 static int q_get(void *s, const mproc_value *a, mproc_value **r)
 {
-    int rc = mproc_queue_get_value(s, r, timeout_arg(a, 0));
+    TIMEOUT(a, 0, ms);
+    int rc = mproc_queue_get_value(s, r, ms);
     if (rc == MPROC_ETIMEDOUT) return mproc__mgr_fail(rc, "queue.Empty");
-    if (rc == 0) mproc__mgr_hold(*r, -1); /* the caller's proxy will hold it */
+    if (rc == 0) mproc__mgr_result_owned(); /* the queue's references pass to the caller */
     return outcome(rc, r, false, "get");
 }
 
@@ -114,7 +130,8 @@ static int q_task_done(void *s, const mproc_value *a, mproc_value **r)
 
 static int q_join(void *s, const mproc_value *a, mproc_value **r)
 {
-    return outcome(mproc_queue_join(s, timeout_arg(a, 0)), r, false, "join");
+    TIMEOUT(a, 0, ms);
+    return outcome(mproc_queue_join(s, ms), r, false, "join");
 }
 
 static const mproc_method_def queue_methods[] = {
@@ -130,6 +147,10 @@ static const mproc_method_def jqueue_methods[] = {
 
 /* ---- Lock, RLock --------------------------------------------------------------------- */
 
+/* A Lock is owned by the connection that acquired it (unlike Python's,
+ * which any thread may release): when that connection goes, even by a
+ * crash of its client, its server thread ends and the lock's robust mutex
+ * passes to the next acquirer instead of staying locked forever. */
 static int lock_create(const mproc_value *args, void **state)
 {
     (void)args;
@@ -149,7 +170,8 @@ static void lock_destroy(void *state)
 
 static int lk_acquire(void *s, const mproc_value *a, mproc_value **r)
 {
-    int rc = mproc_lock_acquire(s, timeout_arg(a, 0));
+    TIMEOUT(a, 0, ms);
+    int rc = mproc_lock_acquire(s, ms);
     if (rc == MPROC_EOWNERDEAD) rc = mproc_lock_make_consistent(s);
     return outcome(rc, r, true, "acquire");
 }
@@ -184,7 +206,8 @@ static void sem_destroy(void *state)
 
 static int sm_acquire(void *s, const mproc_value *a, mproc_value **r)
 {
-    return outcome(mproc_sem_acquire(s, timeout_arg(a, 0)), r, true, "acquire");
+    TIMEOUT(a, 0, ms);
+    return outcome(mproc_sem_acquire(s, ms), r, true, "acquire");
 }
 
 static int sm_release(void *s, const mproc_value *a, mproc_value **r)
@@ -239,8 +262,8 @@ static int cond_create(const mproc_value *args, void **state)
 
 static int cd_acquire(void *s, const mproc_value *a, mproc_value **r)
 {
-    return outcome(mproc_cond_acquire(((condition *)s)->cond, timeout_arg(a, 0)), r, true,
-                   "acquire");
+    TIMEOUT(a, 0, ms);
+    return outcome(mproc_cond_acquire(((condition *)s)->cond, ms), r, true, "acquire");
 }
 
 static int cd_release(void *s, const mproc_value *a, mproc_value **r)
@@ -251,7 +274,8 @@ static int cd_release(void *s, const mproc_value *a, mproc_value **r)
 
 static int cd_wait(void *s, const mproc_value *a, mproc_value **r)
 {
-    return outcome(mproc_cond_wait(((condition *)s)->cond, timeout_arg(a, 0)), r, true, "wait");
+    TIMEOUT(a, 0, ms);
+    return outcome(mproc_cond_wait(((condition *)s)->cond, ms), r, true, "wait");
 }
 
 static int cd_notify(void *s, const mproc_value *a, mproc_value **r)
@@ -305,7 +329,8 @@ static int ev_is_set(void *s, const mproc_value *a, mproc_value **r)
 
 static int ev_wait(void *s, const mproc_value *a, mproc_value **r)
 {
-    return outcome(mproc_event_wait(s, timeout_arg(a, 0)), r, true, "wait");
+    TIMEOUT(a, 0, ms);
+    return outcome(mproc_event_wait(s, ms), r, true, "wait");
 }
 
 static const mproc_method_def event_methods[] = {
@@ -332,8 +357,9 @@ static void barrier_destroy(void *state)
 
 static int br_wait(void *s, const mproc_value *a, mproc_value **r)
 {
+    TIMEOUT(a, 0, ms);
     unsigned idx = 0;
-    int rc = mproc_barrier_wait(s, timeout_arg(a, 0), &idx);
+    int rc = mproc_barrier_wait(s, ms, &idx);
     if (rc) return mproc__mgr_fail(rc, "BrokenBarrierError");
     return (*r = mproc_value_int(idx)) ? 0 : MPROC_ENOMEM;
 }

@@ -60,6 +60,14 @@ int mproc__mgr_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
 /* The n-th argument of a call (NULL when absent). */
 const mproc_value *mproc__mgr_arg(const mproc_value *args, size_t n);
 
+/* In a method: its result carries references its container held (a pop,
+ * a queue get); they pass to the caller instead of being taken anew. */
+void mproc__mgr_result_owned(void);
+
+/* Server side: takes a reference for every handle in v, or none and
+ * false when one names no object (the caller then refuses the value). */
+bool mproc__mgr_hold_new(const mproc_value *v);
+
 /* Server side: the references a value holds (handles) are taken (+1) or
  * dropped (-1) on behalf of a container that stores or forgets it. */
 void mproc__mgr_hold(const mproc_value *v, int delta);
