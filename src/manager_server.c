@@ -48,6 +48,7 @@ typedef struct client {
     struct client *next;
     mproc_conn *c;
     mproc__mgr_channel *ch; /* a local client's queues (internal/manager.h) */
+    bool shutdown;          /* it asked the server to stop */
     conn_ref *refs;
     size_t nrefs, cap;
 } client;
@@ -322,8 +323,8 @@ static mproc_value *handle(client *cl, const mproc_value *req)
         cl->ch = ch;
         return reply2(MREP_OK, mproc_value_nil(), NULL);
     }
-    case MOP_SHUTDOWN:
-        stop_server(cl->s);
+    case MOP_SHUTDOWN: /* once the reply is out: see serve_client */
+        cl->shutdown = true;
         return reply2(MREP_OK, mproc_value_nil(), NULL);
     default:
         break;
@@ -390,6 +391,7 @@ static void serve_local(client *cl)
         mproc_value_free(r);
         if (!rc) rc = mproc_queue_put(cl->ch->rep, out, olen, MPROC_FOREVER);
         free(out);
+        if (cl->shutdown) stop_server(cl->s);
         if (rc) break;
     }
     mproc__mgr_channel_drop(cl->ch);
@@ -421,6 +423,7 @@ static void *serve_client(void *arg)
         mproc_value_free(req);
         rc = r ? mproc_conn_send_value(cl->c, r) : MPROC_ENOMEM;
         mproc_value_free(r);
+        if (cl->shutdown) stop_server(cl->s);
         if (rc) break;
         if (cl->ch) { /* switched to its queues */
             serve_local(cl);

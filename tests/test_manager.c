@@ -1,43 +1,11 @@
 /* Managers: built-in types, proxies across processes, custom types,
  * references, remote (TCP) managers and shutdown, under every start method.
  * Hostile clients are in test_manager_hostile.c. */
-#include "testutil.h"
+#include "mgrutil.h"
 
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
-
-static mproc_manager *start(int i, const mproc_manager_opts *extra)
-{
-    mproc_manager_opts o = extra ? *extra : (mproc_manager_opts){0};
-    const mproc_context *ctx;
-    TU_OK(mproc_get_context(mproc_start_method_name(tu_methods[i]), &ctx));
-    o.context = ctx;
-    mproc_manager *m;
-    TU_OK(mproc_manager_start(&m, &o));
-    return m;
-}
-
-static mproc_value *args1(mproc_value *a)
-{
-    mproc_value *l = mproc_value_list();
-    mproc_value_list_append(l, a);
-    return l;
-}
-
-/* A list of the values given (taken over), up to a NULL. */
-static mproc_value *lst(mproc_value *first, ...)
-{
-    mproc_value *l = mproc_value_list();
-    va_list ap;
-    va_start(ap, first);
-    for (mproc_value *v = first; v; v = va_arg(ap, mproc_value *)) mproc_value_list_append(l, v);
-    va_end(ap);
-    return l;
-}
-
-#define I(x) mproc_value_int(x)
-#define S(x) mproc_value_str(x)
 
 static int64_t as_int(mproc_value *v)
 {
@@ -200,7 +168,7 @@ static int join_child(mproc_process *p)
 
 START_TEST(dict_list_and_nesting)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *d, *l;
     TU_OK(mproc_manager_create(m, "dict", NULL, &d));
     TU_OK(mproc_manager_create(m, "list", NULL, &l));
@@ -259,7 +227,7 @@ static int appender(void *arg)
 
 START_TEST(children_connect_with_the_family_key)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     child_arg a = {.k = 1};
     snprintf(a.address, sizeof a.address, "%s", mproc_manager_address(m));
     ck_assert_int_eq(tu_run_child(appender, &a, sizeof a, tu_methods[_i]), 0);
@@ -274,7 +242,7 @@ END_TEST
 
 START_TEST(list_calls)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *l = create(m, "list", args1(lst(I(1), I(2), NULL)));
     ck_assert_str_eq(mproc_proxy_typeid(l), "list");
     call_ok(l, "append", args1(I(3)));
@@ -342,7 +310,7 @@ END_TEST
 
 START_TEST(dict_calls)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *d = create(m, "dict", NULL);
     call_ok(d, "setitem", lst(S("a"), I(1), NULL));
     call_ok(d, "setitem", lst(I(2), S("two"), NULL));
@@ -391,7 +359,7 @@ END_TEST
 
 START_TEST(set_and_namespace_calls)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *s = create(m, "set", args1(lst(I(1), I(2), I(2), NULL)));
     ck_assert_int_eq(call_int(s, "len", NULL), 2);
     call_ok(s, "add", args1(S("x")));
@@ -425,7 +393,7 @@ END_TEST
 
 START_TEST(value_and_array_calls)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *vi = create(m, "Value", lst(S("i"), I(5), NULL));
     ck_assert_int_eq(call_int(vi, "get", NULL), 5);
     call_ok(vi, "set", args1(I(-7)));
@@ -494,7 +462,7 @@ static int queue_putter(void *arg)
 
 START_TEST(queue_calls)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *q = create(m, "Queue", args1(I(2)));
     ck_assert(call_bool(q, "empty", NULL));
     ck_assert(!call_bool(q, "full", NULL));
@@ -570,7 +538,7 @@ static int lock_holder_killed(void *arg)
 
 START_TEST(lock_calls)
 {
-    mproc_manager *m = start(_i, NULL), *m2 = second(m);
+    mproc_manager *m = mgr_start(_i, NULL), *m2 = second(m);
     const char *types[] = {"Lock", "RLock"};
     for (int t = 0; t < 2; t++) {
         mproc_proxy *l = create(m, types[t], NULL), *l2 = same_object(m2, l);
@@ -609,7 +577,7 @@ END_TEST
 
 START_TEST(semaphore_calls)
 {
-    mproc_manager *m = start(_i, NULL), *m2 = second(m);
+    mproc_manager *m = mgr_start(_i, NULL), *m2 = second(m);
     mproc_proxy *s = create(m, "Semaphore", args1(I(2)));
     ck_assert_int_eq(call_int(s, "get_value", NULL), 2);
     ck_assert(call_bool(s, "acquire", NULL));
@@ -663,7 +631,7 @@ static int cond_waiter(void *arg)
 
 START_TEST(condition_across_processes)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *c = create(m, "Condition", NULL), *ready = create(m, "Event", NULL);
     /* alone: wait times out (false), notify without waiters is fine */
     ck_assert(call_bool(c, "acquire", NULL));
@@ -706,7 +674,7 @@ static int event_waiter(void *arg)
 
 START_TEST(event_across_processes)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *ev = create(m, "Event", NULL), *done = create(m, "Event", NULL);
     ck_assert(!call_bool(ev, "is_set", NULL));
     ck_assert(!call_bool(ev, "wait", args1(I(20))));
@@ -744,7 +712,7 @@ static int barrier_party(void *arg)
 
 START_TEST(barrier_across_processes)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *b = create(m, "Barrier", args1(I(3)));
     ck_assert_int_eq(call_int(b, "parties", NULL), 3);
     ck_assert_int_eq(call_int(b, "n_waiting", NULL), 0);
@@ -822,7 +790,7 @@ static int nested_worker(void *arg)
 
 START_TEST(proxies_across_processes)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *d = create(m, "dict", NULL), *l = create(m, "list", NULL);
     mproc_proxy *q = create(m, "Queue", NULL), *l2 = create(m, "list", NULL);
     call_ok(d, "setitem", lst(S("numbers"), mproc_proxy_ref(l), NULL));
@@ -932,7 +900,7 @@ static atomic_int *new_counter(void)
 
 static mproc_manager *start_counting(int i)
 {
-    return start(i, &(mproc_manager_opts){.types = &counter_type, .ntypes = 1});
+    return mgr_start(i, &(mproc_manager_opts){.types = &counter_type, .ntypes = 1});
 }
 
 static mproc_proxy *new_counter_proxy(mproc_manager *m, atomic_int *destroyed, int64_t n)
@@ -986,7 +954,7 @@ START_TEST(custom_type)
     ck_assert_int_eq(atomic_load(destroyed), 3);
     mproc_manager_free(m);
     /* a manager without it does not know the type */
-    m = start(_i, NULL);
+    m = mgr_start(_i, NULL);
     TU_RC(mproc_manager_create(m, "Counter", NULL, &bad), MPROC_ENOENT);
     mproc_manager_free(m);
     mproc_shm_free(destroyed);
@@ -1152,8 +1120,8 @@ START_TEST(remote_manager)
 {
     static const char key[] = "remote secret";
     mproc_manager *m =
-        start(_i, &(mproc_manager_opts){
-                      .address = "127.0.0.1:0", .authkey = key, .authkey_len = sizeof key - 1});
+        mgr_start(_i, &(mproc_manager_opts){
+                          .address = "127.0.0.1:0", .authkey = key, .authkey_len = sizeof key - 1});
     const char *addr = mproc_manager_address(m);
     ck_assert_msg(strncmp(addr, "127.0.0.1:", 10) == 0 && atoi(addr + 10) > 0, "address %s", addr);
     mproc_manager *c;
@@ -1183,7 +1151,7 @@ END_TEST
 
 START_TEST(explicit_shutdown)
 {
-    mproc_manager *m = start(_i, NULL), *m2 = second(m);
+    mproc_manager *m = mgr_start(_i, NULL), *m2 = second(m);
     char addr[256];
     snprintf(addr, sizeof addr, "%s", mproc_manager_address(m));
     mproc_proxy *l = create(m, "list", NULL), *l2 = same_object(m2, l);
@@ -1231,7 +1199,7 @@ static int blocked_getter(void *arg)
 
 START_TEST(shutdown_wakes_blocked_client)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *q = create(m, "Queue", NULL), *ev = create(m, "Event", NULL);
     child_arg a = make_arg(m, q, ev, NULL);
     mproc_process *p = start_child(blocked_getter, &a, _i);
@@ -1328,7 +1296,7 @@ START_TEST(pipelined_calls_remote_and_local)
 {
     for (int local = 0; local < 2; local++) {
         if (!local) setenv("MPROC_MANAGER_LOCAL", "0", 1);
-        mproc_manager *m = start(
+        mproc_manager *m = mgr_start(
             _i,
             &(mproc_manager_opts){.address = "127.0.0.1:0", .authkey = "key", .authkey_len = 3});
         unsetenv("MPROC_MANAGER_LOCAL");

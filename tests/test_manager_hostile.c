@@ -4,22 +4,11 @@
  * (mproc_client), then checks that the owner's connection and a fresh
  * client still work. */
 #include "internal/manager.h"
-#include "testutil.h"
+#include "mgrutil.h"
 
 #include <poll.h>
 #include <stdarg.h>
 #include <sys/socket.h>
-
-static mproc_manager *start(int i, const mproc_manager_opts *extra)
-{
-    mproc_manager_opts o = extra ? *extra : (mproc_manager_opts){0};
-    const mproc_context *ctx;
-    TU_OK(mproc_get_context(mproc_start_method_name(tu_methods[i]), &ctx));
-    o.context = ctx;
-    mproc_manager *m;
-    TU_OK(mproc_manager_start(&m, &o));
-    return m;
-}
 
 /* A raw connection to the manager, authenticated with the family key
  * (auth true) or not at all. */
@@ -81,19 +70,6 @@ static void expect_reply(mproc_value *r, int kind, int code)
     mproc_value_free(r);
 }
 
-static mproc_value *lst(mproc_value *first, ...)
-{
-    mproc_value *l = mproc_value_list();
-    va_list ap;
-    va_start(ap, first);
-    for (mproc_value *v = first; v; v = va_arg(ap, mproc_value *)) mproc_value_list_append(l, v);
-    va_end(ap);
-    return l;
-}
-
-#define I(x) mproc_value_int(x)
-#define S(x) mproc_value_str(x)
-
 /* The manager serves: through m, and through a new connection. */
 static void still_serves(mproc_manager *m)
 {
@@ -117,7 +93,7 @@ static void still_serves(mproc_manager *m)
 
 START_TEST(random_bytes)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     srand(1234 + _i);
     for (int round = 0; round < 20; round++) {
         mproc_conn *c = raw(m, true);
@@ -136,7 +112,7 @@ END_TEST
 
 START_TEST(huge_frame_header)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     /* a 64-bit length of 2^63, then of 2^64 - 1 */
     const unsigned char h63[] = {0xff, 0xff, 0xff, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0};
     const unsigned char hmax[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -159,7 +135,7 @@ END_TEST
 
 START_TEST(truncated_frames)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     /* a request cut short, a header cut short, a 1 MiB frame of which 10
      * bytes come: then the client goes */
     void *enc;
@@ -192,7 +168,7 @@ END_TEST
 
 START_TEST(malformed_cbor)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     static const unsigned char bad[][8] = {
         {0xff},                                           /* a break outside anything */
         {0x82, 0x01},                                     /* a list of two with one item */
@@ -232,7 +208,7 @@ END_TEST
 
 START_TEST(wrong_shapes)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_conn *c = raw(m, true);
     /* requests that are not requests: an error each, the connection stays */
     mproc_value *shapes[] = {
@@ -309,7 +285,7 @@ END_TEST
 
 START_TEST(idle_clients_dropped)
 {
-    mproc_manager *m = start(_i, &(mproc_manager_opts){.idle_timeout_ms = 300});
+    mproc_manager *m = mgr_start(_i, &(mproc_manager_opts){.idle_timeout_ms = 300});
     mproc_conn *silent = raw(m, true), *partial = raw(m, true);
     const unsigned char part[] = {0, 0, 0, 100, 0x83, 1};
     send_raw(partial, part, sizeof part);
@@ -343,7 +319,7 @@ END_TEST
 START_TEST(thousand_connections)
 {
     int n = TU_ASAN ? 200 : 1000;
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_conn **cs = calloc((size_t)n, sizeof *cs);
     for (int k = 0; k < n; k++) cs[k] = raw(m, true);
     still_serves(m);
@@ -363,7 +339,7 @@ END_TEST
  * the connection closed). */
 START_TEST(beyond_max_connections)
 {
-    mproc_manager *m = start(_i, &(mproc_manager_opts){.max_connections = 4});
+    mproc_manager *m = mgr_start(_i, &(mproc_manager_opts){.max_connections = 4});
     mproc_conn *cs[3];
     for (int k = 0; k < 3; k++) cs[k] = raw(m, true); /* with m: 4 */
     mproc_conn *over;
@@ -399,7 +375,7 @@ END_TEST
  * as a request (a shutdown request here), and they are dropped. */
 START_TEST(unauthenticated_clients)
 {
-    mproc_manager *m = start(_i, NULL);
+    mproc_manager *m = mgr_start(_i, NULL);
     void *enc;
     size_t len;
     mproc_value *req = lst(I(MOP_SHUTDOWN), NULL);

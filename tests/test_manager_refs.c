@@ -2,25 +2,9 @@
  * queues, as dict keys and set members, naming no object), slow
  * handshakes, missing arguments, float Values — regressions of bugs once
  * found, under every start method. */
-#include "testutil.h"
+#include "mgrutil.h"
 
 #include "internal/manager.h"
-
-static mproc_manager *start(int i)
-{
-    const mproc_context *ctx;
-    TU_OK(mproc_get_context(mproc_start_method_name(tu_methods[i]), &ctx));
-    mproc_manager *m;
-    TU_OK(mproc_manager_start(&m, &(mproc_manager_opts){.context = ctx}));
-    return m;
-}
-
-static mproc_value *args1(mproc_value *a)
-{
-    mproc_value *l = mproc_value_list();
-    mproc_value_list_append(l, a);
-    return l;
-}
 
 static int call(mproc_proxy *p, const char *m, mproc_value *a, mproc_value **r)
 {
@@ -41,7 +25,7 @@ static uint64_t id_of(mproc_proxy *p)
 
 START_TEST(last_reference_read_out_of_a_container)
 {
-    mproc_manager *m = start(_i);
+    mproc_manager *m = mgr_start(_i, NULL);
     const char *how[] = {"Queue", "list", "dict"};
     for (int k = 0; k < 3; k++) {
         mproc_proxy *l, *c, *l2 = NULL;
@@ -72,7 +56,7 @@ END_TEST
 
 START_TEST(references_as_keys_and_members)
 {
-    mproc_manager *m = start(_i);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *l, *s, *d;
     size_t n;
     TU_OK(mproc_manager_create(m, "list", NULL, &l));
@@ -95,7 +79,7 @@ END_TEST
 
 START_TEST(reference_to_no_object_is_refused)
 {
-    mproc_manager *m = start(_i);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *l, *victim;
     size_t n;
     TU_OK(mproc_manager_create(m, "list", NULL, &l));
@@ -114,7 +98,7 @@ END_TEST
 
 START_TEST(slow_and_silent_handshakes)
 {
-    mproc_manager *m = start(_i);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_conn *c;
     TU_OK(mproc_client(&c, mproc_manager_address(m), NULL, 5000)); /* no handshake yet */
     tu_sleep_ms(300);
@@ -137,7 +121,7 @@ END_TEST
 
 START_TEST(missing_arguments_and_float_values)
 {
-    mproc_manager *m = start(_i);
+    mproc_manager *m = mgr_start(_i, NULL);
     mproc_proxy *l, *v;
     int code;
     TU_OK(mproc_manager_create(m, "list", NULL, &l));
