@@ -38,6 +38,23 @@ static inline mproc_value *lst(mproc_value *first, ...)
     return l;
 }
 
+/* mproc_manager_create / mproc_proxy_call that free the arguments. */
+static inline int create_with(mproc_manager *m, const char *typeid, mproc_value *args,
+                              mproc_proxy **out)
+{
+    int rc = mproc_manager_create(m, typeid, args, out);
+    mproc_value_free(args);
+    return rc;
+}
+
+static inline int call_with(mproc_proxy *p, const char *method, mproc_value *args,
+                            mproc_value **out)
+{
+    int rc = mproc_proxy_call(p, method, args, out);
+    mproc_value_free(args);
+    return rc;
+}
+
 #define I(x) mproc_value_int(x)
 #define S(x) mproc_value_str(x)
 

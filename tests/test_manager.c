@@ -183,7 +183,9 @@ START_TEST(dict_list_and_nesting)
     ck_assert_int_eq(call_int(l, "getitem", args1(mproc_value_int(-1))), 40);
     ck_assert_int_eq(call_int(l, "pop", args1(mproc_value_int(0))), 0);
     ck_assert_int_eq(call_int(l, "index", args1(mproc_value_int(30))), 2);
-    TU_RC(mproc_proxy_call(l, "getitem", args1(mproc_value_int(99)), NULL), MPROC_EMETHOD);
+    mproc_value *a99 = args1(mproc_value_int(99));
+    TU_RC(mproc_proxy_call(l, "getitem", a99, NULL), MPROC_EMETHOD);
+    mproc_value_free(a99);
     int code;
     const char *msg;
     mproc_manager_last_error(&code, &msg);
@@ -204,7 +206,9 @@ START_TEST(dict_list_and_nesting)
     TU_OK(mproc_proxy_len(l2, &n));
     ck_assert_uint_eq(n, 4);
     mproc_proxy_free(l2);
-    TU_RC(mproc_proxy_getitem(d, mproc_value_str("missing"), &got), MPROC_EMETHOD);
+    mproc_value *missing = mproc_value_str("missing");
+    TU_RC(mproc_proxy_getitem(d, missing, &got), MPROC_EMETHOD);
+    mproc_value_free(missing);
     mproc_value_free(k);
     mproc_proxy_free(d);
     mproc_manager_free(m);
@@ -301,7 +305,7 @@ START_TEST(list_calls)
     ck_assert_int_eq(call_int(s, "len", NULL), 4); /* nothing lost */
     /* the constructor checks its argument */
     mproc_proxy *bad;
-    TU_RC(mproc_manager_create(m, "list", args1(I(3)), &bad), MPROC_EMETHOD);
+    TU_RC(create_with(m, "list", args1(I(3)), &bad), MPROC_EMETHOD);
     mproc_proxy_free(s);
     mproc_proxy_free(l);
     mproc_manager_free(m);
@@ -350,7 +354,7 @@ START_TEST(dict_calls)
     mproc_proxy *d2 = create(m, "dict", args1(init));
     call_repr(d2, "getitem", args1(S("x")), "[1]");
     mproc_proxy *bad;
-    TU_RC(mproc_manager_create(m, "dict", args1(lst(NULL)), &bad), MPROC_EMETHOD);
+    TU_RC(create_with(m, "dict", args1(lst(NULL)), &bad), MPROC_EMETHOD);
     mproc_proxy_free(d2);
     mproc_proxy_free(d);
     mproc_manager_free(m);
@@ -417,8 +421,8 @@ START_TEST(value_and_array_calls)
     mproc_proxy *v0 = create(m, "Value", args1(S("i")));
     ck_assert_int_eq(call_int(v0, "get", NULL), 0);
     mproc_proxy *bad;
-    TU_RC(mproc_manager_create(m, "Value", lst(S("z"), I(1), NULL), &bad), MPROC_EMETHOD);
-    TU_RC(mproc_manager_create(m, "Value", lst(S("i"), S("one"), NULL), &bad), MPROC_EMETHOD);
+    TU_RC(create_with(m, "Value", lst(S("z"), I(1), NULL), &bad), MPROC_EMETHOD);
+    TU_RC(create_with(m, "Value", lst(S("i"), S("one"), NULL), &bad), MPROC_EMETHOD);
     TU_RC(mproc_manager_create(m, "Value", NULL, &bad), MPROC_EMETHOD);
 
     mproc_proxy *a = create(m, "Array", lst(S("i"), lst(I(1), I(2), I(3), NULL), NULL));
@@ -429,10 +433,9 @@ START_TEST(value_and_array_calls)
     call_fails(a, "setitem", lst(I(3), I(1), NULL), MPROC_ERANGE, NULL);
     call_fails(a, "getitem", args1(I(3)), MPROC_ERANGE, NULL);
     call_repr(a, "copy", NULL, "[9, 2, 3]");
-    TU_RC(mproc_proxy_call(a, "append", args1(I(1)), NULL), MPROC_ENOENT); /* fixed size */
-    TU_RC(mproc_manager_create(m, "Array", lst(S("i"), lst(S("x"), NULL), NULL), &bad),
-          MPROC_EMETHOD);
-    TU_RC(mproc_manager_create(m, "Array", lst(S("i"), I(3), NULL), &bad), MPROC_EMETHOD);
+    TU_RC(call_with(a, "append", args1(I(1)), NULL), MPROC_ENOENT); /* fixed size */
+    TU_RC(create_with(m, "Array", lst(S("i"), lst(S("x"), NULL), NULL), &bad), MPROC_EMETHOD);
+    TU_RC(create_with(m, "Array", lst(S("i"), I(3), NULL), &bad), MPROC_EMETHOD);
     mproc_proxy_free(a);
     mproc_proxy_free(v0);
     mproc_proxy_free(vd);
@@ -640,7 +643,7 @@ START_TEST(condition_across_processes)
     call_ok(c, "notify_all", NULL);
     call_ok(c, "release", NULL);
     mproc_value *r = NULL;
-    TU_RC(mproc_proxy_call(c, "wait", args1(I(10)), &r), MPROC_EMETHOD); /* not held */
+    TU_RC(call_with(c, "wait", args1(I(10)), &r), MPROC_EMETHOD); /* not held */
 
     child_arg a = make_arg(m, c, ready, NULL);
     mproc_process *p = start_child(cond_waiter, &a, _i);
