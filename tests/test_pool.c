@@ -222,6 +222,16 @@ START_TEST(map_copies_and_in_place)
     mproc_shm_free(ain);
     mproc_shm_free(aout);
 
+    /* large arrays outside the arena: staged in it (copied in, worked on in
+     * place, copied out) */
+    long *hin = malloc(n * sizeof *hin), *hout = calloc(n, sizeof *hout);
+    ck_assert(hin && hout);
+    for (size_t k = 0; k < n; k++) hin[k] = (long)k % 777;
+    TU_OK(mproc_pool_map(pool, cube, hin, n, sizeof(long), hout, sizeof(long), NULL));
+    for (size_t k = 0; k < n; k++) ck_assert_int_eq(hout[k], hin[k] * hin[k] * hin[k]);
+    free(hin);
+    free(hout);
+
     /* an element that fails: its chunk's error; the others are written */
     int iin[1000], iout[1000];
     for (int k = 0; k < 1000; k++) iin[k] = k, iout[k] = 1;

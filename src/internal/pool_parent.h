@@ -13,8 +13,8 @@
 /* Tasks in a worker's inbox, the running one included: few when tasks are
  * long (an idle worker should get the next one), more when they are short
  * (fewer wake-ups per task). See mproc__pool_window. */
-#define POOL_WINDOW_START 4
-#define POOL_WINDOW_MIN   2
+#define POOL_WINDOW_START 2
+#define POOL_WINDOW_MIN   1
 #define POOL_WINDOW_MAX   32
 #define READY_TIMEOUT     60000
 #define ST_STARTING       0
