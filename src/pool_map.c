@@ -52,13 +52,7 @@ typedef struct map_state {
     void *progress_ud;
     bool bar;
     long long t0, last_bar;
-    /* Large arrays outside the arena are staged in it: copied in once, the
-     * workers work in place, each chunk's outputs copied out once. */
-    void *stage_in;
-    char *stage_out, *user_out;
 } map_state;
-
-#define STAGE_MIN ((size_t)256 << 10) /* bytes of input worth staging */
 
 static void draw_bar(map_state *s, bool final)
 {
@@ -87,9 +81,6 @@ static void map_chunk_done(void *ud, uint64_t seq, int rc, const void *res, size
         else
             rc = MPROC_EPROTO;
     }
-    if (rc == 0 && s->stage_out && count)
-        memcpy(s->user_out + first * s->out_size, s->stage_out + first * s->out_size,
-               count * s->out_size);
     MPROC__LOCK(&s->mu);
     s->done += count;
     if (rc && !s->rc) {
@@ -108,8 +99,6 @@ static void map_chunk_done(void *ud, uint64_t seq, int rc, const void *res, size
         mproc__future_finish(s->f, NULL, 0);
     mproc_future_free(s->f);
     free(s->msg);
-    mproc_shm_free(s->stage_in);
-    mproc_shm_free(s->stage_out);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -149,18 +138,6 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
                      .bar = o.progress_bar,
                      .t0 = mproc_now_ns()};
     pthread_mutex_init(&s->mu, NULL);
-    if (!inplace && n * in_size >= STAGE_MIN && mproc_shm_alloc(&s->stage_in, n * in_size) == 0 &&
-        mproc_shm_alloc((void **)&s->stage_out, out_size != 0 ? n * out_size : 1) == 0) {
-        memcpy(s->stage_in, in, n * in_size);
-        s->user_out = out;
-        s->out = NULL;
-        in = s->stage_in;
-        out = s->stage_out;
-        inplace = true;
-    } else if (s->stage_in) { /* no room for the outputs: plain copies */
-        mproc_shm_free(s->stage_in);
-        s->stage_in = NULL;
-    }
     for (size_t c = 0; c < nchunks; c++) {
         size_t first = c * cs, count = n - first < cs ? n - first : cs, len;
         const char *cin = (const char *)in + first * in_size;
