@@ -13,7 +13,6 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static mgr_obj *table[BUCKETS];
 static uint64_t next_id;
-static size_t live;
 
 static mgr_obj **slot(uint64_t id)
 {
@@ -33,7 +32,6 @@ int mproc__mgr_obj_add(const mproc_type_def *type, void *state, uint64_t *id)
     o->id = ++next_id;
     o->next = table[o->id % BUCKETS];
     table[o->id % BUCKETS] = o;
-    live++;
     MPROC__UNLOCK(&mu);
     *id = o->id;
     return 0;
@@ -58,7 +56,6 @@ bool mproc__mgr_obj_ref(uint64_t id, int delta)
         if ((*pp)->refs <= 0) {
             dead = *pp;
             *pp = dead->next;
-            live--;
         }
     }
     bool found = *pp || dead;
@@ -73,14 +70,6 @@ bool mproc__mgr_obj_ref(uint64_t id, int delta)
 void mproc__mgr_obj_put(mgr_obj *o)
 {
     if (o) mproc__mgr_obj_ref(o->id, -1);
-}
-
-size_t mproc__mgr_obj_count(void)
-{
-    MPROC__LOCK(&mu);
-    size_t n = live;
-    MPROC__UNLOCK(&mu);
-    return n;
 }
 
 /* The handles in v, appended to ids[0..*n) (up to cap; *n counts all). */

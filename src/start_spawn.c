@@ -157,7 +157,8 @@ out_fds:
         return rc;
     }
     uint64_t n = len;
-    if ((rc = mproc__write_all(sv[0], &n, sizeof n)) == 0) rc = mproc__write_all(sv[0], blob, len);
+    /* A failed write means the child is gone: its status read says so. */
+    if (mproc__write_all(sv[0], &n, sizeof n) == 0) (void)mproc__write_all(sv[0], blob, len);
     rc = read_status(sv[0], "spawn");
     if (rc) {
         close(sv[0]);

@@ -133,7 +133,7 @@ int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count
     return run_end(&c, rc, &r, msg);
 }
 
-int mproc__task_run_method(mproc__method_fn fn, void *state, const mproc_value *args,
+int mproc__task_run_method(mproc_method_fn fn, void *state, const mproc_value *args,
                            mproc_value **result, char **msg)
 {
     run_ctx c;

@@ -4,6 +4,7 @@
 
 #include "internal/base.h"
 #include "mproc/future.h"
+#include "mproc/manager.h"
 #include "mproc/pool.h"
 #include "mproc/value.h"
 
@@ -74,9 +75,7 @@ int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count
 
 /* Runs a manager method (mproc/manager.h) the same way; *result is NULL
  * on failure. */
-struct mproc_method_def;
-typedef int (*mproc__method_fn)(void *state, const mproc_value *args, mproc_value **result);
-int mproc__task_run_method(mproc__method_fn fn, void *state, const mproc_value *args,
+int mproc__task_run_method(mproc_method_fn fn, void *state, const mproc_value *args,
                            mproc_value **result, char **msg);
 
 /* Runs a manager type's constructor the same way. */

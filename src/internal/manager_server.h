@@ -25,9 +25,6 @@ void mproc__mgr_obj_put(mgr_obj *o);
 /* Adds delta references; at zero the object is destroyed. False if there
  * is no such object. */
 bool mproc__mgr_obj_ref(uint64_t id, int delta);
-/* Objects alive (for tests). */
-size_t mproc__mgr_obj_count(void);
-
 /* Serves on l (taken over: closed by a shutdown request) until a client
  * asks for shutdown. */
 #include "mproc/listener.h"
