@@ -153,6 +153,17 @@ void mproc__release_pages(void *addr, size_t len)
     (void)madvise(addr, len, MADV_REMOVE);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void mproc__populate_pages(void *addr, size_t len)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)addr;
+    uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + len) & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+}
+
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
 #endif

@@ -105,10 +105,34 @@ void mproc__pool_task_timed(mproc_pool *pool, int64_t service_ns)
     pool->avg_ns = pool->avg_ns ? pool->avg_ns + (service_ns - pool->avg_ns) / 8 : service_ns + 1;
 }
 
+/* An idle worker, while tasks wait in a busy one's inbox, takes the last
+ * of them back (see pool_slot): true if a task is pending again. */
+static bool steal_locked(mproc_pool *pool)
+{
+    worker *idle = NULL, *busy = NULL;
+    for (int i = 0; i < pool->n; i++) {
+        worker *w = &pool->w[i];
+        if (!w->p || w->dying) continue;
+        if (w->nassigned == 0 && !w->stop_sent && !idle) idle = w;
+        if (w->nassigned >= 2 && (!busy || w->nassigned > busy->nassigned)) busy = w;
+    }
+    if (!idle || !busy || !busy->tail->msg) return false;
+    pool_task *t = busy->tail; /* not the head: it has not started */
+    uint64_t q = t->claim << 2 | CLAIM_QUEUED;
+    if (!atomic_compare_exchange_strong(
+            &pool->sh->slots[busy - pool->w].claims[t->claim % POOL_CLAIMS], &q,
+            t->claim << 2 | CLAIM_REVOKED))
+        return false; /* its worker has just taken it: a result is on its way */
+    pool_list_unlink(&busy->head, &busy->tail, t);
+    busy->nassigned--;
+    pool_list_push(&pool->pend_head, &pool->pend_tail, t);
+    return true;
+}
+
 void mproc__pool_dispatch_locked(mproc_pool *pool)
 {
     int window = mproc__pool_window(pool);
-    while (pool->pend_head) {
+    while (pool->pend_head || steal_locked(pool)) {
         worker *best = NULL;
         for (int i = 0; i < pool->n; i++) {
             worker *w = &pool->w[i];
@@ -117,12 +141,23 @@ void mproc__pool_dispatch_locked(mproc_pool *pool)
         }
         if (!best) return;
         pool_task *t = pool->pend_head;
-        if (mproc_queue_put(pool->sh->slots[best - pool->w].inbox, t->msg, t->len, MPROC_FOREVER) !=
-            0)
+        if (t->prep) {
+            t->prep(t->ud, t->seq);
+            t->prep = NULL;
+        }
+        pool_slot *slot = &pool->sh->slots[best - pool->w];
+        uint64_t claim = best->claims;
+        ((pool_task_msg *)t->msg)->claim = claim;
+        atomic_store(&slot->claims[claim % POOL_CLAIMS], claim << 2 | CLAIM_QUEUED);
+        if (mproc_queue_put(slot->inbox, t->msg, t->len, MPROC_FOREVER) != 0)
             return; /* no arena memory: retried at the next result */
+        best->claims++;
+        t->claim = claim;
         pool_list_unlink(&pool->pend_head, &pool->pend_tail, t);
-        free(t->msg);
-        t->msg = NULL;
+        if (t->len > POOL_STEAL_MSG) {
+            free(t->msg);
+            t->msg = NULL;
+        }
         pool_list_push(&best->head, &best->tail, t);
         if (++best->nassigned == 1) mproc__pool_head_started(pool, best);
     }

@@ -42,7 +42,12 @@ static bool in_arena(const void *p, size_t bytes)
 typedef struct map_state {
     pthread_mutex_t mu;
     mproc_future *f;
-    char *out;
+    char *out;   /* where results are copied to (NULL: written in place) */
+    char *stage; /* staging block: inputs, then outputs (NULL: none) */
+    char *stage_out;
+    const char *in; /* the caller's inputs, staged chunk by chunk */
+    size_t in_size;
+    size_t staged; /* inputs [0, staged) were staged at once */
     size_t n, chunksize, out_size, done;
     size_t remaining; /* chunks */
     int rc;
@@ -69,13 +74,27 @@ static void draw_bar(map_state *s, bool final)
             eta, final ? "\n" : "");
 }
 
+/* Stages a chunk's inputs as it is handed to a worker: then the copy runs
+ * while that worker's CPU would idle, not while every worker computes. */
+static void map_chunk_prep(void *ud, uint64_t seq)
+{
+    map_state *s = ud;
+    size_t first = (size_t)seq * s->chunksize;
+    if (first < s->staged) return;
+    size_t count = s->n - first < s->chunksize ? s->n - first : s->chunksize;
+    memcpy(s->stage + first * s->in_size, s->in + first * s->in_size, count * s->in_size);
+}
+
 static void map_chunk_done(void *ud, uint64_t seq, int rc, const void *res, size_t len,
                            const char *msg, pid_t pid)
 {
     map_state *s = ud;
     size_t first = (size_t)seq * s->chunksize;
     size_t count = first >= s->n ? 0 : s->n - first < s->chunksize ? s->n - first : s->chunksize;
-    if (rc == 0 && s->out && len) {
+    if (rc == 0 && s->out && s->stage)
+        memcpy(s->out + first * s->out_size, s->stage_out + first * s->out_size,
+               count * s->out_size);
+    else if (rc == 0 && s->out && len) {
         if (len == count * s->out_size)
             memcpy(s->out + first * s->out_size, res, len);
         else
@@ -98,6 +117,7 @@ static void map_chunk_done(void *ud, uint64_t seq, int rc, const void *res, size
     else
         mproc__future_finish(s->f, NULL, 0);
     mproc_future_free(s->f);
+    if (s->stage) mproc__pool_stage_give(s->stage);
     free(s->msg);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -109,7 +129,8 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
 {
     mproc_map_opts o = opts ? *opts : (mproc_map_opts){0};
     if (!pool || !fn || !fut || (n && ((!in && in_size) || (!out && out_size))) ||
-        in_size > UINT32_MAX || out_size > UINT32_MAX || o.timeout_ms < MPROC_FOREVER)
+        in_size > UINT32_MAX || out_size > UINT32_MAX || o.timeout_ms < MPROC_FOREVER ||
+        (n && in_size + out_size > SIZE_MAX / 2 / n))
         return MPROC_EINVAL;
     mproc__fnref ref;
     int rc = mproc__fnref_make((const void *)fn, &ref);
@@ -138,12 +159,32 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
                      .bar = o.progress_bar,
                      .t0 = mproc_now_ns()};
     pthread_mutex_init(&s->mu, NULL);
+    /* Copy mode goes through a staging block in the arena: each chunk's
+     * inputs are copied there just before it is queued, the worker reads
+     * and writes the block in place, and its outputs are copied out as it
+     * completes: two copies, none in the workers, no page faults. */
+    size_t in_bytes = (n * in_size + 63) & ~(size_t)63;
+    if (!inplace && n * (in_size + out_size) != 0)
+        s->stage = mproc__pool_stage_take(in_bytes + n * out_size);
+    s->stage_out = s->stage ? s->stage + in_bytes : NULL;
+    /* The first chunk of every worker is staged before any is queued, so
+     * that they start together (a woken worker may take this CPU); the
+     * others as they are handed out (map_chunk_prep). */
+    s->in = in;
+    s->in_size = in_size;
+    s->staged = w * cs < n ? w * cs : n;
+    if (s->stage && in_size) memcpy(s->stage, in, s->staged * in_size);
     for (size_t c = 0; c < nchunks; c++) {
         size_t first = c * cs, count = n - first < cs ? n - first : cs, len;
         const char *cin = (const char *)in + first * in_size;
         char *cout = (char *)out + first * out_size;
-        void *m = chunk_msg(inplace, ref, cin, cout, count, in_size, out_size, &len);
-        int src = m ? mproc__pool_submit_hook(pool, m, len, o.timeout_ms, map_chunk_done, s, c)
+        if (s->stage) {
+            cin = s->stage + first * in_size;
+            cout = s->stage_out + first * out_size;
+        }
+        void *m = chunk_msg(inplace || s->stage, ref, cin, cout, count, in_size, out_size, &len);
+        int src = m ? mproc__pool_submit_hook(pool, m, len, o.timeout_ms, map_chunk_done,
+                                              s->stage && in_size ? map_chunk_prep : NULL, s, c)
                     : MPROC_ENOMEM;
         if (src) { /* this chunk, and the ones not sent, fail */
             for (size_t k = c; k < nchunks; k++)
@@ -306,9 +347,9 @@ static void top_up_locked(mproc_imap *it)
         it->refs++;
         void *m = chunk_msg(false, it->fn, it->inbuf, NULL, k, it->in_size, it->out_size, &len);
         MPROC__UNLOCK(&it->mu);
-        int rc =
-            m ? mproc__pool_submit_hook(it->pool, m, len, it->timeout_ms, imap_chunk_done, it, seq)
-              : MPROC_ENOMEM;
+        int rc = m ? mproc__pool_submit_hook(it->pool, m, len, it->timeout_ms, imap_chunk_done,
+                                             NULL, it, seq)
+                   : MPROC_ENOMEM;
         if (rc) imap_chunk_done(it, seq, rc, NULL, 0, NULL, 0);
         MPROC__LOCK(&it->mu);
     }

@@ -1,6 +1,7 @@
 /* Submitting to a pool: apply, apply_async, values, hook tasks for map,
  * and withdrawing a pending task (cancel). */
 #include "internal/log.h"
+#include "internal/platform.h"
 #include "internal/pool_parent.h"
 #include "internal/process.h"
 #include "internal/tcond.h"
@@ -79,7 +80,7 @@ static void *make_msg(uint32_t kind, mproc__fnref fn, const void *payload, size_
 }
 
 int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout_ms,
-                            pool_task_hook hook, void *ud, uint64_t seq)
+                            pool_task_hook hook, pool_task_prep prep, void *ud, uint64_t seq)
 {
     pool_task *t = calloc(1, sizeof *t);
     if (!t) {
@@ -87,6 +88,7 @@ int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout
         return MPROC_ENOMEM;
     }
     *t = (pool_task){.hook = hook,
+                     .prep = prep,
                      .ud = ud,
                      .seq = seq,
                      .msg = msg,
@@ -103,6 +105,50 @@ int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout
 int mproc__pool_size(const mproc_pool *pool)
 {
     return pool->n;
+}
+
+/* The staging cache: one block per process, kept from map to map (and
+ * pool to pool) so that its pages stay mapped. Taken and given back with
+ * one atomic exchange, so that a fork child (which sees the parent's
+ * block, owned by another pid) simply ignores it. */
+typedef struct stage_hdr {
+    pid_t owner;
+    size_t cap;
+} stage_hdr;
+#define STAGE_HDR 64
+static _Atomic(stage_hdr *) stage_cache;
+
+static void stage_drop(stage_hdr *h)
+{
+    if (h && h->owner == getpid()) mproc_shm_free(h);
+}
+
+void *mproc__pool_stage_take(size_t bytes)
+{
+    stage_hdr *h = atomic_exchange(&stage_cache, NULL);
+    if (h && (h->owner != getpid() || h->cap < bytes)) {
+        stage_drop(h);
+        h = NULL;
+    }
+    if (!h) {
+        void *p;
+        if (bytes > SIZE_MAX - STAGE_HDR || mproc_shm_alloc(&p, STAGE_HDR + bytes) != 0)
+            return NULL;
+        h = p;
+        *h = (stage_hdr){.owner = getpid(), .cap = bytes};
+        mproc__populate_pages(h, STAGE_HDR + bytes);
+    }
+    return (char *)h + STAGE_HDR;
+}
+
+void mproc__pool_stage_give(void *stage)
+{
+    stage_hdr *h = (stage_hdr *)(void *)((char *)stage - STAGE_HDR);
+    if (h->cap > POOL_STAGE_KEEP) {
+        mproc_shm_free(h);
+        return;
+    }
+    stage_drop(atomic_exchange(&stage_cache, h)); /* two maps at once: the last one's stays */
 }
 
 static int submit_future(mproc_pool *pool, uint32_t kind, const void *fn, const void *payload,

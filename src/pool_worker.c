@@ -127,6 +127,12 @@ int mproc__pool_worker_main(void *arg)
             free(buf);
             return 0;
         }
+        uint64_t q = t.claim << 2 | CLAIM_QUEUED;
+        if (!atomic_compare_exchange_strong(&slot->claims[t.claim % POOL_CLAIMS], &q,
+                                            t.claim << 2 | CLAIM_TAKEN)) {
+            free(buf); /* taken back for an idle worker */
+            continue;
+        }
         const char *payload = (const char *)buf + sizeof t;
         size_t plen = len - sizeof t;
         mproc_result r = {0};

@@ -202,6 +202,31 @@ END_TEST
 
 /* ---- map ----------------------------------------------------------------------- */
 
+/* A map over heap arrays (staged in the arena); 0 if every result is right. */
+static int heap_map_ok(mproc_pool *pool, size_t n, long mod)
+{
+    long *hin = malloc(n * sizeof *hin), *hout = calloc(n, sizeof *hout);
+    if (!hin || !hout) return 0;
+    for (size_t k = 0; k < n; k++) hin[k] = (long)k % mod;
+    int bad = mproc_pool_map(pool, cube, hin, n, sizeof(long), hout, sizeof(long), NULL) != 0;
+    for (size_t k = 0; k < n && !bad; k++) bad = hout[k] != hin[k] * hin[k] * hin[k];
+    free(hin);
+    free(hout);
+    return bad;
+}
+
+/* In a child: its own pool maps heap arrays (the parent's kept staging
+ * block is not the child's to use). */
+static int child_maps(void *arg)
+{
+    mproc_pool *pool;
+    mproc_pool_opts o = {.processes = 2, .context = ctx_of(*(const mproc_start_method *)arg)};
+    if (mproc_pool_new(&pool, &o) != 0) return 2;
+    int bad = heap_map_ok(pool, 50000, 501) || heap_map_ok(pool, 70000, 333);
+    mproc_pool_free(pool);
+    return bad ? 1 : 0;
+}
+
 START_TEST(map_copies_and_in_place)
 {
     mproc_pool *pool = new_pool(_i, 2);
@@ -231,6 +256,32 @@ START_TEST(map_copies_and_in_place)
     for (size_t k = 0; k < n; k++) ck_assert_int_eq(hout[k], hin[k] * hin[k] * hin[k]);
     free(hin);
     free(hout);
+
+    /* two maps at once over heap arrays (one kept staging block between
+     * them), and a child (fork: it sees the parent's block) mapping too */
+    size_t n2 = 30000;
+    long *h1 = malloc(n * sizeof *h1), *o1 = calloc(n, sizeof *o1);
+    long *h2 = malloc(n2 * sizeof *h2), *o2 = calloc(n2, sizeof *o2);
+    ck_assert(h1 && o1 && h2 && o2);
+    for (size_t k = 0; k < n; k++) h1[k] = (long)k % 101;
+    for (size_t k = 0; k < n2; k++) h2[k] = (long)k % 103;
+    mproc_future *f1, *f2;
+    TU_OK(mproc_pool_map_async(pool, cube, h1, n, sizeof(long), o1, sizeof(long), NULL, &f1));
+    TU_OK(mproc_pool_map_async(pool, cube, h2, n2, sizeof(long), o2, sizeof(long), NULL, &f2));
+    TU_OK(mproc_future_result(f2, NULL, NULL, 20000));
+    TU_OK(mproc_future_result(f1, NULL, NULL, 20000));
+    for (size_t k = 0; k < n; k++) ck_assert_int_eq(o1[k], h1[k] * h1[k] * h1[k]);
+    for (size_t k = 0; k < n2; k++) ck_assert_int_eq(o2[k], h2[k] * h2[k] * h2[k]);
+    mproc_future_free(f1);
+    mproc_future_free(f2);
+    free(h1);
+    free(o1);
+    free(h2);
+    free(o2);
+    ck_assert_int_eq(heap_map_ok(pool, n, 999), 0);
+    mproc_start_method m = tu_methods[_i];
+    ck_assert_int_eq(tu_run_child(child_maps, &m, sizeof m, m), 0);
+    ck_assert_int_eq(heap_map_ok(pool, n, 555), 0);
 
     /* an element that fails: its chunk's error; the others are written */
     int iin[1000], iout[1000];
@@ -510,6 +561,47 @@ START_TEST(maxtasksperchild_replaces_workers)
 }
 END_TEST
 
+static int sleep_pid(const void *arg, size_t len, mproc_result *res)
+{
+    (void)len;
+    tu_sleep_ms(*(const int *)arg);
+    pid_t p = getpid();
+    return mproc_result_set(res, &p, sizeof p);
+}
+
+/* A task queued behind a long one is taken back for an idle worker: A
+ * (long) and C go to the first worker's inbox, B and D to the second's,
+ * which is then idle while C waits behind A. */
+START_TEST(idle_worker_takes_back_queued_task)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    int ms[4] = {1500, 0, 0, 0};
+    mproc_future *f[4];
+    long long t0 = mproc_now_ns();
+    for (int k = 0; k < 4; k++)
+        TU_OK(mproc_pool_apply_async(pool, sleep_pid, &ms[k], sizeof ms[k], NULL, &f[k]));
+    pid_t pid[4];
+    for (int k = 1; k < 4; k++) {
+        const void *r;
+        size_t len;
+        TU_OK(mproc_future_result(f[k], &r, &len, 5000));
+        ck_assert_uint_eq(len, sizeof(pid_t));
+        memcpy(&pid[k], r, sizeof(pid_t));
+    }
+    long long quick_ms = (mproc_now_ns() - t0) / 1000000;
+    ck_assert_msg(quick_ms < 1000, "the short tasks took %lld ms: one waited behind the long one",
+                  quick_ms);
+    const void *r;
+    TU_OK(mproc_future_result(f[0], &r, NULL, 5000));
+    memcpy(&pid[0], r, sizeof(pid_t));
+    for (int k = 1; k < 4; k++) ck_assert_int_ne(pid[k], pid[0]);
+    for (int k = 0; k < 4; k++) mproc_future_free(f[k]);
+    TU_OK(mproc_pool_close(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_pool_free(pool);
+}
+END_TEST
+
 START_TEST(terminate_with_tasks_in_flight)
 {
     mproc_pool *pool = new_pool(_i, 2);
@@ -570,6 +662,7 @@ int main(void)
     tcase_add_loop_test(tc, initializer_failure_fails_creation, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, maxtasksperchild_replaces_workers, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, terminate_with_tasks_in_flight, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, idle_worker_takes_back_queued_task, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, cancel_pending_and_running, 0, TU_NMETHODS);
     return tu_run(s);
 }

@@ -78,4 +78,8 @@ int mproc__memfd(const char *name, size_t size);
  * addr and len page-aligned, in a shared file mapping. */
 void mproc__release_pages(void *addr, size_t len);
 
+/* Maps the whole pages inside [addr, addr+len) writable now, in one call,
+ * rather than one fault at a time later (best effort: Linux 5.14+). */
+void mproc__populate_pages(void *addr, size_t len);
+
 #endif

@@ -19,6 +19,7 @@
 #include "mproc/pool.h"
 #include "mproc/queue.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define POOL_MAX_WORKERS 1024
@@ -49,6 +50,7 @@ typedef struct pool_task_msg {
     uint64_t in_ptr, out_ptr; /* MAP_INPLACE: arena addresses */
     uint64_t count;           /* MAP_*: elements */
     uint32_t in_size, out_size;
+    uint64_t claim; /* the task's number in this worker's inbox (see pool_slot) */
 } pool_task_msg;
 
 /* Worker (or parent, for DIED/QUIT) -> result thread. Followed by msglen
@@ -63,8 +65,20 @@ typedef struct pool_result_msg {
     uint32_t msglen;
 } pool_result_msg;
 
+/* A task in an inbox can be taken back before its worker starts it, so
+ * that an idle worker runs it instead: the parent sets its claim word to
+ * (claim << 2 | CLAIM_QUEUED) before queuing it; the worker moves it to
+ * CLAIM_TAKEN before running it, the parent to CLAIM_REVOKED when it takes
+ * it back (one compare-and-swap each, so exactly one wins); a worker skips
+ * a revoked task. The ring is larger than the most tasks an inbox holds. */
+#define POOL_CLAIMS   64
+#define CLAIM_QUEUED  1u
+#define CLAIM_TAKEN   2u
+#define CLAIM_REVOKED 3u
+
 typedef struct pool_slot {
     mproc_queue *inbox;
+    _Atomic uint64_t claims[POOL_CLAIMS];
     char crash[POOL_CRASH_BYTES]; /* what a crashing worker wrote */
 } pool_slot;
 
@@ -100,12 +114,25 @@ typedef struct pool_task pool_task;
 typedef void (*pool_task_hook)(void *ud, uint64_t seq, int rc, const void *res, size_t len,
                                const char *msg, pid_t pid);
 
+/* Called (pool lock held) just before an internal task is put in a
+ * worker's inbox: the last moment to stage its input. */
+typedef void (*pool_task_prep)(void *ud, uint64_t seq);
+
 /* Submits a task whose completion goes to hook(ud, seq, ...) instead of a
- * future. msg is the whole task message (taken over, malloc'd). */
+ * future; prep (may be NULL) runs when it is handed to a worker. msg is the
+ * whole task message (taken over, malloc'd). */
 int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout_ms,
-                            pool_task_hook hook, void *ud, uint64_t seq);
+                            pool_task_hook hook, pool_task_prep prep, void *ud, uint64_t seq);
 
 /* Number of workers. */
 int mproc__pool_size(const mproc_pool *pool);
+
+/* Staging for a copy-mode map: an arena block of at least `bytes` (NULL:
+ * no memory). The process keeps the last block given back (up to
+ * POOL_STAGE_KEEP bytes) for the next map, so that its pages stay mapped;
+ * give it back once no worker can touch it. */
+#define POOL_STAGE_KEEP ((size_t)64 << 20)
+void *mproc__pool_stage_take(size_t bytes);
+void mproc__pool_stage_give(void *stage);
 
 #endif

@@ -14,22 +14,28 @@
  * long (an idle worker should get the next one), more when they are short
  * (fewer wake-ups per task). See mproc__pool_window. */
 #define POOL_WINDOW_START 2
-#define POOL_WINDOW_MIN   1
+#define POOL_WINDOW_MIN   2
 #define POOL_WINDOW_MAX   32
-#define READY_TIMEOUT     60000
-#define ST_STARTING       0
-#define ST_OPEN           1
-#define ST_CLOSED         2
-#define ST_TERMINATED     3
-#define ST_BROKEN         4
+/* Task messages up to this size are kept while queued, so that a task can
+ * be taken back from a busy worker's inbox for an idle one (see pool_slot). */
+#define POOL_STEAL_MSG 512
+_Static_assert(POOL_WINDOW_MAX < POOL_CLAIMS, "the claim ring outlasts an inbox");
+#define READY_TIMEOUT 60000
+#define ST_STARTING   0
+#define ST_OPEN       1
+#define ST_CLOSED     2
+#define ST_TERMINATED 3
+#define ST_BROKEN     4
 
 struct pool_task {
     uint64_t id;
     mproc_future *f; /* NULL for hook tasks */
     pool_task_hook hook;
+    pool_task_prep prep;
     void *ud;
     uint64_t seq;
-    void *msg; /* the task message until it is in an inbox */
+    uint64_t claim; /* its number in its worker's inbox */
+    void *msg;      /* the task message until it is in an inbox (kept if small) */
     size_t len;
     int timeout_ms; /* 0: none */
     int64_t started_ns;
@@ -43,6 +49,7 @@ typedef struct worker {
     uint32_t gen;
     pool_task *head, *tail; /* assigned, in inbox order; head runs */
     int nassigned;
+    uint64_t claims; /* tasks ever queued to this slot */
     bool dying, retired, timed_out, stop_sent;
 } worker;
 
