@@ -41,6 +41,7 @@ struct mproc_conn {
     bool have_hdr;
     uint64_t msg_len;
     size_t last_len; /* payload size of the last message received */
+    uint32_t spin_ns; /* see mproc__conn_set_spin */
     char *pend;      /* msg_len bytes, pend_have of them filled, or NULL */
     size_t pend_have;
 };
@@ -213,6 +214,16 @@ static int wait_readable(mproc_conn *c, const mproc__deadline *dl)
  * end of file is MPROC_EEOF. */
 static ssize_t read_some(mproc_conn *c, void *dst, size_t cap, const mproc__deadline *dl)
 {
+    if (c->spin_ns) {
+        long long end = mproc_now_ns() + c->spin_ns;
+        if (!dl->forever && dl->at_ns < end) end = dl->at_ns; /* never past the deadline */
+        do {
+            ssize_t n = recv(c->fd, dst, cap, MSG_DONTWAIT);
+            if (n > 0) return n;
+            if (n == 0) return MPROC_EEOF;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return MPROC__ERRNO();
+        } while (mproc_now_ns() < end);
+    }
     for (;;) {
         int rc = wait_readable(c, dl);
         if (rc) return rc;
@@ -424,6 +435,11 @@ int mproc_conn_set_max_message(mproc_conn *c, size_t max)
     if (!c) return MPROC_EINVAL;
     c->max_msg = max;
     return 0;
+}
+
+void mproc__conn_set_spin(mproc_conn *c, uint32_t ns)
+{
+    c->spin_ns = c->wsock && c->fd == c->wfd ? ns : 0; /* sockets: recv with MSG_DONTWAIT */
 }
 
 size_t mproc__conn_max_message(const mproc_conn *c)

@@ -1,5 +1,6 @@
 /* The manager's client side: connections, requests, proxies. Calls on one
  * manager handle are serialised (one connection). */
+#include "internal/conn.h"
 #include "internal/manager.h"
 #include "mproc/listener.h"
 #include "mproc/queue.h"
@@ -82,11 +83,20 @@ int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_
         return rc;
     }
     mproc_conn_set_max_message(m->c, MPROC__MGR_MAX_MSG);
+    mproc__conn_set_spin(m->c, mproc__mgr_spin_ns(MPROC__MGR_SPIN_CLIENT_NS));
     pthread_mutex_init(&m->mu, NULL);
     m->server = server;
     go_local(m);
     *out = m;
     return 0;
+}
+
+uint32_t mproc__mgr_spin_ns(uint32_t ns)
+{
+    static _Atomic int cpus; /* counted once */
+    int n = atomic_load(&cpus);
+    if (!n) atomic_store(&cpus, n = mproc_cpu_count());
+    return n > 1 ? ns : 0;
 }
 
 int mproc_manager_connect(mproc_manager **out, const char *address, const void *authkey,

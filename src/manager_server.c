@@ -3,6 +3,7 @@
  * references are counted per connection and dropped when it closes, even
  * when the client died. A client that sends something malformed, too big,
  * or nothing for idle_timeout_ms is disconnected; the others go on. */
+#include "internal/conn.h"
 #include "internal/future.h"
 #include "internal/log.h"
 #include "internal/manager_server.h"
@@ -409,6 +410,7 @@ static void *serve_client(void *arg)
                       mproc_answer_challenge(cl->c, auth, MPROC_FOREVER) != 0))
         goto done;
     int idle = cl->s->idle_ms > 0 ? cl->s->idle_ms : MPROC_FOREVER;
+    mproc__conn_set_spin(cl->c, mproc__mgr_spin_ns(MPROC__MGR_SPIN_SERVER_NS));
     while (!atomic_load(&cl->s->stop)) {
         mproc_value *req;
         int rc = mproc_conn_recv_value(cl->c, &req, idle);

@@ -440,6 +440,60 @@ START_TEST(mixed_messages_over_a_socket)
 }
 END_TEST
 
+/* A spinning receive (mproc__conn_set_spin) reads what is there, what
+ * comes during the spin, what comes after it (then it sleeps), honours a
+ * timeout and sees end of file. */
+START_TEST(spinning_receive)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    mproc_conn *a, *b;
+    TU_OK(mproc_conn_from_fd(&a, sv[0], true, true));
+    TU_OK(mproc_conn_from_fd(&b, sv[1], true, true));
+    mproc__conn_set_spin(a, 5000000); /* 5 ms */
+    pid_t pid = fork();
+    if (pid == 0) { /* one at once, one within the spin, one after it */
+        static const int delay_ms[3] = {0, 1, 50};
+        int bad = 0;
+        for (int i = 0; i < 3 && !bad; i++) {
+            tu_sleep_ms(delay_ms[i]);
+            bad = mproc_conn_send_bytes(b, &i, sizeof i) != 0;
+        }
+        _exit(bad);
+    }
+    mproc_conn_free(b);
+    for (int i = 0; i < 3; i++) {
+        int got = -1;
+        size_t len;
+        TU_OK(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, 10000));
+        ck_assert_int_eq(got, i);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    int got;
+    size_t len;
+    TU_RC(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, 100), MPROC_EEOF);
+    mproc_conn_free(a);
+
+    /* a timeout (shorter than the spin: it cuts the spin short) with
+     * nothing to read; then a message is read whole */
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    TU_OK(mproc_conn_from_fd(&a, sv[0], true, true));
+    TU_OK(mproc_conn_from_fd(&b, sv[1], true, true));
+    mproc__conn_set_spin(a, 2000000000u);
+    long long t0 = mproc_now_ns();
+    TU_RC(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, 10), MPROC_ETIMEDOUT);
+    ck_assert(mproc_now_ns() - t0 < 1000000000LL);
+    int seven = 7;
+    TU_OK(mproc_conn_send_bytes(b, &seven, sizeof seven));
+    TU_OK(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, 1000));
+    ck_assert_int_eq(got, 7);
+    mproc_conn_free(a);
+    mproc_conn_free(b);
+}
+END_TEST
+
 /* Python's multiprocessing.connection on the other end of a socketpair. */
 static const char *py_echo = "import sys\n"
                              "from multiprocessing.connection import Connection\n"
@@ -515,5 +569,6 @@ int main(void)
     tcase_add_loop_test(tc, message_over_2GiB_uses_the_long_header, 0, TU_NMETHODS);
     tc = tu_tcase(s, "python", 60);
     tcase_add_test(tc, python_connection_speaks_our_frames);
+    tcase_add_test(tc, spinning_receive);
     return tu_run(s);
 }

@@ -41,6 +41,13 @@ mproc_conn *mproc__conn_adopt(int rfd, int wfd);
 /* The largest message a receive accepts (mproc_conn_set_max_message). */
 size_t mproc__conn_max_message(const mproc_conn *c);
 
+/* A receive on a socket first polls it without sleeping for up to ns
+ * nanoseconds (0: never): a reply that comes within a round trip is then
+ * read without the sleep and the wake-up, which cost more than the round
+ * trip itself on an idle CPU. For request/reply connections, with a CPU to
+ * spare, only. */
+void mproc__conn_set_spin(mproc_conn *c, uint32_t ns);
+
 /* True if a whole message is buffered in the connection (no read needed). */
 bool mproc__conn_has_message(const mproc_conn *c);
 

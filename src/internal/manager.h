@@ -34,6 +34,13 @@ enum { MREP_OK = 0, MREP_OK_PROXY, MREP_METHOD_ERR, MREP_SERVER_ERR };
  * file tells either side that the other is gone. */
 uint64_t mproc__mgr_family_token(void);
 
+/* How long a manager connection's receive polls for the other side's next
+ * message before it sleeps (mproc__conn_set_spin): a client waiting for a
+ * reply, a server thread for a client's next request; 0 on one CPU. */
+#define MPROC__MGR_SPIN_CLIENT_NS 200000u
+#define MPROC__MGR_SPIN_SERVER_NS 100000u
+uint32_t mproc__mgr_spin_ns(uint32_t ns);
+
 /* The pair of queues, in the arena, shared by the client and the server
  * thread serving it; the last of the two to let go frees it. */
 typedef struct mproc__mgr_channel {
