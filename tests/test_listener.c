@@ -735,6 +735,14 @@ typedef struct py_proc {
     int out; /* its stdout */
 } py_proc;
 
+/* The interpreter: MPROC_TEST_PYTHON (CTest runs the suite again with each
+ * python3.N it found), else the machine's python3. */
+static const char *py_exe(void)
+{
+    const char *e = getenv("MPROC_TEST_PYTHON");
+    return e && *e ? e : "python3";
+}
+
 static py_proc py_start(const char *role, const char *fam, const char *addr, const char *key)
 {
     char hex[2 * MPROC_AUTHKEY_MAX + 2] = "-";
@@ -746,7 +754,7 @@ static py_proc py_start(const char *role, const char *fam, const char *addr, con
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         dup2(p[1], 1);
-        execlp("python3", "python3", "-c", py_peer, role, fam, addr, hex, (char *)NULL);
+        execlp(py_exe(), py_exe(), "-c", py_peer, role, fam, addr, hex, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -816,7 +824,10 @@ static void exchange_with_python(mproc_conn *c)
 
 static bool python_is_legacy(void)
 {
-    int st = system("python3 -c 'import sys; sys.exit(sys.version_info >= (3, 12))'");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s -c 'import sys; sys.exit(sys.version_info >= (3, 12))'",
+             py_exe());
+    int st = system(cmd);
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
@@ -882,12 +893,12 @@ START_TEST(our_client_to_python_listener)
 }
 END_TEST
 
-/* python3 here is 3.11: it speaks the legacy handshake only. Refusing
- * legacy fails both sides; a 3.12+ python would be let in. */
+/* Python 3.11 and older speak the legacy handshake only: refusing legacy
+ * fails both sides. Python 3.12+ speaks the current one: it is let in. */
 START_TEST(python_legacy_refused_when_switched_off)
 {
     bool legacy = python_is_legacy();
-    if (!legacy) fprintf(stderr, "note: python3 >= 3.12 speaks the current handshake\n");
+    fprintf(stderr, "note: %s speaks the %s handshake\n", py_exe(), legacy ? "legacy" : "current");
     mproc_listener *l;
     mproc_listener_opts lo = {.auth = {.key = KEY, .key_len = KEYLEN, .reject_legacy = true}};
     TU_OK(mproc_listener_new(&l, NULL, &lo));
