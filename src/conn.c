@@ -40,9 +40,9 @@ struct mproc_conn {
     /* the message being received */
     bool have_hdr;
     uint64_t msg_len;
-    size_t last_len; /* payload size of the last message received */
+    size_t last_len;  /* payload size of the last message received */
     uint32_t spin_ns; /* see mproc__conn_set_spin */
-    char *pend;      /* msg_len bytes, pend_have of them filled, or NULL */
+    char *pend;       /* msg_len bytes, pend_have of them filled, or NULL */
     size_t pend_have;
 };
 

@@ -178,6 +178,8 @@ static void become_like_requester(const mproc__boot *b, uint32_t std, const int 
     sigprocmask(SIG_SETMASK, &mask, NULL);
 }
 
+volatile int mproc__forkserver_die_after_read;
+
 static void serve_one(int ctl)
 {
     req_hdr h;
@@ -190,6 +192,7 @@ static void serve_one(int ctl)
     void *blob = malloc(h.len ? h.len : 1);
     mproc__deadline dl = {.forever = true};
     if (!blob || mproc__spawn_read(ctl, blob, h.len, &dl) != 0) _exit(0);
+    if (mproc__forkserver_die_after_read) _exit(0);
     mproc__boot b;
     rc = mproc__boot_decode(blob, h.len, &b);
     free(blob);

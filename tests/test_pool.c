@@ -515,6 +515,58 @@ START_TEST(task_time_limits)
 }
 END_TEST
 
+/* Succeeds for the first two workers of a pool, then fails: the counter
+ * is in the arena (its address is the argument). */
+static int init_twice(const void *arg, size_t len, mproc_result *res)
+{
+    (void)len;
+    (void)res;
+    _Atomic int *runs;
+    memcpy(&runs, arg, sizeof runs);
+    int k = atomic_fetch_add(runs, 1);
+    return k < 2 ? 0 : mproc_task_fail("initializer run %d says no", k + 1);
+}
+
+/* A replacement worker whose initializer fails breaks the pool: the tasks
+ * in flight and later calls fail with that error, no worker is started
+ * again and again, and the pool still shuts down. */
+START_TEST(replacement_initializer_failure_breaks_the_pool)
+{
+    _Atomic int *runs;
+    TU_OK(mproc_shm_calloc((void **)&runs, sizeof *runs));
+    mproc_pool *pool;
+    TU_OK(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = 2,
+                                                   .context = METHOD_CTX(_i),
+                                                   .initializer = init_twice,
+                                                   .initargs = &runs,
+                                                   .initargs_len = sizeof runs}));
+    int ms = 20000;
+    mproc_future *f[2];
+    for (int k = 0; k < 2; k++)
+        TU_OK(mproc_pool_apply_async(pool, sleep_ms, &ms, sizeof ms, NULL, &f[k]));
+    pid_t pids[2];
+    ck_assert_uint_eq(mproc_pool_workers(pool, pids, 2), 2);
+    ck_assert_int_eq(kill(pids[0], SIGKILL), 0);
+    for (int k = 0; k < 2; k++) { /* the killed one's task, and the other */
+        int rc = mproc_future_result(f[k], NULL, NULL, 10000);
+        ck_assert_msg(rc == MPROC_EWORKERDIED || rc == MPROC_ETASK, "task %d: %s", k,
+                      mproc_err_name(rc));
+        mproc_future_free(f[k]);
+    }
+    mproc_future *g;
+    int rc = mproc_pool_apply_async(pool, sleep_ms, &ms, sizeof ms, NULL, &g);
+    ck_assert_msg(rc == MPROC_ESHUTDOWN, "%s", mproc_err_name(rc));
+    tu_sleep_ms(300);
+    int seen = atomic_load(runs);
+    ck_assert_int_eq(seen, 3); /* two at creation, one replacement */
+    TU_OK(mproc_pool_terminate(pool));
+    TU_OK(mproc_pool_join(pool, 10000));
+    ck_assert_uint_eq(mproc_pool_workers(pool, NULL, 0), 0);
+    mproc_pool_free(pool);
+    mproc_shm_free(runs);
+}
+END_TEST
+
 START_TEST(initializer_failure_fails_creation)
 {
     mproc_pool *pool = NULL;
@@ -660,6 +712,7 @@ int main(void)
     tcase_add_loop_test(tc, random_worker_kills, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, task_time_limits, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, initializer_failure_fails_creation, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, replacement_initializer_failure_breaks_the_pool, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, maxtasksperchild_replaces_workers, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, terminate_with_tasks_in_flight, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, idle_worker_takes_back_queued_task, 0, TU_NMETHODS);

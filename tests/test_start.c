@@ -1,5 +1,6 @@
 /* Start methods and contexts: what is particular to spawn and forkserver
  * (the rest of the suite runs every multi-process test under each method). */
+#include "internal/spawn.h"
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -320,6 +321,61 @@ START_TEST(forkserver_preload_runs_in_the_server)
 }
 END_TEST
 
+static void die_after_read(void)
+{
+    mproc__forkserver_die_after_read = 1;
+}
+
+/* A server that dies after reading a request (it may have started the
+ * child) fails that start with MPROC_ECHILDSTART rather than sending the
+ * request again or hanging; the next start gets a new server. */
+START_TEST(forkserver_dying_mid_request_fails_that_start)
+{
+    mproc_forkserver_stop();
+    TU_OK(mproc_forkserver_set_preload(die_after_read));
+    TU_OK(mproc_forkserver_ensure_running());
+    pid_t srv = forkserver_pid();
+    ck_assert_int_gt(srv, 0);
+    TU_OK(mproc_forkserver_set_preload(NULL));
+    mproc_process *p;
+    TU_OK(mproc_process_new(&p, ret_arg, &(int){3}, sizeof(int),
+                            &(mproc_process_opts){.start_method = MPROC_START_FORKSERVER}));
+    long long t0 = mproc_now_ns();
+    TU_RC(mproc_process_start(p), MPROC_ECHILDSTART);
+    ck_assert(mproc_now_ns() - t0 < 5000000000LL);
+    ck_assert(!mproc_process_is_alive(p));
+    TU_OK(mproc_process_free(p));
+    ck_assert_int_eq(kill(srv, 0), -1); /* gone and reaped */
+    ck_assert_int_eq(tu_run_child(ret_arg, &(int){5}, sizeof(int), MPROC_START_FORKSERVER), 5);
+    ck_assert_int_ne(forkserver_pid(), srv);
+}
+END_TEST
+
+/* An exec that fails (here: an environment string over the kernel's
+ * 128 KiB limit, E2BIG) fails the start with the exec's error; nothing is
+ * left behind and the next start works. */
+START_TEST(spawn_exec_failure_fails_the_start)
+{
+    size_t big = 200 * 1024;
+    char *v = malloc(big + 1);
+    ck_assert_ptr_nonnull(v);
+    memset(v, 'x', big);
+    v[big] = '\0';
+    int fds = tu_count_fds();
+    ck_assert_int_eq(setenv("TU_HUGE", v, 1), 0);
+    free(v);
+    mproc_process *p;
+    TU_OK(mproc_process_new(&p, ret_arg, &(int){3}, sizeof(int),
+                            &(mproc_process_opts){.start_method = MPROC_START_SPAWN}));
+    TU_RC(mproc_process_start(p), MPROC_E2BIG);
+    ck_assert(!mproc_process_is_alive(p));
+    TU_OK(mproc_process_free(p));
+    ck_assert_int_eq(tu_count_fds(), fds);
+    unsetenv("TU_HUGE");
+    ck_assert_int_eq(tu_run_child(ret_arg, &(int){4}, sizeof(int), MPROC_START_SPAWN), 4);
+}
+END_TEST
+
 /* ---- the program started in odd ways -------------------------------------------- */
 
 /* Mode of this program run by the tests below: chdir away, then start a
@@ -402,6 +458,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, forkserver_killed_is_replaced);
     tcase_add_test(tc, forkserver_children_are_ours);
     tcase_add_test(tc, forkserver_preload_runs_in_the_server);
+    tcase_add_test(tc, forkserver_dying_mid_request_fails_that_start);
+    tcase_add_test(tc, spawn_exec_failure_fails_the_start);
     tc = tu_tcase(s, "program", 60);
     tcase_add_test(tc, spawn_from_relative_path_after_chdir);
     tcase_add_test(tc, environment_sets_the_default);
