@@ -406,13 +406,19 @@ END_TEST
 
 /* On a socket, reads take everything there: many frames per read, frames
  * split across reads, sizes mixed. */
-START_TEST(mixed_messages_over_a_socket)
+/* Two connections on the ends of a Unix stream socketpair. */
+static void socket_conns(mproc_conn **a, mproc_conn **b)
 {
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    TU_OK(mproc_conn_from_fd(a, sv[0], true, true));
+    TU_OK(mproc_conn_from_fd(b, sv[1], true, true));
+}
+
+START_TEST(mixed_messages_over_a_socket)
+{
     mproc_conn *a, *b;
-    TU_OK(mproc_conn_from_fd(&a, sv[0], true, true));
-    TU_OK(mproc_conn_from_fd(&b, sv[1], true, true));
+    socket_conns(&a, &b);
     pid_t pid = fork();
     if (pid == 0) {
         unsigned char *m = malloc(200000);
@@ -445,11 +451,8 @@ END_TEST
  * timeout and sees end of file. */
 START_TEST(spinning_receive)
 {
-    int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     mproc_conn *a, *b;
-    TU_OK(mproc_conn_from_fd(&a, sv[0], true, true));
-    TU_OK(mproc_conn_from_fd(&b, sv[1], true, true));
+    socket_conns(&a, &b);
     mproc__conn_set_spin(a, 5000000); /* 5 ms */
     pid_t pid = fork();
     if (pid == 0) { /* one at once, one within the spin, one after it */
@@ -478,9 +481,7 @@ START_TEST(spinning_receive)
 
     /* a timeout (shorter than the spin: it cuts the spin short) with
      * nothing to read; then a message is read whole */
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    TU_OK(mproc_conn_from_fd(&a, sv[0], true, true));
-    TU_OK(mproc_conn_from_fd(&b, sv[1], true, true));
+    socket_conns(&a, &b);
     mproc__conn_set_spin(a, 2000000000u);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, 10), MPROC_ETIMEDOUT);
