@@ -25,7 +25,7 @@ void mproc__pool_task_end(pool_task *t, int rc, const void *res, size_t len, con
                           pid_t pid)
 {
     if (t->hook) {
-        t->hook(t->ud, t->seq, rc, res, len, msg, pid);
+        t->hook(t->ud, t->seq, t->count, rc, res, len, msg, pid);
     } else if (rc == 0) {
         void *copy = NULL;
         if (len && (copy = malloc(len))) memcpy(copy, res, len);
@@ -105,8 +105,66 @@ void mproc__pool_task_timed(mproc_pool *pool, int64_t service_ns)
     pool->avg_ns = pool->avg_ns ? pool->avg_ns + (service_ns - pool->avg_ns) / 8 : service_ns + 1;
 }
 
+/* The part of a running map chunk that an idle worker should take (see
+ * RUN_PACK): the later half of what is not yet claimed, if that is worth
+ * a task of its own. Splits it off into a new pending task: true. */
+static bool split_locked(mproc_pool *pool)
+{
+    worker *best = NULL;
+    uint64_t best_left = 0, best_run = 0;
+    for (int i = 0; i < pool->n; i++) {
+        worker *w = &pool->w[i];
+        pool_task *t = w->head;
+        if (!w->p || w->dying || !t || !t->msg || t->count > RUN_MAX) continue;
+        const pool_task_msg *m = t->msg;
+        if (m->kind != KIND_MAP_INPLACE) continue;
+        uint64_t run = atomic_load(&pool->sh->slots[i].run);
+        if (RUN_TAG(run) != (t->claim & 0xffffu) || RUN_LIMIT(run) != t->count) continue;
+        uint64_t left = RUN_LIMIT(run) - RUN_NEXT(run);
+        if (left > best_left) best = w, best_left = left, best_run = run;
+    }
+    /* Worth it: at least two items and, by the pool's average task time,
+     * some 100 µs of work left. */
+    if (!best || best_left < 2) return false;
+    pool_task *t = best->head;
+    if (pool->avg_ns && (uint64_t)pool->avg_ns / 1000 * best_left / t->count < 100) return false;
+    uint64_t cut = RUN_NEXT(best_run) + (best_left + 1) / 2;
+    pool_task *nt = calloc(1, sizeof *nt);
+    pool_task_msg *nm = malloc(t->len);
+    if (!nt || !nm) {
+        free(nt);
+        free(nm);
+        return false;
+    }
+    if (!atomic_compare_exchange_strong(&pool->sh->slots[best - pool->w].run, &best_run,
+                                        RUN_PACK(t->claim, RUN_NEXT(best_run), cut))) {
+        free(nt);
+        free(nm);
+        return false; /* it has claimed more, or finished: a result is on its way */
+    }
+    memcpy(nm, t->msg, t->len);
+    nm->in_ptr += cut * nm->in_size;
+    nm->out_ptr += cut * nm->out_size;
+    nm->count = t->count - cut;
+    *nt = (pool_task){.hook = t->hook,
+                      .ud = t->ud,
+                      .seq = t->seq + cut,
+                      .count = t->count - cut,
+                      .msg = nm,
+                      .len = t->len,
+                      .timeout_ms = t->timeout_ms};
+    t->count = cut;
+    ((pool_task_msg *)t->msg)->count = cut;
+    nt->id = ++pool->next_id;
+    nm->id = nt->id;
+    pool_list_push(&pool->pend_head, &pool->pend_tail, nt);
+    pool->unfinished++;
+    return true;
+}
+
 /* An idle worker, while tasks wait in a busy one's inbox, takes the last
- * of them back (see pool_slot): true if a task is pending again. */
+ * of them back (see pool_slot), or else the rest of a running map chunk
+ * (split_locked): true if a task is pending again. */
 static bool steal_locked(mproc_pool *pool)
 {
     worker *idle = NULL, *busy = NULL;
@@ -116,7 +174,11 @@ static bool steal_locked(mproc_pool *pool)
         if (w->nassigned == 0 && !w->stop_sent && !idle) idle = w;
         if (w->nassigned >= 2 && (!busy || w->nassigned > busy->nassigned)) busy = w;
     }
-    if (!idle || !busy || !busy->tail->msg) return false;
+    /* Before looking at the run words (a worker sets its run word, then
+     * reads this): one of the two sees the other. */
+    atomic_store(&pool->sh->idle, idle != NULL);
+    if (!idle) return false;
+    if (!busy || !busy->tail->msg) return split_locked(pool);
     pool_task *t = busy->tail; /* not the head: it has not started */
     uint64_t q = t->claim << 2 | CLAIM_QUEUED;
     if (!atomic_compare_exchange_strong(

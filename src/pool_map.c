@@ -47,9 +47,10 @@ typedef struct map_state {
     char *stage_out;
     const char *in; /* the caller's inputs, staged chunk by chunk */
     size_t in_size;
-    size_t staged; /* inputs [0, staged) were staged at once */
-    size_t n, chunksize, out_size, done;
-    size_t remaining; /* chunks */
+    size_t staged;                       /* inputs [0, staged) were staged at once */
+    size_t n, chunksize, out_size, done; /* done: items whose tasks ended */
+    bool inplace;                        /* chunks worked on in place (arena or stage) */
+    bool submitting;                     /* the map call is still queuing chunks */
     int rc;
     char *msg;
     pid_t pid;
@@ -79,18 +80,40 @@ static void draw_bar(map_state *s, bool final)
 static void map_chunk_prep(void *ud, uint64_t seq)
 {
     map_state *s = ud;
-    size_t first = (size_t)seq * s->chunksize;
+    size_t first = (size_t)seq;
     if (first < s->staged) return;
     size_t count = s->n - first < s->chunksize ? s->n - first : s->chunksize;
     memcpy(s->stage + first * s->in_size, s->in + first * s->in_size, count * s->in_size);
 }
 
-static void map_chunk_done(void *ud, uint64_t seq, int rc, const void *res, size_t len,
-                           const char *msg, pid_t pid)
+/* Ends the map once every item's task has ended and the call has queued
+ * them all. */
+static void map_end_if_done(map_state *s, bool last)
+{
+    if (!last) return;
+    if (s->rc)
+        mproc__future_fail(s->f, s->rc, s->msg, s->pid);
+    else
+        mproc__future_finish(s->f, NULL, 0);
+    mproc_future_free(s->f);
+    if (s->stage) mproc__pool_stage_give(s->stage);
+    free(s->msg);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* A chunk task ended: items [seq, seq + count) (fewer than it was queued
+ * with if it was split while it ran, see RUN_PACK). */
+static void map_chunk_done(void *ud, uint64_t seq, size_t count, int rc, const void *res,
+                           size_t len, const char *msg, pid_t pid)
 {
     map_state *s = ud;
-    size_t first = (size_t)seq * s->chunksize;
-    size_t count = first >= s->n ? 0 : s->n - first < s->chunksize ? s->n - first : s->chunksize;
+    size_t first = (size_t)seq;
+    if (rc == 0 && s->inplace) { /* the worker says how many items it ran */
+        uint64_t ran = 0;
+        if (len == sizeof ran) memcpy(&ran, res, sizeof ran);
+        if (len == sizeof ran ? ran != count : len != 0 || count <= RUN_MAX) rc = MPROC_EPROTO;
+    }
     if (rc == 0 && s->out && s->stage)
         memcpy(s->out + first * s->out_size, s->stage_out + first * s->out_size,
                count * s->out_size);
@@ -108,19 +131,21 @@ static void map_chunk_done(void *ud, uint64_t seq, int rc, const void *res, size
         s->pid = pid;
     }
     if (s->progress) s->progress(s->done, s->n, s->progress_ud);
-    bool last = --s->remaining == 0;
+    bool last = s->done == s->n && !s->submitting;
     if (s->bar) draw_bar(s, last);
     MPROC__UNLOCK(&s->mu);
-    if (!last) return;
-    if (s->rc)
-        mproc__future_fail(s->f, s->rc, s->msg, s->pid);
-    else
-        mproc__future_finish(s->f, NULL, 0);
-    mproc_future_free(s->f);
-    if (s->stage) mproc__pool_stage_give(s->stage);
-    free(s->msg);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    map_end_if_done(s, last);
+}
+
+/* The map call has queued every chunk (or failed the rest). */
+static void map_submitted(map_state *s)
+{
+    MPROC__LOCK(&s->mu);
+    s->submitting = false;
+    bool last = s->done == s->n;
+    if (last && s->bar) draw_bar(s, true);
+    MPROC__UNLOCK(&s->mu);
+    map_end_if_done(s, last);
 }
 
 int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size_t n,
@@ -153,7 +178,7 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
                      .n = n,
                      .chunksize = cs,
                      .out_size = out_size,
-                     .remaining = nchunks + 1, /* +1: this call */
+                     .submitting = true,
                      .progress = o.progress,
                      .progress_ud = o.progress_userdata,
                      .bar = o.progress_bar,
@@ -167,6 +192,7 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
     if (!inplace && n * (in_size + out_size) != 0)
         s->stage = mproc__pool_stage_take(in_bytes + n * out_size);
     s->stage_out = s->stage ? s->stage + in_bytes : NULL;
+    s->inplace = inplace || s->stage;
     /* The first chunk of every worker is staged before any is queued, so
      * that they start together (a woken worker may take this CPU); the
      * others as they are handed out (map_chunk_prep). */
@@ -184,16 +210,16 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
         }
         void *m = chunk_msg(inplace || s->stage, ref, cin, cout, count, in_size, out_size, &len);
         int src = m ? mproc__pool_submit_hook(pool, m, len, o.timeout_ms, map_chunk_done,
-                                              s->stage && in_size ? map_chunk_prep : NULL, s, c)
+                                              s->stage && in_size ? map_chunk_prep : NULL, s, first,
+                                              count)
                     : MPROC_ENOMEM;
         if (src) { /* this chunk, and the ones not sent, fail */
-            for (size_t k = c; k < nchunks; k++)
-                map_chunk_done(s, k, src, NULL, 0, "the map could not be queued", 0);
+            map_chunk_done(s, first, n - first, src, NULL, 0, "the map could not be queued", 0);
             break;
         }
     }
     *fut = f;
-    map_chunk_done(s, nchunks, 0, NULL, 0, NULL, 0); /* this call's share: counts no items */
+    map_submitted(s);
     return 0;
 }
 
@@ -261,8 +287,8 @@ static void imap_destroy(mproc_imap *it)
     free(it);
 }
 
-static void imap_chunk_done(void *ud, uint64_t seq, int rc, const void *res, size_t len,
-                            const char *msg, pid_t pid)
+static void imap_chunk_done(void *ud, uint64_t seq, size_t count, int rc, const void *res,
+                            size_t len, const char *msg, pid_t pid)
 {
     (void)msg;
     (void)pid;
@@ -270,7 +296,6 @@ static void imap_chunk_done(void *ud, uint64_t seq, int rc, const void *res, siz
     chunk_res *c = calloc(1, sizeof *c);
     MPROC__LOCK(&it->mu);
     size_t first = (size_t)seq * it->chunksize;
-    size_t count = it->produced - first < it->chunksize ? it->produced - first : it->chunksize;
     if (c) {
         *c = (chunk_res){.seq = seq, .first = first, .count = count, .rc = rc};
         if (rc == 0 && len != count * it->out_size) c->rc = MPROC_EPROTO;
@@ -348,9 +373,9 @@ static void top_up_locked(mproc_imap *it)
         void *m = chunk_msg(false, it->fn, it->inbuf, NULL, k, it->in_size, it->out_size, &len);
         MPROC__UNLOCK(&it->mu);
         int rc = m ? mproc__pool_submit_hook(it->pool, m, len, it->timeout_ms, imap_chunk_done,
-                                             NULL, it, seq)
+                                             NULL, it, seq, k)
                    : MPROC_ENOMEM;
-        if (rc) imap_chunk_done(it, seq, rc, NULL, 0, NULL, 0);
+        if (rc) imap_chunk_done(it, seq, k, rc, NULL, 0, NULL, 0);
         MPROC__LOCK(&it->mu);
     }
 }

@@ -80,7 +80,8 @@ static void *make_msg(uint32_t kind, mproc__fnref fn, const void *payload, size_
 }
 
 int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout_ms,
-                            pool_task_hook hook, pool_task_prep prep, void *ud, uint64_t seq)
+                            pool_task_hook hook, pool_task_prep prep, void *ud, uint64_t seq,
+                            size_t count)
 {
     pool_task *t = calloc(1, sizeof *t);
     if (!t) {
@@ -91,6 +92,7 @@ int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout
                      .prep = prep,
                      .ud = ud,
                      .seq = seq,
+                     .count = count,
                      .msg = msg,
                      .len = len,
                      .timeout_ms = task_timeout(pool, timeout_ms)};

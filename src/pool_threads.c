@@ -168,6 +168,10 @@ void *mproc__pool_result_thread(void *arg)
             on_result(pool, &m, msg, res, rlen);
         } else if (m.type == MSG_DIED) {
             on_died(pool, m.worker, m.gen);
+        } else if (m.type == MSG_STARTED) { /* an idle worker may take part of it */
+            MPROC__LOCK(&pool->mu);
+            mproc__pool_dispatch_locked(pool);
+            MPROC__UNLOCK(&pool->mu);
         } else if (m.type == MSG_RETIRE) {
             MPROC__LOCK(&pool->mu);
             if (pool->w[m.worker].gen == m.gen) pool->w[m.worker].retired = true;

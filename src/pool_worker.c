@@ -76,14 +76,52 @@ static int fail(char **msg, const char *why)
     return MPROC_ETASK;
 }
 
-static int run_map(const pool_task_msg *t, const void *payload, size_t plen, mproc_result *res,
-                   char **msg)
+/* Blocks of items last about this long: the parent can split the rest
+ * off at that grain, and a block's claim costs nothing next to it. */
+#define BLOCK_NS 20000
+
+/* An in-place chunk whose items are claimed block by block from the slot's
+ * run word (see RUN_PACK), so that the parent can split the rest off for
+ * an idle worker. The result: how many items this worker ran. */
+static int run_splittable(mproc_map_fn fn, const pool_task_msg *t, const pool_worker_arg *a,
+                          mproc_result *res, char **msg)
+{
+    const char *in = (const char *)(uintptr_t)t->in_ptr;
+    char *out = (char *)(uintptr_t)t->out_ptr;
+    pool_slot *slot = &a->sh->slots[a->idx];
+    atomic_store(&slot->run, RUN_PACK(t->claim, 0, t->count));
+    if (atomic_load(&a->sh->idle)) post(a->sh, MSG_STARTED, a, t->id, 0, NULL, NULL, 0);
+    uint64_t block = 1, limit;
+    for (;;) {
+        uint64_t w = atomic_load(&slot->run);
+        uint64_t next = RUN_NEXT(w);
+        limit = RUN_LIMIT(w);
+        if (next >= limit) break;
+        uint64_t take = limit - next < block ? limit - next : block;
+        if (!atomic_compare_exchange_weak(&slot->run, &w, RUN_PACK(t->claim, next + take, limit)))
+            continue; /* split meanwhile */
+        long long t0 = mproc_now_ns();
+        int rc = mproc__task_run_map(fn, in + next * t->in_size, out + next * t->out_size, take,
+                                     t->in_size, t->out_size, msg);
+        if (rc) return rc;
+        long long ns = mproc_now_ns() - t0;
+        if (ns < BLOCK_NS / 2 && block < RUN_MAX)
+            block *= 2;
+        else if (ns > 2 * BLOCK_NS && block > 1)
+            block /= 2;
+    }
+    return mproc_result_set(res, &limit, sizeof limit);
+}
+
+static int run_map(const pool_task_msg *t, const pool_worker_arg *a, const void *payload,
+                   size_t plen, mproc_result *res, char **msg)
 {
     mproc_map_fn fn = (mproc_map_fn)mproc__fnref_resolve(t->fn);
     if (!fn) return fail(msg, "the map function cannot be found in the worker");
     const char *in;
     char *out;
     if (t->kind == KIND_MAP_INPLACE) {
+        if (t->count <= RUN_MAX) return run_splittable(fn, t, a, res, msg);
         in = (const char *)(uintptr_t)t->in_ptr;
         out = (char *)(uintptr_t)t->out_ptr;
     } else {
@@ -146,7 +184,7 @@ int mproc__pool_worker_main(void *arg)
             else
                 rc = mproc__value_task_run((mproc_value_task_fn)fn, payload, plen, &r, &msg);
         } else {
-            rc = run_map(&t, payload, plen, &r, &msg);
+            rc = run_map(&t, &a, payload, plen, &r, &msg);
         }
         free(buf);
         post(sh, MSG_RESULT, &a, t.id, rc, msg, rc ? NULL : r.buf, rc ? 0 : r.len);

@@ -302,6 +302,94 @@ START_TEST(map_copies_and_in_place)
 }
 END_TEST
 
+/* An item of the split tests: its index and a counter per item in the
+ * arena; the function spins `us` µs, counts the run, writes its pid. */
+typedef struct split_item {
+    long idx;
+    long us;
+    _Atomic int *runs;
+} split_item;
+
+static int count_and_pid(const void *in, void *out)
+{
+    const split_item *it = in;
+    long long end = mproc_now_ns() + it->us * 1000;
+    while (mproc_now_ns() < end) {
+    }
+    atomic_fetch_add(&it->runs[it->idx], 1);
+    *(pid_t *)out = getpid();
+    return 0;
+}
+
+static split_item *split_items(size_t n, long us, _Atomic int **runs)
+{
+    TU_OK(mproc_shm_calloc((void **)runs, n * sizeof **runs));
+    split_item *in = malloc(n * sizeof *in);
+    ck_assert_ptr_nonnull(in);
+    for (size_t k = 0; k < n; k++) in[k] = (split_item){(long)k, us, *runs};
+    return in;
+}
+
+/* One chunk of the whole map: the idle workers split it while it runs,
+ * so every worker runs part of it, and every item runs exactly once (in
+ * place and staged alike). A worker killed during such a map fails the map
+ * with its death, and nothing hangs. */
+START_TEST(running_chunks_are_split_for_idle_workers)
+{
+    mproc_pool *pool = new_pool(_i, 3);
+    size_t n = 3000;
+    for (int arena = 0; arena < 2; arena++) {
+        _Atomic int *runs;
+        split_item *in = split_items(n, 20, &runs);
+        pid_t *out = malloc(n * sizeof *out);
+        split_item *ain = NULL;
+        pid_t *aout = NULL;
+        if (arena) {
+            TU_OK(mproc_shm_alloc((void **)&ain, n * sizeof *ain));
+            TU_OK(mproc_shm_alloc((void **)&aout, n * sizeof *aout));
+            memcpy(ain, in, n * sizeof *in);
+        }
+        TU_OK(mproc_pool_map(pool, count_and_pid, arena ? ain : in, n, sizeof *in,
+                             arena ? aout : out, sizeof *out, &(mproc_map_opts){.chunksize = n}));
+        if (arena) memcpy(out, aout, n * sizeof *out);
+        pid_t seen[3] = {0};
+        size_t nseen = 0;
+        for (size_t k = 0; k < n; k++) {
+            ck_assert_int_eq(atomic_load(&runs[k]), 1);
+            bool known = false;
+            for (size_t j = 0; j < nseen; j++) known |= seen[j] == out[k];
+            if (!known) {
+                ck_assert_uint_lt(nseen, 3);
+                seen[nseen++] = out[k];
+            }
+        }
+        ck_assert_uint_eq(nseen, 3);
+        mproc_shm_free(runs);
+        mproc_shm_free(ain);
+        mproc_shm_free(aout);
+        free(in);
+        free(out);
+    }
+
+    _Atomic int *runs;
+    split_item *in = split_items(n, 300, &runs); /* about 0.3 s per worker */
+    pid_t *out = malloc(n * sizeof *out);
+    mproc_future *f;
+    TU_OK(mproc_pool_map_async(pool, count_and_pid, in, n, sizeof *in, out, sizeof *out,
+                               &(mproc_map_opts){.chunksize = n}, &f));
+    tu_sleep_ms(100);
+    pid_t pids[3];
+    ck_assert_uint_eq(mproc_pool_workers(pool, pids, 3), 3);
+    ck_assert_int_eq(kill(pids[1], SIGKILL), 0);
+    TU_RC(mproc_future_result(f, NULL, NULL, 20000), MPROC_EWORKERDIED);
+    mproc_future_free(f);
+    mproc_shm_free(runs);
+    free(in);
+    free(out);
+    mproc_pool_free(pool);
+}
+END_TEST
+
 static size_t progress_last;
 
 static void progress(size_t done, size_t total, void *ud)
@@ -705,6 +793,7 @@ int main(void)
     tcase_add_loop_test(tc, bad_arguments, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, map_copies_and_in_place, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, map_progress, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, running_chunks_are_split_for_idle_workers, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, imap_ordered_and_unordered, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, imap_backpressure, 0, TU_NMETHODS);
     tc = tu_tcase(s, "faults", 600);

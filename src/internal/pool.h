@@ -33,6 +33,7 @@ enum { /* message types */
        MSG_RETIRE,
        MSG_DIED,
        MSG_QUIT,
+       MSG_STARTED, /* a splittable chunk started while a worker was idle */
 };
 
 enum { /* task kinds */
@@ -76,9 +77,26 @@ typedef struct pool_result_msg {
 #define CLAIM_TAKEN   2u
 #define CLAIM_REVOKED 3u
 
+/* A map chunk worked on in place can be split while it runs, so that an
+ * idle worker takes the rest of it: the worker claims its items in blocks
+ * from the slot's run word [tag:16 | next:24 | limit:24] (tag: the low
+ * bits of the chunk's claim number; next: the first item not yet claimed;
+ * limit: the end of the chunk), and the parent lowers the limit, both with
+ * a compare-and-swap, so that no item is run twice or lost. The worker
+ * reports how many items it ran (its final limit). Chunks of more than
+ * RUN_MAX items are not split. */
+#define RUN_BITS 24
+#define RUN_MAX  ((1u << RUN_BITS) - 1)
+#define RUN_PACK(claim, next, limit)                                                               \
+    (((uint64_t)(claim)&0xffffu) << 48 | (uint64_t)(next) << RUN_BITS | (uint64_t)(limit))
+#define RUN_TAG(w)   ((w) >> 48)
+#define RUN_NEXT(w)  (((w) >> RUN_BITS) & RUN_MAX)
+#define RUN_LIMIT(w) ((w)&RUN_MAX)
+
 typedef struct pool_slot {
     mproc_queue *inbox;
     _Atomic uint64_t claims[POOL_CLAIMS];
+    _Atomic uint64_t run;         /* see RUN_PACK */
     char crash[POOL_CRASH_BYTES]; /* what a crashing worker wrote */
 } pool_slot;
 
@@ -91,6 +109,10 @@ typedef struct pool_shared {
     void *initargs; /* arena copy, or NULL */
     uint64_t initargs_len;
     uint32_t maxtasks;
+    /* Set by the parent while a worker is idle (before it looks for a chunk
+     * to split): a worker starting a splittable chunk then says so
+     * (MSG_STARTED), so that the parent looks again. */
+    _Atomic uint32_t idle;
     pool_slot slots[];
 } pool_shared;
 
@@ -110,9 +132,11 @@ int mproc__pool_worker_main(void *arg);
 typedef struct pool_task pool_task;
 
 /* Called (no pool lock held) when an internal task ends: rc 0 with the
- * result bytes, or the failure. */
-typedef void (*pool_task_hook)(void *ud, uint64_t seq, int rc, const void *res, size_t len,
-                               const char *msg, pid_t pid);
+ * result bytes, or the failure. count: the items the task stood for (a
+ * map chunk split while it ran stands for fewer than it was sent with; the
+ * split-off part is a task of its own, with seq + the items left behind). */
+typedef void (*pool_task_hook)(void *ud, uint64_t seq, size_t count, int rc, const void *res,
+                               size_t len, const char *msg, pid_t pid);
 
 /* Called (pool lock held) just before an internal task is put in a
  * worker's inbox: the last moment to stage its input. */
@@ -122,7 +146,8 @@ typedef void (*pool_task_prep)(void *ud, uint64_t seq);
  * future; prep (may be NULL) runs when it is handed to a worker. msg is the
  * whole task message (taken over, malloc'd). */
 int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout_ms,
-                            pool_task_hook hook, pool_task_prep prep, void *ud, uint64_t seq);
+                            pool_task_hook hook, pool_task_prep prep, void *ud, uint64_t seq,
+                            size_t count);
 
 /* Number of workers. */
 int mproc__pool_size(const mproc_pool *pool);

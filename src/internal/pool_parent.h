@@ -34,6 +34,7 @@ struct pool_task {
     pool_task_prep prep;
     void *ud;
     uint64_t seq;
+    size_t count;   /* hook tasks: the items it stands for */
     uint64_t claim; /* its number in its worker's inbox */
     void *msg;      /* the task message until it is in an inbox (kept if small) */
     size_t len;
