@@ -128,19 +128,27 @@ static bool split_locked(mproc_pool *pool)
     if (!best || best_left < 2) return false;
     pool_task *t = best->head;
     if (pool->avg_ns && (uint64_t)pool->avg_ns / 1000 * best_left / t->count < 100) return false;
-    uint64_t cut = RUN_NEXT(best_run) + (best_left + 1) / 2;
     pool_task *nt = calloc(1, sizeof *nt);
     pool_task_msg *nm = malloc(t->len);
-    if (!nt || !nm) {
+    _Atomic uint64_t *word = &pool->sh->slots[best - pool->w].run;
+    uint64_t cut = 0;
+    /* The worker claims a block meanwhile now and then (every 10 µs or
+     * more): then look again. A failed swap leaves the word in best_run. */
+    for (int tries = 0; nt && nm && tries < 64; tries++) {
+        uint64_t next = RUN_NEXT(best_run), left = RUN_LIMIT(best_run) - next;
+        if (RUN_TAG(best_run) != (t->claim & 0xffffu) || RUN_LIMIT(best_run) != t->count ||
+            next >= RUN_LIMIT(best_run) || left < 2)
+            break; /* it has finished: a result is on its way */
+        if (atomic_compare_exchange_strong(word, &best_run,
+                                           RUN_PACK(t->claim, next, next + (left + 1) / 2))) {
+            cut = next + (left + 1) / 2;
+            break;
+        }
+    }
+    if (!cut) {
         free(nt);
         free(nm);
         return false;
-    }
-    if (!atomic_compare_exchange_strong(&pool->sh->slots[best - pool->w].run, &best_run,
-                                        RUN_PACK(t->claim, RUN_NEXT(best_run), cut))) {
-        free(nt);
-        free(nm);
-        return false; /* it has claimed more, or finished: a result is on its way */
     }
     memcpy(nm, t->msg, t->len);
     nm->in_ptr += cut * nm->in_size;

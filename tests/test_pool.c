@@ -363,7 +363,8 @@ START_TEST(running_chunks_are_split_for_idle_workers)
                 seen[nseen++] = out[k];
             }
         }
-        ck_assert_uint_eq(nseen, 3);
+        ck_assert_msg(nseen == 3, "%s map: %zu of 3 workers ran items",
+                      arena ? "in-place" : "staged", nseen);
         mproc_shm_free(runs);
         mproc_shm_free(ain);
         mproc_shm_free(aout);
