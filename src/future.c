@@ -266,18 +266,23 @@ int mproc_future_add_done_callback(mproc_future *f, mproc_future_cb fn, void *us
 
 /* ---- reading ----------------------------------------------------------------- */
 
-int mproc_future_wait(mproc_future *f, int timeout_ms)
+int mproc__future_wait_until(mproc_future *f, const mproc__deadline *dl)
 {
-    mproc__deadline dl;
-    if (!f || mproc__deadline_init(&dl, timeout_ms)) return MPROC_EINVAL;
     if (state_of(f) == DONE) return 0;
     int rc = 0;
     MPROC__LOCK(&f->mu);
     while (rc == 0 && atomic_load_explicit(&f->state, memory_order_relaxed) != DONE)
-        rc = mproc__tcond_wait(&f->cv, &f->mu, &dl);
+        rc = mproc__tcond_wait(&f->cv, &f->mu, dl);
     if (atomic_load_explicit(&f->state, memory_order_relaxed) == DONE) rc = 0;
     MPROC__UNLOCK(&f->mu);
     return rc;
+}
+
+int mproc_future_wait(mproc_future *f, int timeout_ms)
+{
+    mproc__deadline dl;
+    if (!f || mproc__deadline_init(&dl, timeout_ms)) return MPROC_EINVAL;
+    return mproc__future_wait_until(f, &dl);
 }
 
 int mproc_future_result(mproc_future *f, const void **buf, size_t *len, int timeout_ms)

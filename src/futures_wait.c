@@ -50,6 +50,18 @@ int mproc_futures_wait(mproc_future *const *fs, size_t n, int timeout_ms, mproc_
         if (!fs[i]) return MPROC_EINVAL;
     size_t done = 0;
     int rc = 0;
+    if (mode == MPROC_ALL_COMPLETED) {
+        /* Each in turn, sleeping on that future alone: the waiter is not
+         * woken by every completion, and scans each future once. */
+        for (; done < n && rc == 0; done += rc == 0)
+            rc = mproc__future_wait_until(fs[done], &dl);
+        if (rc) { /* timed out: how many are done */
+            done = 0;
+            for (size_t i = 0; i < n; i++) done += mproc_future_done(fs[i]);
+        }
+        if (ndone) *ndone = done;
+        return rc;
+    }
     mproc__futures_lock();
     while (!condition_holds(fs, n, mode, &done)) {
         if ((rc = mproc__futures_wait_any(&dl))) {

@@ -52,6 +52,8 @@ void mproc__futures_unlock(void);
 int mproc__futures_wait_any(const mproc__deadline *dl);
 /* With that lock held: the future's completion number, 0 if not done. */
 uint64_t mproc__future_seq(const mproc_future *f);
+/* Waits for f alone to be done, until dl: 0 or MPROC_ETIMEDOUT. */
+int mproc__future_wait_until(mproc_future *f, const mproc__deadline *dl);
 
 /* ---- tasks: the runner side ---------------------------------------------- */
 
