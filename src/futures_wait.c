@@ -53,8 +53,7 @@ int mproc_futures_wait(mproc_future *const *fs, size_t n, int timeout_ms, mproc_
     if (mode == MPROC_ALL_COMPLETED) {
         /* Each in turn, sleeping on that future alone: the waiter is not
          * woken by every completion, and scans each future once. */
-        for (; done < n && rc == 0; done += rc == 0)
-            rc = mproc__future_wait_until(fs[done], &dl);
+        for (; done < n && rc == 0; done += rc == 0) rc = mproc__future_wait_until(fs[done], &dl);
         if (rc) { /* timed out: how many are done */
             done = 0;
             for (size_t i = 0; i < n; i++) done += mproc_future_done(fs[i]);

@@ -237,7 +237,7 @@ void mproc__pool_dispatch_locked(mproc_pool *pool)
  * its tasks. */
 void mproc__pool_send_stops_locked(mproc_pool *pool)
 {
-    if (pool->state != ST_CLOSED || pool->pend_head) return;
+    if (pool->state != ST_CLOSED || pool->pend_head || pool->holds) return;
     pool_task_msg stop = {.type = MSG_STOP};
     for (int i = 0; i < pool->n; i++) {
         worker *w = &pool->w[i];

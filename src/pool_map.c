@@ -255,6 +255,7 @@ struct mproc_imap {
     mproc_producer_fn produce;
     void *ud;
     bool produced_all;
+    bool held; /* the pool is held for this imap (mproc__pool_hold) */
     int produce_rc;
     uint64_t next_seq, deliver_seq;
     size_t produced, inflight, delivered;
@@ -342,6 +343,12 @@ int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t ou
         free(it);
         return MPROC_ENOMEM;
     }
+    if ((rc = mproc__pool_hold(pool))) {
+        free(it->inbuf);
+        free(it);
+        return rc;
+    }
+    it->held = true;
     pthread_mutex_init(&it->mu, NULL);
     mproc__tcond_init(&it->cv);
     *out = it;
@@ -364,7 +371,7 @@ static void top_up_locked(mproc_imap *it)
             it->produced_all = true;
             if (r < 0) it->produce_rc = r;
         }
-        if (k == 0) return;
+        if (k == 0) break;
         size_t len;
         uint64_t seq = it->next_seq++;
         it->produced += k;
@@ -377,6 +384,10 @@ static void top_up_locked(mproc_imap *it)
                    : MPROC_ENOMEM;
         if (rc) imap_chunk_done(it, seq, k, rc, NULL, 0, NULL, 0);
         MPROC__LOCK(&it->mu);
+    }
+    if (it->produced_all && it->held) { /* all sent: the pool may stop after them */
+        it->held = false;
+        mproc__pool_unhold(it->pool);
     }
 }
 
@@ -439,6 +450,10 @@ void mproc_imap_free(mproc_imap *it)
 {
     if (!it) return;
     MPROC__LOCK(&it->mu);
+    if (it->held) {
+        it->held = false;
+        mproc__pool_unhold(it->pool);
+    }
     bool freed;
     imap_unref_locked(it, &freed);
     MPROC__UNLOCK(&it->mu);

@@ -48,6 +48,7 @@ static int submit(mproc_pool *pool, pool_task *t)
 {
     MPROC__LOCK(&pool->mu);
     int rc = state_error(pool);
+    if (rc && t->hook && pool->state == ST_CLOSED && pool->holds > 0) rc = 0; /* a held imap */
     if (rc) {
         MPROC__UNLOCK(&pool->mu);
         return rc;
@@ -123,6 +124,25 @@ static _Atomic(stage_hdr *) stage_cache;
 static void stage_drop(stage_hdr *h)
 {
     if (h && h->owner == getpid()) mproc_shm_free(h);
+}
+
+int mproc__pool_hold(mproc_pool *pool)
+{
+    MPROC__LOCK(&pool->mu);
+    int rc = state_error(pool);
+    if (!rc) pool->holds++;
+    MPROC__UNLOCK(&pool->mu);
+    return rc;
+}
+
+void mproc__pool_unhold(mproc_pool *pool)
+{
+    MPROC__LOCK(&pool->mu);
+    if (--pool->holds == 0) {
+        mproc__pool_send_stops_locked(pool);
+        pthread_cond_broadcast(&pool->cv);
+    }
+    MPROC__UNLOCK(&pool->mu);
 }
 
 void *mproc__pool_stage_take(size_t bytes)

@@ -482,6 +482,42 @@ START_TEST(imap_backpressure)
 }
 END_TEST
 
+/* As in Python, an imap made before close still yields all its results
+ * after it (its chunks are still taken), and join waits for it; one freed
+ * unfinished lets join return. Made after close: MPROC_ESHUTDOWN. */
+START_TEST(imap_outlives_close)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    counter c = {.end = 5000};
+    mproc_imap *it, *left;
+    mproc_imap_opts o = {.chunksize = 50, .max_inflight = 200};
+    TU_OK(mproc_pool_imap(pool, cube, sizeof(long), sizeof(long), produce, &c, &o, &it));
+    counter c2 = {.end = 1000000};
+    TU_OK(mproc_pool_imap(pool, cube, sizeof(long), sizeof(long), produce, &c2, &o, &left));
+    long v;
+    TU_OK(mproc_imap_next(left, &v, NULL, 20000)); /* started, then abandoned */
+    TU_OK(mproc_pool_close(pool));
+    mproc_imap *late;
+    TU_RC(mproc_pool_imap(pool, cube, sizeof(long), sizeof(long), produce, &c, &o, &late),
+          MPROC_ESHUTDOWN);
+    long n = 0;
+    size_t idx;
+    int rc;
+    while ((rc = mproc_imap_next(it, &v, &idx, 20000)) == 0) {
+        ck_assert_int_eq(v, (long)idx * (long)idx * (long)idx);
+        n++;
+        c.consumed++;
+    }
+    TU_RC(rc, MPROC_EEOF);
+    ck_assert_int_eq(n, 5000);
+    TU_RC(mproc_pool_join(pool, 200), MPROC_ETIMEDOUT); /* `left` still holds it */
+    mproc_imap_free(left);
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_imap_free(it);
+    mproc_pool_free(pool);
+}
+END_TEST
+
 /* ---- faults -------------------------------------------------------------------------- */
 
 START_TEST(crash_and_exit_fail_only_their_task)
@@ -797,6 +833,7 @@ int main(void)
     tcase_add_loop_test(tc, running_chunks_are_split_for_idle_workers, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, imap_ordered_and_unordered, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, imap_backpressure, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, imap_outlives_close, 0, TU_NMETHODS);
     tc = tu_tcase(s, "faults", 600);
     tcase_add_loop_test(tc, crash_and_exit_fail_only_their_task, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, random_worker_kills, 0, TU_NMETHODS);

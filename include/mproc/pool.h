@@ -130,7 +130,11 @@ MPROC_API int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size,
  * item's position in the input. */
 MPROC_API int mproc_imap_next(mproc_imap *it, void *out, size_t *index, int timeout_ms);
 
-/* Frees the iterator; tasks still in flight finish and are dropped. */
+/* Frees the iterator (before its pool); tasks still in flight finish and
+ * are dropped. An imap holds its pool until its producer is exhausted or
+ * it is freed: after close its chunks are still taken, and join waits for
+ * it (as Python's imap made before close still yields everything). Made
+ * after close: MPROC_ESHUTDOWN. */
 MPROC_API void mproc_imap_free(mproc_imap *it);
 
 /* close: no more tasks; workers exit once the queued ones are done.

@@ -152,6 +152,12 @@ int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout
 /* Number of workers. */
 int mproc__pool_size(const mproc_pool *pool);
 
+/* An imap keeps the pool going while it still produces: after close, its
+ * chunks are still accepted and the workers are not stopped until every
+ * hold is let go. Hold: MPROC_ESHUTDOWN unless the pool is open. */
+int mproc__pool_hold(mproc_pool *pool);
+void mproc__pool_unhold(mproc_pool *pool);
+
 /* Staging for a copy-mode map: an arena block of at least `bytes` (NULL:
  * no memory). The process keeps the last block given back (up to
  * POOL_STAGE_KEEP bytes) for the next map, so that its pages stay mapped;

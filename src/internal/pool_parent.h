@@ -74,6 +74,7 @@ struct mproc_pool {
     int wake[2];
     bool stop_monitor;
     int64_t avg_ns; /* moving average of a task's time in a worker (0: none yet) */
+    int holds;      /* imaps still producing: a closed pool goes on for them */
 };
 
 /* ---- lists ----------------------------------------------------------------- */
