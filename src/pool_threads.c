@@ -3,6 +3,7 @@
  * limits). See internal/pool.h. */
 #include "internal/log.h"
 #include "internal/pool_parent.h"
+#include "internal/queue.h"
 #include "internal/process.h"
 #include "internal/tcond.h"
 #include "mproc/arena.h"
@@ -48,7 +49,14 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
     char *msg = NULL;
     int rc = w->timed_out ? MPROC_ETASKTIMEDOUT : MPROC_EWORKERDIED;
     pid_t pid = w->pid;
-    if (w->head && !w->retired) { /* it took the head task: tasks go in order */
+    /* Did it take its head task? Tasks go in inbox order and the n-th
+     * message of an inbox is the task with claim number n, so it did if
+     * more than that many messages were taken. If not, the task is still
+     * in the inbox, for the replacement. */
+    bool took =
+        w->head && ((mproc__queue_gets(pool->sh->slots[i].inbox) - (uint32_t)(w->head->claim + 1)) &
+                    0x7fffffffu) < 0x40000000u;
+    if (took && !w->retired) {
         lost = w->head;
         pool_list_unlink(&w->head, &w->tail, lost);
         w->nassigned--;

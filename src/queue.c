@@ -659,6 +659,11 @@ _Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen)
     return count_word(&q->commit);
 }
 
+uint32_t mproc__queue_gets(const mproc_queue *q)
+{
+    return CNT(atomic_load(&((mproc_queue *)q)->cpos));
+}
+
 bool mproc__queue_valid(const mproc_queue *q)
 {
     return valid(q);

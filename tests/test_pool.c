@@ -610,6 +610,52 @@ START_TEST(random_worker_kills)
 }
 END_TEST
 
+/* Workers killed at random moments of maps whose chunks are being split:
+ * the map fails with the death or succeeds, never hangs, no item runs
+ * twice, and after a success every item ran once. */
+START_TEST(random_kills_during_split_maps)
+{
+    int trials = TU_ASAN ? 8 : 30;
+    mproc_pool *pool = new_pool(_i, 3);
+    size_t n = 1500;
+    _Atomic int *runs;
+    split_item *hin = split_items(n, 20, &runs), *in;
+    pid_t *out;
+    TU_OK(mproc_shm_alloc((void **)&in, n * sizeof *in));
+    TU_OK(mproc_shm_alloc((void **)&out, n * sizeof *out));
+    memcpy(in, hin, n * sizeof *in);
+    srand(777);
+    int failed = 0;
+    for (int t = 0; t < trials; t++) {
+        for (size_t k = 0; k < n; k++) atomic_store(&runs[k], 0);
+        mproc_future *f;
+        TU_OK(mproc_pool_map_async(pool, count_and_pid, in, n, sizeof *in, out, sizeof *out,
+                                   &(mproc_map_opts){.chunksize = n / (size_t)(1 + rand() % 4)},
+                                   &f));
+        tu_sleep_ms(rand() % 12);
+        pid_t pids[3];
+        size_t nw = mproc_pool_workers(pool, pids, 3);
+        ck_assert_uint_gt(nw, 0);
+        kill(pids[(size_t)rand() % nw], SIGKILL);
+        int rc = mproc_future_result(f, NULL, NULL, 20000);
+        ck_assert_msg(rc == 0 || rc == MPROC_EWORKERDIED, "trial %d: %s", t, mproc_err_name(rc));
+        failed += rc != 0;
+        for (size_t k = 0; k < n; k++)
+            ck_assert_msg(atomic_load(&runs[k]) <= 1, "trial %d (%s): item %zu ran %d times", t,
+                          mproc_err_name(rc), k, atomic_load(&runs[k]));
+        if (rc == 0)
+            for (size_t k = 0; k < n; k++) ck_assert_int_eq(atomic_load(&runs[k]), 1);
+        mproc_future_free(f);
+    }
+    ck_assert_int_gt(failed, 0); /* the kills did land in maps */
+    mproc_shm_free(runs);
+    mproc_shm_free(in);
+    mproc_shm_free(out);
+    free(hin);
+    mproc_pool_free(pool);
+}
+END_TEST
+
 START_TEST(task_time_limits)
 {
     mproc_pool *pool;
@@ -837,6 +883,7 @@ int main(void)
     tc = tu_tcase(s, "faults", 600);
     tcase_add_loop_test(tc, crash_and_exit_fail_only_their_task, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, random_worker_kills, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, random_kills_during_split_maps, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, task_time_limits, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, initializer_failure_fails_creation, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, replacement_initializer_failure_breaks_the_pool, 0, TU_NMETHODS);

@@ -22,6 +22,10 @@ _Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen);
  * barrier). Call before the queue is used. */
 void mproc__queue_for_sleepers(mproc_queue *q, uint32_t spin_ns);
 
+/* How many messages have been taken from the queue (committed gets),
+ * modulo 2^31. */
+uint32_t mproc__queue_gets(const mproc_queue *q);
+
 /* Registers (+1) or removes (-1) an mproc_wait caller about to sleep on
  * the queue's wait word, so that puts wake it. */
 void mproc__queue_poller(mproc_queue *q, int delta);
