@@ -825,6 +825,36 @@ START_TEST(idle_worker_takes_back_queued_task)
 }
 END_TEST
 
+/* A stopped worker's queued tasks are taken back again and again while
+ * new ones are queued to it: its inbox must never hold more messages than
+ * its claim ring has words (a lapped claim made it skip a task: a hang). */
+START_TEST(stopped_worker_inbox_is_bounded)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    long x = 3;
+    for (int k = 0; k < 50; k++) TU_OK(mproc_pool_apply(pool, square, &x, sizeof x, NULL, NULL));
+    pid_t pids[2];
+    ck_assert_uint_eq(mproc_pool_workers(pool, pids, 2), 2);
+    ck_assert_int_eq(kill(pids[0], SIGSTOP), 0);
+    enum { N = 3000 };
+    mproc_future **fs = malloc(N * sizeof *fs);
+    ck_assert_ptr_nonnull(fs);
+    for (int k = 0; k < N; k++)
+        TU_OK(mproc_pool_apply_async(pool, square, &x, sizeof x, NULL, &fs[k]));
+    tu_sleep_ms(300);
+    ck_assert_int_eq(kill(pids[0], SIGCONT), 0);
+    TU_OK(mproc_futures_wait(fs, N, 10000, MPROC_ALL_COMPLETED, NULL));
+    for (int k = 0; k < N; k++) {
+        TU_OK(mproc_future_result(fs[k], NULL, NULL, 0));
+        mproc_future_free(fs[k]);
+    }
+    free(fs);
+    TU_OK(mproc_pool_close(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_pool_free(pool);
+}
+END_TEST
+
 START_TEST(terminate_with_tasks_in_flight)
 {
     mproc_pool *pool = new_pool(_i, 2);
@@ -889,6 +919,7 @@ int main(void)
     tcase_add_loop_test(tc, replacement_initializer_failure_breaks_the_pool, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, maxtasksperchild_replaces_workers, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, terminate_with_tasks_in_flight, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, stopped_worker_inbox_is_bounded, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, idle_worker_takes_back_queued_task, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, cancel_pending_and_running, 0, TU_NMETHODS);
     return tu_run(s);

@@ -19,7 +19,7 @@
 /* Task messages up to this size are kept while queued, so that a task can
  * be taken back from a busy worker's inbox for an idle one (see pool_slot). */
 #define POOL_STEAL_MSG 512
-_Static_assert(POOL_WINDOW_MAX < POOL_CLAIMS, "the claim ring outlasts an inbox");
+_Static_assert(POOL_WINDOW_MAX < POOL_CLAIMS, "the claim ring outlasts a window");
 #define READY_TIMEOUT 60000
 #define ST_STARTING   0
 #define ST_OPEN       1
