@@ -833,14 +833,12 @@ static const mproc_method_def array_methods[] = {
     {"copy", copy_all, NULL},
 };
 
-#define N(a) (sizeof a / sizeof a[0])
-
 const mproc_type_def mproc__mgr_container_types[] = {
-    {"list", list_create, box_destroy, list_methods, N(list_methods)},
-    {"dict", dict_create, box_destroy, dict_methods, N(dict_methods)},
-    {"set", set_create, box_destroy, set_methods, N(set_methods)},
-    {"Namespace", ns_create, box_destroy, ns_methods, N(ns_methods)},
-    {"Value", value_create, box_destroy, value_methods, N(value_methods)},
-    {"Array", array_create, box_destroy, array_methods, N(array_methods)},
+    {"list", list_create, box_destroy, list_methods, MPROC__COUNTOF(list_methods)},
+    {"dict", dict_create, box_destroy, dict_methods, MPROC__COUNTOF(dict_methods)},
+    {"set", set_create, box_destroy, set_methods, MPROC__COUNTOF(set_methods)},
+    {"Namespace", ns_create, box_destroy, ns_methods, MPROC__COUNTOF(ns_methods)},
+    {"Value", value_create, box_destroy, value_methods, MPROC__COUNTOF(value_methods)},
+    {"Array", array_create, box_destroy, array_methods, MPROC__COUNTOF(array_methods)},
 };
-const size_t mproc__mgr_ncontainer = N(mproc__mgr_container_types);
+const size_t mproc__mgr_ncontainer = MPROC__COUNTOF(mproc__mgr_container_types);

@@ -399,17 +399,15 @@ static const mproc_method_def barrier_methods[] = {
     {"parties", br_parties, NULL}, {"n_waiting", br_waiting, NULL}, {"broken", br_broken, NULL},
 };
 
-#define N(a) (sizeof a / sizeof a[0])
-
 const mproc_type_def mproc__mgr_sync_types[] = {
-    {"Queue", queue_create, queue_destroy, queue_methods, N(queue_methods)},
-    {"JoinableQueue", jqueue_create, queue_destroy, jqueue_methods, N(jqueue_methods)},
-    {"Lock", lock_create, lock_destroy, lock_methods, N(lock_methods)},
-    {"RLock", rlock_create, lock_destroy, lock_methods, N(lock_methods)},
-    {"Semaphore", sem_create, sem_destroy, sem_methods, N(sem_methods)},
-    {"BoundedSemaphore", bsem_create, sem_destroy, sem_methods, N(sem_methods)},
-    {"Condition", cond_create, cond_destroy, cond_methods, N(cond_methods)},
-    {"Event", event_create, event_destroy, event_methods, N(event_methods)},
-    {"Barrier", barrier_create, barrier_destroy, barrier_methods, N(barrier_methods)},
+    {"Queue", queue_create, queue_destroy, queue_methods, MPROC__COUNTOF(queue_methods)},
+    {"JoinableQueue", jqueue_create, queue_destroy, jqueue_methods, MPROC__COUNTOF(jqueue_methods)},
+    {"Lock", lock_create, lock_destroy, lock_methods, MPROC__COUNTOF(lock_methods)},
+    {"RLock", rlock_create, lock_destroy, lock_methods, MPROC__COUNTOF(lock_methods)},
+    {"Semaphore", sem_create, sem_destroy, sem_methods, MPROC__COUNTOF(sem_methods)},
+    {"BoundedSemaphore", bsem_create, sem_destroy, sem_methods, MPROC__COUNTOF(sem_methods)},
+    {"Condition", cond_create, cond_destroy, cond_methods, MPROC__COUNTOF(cond_methods)},
+    {"Event", event_create, event_destroy, event_methods, MPROC__COUNTOF(event_methods)},
+    {"Barrier", barrier_create, barrier_destroy, barrier_methods, MPROC__COUNTOF(barrier_methods)},
 };
-const size_t mproc__mgr_nsync = N(mproc__mgr_sync_types);
+const size_t mproc__mgr_nsync = MPROC__COUNTOF(mproc__mgr_sync_types);

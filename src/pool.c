@@ -183,8 +183,9 @@ static bool steal_locked(mproc_pool *pool)
         if (w->nassigned >= 2 && (!busy || w->nassigned > busy->nassigned)) busy = w;
     }
     /* Before looking at the run words (a worker sets its run word, then
-     * reads this): one of the two sees the other. */
-    atomic_store(&pool->sh->idle, idle != NULL);
+     * reads this): one of the two sees the other. A flag already right is
+     * not stored again: this runs at every result. */
+    if (atomic_load(&pool->sh->idle) != (idle != NULL)) atomic_store(&pool->sh->idle, idle != NULL);
     if (!idle) return false;
     if (!busy || !busy->tail->msg) return split_locked(pool);
     pool_task *t = busy->tail; /* not the head: it has not started */

@@ -1,7 +1,6 @@
 /* Submitting to a pool: apply, apply_async, values, hook tasks for map,
  * and withdrawing a pending task (cancel). */
 #include "internal/log.h"
-#include "internal/platform.h"
 #include "internal/pool_parent.h"
 #include "internal/process.h"
 #include "internal/tcond.h"
@@ -110,22 +109,6 @@ int mproc__pool_size(const mproc_pool *pool)
     return pool->n;
 }
 
-/* The staging cache: one block per process, kept from map to map (and
- * pool to pool) so that its pages stay mapped. Taken and given back with
- * one atomic exchange, so that a fork child (which sees the parent's
- * block, owned by another pid) simply ignores it. */
-typedef struct stage_hdr {
-    pid_t owner;
-    size_t cap;
-} stage_hdr;
-#define STAGE_HDR 64
-static _Atomic(stage_hdr *) stage_cache;
-
-static void stage_drop(stage_hdr *h)
-{
-    if (h && h->owner == getpid()) mproc_shm_free(h);
-}
-
 int mproc__pool_hold(mproc_pool *pool)
 {
     MPROC__LOCK(&pool->mu);
@@ -143,34 +126,6 @@ void mproc__pool_unhold(mproc_pool *pool)
         pthread_cond_broadcast(&pool->cv);
     }
     MPROC__UNLOCK(&pool->mu);
-}
-
-void *mproc__pool_stage_take(size_t bytes)
-{
-    stage_hdr *h = atomic_exchange(&stage_cache, NULL);
-    if (h && (h->owner != getpid() || h->cap < bytes)) {
-        stage_drop(h);
-        h = NULL;
-    }
-    if (!h) {
-        void *p;
-        if (bytes > SIZE_MAX - STAGE_HDR || mproc_shm_alloc(&p, STAGE_HDR + bytes) != 0)
-            return NULL;
-        h = p;
-        *h = (stage_hdr){.owner = getpid(), .cap = bytes};
-        mproc__populate_pages(h, STAGE_HDR + bytes);
-    }
-    return (char *)h + STAGE_HDR;
-}
-
-void mproc__pool_stage_give(void *stage)
-{
-    stage_hdr *h = (stage_hdr *)(void *)((char *)stage - STAGE_HDR);
-    if (h->cap > POOL_STAGE_KEEP) {
-        mproc_shm_free(h);
-        return;
-    }
-    stage_drop(atomic_exchange(&stage_cache, h)); /* two maps at once: the last one's stays */
 }
 
 static int submit_future(mproc_pool *pool, uint32_t kind, const void *fn, const void *payload,

@@ -822,6 +822,22 @@ static void exchange_with_python(mproc_conn *c)
     free(m);
 }
 
+/* Our side got rc (with c on success): refused, it must be an
+ * authentication error on both sides (python exits 3); otherwise the
+ * exchange runs and python exits 0. */
+static void end_with_python(int rc, mproc_conn *c, py_proc *py, bool refused)
+{
+    if (refused) {
+        TU_RC(rc, MPROC_EAUTH);
+        ck_assert_int_eq(py_wait(py, 20000), 3);
+        return;
+    }
+    TU_OK(rc);
+    exchange_with_python(c);
+    mproc_conn_free(c);
+    ck_assert_int_eq(py_wait(py, 30000), 0);
+}
+
 static bool python_is_legacy(void)
 {
     char cmd[512];
@@ -856,14 +872,11 @@ START_TEST(python_client_to_our_listener)
     /* a wrong key first: an error on both sides */
     py_proc bad = py_start("client", fams[_i], a, BADKEY);
     mproc_conn *c;
-    TU_RC(mproc_listener_accept(l, &c, 20000), MPROC_EAUTH);
-    ck_assert_int_eq(py_wait(&bad, 20000), 3);
+    end_with_python(mproc_listener_accept(l, &c, 20000), NULL, &bad, true);
     /* the listener goes on: the right key */
     py_proc py = py_start("client", fams[_i], a, KEY);
-    TU_OK(mproc_listener_accept(l, &c, 20000));
-    exchange_with_python(c);
-    mproc_conn_free(c);
-    ck_assert_int_eq(py_wait(&py, 30000), 0);
+    int rc = mproc_listener_accept(l, &c, 20000);
+    end_with_python(rc, c, &py, false);
     mproc_listener_free(l);
     if (dir[0]) rmdir(dir);
 }
@@ -879,15 +892,7 @@ START_TEST(our_client_to_python_listener)
         mproc_conn *c;
         int rc =
             mproc_client(&c, got, &(mproc_client_opts){.auth = AUTH(wrong ? BADKEY : KEY)}, 20000);
-        if (wrong) {
-            TU_RC(rc, MPROC_EAUTH);
-            ck_assert_int_eq(py_wait(&py, 20000), 3);
-        } else {
-            TU_OK(rc);
-            exchange_with_python(c);
-            mproc_conn_free(c);
-            ck_assert_int_eq(py_wait(&py, 30000), 0);
-        }
+        end_with_python(rc, c, &py, wrong);
         if (dir[0]) rmdir(dir);
     }
 }
@@ -905,15 +910,7 @@ START_TEST(python_legacy_refused_when_switched_off)
     py_proc py = py_start("client", "unix", mproc_listener_address(l), KEY);
     mproc_conn *c;
     int rc = mproc_listener_accept(l, &c, 20000);
-    if (legacy) {
-        TU_RC(rc, MPROC_EAUTH);
-        ck_assert_int_eq(py_wait(&py, 20000), 3);
-    } else {
-        TU_OK(rc);
-        exchange_with_python(c);
-        mproc_conn_free(c);
-        ck_assert_int_eq(py_wait(&py, 30000), 0);
-    }
+    end_with_python(rc, c, &py, legacy);
     mproc_listener_free(l);
 
     char dir[32], addr[128], got[128];
@@ -922,15 +919,7 @@ START_TEST(python_legacy_refused_when_switched_off)
     ck_assert(py_line(&py, got, sizeof got, 20000));
     mproc_client_opts co = {.auth = {.key = KEY, .key_len = KEYLEN, .reject_legacy = true}};
     rc = mproc_client(&c, got, &co, 20000);
-    if (legacy) {
-        TU_RC(rc, MPROC_EAUTH);
-        ck_assert_int_eq(py_wait(&py, 20000), 3);
-    } else {
-        TU_OK(rc);
-        exchange_with_python(c);
-        mproc_conn_free(c);
-        ck_assert_int_eq(py_wait(&py, 30000), 0);
-    }
+    end_with_python(rc, c, &py, legacy);
     rmdir(dir);
 }
 END_TEST
@@ -941,10 +930,8 @@ START_TEST(python_without_authkey)
     TU_OK(mproc_listener_new(&l, "127.0.0.1:0", NULL));
     py_proc py = py_start("client", "tcp", mproc_listener_address(l), NULL);
     mproc_conn *c;
-    TU_OK(mproc_listener_accept(l, &c, 20000));
-    exchange_with_python(c);
-    mproc_conn_free(c);
-    ck_assert_int_eq(py_wait(&py, 30000), 0);
+    int rc = mproc_listener_accept(l, &c, 20000);
+    end_with_python(rc, c, &py, false);
     mproc_listener_free(l);
 }
 END_TEST

@@ -1,5 +1,6 @@
 /* Pools: every call and error path under every start method, worker
  * deaths (1000 random kills), time limits, backpressure, terminate. */
+#include "internal/pool.h"
 #include "testutil.h"
 
 #include <signal.h>
@@ -282,6 +283,12 @@ START_TEST(map_copies_and_in_place)
     mproc_start_method m = tu_methods[_i];
     ck_assert_int_eq(tu_run_child(child_maps, &m, sizeof m, m), 0);
     ck_assert_int_eq(heap_map_ok(pool, n, 555), 0);
+
+    /* no room for a staging block: the inputs travel in the chunk
+     * messages and the outputs in the results */
+    mproc__pool_stage_limit = 0;
+    ck_assert_int_eq(heap_map_ok(pool, n, 321), 0);
+    mproc__pool_stage_limit = SIZE_MAX;
 
     /* an element that fails: its chunk's error; the others are written */
     int iin[1000], iout[1000];

@@ -10,6 +10,7 @@
 #define MPROC__NORETURN    __attribute__((noreturn))
 #define MPROC__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MPROC__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define MPROC__COUNTOF(a)  (sizeof(a) / sizeof((a)[0]))
 
 /* The mproc code for an errno value (ETIMEDOUT -> MPROC_ETIMEDOUT). */
 int mproc__err_from_errno(int e);
