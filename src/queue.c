@@ -324,10 +324,16 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
 
 /* ---- put --------------------------------------------------------------------- */
 
-static bool has_room(mproc_queue *q, size_t len)
+/* Whether a message of len bytes fits, judged from cp, the consumers' word
+ * as the caller read it (the word it sleeps on if not), with the plock
+ * held. Everything else is read after cp, so is no older: the commit word
+ * and bytes_in are the plock holder's own, and a get adds to bytes_out
+ * before it stores cpos (see take), so the bytes_out read here counts
+ * every get that cp counts. A get that cp does not count changes the word,
+ * and the sleep on it returns at once. */
+static bool has_room(mproc_queue *q, uint64_t cp, size_t len)
 {
-    if (!q->maxsize && !q->max_bytes) return true;
-    uint64_t cp = atomic_load(&q->cpos), cm = atomic_load(&q->commit);
+    uint64_t cm = atomic_load(&q->commit);
     uint32_t count = (CNT(cm) - CNT(cp)) & CNT_MASK;
     if (q->maxsize && count >= q->maxsize) return false;
     if (q->max_bytes && count > 0) {
@@ -383,8 +389,13 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     }
     bool biased;
     if ((rc = take_lock(&q->plock, &dl, &biased))) goto fail;
-    while (!atomic_load(&q->closed) && !has_room(q, len)) {
-        uint32_t seen = WORD(atomic_load(&q->cpos));
+    while (q->maxsize || q->max_bytes) { /* bounded: wait for room */
+        /* The word first, then the check made from it, then the sleep on
+         * it (see has_room): a get that lands after this read changes the
+         * word, so the sleep cannot miss it. */
+        uint64_t cp = atomic_load(&q->cpos);
+        if (atomic_load(&q->closed) || has_room(q, cp, len)) break;
+        uint32_t seen = WORD(cp);
         mproc__tlock_drop(&q->plock, biased);
         if (mproc__deadline_passed(&dl) ||
             sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &q->clock, &dl) ==
@@ -513,6 +524,9 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             copy_out(s->into, src, n);
         }
         size_t need = REC_HDR + (ext ? 8 : round8(n));
+        /* bytes_out before the commit: a producer reads cpos, then
+         * bytes_out (has_room), and must see the bytes of every get that
+         * the cpos it read counts. */
         if (q->max_bytes) atomic_fetch_add(&q->bytes_out, n);
         /* The commit point (see commit_store). */
         commit_store(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need) | (cp & CLOSED_BIT), biased);
