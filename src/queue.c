@@ -42,6 +42,7 @@
 
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,8 @@
 #define REC_HDR       8
 #define KIND_INLINE   1u
 #define KIND_EXTERNAL 2u
-#define SPIN_NS       30000 /* how long a waiter spins before it sleeps */
+#define SPIN_NS       30000        /* how long a waiter spins before it sleeps */
+#define JOIN_SLICE_NS 1000000000LL /* how often a joiner looks again (see join) */
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "count halves are the upper words");
 
@@ -248,6 +250,15 @@ void mproc_queue_free(mproc_queue *q)
     mproc_shm_free(q);
 }
 
+mproc__queue_crash_point mproc__queue_crash_at;
+
+/* Tests only (see internal/queue.h): dies between a commit and the
+ * wake-up it owes the sleepers. */
+#define CRASH_POINT(p)                                                                             \
+    do {                                                                                           \
+        if (MPROC__UNLIKELY(mproc__queue_crash_at == (p))) raise(SIGKILL);                         \
+    } while (0)
+
 /* ---- locks ------------------------------------------------------------------ */
 
 /* Takes a side's lock before the deadline; *biased: taken through its bias
@@ -280,8 +291,25 @@ static inline uint32_t sleepers(_Atomic uint32_t *n, bool biased)
     return atomic_load_explicit(n, biased ? memory_order_relaxed : memory_order_seq_cst);
 }
 
+/* Wakes whoever sleeps on the other side of the queue, when a waiter of
+ * one side is about to sleep: a getter finds the queue empty, so every
+ * waiting put has room; a putter finds no room, so the queue holds a
+ * message for every waiting get and poller. Each side wakes the other
+ * after its commit, but a process killed between the two owes its wake-up
+ * for ever: this pays it, so that the two sides never sleep side by side. */
+static void wake_other_side(mproc_queue *q, bool getter)
+{
+    if (getter) {
+        if (atomic_load(&q->producers_waiting)) mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+    } else if (atomic_load(&q->consumers_waiting) || atomic_load(&q->pollers)) {
+        mproc__futex_wake(count_word(&q->commit), INT_MAX);
+    }
+}
+
 /* Sleeps while *word == seen (and the queue is open), after a short spin,
- * registered in *waiting so that the other side wakes us. */
+ * registered in *waiting so that the other side wakes us. seen must have
+ * been read before the caller's check of what it waits for (see put): a
+ * commit after it changes the word, so the sleep cannot miss it. */
 static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
                     _Atomic uint32_t *waiting, mproc__tlock *other, const mproc__deadline *dl)
 {
@@ -304,6 +332,9 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
             if (i % 256 == 0) sched_yield();
         }
     }
+    /* Going to sleep: whatever sleeps on the other side is owed a wake-up
+     * (wake_other_side). */
+    wake_other_side(q, waiting == &q->consumers_waiting);
     /* Register, then look again: the other side stores its count and then
      * reads `waiting`, so either it sees us or we see its store (both
      * sequentially consistent, or the heavy barrier of a biased lock). The
@@ -443,6 +474,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     mproc__tlock_drop(&q->plock, biased);
     uint32_t waiting = sleepers(&q->consumers_waiting, biased);
     uint32_t pollers = sleepers(&q->pollers, biased);
+    if (pollers || waiting) CRASH_POINT(MPROC__QUEUE_CRASH_PUT_WAKE);
     if (pollers || waiting > 1)
         mproc__futex_wake(count_word(&q->commit), INT_MAX);
     else if (waiting)
@@ -534,8 +566,10 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         if (ext) mproc_shm_free(ext);
         /* Every waiting producer: a small put may fit where a large one that
          * waits longer does not. */
-        if (sleepers(&q->producers_waiting, biased))
+        if (sleepers(&q->producers_waiting, biased)) {
+            CRASH_POINT(MPROC__QUEUE_CRASH_GET_WAKE);
             mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+        }
         return 0;
     }
 }
@@ -637,10 +671,18 @@ int mproc_queue_task_done(mproc_queue *q)
     do
         if (d == CNT(atomic_load(&q->commit))) return MPROC_EBADSTATE; /* too many */
     while (!atomic_compare_exchange_weak(&q->done, &d, (d + 1) & CNT_MASK));
-    if (atomic_load(&q->joiners)) mproc__futex_wake(&q->done, INT_MAX);
+    if (atomic_load(&q->joiners)) {
+        CRASH_POINT(MPROC__QUEUE_CRASH_TASK_DONE_WAKE);
+        mproc__futex_wake(&q->done, INT_MAX);
+    }
     return 0;
 }
 
+/* The word (done) first, then the check, then the sleep on the word read.
+ * A task_done killed between its count and its wake-up would leave a
+ * joiner asleep with every task done, and no other caller owes it a
+ * wake-up: so a joiner looks again every JOIN_SLICE_NS (join is rare; the
+ * timer costs nothing there). */
 int mproc_queue_join(mproc_queue *q, int timeout_ms)
 {
     if (!valid(q)) return MPROC_EINVAL;
@@ -652,11 +694,12 @@ int mproc_queue_join(mproc_queue *q, int timeout_ms)
         uint32_t d = atomic_load(&q->done);
         if (d == CNT(atomic_load(&q->commit))) return 0;
         if (mproc__deadline_passed(&dl)) return MPROC_ETIMEDOUT;
+        mproc__deadline slice = {.at_ns = mproc_now_ns() + JOIN_SLICE_NS};
+        if (!dl.forever && dl.at_ns < slice.at_ns) slice.at_ns = dl.at_ns;
         atomic_fetch_add(&q->joiners, 1);
-        if (atomic_load(&q->done) == d) rc = mproc__futex_wait(&q->done, d, &dl);
+        rc = atomic_load(&q->done) == d ? mproc__futex_wait(&q->done, d, &slice) : 0;
         atomic_fetch_sub(&q->joiners, 1);
-        if (rc == MPROC_ETIMEDOUT && atomic_load(&q->done) != CNT(atomic_load(&q->commit)))
-            return rc;
+        if (rc && rc != MPROC_ETIMEDOUT) return rc;
     }
 }
 
@@ -692,6 +735,8 @@ void mproc__queue_poller(mproc_queue *q, int delta)
          * allowed it, the wait relies on the caller's timeout.) */
         atomic_fetch_add(&q->pollers, 1);
         (void)mproc__tlock_sleeper_fence(&q->plock);
+        /* A poller is about to sleep like a getter: pass the wake-up on. */
+        if (mproc_queue_qsize(q) == 0) wake_other_side(q, true);
     } else
         atomic_fetch_sub(&q->pollers, 1);
 }

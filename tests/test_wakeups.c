@@ -9,14 +9,17 @@
  * (killing what it started) instead of hanging.
  *
  * The participants count their progress on a board in the arena; the
- * parent looks at the counts every few milliseconds and, after RUN_MS,
+ * parent looks at the counts every few milliseconds and, after a while,
  * asks them to stop; each then finishes its protocol (end markers, last
  * releases), still watched. Sites whose sleepers wake on their own after a
  * slice (semaphore: 1 s, barrier: 250 ms, a manager's local channel:
  * 500 ms) would turn a lost wake-up into a wait of one slice rather than a
  * hang: there each wait is timed, and waits as long as the slice fail the
- * test when they repeat. */
+ * test when they repeat. A waker killed between its commit and its
+ * wake-up is made to die exactly there by a test hook
+ * (mproc__queue_crash_at). */
 #include "internal/manager.h"
+#include "internal/queue.h"
 #include "mgrutil.h"
 #include "mproc/queue.h"
 #include "testutil.h"
@@ -32,8 +35,9 @@
 /* No progress for this long is a stall: far beyond any scheduling delay
  * of a loaded machine, far below the test's timeout. */
 #define STALL_MS (3000 * TSCALE)
-#define RUN_MS   700 /* how long a queue site is driven, per start method */
-#define SYNC_MS  400 /* the same for the other sites */
+#define PUT_MS   700 /* how long bounded puts are driven, per start method */
+#define RUN_MS   500 /* the other queue sites */
+#define SYNC_MS  300 /* the other sites */
 #define NPART    8   /* participants on a board, at most */
 /* Slice-long waits allowed per participant and run (a descheduled process
  * can make one; a lost wake-up makes them again and again). */
@@ -279,7 +283,7 @@ static void put_get_run(int i, const mproc_queue_opts *qo, size_t len, int np, i
     for (int c = 0; c < nc; c++) ps[c] = start(q_consumer, b, np + c, i);
     for (int p = 0; p < np; p++) ps[nc + p] = start(q_producer, b, p, i);
     char name[128];
-    watch(b, ps, np + nc, RUN_MS, site_name(name, sizeof name, what, i), q_describe);
+    watch(b, ps, np + nc, PUT_MS, site_name(name, sizeof name, what, i), q_describe);
     uint64_t put = 0, got = 0;
     for (int p = 0; p < np; p++) put += count_of(b, p);
     for (int c = 0; c < nc; c++) got += count_of(b, np + c);
@@ -324,6 +328,132 @@ START_TEST(three_producers_two_consumers_maxsize_2)
 {
     put_get_run(_i, &(mproc_queue_opts){.maxsize = 2}, 8, 3, 2,
                 "put and get, three producers, two consumers, maxsize 2");
+}
+END_TEST
+
+/* ---- queue: a waker killed between its commit and its wake-up ------------ */
+
+/* A get (put, task_done) killed after its commit and before it wakes the
+ * other side's sleepers leaves them asleep with room (a message, every
+ * task done) there. The victim dies at that point through the test hook
+ * mproc__queue_crash_at; then the survivors must all finish. */
+
+static int dw_putter(void *arg)
+{
+    part a = arg_part(arg);
+    int rc = mproc_queue_put(a.b->q, "p", 1, MPROC_FOREVER);
+    if (rc) return failed(a.b, rc, 130);
+    progressed(a.b, a.me);
+    return 0;
+}
+
+static int dw_getter(void *arg)
+{
+    part a = arg_part(arg);
+    unsigned char m[8];
+    size_t len;
+    int rc = mproc_queue_get_into(a.b->q, m, sizeof m, &len, MPROC_FOREVER);
+    if (rc) return failed(a.b, rc, 131);
+    progressed(a.b, a.me);
+    return 0;
+}
+
+static int dw_poller(void *arg)
+{
+    part a = arg_part(arg);
+    mproc_waitable w = MPROC_WAITABLE_QUEUE(a.b->q);
+    size_t n;
+    int rc = mproc_wait(&w, 1, MPROC_FOREVER, &n);
+    if (rc || !w.ready) return failed(a.b, rc, 132);
+    progressed(a.b, a.me);
+    return 0;
+}
+
+static int dw_joiner(void *arg)
+{
+    part a = arg_part(arg);
+    int rc = mproc_queue_join(a.b->q, MPROC_FOREVER);
+    if (rc) return failed(a.b, rc, 133);
+    progressed(a.b, a.me);
+    return 0;
+}
+
+/* Dies at the crash point b->turn in its one put, get or task_done; exits
+ * 0 if it was not reached (nobody was asleep yet). */
+static int dw_victim(void *arg)
+{
+    part a = arg_part(arg);
+    mproc__queue_crash_at = (mproc__queue_crash_point)a.b->turn;
+    unsigned char m[8];
+    size_t len;
+    int rc;
+    if (a.b->turn == MPROC__QUEUE_CRASH_PUT_WAKE)
+        rc = mproc_queue_put(a.b->q, "v", 1, MPROC_FOREVER);
+    else if ((rc = mproc_queue_get_into(a.b->q, m, sizeof m, &len, MPROC_FOREVER)) == 0 &&
+             a.b->turn == MPROC__QUEUE_CRASH_TASK_DONE_WAKE)
+        rc = mproc_queue_task_done(a.b->q);
+    return rc ? failed(a.b, rc, 134) : 0;
+}
+
+/* Starts the sleepers, lets them fall asleep, has the victim die at
+ * point, then starts the survivors and watches sleepers and survivors
+ * finish. The victim reaches its point only if a sleeper had registered:
+ * if it did not (a loaded machine), the round is played again. */
+static void dead_waker_run(int i, const mproc_queue_opts *qo, int point, const char *before,
+                           mproc_target_fn *sleepers, int nsleepers, mproc_target_fn *survivors,
+                           int nsurvivors, const char *what)
+{
+    char name[128];
+    site_name(name, sizeof name, what, i);
+    for (int attempt = 0;; attempt++) {
+        ck_assert_msg(attempt < 5, "%s: the victim never found a sleeper to wake", name);
+        board *b = board_new();
+        TU_OK(mproc_queue_new(&b->q, qo));
+        if (before) TU_OK(mproc_queue_put(b->q, before, strlen(before), 0));
+        b->turn = point;
+        mproc_process *ps[NPART];
+        int n = 0;
+        for (int k = 0; k < nsleepers; k++, n++) ps[n] = start(sleepers[k], b, n, i);
+        tu_sleep_ms(200 * (attempt + 1) * TSCALE); /* past their spin: asleep */
+        mproc_process *v = start(dw_victim, b, NPART - 1, i);
+        int code = -1000;
+        TU_OK(mproc_process_join(v, STALL_MS));
+        TU_OK(mproc_process_exitcode(v, &code));
+        TU_OK(mproc_process_free(v));
+        ck_assert_msg(code == 0 || code == -SIGKILL, "%s: the victim exited with %d (%s)", name,
+                      code, mproc_err_name(atomic_load(&b->bad_rc)));
+        for (int k = 0; k < nsurvivors; k++, n++) ps[n] = start(survivors[k], b, n, i);
+        watch(b, ps, n, 0, name, q_describe);
+        mproc_queue_free(b->q);
+        TU_OK(mproc_shm_free(b));
+        if (code == -SIGKILL) return;
+    }
+}
+
+START_TEST(get_killed_before_it_wakes_a_waiting_put)
+{
+    mproc_target_fn sleepers[] = {dw_putter}, survivors[] = {dw_getter}, pollers[] = {dw_poller};
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_GET_WAKE, "m",
+                   sleepers, 1, survivors, 1, "a get killed before its wake-up");
+    /* The same, with an mproc_wait caller left instead of a getter. */
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_GET_WAKE, "m",
+                   sleepers, 1, pollers, 1, "a get killed before its wake-up, a poller left");
+}
+END_TEST
+
+START_TEST(put_killed_before_it_wakes_a_waiting_get)
+{
+    mproc_target_fn sleepers[] = {dw_getter, dw_poller}, survivors[] = {dw_putter};
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_PUT_WAKE, NULL,
+                   sleepers, 2, survivors, 1, "a put killed before its wake-up");
+}
+END_TEST
+
+START_TEST(task_done_killed_before_it_wakes_join)
+{
+    mproc_target_fn sleepers[] = {dw_joiner};
+    dead_waker_run(_i, &(mproc_queue_opts){.joinable = true}, MPROC__QUEUE_CRASH_TASK_DONE_WAKE,
+                   "t", sleepers, 1, NULL, 0, "a task_done killed before its wake-up");
 }
 END_TEST
 
@@ -448,6 +578,15 @@ END_TEST
 
 /* ---- queue: mproc_wait on queues ------------------------------------------ */
 
+/* Busy for 0 to 12 µs, varying with seq: moves a put across the few
+ * microseconds in which a woken waiter goes back to sleep. */
+static void jitter(uint32_t seq)
+{
+    long long until = mproc_now_ns() + (seq * 7919u) % 12000u;
+    while (mproc_now_ns() < until) {
+    }
+}
+
 /* The driver puts one message on either of two queues and waits for the
  * reply; two pollers wait on both queues with mproc_wait, take what is
  * there (the other poller may have been first) and reply. */
@@ -457,6 +596,7 @@ static int poll_driver(void *arg)
     board *b = a.b;
     int rc;
     for (uint32_t seq = 0; !atomic_load(&b->stop); seq++) {
+        jitter(seq);
         if ((rc = mproc_queue_put(seq % 2 ? b->q2 : b->q, &seq, sizeof seq, MPROC_FOREVER)))
             return failed(b, rc, 50);
         uint32_t r;
@@ -585,10 +725,11 @@ START_TEST(close_wakes_getters_putters_and_pollers)
         atomic_store(&b->entered, 0);
         atomic_store(&b->round, r);
         await_count(&b->entered, CW_N, ps, CW_N, name, r);
-        /* Close at once, after a yield, or after up to 300 µs. */
-        if (r % 3 == 1) sched_yield();
-        if (r % 3 == 2) {
-            long long until = mproc_now_ns() + (r * 7919) % 300000;
+        /* Close at once, after a yield, or after up to 80 µs: waiters
+         * spin some 30 µs before they register and sleep. */
+        if (r % 4 == 1) sched_yield();
+        if (r % 4 >= 2) {
+            long long until = mproc_now_ns() + (r * 7919) % 80000;
             while (mproc_now_ns() < until) {
             }
         }
@@ -1007,13 +1148,16 @@ static int inc_map(const void *in, void *out)
     return 0;
 }
 
-/* A wait of this thread that must end: a timeout is a stall. */
+/* A wait of this thread that must end soon: a timeout is a stall, and so
+ * is a wait that ended only when its timeout came (a wait that sees the
+ * outcome at its deadline reports it as a success). */
 #define EXPECT_DONE(expr, what, n)                                                                 \
     do {                                                                                           \
+        long long t0_ = mproc_now_ns();                                                            \
         int rc_ = (expr);                                                                          \
-        ck_assert_msg(rc_ != MPROC_ETIMEDOUT,                                                      \
-                      "%s: no result in %d ms (a lost wake-up) after %llu round trips", what,      \
-                      STALL_MS, (unsigned long long)(n));                                          \
+        ck_assert_msg(rc_ != MPROC_ETIMEDOUT && ms_since(t0_) < STALL_MS,                          \
+                      "%s: no result for %lld ms (a lost wake-up) after %llu round trips", what,   \
+                      ms_since(t0_), (unsigned long long)(n));                                     \
         ck_assert_msg(rc_ == 0, "%s: %s", what, mproc_err_name(rc_));                              \
     } while (0)
 
@@ -1189,6 +1333,10 @@ int main(void)
     tcase_add_loop_test(tc, join_waits_for_task_done, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, mproc_wait_on_queues, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, close_wakes_getters_putters_and_pollers, 0, TU_NMETHODS);
+    tc = tu_tcase(s, "faults", 60 * TSCALE);
+    tcase_add_loop_test(tc, get_killed_before_it_wakes_a_waiting_put, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, put_killed_before_it_wakes_a_waiting_get, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, task_done_killed_before_it_wakes_join, 0, TU_NMETHODS);
     tc = tu_tcase(s, "sync", 60 * TSCALE);
     tcase_add_loop_test(tc, lock_contended_by_three, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, semaphore_ping_pong_and_one_of_three, 0, TU_NMETHODS);
