@@ -306,6 +306,17 @@ static void wake_other_side(mproc_queue *q, bool getter)
     }
 }
 
+/* MPROC_ECLOSED, for a caller that found the queue closed, after waking
+ * whoever still sleeps on it: a close killed before its wake-ups leaves
+ * its sleepers asleep, and this pays what it owed them. */
+static int closed_wake(mproc_queue *q)
+{
+    if (atomic_load(&q->consumers_waiting) || atomic_load(&q->pollers))
+        mproc__futex_wake(count_word(&q->commit), INT_MAX);
+    if (atomic_load(&q->producers_waiting)) mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+    return MPROC_ECLOSED;
+}
+
 /* Sleeps while *word == seen (and the queue is open), after a short spin,
  * registered in *waiting so that the other side wakes us. seen must have
  * been read before the caller's check of what it waits for (see put): a
@@ -412,7 +423,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     mproc__deadline dl;
     int rc = deadline_init(&dl, timeout_ms);
     if (rc) return rc;
-    if (atomic_load(&q->closed)) return MPROC_ECLOSED;
+    if (atomic_load(&q->closed)) return closed_wake(q);
     void *ext = NULL; /* a large message is copied before the lock is taken */
     if (len > INLINE_MAX) {
         if ((rc = mproc_shm_alloc(&ext, len))) return rc;
@@ -440,7 +451,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     }
     if (atomic_load(&q->closed)) {
         mproc__tlock_drop(&q->plock, biased);
-        rc = MPROC_ECLOSED;
+        rc = closed_wake(q);
         goto fail;
     }
     uint64_t cm = atomic_load(&q->commit);
@@ -513,6 +524,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             else if (mproc__deadline_passed(&dl))
                 rc = MPROC_ETIMEDOUT;
             mproc__tlock_drop(&q->clock, biased);
+            if (rc == MPROC_ECLOSED) return closed_wake(q);
             if (rc) return rc;
             rc = sleep_on(q, count_word(&q->commit), WORD(cm), &q->consumers_waiting, &q->plock,
                           &dl);
@@ -640,10 +652,13 @@ void mproc_queue_close(mproc_queue *q)
     if (!valid(q)) return;
     /* The closed bit goes into both words waiters sleep on, under each
      * side's lock (the next commit of each side keeps it): a waiter that
-     * checked just before cannot go to sleep on an unchanged word. */
+     * checked just before cannot go to sleep on an unchanged word. A close
+     * killed before its wake-ups: the next put or get that finds the queue
+     * closed wakes the sleepers (closed_wake). */
     mproc__deadline forever = {.forever = true};
     bool biased;
     atomic_store(&q->closed, 1);
+    CRASH_POINT(MPROC__QUEUE_CRASH_CLOSE_WAKE);
     take_lock(&q->plock, &forever, &biased);
     atomic_fetch_or(&q->commit, CLOSED_BIT);
     mproc__tlock_drop(&q->plock, biased);

@@ -18,8 +18,10 @@
  * test when they repeat. A waker killed between its commit and its
  * wake-up is made to die exactly there by a test hook
  * (mproc__queue_crash_at). */
+#include "internal/cond.h"
 #include "internal/manager.h"
 #include "internal/queue.h"
+#include "internal/sync.h"
 #include "mgrutil.h"
 #include "mproc/queue.h"
 #include "testutil.h"
@@ -56,6 +58,7 @@ typedef struct board {
     _Atomic int32_t bad_rc; /* what a participant got, when it fails */
     int nproducers, nconsumers;
     size_t msg_len;   /* queue messages: 0 for 1..8 bytes, varying */
+    bool closing;     /* the queue gets closed: MPROC_ECLOSED is an answer */
     int turn, tokens; /* under the condition's lock */
     uint64_t shared;  /* under the lock */
     mproc_queue *q, *q2, *q3;
@@ -342,7 +345,7 @@ static int dw_putter(void *arg)
 {
     part a = arg_part(arg);
     int rc = mproc_queue_put(a.b->q, "p", 1, MPROC_FOREVER);
-    if (rc) return failed(a.b, rc, 130);
+    if (rc && !(rc == MPROC_ECLOSED && a.b->closing)) return failed(a.b, rc, 130);
     progressed(a.b, a.me);
     return 0;
 }
@@ -353,7 +356,7 @@ static int dw_getter(void *arg)
     unsigned char m[8];
     size_t len;
     int rc = mproc_queue_get_into(a.b->q, m, sizeof m, &len, MPROC_FOREVER);
-    if (rc) return failed(a.b, rc, 131);
+    if (rc && !(rc == MPROC_ECLOSED && a.b->closing)) return failed(a.b, rc, 131);
     progressed(a.b, a.me);
     return 0;
 }
@@ -378,8 +381,8 @@ static int dw_joiner(void *arg)
     return 0;
 }
 
-/* Dies at the crash point b->turn in its one put, get or task_done; exits
- * 0 if it was not reached (nobody was asleep yet). */
+/* Dies at the crash point b->turn in its one put, get, task_done or
+ * close; exits 0 if it was not reached (nobody was asleep yet). */
 static int dw_victim(void *arg)
 {
     part a = arg_part(arg);
@@ -387,7 +390,10 @@ static int dw_victim(void *arg)
     unsigned char m[8];
     size_t len;
     int rc;
-    if (a.b->turn == MPROC__QUEUE_CRASH_PUT_WAKE)
+    if (a.b->turn == MPROC__QUEUE_CRASH_CLOSE_WAKE) {
+        mproc_queue_close(a.b->q);
+        rc = 0;
+    } else if (a.b->turn == MPROC__QUEUE_CRASH_PUT_WAKE)
         rc = mproc_queue_put(a.b->q, "v", 1, MPROC_FOREVER);
     else if ((rc = mproc_queue_get_into(a.b->q, m, sizeof m, &len, MPROC_FOREVER)) == 0 &&
              a.b->turn == MPROC__QUEUE_CRASH_TASK_DONE_WAKE)
@@ -411,10 +417,11 @@ static void dead_waker_run(int i, const mproc_queue_opts *qo, int point, const c
         TU_OK(mproc_queue_new(&b->q, qo));
         if (before) TU_OK(mproc_queue_put(b->q, before, strlen(before), 0));
         b->turn = point;
+        b->closing = point == MPROC__QUEUE_CRASH_CLOSE_WAKE;
         mproc_process *ps[NPART];
         int n = 0;
         for (int k = 0; k < nsleepers; k++, n++) ps[n] = start(sleepers[k], b, n, i);
-        tu_sleep_ms(200 * (attempt + 1) * TSCALE); /* past their spin: asleep */
+        tu_sleep_ms(100 * (attempt + 1) * TSCALE); /* past their spin: asleep */
         mproc_process *v = start(dw_victim, b, NPART - 1, i);
         int code = -1000;
         TU_OK(mproc_process_join(v, STALL_MS));
@@ -446,6 +453,17 @@ START_TEST(put_killed_before_it_wakes_a_waiting_get)
     mproc_target_fn sleepers[] = {dw_getter, dw_poller}, survivors[] = {dw_putter};
     dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_PUT_WAKE, NULL,
                    sleepers, 2, survivors, 1, "a put killed before its wake-up");
+}
+END_TEST
+
+START_TEST(close_killed_before_it_wakes_anyone)
+{
+    mproc_target_fn sleepers[] = {dw_getter, dw_poller}, survivors[] = {dw_getter};
+    dead_waker_run(_i, NULL, MPROC__QUEUE_CRASH_CLOSE_WAKE, NULL, sleepers, 2, survivors, 1,
+                   "a close killed before its wake-ups");
+    mproc_target_fn putters[] = {dw_putter};
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_CLOSE_WAKE, "m",
+                   putters, 1, putters, 1, "a close killed before its wake-ups, a put waiting");
 }
 END_TEST
 
@@ -1079,6 +1097,106 @@ START_TEST(event_ping_pong_and_three_waiters)
 }
 END_TEST
 
+/* ---- Event and Condition: a waker killed before its wake-up ---------------- */
+
+static int ev_sleeper(void *arg)
+{
+    part a = arg_part(arg);
+    int rc = mproc_event_wait(a.b->e1, MPROC_FOREVER);
+    if (rc) return failed(a.b, rc, 140);
+    progressed(a.b, a.me);
+    return 0;
+}
+
+/* Dies in set() after its store, if someone sleeps; else exits 0. */
+static int ev_victim(void *arg)
+{
+    part a = arg_part(arg);
+    mproc__event_crash_before_wake = true;
+    int rc = mproc_event_set(a.b->e1);
+    return rc ? failed(a.b, rc, 141) : 0;
+}
+
+static int cv_sleeper(void *arg)
+{
+    part a = arg_part(arg);
+    board *b = a.b;
+    int rc = mproc_cond_acquire(b->cond, MPROC_FOREVER);
+    if (rc) return failed(b, rc, 142);
+    while (b->tokens == 0) {
+        rc = mproc_cond_wait(b->cond, MPROC_FOREVER);
+        /* The notifier died holding the lock: repair, which here means
+         * the notifications it may still have owed. */
+        if (rc == MPROC_EOWNERDEAD &&
+            (rc = mproc_lock_make_consistent(mproc_cond_lock(b->cond))) == 0)
+            rc = mproc_cond_notify_all(b->cond);
+        if (rc) return failed(b, rc, 143);
+    }
+    if ((rc = mproc_cond_release(b->cond))) return failed(b, rc, 144);
+    progressed(b, a.me);
+    return 0;
+}
+
+/* Dies in notify after marking a waiter, before waking it (holding the
+ * lock); exits 0 if nobody waited yet. */
+static int cv_victim(void *arg)
+{
+    part a = arg_part(arg);
+    board *b = a.b;
+    mproc__cond_crash_at = MPROC__COND_CRASH_NOTIFY_BEFORE_WAKE;
+    int rc = mproc_cond_acquire(b->cond, MPROC_FOREVER);
+    if (rc) return failed(b, rc, 145);
+    b->tokens = 1;
+    if ((rc = mproc_cond_notify_all(b->cond))) return failed(b, rc, 146);
+    return (rc = mproc_cond_release(b->cond)) ? failed(b, rc, 147) : 0;
+}
+
+/* Two sleepers fall asleep, the victim dies before it wakes them: they
+ * must still return (their slice), under start method i. The round is
+ * played again if the victim found nobody asleep. */
+static void dead_sync_run(int i, bool cond, const char *what)
+{
+    char name[128];
+    site_name(name, sizeof name, what, i);
+    for (int attempt = 0;; attempt++) {
+        ck_assert_msg(attempt < 5, "%s: the victim never found a sleeper to wake", name);
+        board *b = board_new();
+        if (cond)
+            TU_OK(mproc_cond_new(&b->cond, NULL));
+        else
+            TU_OK(mproc_event_new(&b->e1));
+        mproc_process *ps[2];
+        for (int k = 0; k < 2; k++) ps[k] = start(cond ? cv_sleeper : ev_sleeper, b, k, i);
+        tu_sleep_ms(100 * (attempt + 1) * TSCALE);
+        mproc_process *v = start(cond ? cv_victim : ev_victim, b, NPART - 1, i);
+        int code = -1000;
+        TU_OK(mproc_process_join(v, STALL_MS));
+        TU_OK(mproc_process_exitcode(v, &code));
+        TU_OK(mproc_process_free(v));
+        ck_assert_msg(code == 0 || code == -SIGKILL, "%s: the victim exited with %d (%s)", name,
+                      code, mproc_err_name(atomic_load(&b->bad_rc)));
+        watch(b, ps, 2, 0, name, NULL);
+        if (cond)
+            mproc_cond_free(b->cond);
+        else
+            mproc_event_free(b->e1);
+        TU_OK(mproc_shm_free(b));
+        if (code == -SIGKILL) return;
+    }
+}
+
+START_TEST(event_set_killed_before_it_wakes)
+{
+    dead_sync_run(_i, false, "Event, a set() killed before its wake-up");
+}
+END_TEST
+
+START_TEST(condition_notify_killed_before_it_wakes)
+{
+    dead_sync_run(_i, true, "Condition, a notify killed before its wake-up");
+}
+END_TEST
+
 /* ---- Barrier -------------------------------------------------------------------------- */
 
 #define BARRIER_SLOW_NS 225000000LL /* its sleepers look again every 250 ms */
@@ -1337,6 +1455,9 @@ int main(void)
     tcase_add_loop_test(tc, get_killed_before_it_wakes_a_waiting_put, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, put_killed_before_it_wakes_a_waiting_get, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, task_done_killed_before_it_wakes_join, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, close_killed_before_it_wakes_anyone, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, event_set_killed_before_it_wakes, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, condition_notify_killed_before_it_wakes, 0, TU_NMETHODS);
     tc = tu_tcase(s, "sync", 60 * TSCALE);
     tcase_add_loop_test(tc, lock_contended_by_three, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, semaphore_ping_pong_and_one_of_three, 0, TU_NMETHODS);
