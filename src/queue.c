@@ -24,7 +24,10 @@
  * is valid.
  *
  * The upper halves of commit and cpos (the counts) are the futex words
- * consumers and producers sleep on, after a short spin.
+ * consumers and producers sleep on, after a short spin. A sleeper reads its
+ * word before it checks what it waits for (docs/sync.md), and wakes the
+ * other side's sleepers before it sleeps, in case a process killed after
+ * its commit still owed them a wake-up (wake_other_side).
  *
  * A side's lock biases to a thread that takes it many times in a row
  * (internal/tlock.h): that thread then takes and drops it, and commits,
