@@ -295,11 +295,12 @@ static inline uint32_t sleepers(_Atomic uint32_t *n, bool biased)
 }
 
 /* Wakes whoever sleeps on the other side of the queue, when a waiter of
- * one side is about to sleep: a getter finds the queue empty, so every
- * waiting put has room; a putter finds no room, so the queue holds a
- * message for every waiting get and poller. Each side wakes the other
- * after its commit, but a process killed between the two owes its wake-up
- * for ever: this pays it, so that the two sides never sleep side by side. */
+ * one side is about to sleep (or to time out: a try that found nothing):
+ * a getter finds the queue empty, so every waiting put has room; a putter
+ * finds no room, so the queue holds a message for every waiting get and
+ * poller. Each side wakes the other after its commit, but a process killed
+ * between the two owes its wake-up for ever: this pays it, so that the two
+ * sides never wait side by side. */
 static void wake_other_side(mproc_queue *q, bool getter)
 {
     if (getter) {
@@ -442,13 +443,16 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         if (atomic_load(&q->closed) || has_room(q, cp, len)) break;
         uint32_t seen = WORD(cp);
         mproc__tlock_drop(&q->plock, biased);
-        if (mproc__deadline_passed(&dl) ||
-            sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &q->clock, &dl) ==
-                MPROC_ETIMEDOUT) {
-            if (mproc__deadline_passed(&dl)) {
-                rc = MPROC_ETIMEDOUT;
-                goto fail;
-            }
+        if (mproc__deadline_passed(&dl)) { /* no sleep: pass the wake-up on all the same */
+            wake_other_side(q, false);
+            rc = MPROC_ETIMEDOUT;
+            goto fail;
+        }
+        if (sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &q->clock, &dl) ==
+                MPROC_ETIMEDOUT &&
+            mproc__deadline_passed(&dl)) {
+            rc = MPROC_ETIMEDOUT;
+            goto fail;
         }
         if ((rc = take_lock(&q->plock, &dl, &biased))) goto fail;
     }
@@ -528,7 +532,10 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
                 rc = MPROC_ETIMEDOUT;
             mproc__tlock_drop(&q->clock, biased);
             if (rc == MPROC_ECLOSED) return closed_wake(q);
-            if (rc) return rc;
+            if (rc) { /* no sleep: pass the wake-up on all the same */
+                wake_other_side(q, true);
+                return rc;
+            }
             rc = sleep_on(q, count_word(&q->commit), WORD(cm), &q->consumers_waiting, &q->plock,
                           &dl);
             if (rc == MPROC_ETIMEDOUT && WORD(atomic_load(&q->commit)) == WORD(cm)) return rc;

@@ -361,6 +361,36 @@ static int dw_getter(void *arg)
     return 0;
 }
 
+/* A getter (putter) that only ever tries, with no timeout, until it
+ * succeeds. */
+static int dw_try_getter(void *arg)
+{
+    part a = arg_part(arg);
+    for (;;) {
+        unsigned char m[8];
+        size_t len;
+        int rc = mproc_queue_get_into(a.b->q, m, sizeof m, &len, 0);
+        if (rc == 0) break;
+        if (rc != MPROC_ETIMEDOUT) return failed(a.b, rc, 135);
+        tu_sleep_ms(1);
+    }
+    progressed(a.b, a.me);
+    return 0;
+}
+
+static int dw_try_putter(void *arg)
+{
+    part a = arg_part(arg);
+    for (;;) {
+        int rc = mproc_queue_put(a.b->q, "p", 1, 0);
+        if (rc == 0) break;
+        if (rc != MPROC_ETIMEDOUT) return failed(a.b, rc, 136);
+        tu_sleep_ms(1);
+    }
+    progressed(a.b, a.me);
+    return 0;
+}
+
 static int dw_poller(void *arg)
 {
     part a = arg_part(arg);
@@ -442,9 +472,13 @@ START_TEST(get_killed_before_it_wakes_a_waiting_put)
     mproc_target_fn sleepers[] = {dw_putter}, survivors[] = {dw_getter}, pollers[] = {dw_poller};
     dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_GET_WAKE, "m",
                    sleepers, 1, survivors, 1, "a get killed before its wake-up");
-    /* The same, with an mproc_wait caller left instead of a getter. */
+    /* The same, with an mproc_wait caller left instead of a getter, or a
+     * getter that only tries. */
     dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_GET_WAKE, "m",
                    sleepers, 1, pollers, 1, "a get killed before its wake-up, a poller left");
+    mproc_target_fn tries[] = {dw_try_getter};
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_GET_WAKE, "m",
+                   sleepers, 1, tries, 1, "a get killed before its wake-up, a try-getter left");
 }
 END_TEST
 
@@ -453,6 +487,9 @@ START_TEST(put_killed_before_it_wakes_a_waiting_get)
     mproc_target_fn sleepers[] = {dw_getter, dw_poller}, survivors[] = {dw_putter};
     dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_PUT_WAKE, NULL,
                    sleepers, 2, survivors, 1, "a put killed before its wake-up");
+    mproc_target_fn tries[] = {dw_try_putter};
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_PUT_WAKE, NULL,
+                   sleepers, 2, tries, 1, "a put killed before its wake-up, a try-putter left");
 }
 END_TEST
 
