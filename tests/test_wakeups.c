@@ -1,12 +1,12 @@
 /* Lost wake-ups: one stress test per place where the library sleeps.
  *
- * Every sleep follows one rule (docs/sync.md): read the word (or take the
- * lock the condition is under), then check the condition, then sleep on
- * the word as read. A sleeper that breaks it can sleep for ever on a value
- * that will not change again, with nothing wrong to see from outside. Each
- * test here drives one wait site as hard and as often as it can, for a
- * bounded time, under a watchdog that fails the test when progress stops
- * (killing what it started) instead of hanging.
+ * Every sleep follows the rules of docs/sync.md, the first of which: read
+ * the word (or take the lock the condition is under), then check the
+ * condition, then sleep on the word as read. A sleeper that breaks it can
+ * sleep for ever on a value that will not change again, with nothing wrong
+ * to see from outside. Each test here drives one wait site as hard and as
+ * often as it can, for a bounded time, under a watchdog that fails the
+ * test when progress stops (killing what it started) instead of hanging.
  *
  * The participants count their progress on a board in the arena; the
  * parent looks at the counts every few milliseconds and, after a while,
@@ -16,8 +16,9 @@
  * 500 ms) would turn a lost wake-up into a wait of one slice rather than a
  * hang: there each wait is timed, and waits as long as the slice fail the
  * test when they repeat. A waker killed between its commit and its
- * wake-up is made to die exactly there by a test hook
- * (mproc__queue_crash_at). */
+ * wake-up is made to die exactly there by test hooks
+ * (mproc__queue_crash_at, mproc__event_crash_before_wake,
+ * mproc__cond_crash_at). */
 #include "internal/cond.h"
 #include "internal/manager.h"
 #include "internal/queue.h"
