@@ -48,7 +48,7 @@ typedef struct client {
     server *s;
     struct client *next;
     mproc_conn *c;
-    mproc__mgr_channel *ch; /* a local client's queues (internal/manager.h) */
+    mproc__mgr_channel *ch; /* a local client's queues (internal/manager.h); s->mu */
     bool shutdown;          /* it asked the server to stop */
     conn_ref *refs;
     size_t nrefs, cap;
@@ -312,17 +312,23 @@ static mproc_value *handle(client *cl, const mproc_value *req)
     case MOP_DECREF:
         if (!has_id) break;
         return ref(cl, id, op == MOP_INCREF ? +1 : -1);
-    case MOP_LOCAL: {
+    case MOP_LOCAL: { /* the client's family token; the channel is made here */
         uint64_t token = 0;
         mproc_value_get_uint(mproc__mgr_arg(req, 2), &token);
-        mproc__mgr_channel *ch = (mproc__mgr_channel *)(uintptr_t)id;
-        /* The token first: only then is the address in our arena. */
-        if (!has_id || token != mproc__mgr_family_token() || cl->ch ||
-            !mproc__mgr_channel_valid(ch) || !mproc__queue_valid(ch->req) ||
-            !mproc__queue_valid(ch->rep))
+        if (token != mproc__mgr_family_token() || cl->ch)
             return fail(MREP_SERVER_ERR, MPROC_EINVAL, "not a local client of this family");
-        cl->ch = ch;
-        return reply2(MREP_OK, mproc_value_nil(), NULL);
+        mproc__mgr_channel *ch;
+        int rc = mproc__mgr_channel_new(&ch);
+        if (rc) return fail(MREP_SERVER_ERR, rc, "no channel");
+        MPROC__LOCK(&cl->s->mu); /* against a stop looking at cl->ch */
+        bool stopping = atomic_load(&cl->s->stop);
+        if (!stopping) cl->ch = ch;
+        MPROC__UNLOCK(&cl->s->mu);
+        if (stopping) {
+            mproc__mgr_channel_release(ch, MPROC__MGR_CH_CLIENT | MPROC__MGR_CH_SERVER);
+            return fail(MREP_SERVER_ERR, MPROC_ECONNRESET, "the server stops");
+        }
+        return reply2(MREP_OK, mproc_value_uint((uintptr_t)ch), mproc_value_uint(token));
     }
     case MOP_SHUTDOWN: /* once the reply is out: see serve_client */
         cl->shutdown = true;
@@ -357,6 +363,14 @@ void mproc__mgr_handle_reset(void)
 }
 
 /* ---- connections ----------------------------------------------------------------------- */
+
+/* The client closed its end of the socket (it freed its handle, exited or
+ * was killed): end of file or an error. */
+static bool client_gone(const client *cl)
+{
+    struct pollfd pf = {.fd = mproc_conn_fileno(cl->c), .events = POLLRDHUP};
+    return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
 
 /* The client closed its socket (or wrote on it, which a local client
  * never does). */
@@ -395,8 +409,6 @@ static void serve_local(client *cl)
         if (cl->shutdown) stop_server(cl->s);
         if (rc) break;
     }
-    mproc__mgr_channel_drop(cl->ch);
-    cl->ch = NULL;
 }
 
 static void *serve_client(void *arg)
@@ -432,10 +444,19 @@ static void *serve_client(void *arg)
             break;
         }
     }
-done:
+done:;
+    server *s = cl->s;
+    /* A local client's channel: released before the socket is closed (the
+     * client frees it once it sees the end of file, internal/manager.h);
+     * a client whose end is closed is done with it. */
+    MPROC__LOCK(&s->mu);
+    mproc__mgr_channel *ch = cl->ch;
+    cl->ch = NULL;
+    MPROC__UNLOCK(&s->mu);
+    if (ch && client_gone(cl)) mproc__mgr_channel_release(ch, MPROC__MGR_CH_CLIENT);
+    mproc__mgr_channel_release(ch, MPROC__MGR_CH_SERVER);
     for (size_t i = 0; i < cl->nrefs; i++) mproc__mgr_obj_ref(cl->refs[i].id, -cl->refs[i].n);
     free(cl->refs);
-    server *s = cl->s;
     MPROC__LOCK(&s->mu);
     for (client **pp = &s->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
@@ -523,12 +544,16 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
     atomic_store(&s->stop, true);
     mproc_listener_close(l);
     /* Wake every connection thread blocked reading (a socket, or a local
-     * client's queue), and wait for them (one blocked in a method, e.g. a
-     * queue get, is left: the server state is then kept, not freed). */
+     * client's queue: its socket stays whole, since its end of file tells
+     * that the client is done with its channel), and wait for them (one
+     * blocked in a method, e.g. a queue get, is left: the server state is
+     * then kept, not freed). */
     MPROC__LOCK(&s->mu);
     for (client *cl = s->clients; cl; cl = cl->next) {
-        shutdown(mproc_conn_fileno(cl->c), SHUT_RDWR);
-        if (cl->ch) mproc_queue_close(cl->ch->req);
+        if (cl->ch)
+            mproc_queue_close(cl->ch->req);
+        else
+            shutdown(mproc_conn_fileno(cl->c), SHUT_RDWR);
     }
     MPROC__UNLOCK(&s->mu);
     for (int i = 0; i < 1000 && atomic_load(&s->conns) > 0; i++) usleep(1000);
