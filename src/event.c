@@ -15,8 +15,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define EVENT_MAGIC 0x45766e74u /* "Evnt" */
-#define FLAG        1u
+#define EVENT_MAGIC   0x45766e74u /* "Evnt" */
+#define FLAG          1u
+#define KEEP_SLICE_NS 200000000LL /* how often a wait with keep asks it */
 
 typedef struct event_impl {
     uint32_t magic;
@@ -96,6 +97,11 @@ bool mproc_event_is_set(const mproc_event *e)
 
 int mproc_event_wait(mproc_event *e, int timeout_ms)
 {
+    return mproc__event_wait_while(e, timeout_ms, NULL);
+}
+
+int mproc__event_wait_while(mproc_event *e, int timeout_ms, bool (*keep)(void))
+{
     if (!valid(e)) return MPROC_EINVAL;
     mproc__deadline dl;
     int rc = mproc__deadline_init(&dl, timeout_ms);
@@ -112,10 +118,23 @@ int mproc_event_wait(mproc_event *e, int timeout_ms)
             rc = 0;
             break;
         }
-        rc = mproc__futex_wait(&k->word, w, &dl);
+        mproc__deadline until = dl; /* with keep, a slice of it */
+        if (keep) {
+            until = (mproc__deadline){.at_ns = mproc_now_ns() + KEEP_SLICE_NS, .forever = false};
+            if (!dl.forever && dl.at_ns < until.at_ns) until.at_ns = dl.at_ns;
+        }
+        rc = mproc__futex_wait(&k->word, w, &until);
         if (rc == MPROC_ETIMEDOUT) {
-            rc = atomic_load(&k->word) != w ? 0 : MPROC_ETIMEDOUT;
-            break;
+            if (atomic_load(&k->word) != w) {
+                rc = 0;
+                break;
+            }
+            if (!keep || mproc__deadline_passed(&dl)) break;
+            if (!keep()) {
+                rc = MPROC_ECONNRESET;
+                break;
+            }
+            continue; /* a slice ended */
         }
         if (rc) mproc__panic("mproc event: futex wait: %d", rc);
     }

@@ -42,6 +42,12 @@
  * reference (mproc_proxy_ref, encoded with mproc_value_encode) in its
  * argument bytes; the child connects (mproc_manager_connect with a NULL key
  * uses the family authkey) and makes its proxy with mproc_proxy_from_value.
+ *
+ * A client that dies (or frees its handle) while a call of its waits on
+ * the server (a queue get, an acquire, a wait) takes nothing with it: the
+ * server gives up the wait within 200 ms, and gives back an item, unit,
+ * lock or notification that the client did not get; a Barrier it waited
+ * at breaks. See docs/managers.md.
  */
 #ifndef MPROC_MANAGER_H
 #define MPROC_MANAGER_H

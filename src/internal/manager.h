@@ -80,6 +80,23 @@ const mproc_value *mproc__mgr_arg(const mproc_value *args, size_t n);
  * a queue get); they pass to the caller instead of being taken anew. */
 void mproc__mgr_result_owned(void);
 
+/* In a method: false once the client it works for is gone (it closed its
+ * socket: it freed its handle, exited or was killed) or the server stops;
+ * the method then gives up (any failure), and nothing is answered. A
+ * method that waits does so in slices of at most MPROC__MGR_WAIT_SLICE_MS
+ * and asks between them, so that a dead client's wait takes nothing and
+ * its connection's thread and fd go within a slice. Costs a poll(2).
+ * True outside a connection's thread. */
+bool mproc__mgr_client_alive(void);
+#define MPROC__MGR_WAIT_SLICE_MS 200
+
+/* In a method that succeeds by taking something for its client (a queue
+ * item, a semaphore unit, a lock): if the reply then cannot reach the
+ * client (it is found gone first, or the reply cannot be sent), the server
+ * calls undo(state, result) on the connection's thread, with the object's
+ * state and the method's result (NULL if lost), to give it back. */
+void mproc__mgr_on_undelivered(void (*undo)(void *state, const mproc_value *result));
+
 /* Server side: takes a reference for every handle in v, or none and
  * false when one names no object (the caller then refuses the value). */
 bool mproc__mgr_hold_new(const mproc_value *v);
