@@ -18,9 +18,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define EVENT_MAGIC 0x45766e74u /* "Evnt" */
-#define FLAG        1u
-#define SLICE_NS    1000000000LL
+#define EVENT_MAGIC   0x45766e74u /* "Evnt" */
+#define FLAG          1u
+#define SLICE_NS      1000000000LL /* how often a waiter looks again */
+#define KEEP_SLICE_NS 200000000LL  /* how often a wait with keep asks it */
 
 bool mproc__event_crash_before_wake;
 
@@ -105,6 +106,11 @@ bool mproc_event_is_set(const mproc_event *e)
 
 int mproc_event_wait(mproc_event *e, int timeout_ms)
 {
+    return mproc__event_wait_while(e, timeout_ms, NULL);
+}
+
+int mproc__event_wait_while(mproc_event *e, int timeout_ms, bool (*keep)(void))
+{
     if (!valid(e)) return MPROC_EINVAL;
     mproc__deadline dl;
     int rc = mproc__deadline_init(&dl, timeout_ms);
@@ -121,7 +127,7 @@ int mproc_event_wait(mproc_event *e, int timeout_ms)
             rc = 0;
             break;
         }
-        mproc__deadline slice = {.at_ns = mproc_now_ns() + SLICE_NS};
+        mproc__deadline slice = {.at_ns = mproc_now_ns() + (keep ? KEEP_SLICE_NS : SLICE_NS)};
         if (!dl.forever && dl.at_ns < slice.at_ns) slice.at_ns = dl.at_ns;
         rc = mproc__futex_wait(&k->word, w, &slice);
         if (rc == MPROC_ETIMEDOUT) {
@@ -130,7 +136,11 @@ int mproc_event_wait(mproc_event *e, int timeout_ms)
                 break;
             }
             if (mproc__deadline_passed(&dl)) break;
-            continue;
+            if (keep && !keep()) {
+                rc = MPROC_ECONNRESET;
+                break;
+            }
+            continue; /* a slice ended */
         }
         if (rc) mproc__panic("mproc event: futex wait: %d", rc);
     }
