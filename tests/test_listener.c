@@ -145,6 +145,84 @@ START_TEST(address_strings_parse)
 }
 END_TEST
 
+/* What looks like TCP (a ':' and no '/', or a '[' first) is TCP or
+ * MPROC_EINVAL, never a Unix path; a '/' makes a path. */
+START_TEST(address_kinds_and_bad_tcp_addresses)
+{
+    static const struct {
+        const char *s;
+        int want; /* MPROC__ADDR_TCP, MPROC__ADDR_UNIX, or an error */
+    } cases[] = {
+        {"127.0.0.1:70000", MPROC_EINVAL},
+        {"127.0.0.1:65536", MPROC_EINVAL},
+        {"127.0.0.1:", MPROC_EINVAL},
+        {"127.0.0.1:abc", MPROC_EINVAL},
+        {"localhost:8o", MPROC_EINVAL},
+        {"host:-1", MPROC_EINVAL},
+        {"host:+80", MPROC_EINVAL},
+        {"host: 80", MPROC_EINVAL},
+        {"host:80 ", MPROC_EINVAL},
+        {"host:000080", MPROC_EINVAL},
+        {"host:80:90", MPROC_EINVAL},
+        {"my host:80", MPROC_EINVAL},
+        {"sock:abc", MPROC_EINVAL},
+        {"name:", MPROC_EINVAL},
+        {":", MPROC_EINVAL},
+        {":99999", MPROC_EINVAL},
+        {"::1:80", MPROC_EINVAL},
+        {"[::1]:99999", MPROC_EINVAL},
+        {"[::1]:", MPROC_EINVAL},
+        {"[::1]", MPROC_EINVAL},
+        {"[::1]x:80", MPROC_EINVAL},
+        {"[]:1", MPROC_EINVAL},
+        {"[nothost]:80", MPROC_EINVAL},
+        {"[127.0.0.1]:80", MPROC_EINVAL},
+        {"[::1%]:80", MPROC_EINVAL},
+        {"[::1", MPROC_EINVAL},
+        {"127.0.0.1:0", MPROC__ADDR_TCP},
+        {"localhost:65535", MPROC__ADDR_TCP},
+        {":0", MPROC__ADDR_TCP},
+        {"host-name_1.example:080", MPROC__ADDR_TCP},
+        {"h:00000", MPROC__ADDR_TCP},
+        {"[::1]:0", MPROC__ADDR_TCP},
+        {"[fe80::1%lo]:0", MPROC__ADDR_TCP},
+        {"[::ffff:127.0.0.1]:1", MPROC__ADDR_TCP},
+        {"sock", MPROC__ADDR_UNIX},
+        {"a b", MPROC__ADDR_UNIX},
+        {"./name:123", MPROC__ADDR_UNIX},
+        {"/tmp/a:99999", MPROC__ADDR_UNIX},
+        {"dir/x:y", MPROC__ADDR_UNIX},
+        {"[dir]/x:1", MPROC__ADDR_UNIX},
+        {"@abs:70000", MPROC__ADDR_UNIX},
+    };
+    /* In an empty directory of its own, to see that nothing is created. */
+    char dir[] = "/tmp/mproc-addr-XXXXXX", cwd[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chdir(dir), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *s = cases[i].s;
+        mproc__addr a;
+        int rc = mproc__addr_parse(s, &a);
+        int got = rc ? rc : (int)a.kind;
+        ck_assert_msg(got == cases[i].want, "\"%s\": got %d (%s), want %d", s, got,
+                      rc ? mproc_err_name(rc) : "ok", cases[i].want);
+        if (cases[i].want != MPROC_EINVAL) continue;
+        mproc_listener *l = NULL;
+        rc = mproc_listener_new(&l, s, NULL);
+        if (rc == 0) mproc_listener_free(l);
+        ck_assert_msg(rc == MPROC_EINVAL, "listener \"%s\": %s", s, mproc_err_name(rc));
+        mproc_conn *c = NULL;
+        rc = mproc_client(&c, s, NULL, 100);
+        if (rc == 0) mproc_conn_free(c);
+        ck_assert_msg(rc == MPROC_EINVAL, "client \"%s\": %s", s, mproc_err_name(rc));
+        ck_assert_msg(access(s, F_OK) != 0, "\"%s\" was created in the working directory", s);
+    }
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_msg(rmdir(dir) == 0, "something was left in %s", dir);
+}
+END_TEST
+
 START_TEST(unix_path_listener)
 {
     char dir[] = "/tmp/mproc-test-XXXXXX";
@@ -941,6 +1019,7 @@ int main(void)
     Suite *s = suite_create("listener");
     TCase *tc = tu_tcase(s, "addresses", 30);
     tcase_add_test(tc, address_strings_parse);
+    tcase_add_test(tc, address_kinds_and_bad_tcp_addresses);
     tcase_add_test(tc, unix_path_listener);
     tcase_add_test(tc, temporary_address_is_private_and_removed);
     tcase_add_test(tc, abstract_name);

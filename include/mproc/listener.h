@@ -1,18 +1,23 @@
 /* mproc — listeners and clients (multiprocessing.connection.Listener and
  * Client), with Python's authkey challenge/response handshake.
  *
- * Addresses are strings:
+ * Addresses are strings, told apart in this order:
  *   NULL or ""       a private temporary Unix socket path (a new directory
  *                    in $TMPDIR or /tmp; both removed when the listener is
  *                    closed), as Python's arbitrary_address does
  *   "@name"          a Linux abstract Unix socket name (Python spells it
  *                    "\0name"); nothing to remove on close
- *   "host:port"      TCP; host a name or an IPv4 address, empty for every
- *                    interface; port 0 lets the kernel pick a free port
- *   "[v6addr]:port"  TCP over IPv6, e.g. "[::1]:0"
- *   anything else    a Unix socket path ("/run/x.sock", "sock"); write a
- *                    relative path that looks like "name:123" as
- *                    "./name:123"
+ *   with a '/'       a Unix socket path ("/run/x.sock", "./name:123")
+ *   "[v6addr]:port"  TCP over IPv6, e.g. "[::1]:0", "[fe80::1%eth0]:80"
+ *   with a ':'       TCP, "host:port" (split at the last ':'); host a name
+ *                    or an IPv4 address (letters, digits, '.', '-', '_'),
+ *                    empty for every interface
+ *   anything else    a Unix socket path relative to the working directory
+ *                    ("sock"); write one with a ':' as "./name:123"
+ * A port is 1 to 5 decimal digits, at most 65535; 0 lets the kernel pick a
+ * free port. A string that is TCP by these rules but malformed ("h:70000",
+ * "h:", "h:x", "[::1]:99999", "[::1]", "a b:1", "::1:80") is
+ * MPROC_EINVAL, never a Unix path.
  *
  * Connections made by a listener or a client are ordinary mproc_conn
  * stream connections (see conn.h), byte-compatible with Python's.
