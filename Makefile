@@ -47,10 +47,12 @@ fuzz: deps
 	  -max_len=65536 -print_final_stats=1 corpus $(CURDIR)/tests/fuzz/corpus
 
 # Benchmarks: mproc vs Python's multiprocessing vs the raw floor, one run.
-# BENCH_QUICK=1 shortens every row; BENCH_ONLY=prefix selects rows.
-bench: build
+# BENCH_QUICK=1 shortens every row; BENCH_ONLY=prefix selects rows. The
+# peers' packages (libzmq) are installed before cmake looks for them.
+bench: deps
 	@sh tools/deps.sh bench
-	@cmake -S . -B $(BUILD) >/dev/null && cmake --build $(BUILD) -j$(JOBS)
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
 	@python3 bench/run.py $(BUILD)
 
 format:

@@ -18,7 +18,7 @@
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static mproc_process *reg_head, *reg_tail;
 static atomic_int child_counter;
-static pid_t self_pid;
+pid_t mproc__self_pid_v;
 static mproc_process root_obj = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .kind = MPROC__SELF,
@@ -37,10 +37,6 @@ static mproc_process parent_obj = {
 };
 static bool have_parent;
 
-pid_t mproc__self_pid(void)
-{
-    return self_pid;
-}
 const char *mproc__self_identity(void)
 {
     return self->identity;
@@ -58,8 +54,8 @@ bool mproc__self_is_daemon(void)
  * children yet, and locks other threads may have held at fork time. */
 void mproc__self_after_fork(void)
 {
-    self_pid = getpid();
-    self->pid = self_pid;
+    mproc__self_pid_v = getpid();
+    self->pid = mproc__self_pid_v;
     mproc__tid_reset_after_fork();
     mproc__arena_after_fork();
     reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
@@ -72,8 +68,8 @@ void mproc__self_after_fork(void)
 
 void mproc__self_init(void)
 {
-    self_pid = getpid();
-    root_obj.pid = self_pid;
+    mproc__self_pid_v = getpid();
+    root_obj.pid = mproc__self_pid_v;
     pthread_atfork(NULL, NULL, mproc__self_after_fork);
 }
 
@@ -144,7 +140,7 @@ int mproc_active_children(mproc_process **out, size_t cap, size_t *n)
 
 void mproc__exit_function(void)
 {
-    if (self_pid != getpid()) return; /* a copy made by vfork/clone */
+    if (mproc__self_pid_v != getpid()) return; /* a copy made by vfork/clone */
     MPROC__DEBUG("running all \"atexit\" finalizers");
     size_t n = 0;
     mproc_active_children(NULL, 0, &n);
@@ -175,7 +171,7 @@ static void become_child(mproc_process *p, pid_t parent, int parent_fd)
     have_parent = true;
 
     p->kind = MPROC__SELF;
-    p->pid = self_pid;
+    p->pid = mproc__self_pid_v;
     p->sentinel = -1;
     p->creator = 0;
     atomic_store(&p->reaped, false);

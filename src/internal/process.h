@@ -76,7 +76,11 @@ bool mproc__reap(mproc_process *p, bool block);
 
 /* The current process: its pid (cached, refreshed after every fork), its
  * identity string ("" at the root), the next child number, daemon flag. */
-pid_t mproc__self_pid(void);
+extern pid_t mproc__self_pid_v;
+static inline pid_t mproc__self_pid(void)
+{
+    return mproc__self_pid_v;
+}
 const char *mproc__self_identity(void);
 int mproc__next_child_number(void);
 bool mproc__self_is_daemon(void);
