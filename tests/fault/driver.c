@@ -12,7 +12,11 @@
  *   --seed S        (FAULT_SEED) base seed (default: from the clock)
  *   --trial-seed S  replays one trial with that seed
  *   --hang-ms MS    (FAULT_HANG_MS, default 5000) the deadline of every wait
- *   --list          lists the scenarios */
+ *   --list          lists the scenarios
+ * FAULT_LINE_BUDGET_S (default 90): a line that has already failed stops
+ * once it has run this long (its trials= then says how many ran), so that
+ * a hang that repeats in every trial cannot stretch the suite for ever.
+ * FAULT_VERBOSE=1 prints a summary of every trial. */
 #include "fault.h"
 
 #include <errno.h>
@@ -47,6 +51,8 @@ static struct {
     bool replay;
     uint64_t trial_seed;
     int hang_ms;
+    long line_budget_s;
+    bool verbose;
     bool list;
     const char *argv0;
     char tmpdir[256];
@@ -197,6 +203,9 @@ static void run_trial(const ft_scenario *sc, mproc_start_method m, uint64_t seed
         }
         clean_tmpdir();
     }
+    if (opt.verbose)
+        say(tag, "trial done in %lld ms: %ld kills, arena %+ld bytes (may lose %zu)",
+            ft_ms_since(t0), rep->kills, (long)(a1 - a0), rep->arena_allowance);
     ln->trials++;
     ln->hangs += rep->hangs;
     ln->lost += rep->lost;
@@ -229,6 +238,8 @@ int main(int argc, char **argv)
     opt.scenarios = getenv("FAULT_SCENARIO");
     opt.method = getenv("FAULT_METHOD");
     opt.hang_ms = (int)env_long("FAULT_HANG_MS", 5000);
+    opt.line_budget_s = env_long("FAULT_LINE_BUDGET_S", 90);
+    opt.verbose = env_long("FAULT_VERBOSE", 0) != 0;
     const char *seed_env = getenv("FAULT_SEED");
     opt.seed = seed_env && *seed_env ? strtoull(seed_env, NULL, 0)
                                      : ft_mix64((uint64_t)mproc_now_ns() ^ (uint64_t)getpid());
@@ -297,7 +308,16 @@ int main(int argc, char **argv)
                 if (opt.method && *opt.method && strcmp(opt.method, mname) != 0) continue;
                 line ln = {0};
                 int n = opt.replay ? 1 : opt.trials;
+                long long t0 = mproc_now_ns();
                 for (int i = 0; i < n; i++) {
+                    if ((ln.hangs || ln.lost || ln.duplicated || ln.leaked) &&
+                        ft_ms_since(t0) > opt.line_budget_s * 1000) {
+                        fprintf(stderr,
+                                "fault %s %s: stopped after %d of %d trials (failed, and past "
+                                "FAULT_LINE_BUDGET_S=%ld)\n",
+                                sc->name, mname, i, n, opt.line_budget_s);
+                        break;
+                    }
                     uint64_t seed = opt.replay ? opt.trial_seed
                                                : ft_mix64(opt.seed ^ name_hash(sc->name) ^
                                                           ((uint64_t)methods[mi] << 56) ^
