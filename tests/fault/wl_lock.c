@@ -103,8 +103,10 @@ static int work(lshared *s, const ft_hdr *h, uint32_t w, uint32_t per)
             jentry e = {w, seq, c, entry_check(w, seq, c)};
             memcpy(&s->journal[c], &e, sizeof e);
         }
-        r = ft_mix64(r + seq);
-        for (unsigned spin = (unsigned)(r % 2000); spin; spin--) __asm__ volatile("");
+        r = ft_mix64(r + seq); /* 0..20 us inside, so that faults land there too */
+        long long t0 = mproc_now_ns(), ns = (long long)(r % 20000);
+        while (mproc_now_ns() - t0 < ns) {
+        }
         s->counter = c + 1;
         atomic_fetch_sub(&s->holders, 1);
         atomic_store(&s->inside[w], 0);

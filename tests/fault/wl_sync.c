@@ -106,8 +106,10 @@ static int sem_body(const sarg *a)
         atomic_store(st, ST_HOLD);
         uint32_t n = atomic_fetch_add(&s->inuse, 1) + 1;
         if (n > s->k) atomic_fetch_add(&s->over, 1);
-        r = ft_mix64(r + i);
-        for (unsigned spin = (unsigned)(r % 3000); spin; spin--) __asm__ volatile("");
+        r = ft_mix64(r + i); /* 0..20 us inside */
+        long long t0h = mproc_now_ns(), ns = (long long)(r % 20000);
+        while (mproc_now_ns() - t0h < ns) {
+        }
         atomic_fetch_sub(&s->inuse, 1);
         atomic_store(st, ST_REL);
         if ((rc = mproc_sem_release(&s->sem)) != 0) {
