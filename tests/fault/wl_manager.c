@@ -264,7 +264,9 @@ static int server_target(void *arg)
 static int make_objects(mproc_manager *m, mshared *s, mproc_proxy **objs)
 {
     int rc = mproc_manager_create(m, "Queue", NULL, &objs[0]);
-    if (!rc) rc = mproc_manager_create(m, "Semaphore", args(mproc_value_int(0), NULL), &objs[1]);
+    mproc_value *zero = args(mproc_value_int(0), NULL);
+    if (!rc) rc = mproc_manager_create(m, "Semaphore", zero, &objs[1]);
+    mproc_value_free(zero);
     if (!rc) rc = mproc_manager_create(m, "list", NULL, &objs[2]);
     if (rc) return rc;
     put_ref(&s->queue, objs[0]);
