@@ -69,16 +69,6 @@ static void put_ref(mref *r, mproc_proxy *p)
     mproc_value_free(v);
 }
 
-static mproc_proxy *get_proxy(mproc_manager *m, const mref *r)
-{
-    mproc_value *v;
-    if (mproc_value_decode(r->b, r->len, NULL, &v)) return NULL;
-    mproc_proxy *p = NULL;
-    if (mproc_proxy_from_value(m, v, &p)) p = NULL;
-    mproc_value_free(v);
-    return p;
-}
-
 static mproc_value *args(mproc_value *a, mproc_value *b)
 {
     mproc_value *l = mproc_value_list();
@@ -129,6 +119,19 @@ static int client_fail(const marg *a, const char *what, int rc)
     return FT_EXIT_ERR;
 }
 
+/* In a client: a proxy for reference r; 0, or the client's exit code (the
+ * manager freed). */
+static int client_proxy(const marg *a, mproc_manager *m, const mref *r, mproc_proxy **out)
+{
+    mproc_value *v;
+    int rc = mproc_value_decode(r->b, r->len, NULL, &v);
+    if (!rc) rc = mproc_proxy_from_value(m, v, out);
+    mproc_value_free(v);
+    if (!rc) return 0;
+    mproc_manager_free(m);
+    return client_fail(a, "mproc_proxy_from_value", rc);
+}
+
 static int client_connect(const marg *a, mproc_manager **m)
 {
     if (!ft_gate(a->parent_fault ? &a->s->fam_ready : NULL, &a->h)) return FT_EXIT_PEER;
@@ -146,8 +149,9 @@ static int producer_client(void *arg)
     mproc_manager *m;
     int code = client_connect(a, &m);
     if (code) return code;
-    mproc_proxy *q = get_proxy(m, a->mode == M_CHURN ? &a->s->list : &a->s->queue);
-    if (!q) return FT_EXIT_ERR;
+    mproc_proxy *q;
+    if ((code = client_proxy(a, m, a->mode == M_CHURN ? &a->s->list : &a->s->queue, &q)))
+        return code;
     for (uint32_t seq = 0; seq < lg->per_prod && !code; seq++) {
         atomic_store(&lg->putting[a->prod], 1);
         int rc = a->mode == M_CHURN
@@ -190,8 +194,8 @@ static int consumer_client(void *arg)
     mproc_manager *m;
     int code = client_connect(a, &m);
     if (code) return code;
-    mproc_proxy *q = get_proxy(m, &a->s->queue);
-    if (!q) return FT_EXIT_ERR;
+    mproc_proxy *q;
+    if ((code = client_proxy(a, m, &a->s->queue, &q))) return code;
     _Atomic uint32_t *taking = &a->s->in_call[a->h.index];
     for (;;) {
         mproc_value *v = NULL;
@@ -218,8 +222,8 @@ static int blocked_client(void *arg)
     mproc_manager *m;
     int code = client_connect(a, &m);
     if (code) return code;
-    mproc_proxy *p = get_proxy(m, a->kind ? &a->s->sem : &a->s->queue);
-    if (!p) return FT_EXIT_ERR;
+    mproc_proxy *p;
+    if ((code = client_proxy(a, m, a->kind ? &a->s->sem : &a->s->queue, &p))) return code;
     mproc_value *v = NULL;
     atomic_fetch_add(&a->s->progress, 1);
     /* Longer than the trial's look at the server after a kill. */
@@ -304,7 +308,11 @@ static int plan_clients(const marg *base, uint64_t seed, client_plan *out)
             c->fn = producer_client;
             c->role = R_CHURN;
             c->a.prod = (uint32_t)k;
-            c->a.leave = c->a.h.seed >> 9 & 1;
+            /* Half return without mproc_manager_free (the server frees what
+             * they leave) - but not when the server is to be killed too: a
+             * server killed before it saw such a client go cannot free its
+             * channel, and nobody else can. */
+            c->a.leave = !base->parent_fault && (c->a.h.seed >> 9 & 1);
         }
     }
     return n;
