@@ -10,6 +10,7 @@
 #include "internal/tlock.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,10 +139,20 @@ int mproc_active_children(mproc_process **out, size_t cap, size_t *n)
     return 0;
 }
 
-void mproc__exit_function(void)
+/* What the process gives back at its exit (mproc__on_process_exit). */
+static void (*exit_hooks[8])(void);
+static atomic_int nexit_hooks;
+
+void mproc__on_process_exit(void (*fn)(void))
 {
-    if (mproc__self_pid_v != getpid()) return; /* a copy made by vfork/clone */
-    MPROC__DEBUG("running all \"atexit\" finalizers");
+    int i = atomic_fetch_add(&nexit_hooks, 1);
+    if (i >= (int)(sizeof exit_hooks / sizeof exit_hooks[0]))
+        mproc__panic("too many process exit hooks");
+    exit_hooks[i] = fn;
+}
+
+static void end_children(void)
+{
     size_t n = 0;
     mproc_active_children(NULL, 0, &n);
     if (n == 0) return;
@@ -158,6 +169,16 @@ void mproc__exit_function(void)
         mproc_process_join(kids[i], MPROC_FOREVER);
     }
     free(kids);
+}
+
+void mproc__exit_function(void)
+{
+    if (mproc__self_pid_v != getpid()) return; /* a copy made by vfork/clone */
+    MPROC__DEBUG("running all \"atexit\" finalizers");
+    end_children();
+    int n = atomic_load(&nexit_hooks);
+    for (int i = 0; i < n && i < (int)(sizeof exit_hooks / sizeof exit_hooks[0]); i++)
+        exit_hooks[i]();
 }
 
 /* In the child, before the target: p (the child's copy) becomes the

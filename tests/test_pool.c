@@ -238,6 +238,38 @@ static int child_maps(void *arg)
     return bad ? 1 : 0;
 }
 
+/* In a child: a staged map of 3 MiB, then a clean end of the pool. */
+static int child_stages_and_exits(void *arg)
+{
+    mproc_pool *pool;
+    mproc_pool_opts o = {.processes = 2, .context = ctx_of(*(const mproc_start_method *)arg)};
+    if (mproc_pool_new(&pool, &o) != 0) return 2;
+    int bad = heap_map_ok(pool, 200000, 77);
+    if (mproc_pool_close(pool) || mproc_pool_join(pool, 20000)) bad = 3;
+    mproc_pool_free(pool);
+    return bad;
+}
+
+static size_t arena_allocated(void)
+{
+    mproc_arena_info info;
+    TU_OK(mproc_arena_info_get(&info));
+    return info.allocated;
+}
+
+/* The staging block a process keeps from map to map is given back when
+ * that process exits: the family arena does not lose it. */
+START_TEST(staging_block_freed_at_exit)
+{
+    mproc_start_method m = tu_methods[_i];
+    ck_assert_int_eq(tu_run_child(child_stages_and_exits, &m, sizeof m, m), 0); /* warm */
+    size_t before = arena_allocated();
+    ck_assert_int_eq(tu_run_child(child_stages_and_exits, &m, sizeof m, m), 0);
+    size_t after = arena_allocated();
+    ck_assert_msg(after < before + (256 << 10), "the arena grew by %zu bytes", after - before);
+}
+END_TEST
+
 START_TEST(map_copies_and_in_place)
 {
     mproc_pool *pool = new_pool(_i, 2);
@@ -1090,6 +1122,7 @@ int main(void)
     tcase_add_loop_test(tc, apply_and_apply_async, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, bad_arguments, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, map_copies_and_in_place, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, staging_block_freed_at_exit, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, map_progress, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, running_chunks_are_split_for_idle_workers, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, imap_ordered_and_unordered, 0, TU_NMETHODS);
