@@ -19,6 +19,7 @@
  * (at most a few tens of KiB). "allocated" counts the bytes not on the
  * shared free stacks: live blocks plus thread caches. */
 #include "internal/arena.h"
+#include "internal/inject.h"
 #include "internal/log.h"
 #include "internal/platform.h"
 
@@ -420,7 +421,8 @@ int mproc_shm_alloc(void **out, size_t size)
     if (!out) return MPROC_EINVAL;
     int rc = ensure_arena();
     if (rc) return rc;
-    if (size > ((size_t)1 << (OFF_BITS + 3))) return MPROC_ENOMEM;
+    if (size > ((size_t)1 << (OFF_BITS + 3)) || MPROC__INJ_HIT(MPROC__INJ_ALLOC))
+        return MPROC_ENOMEM;
     unsigned cls = mproc__arena_class_of(size);
     if (cls >= NCLASS) return MPROC_ENOMEM;
     block_hdr *b;
