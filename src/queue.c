@@ -448,6 +448,7 @@ typedef struct {
     void **out; /* allocate: *out receives a malloc'd copy */
     void *into; /* or copy into this buffer of cap bytes */
     size_t cap;
+    mproc_value **value; /* or decode: *value receives the value */
 } sink;
 
 static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
@@ -496,10 +497,20 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             src = ext;
         }
         *len = n;
-        if (s->out) {
+        int decoded = 0;
+        if (s->value) { /* decoded in place: no memory, and the message stays */
+            if ((decoded = mproc_value_decode(src, n, NULL, s->value)) == MPROC_ENOMEM) {
+                mproc__tlock_drop(&q->clock, biased);
+                if (atomic_load(&q->consumers_waiting))
+                    mproc__futex_wake(count_word(&q->commit), 1);
+                return decoded;
+            }
+        } else if (s->out) {
             void *copy = malloc(n ? n : 1);
             if (!copy) {
                 mproc__tlock_drop(&q->clock, biased);
+                if (atomic_load(&q->consumers_waiting))
+                    mproc__futex_wake(count_word(&q->commit), 1);
                 return MPROC_ENOMEM;
             }
             memcpy(copy, src, n);
@@ -522,7 +533,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
          * waits longer does not. */
         if (sleepers(&q->producers_waiting, biased))
             mproc__futex_wake(count_word(&q->cpos), INT_MAX);
-        return 0;
+        return decoded; /* a value that could not be decoded is consumed */
     }
 }
 
@@ -557,13 +568,9 @@ int mproc_queue_put_value(mproc_queue *q, const mproc_value *v, int timeout_ms)
 int mproc_queue_get_value(mproc_queue *q, mproc_value **out, int timeout_ms)
 {
     if (!out) return MPROC_EINVAL;
-    void *buf;
+    sink s = {.value = out};
     size_t len;
-    int rc = mproc_queue_get(q, &buf, &len, timeout_ms);
-    if (rc) return rc;
-    rc = mproc_value_decode(buf, len, NULL, out);
-    free(buf);
-    return rc;
+    return take(q, &s, &len, timeout_ms);
 }
 
 /* ---- state ------------------------------------------------------------------- */
