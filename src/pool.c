@@ -283,6 +283,8 @@ static void destroy(mproc_pool *pool)
     pthread_mutex_destroy(&pool->mu);
     pthread_cond_destroy(&pool->cv);
     free(pool->w);
+    free(pool->mon_pf);
+    free(pool->mon_idx);
     free(pool);
 }
 
@@ -340,7 +342,10 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     pool->wake[0] = pool->wake[1] = -1;
     pthread_mutex_init(&pool->mu, NULL);
     mproc__tcond_init(&pool->cv);
-    int rc = (pool->w = calloc((size_t)pool->n, sizeof *pool->w)) ? 0 : MPROC_ENOMEM;
+    pool->w = calloc((size_t)pool->n, sizeof *pool->w);
+    pool->mon_pf = calloc((size_t)pool->n + 1, sizeof *pool->mon_pf);
+    pool->mon_idx = calloc((size_t)pool->n + 1, sizeof *pool->mon_idx);
+    int rc = pool->w && pool->mon_pf && pool->mon_idx ? 0 : MPROC_ENOMEM;
     if (!rc && pipe2(pool->wake, O_CLOEXEC | O_NONBLOCK) != 0) rc = MPROC__ERRNO();
     if (!rc) rc = make_shared(pool, &o);
     if (rc) {

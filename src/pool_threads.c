@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the result thread ---------------------------------------------------------- */
@@ -149,10 +150,18 @@ static void on_result(mproc_pool *pool, const pool_result_msg *m, const char *ms
 void *mproc__pool_result_thread(void *arg)
 {
     mproc_pool *pool = arg;
-    for (;;) {
+    for (int nomem = 0;;) {
         void *buf;
         size_t len;
-        if (mproc_queue_get(pool->sh->results, &buf, &len, MPROC_FOREVER) != 0) return NULL;
+        int rc = mproc_queue_get(pool->sh->results, &buf, &len, MPROC_FOREVER);
+        if (rc == MPROC_ENOMEM) { /* the message stays: try again in a moment */
+            if (nomem < 100) nomem++;
+            struct timespec ts = {0, nomem * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (rc) return NULL;
+        nomem = 0;
         pool_result_msg m;
         if (len < sizeof m) {
             free(buf);
@@ -218,9 +227,8 @@ static void post_died(mproc_pool *pool, int i)
 void *mproc__pool_monitor_thread(void *arg)
 {
     mproc_pool *pool = arg;
-    struct pollfd *pf = calloc((size_t)pool->n + 1, sizeof *pf);
-    int *idx = calloc((size_t)pool->n + 1, sizeof *idx);
-    if (!pf || !idx) mproc__panic("pool monitor: out of memory");
+    struct pollfd *pf = pool->mon_pf;
+    int *idx = pool->mon_idx;
     for (;;) {
         MPROC__LOCK(&pool->mu);
         if (pool->stop_monitor) {
@@ -262,7 +270,5 @@ void *mproc__pool_monitor_thread(void *arg)
         }
         MPROC__UNLOCK(&pool->mu);
     }
-    free(pf);
-    free(idx);
     return NULL;
 }
