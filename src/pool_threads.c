@@ -33,6 +33,8 @@ static void describe_death(char *buf, size_t cap, const worker *w, int code, uin
              (unsigned long long)id, crash[0] ? "\n" : "", crash);
 }
 
+static void break_pool(mproc_pool *pool, int rc, const char *msg);
+
 static void on_died(mproc_pool *pool, int i, uint32_t gen)
 {
     MPROC__LOCK(&pool->mu);
@@ -68,6 +70,8 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
         MPROC__INFO("pool: %s", msg ? msg : "a worker died");
     }
     pool->sh->slots[i].crash[0] = '\0';
+    int start_rc = 0;
+    char why[160];
     bool needed =
         pool->state == ST_OPEN || (pool->state == ST_CLOSED && (w->head || !w->stop_sent));
     if (pool->state == ST_STARTING) {
@@ -77,9 +81,11 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
                  "worker %d exited with code %d while "
                  "starting",
                  (int)pid, code);
-    } else if (needed && mproc__pool_start_worker(pool, i) != 0) {
-        pool->state = ST_BROKEN;
-        MPROC__INFO("pool: cannot replace worker %d", (int)pid);
+    } else if (needed && (start_rc = mproc__pool_start_worker(pool, i)) != 0) {
+        pool->state = ST_BROKEN; /* broken below: its tasks could wait for ever */
+        snprintf(why, sizeof why, "pool: cannot start a worker to replace worker %d: %s", (int)pid,
+                 mproc_strerror(start_rc));
+        MPROC__INFO("%s", why);
     }
     if (w->p) mproc__pool_head_started(pool, w);
     mproc__pool_dispatch_locked(pool);
@@ -88,6 +94,7 @@ out:
     MPROC__UNLOCK(&pool->mu);
     if (lost) mproc__pool_task_end(lost, rc, NULL, 0, msg ? msg : "a worker died", pid);
     free(msg);
+    if (start_rc) break_pool(pool, start_rc, why);
 }
 
 /* Every unfinished task, unlinked and chained through next. */
@@ -109,8 +116,8 @@ pool_task *mproc__pool_take_all_locked(mproc_pool *pool)
     return all;
 }
 
-/* The pool cannot go on (a replacement's initializer failed): every task
- * fails with that error. */
+/* The pool cannot go on (a replacement could not be started, or its
+ * initializer failed): every task fails with that error. */
 static void break_pool(mproc_pool *pool, int rc, const char *msg)
 {
     MPROC__LOCK(&pool->mu);
