@@ -227,8 +227,10 @@ void *mproc__pool_result_thread(void *arg)
 static void post_died(mproc_pool *pool, int i)
 {
     pool_result_msg m = {.type = MSG_DIED, .worker = i, .gen = pool->w[i].gen};
-    pool->w[i].dying = true;
-    (void)mproc_queue_put(pool->sh->results, &m, sizeof m, MPROC_FOREVER);
+    if (mproc_queue_put(pool->sh->results, &m, sizeof m, MPROC_FOREVER) == 0)
+        pool->w[i].dying = true;
+    else /* no arena memory: its sentinel is looked at again in a moment */
+        pool->stalled = true;
 }
 
 void *mproc__pool_monitor_thread(void *arg)
@@ -261,8 +263,14 @@ void *mproc__pool_monitor_thread(void *arg)
                 }
             }
         }
+        bool stalled = pool->stalled;
         MPROC__UNLOCK(&pool->mu);
         int ms = next == INT64_MAX ? -1 : (int)((next - now + 999999) / 1000000);
+        if (stalled) { /* a put found no arena memory: try again in a moment */
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+            ms = 0;
+        }
         if (poll(pf, (nfds_t)k, ms) < 0) continue;
         if (pf[0].revents) {
             char junk[64];
@@ -270,6 +278,11 @@ void *mproc__pool_monitor_thread(void *arg)
             }
         }
         MPROC__LOCK(&pool->mu);
+        if (pool->stalled) {
+            pool->stalled = false; /* set again by what fails again */
+            mproc__pool_dispatch_locked(pool);
+            mproc__pool_send_stops_locked(pool);
+        }
         for (int j = 1; j < k; j++) {
             worker *w = &pool->w[idx[j]];
             if (!pf[j].revents || !w->p || w->dying || w->sentinel != pf[j].fd) continue;

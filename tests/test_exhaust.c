@@ -124,6 +124,12 @@ static int square_task(const void *arg, size_t len, mproc_result *res)
     return mproc_result_set(res, &x, sizeof x);
 }
 
+static int length_task(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    return mproc_result_set(res, &len, sizeof len);
+}
+
 static int square_map(const void *in, void *out)
 {
     int x = *(const int *)in;
@@ -220,8 +226,28 @@ static void arena_full_case(void)
         /* Process start does not need the arena. */
         OK(start_one(tu_methods[m]));
     }
+    /* A task whose message needs arena memory (over 8 KiB: a block of its
+     * own in the inbox) waits for it, and runs once memory is back, with
+     * nothing else happening in its pool. */
+    static char arg[10000];
+    mproc_future *f[TU_NMETHODS];
+    for (int m = 0; m < TU_NMETHODS; m++)
+        OK(mproc_pool_apply_async(pools[m], length_task, arg, sizeof arg, NULL, &f[m]));
+    tu_sleep_ms(300);
+    for (int m = 0; m < TU_NMETHODS; m++)
+        if (mproc_future_done(f[m])) die("a task that needs arena memory ended on a full arena");
+
     /* Everything back: everything works. */
     free_blocks(&b);
+    for (int m = 0; m < TU_NMETHODS; m++) {
+        const void *res;
+        size_t len;
+        int rc = mproc_future_result(f[m], &res, &len, 20000);
+        if (rc || len != sizeof(size_t) || *(const size_t *)res != sizeof arg)
+            die("the task held back under %s: %s", mproc_start_method_name(tu_methods[m]),
+                mproc_err_name(rc));
+        mproc_future_free(f[m]);
+    }
     OK(mproc_queue_put(q, big, sizeof big, 0));
     void *got;
     size_t n;

@@ -80,6 +80,9 @@ struct mproc_pool {
      * entry, made with the pool: the thread itself cannot fail. */
     struct pollfd *mon_pf;
     int *mon_idx;
+    /* A put to a queue found no arena memory (a task or STOP for an inbox,
+     * a death notice): the monitor thread tries again every 20 ms. */
+    bool stalled;
 };
 
 /* ---- lists ----------------------------------------------------------------- */
