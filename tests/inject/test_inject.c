@@ -9,7 +9,7 @@
  *   hard pass  an allocation (malloc & co., the arena) fails with ENOMEM,
  *              an fd-making call with EMFILE, fork/spawn/pthread_create
  *              with EAGAIN, mmap with ENOMEM. Every step must succeed or
- *              return a clear code (MPROC_ENOMEM, MPROC_EMFILE,
+ *              return the code that says so (MPROC_ENOMEM, MPROC_EMFILE,
  *              MPROC_EAGAIN), and the same step, tried again on the same
  *              objects, must then succeed.
  *   eintr pass a read, write or poll on a pipe or socket fails with EINTR,
@@ -18,7 +18,7 @@
  *              does: nothing may show.
  *
  * After the scenario the child runs it once more without injection (the
- * library is still usable), frees everything and checks that no fd, arena
+ * library is still usable) if a call did fail, frees everything and checks that no fd, arena
  * byte or child process is left; it exits through exit(), so LeakSanitizer
  * checks the heap in an ASan build. A child that does not finish within
  * CHILD_TIMEOUT_S is a hang. Any failure prints N, the call that failed
@@ -71,9 +71,17 @@ static void bad(const char *fmt, ...)
     exit(90);
 }
 
+/* The code that says what failed: MPROC_ENOMEM for an allocation or an
+ * mmap, MPROC_EMFILE for an fd, MPROC_EAGAIN for a fork, spawn or thread. */
 static bool clear_code(int rc)
 {
-    return rc == MPROC_ENOMEM || rc == MPROC_EMFILE || rc == MPROC_EAGAIN;
+    char where[256];
+    if (!mproc__inject_fired(where, sizeof where)) return false;
+    const char *kind = strrchr(where, ' ') + 1;
+    if (strcmp(kind, "alloc") == 0 || strcmp(kind, "map") == 0) return rc == MPROC_ENOMEM;
+    if (strcmp(kind, "fd") == 0) return rc == MPROC_EMFILE;
+    if (strcmp(kind, "proc") == 0) return rc == MPROC_EAGAIN;
+    return false;
 }
 
 /* Runs a step; one that fails must fail with a clear code (in the hard
@@ -455,7 +463,7 @@ static MPROC__NORETURN void child(const scenario *s, const pass *p, unsigned lon
         fprintf(stderr, "inject %s %s N=%lu: %s%s, %d step(s) failed and passed again\n", s->name,
                 p->name, n, fired ? "failed " : "nothing failed", fired ? where : "", failed_steps);
     cur_pass = NULL;
-    s->run();                /* still usable */
+    if (fired) s->run();     /* still usable (else it ran unharmed already) */
     mproc_forkserver_stop(); /* this child's own server, if it made one */
     if (tu_count_fds() != fds) bad("fd leak: %d fds before, %d after", fds, tu_count_fds());
     pid_t z = waitpid(-1, NULL, WNOHANG);
