@@ -29,6 +29,7 @@
 #undef poll
 #include "internal/inject.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -171,13 +172,15 @@ static int stream_kind(int fd)
 }
 
 /* What an I/O call on fd of n bytes does: 0 the real call, 1 fail with
- * EINTR, 2 a short count (ask for half). */
-static int io_fate(int fd, size_t n, bool is_write, const char *site)
+ * EINTR (only where the call can sleep: a blocking fd, no MSG_DONTWAIT),
+ * 2 a short count (ask for half). */
+static int io_fate(int fd, size_t n, bool is_write, int flags, const char *site)
 {
     if (!counting(MPROC__INJ_IO | MPROC__INJ_SHORT)) return 0;
     int k = stream_kind(fd);
     if (!k) return 0;
-    if (mproc__inject_hit(MPROC__INJ_IO, site)) return 1;
+    bool can_sleep = !(fcntl(fd, F_GETFL) & O_NONBLOCK) && !(flags & MSG_DONTWAIT);
+    if (can_sleep && mproc__inject_hit(MPROC__INJ_IO, site)) return 1;
     bool short_ok = is_write ? (k == 1 ? n > PIPE_BUF : n > 1) : n > 1;
     if (short_ok && mproc__inject_hit(MPROC__INJ_SHORT, site)) return 2;
     return 0;
@@ -185,7 +188,7 @@ static int io_fate(int fd, size_t n, bool is_write, const char *site)
 
 ssize_t mproc__inj_read(int fd, void *buf, size_t n, const char *site)
 {
-    int f = io_fate(fd, n, false, site);
+    int f = io_fate(fd, n, false, 0, site);
     if (f == 1) {
         errno = EINTR;
         return -1;
@@ -195,7 +198,7 @@ ssize_t mproc__inj_read(int fd, void *buf, size_t n, const char *site)
 
 ssize_t mproc__inj_write(int fd, const void *buf, size_t n, const char *site)
 {
-    int f = io_fate(fd, n, true, site);
+    int f = io_fate(fd, n, true, 0, site);
     if (f == 1) {
         errno = EINTR;
         return -1;
@@ -205,7 +208,7 @@ ssize_t mproc__inj_write(int fd, const void *buf, size_t n, const char *site)
 
 ssize_t mproc__inj_recv(int fd, void *buf, size_t n, int flags, const char *site)
 {
-    int f = io_fate(fd, n, false, site);
+    int f = io_fate(fd, n, false, flags, site);
     if (f == 1) {
         errno = EINTR;
         return -1;
@@ -215,7 +218,7 @@ ssize_t mproc__inj_recv(int fd, void *buf, size_t n, int flags, const char *site
 
 ssize_t mproc__inj_send(int fd, const void *buf, size_t n, int flags, const char *site)
 {
-    int f = io_fate(fd, n, true, site);
+    int f = io_fate(fd, n, true, flags, site);
     if (f == 1) {
         errno = EINTR;
         return -1;
@@ -244,7 +247,7 @@ static size_t iov_half(const struct iovec *iov, size_t cnt, struct iovec *out)
 
 ssize_t mproc__inj_writev(int fd, const struct iovec *iov, int cnt, const char *site)
 {
-    int f = cnt > 0 ? io_fate(fd, iov_bytes(iov, (size_t)cnt), true, site) : 0;
+    int f = cnt > 0 ? io_fate(fd, iov_bytes(iov, (size_t)cnt), true, 0, site) : 0;
     if (f == 1) {
         errno = EINTR;
         return -1;
@@ -258,7 +261,7 @@ ssize_t mproc__inj_writev(int fd, const struct iovec *iov, int cnt, const char *
 
 ssize_t mproc__inj_sendmsg(int fd, const struct msghdr *m, int flags, const char *site)
 {
-    int f = io_fate(fd, iov_bytes(m->msg_iov, m->msg_iovlen), true, site);
+    int f = io_fate(fd, iov_bytes(m->msg_iov, m->msg_iovlen), true, flags, site);
     if (f == 1) {
         errno = EINTR;
         return -1;
@@ -275,7 +278,7 @@ ssize_t mproc__inj_sendmsg(int fd, const struct msghdr *m, int flags, const char
 
 ssize_t mproc__inj_recvmsg(int fd, struct msghdr *m, int flags, const char *site)
 {
-    int f = io_fate(fd, iov_bytes(m->msg_iov, m->msg_iovlen), false, site);
+    int f = io_fate(fd, iov_bytes(m->msg_iov, m->msg_iovlen), false, flags, site);
     if (f == 1) {
         errno = EINTR;
         return -1;
@@ -295,7 +298,7 @@ ssize_t mproc__inj_recvmsg(int fd, struct msghdr *m, int flags, const char *site
 
 int mproc__inj_poll(struct pollfd *pf, nfds_t n, int ms, const char *site)
 {
-    if (mproc__inject_hit(MPROC__INJ_IO, site)) {
+    if (ms != 0 && mproc__inject_hit(MPROC__INJ_IO, site)) { /* poll(0) never sleeps */
         errno = EINTR;
         return -1;
     }

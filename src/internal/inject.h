@@ -13,7 +13,8 @@
  *                     (EAGAIN)
  *   MPROC__INJ_MAP    mmap (MAP_FAILED, ENOMEM)
  *   MPROC__INJ_IO     read, write, send, recv, sendmsg, recvmsg, writev on
- *                     a pipe or socket, and poll: EINTR
+ *                     a blocking pipe or socket (no MSG_DONTWAIT), and
+ *                     poll with a timeout: EINTR (where they can sleep)
  *   MPROC__INJ_WAKE   a futex wait returns at once (a spurious wake-up)
  *   MPROC__INJ_SHORT  the same I/O calls, where a short count is legal (a
  *                     read of more than a byte; a write of more than

@@ -24,8 +24,9 @@
  * CHILD_TIMEOUT_S is a hang. Any failure prints N, the call that failed
  * ("file:line kind") and what went wrong.
  *
- * INJECT_N=k runs only N = k (with INJECT_PASS=hard|eintr|short) and
- * prints what happens; INJECT_VERBOSE=1 prints every injected failure. */
+ * INJECT_PASS=hard|eintr|short runs only that pass; INJECT_N=k only N = k
+ * (of the hard pass unless INJECT_PASS says) and prints what happens; INJECT_VERBOSE=1 prints every
+ * injected failure; INJECT_GDB=1 prints the threads' stacks of a child that hangs. */
 #include "internal/base.h"
 #include "internal/inject.h"
 #include "internal/pool.h"
@@ -151,8 +152,9 @@ static int set_item(mproc_value *map, const char *key, mproc_value *val)
     return val ? mproc_value_map_set_str(map, key, val) : MPROC_ENOMEM;
 }
 
-static void queue_scenario(void)
+static void queue_scenario(int unused)
 {
+    (void)unused;
     mproc_queue *q, *r;
     STEP(mproc_queue_new(&q, &(mproc_queue_opts){.maxsize = 4}));
     STEP(mproc_queue_new(&r, NULL));
@@ -280,8 +282,9 @@ static int map_squares(mproc_pool *pool, const int *in, int *out, size_t n)
     return rc;
 }
 
-static void pool_scenario(void)
+static void pool_scenario(int unused)
 {
+    (void)unused;
     mproc_pool *pool;
     STEP(mproc_pool_new(&pool,
                         &(mproc_pool_opts){.processes = 2, .context = ctx_of(MPROC_START_FORK)}));
@@ -327,36 +330,35 @@ static int talk_main(void *arg)
     }
 }
 
-static void process_scenario(void)
+/* Under start method number m (one scenario each: they are the longest). */
+static void process_scenario(int m)
 {
     static char big[100000];
     for (size_t i = 0; i < sizeof big; i++) big[i] = (char)(i * 7);
-    for (int m = 0; m < TU_NMETHODS; m++) {
-        mproc_conn *mine;
-        talk_args a = {.code = 3 + m};
-        STEP(mproc_pipe(&mine, &a.c, true));
-        mproc_process *p;
-        STEP(mproc_process_new(&p, talk_main, &a, sizeof a,
-                               &(mproc_process_opts){.start_method = tu_methods[m]}));
-        STEP(mproc_process_start(p));
-        mproc_conn_free(a.c);
-        for (int round = 0; round < 3; round++) {
-            size_t len = round == 1 ? sizeof big : 16;
-            STEP(mproc_conn_send_bytes(mine, big, len));
-            void *back;
-            size_t n;
-            STEP(mproc_conn_recv_bytes(mine, &back, &n, 30000));
-            CHECK(n == len && memcmp(back, big, n) == 0);
-            free(back);
-        }
-        STEP(mproc_conn_send_bytes(mine, "", 0));
-        mproc_conn_free(mine);
-        STEP(mproc_process_join(p, 30000));
-        int code = -1;
-        STEP(mproc_process_exitcode(p, &code));
-        CHECK(code == 3 + m);
-        STEP(mproc_process_free(p));
+    mproc_conn *mine;
+    talk_args a = {.code = 3 + m};
+    STEP(mproc_pipe(&mine, &a.c, true));
+    mproc_process *p;
+    STEP(mproc_process_new(&p, talk_main, &a, sizeof a,
+                           &(mproc_process_opts){.start_method = tu_methods[m]}));
+    STEP(mproc_process_start(p));
+    mproc_conn_free(a.c);
+    for (int round = 0; round < 3; round++) {
+        size_t len = round == 1 ? sizeof big : 16;
+        STEP(mproc_conn_send_bytes(mine, big, len));
+        void *back;
+        size_t n;
+        STEP(mproc_conn_recv_bytes(mine, &back, &n, 30000));
+        CHECK(n == len && memcmp(back, big, n) == 0);
+        free(back);
     }
+    STEP(mproc_conn_send_bytes(mine, "", 0));
+    mproc_conn_free(mine);
+    STEP(mproc_process_join(p, 30000));
+    int code = -1;
+    STEP(mproc_process_exitcode(p, &code));
+    CHECK(code == 3 + m);
+    STEP(mproc_process_free(p));
 }
 
 /* ---- scenario: base helpers and arena objects ----------------------------------- */
@@ -368,8 +370,9 @@ static void count_log(int level, const char *name, const char *msg, void *ud)
     logged++;
 }
 
-static void base_scenario(void)
+static void base_scenario(int unused)
 {
+    (void)unused;
     char buf[64];
     CHECK(strcmp(mproc_strerror_r(MPROC_ENOMEM, buf, sizeof buf), "out of memory") == 0);
     mproc_set_logger(count_log, MPROC_LOG_INFO, NULL);
@@ -428,7 +431,8 @@ static void base_scenario(void)
 
 typedef struct scenario {
     const char *name;
-    void (*run)(void);
+    void (*run)(int arg);
+    int arg;
 } scenario;
 
 static size_t arena_allocated(void)
@@ -451,7 +455,7 @@ static MPROC__NORETURN void child(const scenario *s, const pass *p, unsigned lon
     cur_pass = p;
     failed_steps = 0;
     mproc__inject_arm(n, p->kinds);
-    s->run();
+    s->run(s->arg);
     char where[256] = "";
     bool fired = mproc__inject_fired(where, sizeof where);
     unsigned long calls = mproc__inject_disarm();
@@ -463,8 +467,8 @@ static MPROC__NORETURN void child(const scenario *s, const pass *p, unsigned lon
         fprintf(stderr, "inject %s %s N=%lu: %s%s, %d step(s) failed and passed again\n", s->name,
                 p->name, n, fired ? "failed " : "nothing failed", fired ? where : "", failed_steps);
     cur_pass = NULL;
-    if (fired) s->run();     /* still usable (else it ran unharmed already) */
-    mproc_forkserver_stop(); /* this child's own server, if it made one */
+    if (fired) s->run(s->arg); /* still usable (else it ran unharmed already) */
+    mproc_forkserver_stop();   /* this child's own server, if it made one */
     if (tu_count_fds() != fds) bad("fd leak: %d fds before, %d after", fds, tu_count_fds());
     pid_t z = waitpid(-1, NULL, WNOHANG);
     if (z != -1 || errno != ECHILD) bad("a child process was left behind");
@@ -490,6 +494,14 @@ static int run_child(const scenario *s, const pass *p, unsigned long n, unsigned
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid) break;
         if (waited >= CHILD_TIMEOUT_S * 100) {
+            if (getenv("INJECT_GDB")) { /* where it hangs */
+                char cmd[160];
+                snprintf(cmd, sizeof cmd,
+                         "gdb -p %d -batch -ex 'p *(char **)&fired_site' "
+                         "-ex 'thread apply all bt' >&2 2>/dev/null",
+                         (int)pid);
+                if (system(cmd) != 0) fprintf(stderr, "inject: gdb failed\n");
+            }
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
             if (calls) close(pf[0]), close(pf[1]);
@@ -512,7 +524,7 @@ static void drive(const scenario *s)
     const char *only_pass = getenv("INJECT_PASS");
     for (size_t k = 0; k < MPROC__COUNTOF(passes); k++) {
         const pass *p = &passes[k];
-        if (only && strcmp(p->name, only_pass ? only_pass : "hard") != 0) continue;
+        if ((only || only_pass) && strcmp(p->name, only_pass ? only_pass : "hard") != 0) continue;
         long long t0 = mproc_now_ns();
         unsigned long calls = 0;
         int code = run_child(s, p, 0, &calls);
@@ -539,10 +551,12 @@ static void drive(const scenario *s)
 }
 
 static const scenario scenarios[] = {
-    {"queue", queue_scenario},
-    {"pool", pool_scenario},
-    {"process", process_scenario},
-    {"base", base_scenario},
+    {"queue", queue_scenario, 0},
+    {"pool", pool_scenario, 0},
+    {"process_fork", process_scenario, 0},
+    {"process_spawn", process_scenario, 1},
+    {"process_forkserver", process_scenario, 2},
+    {"base", base_scenario, 0},
 };
 
 START_TEST(test_inject)
