@@ -3,13 +3,14 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+INJECT_BUILD ?= build-inject
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 FAULT_TRIALS ?= 30
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check asan-check fault fuzz bench format clean
+.PHONY: all deps build demo check asan-check inject-check fault fuzz bench format clean
 
 all: build
 
@@ -40,6 +41,17 @@ asan-check: deps
 fault: build
 	@cd $(BUILD)/tests/fault && FAULT_TRIALS=$(FAULT_TRIALS) ./fault
 
+# Failure injection (docs/testing.md): the library built with -DMPROC_INJECT=ON
+# and ASan + UBSan in its own directory; each scenario of tests/inject runs
+# once per N with its Nth allocation or system call failing, for every N.
+inject-check: deps
+	@cmake -S . -B $(INJECT_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMPROC_INJECT=ON \
+	  -DMPROC_SANITIZE=address,undefined >/dev/null
+	@cmake --build $(INJECT_BUILD) -j$(JOBS) --target test_inject
+	@cd $(INJECT_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest -R '^inject_' -j$(JOBS) --output-on-failure
+
 # The libFuzzer target of the manager's frame + request decoder, built with
 # clang (+ ASan, UBSan) in its own directory and run for FUZZ_SECONDS; new
 # inputs go to $(FUZZ_BUILD)/corpus, the seeds in tests/fuzz/corpus stay.
@@ -67,4 +79,4 @@ format:
 	  tests/*.c tests/*.h tests/fuzz/*.c tests/fault/*.c tests/fault/*.h examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD)

@@ -623,11 +623,18 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
         if (poll(pf, 2, -1) < 0 || pf[1].revents) continue;
         mproc_conn *c;
         int rc = mproc_listener_accept(l, &c, 0);
-        if (rc == 0)
+        if (rc == 0) {
             start_client(s, c);
-        else if (rc == MPROC_ECLOSED)
+        } else if (rc == MPROC_ECLOSED) {
             break;
-        /* nobody after all, EMFILE: go on */
+        } else if (rc != MPROC_ETIMEDOUT && rc != MPROC_EAUTH) {
+            /* No fd or memory for it (EMFILE, ENFILE, ENOMEM): the client
+             * stays in the backlog and the listener readable. A pause, not
+             * a busy loop, until one comes free. */
+            struct pollfd w = {.fd = s->wake[0], .events = POLLIN};
+            (void)poll(&w, 1, 50);
+        }
+        /* nobody after all, or a failed handshake: go on */
     }
     atomic_store(&s->stop, true);
     mproc_listener_close(l);

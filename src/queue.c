@@ -509,6 +509,7 @@ typedef struct {
     void **out; /* allocate: *out receives a malloc'd copy */
     void *into; /* or copy into this buffer of cap bytes */
     size_t cap;
+    mproc_value **value; /* or decode: *value receives the value */
 } sink;
 
 static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
@@ -561,10 +562,20 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             src = ext;
         }
         *len = n;
-        if (s->out) {
+        int decoded = 0;
+        if (s->value) { /* decoded in place: no memory, and the message stays */
+            if ((decoded = mproc_value_decode(src, n, NULL, s->value)) == MPROC_ENOMEM) {
+                mproc__tlock_drop(&q->clock, biased);
+                if (atomic_load(&q->consumers_waiting))
+                    mproc__futex_wake(count_word(&q->commit), 1);
+                return decoded;
+            }
+        } else if (s->out) {
             void *copy = malloc(n ? n : 1);
             if (!copy) {
                 mproc__tlock_drop(&q->clock, biased);
+                if (atomic_load(&q->consumers_waiting))
+                    mproc__futex_wake(count_word(&q->commit), 1);
                 return MPROC_ENOMEM;
             }
             memcpy(copy, src, n);
@@ -592,7 +603,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             CRASH_POINT(MPROC__QUEUE_CRASH_GET_WAKE);
             mproc__futex_wake(count_word(&q->cpos), INT_MAX);
         }
-        return 0;
+        return decoded; /* a value that could not be decoded is consumed */
     }
 }
 
@@ -627,13 +638,9 @@ int mproc_queue_put_value(mproc_queue *q, const mproc_value *v, int timeout_ms)
 int mproc_queue_get_value(mproc_queue *q, mproc_value **out, int timeout_ms)
 {
     if (!out) return MPROC_EINVAL;
-    void *buf;
+    sink s = {.value = out};
     size_t len;
-    int rc = mproc_queue_get(q, &buf, &len, timeout_ms);
-    if (rc) return rc;
-    rc = mproc_value_decode(buf, len, NULL, out);
-    free(buf);
-    return rc;
+    return take(q, &s, &len, timeout_ms);
 }
 
 /* ---- state ------------------------------------------------------------------- */
