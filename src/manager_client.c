@@ -133,7 +133,8 @@ static int recv_one(mproc_manager *m, mproc_value **rep)
     for (;;) {
         void *buf;
         size_t len;
-        int rc = mproc_queue_get(m->ch->rep, &buf, &len, MPROC__MGR_LOCAL_SLICE_MS);
+        int rc =
+            mproc__mgr_channel_get(m->ch, MPROC__MGR_CLIENT, &buf, &len, MPROC__MGR_LOCAL_SLICE_MS);
         if (rc == 0) {
             rc = mproc_value_decode(buf, len, NULL, rep);
             free(buf);

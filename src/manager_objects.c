@@ -167,6 +167,7 @@ int mproc__mgr_channel_new(mproc__mgr_channel **out)
         mproc_shm_free(ch);
         return rc;
     }
+    mproc__mgr_channel_tune(ch);
     atomic_store(&ch->refs, 2);
     ch->magic = CHANNEL_MAGIC;
     *out = ch;

@@ -374,7 +374,8 @@ static void serve_local(client *cl)
     while (!atomic_load(&cl->s->stop)) {
         void *buf;
         size_t len;
-        int rc = mproc_queue_get(cl->ch->req, &buf, &len, MPROC__MGR_LOCAL_SLICE_MS);
+        int rc = mproc__mgr_channel_get(cl->ch, MPROC__MGR_SERVER, &buf, &len,
+                                        MPROC__MGR_LOCAL_SLICE_MS);
         if (rc == MPROC_ETIMEDOUT) {
             if (socket_gone(cl->c) || (idle_ns && mproc_now_ns() - last > idle_ns)) break;
             continue;

@@ -47,10 +47,23 @@ typedef struct mproc__mgr_channel {
     uint32_t magic;
     _Atomic uint32_t refs;
     mproc_queue *req, *rep;
+    _Atomic int cpu[2]; /* where each side last waited (-1: not yet) */
+    bool no_spin[2];    /* the spin of the queue each side waits on is 0 */
 } mproc__mgr_channel;
 int mproc__mgr_channel_new(mproc__mgr_channel **out);
 void mproc__mgr_channel_drop(mproc__mgr_channel *ch);
 bool mproc__mgr_channel_valid(const mproc__mgr_channel *ch);
+
+/* The sides of a channel, and the next message for one of them (the
+ * client's replies, the server's requests), as mproc_queue_get: the waiter
+ * first spins on the queue for up to MPROC__MGR_SPIN_LOCAL_NS, unless the
+ * other side last waited on the CPU it runs on (manager_local_wait.c).
+ * mproc__mgr_channel_tune sets a new channel up for this. */
+enum { MPROC__MGR_CLIENT = 0, MPROC__MGR_SERVER = 1 };
+#define MPROC__MGR_SPIN_LOCAL_NS 30000u
+void mproc__mgr_channel_tune(mproc__mgr_channel *ch);
+int mproc__mgr_channel_get(mproc__mgr_channel *ch, int side, void **buf, size_t *len,
+                           int timeout_ms);
 #define MPROC__MGR_LOCAL_SLICE_MS 500 /* how often a local waiter checks the socket */
 
 /* The built-in types: containers (manager_containers.c) and queues and
