@@ -31,6 +31,7 @@ typedef struct server {
     const mproc_type_def *types; /* custom ones; the built-in ones are searched first */
     size_t ntypes;
     int idle_ms, max_conns;
+    size_t max_msg;  /* the cap of a request, and of a reply to a client that did not say its own */
     mproc_auth auth; /* each connection's handshake, in its own thread */
     uint8_t key[MPROC_AUTHKEY_MAX];
     int wake[2]; /* written once to stop the accept loop */
@@ -50,6 +51,7 @@ typedef struct client {
     mproc_conn *c;
     mproc__mgr_channel *ch; /* a local client's queues (internal/manager.h) */
     bool shutdown;          /* it asked the server to stop */
+    size_t max_reply;       /* the smaller of the server's cap and the client's */
     conn_ref *refs;
     size_t nrefs, cap;
 } client;
@@ -105,6 +107,32 @@ static mproc_value *reply2(int kind, mproc_value *a, mproc_value *b)
 static mproc_value *fail(int kind, int code, const char *msg)
 {
     return reply2(kind, mproc_value_int(code), mproc_value_str(msg ? msg : mproc_strerror(code)));
+}
+
+/* The reply r (freed) encoded for cl: one over the connection's cap (or
+ * that cannot be encoded) becomes an error, and the connection goes on.
+ * The method has run; only its result is lost. */
+static void drop_loans(client *cl);
+static int encode_reply(client *cl, mproc_value *r, void **out, size_t *len)
+{
+    size_t cap = cl->max_reply;
+    if (cl->ch && cap > MPROC_QUEUE_MAX_MESSAGE) cap = MPROC_QUEUE_MAX_MESSAGE;
+    int rc = r ? mproc_value_encode(r, out, len) : MPROC_ENOMEM;
+    mproc_value_free(r);
+    if (!rc && *len <= cap) return 0;
+    char msg[160];
+    if (!rc) {
+        free(*out);
+        *out = NULL;
+        snprintf(msg, sizeof msg,
+                 "the reply (%zu bytes) is over the connection's limit (%zu bytes)", *len, cap);
+        rc = MPROC_EMSGSIZE;
+    } else {
+        snprintf(msg, sizeof msg, "the reply cannot be encoded: %s", mproc_strerror(rc));
+    }
+    drop_loans(cl); /* the references the result carried */
+    r = fail(MREP_SERVER_ERR, rc, msg);
+    return r ? mproc_value_encode(r, out, len) : MPROC_ENOMEM;
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -324,6 +352,12 @@ static mproc_value *handle(client *cl, const mproc_value *req)
         cl->ch = ch;
         return reply2(MREP_OK, mproc_value_nil(), NULL);
     }
+    case MOP_HELLO: {
+        uint64_t theirs = 0;
+        if (mproc_value_get_uint(mproc__mgr_arg(req, 1), &theirs) || theirs == 0) break;
+        cl->max_reply = theirs < cl->s->max_msg ? (size_t)theirs : cl->s->max_msg;
+        return reply2(MREP_OK, mproc_value_uint(cl->s->max_msg), NULL);
+    }
     case MOP_SHUTDOWN: /* once the reply is out: see serve_client */
         cl->shutdown = true;
         return reply2(MREP_OK, mproc_value_nil(), NULL);
@@ -338,8 +372,8 @@ static mproc_value *handle(client *cl, const mproc_value *req)
 /* A client context of its own, with no connection, listener or thread:
  * the fuzz target (tests/fuzz) hands it requests as a connection's thread
  * would. Not for use while this process serves a manager. */
-static server lone_server;
-static client lone_client = {.s = &lone_server};
+static server lone_server = {.max_msg = MPROC__MGR_MAX_MSG};
+static client lone_client = {.s = &lone_server, .max_reply = MPROC__MGR_MAX_MSG};
 
 mproc_value *mproc__mgr_handle_request(const mproc_value *req)
 {
@@ -383,14 +417,17 @@ static void serve_local(client *cl)
         if (rc) break;
         last = mproc_now_ns();
         mproc_value *req = NULL, *r;
-        rc = mproc_value_decode(buf, len, NULL, &req);
+        /* (a message is taken whole from the queue: one over the cap is
+         * refused, and the connection stays in step) */
+        rc = len > cl->s->max_msg ? MPROC_EMSGSIZE : mproc_value_decode(buf, len, NULL, &req);
         free(buf);
-        r = rc ? fail(MREP_SERVER_ERR, rc, "malformed message") : handle(cl, req);
+        r = rc == MPROC_EMSGSIZE ? fail(MREP_SERVER_ERR, rc, "request over the server's limit")
+            : rc                 ? fail(MREP_SERVER_ERR, rc, "malformed message")
+                                 : handle(cl, req);
         mproc_value_free(req);
         void *out = NULL;
         size_t olen = 0;
-        rc = r ? mproc_value_encode(r, &out, &olen) : MPROC_ENOMEM;
-        mproc_value_free(r);
+        rc = encode_reply(cl, r, &out, &olen);
         if (!rc) rc = mproc_queue_put(cl->ch->rep, out, olen, MPROC_FOREVER);
         free(out);
         if (cl->shutdown) stop_server(cl->s);
@@ -403,7 +440,7 @@ static void serve_local(client *cl)
 static void *serve_client(void *arg)
 {
     client *cl = arg;
-    mproc_conn_set_max_message(cl->c, MPROC__MGR_MAX_MSG);
+    mproc_conn_set_max_message(cl->c, cl->s->max_msg);
     /* Nothing is decoded before the client has authenticated (both ways,
      * as Python's Listener does). */
     const mproc_auth *auth = &cl->s->auth;
@@ -422,10 +459,12 @@ static void *serve_client(void *arg)
             break;
         }
         if (rc) break; /* closed, idle, too big, gone */
-        mproc_value *r = handle(cl, req);
+        void *out = NULL;
+        size_t olen = 0;
+        rc = encode_reply(cl, handle(cl, req), &out, &olen);
         mproc_value_free(req);
-        rc = r ? mproc_conn_send_value(cl->c, r) : MPROC_ENOMEM;
-        mproc_value_free(r);
+        if (!rc) rc = mproc_conn_send_bytes(cl->c, out, olen);
+        free(out);
         if (cl->shutdown) stop_server(cl->s);
         if (rc) break;
         if (cl->ch) { /* switched to its queues */
@@ -461,6 +500,7 @@ static void start_client(server *s, mproc_conn *c)
     if (cl && atomic_fetch_add(&s->conns, 1) < s->max_conns) {
         cl->s = s;
         cl->c = c;
+        cl->max_reply = s->max_msg;
         MPROC__LOCK(&s->mu);
         cl->next = s->clients;
         s->clients = cl;
@@ -495,6 +535,7 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
     s->ntypes = o->ntypes;
     s->idle_ms = o->idle_timeout_ms;
     s->max_conns = o->max_connections > 0 ? o->max_connections : DEFAULT_MAX_CONNS;
+    s->max_msg = o->max_message ? o->max_message : MPROC__MGR_MAX_MSG;
     s->auth = *auth;
     size_t klen = 0;
     if (auth->key || auth->family_key) { /* a copy: the caller's may go away */

@@ -6,6 +6,11 @@
  *   [CALL, id, method, args]      -> [OK, result] | [OK_PROXY, id, typeid]
  *   [INCREF, id] [DECREF, id]     -> [OK, nil]
  *   [SHUTDOWN]                    -> [OK, nil]
+ *   [HELLO, max_message]          -> [OK, max_message]
+ * HELLO, a client's first request, exchanges the two sides' message caps:
+ * each keeps what it sends within the smaller (a server's reply over it
+ * becomes [SERVER_ERR, MPROC_EMSGSIZE, ...]); without it the server keeps
+ * its replies within its own cap.
  * A failure is [METHOD_ERR, code, message] (the method failed) or
  * [SERVER_ERR, code, message] (unknown object or method, bad request).
  * References to objects inside values are handles of type
@@ -14,18 +19,29 @@
 #define MPROC_INTERNAL_MANAGER_H
 
 #include "internal/base.h"
+#include "mproc/listener.h"
 #include "mproc/manager.h"
+#include "mproc/process.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "mproc/queue.h"
 
-enum { MOP_CREATE = 1, MOP_CALL, MOP_INCREF, MOP_DECREF, MOP_SHUTDOWN, MOP_LOCAL };
+enum { MOP_CREATE = 1, MOP_CALL, MOP_INCREF, MOP_DECREF, MOP_SHUTDOWN, MOP_LOCAL, MOP_HELLO };
 enum { MREP_OK = 0, MREP_OK_PROXY, MREP_METHOD_ERR, MREP_SERVER_ERR };
 
-#define MPROC__HANDLE_OBJ  0x6d67u /* "mg" */
-#define MPROC__MGR_MAX_MSG ((size_t)64 << 20)
+#define MPROC__HANDLE_OBJ  0x6d67u                   /* "mg" */
+#define MPROC__MGR_MAX_MSG MPROC_MANAGER_MAX_MESSAGE /* the default cap */
+#define MPROC__MGR_MIN_MSG ((size_t)1024)            /* the smallest cap allowed */
+
+/* MPROC_EINVAL for options out of range (max_message, call_timeout_ms). */
+int mproc__mgr_check_opts(const mproc_manager_opts *o);
+
+/* A client handle connected to address, with o's max_message and
+ * call_timeout_ms; server: the server process it started, or NULL. */
+int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
+                          mproc_process *server, const mproc_manager_opts *o);
 
 /* A local client (a process of the server's family) moves its requests
  * to a pair of queues in the arena: [LOCAL, requests, replies, token],
