@@ -317,6 +317,17 @@ static mproc_value *ref(client *cl, uint64_t id, int delta)
     return r;
 }
 
+/* A type or method name from a request (NULL when absent or not a
+ * string); *bad when it holds a NUL byte: read as a C string it would name
+ * another ("len\0junk" would be len). */
+static const char *name_of(const mproc_value *v, bool *bad)
+{
+    size_t len = 0;
+    const char *s = mproc_value_get_str(v, &len);
+    *bad = s && strlen(s) != len;
+    return s;
+}
+
 static mproc_value *handle(client *cl, const mproc_value *req)
 {
     int64_t op;
@@ -330,12 +341,18 @@ static mproc_value *handle(client *cl, const mproc_value *req)
     if (args && mproc_value_kind_of(args) == MPROC_V_NIL) args = NULL;
     if (args && mproc_value_kind_of(args) != MPROC_V_LIST)
         return fail(MREP_SERVER_ERR, MPROC_EPROTO, "arguments must be a list");
+    bool bad = false;
+    const char *name = name_of(mproc__mgr_arg(req, op == MOP_CALL ? 2 : 1), &bad);
+    if (bad && (op == MOP_CREATE || op == MOP_CALL))
+        return fail(MREP_SERVER_ERR, MPROC_EINVAL,
+                    op == MOP_CREATE ? "a type name holds a NUL byte"
+                                     : "a method name holds a NUL byte");
     switch (op) {
     case MOP_CREATE:
-        return create(cl, mproc_value_get_str(mproc__mgr_arg(req, 1), NULL), args);
+        return create(cl, name, args);
     case MOP_CALL:
         if (!has_id) break;
-        return call(cl, id, mproc_value_get_str(mproc__mgr_arg(req, 2), NULL), args);
+        return call(cl, id, name, args);
     case MOP_INCREF:
     case MOP_DECREF:
         if (!has_id) break;
