@@ -28,6 +28,13 @@
  *            broken()                           ([parties])
  * Containers may hold proxies (a dict holding a list proxy): a proxy put
  * in a value travels as a handle, and a handle read back becomes a proxy.
+ * Arguments are checked as Python checks them: a timeout_ms is absent, nil,
+ * MPROC_FOREVER (-1) or >= 0 (another negative: MPROC_EINVAL); an int for a
+ * Value or an Array must fit its typecode ('b' -128..127, ..., 'l' and 'L'
+ * 64 bits; else MPROC_ERANGE, Python's OverflowError); a Semaphore's value
+ * is an int from 0 to INT32_MAX (not an int or negative: MPROC_EINVAL;
+ * larger: MPROC_EOVERFLOW). A type or method name holding a NUL byte is
+ * refused (MPROC_EINVAL), not cut short.
  *
  * Errors: a method that fails (an index out of range, a missing key, a
  * wrong argument type, a timeout) makes the call return MPROC_EMETHOD; the
