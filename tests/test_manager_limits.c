@@ -69,7 +69,7 @@ static void item_is_blob(mproc_proxy *l, int k, size_t n)
 }
 
 /* 70 MiB is over the default cap of 64 MiB: refused before anything is
- * sent, and the same handle goes on working; just under the cap works. */
+ * sent, and the same handle goes on working. */
 START_TEST(request_over_default_cap)
 {
     for (int local = 0; local < 2; local++) {
@@ -81,10 +81,24 @@ START_TEST(request_over_default_cap)
                       local ? "local" : "tcp", mproc_err_name(rc));
         append_int(l, 1);
         has_len(l, 1);
-        /* just under: a request of 64 MiB less a few bytes of framing */
+        mproc_proxy_free(l);
+        mproc_manager_free(m);
+    }
+}
+END_TEST
+
+/* Just under the default cap: a request of 64 MiB less a few bytes of
+ * framing, and a reply as large (one start method: the transfer is what
+ * is tested, and it is slow under sanitizers). */
+START_TEST(just_under_default_cap)
+{
+    for (int local = 0; local < 2; local++) {
+        mproc_manager *m = start_on(0, local, NULL);
+        mproc_proxy *l;
+        TU_OK(mproc_manager_create(m, "list", NULL, &l));
         TU_OK(append_blob(l, 64 * MIB - 64));
-        has_len(l, 2);
-        item_is_blob(l, 1, 64 * MIB - 64); /* a reply just under the cap */
+        has_len(l, 1);
+        item_is_blob(l, 0, 64 * MIB - 64);
         mproc_proxy_free(l);
         mproc_manager_free(m);
     }
@@ -386,6 +400,7 @@ int main(void)
     Suite *s = suite_create("manager_limits");
     TCase *tc = tu_tcase(s, "message_cap", 120);
     tcase_add_loop_test(tc, request_over_default_cap, 0, TU_NMETHODS);
+    tcase_add_test(tc, just_under_default_cap);
     tcase_add_loop_test(tc, reply_over_cap, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, custom_cap, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, pipelined_call_over_cap, 0, TU_NMETHODS);
