@@ -77,12 +77,15 @@ static void go_local(mproc_manager *m)
     mproc_value *req = req_add(req_new(MOP_LOCAL), mproc_value_uint((uintptr_t)ch));
     req = req_add(req, mproc_value_uint(mproc__mgr_family_token()));
     mproc_value *rep;
-    if (request_within(m, req, &rep, CONNECT_MS) == 0) {
+    int rc = request_within(m, req, &rep, CONNECT_MS);
+    if (rc == 0) {
         mproc_value_free(rep);
         m->ch = ch;
         return;
     }
-    mproc__mgr_channel_drop(ch); /* the server never took its share */
+    /* The server never took its share; unless the request timed out: it
+     * may take it yet, so its share is left to it. */
+    if (rc != MPROC_ETIMEDOUT) mproc__mgr_channel_drop(ch);
     mproc__mgr_channel_drop(ch);
 }
 
@@ -138,8 +141,14 @@ int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_
         free(m);
         return rc;
     }
-    m->server = server;
     go_local(m);
+    if (m->broken) { /* it timed out: the handle is of no use */
+        pthread_mutex_destroy(&m->mu);
+        free(m->address);
+        free(m);
+        return MPROC_ETIMEDOUT;
+    }
+    m->server = server;
     *out = m;
     return 0;
 }
