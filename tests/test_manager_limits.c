@@ -175,6 +175,25 @@ START_TEST(custom_cap)
         has_len(ls, 1);
         TU_OK(append_blob(ls, 200 * 1024));
         has_len(l, 2);
+        /* a queue get whose item is over the small client's cap: the item
+         * goes back to the queue */
+        mproc_proxy *q, *qs;
+        TU_OK(mproc_manager_create(m, "Queue", NULL, &q));
+        mproc_value *item = blob(600 * 1024), *qref = mproc_proxy_ref(q);
+        TU_OK(call_with(q, "put", args1(item), NULL));
+        TU_OK(mproc_proxy_from_value(small, qref, &qs));
+        mproc_value_free(qref);
+        rc = call_with(qs, "get", args1(I(0)), &r);
+        ck_assert_msg(rc == MPROC_EMSGSIZE, "%s: small client gets 600 KiB -> %s", how,
+                      mproc_err_name(rc));
+        r = NULL;
+        TU_OK(call_with(q, "get", args1(I(0)), &r)); /* still there, for the owner */
+        size_t got = 0;
+        ck_assert_ptr_nonnull(mproc_value_get_bytes(r, &got));
+        ck_assert_uint_eq(got, 600 * 1024);
+        mproc_value_free(r);
+        mproc_proxy_free(qs);
+        mproc_proxy_free(q);
         mproc_proxy_free(ls);
         mproc_proxy_free(lb);
         mproc_manager_free(small);

@@ -129,8 +129,9 @@ typedef struct mproc_manager_opts {
      * sides tell each other their caps, and each keeps what it sends within
      * the smaller: a call whose request is over it fails with
      * MPROC_EMSGSIZE before anything is sent, one whose result is over it
-     * fails with MPROC_EMSGSIZE after the method has run (a pop has still
-     * removed its item), and the connection goes on in both cases. The
+     * fails with MPROC_EMSGSIZE after the method has run (a queue get's
+     * item goes back; a list pop's item is lost), and the connection goes
+     * on in both cases. The
      * same on sockets and on the local transport (which also carries at
      * most MPROC_QUEUE_MAX_MESSAGE). */
     size_t max_message;
