@@ -204,8 +204,8 @@ MPROC_API void mproc_manager_last_error(int *code, const char **msg);
 /* ---- proxies -------------------------------------------------------------- */
 
 /* Calls method(args) on the proxy's object. *result (may be NULL if
- * unwanted) receives the result (NULL for None); a result holding handles
- * turns them into proxies through mproc_value_get_proxy. Errors:
+ * unwanted) receives the result (NULL for None); the handles a result
+ * holds become proxies through mproc_proxy_from_value. Errors:
  * MPROC_EMETHOD (see above), MPROC_ENOENT (no such method or object),
  * transport errors. */
 MPROC_API int mproc_proxy_call(mproc_proxy *p, const char *method, const mproc_value *args,
