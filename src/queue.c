@@ -779,3 +779,8 @@ void mproc__queue_for_sleepers(mproc_queue *q, uint32_t spin_ns)
     q->clock.bias_after = UINT32_MAX;
     q->spin_ns = spin_ns;
 }
+
+void mproc__queue_set_spin(mproc_queue *q, uint32_t spin_ns)
+{
+    q->spin_ns = spin_ns;
+}
