@@ -19,6 +19,7 @@
 #include "mproc/listener.h"
 #include "mproc/queue.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #define CONNECT_MS 30000 /* the connection, its handshake and its first requests */
+#define LEAVE_MS   1000  /* how long a clean free waits for the server to let go (channel_leave) */
 
 struct mproc_manager {
     pthread_mutex_t mu;
@@ -92,10 +94,20 @@ static bool server_gone(mproc_conn *c)
 
 /* Lets go of the local channel, before the socket is closed (the server
  * frees a channel whose client closed its socket). A server that is gone
- * no longer holds it either. */
-static void channel_leave(mproc_manager *m)
+ * no longer holds it either. Unless wait_ms is 0, the server thread is
+ * first told (a closed request queue wakes it at once) and given up to
+ * wait_ms to let go of its share and close its end: a server killed after
+ * a clean free but before its thread looked again would keep its share
+ * for ever, and the channel with it. */
+static void channel_leave(mproc_manager *m, int wait_ms)
 {
     if (!m->ch) return;
+    if (m->c && wait_ms) {
+        mproc_queue_close(m->ch->req);
+        struct pollfd pf = {.fd = mproc_conn_fileno(m->c), .events = POLLRDHUP};
+        while (poll(&pf, 1, wait_ms) < 0 && errno == EINTR) {
+        }
+    }
     if (m->c && server_gone(m->c)) mproc__mgr_channel_release(m->ch, MPROC__MGR_CH_SERVER);
     mproc__mgr_channel_release(m->ch, MPROC__MGR_CH_CLIENT);
     m->ch = NULL;
@@ -306,7 +318,7 @@ static int recv_one(mproc_manager *m, mproc_value **rep, const mproc__deadline *
  * then sees its client gone) and fails every later call. */
 static void abandon(mproc_manager *m)
 {
-    channel_leave(m); /* before the socket closes (internal/manager.h) */
+    channel_leave(m, 0); /* before the socket closes (internal/manager.h) */
     mproc_conn_free(m->c);
     m->c = NULL;
     m->broken = MPROC_ECONNABORTED;
@@ -566,7 +578,7 @@ int mproc_manager_shutdown(mproc_manager *m)
     int rc = request(m, req_new(MOP_SHUTDOWN), &rep);
     if (!rc) mproc_value_free(rep);
     MPROC__LOCK(&m->mu);
-    channel_leave(m);
+    channel_leave(m, LEAVE_MS);
     mproc_conn_free(m->c);
     m->c = NULL;
     MPROC__UNLOCK(&m->mu);
@@ -592,7 +604,7 @@ void mproc_manager_free(mproc_manager *m)
         return;
     }
     if (m->server) mproc_manager_shutdown(m);
-    channel_leave(m);
+    channel_leave(m, LEAVE_MS);
     mproc_conn_free(m->c);
     pthread_mutex_destroy(&m->mu);
     free(m->address);

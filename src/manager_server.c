@@ -9,6 +9,7 @@
  * (mproc__mgr_client_alive): once the client is gone, it takes nothing and
  * the connection's thread ends. What a method took for a client whose
  * reply then cannot be delivered is given back (mproc__mgr_on_undelivered). */
+#include "internal/arena.h"
 #include "internal/conn.h"
 #include "internal/future.h"
 #include "internal/log.h"
@@ -617,6 +618,9 @@ done:;
     mproc_conn_free(cl->c);
     MPROC__UNLOCK(&s->mu);
     free(cl);
+    /* The blocks this thread freed (a channel, objects) go back to the
+     * arena before the count lets a stopping server exit without us. */
+    mproc__arena_thread_flush();
     atomic_fetch_sub(&s->conns, 1);
     current = NULL;
     return NULL;
