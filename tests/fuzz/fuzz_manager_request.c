@@ -29,9 +29,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_INPUT (64 * 1024) /* under a socketpair's buffer: one write, no reader thread */
-#define MAX_MADE  256
-#define FAR_AWAY  ((uint64_t)1 << 62)
+#define FUZZ_MAX_INPUT (64 * 1024) /* under a socketpair's buffer: one write, no reader thread */
+#define MAX_MADE       256
+#define FAR_AWAY       ((uint64_t)1 << 62)
 
 static uint64_t made[MAX_MADE];
 static size_t nmade;
@@ -172,7 +172,7 @@ static void note_reply(const mproc_value *rep)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > MAX_INPUT) return -1; /* not added to the corpus */
+    if (size > FUZZ_MAX_INPUT) return -1; /* not added to the corpus */
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) abort();
     for (size_t off = 0; off < size;) {
