@@ -106,7 +106,8 @@ int mproc_listener_new(mproc_listener **out, const char *address, const mproc_li
     if (!l) return MPROC_ENOMEM;
     l->fd = -1;
     l->owner = getpid();
-    mproc__addr a;
+    mproc__addr a = {0}; /* set on success; zeroed for gcc 12's analyzer, which loses
+                          * temp_address's error return */
     int rc = mproc__auth_resolve(&opts->auth, &l->auth);
     if (!rc) rc = address && *address ? mproc__addr_parse(address, &a) : temp_address(l, &a);
     int backlog = opts->backlog ? opts->backlog : DEFAULT_BACKLOG;

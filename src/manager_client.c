@@ -375,7 +375,7 @@ int mproc_proxy_len(mproc_proxy *p, size_t *out)
 int mproc_manager_shutdown(mproc_manager *m)
 {
     if (!m) return MPROC_EINVAL;
-    mproc_value *rep;
+    mproc_value *rep = NULL; /* set when request returns 0; NULL for the analyzer */
     int rc = request(m, req_new(MOP_SHUTDOWN), &rep);
     if (!rc) mproc_value_free(rep);
     MPROC__LOCK(&m->mu);

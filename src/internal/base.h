@@ -12,6 +12,19 @@
 #define MPROC__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define MPROC__COUNTOF(a)  (sizeof(a) / sizeof((a)[0]))
 
+/* gcc's static analyzer (`make analyze`) silenced for one warning, w
+ * ("-Wanalyzer-..."), from MPROC__ANALYZER_OFF(w) to MPROC__ANALYZER_ON:
+ * only around a false positive, the reason beside it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MPROC__PRAGMA(x) _Pragma(#x)
+#define MPROC__ANALYZER_OFF(w)                                                                     \
+    MPROC__PRAGMA(GCC diagnostic push) MPROC__PRAGMA(GCC diagnostic ignored w)
+#define MPROC__ANALYZER_ON MPROC__PRAGMA(GCC diagnostic pop)
+#else
+#define MPROC__ANALYZER_OFF(w)
+#define MPROC__ANALYZER_ON
+#endif
+
 /* The mproc code for an errno value (ETIMEDOUT -> MPROC_ETIMEDOUT). */
 int mproc__err_from_errno(int e);
 /* mproc__err_from_errno(errno), for the line after a failed call. */
