@@ -24,7 +24,8 @@
  * message is the next frame's payload, byte for byte, and comes as soon as
  * its last byte was written; a timeout only while the next frame is
  * incomplete; MPROC_ETOOSMALL exactly when the next frame's header is in
- * and its payload is larger than the buffer (and the message stays);
+ * (a torn last frame's too) and its payload is larger than the buffer
+ * (and the message stays);
  * MPROC_EPROTO for a negative length other than -1, MPROC_EMSGSIZE for a
  * length over the cap, then the same error for ever; MPROC_EEOF at the end
  * of a clean or torn stream after the peer closed; a value received
@@ -65,12 +66,14 @@ typedef struct {
 static ref_frame *refs;
 static size_t nref, end_need; /* end_need: stream bytes that show a bad header */
 static int end_kind;
+static ref_frame torn; /* END_TORN: the last frame's, if its header is whole */
 
 static void parse_stream(const uint8_t *s, size_t n, size_t max)
 {
     refs = malloc((n / 4 + 1) * sizeof *refs);
     CHECK(refs);
     nref = 0;
+    torn = (ref_frame){SIZE_MAX, 0};
     size_t pos = 0;
     for (;;) {
         if (pos == n) {
@@ -99,7 +102,10 @@ static void parse_stream(const uint8_t *s, size_t n, size_t max)
             end_need = pos + hlen;
             return;
         }
-        if (n - pos - hlen < len) break;
+        if (n - pos - hlen < len) {
+            torn = (ref_frame){pos + hlen, (size_t)len};
+            break;
+        }
         refs[nref++] = (ref_frame){pos + hlen, (size_t)len};
         pos += hlen + (size_t)len;
     }
@@ -194,14 +200,17 @@ static void step_recv_into(mproc_conn *c, size_t cap)
     CHECK(buf);
     size_t len = SIZE_MAX;
     int rc = mproc_conn_recv_bytes_into(c, cap ? buf : NULL, cap, &len, 0);
-    bool header_in = !broken && next < nref && written >= refs[next].pay;
+    /* The next frame's header, if it is all written (a torn last frame's
+     * too: its length is known). */
+    const ref_frame *f = next < nref ? &refs[next] : &torn;
+    bool header_in = !broken && f->pay != SIZE_MAX && written >= f->pay;
     if (rc == 0) {
         CHECK(len <= cap);
         check_message(buf, len);
     } else if (rc == MPROC_ETOOSMALL) {
-        CHECK(header_in && refs[next].len > cap && len == refs[next].len);
+        CHECK(header_in && f->len > cap && len == f->len);
     } else {
-        CHECK(!(header_in && refs[next].len > cap)); /* that is ETOOSMALL */
+        CHECK(!(header_in && f->len > cap)); /* that is ETOOSMALL */
         check_error(rc);
     }
     free(buf);

@@ -18,7 +18,8 @@
  *     would otherwise wait forever.
  *
  * Build and run: `make fuzz` (FUZZ_SECONDS, default 30); seeds are in
- * tests/fuzz/corpus (made by tests/fuzz/make_corpus.py). */
+ * tests/fuzz/corpus/manager_request (made by
+ * tests/fuzz/make_corpus.py). */
 #include "internal/manager_server.h"
 #include "mproc/conn.h"
 #include "mproc/value.h"
