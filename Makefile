@@ -37,6 +37,16 @@ asan-check: deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
 
+# The test cases that use threads, under ThreadSanitizer (clang), in their
+# own directory: tests/tsan.cmake lists the programs and the cases left
+# out, each with its reason.
+tsan-check: deps
+	@sh tools/deps.sh tsan
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMPROC_SANITIZE=thread >/dev/null
+	@cmake --build $(TSAN_BUILD) -j$(JOBS) --target tsan_tests
+	@cd $(TSAN_BUILD) && ctest -L tsan -j$(JOBS) --output-on-failure
+
 # gcc 12's static analyzer (-fanalyzer) over src/, in its own directory: any
 # finding fails the build. False positives are silenced where they occur,
 # each with a pragma and the reason.
@@ -77,4 +87,4 @@ format:
 	  tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD)

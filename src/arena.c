@@ -175,7 +175,7 @@ static void arena_create(void)
         return;
     }
     arena_fd = fd;
-#ifdef __SANITIZE_THREAD__ /* TSan aborts on an address outside its ranges */
+#if MPROC__TSAN /* TSan aborts on an address outside its application ranges */
     static const uintptr_t candidates[] = {0x5000000000ULL, 0x110000000000ULL};
 #else
     static const uintptr_t candidates[] = {0x110000000000ULL, 0x5000000000ULL};
