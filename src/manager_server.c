@@ -321,7 +321,9 @@ static mproc_value *handle(client *cl, const mproc_value *req)
             !mproc__mgr_channel_valid(ch) || !mproc__queue_valid(ch->req) ||
             !mproc__queue_valid(ch->rep))
             return fail(MREP_SERVER_ERR, MPROC_EINVAL, "not a local client of this family");
+        MPROC__LOCK(&cl->s->mu); /* read by mproc__mgr_serve when it stops */
         cl->ch = ch;
+        MPROC__UNLOCK(&cl->s->mu);
         return reply2(MREP_OK, mproc_value_nil(), NULL);
     }
     case MOP_SHUTDOWN: /* once the reply is out: see serve_client */
@@ -338,7 +340,7 @@ static mproc_value *handle(client *cl, const mproc_value *req)
 /* A client context of its own, with no connection, listener or thread:
  * the fuzz target (tests/fuzz) hands it requests as a connection's thread
  * would. Not for use while this process serves a manager. */
-static server lone_server;
+static server lone_server = {.mu = PTHREAD_MUTEX_INITIALIZER};
 static client lone_client = {.s = &lone_server};
 
 mproc_value *mproc__mgr_handle_request(const mproc_value *req)
@@ -395,8 +397,14 @@ static void serve_local(client *cl)
         if (cl->shutdown) stop_server(cl->s);
         if (rc) break;
     }
-    mproc__mgr_channel_drop(cl->ch);
+    /* Detached under the lock, dropped after it: mproc__mgr_serve, when it
+     * stops, closes the request queue of every client it finds attached
+     * (found by TSan: it could close a queue just freed here). */
+    MPROC__LOCK(&cl->s->mu);
+    mproc__mgr_channel *ch = cl->ch;
     cl->ch = NULL;
+    MPROC__UNLOCK(&cl->s->mu);
+    mproc__mgr_channel_drop(ch);
 }
 
 static void *serve_client(void *arg)
