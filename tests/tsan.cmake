@@ -31,10 +31,12 @@ set(MPROC_TSAN_EXCLUDE
     arena.family.a_fork_child_does_not_reuse_its_parents_cache
     # Owner death: a process SIGKILLed inside the allocator.
     arena.family.sigkill_mid_allocation_keeps_the_arena_sound
-    # One thread per process (queues between processes; queues used from
-    # threads are queue.contention).
+    # One thread per process (queues between processes, a million
+    # messages among eight processes; queues used from threads are
+    # queue.contention's threads_in_processes_produce_and_consume).
     queue.messages
     queue.semantics
+    queue.contention.four_producers_four_consumers_a_million_messages
     # Owner death: producers and consumers SIGKILLed mid-put and mid-get,
     # holding a queue's locks in the arena.
     queue.faults
