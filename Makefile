@@ -7,12 +7,13 @@ FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
 ANALYZE_BUILD ?= build-analyze
 FUZZ_SECONDS ?= 30
+FAULT_TRIALS ?= 30
 # The fuzz targets (tests/fuzz/fuzz_<name>.c); FUZZ_TARGETS=name runs one.
 FUZZ_TARGETS ?= manager_request conn_frames value_decode auth_server auth_client
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check asan-check tsan-check analyze fuzz bench format clean
+.PHONY: all deps build demo check asan-check tsan-check analyze fault fuzz bench format clean
 
 all: build
 
@@ -36,6 +37,12 @@ asan-check: deps
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
+
+# The fault suite (tests/fault) with FAULT_TRIALS trials per scenario and
+# start method (thousands in all; make check runs a few hundred).
+# FAULT_SCENARIO=glob and FAULT_METHOD=name narrow it, FAULT_SEED repeats a run.
+fault: build
+	@cd $(BUILD)/tests/fault && FAULT_TRIALS=$(FAULT_TRIALS) ./fault
 
 # The test cases that use threads, under ThreadSanitizer (clang), in their
 # own directory: tests/tsan.cmake lists the programs and the cases left
@@ -76,15 +83,18 @@ fuzz: deps
 	done
 
 # Benchmarks: mproc vs Python's multiprocessing vs the raw floor, one run.
-# BENCH_QUICK=1 shortens every row; BENCH_ONLY=prefix selects rows.
-bench: build
+# BENCH_QUICK=1 shortens every row; BENCH_ONLY=prefix selects rows. The
+# peers' packages (libzmq) are installed before cmake looks for them.
+bench: deps
 	@sh tools/deps.sh bench
-	@cmake -S . -B $(BUILD) >/dev/null && cmake --build $(BUILD) -j$(JOBS)
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
 	@python3 bench/run.py $(BUILD)
 
 format:
 	@clang-format -i include/*.h include/mproc/*.h src/*.c src/internal/*.h \
-	  tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h examples/*.c bench/*.c bench/*.h tools/*.c
+	  tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h tests/fault/*.c tests/fault/*.h \
+	  examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD)

@@ -1,6 +1,13 @@
-/* Address strings for listeners and clients (see listener.h):
- * "@name" abstract, "host:port" / "[v6]:port" TCP, anything else a Unix
- * path. */
+/* Address strings for listeners and clients (see listener.h), told apart
+ * in this order:
+ *   "@name"          an abstract Unix socket name;
+ *   a '/' anywhere   a Unix socket path;
+ *   '[' first        TCP over IPv6: "[v6addr]:port" and nothing else;
+ *   a ':' anywhere   TCP: "host:port" split at the last ':', host empty or
+ *                    made of letters, digits, '.', '-', '_';
+ *   anything else    a Unix socket path (relative: "sock").
+ * A port is 1 to 5 decimal digits, at most 65535. What is TCP by this rule
+ * but malformed (a bad port, a bad host) is MPROC_EINVAL, never a path. */
 #include "internal/address.h"
 #include "internal/base.h"
 
@@ -11,12 +18,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A decimal port 0..65535. */
+/* A decimal port 0..65535: 1 to 5 digits. */
 static bool is_port(const char *p)
 {
     size_t n = strlen(p);
     if (n == 0 || n > 5 || strspn(p, "0123456789") != n) return false;
     return atol(p) <= 65535;
+}
+
+/* A host name or an IPv4 address, or empty (every interface). */
+static bool is_host(const char *h, size_t n)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+    for (size_t i = 0; i < n; i++)
+        if (!h[i] || !strchr(ok, h[i])) return false;
+    return true;
+}
+
+/* An IPv6 address, with an optional "%zone" (an interface). */
+static bool is_v6(const char *h, size_t n)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    const char *pct = memchr(h, '%', n);
+    size_t alen = pct ? (size_t)(pct - h) : n;
+    if (alen == 0 || alen >= sizeof buf || (pct && pct + 1 == h + n)) return false;
+    memcpy(buf, h, alen);
+    buf[alen] = '\0';
+    struct in6_addr a6;
+    return inet_pton(AF_INET6, buf, &a6) == 1;
 }
 
 static int set_tcp(mproc__addr *a, const char *host, size_t hlen, const char *port)
@@ -33,14 +62,19 @@ int mproc__addr_parse(const char *s, mproc__addr *a)
 {
     memset(a, 0, sizeof *a);
     if (!s || !*s) return MPROC_EINVAL;
-    if (s[0] == '[') { /* [v6]:port */
-        const char *close = strstr(s, "]:");
-        if (!close || close == s + 1) return MPROC_EINVAL;
-        return set_tcp(a, s + 1, (size_t)(close - s - 1), close + 2);
+    if (s[0] != '@' && !strchr(s, '/')) {
+        if (s[0] == '[') { /* [v6]:port */
+            const char *close = strchr(s, ']');
+            if (!close || close[1] != ':' || !is_v6(s + 1, (size_t)(close - s - 1)))
+                return MPROC_EINVAL;
+            return set_tcp(a, s + 1, (size_t)(close - s - 1), close + 2);
+        }
+        const char *colon = strrchr(s, ':');
+        if (colon) { /* host:port */
+            if (!is_host(s, (size_t)(colon - s))) return MPROC_EINVAL;
+            return set_tcp(a, s, (size_t)(colon - s), colon + 1);
+        }
     }
-    const char *colon = strrchr(s, ':');
-    if (s[0] != '@' && colon && !strchr(s, '/') && is_port(colon + 1))
-        return set_tcp(a, s, (size_t)(colon - s), colon + 1);
     a->kind = MPROC__ADDR_UNIX;
     a->un.sun_family = AF_UNIX;
     size_t n = strlen(s);

@@ -13,11 +13,12 @@
  *
  * Each thread keeps up to CACHE_MAX free blocks of each small class (up to
  * 512 bytes) for itself, so most allocations and frees touch no shared
- * line. The cache is flushed when the thread ends and before a child
- * process exits; a fork child forgets the cache it inherited (those blocks
- * are its parent's); a process that is killed loses what it had cached
- * (at most a few tens of KiB). "allocated" counts the bytes not on the
- * shared free stacks: live blocks plus thread caches. */
+ * line. The cache is flushed when the thread ends and when the process
+ * exits (an mproc child's end, or exit()); a fork child forgets the cache
+ * it inherited (those blocks are its parent's); a process that is killed
+ * loses what it had cached (at most a few tens of KiB). "allocated" counts
+ * the bytes not on the shared free stacks: live blocks plus thread
+ * caches. */
 #include "internal/arena.h"
 #include "internal/log.h"
 #include "internal/platform.h"

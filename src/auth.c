@@ -22,11 +22,11 @@
 #define WELCOME        "#WELCOME#"
 #define FAILURE        "#FAILURE#"
 #define VERDICT_LEN    9
-#define NONCE_LEN      40  /* random bytes in a current challenge */
-#define LEGACY_MSG_LEN 20  /* a legacy challenge's payload */
-#define LEGACY_MAC_LEN 16  /* an HMAC-MD5 */
-#define HS_MAX         256 /* largest handshake message read */
-#define NAME_MAX_LEN   8   /* longest digest name */
+#define NONCE_LEN      40 /* random bytes in a current challenge */
+#define LEGACY_MSG_LEN 20 /* a legacy challenge's payload */
+#define LEGACY_MAC_LEN 16 /* an HMAC-MD5 */
+#define HS_MAX         MPROC__HS_MAX
+#define NAME_MAX_LEN   8 /* longest digest name */
 #define DEFAULT_HS_MS  10000
 /* Sent instead of an answer when we refuse a legacy challenge: no valid
  * answer of any version, so the challenger replies #FAILURE#. */
@@ -168,38 +168,39 @@ static bool verify(const mproc__auth *a, const uint8_t *msg, size_t mlen, const 
     return ok;
 }
 
-int mproc__deliver_challenge(mproc_conn *c, const mproc__auth *a, const mproc__deadline *dl)
+/* ---- the steps, without I/O ------------------------------------------------ */
+
+int mproc__auth_challenge(const mproc__auth *a, uint8_t out[MPROC__HS_MAX], size_t *len)
 {
-    mproc__deadline hs;
-    hs_deadline(&hs, dl, a->timeout_ms);
     const char *name = digests[a->digest].name;
     size_t nlen = strlen(name);
-    uint8_t chal[CHALLENGE_LEN + NAME_MAX_LEN + 2 + NONCE_LEN];
-    memcpy(chal, CHALLENGE, CHALLENGE_LEN);
-    chal[CHALLENGE_LEN] = '{';
-    memcpy(chal + CHALLENGE_LEN + 1, name, nlen);
-    chal[CHALLENGE_LEN + 1 + nlen] = '}';
+    memcpy(out, CHALLENGE, CHALLENGE_LEN);
+    out[CHALLENGE_LEN] = '{';
+    memcpy(out + CHALLENGE_LEN + 1, name, nlen);
+    out[CHALLENGE_LEN + 1 + nlen] = '}';
     size_t clen = CHALLENGE_LEN + nlen + 2 + NONCE_LEN;
-    if (RAND_bytes(chal + clen - NONCE_LEN, NONCE_LEN) != 1) return MPROC_EIO;
-    int rc = mproc_conn_send_bytes(c, chal, clen);
-    if (rc) return hs_err(rc, dl);
-    uint8_t resp[HS_MAX];
-    size_t rlen;
-    if ((rc = recv_small(c, resp, &rlen, &hs))) return hs_err(rc, dl);
-    bool ok = verify(a, chal + CHALLENGE_LEN, clen - CHALLENGE_LEN, resp, rlen);
-    rc = mproc_conn_send_bytes(c, ok ? WELCOME : FAILURE, VERDICT_LEN);
-    if (!ok) return MPROC_EAUTH;
-    return rc ? hs_err(rc, dl) : 0;
+    if (RAND_bytes(out + clen - NONCE_LEN, NONCE_LEN) != 1) return MPROC_EIO;
+    *len = clen;
+    return 0;
 }
 
-int mproc__answer_challenge(mproc_conn *c, const mproc__auth *a, const mproc__deadline *dl)
+bool mproc__auth_verify(const mproc__auth *a, const uint8_t *chal, size_t clen, const uint8_t *resp,
+                        size_t rlen)
 {
-    mproc__deadline hs;
-    hs_deadline(&hs, dl, a->timeout_ms);
-    uint8_t msg[HS_MAX];
-    size_t mlen;
-    int rc = recv_small(c, msg, &mlen, &hs);
-    if (rc) return hs_err(rc, dl);
+    return clen >= CHALLENGE_LEN &&
+           verify(a, chal + CHALLENGE_LEN, clen - CHALLENGE_LEN, resp, rlen);
+}
+
+void mproc__auth_verdict(bool ok, const uint8_t **msg, size_t *len)
+{
+    *msg = (const uint8_t *)(ok ? WELCOME : FAILURE);
+    *len = VERDICT_LEN;
+}
+
+int mproc__auth_answer(const mproc__auth *a, const uint8_t *msg, size_t mlen,
+                       uint8_t out[MPROC__HS_MAX], size_t *len, bool *refused)
+{
+    *refused = false;
     if (mlen < CHALLENGE_LEN + LEGACY_MSG_LEN || memcmp(msg, CHALLENGE, CHALLENGE_LEN) != 0)
         return MPROC_EAUTH;
     const uint8_t *m = msg + CHALLENGE_LEN;
@@ -212,35 +213,75 @@ int mproc__answer_challenge(mproc_conn *c, const mproc__auth *a, const mproc__de
         if (!parse_prefixed(m, mlen, &d, &rest, &restlen)) return MPROC_EAUTH;
         prefixed = true;
     }
-    bool refuse = d == MD5 && a->reject_legacy;
-    uint8_t resp[NAME_MAX_LEN + 2 + MPROC__HMAC_MAX];
-    size_t rlen = 0;
-    if (refuse) {
-        rlen = sizeof REFUSED - 1;
-        memcpy(resp, REFUSED, rlen);
-    } else {
-        size_t plen = 0;
-        if (prefixed) {
-            size_t nlen = strlen(digests[d].name);
-            resp[0] = '{';
-            memcpy(resp + 1, digests[d].name, nlen);
-            resp[nlen + 1] = '}';
-            plen = nlen + 2;
-        }
-        uint8_t *mac = resp + plen;
-        if ((rc = mproc__hmac(digests[d].name, a->key, a->key_len, m, mlen, mac, &rlen)))
-            return rc == MPROC_EINVAL ? MPROC_EAUTH : rc;
-        rlen += plen;
+    if (d == MD5 && a->reject_legacy) {
+        *refused = true;
+        *len = sizeof REFUSED - 1;
+        memcpy(out, REFUSED, *len);
+        return 0;
     }
+    size_t plen = 0, rlen = 0;
+    if (prefixed) {
+        size_t nlen = strlen(digests[d].name);
+        out[0] = '{';
+        memcpy(out + 1, digests[d].name, nlen);
+        out[nlen + 1] = '}';
+        plen = nlen + 2;
+    }
+    int rc = mproc__hmac(digests[d].name, a->key, a->key_len, m, mlen, out + plen, &rlen);
+    if (rc) return rc == MPROC_EINVAL ? MPROC_EAUTH : rc;
+    *len = plen + rlen;
+    return 0;
+}
+
+bool mproc__auth_welcomed(const uint8_t *v, size_t n)
+{
+    return n == VERDICT_LEN && memcmp(v, WELCOME, VERDICT_LEN) == 0;
+}
+
+/* ---- the handshake on a connection, blocking ------------------------------ */
+
+int mproc__deliver_challenge(mproc_conn *c, const mproc__auth *a, const mproc__deadline *dl)
+{
+    mproc__deadline hs;
+    hs_deadline(&hs, dl, a->timeout_ms);
+    uint8_t chal[MPROC__HS_MAX];
+    size_t clen;
+    int rc = mproc__auth_challenge(a, chal, &clen);
+    if (rc) return rc;
+    if ((rc = mproc_conn_send_bytes(c, chal, clen))) return hs_err(rc, dl);
+    uint8_t resp[HS_MAX];
+    size_t rlen;
+    if ((rc = recv_small(c, resp, &rlen, &hs))) return hs_err(rc, dl);
+    bool ok = mproc__auth_verify(a, chal, clen, resp, rlen);
+    const uint8_t *verdict;
+    size_t vlen;
+    mproc__auth_verdict(ok, &verdict, &vlen);
+    rc = mproc_conn_send_bytes(c, verdict, vlen);
+    if (!ok) return MPROC_EAUTH;
+    return rc ? hs_err(rc, dl) : 0;
+}
+
+int mproc__answer_challenge(mproc_conn *c, const mproc__auth *a, const mproc__deadline *dl)
+{
+    mproc__deadline hs;
+    hs_deadline(&hs, dl, a->timeout_ms);
+    uint8_t msg[HS_MAX];
+    size_t mlen;
+    int rc = recv_small(c, msg, &mlen, &hs);
+    if (rc) return hs_err(rc, dl);
+    uint8_t resp[MPROC__HS_MAX];
+    size_t rlen;
+    bool refused;
+    if ((rc = mproc__auth_answer(a, msg, mlen, resp, &rlen, &refused))) return rc;
     rc = mproc_conn_send_bytes(c, resp, rlen);
     OPENSSL_cleanse(resp, sizeof resp);
     if (rc) return hs_err(rc, dl);
     uint8_t verdict[HS_MAX];
     size_t vlen;
     rc = recv_small(c, verdict, &vlen, &hs);
-    if (refuse) return MPROC_EAUTH;
+    if (refused) return MPROC_EAUTH;
     if (rc) return hs_err(rc, dl);
-    return vlen == VERDICT_LEN && memcmp(verdict, WELCOME, VERDICT_LEN) == 0 ? 0 : MPROC_EAUTH;
+    return mproc__auth_welcomed(verdict, vlen) ? 0 : MPROC_EAUTH;
 }
 
 /* ---- public ---------------------------------------------------------------- */

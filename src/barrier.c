@@ -124,10 +124,12 @@ static int outcome(barrier_impl *k, uint32_t g)
     return (h >> (g % 64)) & 1 ? MPROC_EBROKEN : 0;
 }
 
-/* Sleeps until generation g ends (0) or the deadline (MPROC_ETIMEDOUT).
- * At the end of each slice, a holder of the lock that died is found and
- * dealt with (which ends the generation). */
-static int wait_generation(barrier_impl *k, uint32_t g, const mproc__deadline *dl)
+/* Sleeps until generation g ends (0), the deadline (MPROC_ETIMEDOUT) or
+ * keep (if set) turns false (MPROC_ECONNRESET). At the end of each slice,
+ * a holder of the lock that died is found and dealt with (which ends the
+ * generation). */
+static int wait_generation(barrier_impl *k, uint32_t g, const mproc__deadline *dl,
+                           bool (*keep)(void))
 {
     for (;;) {
         if (atomic_load(&k->gen) != g) return 0;
@@ -137,6 +139,7 @@ static int wait_generation(barrier_impl *k, uint32_t g, const mproc__deadline *d
         int rc = mproc__futex_wait(&k->gen, g, &slice);
         if (rc == 0 || mproc__deadline_passed(dl) || atomic_load(&k->gen) != g) continue;
         if (rc != MPROC_ETIMEDOUT) mproc__panic("mproc barrier: futex wait: %d", rc);
+        if (keep && !keep()) return MPROC_ECONNRESET;
         rc = mproc_lock_acquire(&k->lock, 0);
         if (rc == 0 || rc == MPROC_EOWNERDEAD) {
             if (rc) recover(k);
@@ -191,6 +194,11 @@ void mproc_barrier_free(mproc_barrier *b)
 
 int mproc_barrier_wait(mproc_barrier *b, int timeout_ms, unsigned *index)
 {
+    return mproc__barrier_wait_while(b, timeout_ms, index, NULL);
+}
+
+int mproc__barrier_wait_while(mproc_barrier *b, int timeout_ms, unsigned *index, bool (*keep)(void))
+{
     if (!valid(b)) return MPROC_EINVAL;
     mproc__deadline dl;
     int rc = mproc__deadline_init(&dl, timeout_ms);
@@ -214,12 +222,13 @@ int mproc_barrier_wait(mproc_barrier *b, int timeout_ms, unsigned *index)
     atomic_store(&k->count, idx + 1);
     unlock_barrier(k);
 
-    if (wait_generation(k, g, &dl) == MPROC_ETIMEDOUT) {
+    int waited = wait_generation(k, g, &dl, keep);
+    if (waited) { /* timed out, or gave up: this generation breaks */
         if ((rc = lock_barrier(k))) return rc;
         bool mine = atomic_load(&k->gen) == g; /* not ended meanwhile */
         if (mine) end_generation(k, true);
         unlock_barrier(k);
-        if (mine) return MPROC_ETIMEDOUT;
+        if (mine) return waited;
     }
     if ((rc = outcome(k, g))) return rc;
     if (index) *index = idx;

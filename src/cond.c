@@ -11,12 +11,13 @@
  * reuse, unlike kill(pid, 0).)
  *
  * wait: append the node, release the lock completely, sleep on the node's
- * word until it is 1 or the deadline passes, take the lock back. Then the
- * word decides, under the lock: 1 means a notifier took the node off the
- * list and the wait returns 0; 0 means it timed out, and the waiter
- * unlinks its own node and returns MPROC_ETIMEDOUT. A waiter that times
- * out just as it is notified therefore reports the notification instead of
- * swallowing it. The waiter frees its node.
+ * word until it is 1 or the deadline passes (looking again every second: a
+ * notifier killed between its mark and its wake-up owes one), take the
+ * lock back. Then the word decides, under the lock: 1 means a notifier
+ * took the node off the list and the wait returns 0; 0 means it timed out,
+ * and the waiter unlinks its own node and returns MPROC_ETIMEDOUT. A
+ * waiter that times out just as it is notified therefore reports the
+ * notification instead of swallowing it. The waiter frees its node.
  *
  * Crash tolerance. The lock may come back MPROC_EOWNERDEAD: a process died
  * holding it, possibly in the middle of a list update. Every update is
@@ -44,9 +45,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define COND_MAGIC 0x436f6e64u /* "Cond" */
-#define NODE_MAGIC 0x436e6f64u /* "Cnod" */
-#define WALK_LIMIT (1u << 24)  /* no list is longer; guards the repair walk */
+#define COND_MAGIC 0x436f6e64u  /* "Cond" */
+#define SLICE_NS   1000000000LL /* a sleeping waiter looks at its word again */
+#define NODE_MAGIC 0x436e6f64u  /* "Cnod" */
+#define WALK_LIMIT (1u << 24)   /* no list is longer; guards the repair walk */
 
 typedef struct cnode {
     pthread_mutex_t alive; /* robust, process-shared; held by the waiter */
@@ -293,9 +295,13 @@ static int wait_dl(cond_impl *k, const mproc__deadline *dl)
     if ((rc = mproc__lock_release_all(k->lock, &depth)))
         mproc__panic("mproc condition: release of a held lock: %d", rc);
     while (atomic_load(&n->word) == 0) {
-        rc = mproc__futex_wait(&n->word, 0, dl);
-        if (rc == MPROC_ETIMEDOUT) break;
-        if (rc) mproc__panic("mproc condition: futex wait: %d", rc);
+        /* A notifier killed between its mark and its wake-up leaves us
+         * asleep though notified: look again every SLICE_NS. */
+        mproc__deadline slice = {.at_ns = mproc_now_ns() + SLICE_NS};
+        if (!dl->forever && dl->at_ns < slice.at_ns) slice.at_ns = dl->at_ns;
+        rc = mproc__futex_wait(&n->word, 0, &slice);
+        if (rc == MPROC_ETIMEDOUT && mproc__deadline_passed(dl)) break;
+        if (rc && rc != MPROC_ETIMEDOUT) mproc__panic("mproc condition: futex wait: %d", rc);
     }
     int lrc = mproc__lock_reacquire(k->lock, depth);
     if (lrc && lrc != MPROC_EOWNERDEAD) {
@@ -358,6 +364,7 @@ int mproc_cond_notify(mproc_cond *c, unsigned n)
         begin_update(k);
         if (r == EBUSY) { /* a live waiter */
             atomic_store(&h->word, 1);
+            CRASH_POINT(MPROC__COND_CRASH_NOTIFY_BEFORE_WAKE);
             mproc__futex_wake(&h->word, 1);
             CRASH_POINT(MPROC__COND_CRASH_NOTIFY_MARKED);
             n--;

@@ -7,16 +7,23 @@
  * the flag was set and cleared again before it ran, as in Python, where
  * set() notifies every waiter. A waiter count spares set() the wake-up
  * syscall when nobody sleeps (a waiter that dies leaves it too high, which
- * only costs that syscall). */
+ * only costs that syscall). A set() killed between its store and its
+ * wake-up would leave the sleepers asleep with the flag set (a later set()
+ * finds it set and wakes nobody): sleepers look again every SLICE_NS. */
 #include "internal/arena.h"
 #include "internal/platform.h"
 #include "internal/sync.h"
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define EVENT_MAGIC 0x45766e74u /* "Evnt" */
-#define FLAG        1u
+#define EVENT_MAGIC   0x45766e74u /* "Evnt" */
+#define FLAG          1u
+#define SLICE_NS      1000000000LL /* how often a waiter looks again */
+#define KEEP_SLICE_NS 200000000LL  /* how often a wait with keep asks it */
+
+bool mproc__event_crash_before_wake;
 
 typedef struct event_impl {
     uint32_t magic;
@@ -78,7 +85,10 @@ int mproc_event_set(mproc_event *e)
     do {
         if (w & FLAG) return 0; /* already set: its waiters were woken */
     } while (!atomic_compare_exchange_weak(&k->word, &w, (w + 2) | FLAG));
-    if (atomic_load(&k->waiters)) mproc__futex_wake(&k->word, INT32_MAX);
+    if (atomic_load(&k->waiters)) {
+        if (MPROC__UNLIKELY(mproc__event_crash_before_wake)) raise(SIGKILL);
+        mproc__futex_wake(&k->word, INT32_MAX);
+    }
     return 0;
 }
 
@@ -96,6 +106,11 @@ bool mproc_event_is_set(const mproc_event *e)
 
 int mproc_event_wait(mproc_event *e, int timeout_ms)
 {
+    return mproc__event_wait_while(e, timeout_ms, NULL);
+}
+
+int mproc__event_wait_while(mproc_event *e, int timeout_ms, bool (*keep)(void))
+{
     if (!valid(e)) return MPROC_EINVAL;
     mproc__deadline dl;
     int rc = mproc__deadline_init(&dl, timeout_ms);
@@ -112,10 +127,20 @@ int mproc_event_wait(mproc_event *e, int timeout_ms)
             rc = 0;
             break;
         }
-        rc = mproc__futex_wait(&k->word, w, &dl);
+        mproc__deadline slice = {.at_ns = mproc_now_ns() + (keep ? KEEP_SLICE_NS : SLICE_NS)};
+        if (!dl.forever && dl.at_ns < slice.at_ns) slice.at_ns = dl.at_ns;
+        rc = mproc__futex_wait(&k->word, w, &slice);
         if (rc == MPROC_ETIMEDOUT) {
-            rc = atomic_load(&k->word) != w ? 0 : MPROC_ETIMEDOUT;
-            break;
+            if (atomic_load(&k->word) != w) {
+                rc = 0;
+                break;
+            }
+            if (mproc__deadline_passed(&dl)) break;
+            if (keep && !keep()) {
+                rc = MPROC_ECONNRESET;
+                break;
+            }
+            continue; /* a slice ended */
         }
         if (rc) mproc__panic("mproc event: futex wait: %d", rc);
     }

@@ -116,6 +116,7 @@ int mproc_executor_map(mproc_executor *ex, mproc_map_fn fn, const void *in, size
     if (!ex || !fn || (n && in_size && !in) || (n && out_size && !out) ||
         mproc__deadline_init(&dl, timeout_ms))
         return MPROC_EINVAL;
+    if (!mproc__executor_owned(ex)) return MPROC_ECHILD;
     if (!n) return 0;
     map_run m = {.ex = ex, .in = in, .in_size = in_size};
     int rc = mproc__fnref_make((const void *)fn, &m.hdr.fn);

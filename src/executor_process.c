@@ -109,7 +109,18 @@ static void free_(mproc_executor *ex)
     free(x);
 }
 
-static const mproc__executor_ops process_ops = {submit, shutdown_, free_};
+/* In a copy of the owner: the pool's free releases only the copy's memory
+ * (see mproc_pool_free); the futures' references are the copy's. */
+static void free_copy(mproc_executor *ex)
+{
+    pexec *x = (pexec *)ex;
+    mproc_pool_free(x->pool);
+    for (size_t i = 0; i < x->nlive; i++) mproc_future_free(x->live[i]);
+    free(x->live);
+    free(x);
+}
+
+static const mproc__executor_ops process_ops = {submit, shutdown_, free_, free_copy};
 
 int mproc__executor_process_new(mproc_executor **out, const mproc_executor_opts *opts)
 {

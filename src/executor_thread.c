@@ -269,7 +269,22 @@ static void free_(mproc_executor *ex)
     free(x);
 }
 
-static const mproc__executor_ops thread_ops = {submit, shutdown_, free_};
+/* In a copy of the owner: no worker thread exists here, the tasks still
+ * queued are the copy's memory (their futures never complete here). */
+static void free_copy(mproc_executor *ex)
+{
+    texec *x = (texec *)ex;
+    for (xtask *t = x->head, *next; t; t = next) {
+        next = t->next;
+        task_free(t);
+    }
+    free(x->threads);
+    free(x->initargs);
+    free(x->broken_msg);
+    free(x);
+}
+
+static const mproc__executor_ops thread_ops = {submit, shutdown_, free_, free_copy};
 
 int mproc__executor_thread_new(mproc_executor **out, const mproc_executor_opts *opts)
 {

@@ -13,6 +13,7 @@
  * broadcast; then the callbacks run, in order, in the completing thread,
  * with no lock held. A callback added after that runs at once. */
 #include "internal/future.h"
+#include "internal/process.h"
 #include "internal/tcond.h"
 #include "mproc/value.h"
 
@@ -45,6 +46,7 @@ struct mproc_future {
     cbnode *cbs, *cbs_tail;
     mproc__future_withdraw_fn withdraw;
     void *owner;
+    pid_t pid_owner; /* the process that made it, where it completes */
 };
 
 /* ---- the process-wide completion signal ----------------------------------- */
@@ -83,6 +85,11 @@ uint64_t mproc__future_seq(const mproc_future *f)
 static int state_of(const mproc_future *f)
 {
     return atomic_load_explicit(&((mproc_future *)f)->state, memory_order_acquire);
+}
+
+bool mproc__future_foreign(const mproc_future *f)
+{
+    return f->pid_owner != mproc__self_pid() && state_of(f) != DONE;
 }
 
 /* ---- life ------------------------------------------------------------------ */
@@ -124,6 +131,7 @@ mproc_future *mproc__future_new(mproc_future_cb callback, mproc_future_cb error_
     mproc__tcond_init(&f->cv);
     atomic_init(&f->refs, 2);
     atomic_init(&f->state, PENDING);
+    f->pid_owner = mproc__self_pid();
     return f;
 }
 
@@ -233,6 +241,9 @@ int mproc_future_cancel(mproc_future *f)
     void *owner = f->owner;
     MPROC__UNLOCK(&f->mu);
     if (state == DONE) return MPROC_EBADSTATE;
+    /* In a copy of the owner, the withdraw hook would act on the owner's
+     * pool or executor. */
+    if (f->pid_owner != mproc__self_pid()) return MPROC_ECHILD;
     if (state == RUNNING) return MPROC_ERUNNING;
     mproc__future_ref(f); /* the owner may drop its reference in withdraw */
     int rc;
@@ -253,6 +264,7 @@ int mproc_future_cancel(mproc_future *f)
 int mproc_future_add_done_callback(mproc_future *f, mproc_future_cb fn, void *userdata)
 {
     if (!f || !fn) return MPROC_EINVAL;
+    if (mproc__future_foreign(f)) return MPROC_ECHILD; /* it never completes here */
     MPROC__LOCK(&f->mu);
     if (atomic_load_explicit(&f->state, memory_order_relaxed) != DONE) {
         int rc = add_cb(f, fn, userdata, CB_ALWAYS);
@@ -269,6 +281,7 @@ int mproc_future_add_done_callback(mproc_future *f, mproc_future_cb fn, void *us
 int mproc__future_wait_until(mproc_future *f, const mproc__deadline *dl)
 {
     if (state_of(f) == DONE) return 0;
+    if (f->pid_owner != mproc__self_pid()) return MPROC_ECHILD; /* it never completes here */
     int rc = 0;
     MPROC__LOCK(&f->mu);
     while (rc == 0 && atomic_load_explicit(&f->state, memory_order_relaxed) != DONE)

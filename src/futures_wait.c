@@ -18,6 +18,15 @@ static bool failed(const mproc_future *f)
     return mproc_future_done(f) && !mproc_future_successful(f) && !mproc_future_cancelled(f);
 }
 
+/* Before sleeping: MPROC_ECHILD if one of the futures is pending in a
+ * process that did not make it (a fork copy), where it never completes. */
+static int foreign(mproc_future *const *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (mproc__future_foreign(fs[i])) return MPROC_ECHILD;
+    return 0;
+}
+
 static bool condition_holds(mproc_future *const *fs, size_t n, mproc_wait_mode mode, size_t *ndone)
 {
     size_t done = 0;
@@ -63,7 +72,7 @@ int mproc_futures_wait(mproc_future *const *fs, size_t n, int timeout_ms, mproc_
     }
     mproc__futures_lock();
     while (!condition_holds(fs, n, mode, &done)) {
-        if ((rc = mproc__futures_wait_any(&dl))) {
+        if ((rc = foreign(fs, n)) || (rc = mproc__futures_wait_any(&dl))) {
             rc = condition_holds(fs, n, mode, &done) ? 0 : rc;
             break;
         }
@@ -120,7 +129,7 @@ int mproc_as_completed_next(mproc_as_completed *it, mproc_future **f, int timeou
     mproc__futures_lock();
     size_t i;
     while ((i = earliest(it)) == it->left) {
-        if ((rc = mproc__futures_wait_any(&dl))) {
+        if ((rc = foreign(it->fs, it->left)) || (rc = mproc__futures_wait_any(&dl))) {
             if ((i = earliest(it)) != it->left) rc = 0;
             break;
         }

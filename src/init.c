@@ -1,4 +1,5 @@
 /* Once-per-process library start-up. */
+#include "internal/arena.h"
 #include "internal/auth.h"
 #include "internal/base.h"
 #include "internal/process.h"
@@ -10,9 +11,13 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* At exit(): Python's exit function, then this thread's allocator cache
+ * back to the arena (which outlives a process that is not the family's
+ * last: a process the program forked itself, say). */
 static void atexit_handler(void)
 {
     mproc__exit_function();
+    mproc__arena_thread_flush();
 }
 
 static void init_once(void)

@@ -102,36 +102,61 @@ bool mproc__lock_held(const mproc_lock *l)
     return valid(l) && mproc__mutex_owner(&impl(l)->m) == mproc__tid();
 }
 
+/* A sleeper on a robust mutex can miss its wake-up for good: an unlock
+ * clears the waiters bit and wakes one sleeper; if that one is killed
+ * before it takes the mutex, and another thread takes it meanwhile with a
+ * plain compare-and-swap (so without the bit), the kernel sees a live owner
+ * at the death and passes nothing on, and no later unlock wakes anyone:
+ * the others sleep on while the mutex changes hands. So a wait never sleeps
+ * longer than this in one go; it looks again (and sets the bit again) after
+ * each slice. */
+#define WAIT_SLICE_NS (250 * 1000000LL)
+
+#if MPROC__TSAN
+/* ThreadSanitizer intercepts neither clocklock nor an owner's death seen
+ * by timedlock, and would not know we hold the lock: under it an acquire
+ * tries (trylock, which it sees, death included) until its deadline. */
+static int tsan_acquire(const mproc_lock *l, lock_impl *k, int timeout_ms)
+{
+    mproc__deadline dl;
+    mproc__deadline_init(&dl, timeout_ms);
+    int r;
+    while ((r = pthread_mutex_trylock(&k->m)) == EBUSY) {
+        if (k->magic == LOCK_MAGIC && mproc__lock_held(l)) return EDEADLK; /* as clocklock */
+        if (timeout_ms == 0 || mproc__deadline_passed(&dl)) break;
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+    return r;
+}
+#endif
+
 int mproc_lock_acquire(mproc_lock *l, int timeout_ms)
 {
     if (MPROC__UNLIKELY(!valid(l))) return MPROC_EINVAL;
+    if (timeout_ms < 0 && timeout_ms != MPROC_FOREVER) return MPROC_EINVAL;
     lock_impl *k = impl(l);
-    int r;
-    if (MPROC__LIKELY(timeout_ms == MPROC_FOREVER)) {
-        r = pthread_mutex_lock(&k->m);
-    } else if (timeout_ms == 0) {
-        r = pthread_mutex_trylock(&k->m);
-        /* trylock does not report a Lock already held by the caller. */
-        if (r == EBUSY && k->magic == LOCK_MAGIC && mproc__lock_held(l)) r = EDEADLK;
-    } else {
-        mproc__deadline dl;
-        if ((r = mproc__deadline_init(&dl, timeout_ms))) return r;
 #if MPROC__TSAN
-        /* ThreadSanitizer intercepts neither clocklock nor an owner's death
-         * seen by timedlock (it would not know we hold the lock): tries
-         * until the deadline, as its trylock sees both. */
-        while ((r = pthread_mutex_trylock(&k->m)) == EBUSY && !mproc__deadline_passed(&dl)) {
-            if (k->magic == LOCK_MAGIC && mproc__lock_held(l)) { /* as clocklock says */
-                r = EDEADLK;
-                break;
-            }
-            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-        }
+    int r = tsan_acquire(l, k, timeout_ms);
 #else
-        struct timespec ts = {dl.at_ns / 1000000000, dl.at_ns % 1000000000};
-        r = pthread_mutex_clocklock(&k->m, CLOCK_MONOTONIC, &ts);
-#endif
+    /* First one attempt that does not sleep (a deadline in the past; not
+     * trylock, which leaves a not-recoverable mutex locked by the caller,
+     * so that its next call would say EDEADLK, or succeed for an RLock). */
+    static const struct timespec past = {0, 0};
+    int r = pthread_mutex_clocklock(&k->m, CLOCK_MONOTONIC, &past);
+    if (MPROC__LIKELY(r == 0)) return 0;
+    if (r == ETIMEDOUT && timeout_ms != 0) {
+        mproc__deadline dl;
+        mproc__deadline_init(&dl, timeout_ms);
+        for (;;) {
+            int64_t at = mproc_now_ns() + WAIT_SLICE_NS;
+            bool last = !dl.forever && dl.at_ns <= at;
+            if (last) at = dl.at_ns;
+            struct timespec ts = {at / 1000000000, at % 1000000000};
+            r = pthread_mutex_clocklock(&k->m, CLOCK_MONOTONIC, &ts);
+            if (r != ETIMEDOUT || last) break;
+        }
     }
+#endif
     if (MPROC__LIKELY(r == 0)) return 0;
     if (r == EOWNERDEAD) return MPROC_EOWNERDEAD;
     if (r == EBUSY || r == ETIMEDOUT) return MPROC_ETIMEDOUT;

@@ -1,7 +1,11 @@
 /* The manager's client side: connections, requests, proxies. Calls on one
- * manager handle are serialised (one connection). */
+ * manager handle are serialised (one connection). A handle belongs to the
+ * process that made it: in any other (a fork() copy, a child of the fork
+ * start method) its calls fail with MPROC_ECHILD and freeing it releases
+ * that process's memory only. */
 #include "internal/conn.h"
 #include "internal/manager.h"
+#include "internal/process.h"
 #include "mproc/listener.h"
 #include "mproc/queue.h"
 
@@ -16,6 +20,7 @@ struct mproc_manager {
     char *address;
     mproc_process *server;  /* the server this process started, or NULL */
     mproc__mgr_channel *ch; /* local transport (internal/manager.h), or NULL */
+    pid_t owner;            /* the process that made it */
 };
 
 struct mproc_proxy {
@@ -43,33 +48,70 @@ static void set_last(int code, const char *msg)
 /* ---- connecting ---------------------------------------------------------------- */
 
 static int request(mproc_manager *m, mproc_value *req, mproc_value **out);
+static int send_one(mproc_manager *m, const mproc_value *req);
+static int recv_one(mproc_manager *m, mproc_value **rep);
 static int parse_reply(mproc_value *rep, mproc_value **out);
 static mproc_value *req_new(int op);
 static mproc_value *req_add(mproc_value *req, mproc_value *v);
 
+/* True in a process that is not m's owner: a fork() copy, or a child of
+ * the fork start method, shares the owner's socket and channel and must
+ * not touch them. */
+static bool foreign(const mproc_manager *m)
+{
+    return m->owner != mproc__self_pid();
+}
+
+/* The server closed its end of the socket (its thread for us is done,
+ * or it died), so it will never touch our channel again. */
+static bool server_gone(mproc_conn *c)
+{
+    struct pollfd pf = {.fd = mproc_conn_fileno(c), .events = POLLRDHUP};
+    return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Lets go of the local channel, before the socket is closed (the server
+ * frees a channel whose client closed its socket). A server that is gone
+ * no longer holds it either. */
+static void channel_leave(mproc_manager *m)
+{
+    if (!m->ch) return;
+    if (m->c && server_gone(m->c)) mproc__mgr_channel_release(m->ch, MPROC__MGR_CH_SERVER);
+    mproc__mgr_channel_release(m->ch, MPROC__MGR_CH_CLIENT);
+    m->ch = NULL;
+}
+
 /* Moves the requests to a pair of queues in the arena when the server is
- * of our family (it checks the family token); else stays on the socket. */
+ * of our family (each side checks the family token); else stays on the
+ * socket. The server makes the channel, so that a client killed at any
+ * time leaves no arena behind (internal/manager.h). */
 static void go_local(mproc_manager *m)
 {
     const char *env = getenv("MPROC_MANAGER_LOCAL");
     if (env && strcmp(env, "0") == 0) return; /* sockets only (benchmarks, debugging) */
-    mproc__mgr_channel *ch;
-    if (mproc__mgr_channel_new(&ch)) return;
-    mproc_value *req = req_add(req_new(MOP_LOCAL), mproc_value_uint((uintptr_t)ch));
-    req = req_add(req, mproc_value_uint(mproc__mgr_family_token()));
-    mproc_value *rep;
-    if (request(m, req, &rep) == 0) {
-        mproc_value_free(rep);
+    uint64_t token = mproc__mgr_family_token();
+    mproc_value *req = req_add(req_new(MOP_LOCAL), mproc_value_uint(0));
+    req = req_add(req, mproc_value_uint(token));
+    mproc_value *rep = NULL;
+    int rc = req ? send_one(m, req) : MPROC_ENOMEM; /* on the socket: m->ch is not set yet */
+    mproc_value_free(req);
+    if (rc || recv_one(m, &rep) || parse_reply(rep, &rep)) return; /* refused: the socket */
+    uint64_t addr = 0, theirs = 0;
+    mproc_value_get_uint(mproc__mgr_arg(rep, 1), &addr);
+    mproc_value_get_uint(mproc__mgr_arg(rep, 2), &theirs);
+    mproc_value_free(rep);
+    mproc__mgr_channel *ch = (mproc__mgr_channel *)(uintptr_t)addr;
+    /* The token first: only then is the address in our arena. */
+    if (theirs == token && mproc__mgr_channel_valid(ch))
         m->ch = ch;
-        return;
-    }
-    mproc__mgr_channel_drop(ch); /* the server never took its share */
-    mproc__mgr_channel_drop(ch);
+    else /* it serves a channel we cannot use: not a server to talk to */
+        mproc_conn_close(m->c);
 }
 
 int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
                           mproc_process *server)
 {
+    mproc__init();
     mproc_manager *m = calloc(1, sizeof *m);
     if (!m || !(m->address = strdup(address))) {
         free(m);
@@ -86,6 +128,7 @@ int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_
     mproc__conn_set_spin(m->c, mproc__mgr_spin_ns(MPROC__MGR_SPIN_CLIENT_NS));
     pthread_mutex_init(&m->mu, NULL);
     m->server = server;
+    m->owner = mproc__self_pid();
     go_local(m);
     *out = m;
     return 0;
@@ -150,6 +193,10 @@ static int recv_one(mproc_manager *m, mproc_value **rep)
 static int request(mproc_manager *m, mproc_value *req, mproc_value **out)
 {
     if (!req) return MPROC_ENOMEM;
+    if (foreign(m)) {
+        mproc_value_free(req);
+        return MPROC_ECHILD;
+    }
     MPROC__LOCK(&m->mu);
     mproc_value *rep = NULL;
     int rc;
@@ -322,7 +369,8 @@ void mproc_proxy_free(mproc_proxy *p)
 {
     if (!p) return;
     mproc_value *rep;
-    if (request(p->m, req_add(req_new(MOP_DECREF), mproc_value_uint(p->id)), &rep) == 0)
+    if (!foreign(p->m) &&
+        request(p->m, req_add(req_new(MOP_DECREF), mproc_value_uint(p->id)), &rep) == 0)
         mproc_value_free(rep);
     free(p->typeid);
     free(p);
@@ -375,14 +423,14 @@ int mproc_proxy_len(mproc_proxy *p, size_t *out)
 int mproc_manager_shutdown(mproc_manager *m)
 {
     if (!m) return MPROC_EINVAL;
+    if (foreign(m)) return MPROC_ECHILD;
     mproc_value *rep = NULL; /* set when request returns 0; NULL for the analyzer */
     int rc = request(m, req_new(MOP_SHUTDOWN), &rep);
     if (!rc) mproc_value_free(rep);
     MPROC__LOCK(&m->mu);
+    channel_leave(m);
     mproc_conn_free(m->c);
     m->c = NULL;
-    mproc__mgr_channel_drop(m->ch);
-    m->ch = NULL;
     MPROC__UNLOCK(&m->mu);
     if (m->server) {
         if (mproc_process_join(m->server, 5000) != 0) {
@@ -398,9 +446,16 @@ int mproc_manager_shutdown(mproc_manager *m)
 void mproc_manager_free(mproc_manager *m)
 {
     if (!m) return;
+    if (foreign(m)) { /* a copy: its own descriptor and memory, nothing shared */
+        mproc_conn_free(m->c);
+        mproc_process_free(m->server); /* the copy's memory only: not its creator */
+        free(m->address);
+        free(m);
+        return;
+    }
     if (m->server) mproc_manager_shutdown(m);
+    channel_leave(m);
     mproc_conn_free(m->c);
-    mproc__mgr_channel_drop(m->ch);
     pthread_mutex_destroy(&m->mu);
     free(m->address);
     free(m);
@@ -418,6 +473,7 @@ int mproc_manager_call_many(mproc_manager *m, const mproc_call *calls, size_t n,
         if (!calls[i].proxy || calls[i].proxy->m != m || !calls[i].method) return MPROC_EINVAL;
         if (results) results[i] = NULL;
     }
+    if (foreign(m)) return MPROC_ECHILD;
     int rc = 0;
     size_t sent = 0, got = 0;
     MPROC__LOCK(&m->mu);

@@ -167,7 +167,7 @@ int mproc__mgr_channel_new(mproc__mgr_channel **out)
         mproc_shm_free(ch);
         return rc;
     }
-    atomic_store(&ch->refs, 2);
+    atomic_store(&ch->held, MPROC__MGR_CH_CLIENT | MPROC__MGR_CH_SERVER);
     ch->magic = CHANNEL_MAGIC;
     *out = ch;
     return 0;
@@ -178,9 +178,11 @@ bool mproc__mgr_channel_valid(const mproc__mgr_channel *ch)
     return ch && mproc_shm_contains(ch) && ch->magic == CHANNEL_MAGIC;
 }
 
-void mproc__mgr_channel_drop(mproc__mgr_channel *ch)
+void mproc__mgr_channel_release(mproc__mgr_channel *ch, unsigned share)
 {
-    if (!ch || atomic_fetch_sub(&ch->refs, 1) != 1) return;
+    if (!ch) return;
+    uint32_t old = atomic_fetch_and(&ch->held, ~share);
+    if (!(old & share) || (old & ~share)) return; /* released before, or the other's is held */
     ch->magic = 0;
     mproc_queue_free(ch->req);
     mproc_queue_free(ch->rep);

@@ -2,7 +2,13 @@
  * of the protocol (internal/manager.h) on the object table. A connection's
  * references are counted per connection and dropped when it closes, even
  * when the client died. A client that sends something malformed, too big,
- * or nothing for idle_timeout_ms is disconnected; the others go on. */
+ * or nothing for idle_timeout_ms is disconnected; the others go on.
+ *
+ * A method waiting on behalf of a client (a queue get, a lock acquire)
+ * watches that client's socket between slices of its wait
+ * (mproc__mgr_client_alive): once the client is gone, it takes nothing and
+ * the connection's thread ends. What a method took for a client whose
+ * reply then cannot be delivered is given back (mproc__mgr_on_undelivered). */
 #include "internal/conn.h"
 #include "internal/future.h"
 #include "internal/log.h"
@@ -48,11 +54,19 @@ typedef struct client {
     server *s;
     struct client *next;
     mproc_conn *c;
-    mproc__mgr_channel *ch; /* a local client's queues (internal/manager.h) */
+    mproc__mgr_channel *ch; /* a local client's queues (internal/manager.h); s->mu */
     bool shutdown;          /* it asked the server to stop */
+    bool cut;               /* the request's method gave up: its client is gone, or we stop */
+    /* What the request's method took and how to give it back (its object
+     * held meanwhile), until its reply is delivered. */
+    void (*undo)(void *state, const mproc_value *result);
+    mgr_obj *undo_obj;
     conn_ref *refs;
     size_t nrefs, cap;
 } client;
+
+/* The connection this thread serves (NULL outside a connection thread). */
+static _Thread_local client *current;
 
 static void stop_server(server *s)
 {
@@ -230,6 +244,52 @@ static bool claim_loan(client *cl, uint64_t id)
     return false;
 }
 
+/* ---- clients that go while a method works for them --------------------------- */
+
+/* The client closed its end of the socket (it freed its handle, exited or
+ * was killed), or the server shut it: end of file or an error. Requests it
+ * sent before (pipelined) do not count. */
+static bool client_gone(const client *cl)
+{
+    struct pollfd pf = {.fd = mproc_conn_fileno(cl->c), .events = POLLRDHUP};
+    return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+bool mproc__mgr_client_alive(void)
+{
+    client *cl = current;
+    if (!cl) return true;
+    if (atomic_load(&cl->s->stop) || client_gone(cl)) {
+        cl->cut = true;
+        return false;
+    }
+    return true;
+}
+
+static _Thread_local void (*method_undo)(void *state, const mproc_value *result);
+
+void mproc__mgr_on_undelivered(void (*undo)(void *state, const mproc_value *result))
+{
+    method_undo = undo;
+}
+
+/* The reply to the request was delivered (or there was nothing to give
+ * back): forget the undo. */
+static void settle(client *cl)
+{
+    mproc__mgr_obj_put(cl->undo_obj);
+    cl->undo = NULL;
+    cl->undo_obj = NULL;
+}
+
+/* The reply r (the method's result in r[1]) cannot reach the client: what
+ * the method took goes back. */
+static void give_back(client *cl, const mproc_value *r)
+{
+    if (cl->undo) cl->undo(cl->undo_obj->state, r ? mproc__mgr_arg(r, 1) : NULL);
+    settle(cl);
+}
+
 static mproc_value *call(client *cl, uint64_t id, const char *name, const mproc_value *args)
 {
     mgr_obj *o = mproc__mgr_obj_get(id);
@@ -242,8 +302,14 @@ static mproc_value *call(client *cl, uint64_t id, const char *name, const mproc_
     mproc_value *result;
     char *msg = NULL;
     result_owned = false;
+    method_undo = NULL;
     int rc = mproc__task_run_method(m->fn, o->state, args, &result, &msg);
-    mproc__mgr_obj_put(o);
+    if (!rc && method_undo && !m->returns_typeid) { /* kept until the reply is out */
+        cl->undo = method_undo;
+        cl->undo_obj = o;
+    } else {
+        mproc__mgr_obj_put(o);
+    }
     if (!rc && result) lend(cl, result, result_owned);
     if (rc) {
         mproc_value *r = fail(MREP_METHOD_ERR, rc, msg);
@@ -312,19 +378,23 @@ static mproc_value *handle(client *cl, const mproc_value *req)
     case MOP_DECREF:
         if (!has_id) break;
         return ref(cl, id, op == MOP_INCREF ? +1 : -1);
-    case MOP_LOCAL: {
+    case MOP_LOCAL: { /* the client's family token; the channel is made here */
         uint64_t token = 0;
         mproc_value_get_uint(mproc__mgr_arg(req, 2), &token);
-        mproc__mgr_channel *ch = (mproc__mgr_channel *)(uintptr_t)id;
-        /* The token first: only then is the address in our arena. */
-        if (!has_id || token != mproc__mgr_family_token() || cl->ch ||
-            !mproc__mgr_channel_valid(ch) || !mproc__queue_valid(ch->req) ||
-            !mproc__queue_valid(ch->rep))
+        if (token != mproc__mgr_family_token() || cl->ch)
             return fail(MREP_SERVER_ERR, MPROC_EINVAL, "not a local client of this family");
-        MPROC__LOCK(&cl->s->mu); /* read by mproc__mgr_serve when it stops */
-        cl->ch = ch;
+        mproc__mgr_channel *ch;
+        int rc = mproc__mgr_channel_new(&ch);
+        if (rc) return fail(MREP_SERVER_ERR, rc, "no channel");
+        MPROC__LOCK(&cl->s->mu); /* against a stop looking at cl->ch */
+        bool stopping = atomic_load(&cl->s->stop);
+        if (!stopping) cl->ch = ch;
         MPROC__UNLOCK(&cl->s->mu);
-        return reply2(MREP_OK, mproc_value_nil(), NULL);
+        if (stopping) {
+            mproc__mgr_channel_release(ch, MPROC__MGR_CH_CLIENT | MPROC__MGR_CH_SERVER);
+            return fail(MREP_SERVER_ERR, MPROC_ECONNRESET, "the server stops");
+        }
+        return reply2(MREP_OK, mproc_value_uint((uintptr_t)ch), mproc_value_uint(token));
     }
     case MOP_SHUTDOWN: /* once the reply is out: see serve_client */
         cl->shutdown = true;
@@ -345,7 +415,9 @@ static client lone_client = {.s = &lone_server};
 
 mproc_value *mproc__mgr_handle_request(const mproc_value *req)
 {
-    return handle(&lone_client, req);
+    mproc_value *r = handle(&lone_client, req);
+    settle(&lone_client);
+    return r;
 }
 
 void mproc__mgr_handle_reset(void)
@@ -384,32 +456,38 @@ static void serve_local(client *cl)
         if (rc) break;
         last = mproc_now_ns();
         mproc_value *req = NULL, *r;
+        cl->cut = false;
         rc = mproc_value_decode(buf, len, NULL, &req);
         free(buf);
         r = rc ? fail(MREP_SERVER_ERR, rc, "malformed message") : handle(cl, req);
         mproc_value_free(req);
+        if (cl->cut) { /* its method gave up: the client is gone, or we stop */
+            give_back(cl, r);
+            mproc_value_free(r);
+            break;
+        }
         void *out = NULL;
         size_t olen = 0;
         rc = r ? mproc_value_encode(r, &out, &olen) : MPROC_ENOMEM;
-        mproc_value_free(r);
         if (!rc) rc = mproc_queue_put(cl->ch->rep, out, olen, MPROC_FOREVER);
         free(out);
+        if (cl->undo) { /* a grant: back if its reply will never be read */
+            if (!rc && client_gone(cl) && mproc_queue_qsize(cl->ch->rep) > 0) rc = MPROC_ECONNRESET;
+            if (rc)
+                give_back(cl, r);
+            else
+                settle(cl);
+        }
+        mproc_value_free(r);
         if (cl->shutdown) stop_server(cl->s);
         if (rc) break;
     }
-    /* Detached under the lock, dropped after it: mproc__mgr_serve, when it
-     * stops, closes the request queue of every client it finds attached
-     * (found by TSan: it could close a queue just freed here). */
-    MPROC__LOCK(&cl->s->mu);
-    mproc__mgr_channel *ch = cl->ch;
-    cl->ch = NULL;
-    MPROC__UNLOCK(&cl->s->mu);
-    mproc__mgr_channel_drop(ch);
 }
 
 static void *serve_client(void *arg)
 {
     client *cl = arg;
+    current = cl;
     mproc_conn_set_max_message(cl->c, MPROC__MGR_MAX_MSG);
     /* Nothing is decoded before the client has authenticated (both ways,
      * as Python's Listener does). */
@@ -429,9 +507,22 @@ static void *serve_client(void *arg)
             break;
         }
         if (rc) break; /* closed, idle, too big, gone */
+        cl->cut = false;
         mproc_value *r = handle(cl, req);
         mproc_value_free(req);
-        rc = r ? mproc_conn_send_value(cl->c, r) : MPROC_ENOMEM;
+        if (cl->cut) { /* its method gave up: the client is gone, or we stop */
+            give_back(cl, r);
+            mproc_value_free(r);
+            break;
+        }
+        if (cl->undo && client_gone(cl))
+            rc = MPROC_ECONNRESET; /* a grant its client would not read */
+        else
+            rc = r ? mproc_conn_send_value(cl->c, r) : MPROC_ENOMEM;
+        if (rc)
+            give_back(cl, r);
+        else
+            settle(cl);
         mproc_value_free(r);
         if (cl->shutdown) stop_server(cl->s);
         if (rc) break;
@@ -440,10 +531,19 @@ static void *serve_client(void *arg)
             break;
         }
     }
-done:
+done:;
+    server *s = cl->s;
+    /* A local client's channel: released before the socket is closed (the
+     * client frees it once it sees the end of file, internal/manager.h);
+     * a client whose end is closed is done with it. */
+    MPROC__LOCK(&s->mu);
+    mproc__mgr_channel *ch = cl->ch;
+    cl->ch = NULL;
+    MPROC__UNLOCK(&s->mu);
+    if (ch && client_gone(cl)) mproc__mgr_channel_release(ch, MPROC__MGR_CH_CLIENT);
+    mproc__mgr_channel_release(ch, MPROC__MGR_CH_SERVER);
     for (size_t i = 0; i < cl->nrefs; i++) mproc__mgr_obj_ref(cl->refs[i].id, -cl->refs[i].n);
     free(cl->refs);
-    server *s = cl->s;
     MPROC__LOCK(&s->mu);
     for (client **pp = &s->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
@@ -454,6 +554,7 @@ done:
     MPROC__UNLOCK(&s->mu);
     free(cl);
     atomic_fetch_sub(&s->conns, 1);
+    current = NULL;
     return NULL;
 }
 
@@ -535,12 +636,16 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
     atomic_store(&s->stop, true);
     mproc_listener_close(l);
     /* Wake every connection thread blocked reading (a socket, or a local
-     * client's queue), and wait for them (one blocked in a method, e.g. a
-     * queue get, is left: the server state is then kept, not freed). */
+     * client's queue: its socket stays whole, since its end of file tells
+     * that the client is done with its channel), and wait for them (one
+     * waiting in a method sees the stop within a slice; one stuck in a
+     * custom method is left: the server state is then kept, not freed). */
     MPROC__LOCK(&s->mu);
     for (client *cl = s->clients; cl; cl = cl->next) {
-        shutdown(mproc_conn_fileno(cl->c), SHUT_RDWR);
-        if (cl->ch) mproc_queue_close(cl->ch->req);
+        if (cl->ch)
+            mproc_queue_close(cl->ch->req);
+        else
+            shutdown(mproc_conn_fileno(cl->c), SHUT_RDWR);
     }
     MPROC__UNLOCK(&s->mu);
     for (int i = 0; i < 1000 && atomic_load(&s->conns) > 0; i++) usleep(1000);

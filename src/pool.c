@@ -333,6 +333,7 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     mproc__init();
     mproc_pool *pool = calloc(1, sizeof *pool);
     if (!pool) return MPROC_ENOMEM;
+    pool->owner = mproc__self_pid();
     pool->n = o.processes ? o.processes : mproc_cpu_count();
     pool->method = o.context ? mproc_context_method(o.context) : MPROC_START_DEFAULT;
     if (pool->method == MPROC_START_DEFAULT) pool->method = mproc__default_start_method();
@@ -388,6 +389,7 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
 int mproc_pool_close(mproc_pool *pool)
 {
     if (!pool) return MPROC_EINVAL;
+    if (!pool_owned(pool)) return MPROC_ECHILD;
     MPROC__LOCK(&pool->mu);
     if (pool->state == ST_OPEN) pool->state = ST_CLOSED;
     mproc__pool_send_stops_locked(pool);
@@ -398,6 +400,7 @@ int mproc_pool_close(mproc_pool *pool)
 int mproc_pool_terminate(mproc_pool *pool)
 {
     if (!pool) return MPROC_EINVAL;
+    if (!pool_owned(pool)) return MPROC_ECHILD;
     MPROC__LOCK(&pool->mu);
     pool->state = ST_TERMINATED;
     pool_task *all = mproc__pool_take_all_locked(pool);
@@ -411,6 +414,7 @@ int mproc_pool_terminate(mproc_pool *pool)
 int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 {
     if (!pool) return MPROC_EINVAL;
+    if (!pool_owned(pool)) return MPROC_ECHILD;
     mproc__deadline dl;
     int rc = mproc__deadline_init(&dl, timeout_ms);
     if (rc) return rc;
@@ -438,7 +442,7 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 
 size_t mproc_pool_workers(mproc_pool *pool, pid_t *out, size_t cap)
 {
-    if (!pool) return 0;
+    if (!pool || !pool_owned(pool)) return 0;
     MPROC__LOCK(&pool->mu);
     size_t n = 0;
     for (int i = 0; i < pool->n; i++) {
@@ -450,9 +454,43 @@ size_t mproc_pool_workers(mproc_pool *pool, pid_t *out, size_t cap)
     return n;
 }
 
+/* A task's private memory, in a copy of the owner (no hook, no future
+ * completed: the owner does that). */
+static void drop_copied_tasks(pool_task *t)
+{
+    while (t) {
+        pool_task *next = t->next;
+        if (t->f) mproc_future_free(t->f);
+        free(t->msg);
+        free(t);
+        t = next;
+    }
+}
+
+/* mproc_pool_free in a process that does not own the pool: frees what
+ * the fork copied into this process (the struct, task records, process
+ * objects, its copies of the fds) and nothing of the owner's (workers,
+ * queues, threads, arena blocks, the lock). */
+static void free_copy(mproc_pool *pool)
+{
+    drop_copied_tasks(pool->pend_head);
+    for (int i = 0; i < pool->n; i++) {
+        drop_copied_tasks(pool->w[i].head);
+        if (pool->w[i].p) (void)mproc_process_free(pool->w[i].p);
+    }
+    if (pool->wake[0] >= 0) close(pool->wake[0]);
+    if (pool->wake[1] >= 0) close(pool->wake[1]);
+    free(pool->w);
+    free(pool);
+}
+
 void mproc_pool_free(mproc_pool *pool)
 {
     if (!pool) return;
+    if (!pool_owned(pool)) {
+        free_copy(pool);
+        return;
+    }
     MPROC__LOCK(&pool->mu);
     bool open = pool->state == ST_OPEN || pool->state == ST_CLOSED;
     MPROC__UNLOCK(&pool->mu);

@@ -157,6 +157,7 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
         in_size > UINT32_MAX || out_size > UINT32_MAX || o.timeout_ms < MPROC_FOREVER ||
         (n && in_size + out_size > SIZE_MAX / 2 / n))
         return MPROC_EINVAL;
+    if (!mproc__pool_owned(pool)) return MPROC_ECHILD;
     mproc__fnref ref;
     int rc = mproc__fnref_make((const void *)fn, &ref);
     if (rc) return rc;
@@ -271,7 +272,9 @@ static void imap_unref_locked(mproc_imap *it, bool *freed)
     *freed = --it->refs == 0;
 }
 
-static void imap_destroy(mproc_imap *it)
+/* The iterator's memory (its lock and condition are not destroyed: see
+ * imap_destroy). */
+static void imap_release(mproc_imap *it)
 {
     for (chunk_res *c = it->done, *n; c; c = n) {
         n = c->next;
@@ -283,9 +286,14 @@ static void imap_destroy(mproc_imap *it)
         free(it->cur);
     }
     free(it->inbuf);
+    free(it);
+}
+
+static void imap_destroy(mproc_imap *it)
+{
     pthread_mutex_destroy(&it->mu);
     pthread_cond_destroy(&it->cv);
-    free(it);
+    imap_release(it);
 }
 
 static void imap_chunk_done(void *ud, uint64_t seq, size_t count, int rc, const void *res,
@@ -320,6 +328,7 @@ int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t ou
     mproc_imap_opts o = opts ? *opts : (mproc_imap_opts){0};
     if (!pool || !fn || !produce || !out || in_size > UINT32_MAX || out_size > UINT32_MAX)
         return MPROC_EINVAL;
+    if (!mproc__pool_owned(pool)) return MPROC_ECHILD;
     mproc_imap *it = calloc(1, sizeof *it);
     if (!it) return MPROC_ENOMEM;
     int rc = mproc__fnref_make((const void *)fn, &it->fn);
@@ -412,6 +421,7 @@ static chunk_res *take_chunk_locked(mproc_imap *it)
 int mproc_imap_next(mproc_imap *it, void *out, size_t *index, int timeout_ms)
 {
     if (!it || (!out && it->out_size)) return MPROC_EINVAL;
+    if (!mproc__pool_owned(it->pool)) return MPROC_ECHILD;
     mproc__deadline dl;
     int rc = mproc__deadline_init(&dl, timeout_ms);
     if (rc) return rc;
@@ -453,6 +463,13 @@ int mproc_imap_next(mproc_imap *it, void *out, size_t *index, int timeout_ms)
 void mproc_imap_free(mproc_imap *it)
 {
     if (!it) return;
+    if (!mproc__pool_owned(it->pool)) {
+        /* A copy of the owner's: its memory only. The chunks in flight are
+         * the owner's, the pool is not let go, and the lock and condition
+         * may hold the state of threads that do not exist here. */
+        imap_release(it);
+        return;
+    }
     MPROC__LOCK(&it->mu);
     if (it->held) {
         it->held = false;

@@ -2,8 +2,10 @@
  * mproc__pool_stage_take); pool_map.c tells how a map uses one. */
 #include "internal/platform.h"
 #include "internal/pool.h"
+#include "internal/process.h"
 #include "mproc/arena.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -11,7 +13,8 @@
 /* The staging cache: one block per process, kept from map to map (and
  * pool to pool) so that its pages stay mapped. Taken and given back with
  * one atomic exchange, so that a fork child (which sees the parent's
- * block, owned by another pid) simply ignores it. */
+ * block, owned by another pid) simply ignores it. The process frees it when
+ * it exits: the family arena outlives the process. */
 typedef struct stage_hdr {
     pid_t owner;
     size_t cap;
@@ -45,6 +48,16 @@ void *mproc__pool_stage_take(size_t bytes)
     return (char *)h + STAGE_HDR;
 }
 
+static void stage_release(void)
+{
+    stage_drop(atomic_exchange(&stage_cache, NULL));
+}
+
+static void register_release(void)
+{
+    mproc__on_process_exit(stage_release);
+}
+
 void mproc__pool_stage_give(void *stage)
 {
     stage_hdr *h = (stage_hdr *)(void *)((char *)stage - STAGE_HDR);
@@ -52,5 +65,7 @@ void mproc__pool_stage_give(void *stage)
         mproc_shm_free(h);
         return;
     }
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_release);
     stage_drop(atomic_exchange(&stage_cache, h)); /* two maps at once: the last one's stays */
 }

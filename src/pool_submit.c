@@ -109,6 +109,11 @@ int mproc__pool_size(const mproc_pool *pool)
     return pool->n;
 }
 
+bool mproc__pool_owned(const mproc_pool *pool)
+{
+    return pool_owned(pool);
+}
+
 int mproc__pool_hold(mproc_pool *pool)
 {
     MPROC__LOCK(&pool->mu);
@@ -134,6 +139,7 @@ static int submit_future(mproc_pool *pool, uint32_t kind, const void *fn, const 
     mproc_task_opts o = opts ? *opts : (mproc_task_opts){0};
     if (!pool || !fn || !out || (!payload && plen) || o.timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
+    if (!pool_owned(pool)) return MPROC_ECHILD;
     mproc__fnref ref;
     int rc = mproc__fnref_make(fn, &ref);
     if (rc) return rc;
@@ -172,6 +178,7 @@ int mproc_pool_apply_async(mproc_pool *pool, mproc_task_fn fn, const void *arg, 
 int mproc_pool_apply_value_async(mproc_pool *pool, mproc_value_task_fn fn, const mproc_value *arg,
                                  const mproc_task_opts *opts, mproc_future **out)
 {
+    if (pool && !pool_owned(pool)) return MPROC_ECHILD;
     void *buf = NULL;
     size_t len = 0;
     mproc_value *nil = arg ? NULL : mproc_value_nil();

@@ -10,6 +10,7 @@
 #include "internal/tlock.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static mproc_process *reg_head, *reg_tail;
 static atomic_int child_counter;
-static pid_t self_pid;
+pid_t mproc__self_pid_v;
 static mproc_process root_obj = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .kind = MPROC__SELF,
@@ -37,10 +38,6 @@ static mproc_process parent_obj = {
 };
 static bool have_parent;
 
-pid_t mproc__self_pid(void)
-{
-    return self_pid;
-}
 const char *mproc__self_identity(void)
 {
     return self->identity;
@@ -58,8 +55,8 @@ bool mproc__self_is_daemon(void)
  * children yet, and locks other threads may have held at fork time. */
 void mproc__self_after_fork(void)
 {
-    self_pid = getpid();
-    self->pid = self_pid;
+    mproc__self_pid_v = getpid();
+    self->pid = mproc__self_pid_v;
     mproc__tid_reset_after_fork();
     mproc__arena_after_fork();
     reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
@@ -72,8 +69,8 @@ void mproc__self_after_fork(void)
 
 void mproc__self_init(void)
 {
-    self_pid = getpid();
-    root_obj.pid = self_pid;
+    mproc__self_pid_v = getpid();
+    root_obj.pid = mproc__self_pid_v;
     pthread_atfork(NULL, NULL, mproc__self_after_fork);
 }
 
@@ -142,10 +139,20 @@ int mproc_active_children(mproc_process **out, size_t cap, size_t *n)
     return 0;
 }
 
-void mproc__exit_function(void)
+/* What the process gives back at its exit (mproc__on_process_exit). */
+static void (*exit_hooks[8])(void);
+static atomic_int nexit_hooks;
+
+void mproc__on_process_exit(void (*fn)(void))
 {
-    if (self_pid != getpid()) return; /* a copy made by vfork/clone */
-    MPROC__DEBUG("running all \"atexit\" finalizers");
+    int i = atomic_fetch_add(&nexit_hooks, 1);
+    if (i >= (int)(sizeof exit_hooks / sizeof exit_hooks[0]))
+        mproc__panic("too many process exit hooks");
+    exit_hooks[i] = fn;
+}
+
+static void end_children(void)
+{
     size_t n = 0;
     mproc_active_children(NULL, 0, &n);
     if (n == 0) return;
@@ -164,6 +171,16 @@ void mproc__exit_function(void)
     free(kids);
 }
 
+void mproc__exit_function(void)
+{
+    if (mproc__self_pid_v != getpid()) return; /* a copy made by vfork/clone */
+    MPROC__DEBUG("running all \"atexit\" finalizers");
+    end_children();
+    int n = atomic_load(&nexit_hooks);
+    for (int i = 0; i < n && i < (int)(sizeof exit_hooks / sizeof exit_hooks[0]); i++)
+        exit_hooks[i]();
+}
+
 /* In the child, before the target: p (the child's copy) becomes the
  * current process and the old current process becomes the parent. */
 static void become_child(mproc_process *p, pid_t parent, int parent_fd)
@@ -175,7 +192,7 @@ static void become_child(mproc_process *p, pid_t parent, int parent_fd)
     have_parent = true;
 
     p->kind = MPROC__SELF;
-    p->pid = self_pid;
+    p->pid = mproc__self_pid_v;
     p->sentinel = -1;
     p->creator = 0;
     atomic_store(&p->reaped, false);

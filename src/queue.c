@@ -24,7 +24,10 @@
  * is valid.
  *
  * The upper halves of commit and cpos (the counts) are the futex words
- * consumers and producers sleep on, after a short spin.
+ * consumers and producers sleep on, after a short spin. A sleeper reads its
+ * word before it checks what it waits for (docs/sync.md), and wakes the
+ * other side's sleepers before it sleeps, in case a process killed after
+ * its commit still owed them a wake-up (wake_other_side).
  *
  * A side's lock biases to a thread that takes it many times in a row
  * (internal/tlock.h): that thread then takes and drops it, and commits,
@@ -42,6 +45,7 @@
 
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +55,8 @@
 #define REC_HDR       8
 #define KIND_INLINE   1u
 #define KIND_EXTERNAL 2u
-#define SPIN_NS       30000 /* how long a waiter spins before it sleeps */
+#define SPIN_NS       30000        /* how long a waiter spins before it sleeps */
+#define JOIN_SLICE_NS 1000000000LL /* how often a joiner looks again (see join) */
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "count halves are the upper words");
 
@@ -248,6 +253,15 @@ void mproc_queue_free(mproc_queue *q)
     mproc_shm_free(q);
 }
 
+mproc__queue_crash_point mproc__queue_crash_at;
+
+/* Tests only (see internal/queue.h): dies between a commit and the
+ * wake-up it owes the sleepers. */
+#define CRASH_POINT(p)                                                                             \
+    do {                                                                                           \
+        if (MPROC__UNLIKELY(mproc__queue_crash_at == (p))) raise(SIGKILL);                         \
+    } while (0)
+
 /* ---- locks ------------------------------------------------------------------ */
 
 /* Takes a side's lock before the deadline; *biased: taken through its bias
@@ -280,8 +294,37 @@ static inline uint32_t sleepers(_Atomic uint32_t *n, bool biased)
     return atomic_load_explicit(n, biased ? memory_order_relaxed : memory_order_seq_cst);
 }
 
+/* Wakes whoever sleeps on the other side of the queue, when a waiter of
+ * one side is about to sleep (or to time out: a try that found nothing):
+ * a getter finds the queue empty, so every waiting put has room; a putter
+ * finds no room, so the queue holds a message for every waiting get and
+ * poller. Each side wakes the other after its commit, but a process killed
+ * between the two owes its wake-up for ever: this pays it, so that the two
+ * sides never wait side by side. */
+static void wake_other_side(mproc_queue *q, bool getter)
+{
+    if (getter) {
+        if (atomic_load(&q->producers_waiting)) mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+    } else if (atomic_load(&q->consumers_waiting) || atomic_load(&q->pollers)) {
+        mproc__futex_wake(count_word(&q->commit), INT_MAX);
+    }
+}
+
+/* MPROC_ECLOSED, for a caller that found the queue closed, after waking
+ * whoever still sleeps on it: a close killed before its wake-ups leaves
+ * its sleepers asleep, and this pays what it owed them. */
+static int closed_wake(mproc_queue *q)
+{
+    if (atomic_load(&q->consumers_waiting) || atomic_load(&q->pollers))
+        mproc__futex_wake(count_word(&q->commit), INT_MAX);
+    if (atomic_load(&q->producers_waiting)) mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+    return MPROC_ECLOSED;
+}
+
 /* Sleeps while *word == seen (and the queue is open), after a short spin,
- * registered in *waiting so that the other side wakes us. */
+ * registered in *waiting so that the other side wakes us. seen must have
+ * been read before the caller's check of what it waits for (see put): a
+ * commit after it changes the word, so the sleep cannot miss it. */
 static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
                     _Atomic uint32_t *waiting, mproc__tlock *other, const mproc__deadline *dl)
 {
@@ -304,6 +347,9 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
             if (i % 256 == 0) sched_yield();
         }
     }
+    /* Going to sleep: whatever sleeps on the other side is owed a wake-up
+     * (wake_other_side). */
+    wake_other_side(q, waiting == &q->consumers_waiting);
     /* Register, then look again: the other side stores its count and then
      * reads `waiting`, so either it sees us or we see its store (both
      * sequentially consistent, or the heavy barrier of a biased lock). The
@@ -324,10 +370,16 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
 
 /* ---- put --------------------------------------------------------------------- */
 
-static bool has_room(mproc_queue *q, size_t len)
+/* Whether a message of len bytes fits, judged from cp, the consumers' word
+ * as the caller read it (the word it sleeps on if not), with the plock
+ * held. Everything else is read after cp, so is no older: the commit word
+ * and bytes_in are the plock holder's own, and a get adds to bytes_out
+ * before it stores cpos (see take), so the bytes_out read here counts
+ * every get that cp counts. A get that cp does not count changes the word,
+ * and the sleep on it returns at once. */
+static bool has_room(mproc_queue *q, uint64_t cp, size_t len)
 {
-    if (!q->maxsize && !q->max_bytes) return true;
-    uint64_t cp = atomic_load(&q->cpos), cm = atomic_load(&q->commit);
+    uint64_t cm = atomic_load(&q->commit);
     uint32_t count = (CNT(cm) - CNT(cp)) & CNT_MASK;
     if (q->maxsize && count >= q->maxsize) return false;
     if (q->max_bytes && count > 0) {
@@ -379,7 +431,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     mproc__deadline dl;
     int rc = deadline_init(&dl, timeout_ms);
     if (rc) return rc;
-    if (atomic_load(&q->closed)) return MPROC_ECLOSED;
+    if (atomic_load(&q->closed)) return closed_wake(q);
     void *ext = NULL; /* a large message is copied before the lock is taken */
     if (len > INLINE_MAX) {
         if ((rc = mproc_shm_alloc(&ext, len))) return rc;
@@ -387,22 +439,30 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     }
     bool biased;
     if ((rc = take_lock(&q->plock, &dl, &biased))) goto fail;
-    while (!atomic_load(&q->closed) && !has_room(q, len)) {
-        uint32_t seen = WORD(atomic_load(&q->cpos));
+    while (q->maxsize || q->max_bytes) { /* bounded: wait for room */
+        /* The word first, then the check made from it, then the sleep on
+         * it (see has_room): a get that lands after this read changes the
+         * word, so the sleep cannot miss it. */
+        uint64_t cp = atomic_load(&q->cpos);
+        if (atomic_load(&q->closed) || has_room(q, cp, len)) break;
+        uint32_t seen = WORD(cp);
         mproc__tlock_drop(&q->plock, biased);
-        if (mproc__deadline_passed(&dl) ||
-            sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &q->clock, &dl) ==
-                MPROC_ETIMEDOUT) {
-            if (mproc__deadline_passed(&dl)) {
-                rc = MPROC_ETIMEDOUT;
-                goto fail;
-            }
+        if (mproc__deadline_passed(&dl)) { /* no sleep: pass the wake-up on all the same */
+            wake_other_side(q, false);
+            rc = MPROC_ETIMEDOUT;
+            goto fail;
+        }
+        if (sleep_on(q, count_word(&q->cpos), seen, &q->producers_waiting, &q->clock, &dl) ==
+                MPROC_ETIMEDOUT &&
+            mproc__deadline_passed(&dl)) {
+            rc = MPROC_ETIMEDOUT;
+            goto fail;
         }
         if ((rc = take_lock(&q->plock, &dl, &biased))) goto fail;
     }
     if (atomic_load(&q->closed)) {
         mproc__tlock_drop(&q->plock, biased);
-        rc = MPROC_ECLOSED;
+        rc = closed_wake(q);
         goto fail;
     }
     uint64_t cm = atomic_load(&q->commit);
@@ -436,6 +496,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     mproc__tlock_drop(&q->plock, biased);
     uint32_t waiting = sleepers(&q->consumers_waiting, biased);
     uint32_t pollers = sleepers(&q->pollers, biased);
+    if (pollers || waiting) CRASH_POINT(MPROC__QUEUE_CRASH_PUT_WAKE);
     if (pollers || waiting > 1)
         mproc__futex_wake(count_word(&q->commit), INT_MAX);
     else if (waiting)
@@ -474,7 +535,11 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             else if (mproc__deadline_passed(&dl))
                 rc = MPROC_ETIMEDOUT;
             mproc__tlock_drop(&q->clock, biased);
-            if (rc) return rc;
+            if (rc == MPROC_ECLOSED) return closed_wake(q);
+            if (rc) { /* no sleep: pass the wake-up on all the same */
+                wake_other_side(q, true);
+                return rc;
+            }
             rc = sleep_on(q, count_word(&q->commit), WORD(cm), &q->consumers_waiting, &q->plock,
                           &dl);
             if (rc == MPROC_ETIMEDOUT && WORD(atomic_load(&q->commit)) == WORD(cm)) return rc;
@@ -519,6 +584,9 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             copy_out(s->into, src, n);
         }
         size_t need = REC_HDR + (ext ? 8 : round8(n));
+        /* bytes_out before the commit: a producer reads cpos, then
+         * bytes_out (has_room), and must see the bytes of every get that
+         * the cpos it read counts. */
         if (q->max_bytes) atomic_fetch_add(&q->bytes_out, n);
         /* The commit point (see commit_store). */
         commit_store(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need) | (cp & CLOSED_BIT), biased);
@@ -526,8 +594,10 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         if (ext) mproc_shm_free(ext);
         /* Every waiting producer: a small put may fit where a large one that
          * waits longer does not. */
-        if (sleepers(&q->producers_waiting, biased))
+        if (sleepers(&q->producers_waiting, biased)) {
+            CRASH_POINT(MPROC__QUEUE_CRASH_GET_WAKE);
             mproc__futex_wake(count_word(&q->cpos), INT_MAX);
+        }
         return 0;
     }
 }
@@ -598,10 +668,13 @@ void mproc_queue_close(mproc_queue *q)
     if (!valid(q)) return;
     /* The closed bit goes into both words waiters sleep on, under each
      * side's lock (the next commit of each side keeps it): a waiter that
-     * checked just before cannot go to sleep on an unchanged word. */
+     * checked just before cannot go to sleep on an unchanged word. A close
+     * killed before its wake-ups: the next put or get that finds the queue
+     * closed wakes the sleepers (closed_wake). */
     mproc__deadline forever = {.forever = true};
     bool biased;
     atomic_store(&q->closed, 1);
+    CRASH_POINT(MPROC__QUEUE_CRASH_CLOSE_WAKE);
     take_lock(&q->plock, &forever, &biased);
     atomic_fetch_or(&q->commit, CLOSED_BIT);
     mproc__tlock_drop(&q->plock, biased);
@@ -629,10 +702,18 @@ int mproc_queue_task_done(mproc_queue *q)
     do
         if (d == CNT(atomic_load(&q->commit))) return MPROC_EBADSTATE; /* too many */
     while (!atomic_compare_exchange_weak(&q->done, &d, (d + 1) & CNT_MASK));
-    if (atomic_load(&q->joiners)) mproc__futex_wake(&q->done, INT_MAX);
+    if (atomic_load(&q->joiners)) {
+        CRASH_POINT(MPROC__QUEUE_CRASH_TASK_DONE_WAKE);
+        mproc__futex_wake(&q->done, INT_MAX);
+    }
     return 0;
 }
 
+/* The word (done) first, then the check, then the sleep on the word read.
+ * A task_done killed between its count and its wake-up would leave a
+ * joiner asleep with every task done, and no other caller owes it a
+ * wake-up: so a joiner looks again every JOIN_SLICE_NS (join is rare; the
+ * timer costs nothing there). */
 int mproc_queue_join(mproc_queue *q, int timeout_ms)
 {
     if (!valid(q)) return MPROC_EINVAL;
@@ -644,11 +725,12 @@ int mproc_queue_join(mproc_queue *q, int timeout_ms)
         uint32_t d = atomic_load(&q->done);
         if (d == CNT(atomic_load(&q->commit))) return 0;
         if (mproc__deadline_passed(&dl)) return MPROC_ETIMEDOUT;
+        mproc__deadline slice = {.at_ns = mproc_now_ns() + JOIN_SLICE_NS};
+        if (!dl.forever && dl.at_ns < slice.at_ns) slice.at_ns = dl.at_ns;
         atomic_fetch_add(&q->joiners, 1);
-        if (atomic_load(&q->done) == d) rc = mproc__futex_wait(&q->done, d, &dl);
+        rc = atomic_load(&q->done) == d ? mproc__futex_wait(&q->done, d, &slice) : 0;
         atomic_fetch_sub(&q->joiners, 1);
-        if (rc == MPROC_ETIMEDOUT && atomic_load(&q->done) != CNT(atomic_load(&q->commit)))
-            return rc;
+        if (rc && rc != MPROC_ETIMEDOUT) return rc;
     }
 }
 
@@ -684,6 +766,8 @@ void mproc__queue_poller(mproc_queue *q, int delta)
          * allowed it, the wait relies on the caller's timeout.) */
         atomic_fetch_add(&q->pollers, 1);
         (void)mproc__tlock_sleeper_fence(&q->plock);
+        /* A poller is about to sleep like a getter: pass the wake-up on. */
+        if (mproc_queue_qsize(q) == 0) wake_other_side(q, true);
     } else
         atomic_fetch_sub(&q->pollers, 1);
 }

@@ -296,6 +296,25 @@ START_TEST(a_thread_cache_is_flushed_when_the_thread_ends)
 }
 END_TEST
 
+/* A process the program forked itself (not an mproc child) that exits with
+ * exit(): its main thread's cache goes back to the arena too. */
+START_TEST(a_plain_fork_child_flushes_its_cache_at_exit)
+{
+    mproc_arena_info info;
+    TU_OK(mproc_arena_info_get(&info));
+    size_t before = info.allocated;
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) exit(alloc_free_some(NULL) ? 1 : 0);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    TU_OK(mproc_arena_info_get(&info));
+    ck_assert_uint_eq(info.allocated, before);
+}
+END_TEST
+
 typedef struct {
     void *got[8];
 } child_blocks;
@@ -486,6 +505,7 @@ int main(int argc, char **argv)
     tcase_add_loop_test(tc, many_processes_allocate_at_once, 0, TU_NMETHODS);
     tcase_add_test(tc, many_threads_allocate_at_once);
     tcase_add_test(tc, a_thread_cache_is_flushed_when_the_thread_ends);
+    tcase_add_test(tc, a_plain_fork_child_flushes_its_cache_at_exit);
     tcase_add_loop_test(tc, a_fork_child_does_not_reuse_its_parents_cache, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, sigkill_mid_allocation_keeps_the_arena_sound, 0, TU_NMETHODS);
     return tu_run(s);

@@ -969,6 +969,127 @@ START_TEST(process_executor_initializer)
 }
 END_TEST
 
+/* ---- a fork copy of an executor's owner ------------------------------------- */
+
+/* Waits (up to 30 s) for the flag in the arena that arg points to: a gate
+ * that worker processes see too. */
+static int arena_gate_task(const void *arg, size_t len, mproc_result *res)
+{
+    (void)len;
+    atomic_int *gate = *(atomic_int *const *)arg;
+    for (int k = 0; k < 30000 && !atomic_load(gate); k++) tu_sleep_ms(1);
+    if (!atomic_load(gate)) return mproc_task_fail("the gate never opened");
+    return mproc_result_set(res, "gated", 5);
+}
+
+/* What a plain fork() copy of an executor's owner may do: every call is
+ * MPROC_ECHILD, a pending future cannot be waited on or cancelled there,
+ * a done one can be read, and free releases the copy's memory only.
+ * Returns 0, or the number of the first step that went wrong. */
+static int executor_copy_calls(mproc_executor *ex, mproc_future *pending, mproc_future *done)
+{
+    int step = 0;
+#define EXPECT(expr, want)                                                                         \
+    do {                                                                                           \
+        step++;                                                                                    \
+        if ((long)(expr) != (long)(want)) return step;                                             \
+    } while (0)
+    mproc_future *f = NULL;
+    int in[3] = {1, 2, 3};
+    long long out[3];
+    EXPECT(mproc_executor_submit(ex, echo_task, "x", 1, &f), MPROC_ECHILD);
+    EXPECT(mproc_executor_map(ex, square, in, 3, sizeof *in, out, sizeof *out, 1000), MPROC_ECHILD);
+    EXPECT(mproc_executor_shutdown(ex, false, false), MPROC_ECHILD);
+    EXPECT(mproc_executor_shutdown(ex, true, true), MPROC_ECHILD);
+    EXPECT(mproc_future_cancel(pending), MPROC_ECHILD);
+    EXPECT(mproc_future_wait(pending, MPROC_FOREVER), MPROC_ECHILD);
+    EXPECT(mproc_future_result(pending, NULL, NULL, MPROC_FOREVER), MPROC_ECHILD);
+    const void *buf;
+    size_t len;
+    EXPECT(mproc_future_result(done, &buf, &len, MPROC_FOREVER), 0);
+    EXPECT(len == 4 && memcmp(buf, "done", 4) == 0, 1);
+    mproc_future_free(pending);
+    mproc_future_free(done);
+    mproc_executor_free(ex);
+#undef EXPECT
+    return 0;
+}
+
+/* Runs executor_copy_calls in a fork copy of this process; asserts it
+ * passed. */
+static void check_fork_copy(mproc_executor *ex, mproc_future *pending, mproc_future *done)
+{
+    fflush(NULL);
+    pid_t copy = fork();
+    ck_assert_int_ge(copy, 0);
+    if (copy == 0) {
+        alarm(30); /* a copy that hangs fails the test, it does not hang it */
+        _exit(executor_copy_calls(ex, pending, done));
+    }
+    int st;
+    ck_assert_int_eq(waitpid(copy, &st, 0), copy);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the copy failed at step %d (signal %d)",
+                  WIFEXITED(st) ? WEXITSTATUS(st) : 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* Afterwards the owner's executor works on: the pending tasks, new ones,
+ * map, shutdown. */
+static void owner_goes_on(mproc_executor *ex, mproc_future **fs, int n, const char *want)
+{
+    for (int k = 0; k < n; k++) {
+        const void *buf;
+        size_t len;
+        TU_OK(mproc_future_result(fs[k], &buf, &len, 20000));
+        ck_assert(len == strlen(want) && memcmp(buf, want, len) == 0);
+        mproc_future_free(fs[k]);
+    }
+    mproc_future *f;
+    TU_OK(mproc_executor_submit(ex, echo_task, "again", 5, &f));
+    TU_OK(mproc_future_result(f, NULL, NULL, 20000));
+    mproc_future_free(f);
+    int in[20];
+    long long out[20];
+    for (int k = 0; k < 20; k++) in[k] = k + 14;
+    TU_OK(mproc_executor_map(ex, square, in, 20, sizeof *in, out, sizeof *out, 20000));
+    for (int k = 0; k < 20; k++) ck_assert_int_eq(out[k], (long long)in[k] * in[k]);
+    TU_OK(mproc_executor_shutdown(ex, true, false));
+    mproc_executor_free(ex);
+}
+
+START_TEST(thread_executor_refuses_a_fork_copy)
+{
+    mproc_executor *ex = thread_ex(2);
+    mproc_future *done, *fs[4];
+    TU_OK(mproc_executor_submit(ex, echo_task, "done", 4, &done));
+    TU_OK(mproc_future_wait(done, 20000));
+    for (int k = 0; k < 4; k++) TU_OK(mproc_executor_submit(ex, gated_task, "gated", 5, &fs[k]));
+    check_fork_copy(ex, fs[3], done);
+    mproc_future_free(done);
+    gate_open();
+    owner_goes_on(ex, fs, 4, "gated");
+}
+END_TEST
+
+START_TEST(process_executor_refuses_a_fork_copy)
+{
+    mproc_executor *ex;
+    TU_OK(mproc_executor_new_process(
+        &ex, &(mproc_executor_opts){.max_workers = 2, .context = ctx_of(_i)}));
+    mproc_future *done, *fs[4];
+    TU_OK(mproc_executor_submit(ex, echo_task, "done", 4, &done));
+    TU_OK(mproc_future_wait(done, 20000));
+    atomic_int *gate;
+    TU_OK(mproc_shm_calloc((void **)&gate, sizeof *gate));
+    for (int k = 0; k < 4; k++)
+        TU_OK(mproc_executor_submit(ex, arena_gate_task, &gate, sizeof gate, &fs[k]));
+    check_fork_copy(ex, fs[3], done);
+    mproc_future_free(done);
+    atomic_store(gate, 1);
+    owner_goes_on(ex, fs, 4, "gated");
+    mproc_shm_free(gate);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("future");
@@ -1001,11 +1122,13 @@ int main(void)
     tcase_add_test(tc, map_returns_the_first_error_and_fills_the_rest);
     tcase_add_test(tc, map_bounds_the_work_in_flight);
     tcase_add_test(tc, map_times_out);
+    tcase_add_test(tc, thread_executor_refuses_a_fork_copy);
     /* Fails until the pool (src/pool*.c) exists: mproc_pool_new is a stub. */
     tc = tu_tcase(s, "process_executor", 60);
     tcase_add_loop_test(tc, process_executor_submit_and_errors, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, process_executor_map, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, process_executor_shutdown_cancels, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, process_executor_initializer, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, process_executor_refuses_a_fork_copy, 0, TU_NMETHODS);
     return tu_run(s);
 }

@@ -145,6 +145,84 @@ START_TEST(address_strings_parse)
 }
 END_TEST
 
+/* What looks like TCP (a ':' and no '/', or a '[' first) is TCP or
+ * MPROC_EINVAL, never a Unix path; a '/' makes a path. */
+START_TEST(address_kinds_and_bad_tcp_addresses)
+{
+    static const struct {
+        const char *s;
+        int want; /* MPROC__ADDR_TCP, MPROC__ADDR_UNIX, or an error */
+    } cases[] = {
+        {"127.0.0.1:70000", MPROC_EINVAL},
+        {"127.0.0.1:65536", MPROC_EINVAL},
+        {"127.0.0.1:", MPROC_EINVAL},
+        {"127.0.0.1:abc", MPROC_EINVAL},
+        {"localhost:8o", MPROC_EINVAL},
+        {"host:-1", MPROC_EINVAL},
+        {"host:+80", MPROC_EINVAL},
+        {"host: 80", MPROC_EINVAL},
+        {"host:80 ", MPROC_EINVAL},
+        {"host:000080", MPROC_EINVAL},
+        {"host:80:90", MPROC_EINVAL},
+        {"my host:80", MPROC_EINVAL},
+        {"sock:abc", MPROC_EINVAL},
+        {"name:", MPROC_EINVAL},
+        {":", MPROC_EINVAL},
+        {":99999", MPROC_EINVAL},
+        {"::1:80", MPROC_EINVAL},
+        {"[::1]:99999", MPROC_EINVAL},
+        {"[::1]:", MPROC_EINVAL},
+        {"[::1]", MPROC_EINVAL},
+        {"[::1]x:80", MPROC_EINVAL},
+        {"[]:1", MPROC_EINVAL},
+        {"[nothost]:80", MPROC_EINVAL},
+        {"[127.0.0.1]:80", MPROC_EINVAL},
+        {"[::1%]:80", MPROC_EINVAL},
+        {"[::1", MPROC_EINVAL},
+        {"127.0.0.1:0", MPROC__ADDR_TCP},
+        {"localhost:65535", MPROC__ADDR_TCP},
+        {":0", MPROC__ADDR_TCP},
+        {"host-name_1.example:080", MPROC__ADDR_TCP},
+        {"h:00000", MPROC__ADDR_TCP},
+        {"[::1]:0", MPROC__ADDR_TCP},
+        {"[fe80::1%lo]:0", MPROC__ADDR_TCP},
+        {"[::ffff:127.0.0.1]:1", MPROC__ADDR_TCP},
+        {"sock", MPROC__ADDR_UNIX},
+        {"a b", MPROC__ADDR_UNIX},
+        {"./name:123", MPROC__ADDR_UNIX},
+        {"/tmp/a:99999", MPROC__ADDR_UNIX},
+        {"dir/x:y", MPROC__ADDR_UNIX},
+        {"[dir]/x:1", MPROC__ADDR_UNIX},
+        {"@abs:70000", MPROC__ADDR_UNIX},
+    };
+    /* In an empty directory of its own, to see that nothing is created. */
+    char dir[] = "/tmp/mproc-addr-XXXXXX", cwd[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chdir(dir), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *s = cases[i].s;
+        mproc__addr a;
+        int rc = mproc__addr_parse(s, &a);
+        int got = rc ? rc : (int)a.kind;
+        ck_assert_msg(got == cases[i].want, "\"%s\": got %d (%s), want %d", s, got,
+                      rc ? mproc_err_name(rc) : "ok", cases[i].want);
+        if (cases[i].want != MPROC_EINVAL) continue;
+        mproc_listener *l = NULL;
+        rc = mproc_listener_new(&l, s, NULL);
+        if (rc == 0) mproc_listener_free(l);
+        ck_assert_msg(rc == MPROC_EINVAL, "listener \"%s\": %s", s, mproc_err_name(rc));
+        mproc_conn *c = NULL;
+        rc = mproc_client(&c, s, NULL, 100);
+        if (rc == 0) mproc_conn_free(c);
+        ck_assert_msg(rc == MPROC_EINVAL, "client \"%s\": %s", s, mproc_err_name(rc));
+        ck_assert_msg(access(s, F_OK) != 0, "\"%s\" was created in the working directory", s);
+    }
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_msg(rmdir(dir) == 0, "something was left in %s", dir);
+}
+END_TEST
+
 START_TEST(unix_path_listener)
 {
     char dir[] = "/tmp/mproc-test-XXXXXX";
@@ -355,6 +433,156 @@ START_TEST(silent_client_cannot_hold_accept)
 }
 END_TEST
 
+/* Accepts one client in a thread, keeping only the result. */
+struct acc {
+    mproc_listener *l;
+    int rc;
+};
+static void *accept_thread(void *arg)
+{
+    struct acc *a = arg;
+    mproc_conn *c;
+    a->rc = mproc_listener_accept(a->l, &c, 10000);
+    if (!a->rc) mproc_conn_free(c);
+    return NULL;
+}
+
+/* The handshake of one connection never delays another's: a silent client
+ * that connected first does not hold accept for its 10 s; the good client
+ * behind it is returned at once. The silent one stays under way, and
+ * fails on its own deadline. */
+START_TEST(silent_client_does_not_delay_the_next)
+{
+    mproc_listener *l;
+    mproc_listener_opts lo = {.auth = {.key = KEY, .key_len = KEYLEN, .timeout_ms = 10000}};
+    TU_OK(mproc_listener_new(&l, "127.0.0.1:0", &lo));
+    mproc_conn *silent[3];
+    for (int k = 0; k < 3; k++) /* no key: they wait for a challenge they never answer */
+        TU_OK(mproc_client(&silent[k], mproc_listener_address(l), NULL, 1000));
+    for (int round = 0; round < 3; round++) {
+        client_job j = {.addr = mproc_listener_address(l), .opts.auth = AUTH(KEY)};
+        client_start(&j);
+        long long t0 = mproc_now_ns();
+        TU_OK(serve_one(l, 20000));
+        long long ms = (mproc_now_ns() - t0) / 1000000;
+        ck_assert_msg(ms < 5000, "round %d: accept took %lld ms behind silent clients", round, ms);
+        TU_OK(client_join(&j));
+    }
+    /* The silent ones are still under way: a short accept times out. */
+    mproc_conn *c;
+    TU_RC(mproc_listener_accept(l, &c, 50), MPROC_ETIMEDOUT);
+    for (int k = 0; k < 3; k++) mproc_conn_free(silent[k]);
+    /* Gone before their handshake ended: each one's failure, then a wait. */
+    for (int k = 0; k < 3; k++) TU_RC(mproc_listener_accept(l, &c, 5000), MPROC_EAUTH);
+    TU_RC(mproc_listener_accept(l, &c, 50), MPROC_ETIMEDOUT);
+    mproc_listener_free(l);
+}
+END_TEST
+
+/* An event loop: it waits on the listener's fd, then accepts with timeout
+ * 0. With a key the fd also wakes for handshakes under way, and each
+ * accept moves them on, so a good client behind a silent one gets in. */
+START_TEST(event_loop_accepts_through_fileno)
+{
+    mproc_listener *l;
+    TU_OK(mproc_listener_new(&l, NULL, &(mproc_listener_opts){.auth = AUTH(KEY)}));
+    mproc_conn *silent;
+    TU_OK(mproc_client(&silent, mproc_listener_address(l), NULL, 1000));
+    client_job j = {.addr = mproc_listener_address(l), .opts.auth = AUTH(KEY)};
+    client_start(&j);
+    int fd = mproc_listener_fileno(l);
+    ck_assert_int_ge(fd, 0);
+    mproc_waitable w = MPROC_WAITABLE_FD(fd);
+    mproc_conn *c = NULL;
+    int rc = MPROC_ETIMEDOUT, rounds = 0;
+    long long t0 = mproc_now_ns();
+    while (rc == MPROC_ETIMEDOUT && mproc_now_ns() - t0 < 8000000000LL) {
+        if (mproc_wait(&w, 1, 1000, NULL) != 0) continue;
+        rc = mproc_listener_accept(l, &c, 0);
+        rounds++;
+    }
+    TU_OK(rc);
+    ck_assert_int_ge(rounds, 2); /* the handshake took more than one accept */
+    TU_OK(mproc_conn_send_bytes(c, "ping", 4));
+    char buf[16];
+    size_t n;
+    TU_OK(mproc_conn_recv_bytes_into(c, buf, sizeof buf, &n, 10000));
+    ck_assert(n == 7 && memcmp(buf, "re:ping", 7) == 0);
+    mproc_conn_free(c);
+    TU_OK(client_join(&j));
+    /* Nothing to do: the fd is not ready. */
+    TU_RC(mproc_wait(&w, 1, 100, NULL), MPROC_ETIMEDOUT);
+    mproc_conn_free(silent);
+    mproc_listener_free(l);
+}
+END_TEST
+
+/* Several threads accept at once, with silent clients about: each gets
+ * one of the good clients. */
+START_TEST(threads_accept_at_once_with_a_key)
+{
+    mproc_listener *l;
+    TU_OK(mproc_listener_new(&l, NULL, &(mproc_listener_opts){.auth = AUTH(KEY)}));
+    mproc_conn *silent[2];
+    for (int k = 0; k < 2; k++)
+        TU_OK(mproc_client(&silent[k], mproc_listener_address(l), NULL, 1000));
+    enum { N = 4 };
+    struct acc acc[N];
+    pthread_t th[N];
+    client_job jobs[N];
+    for (int k = 0; k < N; k++) {
+        acc[k] = (struct acc){l, -1};
+        ck_assert_int_eq(pthread_create(&th[k], NULL, accept_thread, &acc[k]), 0);
+    }
+    for (int k = 0; k < N; k++) {
+        jobs[k] = (client_job){.addr = mproc_listener_address(l), .opts.auth = AUTH(KEY)};
+        client_start(&jobs[k]);
+    }
+    for (int k = 0; k < N; k++) {
+        pthread_join(th[k], NULL);
+        TU_OK(acc[k].rc);
+    }
+    for (int k = 0; k < N; k++) client_join(&jobs[k]); /* their exchange: not served here */
+    for (int k = 0; k < 2; k++) mproc_conn_free(silent[k]);
+    mproc_listener_free(l);
+}
+END_TEST
+
+/* A fork child that inherits a listener with a key accepts on its own:
+ * the parent's handshakes under way are not its to run, and the parent's
+ * go on after the child is done. */
+START_TEST(fork_child_accepts_with_a_key)
+{
+    mproc_listener *l;
+    TU_OK(mproc_listener_new(&l, NULL, &(mproc_listener_opts){.auth = AUTH(KEY)}));
+    mproc_conn *silent, *c;
+    TU_OK(mproc_client(&silent, mproc_listener_address(l), NULL, 1000));
+    TU_RC(mproc_listener_accept(l, &c, 100), MPROC_ETIMEDOUT); /* the silent one is under way */
+    client_job j = {.addr = mproc_listener_address(l), .opts.auth = AUTH(KEY)};
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(30);
+        client_start(&j);
+        int rc = mproc_listener_accept(l, &c, 10000);
+        if (rc == 0) mproc_conn_free(c);
+        client_join(&j);
+        mproc_listener_free(l);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child's accept failed (%#x)", st);
+    client_start(&j);
+    TU_OK(serve_one(l, 10000));
+    TU_OK(client_join(&j));
+    mproc_conn_free(silent);
+    TU_RC(mproc_listener_accept(l, &c, 5000), MPROC_EAUTH); /* the silent one left */
+    mproc_listener_free(l);
+}
+END_TEST
+
 /* ---- authentication C <-> C ------------------------------------------------------ */
 
 START_TEST(authenticated_over_every_kind_of_address)
@@ -414,20 +642,6 @@ START_TEST(wrong_key_fails_both_sides_and_listener_goes_on)
     mproc_listener_free(l);
 }
 END_TEST
-
-/* Accepts one client in a thread, keeping only the result. */
-struct acc {
-    mproc_listener *l;
-    int rc;
-};
-static void *accept_thread(void *arg)
-{
-    struct acc *a = arg;
-    mproc_conn *c;
-    a->rc = mproc_listener_accept(a->l, &c, 10000);
-    if (!a->rc) mproc_conn_free(c);
-    return NULL;
-}
 
 /* The current handshake on the wire, by hand: the challenge names
  * SHA-256, carries 40 fresh random bytes, and the answer is
@@ -941,6 +1155,7 @@ int main(void)
     Suite *s = suite_create("listener");
     TCase *tc = tu_tcase(s, "addresses", 30);
     tcase_add_test(tc, address_strings_parse);
+    tcase_add_test(tc, address_kinds_and_bad_tcp_addresses);
     tcase_add_test(tc, unix_path_listener);
     tcase_add_test(tc, temporary_address_is_private_and_removed);
     tcase_add_test(tc, abstract_name);
@@ -951,6 +1166,10 @@ int main(void)
     tc = tu_tcase(s, "timeouts", 30);
     tcase_add_test(tc, accept_and_connect_timeouts);
     tcase_add_test(tc, silent_client_cannot_hold_accept);
+    tcase_add_test(tc, silent_client_does_not_delay_the_next);
+    tcase_add_test(tc, event_loop_accepts_through_fileno);
+    tcase_add_test(tc, threads_accept_at_once_with_a_key);
+    tcase_add_test(tc, fork_child_accepts_with_a_key);
     tc = tu_tcase(s, "auth", 60);
     tcase_add_test(tc, authenticated_over_every_kind_of_address);
     tcase_add_test(tc, every_digest_works);

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 START_TEST(lock_basics_and_misuse)
 {
@@ -207,6 +208,9 @@ static void owner_death(bool recursive, int method)
     TU_OK(mproc_lock_release(l));
     TU_RC(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_ENOTRECOVERABLE);
     TU_RC(mproc_lock_acquire(l, 0), MPROC_ENOTRECOVERABLE);
+    TU_RC(mproc_lock_acquire(l, 0), MPROC_ENOTRECOVERABLE); /* still, not held by the caller */
+    TU_RC(mproc_lock_acquire(l, 50), MPROC_ENOTRECOVERABLE);
+    TU_RC(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_ENOTRECOVERABLE);
     mproc_lock_free(l);
 }
 
@@ -306,6 +310,83 @@ START_TEST(sigkill_of_holders_at_random_moments)
 }
 END_TEST
 
+/* Contenders of one lock, each counting its own turns. */
+typedef struct contenders {
+    mproc_lock lock;
+    _Atomic uint64_t turns[4];
+} contenders;
+
+typedef struct contender_arg {
+    contenders *c;
+    int slot;
+} contender_arg;
+
+static int contend_forever(void *arg)
+{
+    contender_arg *a = arg;
+    for (unsigned r = (unsigned)getpid();; r = r * 1103515245u + 12345u) {
+        int rc = mproc_lock_acquire(&a->c->lock, MPROC_FOREVER);
+        if (rc == MPROC_EOWNERDEAD) rc = mproc_lock_make_consistent(&a->c->lock);
+        if (rc) return 1;
+        long long t0 = mproc_now_ns(); /* 0..20 us inside */
+        while (mproc_now_ns() - t0 < (long long)(r >> 8) % 20000) {
+        }
+        if (mproc_lock_release(&a->c->lock)) return 2;
+        atomic_fetch_add(&a->c->turns[a->slot], 1);
+    }
+}
+
+static mproc_process *start_contender(contenders *c, int slot, int _i)
+{
+    contender_arg a = {c, slot};
+    mproc_process *p;
+    TU_OK(mproc_process_new(&p, contend_forever, &a, sizeof a, TU_OPTS));
+    TU_OK(mproc_process_start(p));
+    return p;
+}
+
+/* A contender killed at any moment (also a waiter just woken to take the
+ * lock, which takes the wake-up with it while another takes the lock
+ * without knowing of the sleepers) never leaves the others asleep on a
+ * free lock. */
+START_TEST(no_waiter_sleeps_on_when_a_contender_is_killed)
+{
+    contenders *c;
+    TU_OK(mproc_shm_calloc((void **)&c, sizeof *c));
+    TU_OK(mproc_lock_init(&c->lock));
+    mproc_process *w[4];
+    for (int k = 0; k < 4; k++) w[k] = start_contender(c, k, _i);
+    unsigned seed = 11;
+    for (int kill = 0; kill < 200; kill++) {
+        tu_sleep_ms(rand_r(&seed) % 3);
+        int v = (int)(rand_r(&seed) % 4);
+        TU_OK(mproc_process_kill(w[v]));
+        TU_OK(mproc_process_join(w[v], 10000));
+        TU_OK(mproc_process_free(w[v]));
+        /* every survivor gets the lock again, soon */
+        uint64_t seen[4];
+        for (int k = 0; k < 4; k++) seen[k] = atomic_load(&c->turns[k]);
+        for (int k = 0; k < 4; k++) {
+            if (k == v) continue;
+            long long t0 = mproc_now_ns();
+            while (atomic_load(&c->turns[k]) == (uint64_t)seen[k]) {
+                ck_assert_msg(mproc_now_ns() - t0 < 3000000000LL,
+                              "kill %d: contender %d had no turn in 3 s (lock word %#x)", kill, k,
+                              *(unsigned *)(void *)&c->lock);
+                tu_sleep_ms(1);
+            }
+        }
+        w[v] = start_contender(c, v, _i);
+    }
+    for (int k = 0; k < 4; k++) {
+        TU_OK(mproc_process_kill(w[k]));
+        TU_OK(mproc_process_join(w[k], 10000));
+        TU_OK(mproc_process_free(w[k]));
+    }
+    TU_OK(mproc_shm_free(c));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lock");
@@ -322,5 +403,6 @@ int main(void)
     tcase_add_loop_test(tc, lock_holder_death_is_reported, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, rlock_holder_death_is_reported, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, sigkill_of_holders_at_random_moments, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, no_waiter_sleeps_on_when_a_contender_is_killed, 0, TU_NMETHODS);
     return tu_run(s);
 }

@@ -48,6 +48,16 @@ static int sleep_ms(const void *arg, size_t len, mproc_result *res)
     return 0;
 }
 
+/* Waits (up to 30 s) for the flag in the arena that arg points to. */
+static int wait_gate(const void *arg, size_t len, mproc_result *res)
+{
+    (void)len;
+    (void)res;
+    atomic_int *gate = *(atomic_int *const *)arg;
+    for (int k = 0; k < 30000 && !atomic_load(gate); k++) tu_sleep_ms(1);
+    return atomic_load(gate) ? 0 : mproc_task_fail("the gate never opened");
+}
+
 static int crash(const void *arg, size_t len, mproc_result *res)
 {
     (void)arg;
@@ -227,6 +237,38 @@ static int child_maps(void *arg)
     mproc_pool_free(pool);
     return bad ? 1 : 0;
 }
+
+/* In a child: a staged map of 3 MiB, then a clean end of the pool. */
+static int child_stages_and_exits(void *arg)
+{
+    mproc_pool *pool;
+    mproc_pool_opts o = {.processes = 2, .context = ctx_of(*(const mproc_start_method *)arg)};
+    if (mproc_pool_new(&pool, &o) != 0) return 2;
+    int bad = heap_map_ok(pool, 200000, 77);
+    if (mproc_pool_close(pool) || mproc_pool_join(pool, 20000)) bad = 3;
+    mproc_pool_free(pool);
+    return bad;
+}
+
+static size_t arena_allocated(void)
+{
+    mproc_arena_info info;
+    TU_OK(mproc_arena_info_get(&info));
+    return info.allocated;
+}
+
+/* The staging block a process keeps from map to map is given back when
+ * that process exits: the family arena does not lose it. */
+START_TEST(staging_block_freed_at_exit)
+{
+    mproc_start_method m = tu_methods[_i];
+    ck_assert_int_eq(tu_run_child(child_stages_and_exits, &m, sizeof m, m), 0); /* warm */
+    size_t before = arena_allocated();
+    ck_assert_int_eq(tu_run_child(child_stages_and_exits, &m, sizeof m, m), 0);
+    size_t after = arena_allocated();
+    ck_assert_msg(after < before + (256 << 10), "the arena grew by %zu bytes", after - before);
+}
+END_TEST
 
 START_TEST(map_copies_and_in_place)
 {
@@ -905,6 +947,174 @@ START_TEST(cancel_pending_and_running)
 }
 END_TEST
 
+/* ---- a fork copy of the owner ------------------------------------------------ */
+
+/* What a plain fork() copy of the pool's owner may do: every call is
+ * MPROC_ECHILD, a pending future cannot be waited on there, a done one can
+ * be read, and the frees release the copy's memory only. Returns 0, or the
+ * number of the first step that went wrong (the copy's exit code). */
+static int copy_calls(mproc_pool *pool, mproc_imap *it, mproc_future *pending, mproc_future *done)
+{
+    int step = 0;
+#define EXPECT(expr, want)                                                                         \
+    do {                                                                                           \
+        step++;                                                                                    \
+        if ((long)(expr) != (long)(want)) return step;                                             \
+    } while (0)
+    long x = 3, in[4] = {1, 2, 3, 4}, out[4];
+    mproc_future *f = NULL;
+    EXPECT(mproc_pool_close(pool), MPROC_ECHILD);
+    EXPECT(mproc_pool_terminate(pool), MPROC_ECHILD);
+    EXPECT(mproc_pool_join(pool, 0), MPROC_ECHILD);
+    EXPECT(mproc_pool_join(pool, MPROC_FOREVER), MPROC_ECHILD);
+    EXPECT(mproc_pool_apply_async(pool, square, &x, sizeof x, NULL, &f), MPROC_ECHILD);
+    EXPECT(mproc_pool_apply(pool, square, &x, sizeof x, NULL, NULL), MPROC_ECHILD);
+    mproc_value *arg = mproc_value_map();
+    mproc_value_map_set_str(arg, "data", mproc_value_int(1));
+    EXPECT(mproc_pool_apply_value_async(pool, value_double, arg, NULL, &f), MPROC_ECHILD);
+    mproc_value_free(arg);
+    EXPECT(mproc_pool_map(pool, cube, in, 4, sizeof *in, out, sizeof *out, NULL), MPROC_ECHILD);
+    EXPECT(mproc_pool_map_async(pool, cube, in, 4, sizeof *in, out, sizeof *out, NULL, &f),
+           MPROC_ECHILD);
+    counter c = {.end = 10};
+    mproc_imap *it2;
+    EXPECT(mproc_pool_imap(pool, cube, sizeof(long), sizeof(long), produce, &c, NULL, &it2),
+           MPROC_ECHILD);
+    EXPECT(mproc_imap_next(it, &x, NULL, MPROC_FOREVER), MPROC_ECHILD);
+    EXPECT(mproc_pool_workers(pool, NULL, 0), 0);
+    EXPECT(mproc_future_cancel(pending), MPROC_ECHILD);
+    EXPECT(mproc_future_wait(pending, MPROC_FOREVER), MPROC_ECHILD);
+    EXPECT(mproc_future_result(pending, NULL, NULL, MPROC_FOREVER), MPROC_ECHILD);
+    EXPECT(mproc_future_add_done_callback(pending, on_ok, NULL), MPROC_ECHILD);
+    mproc_future *both[2] = {pending, done};
+    EXPECT(mproc_futures_wait(both, 2, MPROC_FOREVER, MPROC_ALL_COMPLETED, NULL), MPROC_ECHILD);
+    EXPECT(mproc_futures_wait(&pending, 1, MPROC_FOREVER, MPROC_FIRST_COMPLETED, NULL),
+           MPROC_ECHILD);
+    EXPECT(mproc_futures_wait(both, 2, MPROC_FOREVER, MPROC_FIRST_COMPLETED, NULL), 0);
+    mproc_as_completed *ac;
+    EXPECT(mproc_as_completed_new(&ac, both, 2), 0);
+    EXPECT(mproc_as_completed_next(ac, &f, MPROC_FOREVER), 0); /* the done one */
+    EXPECT(f == done, 1);
+    EXPECT(mproc_as_completed_next(ac, &f, MPROC_FOREVER), MPROC_ECHILD);
+    mproc_as_completed_free(ac);
+    const void *buf;
+    size_t len;
+    EXPECT(mproc_future_result(done, &buf, &len, MPROC_FOREVER), 0);
+    EXPECT(len == sizeof(long) && *(const long *)buf == 49, 1);
+    EXPECT(mproc_future_cancel(done), MPROC_EBADSTATE);
+    /* The copy's own references and memory. */
+    mproc_future_free(pending);
+    mproc_future_free(done);
+    mproc_imap_free(it);
+    mproc_pool_free(pool);
+#undef EXPECT
+    return 0;
+}
+
+/* A plain fork() copy of the process that owns a pool (not a worker, not
+ * an mproc child) uses the pool: it gets MPROC_ECHILD everywhere, and the
+ * owner's pool, futures and imap go on untouched, every task done. */
+START_TEST(forked_copy_cannot_touch_the_pool)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    long seven = 7;
+    mproc_future *done, *fs[6];
+    TU_OK(mproc_pool_apply_async(pool, square, &seven, sizeof seven, NULL, &done));
+    TU_OK(mproc_future_wait(done, 20000));
+    counter c = {.end = 100};
+    mproc_imap *it;
+    TU_OK(mproc_pool_imap(pool, cube, sizeof(long), sizeof(long), produce, &c,
+                          &(mproc_imap_opts){.chunksize = 5}, &it));
+    long v;
+    size_t idx;
+    TU_OK(mproc_imap_next(it, &v, &idx, 20000));
+    ck_assert(idx == 0 && v == 0);
+    /* Tasks that wait for a flag in the arena: none is done at the fork. */
+    atomic_int *gate;
+    TU_OK(mproc_shm_calloc((void **)&gate, sizeof *gate));
+    for (int k = 0; k < 6; k++)
+        TU_OK(mproc_pool_apply_async(pool, wait_gate, &gate, sizeof gate, NULL, &fs[k]));
+
+    fflush(NULL);
+    pid_t copy = fork();
+    ck_assert_int_ge(copy, 0);
+    if (copy == 0) {
+        alarm(30); /* a copy that hangs fails the test, it does not hang it */
+        _exit(copy_calls(pool, it, fs[5], done));
+    }
+    int st;
+    ck_assert_int_eq(waitpid(copy, &st, 0), copy);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the copy failed at step %d (signal %d)",
+                  WIFEXITED(st) ? WEXITSTATUS(st) : 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+
+    /* The owner's pool is untouched: what was queued runs, the imap goes
+     * on, new work runs, and close/join end it. */
+    atomic_store(gate, 1);
+    for (int k = 0; k < 6; k++) {
+        TU_OK(mproc_future_result(fs[k], NULL, NULL, 20000));
+        mproc_future_free(fs[k]);
+    }
+    for (long k = 1; k < 100; k++) {
+        TU_OK(mproc_imap_next(it, &v, &idx, 20000));
+        ck_assert(idx == (size_t)k && v == k * k * k);
+    }
+    TU_RC(mproc_imap_next(it, &v, &idx, 20000), MPROC_EEOF);
+    mproc_imap_free(it);
+    void *res;
+    size_t len;
+    TU_OK(mproc_pool_apply(pool, square, &seven, sizeof seven, &res, &len));
+    ck_assert(len == sizeof(long) && *(long *)res == 49);
+    free(res);
+    long in[50], out[50];
+    for (int k = 0; k < 50; k++) in[k] = k;
+    TU_OK(mproc_pool_map(pool, cube, in, 50, sizeof *in, out, sizeof *out, NULL));
+    for (int k = 0; k < 50; k++) ck_assert_int_eq(out[k], (long)k * k * k);
+    ck_assert_uint_eq(mproc_pool_workers(pool, NULL, 0), 2);
+    mproc_future_free(done);
+    TU_OK(mproc_pool_close(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_pool_free(pool);
+    mproc_shm_free(gate);
+}
+END_TEST
+
+/* The plain case: a fork copy closes and frees the pool, as if it were
+ * its own. Before, close returned 0 and sent the owner's workers their
+ * STOP: the owner's tasks never ran again. */
+START_TEST(forked_copy_close_leaves_the_owner_working)
+{
+    mproc_pool *pool = new_pool(_i, 2);
+    long x = 5;
+    TU_OK(mproc_pool_apply(pool, square, &x, sizeof x, NULL, NULL));
+    fflush(NULL);
+    pid_t copy = fork();
+    ck_assert_int_ge(copy, 0);
+    if (copy == 0) {
+        alarm(30);
+        int rc = mproc_pool_close(pool);
+        mproc_pool_free(pool);
+        _exit(rc == MPROC_ECHILD ? 0 : 1);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(copy, &st, 0), copy);
+    mproc_future *fs[8];
+    for (long k = 0; k < 8; k++)
+        TU_OK(mproc_pool_apply_async(pool, square, &k, sizeof k, NULL, &fs[k]));
+    for (long k = 0; k < 8; k++) {
+        const void *buf;
+        size_t len;
+        TU_OK(mproc_future_result(fs[k], &buf, &len, 10000));
+        ck_assert_int_eq(*(const long *)buf, k * k);
+        mproc_future_free(fs[k]);
+    }
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "the copy's close was not MPROC_ECHILD (status %#x)", st);
+    TU_OK(mproc_pool_close(pool));
+    TU_OK(mproc_pool_join(pool, 20000));
+    mproc_pool_free(pool);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -912,11 +1122,14 @@ int main(void)
     tcase_add_loop_test(tc, apply_and_apply_async, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, bad_arguments, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, map_copies_and_in_place, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, staging_block_freed_at_exit, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, map_progress, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, running_chunks_are_split_for_idle_workers, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, imap_ordered_and_unordered, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, imap_backpressure, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, imap_outlives_close, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, forked_copy_close_leaves_the_owner_working, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, forked_copy_cannot_touch_the_pool, 0, TU_NMETHODS);
     tc = tu_tcase(s, "faults", 600);
     tcase_add_loop_test(tc, crash_and_exit_fail_only_their_task, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, random_worker_kills, 0, TU_NMETHODS);

@@ -5,7 +5,10 @@
  * One future type serves both. A future belongs to the process that made
  * it; any of its threads may wait on it, read it, cancel it. It is
  * reference-counted: the pool or executor holds a reference until the task
- * ends, the caller holds one until mproc_future_free.
+ * ends, the caller holds one until mproc_future_free. Only that process
+ * completes it: in another one with a copy (a plain fork()), a future done
+ * at the fork can be read, but waiting on, cancelling or adding a callback
+ * to one not done gives MPROC_ECHILD (it would never complete there).
  */
 #ifndef MPROC_FUTURE_H
 #define MPROC_FUTURE_H
@@ -52,15 +55,16 @@ MPROC_API int mproc_task_fail(const char *fmt, ...) MPROC_PRINTF(1, 2);
 typedef struct mproc_future mproc_future;
 
 /* Waits until the future is done (finished, failed or cancelled): 0, or
- * MPROC_ETIMEDOUT. Errors: MPROC_EINVAL. */
+ * MPROC_ETIMEDOUT. Errors: MPROC_EINVAL, MPROC_ECHILD (not done, and not
+ * this process's future). */
 MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
 
 /* Waits and gives the result: 0 with *buf and *len the result bytes (owned by
  * the future, valid until it is freed; *buf is NULL when the task set
  * none); or the task's failure: MPROC_ETASK (the task failed),
  * MPROC_EWORKERDIED, MPROC_ETASKTIMEDOUT, MPROC_ECANCELLED, MPROC_ESHUTDOWN
- * (details: mproc_future_error); or MPROC_ETIMEDOUT (not done yet).
- * buf/len may be NULL. */
+ * (details: mproc_future_error); or MPROC_ETIMEDOUT (not done yet), or
+ * MPROC_ECHILD (as mproc_future_wait). buf/len may be NULL. */
 MPROC_API int mproc_future_result(mproc_future *f, const void **buf, size_t *len, int timeout_ms);
 
 /* As mproc_future_result, decoding the bytes as a value (*out: free it). */
@@ -75,7 +79,8 @@ MPROC_API bool mproc_future_cancelled(const mproc_future *f);
 
 /* Cancels a task that has not started: 0 (it will never run; the future is
  * done with MPROC_ECANCELLED, callbacks run), MPROC_ERUNNING (running),
- * MPROC_EBADSTATE (already done). Errors: MPROC_EINVAL. */
+ * MPROC_EBADSTATE (already done). Errors: MPROC_EINVAL, MPROC_ECHILD (not
+ * this process's future). */
 MPROC_API int mproc_future_cancel(mproc_future *f);
 
 /* Why a done future failed: *code (as mproc_future_result returns it),
@@ -90,7 +95,8 @@ MPROC_API int mproc_future_error(const mproc_future *f, int *code, const char **
  * thread, if it already is; otherwise in the thread that completes it (a
  * pool's or executor's internal thread, or a thread that cancels it).
  * Callbacks run in the order they were added. Keep them short.
- * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
+ * Errors: MPROC_EINVAL, MPROC_ENOMEM, MPROC_ECHILD (not done, and not this
+ * process's future). */
 typedef void (*mproc_future_cb)(mproc_future *f, void *userdata);
 MPROC_API int mproc_future_add_done_callback(mproc_future *f, mproc_future_cb fn, void *userdata);
 
@@ -108,7 +114,8 @@ typedef enum mproc_wait_mode {
 
 /* Waits for fs[0..n) per mode. Returns 0 when the condition holds,
  * MPROC_ETIMEDOUT otherwise; *ndone (may be NULL) gets how many are done.
- * Use mproc_future_done to tell which. Errors: MPROC_EINVAL. */
+ * Use mproc_future_done to tell which. Errors: MPROC_EINVAL, MPROC_ECHILD
+ * (it would wait on a future of another process, see above). */
 MPROC_API int mproc_futures_wait(mproc_future *const *fs, size_t n, int timeout_ms,
                                  mproc_wait_mode mode, size_t *ndone);
 
@@ -119,7 +126,8 @@ typedef struct mproc_as_completed mproc_as_completed;
 MPROC_API int mproc_as_completed_new(mproc_as_completed **out, mproc_future *const *fs, size_t n);
 
 /* The next future to complete (*f), waiting up to timeout_ms: 0,
- * MPROC_ETIMEDOUT, or MPROC_EEOF once every future was yielded. */
+ * MPROC_ETIMEDOUT, or MPROC_EEOF once every future was yielded;
+ * MPROC_ECHILD as mproc_futures_wait. */
 MPROC_API int mproc_as_completed_next(mproc_as_completed *it, mproc_future **f, int timeout_ms);
 
 MPROC_API void mproc_as_completed_free(mproc_as_completed *it);

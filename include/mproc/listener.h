@@ -1,18 +1,23 @@
 /* mproc — listeners and clients (multiprocessing.connection.Listener and
  * Client), with Python's authkey challenge/response handshake.
  *
- * Addresses are strings:
+ * Addresses are strings, told apart in this order:
  *   NULL or ""       a private temporary Unix socket path (a new directory
  *                    in $TMPDIR or /tmp; both removed when the listener is
  *                    closed), as Python's arbitrary_address does
  *   "@name"          a Linux abstract Unix socket name (Python spells it
  *                    "\0name"); nothing to remove on close
- *   "host:port"      TCP; host a name or an IPv4 address, empty for every
- *                    interface; port 0 lets the kernel pick a free port
- *   "[v6addr]:port"  TCP over IPv6, e.g. "[::1]:0"
- *   anything else    a Unix socket path ("/run/x.sock", "sock"); write a
- *                    relative path that looks like "name:123" as
- *                    "./name:123"
+ *   with a '/'       a Unix socket path ("/run/x.sock", "./name:123")
+ *   "[v6addr]:port"  TCP over IPv6, e.g. "[::1]:0", "[fe80::1%eth0]:80"
+ *   with a ':'       TCP, "host:port" (split at the last ':'); host a name
+ *                    or an IPv4 address (letters, digits, '.', '-', '_'),
+ *                    empty for every interface
+ *   anything else    a Unix socket path relative to the working directory
+ *                    ("sock"); write one with a ':' as "./name:123"
+ * A port is 1 to 5 decimal digits, at most 65535; 0 lets the kernel pick a
+ * free port. A string that is TCP by these rules but malformed ("h:70000",
+ * "h:", "h:x", "[::1]:99999", "[::1]", "a b:1", "::1:80") is
+ * MPROC_EINVAL, never a Unix path.
  *
  * Connections made by a listener or a client are ordinary mproc_conn
  * stream connections (see conn.h), byte-compatible with Python's.
@@ -58,9 +63,10 @@ typedef struct mproc_auth {
     /* The digest our challenges name: "sha256" (NULL), "sha384",
      * "sha3_256", "sha3_384" or "md5". */
     const char *digest;
-    /* Bound on one whole handshake in milliseconds, so a silent peer
-     * cannot hold an accept: 0 means 10000, MPROC_FOREVER none. The
-     * caller's own timeout bounds it too. */
+    /* Bound on one whole handshake in milliseconds: 0 means 10000,
+     * MPROC_FOREVER none. A client's handshake runs from its connection
+     * (see mproc_listener_accept); the client's own timeout bounds its
+     * side too. */
     int timeout_ms;
 } mproc_auth;
 
@@ -101,15 +107,21 @@ typedef struct mproc_listener_opts {
 MPROC_API int mproc_listener_new(mproc_listener **out, const char *address,
                                  const mproc_listener_opts *opts);
 
-/* Waits for a client, accepts it and, with a key, runs the handshake
- * (bounded by timeout_ms and opts.auth.timeout_ms). *out is a new
- * connection owned by the caller (mproc_conn_free).
- * Errors: MPROC_ETIMEDOUT (no client in time, or the deadline passed
- * during the handshake), MPROC_EAUTH (the client failed the handshake, or
- * broke off during it: it is dropped, and the listener goes on accepting),
+/* Waits for a client and accepts it. *out is a new connection owned by the
+ * caller (mproc_conn_free). With a key, the handshakes of all the clients
+ * that connected run at once, none blocking the others, each bounded by
+ * opts.auth.timeout_ms from its connection; accept returns the first
+ * client whose handshake succeeds, so a silent or slow client never delays
+ * another. A handshake still under way when timeout_ms passes goes on at
+ * the next accept (of any thread); at most min(backlog, 256) are under way
+ * at once (more clients wait in the backlog).
+ * Errors: MPROC_ETIMEDOUT (no client accepted in time), MPROC_EAUTH (a
+ * client failed its handshake, broke off during it, or was silent past its
+ * bound: it is dropped, and the listener goes on accepting),
  * MPROC_ECLOSED, MPROC_EINVAL, MPROC_EMFILE, MPROC_ENOMEM.
  * Several threads may accept at once; closing during an accept is not
- * allowed. A forked child that inherits the listener may accept too. */
+ * allowed. A forked child that inherits the listener may accept too (the
+ * handshakes under way at the fork stay the parent's). */
 MPROC_API int mproc_listener_accept(mproc_listener *l, mproc_conn **out, int timeout_ms);
 
 /* The address clients use to reach the listener, with the real port for
@@ -118,9 +130,14 @@ MPROC_API int mproc_listener_accept(mproc_listener *l, mproc_conn **out, int tim
  * object. "" for NULL. */
 MPROC_API const char *mproc_listener_address(const mproc_listener *l);
 
-/* The listening fd, readable when a client waits (for poll(2) or
- * MPROC_WAITABLE_FD in mproc_wait). Owned by the listener.
- * Errors: MPROC_EINVAL, MPROC_ECLOSED. */
+/* The fd to wait on before mproc_listener_accept (poll(2), or
+ * MPROC_WAITABLE_FD in mproc_wait): readable when accept has work. Without
+ * a key, the listening socket, readable when a client waits. With a key,
+ * an epoll fd over the listening socket and the handshakes under way,
+ * readable when a client waits or a handshake can go on; each accept
+ * (timeout 0 is fine) moves them on. Owned by the listener (a fork child
+ * gets its own). Errors: MPROC_EINVAL, MPROC_ECLOSED, MPROC_EMFILE (a fork
+ * child could not make its own). */
 MPROC_API int mproc_listener_fileno(const mproc_listener *l);
 
 /* Closes the socket and, in the process that created the listener,

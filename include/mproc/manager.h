@@ -42,6 +42,16 @@
  * reference (mproc_proxy_ref, encoded with mproc_value_encode) in its
  * argument bytes; the child connects (mproc_manager_connect with a NULL key
  * uses the family authkey) and makes its proxy with mproc_proxy_from_value.
+ * A handle and its proxies belong to the process that made them: in any
+ * other (a fork() copy, a child of the fork start method), every call on
+ * them fails with MPROC_ECHILD, and freeing them releases only that
+ * process's own memory (see mproc_manager_free).
+ *
+ * A client that dies (or frees its handle) while a call of its waits on
+ * the server (a queue get, an acquire, a wait) takes nothing with it: the
+ * server gives up the wait within 200 ms, and gives back an item, unit,
+ * lock or notification that the client did not get; a Barrier it waited
+ * at breaks. See docs/managers.md.
  */
 #ifndef MPROC_MANAGER_H
 #define MPROC_MANAGER_H
@@ -131,11 +141,14 @@ MPROC_API int mproc_manager_create(mproc_manager *m, const char *typeid, const m
 /* Stops the server: its objects are freed, every client's later calls
  * fail with a transport error. As in Python, any authenticated client may
  * ask for it. Then disconnects m (only mproc_manager_free is left to
- * call); a manager this process started is joined. */
+ * call); a manager this process started is joined. MPROC_ECHILD (and
+ * nothing done) in a process that is not m's owner. */
 MPROC_API int mproc_manager_shutdown(mproc_manager *m);
 
 /* Disconnects; a manager this process started is shut down (and joined)
- * first. NULL is a no-op. Proxies made through m must be freed first. */
+ * first. NULL is a no-op. Proxies made through m must be freed first. In
+ * a process that is not m's owner (a fork() copy), it frees that
+ * process's copy only: no shutdown, the owner's connection untouched. */
 MPROC_API void mproc_manager_free(mproc_manager *m);
 
 /* The last method failure of this thread: its code and message (owned by
@@ -145,8 +158,8 @@ MPROC_API void mproc_manager_last_error(int *code, const char **msg);
 /* ---- proxies -------------------------------------------------------------- */
 
 /* Calls method(args) on the proxy's object. *result (may be NULL if
- * unwanted) receives the result (NULL for None); a result holding handles
- * turns them into proxies through mproc_value_get_proxy. Errors:
+ * unwanted) receives the result (NULL for None); the handles a result
+ * holds become proxies through mproc_proxy_from_value. Errors:
  * MPROC_EMETHOD (see above), MPROC_ENOENT (no such method or object),
  * transport errors. */
 MPROC_API int mproc_proxy_call(mproc_proxy *p, const char *method, const mproc_value *args,
@@ -167,7 +180,8 @@ MPROC_API mproc_value *mproc_proxy_ref(const mproc_proxy *p);
 MPROC_API int mproc_proxy_from_value(mproc_manager *m, const mproc_value *ref, mproc_proxy **out);
 
 /* Drops the proxy (the server frees the object with its last reference).
- * NULL is a no-op. */
+ * NULL is a no-op. In a process that is not the owner, frees the copy
+ * only (the reference stays the owner's). */
 MPROC_API void mproc_proxy_free(mproc_proxy *p);
 
 /* Pipelined calls: sends calls[0..n) without waiting for each reply (at

@@ -10,7 +10,11 @@
  * input from a producer with bounded work in flight.
  *
  * Threads: a pool or executor may be used from several threads of the
- * process that created it. Children of that process cannot use it.
+ * process that created it (its owner). Any other process with a copy of it
+ * (a plain fork() of the owner, a worker) gets MPROC_ECHILD from every call
+ * and never touches the owner's shared state; there mproc_pool_free,
+ * mproc_imap_free and mproc_executor_free release only the copy's private
+ * memory and fds, and mproc_pool_workers gives 0.
  */
 #ifndef MPROC_POOL_H
 #define MPROC_POOL_H
@@ -53,7 +57,8 @@ typedef struct mproc_task_opts {
 
 /* apply_async: runs fn(arg copy) in a worker. *out: the future (free it).
  * Errors: MPROC_EINVAL, MPROC_ENOMEM, MPROC_EINVAL (fn cannot be found in
- * a new image), MPROC_ESHUTDOWN (closed or terminated). */
+ * a new image), MPROC_ESHUTDOWN (closed or terminated), MPROC_ECHILD (the
+ * calling process is not the pool's owner, see above). */
 MPROC_API int mproc_pool_apply_async(mproc_pool *pool, mproc_task_fn fn, const void *arg,
                                      size_t arglen, const mproc_task_opts *opts,
                                      mproc_future **out);
@@ -140,7 +145,8 @@ MPROC_API void mproc_imap_free(mproc_imap *it);
 /* close: no more tasks; workers exit once the queued ones are done.
  * terminate: stops the workers now (SIGTERM, then SIGKILL); unfinished
  * tasks fail with MPROC_ESHUTDOWN. join: waits for the workers to exit;
- * MPROC_EBADSTATE unless close or terminate came first. */
+ * MPROC_EBADSTATE unless close or terminate came first. All three:
+ * MPROC_ECHILD outside the owner. */
 MPROC_API int mproc_pool_close(mproc_pool *pool);
 MPROC_API int mproc_pool_terminate(mproc_pool *pool);
 MPROC_API int mproc_pool_join(mproc_pool *pool, int timeout_ms);
@@ -172,7 +178,7 @@ MPROC_API int mproc_executor_new_process(mproc_executor **out, const mproc_execu
 MPROC_API int mproc_executor_new_thread(mproc_executor **out, const mproc_executor_opts *opts);
 
 /* submit: *out gets the future. Errors: MPROC_ESHUTDOWN, MPROC_EINVAL,
- * MPROC_ENOMEM. */
+ * MPROC_ENOMEM, MPROC_ECHILD (outside the owner; as map and shutdown). */
 MPROC_API int mproc_executor_submit(mproc_executor *ex, mproc_task_fn fn, const void *arg,
                                     size_t arglen, mproc_future **out);
 

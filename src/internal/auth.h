@@ -30,6 +30,26 @@ int mproc__auth_resolve(const mproc_auth *a, mproc__auth *out);
 int mproc__hmac(const char *digest, const void *key, size_t klen, const void *msg, size_t mlen,
                 uint8_t out[MPROC__HMAC_MAX], size_t *outlen);
 
+/* Largest handshake message read (a bigger one is a failure). */
+#define MPROC__HS_MAX 256
+
+/* The steps of the handshake without I/O, for a caller that does its own
+ * (the listener's, which runs several at once without blocking).
+ * challenge: our "#CHALLENGE#{digest}" message with a fresh nonce (0 or
+ * MPROC_EIO). verify: whether resp answers our challenge chal[0..clen).
+ * verdict: the message telling the peer (#WELCOME# or #FAILURE#).
+ * answer: our answer to the peer's challenge msg: 0, with *refused when
+ * it is the refusal of a legacy challenge (send it, read the verdict, then
+ * fail with MPROC_EAUTH), or MPROC_EAUTH (not a challenge), MPROC_EIO.
+ * welcomed: whether v is #WELCOME#. */
+int mproc__auth_challenge(const mproc__auth *a, uint8_t out[MPROC__HS_MAX], size_t *len);
+bool mproc__auth_verify(const mproc__auth *a, const uint8_t *chal, size_t clen, const uint8_t *resp,
+                        size_t rlen);
+void mproc__auth_verdict(bool ok, const uint8_t **msg, size_t *len);
+int mproc__auth_answer(const mproc__auth *a, const uint8_t *msg, size_t mlen,
+                       uint8_t out[MPROC__HS_MAX], size_t *len, bool *refused);
+bool mproc__auth_welcomed(const uint8_t *v, size_t n);
+
 /* The two halves of the handshake, bounded by the deadline and the
  * auth's own timeout. Errors: MPROC_EAUTH, MPROC_ETIMEDOUT (dl passed),
  * a send error, MPROC_EIO. */

@@ -15,9 +15,10 @@ int mproc__cond_n_waiters(mproc_cond *c);
  * repair of a list left half-updated. 0 (the default) never does. */
 typedef enum mproc__cond_crash_point {
     MPROC__COND_CRASH_NONE = 0,
-    MPROC__COND_CRASH_APPEND_LINKED, /* wait: node linked, tail not yet updated */
-    MPROC__COND_CRASH_NOTIFY_MARKED, /* notify: waiter marked and woken, not unlinked */
-    MPROC__COND_CRASH_UNLINKED,      /* unlink: predecessor relinked, tail not updated */
+    MPROC__COND_CRASH_APPEND_LINKED,      /* wait: node linked, tail not yet updated */
+    MPROC__COND_CRASH_NOTIFY_MARKED,      /* notify: waiter marked and woken, not unlinked */
+    MPROC__COND_CRASH_UNLINKED,           /* unlink: predecessor relinked, tail not updated */
+    MPROC__COND_CRASH_NOTIFY_BEFORE_WAKE, /* notify: waiter marked, not yet woken */
 } mproc__cond_crash_point;
 
 extern mproc__cond_crash_point mproc__cond_crash_at;

@@ -13,10 +13,10 @@ typedef struct mproc__exec_env {
 } mproc__exec_env;
 
 /* The environment for a re-executed image: ours, with `assign` ("NAME=v")
- * set. When mproc's code is in a shared library rather than in the program,
- * that library goes first in LD_PRELOAD so that its start-up code runs even
- * if the program dlopen'ed it (mproc__exec_env_restore puts LD_PRELOAD back
- * in the new image). Errors: MPROC_ENOTSUP (the program cannot be
+ * set. When mproc's code is in a shared library that the program dlopen'ed
+ * (not linked, not loaded by the program's start-up), that library goes in
+ * LD_PRELOAD so that its start-up code runs in the new image
+ * (mproc__exec_env_restore puts LD_PRELOAD back there). Errors: MPROC_ENOTSUP (the program cannot be
  * re-executed: setuid, or mproc's code cannot be located), MPROC_ENOMEM. */
 int mproc__exec_env_make(const char *assign, mproc__exec_env *out);
 void mproc__exec_env_free(mproc__exec_env *e);

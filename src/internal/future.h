@@ -18,6 +18,10 @@
  * canceller holds a reference. */
 typedef bool (*mproc__future_withdraw_fn)(void *owner, mproc_future *f);
 
+/* Whether f is pending in a process other than the one that made it (a
+ * fork copy): nothing completes it there. */
+bool mproc__future_foreign(const mproc_future *f);
+
 /* A new pending future with two references (the caller's and the
  * owner's). callback/error_callback (may be NULL) are added as done
  * callbacks that run on success / on failure other than cancel. NULL on
@@ -52,7 +56,9 @@ void mproc__futures_unlock(void);
 int mproc__futures_wait_any(const mproc__deadline *dl);
 /* With that lock held: the future's completion number, 0 if not done. */
 uint64_t mproc__future_seq(const mproc_future *f);
-/* Waits for f alone to be done, until dl: 0 or MPROC_ETIMEDOUT. */
+/* Waits for f alone to be done, until dl: 0, MPROC_ETIMEDOUT, or
+ * MPROC_ECHILD (not done, and this process is not the one that made it:
+ * a fork copy, where it never completes). */
 int mproc__future_wait_until(mproc_future *f, const mproc__deadline *dl);
 
 /* ---- tasks: the runner side ---------------------------------------------- */

@@ -28,10 +28,11 @@ enum { MREP_OK = 0, MREP_OK_PROXY, MREP_METHOD_ERR, MREP_SERVER_ERR };
 #define MPROC__MGR_MAX_MSG ((size_t)64 << 20)
 
 /* A local client (a process of the server's family) moves its requests
- * to a pair of queues in the arena: [LOCAL, requests, replies, token],
- * with the family token of mproc__mgr_family_token; the server answers on
- * the socket, then serves the queues. The socket stays open: its end of
- * file tells either side that the other is gone. */
+ * to a pair of queues in the arena (a channel, below): [LOCAL, 0, token]
+ * with the family token of mproc__mgr_family_token -> [OK, channel,
+ * token]; the server makes the channel and answers on the socket, then
+ * serves the queues. The socket stays open: its end of file tells either
+ * side that the other is gone. */
 uint64_t mproc__mgr_family_token(void);
 
 /* How long a manager connection's receive polls for the other side's next
@@ -42,14 +43,22 @@ uint64_t mproc__mgr_family_token(void);
 uint32_t mproc__mgr_spin_ns(uint32_t ns);
 
 /* The pair of queues, in the arena, shared by the client and the server
- * thread serving it; the last of the two to let go frees it. */
+ * thread serving it. Each side holds a share (a bit of held); the one that
+ * releases the last share frees the channel. A side releases its share
+ * when it is done, before it closes its end of the socket; a side that
+ * sees the other's end closed (end of file: the other is done, exited or
+ * was killed, and will never touch the channel again) releases the other's
+ * share too, first (while its own keeps the channel alive, a share
+ * released twice is harmless). So a client that exits or is killed without
+ * mproc_manager_free leaves nothing behind: the server frees its channel. */
+enum { MPROC__MGR_CH_CLIENT = 1u, MPROC__MGR_CH_SERVER = 2u };
 typedef struct mproc__mgr_channel {
     uint32_t magic;
-    _Atomic uint32_t refs;
+    _Atomic uint32_t held; /* the shares still held */
     mproc_queue *req, *rep;
 } mproc__mgr_channel;
 int mproc__mgr_channel_new(mproc__mgr_channel **out);
-void mproc__mgr_channel_drop(mproc__mgr_channel *ch);
+void mproc__mgr_channel_release(mproc__mgr_channel *ch, unsigned share);
 bool mproc__mgr_channel_valid(const mproc__mgr_channel *ch);
 #define MPROC__MGR_LOCAL_SLICE_MS 500 /* how often a local waiter checks the socket */
 
@@ -70,6 +79,23 @@ const mproc_value *mproc__mgr_arg(const mproc_value *args, size_t n);
 /* In a method: its result carries references its container held (a pop,
  * a queue get); they pass to the caller instead of being taken anew. */
 void mproc__mgr_result_owned(void);
+
+/* In a method: false once the client it works for is gone (it closed its
+ * socket: it freed its handle, exited or was killed) or the server stops;
+ * the method then gives up (any failure), and nothing is answered. A
+ * method that waits does so in slices of at most MPROC__MGR_WAIT_SLICE_MS
+ * and asks between them, so that a dead client's wait takes nothing and
+ * its connection's thread and fd go within a slice. Costs a poll(2).
+ * True outside a connection's thread. */
+bool mproc__mgr_client_alive(void);
+#define MPROC__MGR_WAIT_SLICE_MS 200
+
+/* In a method that succeeds by taking something for its client (a queue
+ * item, a semaphore unit, a lock): if the reply then cannot reach the
+ * client (it is found gone first, or the reply cannot be sent), the server
+ * calls undo(state, result) on the connection's thread, with the object's
+ * state and the method's result (NULL if lost), to give it back. */
+void mproc__mgr_on_undelivered(void (*undo)(void *state, const mproc_value *result));
 
 /* Server side: takes a reference for every handle in v, or none and
  * false when one names no object (the caller then refuses the value). */

@@ -152,6 +152,9 @@ int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout
 /* Number of workers. */
 int mproc__pool_size(const mproc_pool *pool);
 
+/* Whether the calling process owns the pool (see pool_owned). */
+bool mproc__pool_owned(const mproc_pool *pool);
+
 /* An imap keeps the pool going while it still produces: after close, its
  * chunks are still accepted and the workers are not stopped until every
  * hold is let go. Hold: MPROC_ESHUTDOWN unless the pool is open. */

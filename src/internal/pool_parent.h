@@ -6,6 +6,7 @@
 
 #include "internal/future.h"
 #include "internal/pool.h"
+#include "internal/process.h"
 
 #include <pthread.h>
 
@@ -55,6 +56,7 @@ typedef struct worker {
 } worker;
 
 struct mproc_pool {
+    pid_t owner; /* the process that made it: the only one that may use it */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pool_shared *sh;
@@ -101,6 +103,16 @@ static inline void pool_list_unlink(pool_task **head, pool_task **tail, pool_tas
     else
         *tail = t->prev;
     t->next = t->prev = NULL;
+}
+
+/* Whether the calling process owns the pool. Any other process (a fork
+ * copy of the owner, a worker) has a private copy of the pool's struct that
+ * points at the owner's shared state: it gets MPROC_ECHILD and must touch
+ * nothing, not even the lock (another thread may have held it at the
+ * fork). One compare of the cached pid. */
+static inline bool pool_owned(const mproc_pool *pool)
+{
+    return pool->owner == mproc__self_pid();
 }
 
 /* Ends a task: its future or hook (no lock held); frees it. */

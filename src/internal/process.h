@@ -76,7 +76,11 @@ bool mproc__reap(mproc_process *p, bool block);
 
 /* The current process: its pid (cached, refreshed after every fork), its
  * identity string ("" at the root), the next child number, daemon flag. */
-pid_t mproc__self_pid(void);
+extern pid_t mproc__self_pid_v;
+static inline pid_t mproc__self_pid(void)
+{
+    return mproc__self_pid_v;
+}
 const char *mproc__self_identity(void);
 int mproc__next_child_number(void);
 bool mproc__self_is_daemon(void);
@@ -84,7 +88,15 @@ bool mproc__self_is_daemon(void);
 /* Called once from mproc__init: records the root process. */
 void mproc__self_init(void);
 
-/* Python's exit function: terminate daemonic children, join the others. */
+/* Python's exit function: terminate daemonic children, join the others;
+ * then run the process exit hooks. Run at exit() and by a child's exit. */
 void mproc__exit_function(void);
+
+/* Registers fn to run at this process's exit (after its children are
+ * ended), for what the process keeps in the family arena for itself: the
+ * arena outlives the process, so that would be lost to the family. At most
+ * 8 hooks; a fork child inherits them (each must check that what it frees
+ * is its own process's). */
+void mproc__on_process_exit(void (*fn)(void));
 
 #endif

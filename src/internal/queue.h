@@ -30,4 +30,19 @@ uint32_t mproc__queue_gets(const mproc_queue *q);
  * the queue's wait word, so that puts wake it. */
 void mproc__queue_poller(mproc_queue *q, int delta);
 
+/* Tests only: when set in a process, that process SIGKILLs itself at the
+ * named point, after a commit and before the wake-up it owes the
+ * sleepers (of a put, get or task_done: only when there are some), to
+ * exercise what a waker killed there leaves behind. 0 (the default) never
+ * does. */
+typedef enum mproc__queue_crash_point {
+    MPROC__QUEUE_CRASH_NONE = 0,
+    MPROC__QUEUE_CRASH_PUT_WAKE,       /* put committed; getters or pollers sleep */
+    MPROC__QUEUE_CRASH_GET_WAKE,       /* get committed; putters sleep */
+    MPROC__QUEUE_CRASH_TASK_DONE_WAKE, /* task_done counted; joiners sleep */
+    MPROC__QUEUE_CRASH_CLOSE_WAKE,     /* close: closed, nobody woken yet */
+} mproc__queue_crash_point;
+
+extern mproc__queue_crash_point mproc__queue_crash_at;
+
 #endif
