@@ -3,6 +3,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+INJECT_BUILD ?= build-inject
 FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
 ANALYZE_BUILD ?= build-analyze
@@ -13,7 +14,7 @@ FUZZ_TARGETS ?= manager_request conn_frames value_decode auth_server auth_client
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check asan-check tsan-check analyze fault fuzz bench format clean
+.PHONY: all deps build demo check asan-check tsan-check analyze inject-check fault fuzz bench format clean
 
 all: build
 
@@ -62,6 +63,17 @@ analyze: deps
 	  -DMPROC_ANALYZE=ON -DBUILD_TESTING=OFF >/dev/null
 	@cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_obj -- -k
 
+# Failure injection (docs/testing.md): the library built with -DMPROC_INJECT=ON
+# and ASan + UBSan in its own directory; each scenario of tests/inject runs
+# once per N with its Nth allocation or system call failing, for every N.
+inject-check: deps
+	@cmake -S . -B $(INJECT_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMPROC_INJECT=ON \
+	  -DMPROC_SANITIZE=address,undefined >/dev/null
+	@cmake --build $(INJECT_BUILD) -j$(JOBS) --target test_inject
+	@cd $(INJECT_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest -R '^inject_' -j$(JOBS) --output-on-failure
+
 # The libFuzzer targets (tests/fuzz), built with clang (+ ASan, UBSan) in
 # their own directory, each run for FUZZ_SECONDS on its seeds
 # (tests/fuzz/corpus/<name>, which stay as they are); new inputs go to
@@ -97,4 +109,4 @@ format:
 	  examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD)

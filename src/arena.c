@@ -11,6 +11,14 @@
  * handling is lost. Freed blocks of 4 MiB and more give their pages back
  * before they are pushed.
  *
+ * Once the whole arena is carved, a class whose stack is empty is served
+ * by cutting up a free block of the smallest larger class that has one:
+ * the front becomes the block, the rest goes back to the free stacks in
+ * the largest class-sized pieces it holds. So memory freed in large blocks
+ * serves small allocations again after the arena was full (blocks are
+ * never merged back: a large allocation needs a free block of its class,
+ * or one larger, or uncarved space).
+ *
  * Each thread keeps up to CACHE_MAX free blocks of each small class (up to
  * 512 bytes) for itself, so most allocations and frees touch no shared
  * line. The cache is flushed when the thread ends and when the process
@@ -20,6 +28,7 @@
  * the bytes not on the shared free stacks: live blocks plus thread
  * caches. */
 #include "internal/arena.h"
+#include "internal/inject.h"
 #include "internal/log.h"
 #include "internal/platform.h"
 
@@ -288,6 +297,40 @@ static block_hdr *carve(size_t bytes)
     return block_at(c);
 }
 
+/* The largest class whose blocks fit in `bytes` (a multiple of 16, >= 32). */
+static unsigned class_within(size_t bytes)
+{
+    unsigned c = mproc__arena_class_of(bytes - BLOCK_HDR);
+    return mproc__arena_class_size(c) > bytes ? c - 1 : c;
+}
+
+/* A block of class cls cut from the front of a free block of a larger
+ * class (see the top of the file), or NULL. Nothing counts the pieces in
+ * "allocated": the block taken from the stack was not counted either. */
+static block_hdr *cut_larger(unsigned cls)
+{
+    size_t want = mproc__arena_class_size(cls);
+    for (unsigned c = cls + 1; c < NCLASS; c++) {
+        if (!(atomic_load_explicit(&arena->heads[c], memory_order_relaxed) & OFF_MASK)) continue;
+        block_hdr *b = pop(c);
+        if (!b) continue;
+        char *rest = (char *)b + want;
+        size_t left = mproc__arena_class_size(c) - want;
+        while (left >= 32) {
+            unsigned k = class_within(left);
+            block_hdr *piece = (block_hdr *)(void *)rest;
+            piece->cls = k;
+            atomic_store_explicit(&piece->state, STATE_FREE, memory_order_relaxed);
+            push(k, piece);
+            rest += mproc__arena_class_size(k);
+            left -= mproc__arena_class_size(k);
+        }
+        b->cls = cls;
+        return b;
+    }
+    return NULL;
+}
+
 static int ensure_arena(void)
 {
     if (MPROC__LIKELY(arena != NULL)) return 0;
@@ -311,7 +354,7 @@ static block_hdr *take(unsigned cls)
 {
     block_hdr *b = pop(cls);
     if (!b) {
-        if (!(b = carve(mproc__arena_class_size(cls)))) return NULL;
+        if (!(b = carve(mproc__arena_class_size(cls))) && !(b = cut_larger(cls))) return NULL;
         b->cls = cls;
     }
     atomic_fetch_add_explicit(&arena->allocated, mproc__arena_class_size(cls),
@@ -367,6 +410,10 @@ static void refill(unsigned cls)
             cache_add(cls, b);
         }
         n = want;
+    }
+    if (n == 0 && (b = cut_larger(cls))) {
+        cache_add(cls, b);
+        n = 1;
     }
     if (n) atomic_fetch_add_explicit(&arena->allocated, n * bytes, memory_order_relaxed);
 }
@@ -435,7 +482,8 @@ int mproc_shm_alloc(void **out, size_t size)
     if (!out) return MPROC_EINVAL;
     int rc = ensure_arena();
     if (rc) return rc;
-    if (size > ((size_t)1 << (OFF_BITS + 3))) return MPROC_ENOMEM;
+    if (size > ((size_t)1 << (OFF_BITS + 3)) || MPROC__INJ_HIT(MPROC__INJ_ALLOC))
+        return MPROC_ENOMEM;
     unsigned cls = mproc__arena_class_of(size);
     if (cls >= NCLASS) return MPROC_ENOMEM;
     block_hdr *b;

@@ -22,6 +22,11 @@ static int put(mproc_value *m, const char *key, mproc_value *v)
     return v ? mproc_value_map_set_str(m, key, v) : MPROC_ENOMEM;
 }
 
+static int append(mproc_value *list, mproc_value *v)
+{
+    return v ? mproc_value_list_append(list, v) : MPROC_ENOMEM;
+}
+
 /* The index of fd in fds, adding it if new; -1 for no fd. */
 static int fd_index(int fd, int *fds, size_t *nfds, int *err)
 {
@@ -51,9 +56,9 @@ static int encode_conns(const mproc_process *p, mproc_value *m, int *fds, size_t
         int ri = fd_index(rfd, fds, nfds, &rc), wi = fd_index(wfd, fds, nfds, &rc);
         mproc_value *e = mproc_value_list();
         if (!e) rc = MPROC_ENOMEM;
-        if (!rc) rc = mproc_value_list_append(e, mproc_value_uint(hits[i].off));
-        if (!rc) rc = mproc_value_list_append(e, mproc_value_int(ri));
-        if (!rc) rc = mproc_value_list_append(e, mproc_value_int(wi));
+        if (!rc) rc = append(e, mproc_value_uint(hits[i].off));
+        if (!rc) rc = append(e, mproc_value_int(ri));
+        if (!rc) rc = append(e, mproc_value_int(wi));
         if (!rc)
             rc = mproc_value_list_append(list, e);
         else

@@ -367,7 +367,8 @@ int mproc_conn_recv_bytes(mproc_conn *c, void **buf, size_t *len, int timeout_ms
     size_t n = (size_t)c->msg_len;
     char *dst = c->pend;
     size_t have = c->pend_have;
-    if (!dst && !(dst = malloc(n ? n : 1))) return fail(c, MPROC_ENOMEM);
+    /* No payload byte is read yet: the next receive tries again. */
+    if (!dst && !(dst = malloc(n ? n : 1))) return MPROC_ENOMEM;
     if ((rc = read_payload(c, dst, &have, &dl))) return park(c, rc, dst, have, true);
     finish_message(c);
     *buf = dst;

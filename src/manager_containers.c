@@ -14,6 +14,7 @@ typedef struct box {
     pthread_mutex_t mu;
     mproc_value *v;
     mproc_value_kind want; /* Array: the kind of its items (0: any) */
+    char code;             /* Value, Array: the typecode */
 } box;
 
 int mproc__mgr_fail(int code, const char *fmt, ...)
@@ -751,11 +752,48 @@ static mproc_value_kind kind_of_code(const mproc_value *code)
     return MPROC_V_NIL;
 }
 
+/* An int v fits typecode c (else Python raises OverflowError): 'l' and
+ * 'L' are C longs, 64 bits. */
+static bool int_fits(char c, const mproc_value *v)
+{
+    if (mproc_value_is_uint(v)) return c == 'L' || c == 'Q'; /* above INT64_MAX */
+    int64_t i = 0;
+    mproc_value_get_int(v, &i);
+    switch (c) {
+    case 'b':
+        return i >= INT8_MIN && i <= INT8_MAX;
+    case 'B':
+        return i >= 0 && i <= UINT8_MAX;
+    case 'h':
+        return i >= INT16_MIN && i <= INT16_MAX;
+    case 'H':
+        return i >= 0 && i <= UINT16_MAX;
+    case 'i':
+        return i >= INT32_MIN && i <= INT32_MAX;
+    case 'I':
+        return i >= 0 && i <= UINT32_MAX;
+    case 'L':
+    case 'Q':
+        return i >= 0;
+    default: /* 'l', 'q' */
+        return true;
+    }
+}
+
 static int checked(const box *b, const mproc_value *v)
 {
     mproc_value_kind k = mproc_value_kind_of(v);
     if (b->want == MPROC_V_FLOAT && k == MPROC_V_INT) return 0;
-    return k == b->want ? 0 : mproc__mgr_fail(MPROC_EINVAL, "wrong type for the typecode");
+    if (k != b->want) return mproc__mgr_fail(MPROC_EINVAL, "wrong type for the typecode");
+    if (k == MPROC_V_INT && !int_fits(b->code, v))
+        return mproc__mgr_fail(MPROC_ERANGE, "int out of range for typecode '%c'", b->code);
+    return 0;
+}
+
+static char code_of(const mproc_value *code)
+{
+    const char *c = mproc_value_get_str(code, NULL);
+    return c ? c[0] : 0;
 }
 
 /* A copy of v as the box stores it: an int given to a float box becomes a
@@ -772,7 +810,7 @@ static int value_create(const mproc_value *args, void **state)
 {
     mproc_value_kind k = kind_of_code(mproc__mgr_arg(args, 0));
     if (k == MPROC_V_NIL) return mproc__mgr_fail(MPROC_EINVAL, "Value(typecode, value)");
-    box tmp = {.want = k};
+    box tmp = {.want = k, .code = code_of(mproc__mgr_arg(args, 0))};
     const mproc_value *init = mproc__mgr_arg(args, 1);
     int rc = init ? checked(&tmp, init) : 0;
     if (rc) return rc;
@@ -780,7 +818,10 @@ static int value_create(const mproc_value *args, void **state)
                  : k == MPROC_V_FLOAT ? mproc_value_float(0)
                                       : mproc_value_int(0),
                  state);
-    if (!rc) ((box *)*state)->want = k;
+    if (!rc) {
+        ((box *)*state)->want = k;
+        ((box *)*state)->code = tmp.code;
+    }
     return rc;
 }
 
@@ -814,13 +855,16 @@ static int array_create(const mproc_value *args, void **state)
     const mproc_value *init = mproc__mgr_arg(args, 1);
     if (k == MPROC_V_NIL || mproc_value_kind_of(init) != MPROC_V_LIST)
         return mproc__mgr_fail(MPROC_EINVAL, "Array(typecode, list)");
-    box tmp = {.want = k};
+    box tmp = {.want = k, .code = code_of(mproc__mgr_arg(args, 0))};
     for (size_t i = 0; i < mproc_value_len(init); i++) {
         int rc = checked(&tmp, mproc_value_list_get(init, i));
         if (rc) return rc;
     }
     int rc = new_box(mproc_value_copy(init), state);
-    if (!rc) ((box *)*state)->want = k;
+    if (!rc) {
+        ((box *)*state)->want = k;
+        ((box *)*state)->code = tmp.code;
+    }
     return rc;
 }
 

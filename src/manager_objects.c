@@ -167,6 +167,7 @@ int mproc__mgr_channel_new(mproc__mgr_channel **out)
         mproc_shm_free(ch);
         return rc;
     }
+    mproc__mgr_channel_tune(ch);
     atomic_store(&ch->held, MPROC__MGR_CH_CLIENT | MPROC__MGR_CH_SERVER);
     ch->magic = CHANNEL_MAGIC;
     *out = ch;

@@ -9,6 +9,7 @@
  * (mproc__mgr_client_alive): once the client is gone, it takes nothing and
  * the connection's thread ends. What a method took for a client whose
  * reply then cannot be delivered is given back (mproc__mgr_on_undelivered). */
+#include "internal/arena.h"
 #include "internal/conn.h"
 #include "internal/future.h"
 #include "internal/log.h"
@@ -37,6 +38,7 @@ typedef struct server {
     const mproc_type_def *types; /* custom ones; the built-in ones are searched first */
     size_t ntypes;
     int idle_ms, max_conns;
+    size_t max_msg;  /* the cap of a request, and of a reply to a client that did not say its own */
     mproc_auth auth; /* each connection's handshake, in its own thread */
     uint8_t key[MPROC_AUTHKEY_MAX];
     int wake[2]; /* written once to stop the accept loop */
@@ -56,6 +58,7 @@ typedef struct client {
     mproc_conn *c;
     mproc__mgr_channel *ch; /* a local client's queues (internal/manager.h); s->mu */
     bool shutdown;          /* it asked the server to stop */
+    size_t max_reply;       /* the smaller of the server's cap and the client's */
     bool cut;               /* the request's method gave up: its client is gone, or we stop */
     /* What the request's method took and how to give it back (its object
      * held meanwhile), until its reply is delivered. */
@@ -119,6 +122,37 @@ static mproc_value *reply2(int kind, mproc_value *a, mproc_value *b)
 static mproc_value *fail(int kind, int code, const char *msg)
 {
     return reply2(kind, mproc_value_int(code), mproc_value_str(msg ? msg : mproc_strerror(code)));
+}
+
+/* The reply r (still the caller's) encoded for cl: one over the
+ * connection's cap (or that cannot be encoded) is replaced by an error,
+ * and the connection goes on. The method has run: what it took is given
+ * back if it can be (a queue's item, a semaphore's unit), else only its
+ * result is lost (a list's pop). */
+static void drop_loans(client *cl);
+static void give_back(client *cl, const mproc_value *r);
+static int encode_reply(client *cl, const mproc_value *r, void **out, size_t *len)
+{
+    size_t cap = cl->max_reply;
+    if (cl->ch && cap > MPROC_QUEUE_MAX_MESSAGE) cap = MPROC_QUEUE_MAX_MESSAGE;
+    int rc = r ? mproc_value_encode(r, out, len) : MPROC_ENOMEM;
+    if (!rc && *len <= cap) return 0;
+    char msg[160];
+    if (!rc) {
+        free(*out);
+        *out = NULL;
+        snprintf(msg, sizeof msg,
+                 "the reply (%zu bytes) is over the connection's limit (%zu bytes)", *len, cap);
+        rc = MPROC_EMSGSIZE;
+    } else {
+        snprintf(msg, sizeof msg, "the reply cannot be encoded: %s", mproc_strerror(rc));
+    }
+    give_back(cl, r);
+    drop_loans(cl); /* the references the result carried */
+    mproc_value *e = fail(MREP_SERVER_ERR, rc, msg);
+    rc = e ? mproc_value_encode(e, out, len) : MPROC_ENOMEM;
+    mproc_value_free(e);
+    return rc;
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -355,6 +389,17 @@ static mproc_value *ref(client *cl, uint64_t id, int delta)
     return r;
 }
 
+/* A type or method name from a request (NULL when absent or not a
+ * string); *bad when it holds a NUL byte: read as a C string it would name
+ * another ("len\0junk" would be len). */
+static const char *name_of(const mproc_value *v, bool *bad)
+{
+    size_t len = 0;
+    const char *s = mproc_value_get_str(v, &len);
+    *bad = s && strlen(s) != len;
+    return s;
+}
+
 static mproc_value *handle(client *cl, const mproc_value *req)
 {
     int64_t op;
@@ -368,12 +413,18 @@ static mproc_value *handle(client *cl, const mproc_value *req)
     if (args && mproc_value_kind_of(args) == MPROC_V_NIL) args = NULL;
     if (args && mproc_value_kind_of(args) != MPROC_V_LIST)
         return fail(MREP_SERVER_ERR, MPROC_EPROTO, "arguments must be a list");
+    bool bad = false;
+    const char *name = name_of(mproc__mgr_arg(req, op == MOP_CALL ? 2 : 1), &bad);
+    if (bad && (op == MOP_CREATE || op == MOP_CALL))
+        return fail(MREP_SERVER_ERR, MPROC_EINVAL,
+                    op == MOP_CREATE ? "a type name holds a NUL byte"
+                                     : "a method name holds a NUL byte");
     switch (op) {
     case MOP_CREATE:
-        return create(cl, mproc_value_get_str(mproc__mgr_arg(req, 1), NULL), args);
+        return create(cl, name, args);
     case MOP_CALL:
         if (!has_id) break;
-        return call(cl, id, mproc_value_get_str(mproc__mgr_arg(req, 2), NULL), args);
+        return call(cl, id, name, args);
     case MOP_INCREF:
     case MOP_DECREF:
         if (!has_id) break;
@@ -396,6 +447,12 @@ static mproc_value *handle(client *cl, const mproc_value *req)
         }
         return reply2(MREP_OK, mproc_value_uint((uintptr_t)ch), mproc_value_uint(token));
     }
+    case MOP_HELLO: {
+        uint64_t theirs = 0;
+        if (mproc_value_get_uint(mproc__mgr_arg(req, 1), &theirs) || theirs == 0) break;
+        cl->max_reply = theirs < cl->s->max_msg ? (size_t)theirs : cl->s->max_msg;
+        return reply2(MREP_OK, mproc_value_uint(cl->s->max_msg), NULL);
+    }
     case MOP_SHUTDOWN: /* once the reply is out: see serve_client */
         cl->shutdown = true;
         return reply2(MREP_OK, mproc_value_nil(), NULL);
@@ -410,8 +467,8 @@ static mproc_value *handle(client *cl, const mproc_value *req)
 /* A client context of its own, with no connection, listener or thread:
  * the fuzz target (tests/fuzz) hands it requests as a connection's thread
  * would. Not for use while this process serves a manager. */
-static server lone_server = {.mu = PTHREAD_MUTEX_INITIALIZER};
-static client lone_client = {.s = &lone_server};
+static server lone_server = {.mu = PTHREAD_MUTEX_INITIALIZER, .max_msg = MPROC__MGR_MAX_MSG};
+static client lone_client = {.s = &lone_server, .max_reply = MPROC__MGR_MAX_MSG};
 
 mproc_value *mproc__mgr_handle_request(const mproc_value *req)
 {
@@ -448,7 +505,8 @@ static void serve_local(client *cl)
     while (!atomic_load(&cl->s->stop)) {
         void *buf;
         size_t len;
-        int rc = mproc_queue_get(cl->ch->req, &buf, &len, MPROC__MGR_LOCAL_SLICE_MS);
+        int rc = mproc__mgr_channel_get(cl->ch, MPROC__MGR_SERVER, &buf, &len,
+                                        MPROC__MGR_LOCAL_SLICE_MS);
         if (rc == MPROC_ETIMEDOUT) {
             if (socket_gone(cl->c) || (idle_ns && mproc_now_ns() - last > idle_ns)) break;
             continue;
@@ -457,9 +515,13 @@ static void serve_local(client *cl)
         last = mproc_now_ns();
         mproc_value *req = NULL, *r;
         cl->cut = false;
-        rc = mproc_value_decode(buf, len, NULL, &req);
+        /* (a message is taken whole from the queue: one over the cap is
+         * refused, and the connection stays in step) */
+        rc = len > cl->s->max_msg ? MPROC_EMSGSIZE : mproc_value_decode(buf, len, NULL, &req);
         free(buf);
-        r = rc ? fail(MREP_SERVER_ERR, rc, "malformed message") : handle(cl, req);
+        r = rc == MPROC_EMSGSIZE ? fail(MREP_SERVER_ERR, rc, "request over the server's limit")
+            : rc                 ? fail(MREP_SERVER_ERR, rc, "malformed message")
+                                 : handle(cl, req);
         mproc_value_free(req);
         if (cl->cut) { /* its method gave up: the client is gone, or we stop */
             give_back(cl, r);
@@ -468,7 +530,7 @@ static void serve_local(client *cl)
         }
         void *out = NULL;
         size_t olen = 0;
-        rc = r ? mproc_value_encode(r, &out, &olen) : MPROC_ENOMEM;
+        rc = encode_reply(cl, r, &out, &olen);
         if (!rc) rc = mproc_queue_put(cl->ch->rep, out, olen, MPROC_FOREVER);
         free(out);
         if (cl->undo) { /* a grant: back if its reply will never be read */
@@ -488,7 +550,7 @@ static void *serve_client(void *arg)
 {
     client *cl = arg;
     current = cl;
-    mproc_conn_set_max_message(cl->c, MPROC__MGR_MAX_MSG);
+    mproc_conn_set_max_message(cl->c, cl->s->max_msg);
     /* Nothing is decoded before the client has authenticated (both ways,
      * as Python's Listener does). */
     const mproc_auth *auth = &cl->s->auth;
@@ -515,10 +577,13 @@ static void *serve_client(void *arg)
             mproc_value_free(r);
             break;
         }
+        void *out = NULL;
+        size_t olen = 0;
         if (cl->undo && client_gone(cl))
             rc = MPROC_ECONNRESET; /* a grant its client would not read */
-        else
-            rc = r ? mproc_conn_send_value(cl->c, r) : MPROC_ENOMEM;
+        else if (!(rc = encode_reply(cl, r, &out, &olen)))
+            rc = mproc_conn_send_bytes(cl->c, out, olen);
+        free(out);
         if (rc)
             give_back(cl, r);
         else
@@ -553,6 +618,9 @@ done:;
     mproc_conn_free(cl->c);
     MPROC__UNLOCK(&s->mu);
     free(cl);
+    /* The blocks this thread freed (a channel, objects) go back to the
+     * arena before the count lets a stopping server exit without us. */
+    mproc__arena_thread_flush();
     atomic_fetch_sub(&s->conns, 1);
     current = NULL;
     return NULL;
@@ -572,6 +640,7 @@ static void start_client(server *s, mproc_conn *c)
     if (cl && atomic_fetch_add(&s->conns, 1) < s->max_conns) {
         cl->s = s;
         cl->c = c;
+        cl->max_reply = s->max_msg;
         MPROC__LOCK(&s->mu);
         cl->next = s->clients;
         s->clients = cl;
@@ -607,6 +676,7 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
     s->ntypes = o->ntypes;
     s->idle_ms = o->idle_timeout_ms;
     s->max_conns = o->max_connections > 0 ? o->max_connections : DEFAULT_MAX_CONNS;
+    s->max_msg = o->max_message ? o->max_message : MPROC__MGR_MAX_MSG;
     s->auth = *auth;
     size_t klen = 0;
     if (auth->key || auth->family_key) { /* a copy: the caller's may go away */
@@ -627,11 +697,18 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
         if (poll(pf, 2, -1) < 0 || pf[1].revents) continue;
         mproc_conn *c;
         int rc = mproc_listener_accept(l, &c, 0);
-        if (rc == 0)
+        if (rc == 0) {
             start_client(s, c);
-        else if (rc == MPROC_ECLOSED)
+        } else if (rc == MPROC_ECLOSED) {
             break;
-        /* nobody after all, EMFILE: go on */
+        } else if (rc != MPROC_ETIMEDOUT && rc != MPROC_EAUTH) {
+            /* No fd or memory for it (EMFILE, ENFILE, ENOMEM): the client
+             * stays in the backlog and the listener readable. A pause, not
+             * a busy loop, until one comes free. */
+            struct pollfd w = {.fd = s->wake[0], .events = POLLIN};
+            (void)poll(&w, 1, 50);
+        }
+        /* nobody after all, or a failed handshake: go on */
     }
     atomic_store(&s->stop, true);
     mproc_listener_close(l);

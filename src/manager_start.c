@@ -20,6 +20,7 @@ typedef struct start_arg {
     uint32_t key_len;
     uint8_t key[MPROC_AUTHKEY_MAX];
     int idle_ms, max_conns;
+    uint64_t max_msg;
     uint32_t types_len; /* CBOR of the custom types follows */
 } start_arg;
 
@@ -134,7 +135,9 @@ static mproc_auth auth_of(const start_arg *a)
 static int server_main(void *arg)
 {
     start_arg *a = arg;
-    mproc_manager_opts o = {.idle_timeout_ms = a->idle_ms, .max_connections = a->max_conns};
+    mproc_manager_opts o = {.idle_timeout_ms = a->idle_ms,
+                            .max_connections = a->max_conns,
+                            .max_message = (size_t)a->max_msg};
     mproc_type_def *types = NULL;
     int rc = a->types_len ? decode_types(a + 1, a->types_len, &types, &o.ntypes) : 0;
     o.types = types;
@@ -154,15 +157,12 @@ static int server_main(void *arg)
 }
 MPROC__ANALYZER_ON
 
-int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
-                          mproc_process *server);
-
 int mproc_manager_start(mproc_manager **out, const mproc_manager_opts *opts)
 {
     mproc_manager_opts o = opts ? *opts : (mproc_manager_opts){0};
     if (!out || (o.address && strlen(o.address) >= sizeof((start_arg *)0)->address) ||
         (o.authkey && (o.authkey_len == 0 || o.authkey_len > MPROC_AUTHKEY_MAX)) ||
-        (o.ntypes && !o.types))
+        (o.ntypes && !o.types) || mproc__mgr_check_opts(&o))
         return MPROC_EINVAL;
     void *blob = NULL;
     size_t blen = 0;
@@ -183,6 +183,7 @@ int mproc_manager_start(mproc_manager **out, const mproc_manager_opts *opts)
     a->key_len = (uint32_t)o.authkey_len;
     a->idle_ms = o.idle_timeout_ms;
     a->max_conns = o.max_connections;
+    a->max_msg = o.max_message;
     a->types_len = (uint32_t)blen;
     if (blen) memcpy(a + 1, blob, blen);
     free(blob);
@@ -212,7 +213,7 @@ int mproc_manager_start(mproc_manager **out, const mproc_manager_opts *opts)
     mproc_conn_free(r);
     if (!rc) {
         address[n] = '\0';
-        rc = mproc__mgr_client_new(out, address, &auth, p);
+        rc = mproc__mgr_client_new(out, address, &auth, p, &o);
         if (rc) {
             mproc_process_kill(p);
             mproc_process_join(p, MPROC_FOREVER);
@@ -227,7 +228,7 @@ int mproc_manager_serve(const mproc_manager_opts *opts,
                         void (*ready)(const char *address, void *ud), void *ud)
 {
     mproc_manager_opts o = opts ? *opts : (mproc_manager_opts){0};
-    if (o.ntypes && !o.types) return MPROC_EINVAL;
+    if ((o.ntypes && !o.types) || mproc__mgr_check_opts(&o)) return MPROC_EINVAL;
     mproc_listener *l;
     mproc_auth auth = {.key = o.authkey, .key_len = o.authkey_len, .family_key = !o.authkey};
     int rc = mproc_listener_new(&l, o.address, NULL);

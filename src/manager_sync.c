@@ -16,15 +16,23 @@
 #include <time.h>
 
 /* The optional timeout argument n: *ms (MPROC_FOREVER when absent, nil or
- * negative), or a method failure for a wrong type. */
+ * MPROC_FOREVER), or a method failure: not an int, or another negative
+ * (base.h's rule; Python's ValueError). */
 static int timeout_arg(const mproc_value *a, size_t n, int *ms)
 {
     int64_t v;
     const mproc_value *x = mproc__mgr_arg(a, n);
     *ms = MPROC_FOREVER;
     if (!x || mproc_value_kind_of(x) == MPROC_V_NIL) return 0;
-    if (mproc_value_get_int(x, &v))
+    if (mproc_value_kind_of(x) != MPROC_V_INT)
         return mproc__mgr_fail(MPROC_EINVAL, "timeout_ms must be an int");
+    if (mproc_value_is_uint(x)) { /* above INT64_MAX */
+        *ms = INT32_MAX;
+        return 0;
+    }
+    mproc_value_get_int(x, &v);
+    if (v < 0 && v != MPROC_FOREVER)
+        return mproc__mgr_fail(MPROC_EINVAL, "timeout_ms must be >= 0, or MPROC_FOREVER (-1)");
     *ms = v < 0 ? MPROC_FOREVER : v > INT32_MAX ? INT32_MAX : (int)v;
     return 0;
 }
@@ -417,14 +425,37 @@ static const mproc_method_def lock_methods[] = {
 
 /* ---- Semaphore, BoundedSemaphore ------------------------------------------------------------ */
 
+/* A semaphore's initial value: absent or nil for 1, else an int from 0 to
+ * INT32_MAX (not an int or negative: MPROC_EINVAL, Python's TypeError and
+ * ValueError; above: MPROC_EOVERFLOW). */
+static int sem_value_arg(const mproc_value *args, unsigned *out)
+{
+    const mproc_value *x = mproc__mgr_arg(args, 0);
+    int64_t v = 1;
+    if (x && mproc_value_kind_of(x) != MPROC_V_NIL) {
+        if (mproc_value_kind_of(x) != MPROC_V_INT)
+            return mproc__mgr_fail(MPROC_EINVAL, "the semaphore's value must be an int");
+        if (mproc_value_is_uint(x) || (mproc_value_get_int(x, &v) == 0 && v > INT32_MAX))
+            return mproc__mgr_fail(MPROC_EOVERFLOW, "the semaphore's value must be <= %d",
+                                   INT32_MAX);
+        if (v < 0) return mproc__mgr_fail(MPROC_EINVAL, "the semaphore's value must be >= 0");
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
 static int sem_create(const mproc_value *args, void **state)
 {
-    return mproc_sem_new((mproc_sem **)state, (unsigned)unsigned_arg(args, 0, 1));
+    unsigned v;
+    int rc = sem_value_arg(args, &v);
+    return rc ? rc : mproc_sem_new((mproc_sem **)state, v);
 }
 
 static int bsem_create(const mproc_value *args, void **state)
 {
-    return mproc_bounded_sem_new((mproc_sem **)state, (unsigned)unsigned_arg(args, 0, 1));
+    unsigned v;
+    int rc = sem_value_arg(args, &v);
+    return rc ? rc : mproc_bounded_sem_new((mproc_sem **)state, v);
 }
 
 static void sem_destroy(void *state)

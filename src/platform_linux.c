@@ -1,5 +1,6 @@
 /* Linux implementation of internal/platform.h. */
 #include "internal/base.h"
+#include "internal/inject.h"
 #include "internal/platform.h"
 
 #include <fcntl.h>
@@ -81,6 +82,7 @@ void mproc__reset_signal_handlers(void)
 
 int mproc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct mproc__deadline *dl)
 {
+    if (MPROC__INJ_HIT(MPROC__INJ_WAKE)) return 0; /* a spurious wake-up */
     struct timespec ts, *tp = NULL;
     if (!dl->forever) {
         ts.tv_sec = dl->at_ns / 1000000000;
@@ -176,6 +178,7 @@ struct waitv_entry { /* struct futex_waitv */
 int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *seen, size_t n,
                        const struct mproc__deadline *dl)
 {
+    if (MPROC__INJ_HIT(MPROC__INJ_WAKE)) return 0; /* a spurious wake-up */
     struct waitv_entry stack[16], *v = n <= 16 ? stack : calloc(n, sizeof *v);
     if (!v) return MPROC_ENOMEM;
     for (size_t i = 0; i < n; i++)

@@ -225,8 +225,11 @@ void mproc__pool_dispatch_locked(mproc_pool *pool)
         uint64_t claim = best->claims;
         ((pool_task_msg *)t->msg)->claim = claim;
         atomic_store(&slot->claims[claim % POOL_CLAIMS], claim << 2 | CLAIM_QUEUED);
-        if (mproc_queue_put(slot->inbox, t->msg, t->len, MPROC_FOREVER) != 0)
-            return; /* no arena memory: retried at the next result */
+        if (mproc_queue_put(slot->inbox, t->msg, t->len, MPROC_FOREVER) != 0) {
+            pool->stalled = true; /* no arena memory: the monitor tries again */
+            mproc__pool_wake_monitor(pool);
+            return;
+        }
         best->claims++;
         t->claim = claim;
         pool_list_unlink(&pool->pend_head, &pool->pend_tail, t);
@@ -250,6 +253,10 @@ void mproc__pool_send_stops_locked(mproc_pool *pool)
         if (!w->p || w->stop_sent) continue;
         if (mproc_queue_put(pool->sh->slots[i].inbox, &stop, sizeof stop, MPROC_FOREVER) == 0)
             w->stop_sent = true;
+        else if (!pool->stalled) { /* no arena memory: the monitor tries again */
+            pool->stalled = true;
+            mproc__pool_wake_monitor(pool);
+        }
     }
 }
 
@@ -264,7 +271,8 @@ static void stop_threads(mproc_pool *pool)
     mproc__pool_wake_monitor(pool);
     pthread_join(pool->mthr, NULL);
     pool_result_msg q = {.type = MSG_QUIT};
-    (void)mproc_queue_put(pool->sh->results, &q, sizeof q, MPROC_FOREVER);
+    if (mproc_queue_put(pool->sh->results, &q, sizeof q, MPROC_FOREVER) != 0)
+        mproc_queue_close(pool->sh->results); /* no memory for QUIT: it ends on this */
     pthread_join(pool->rthr, NULL);
     pool->threads = false;
 }
@@ -283,6 +291,8 @@ static void destroy(mproc_pool *pool)
     pthread_mutex_destroy(&pool->mu);
     pthread_cond_destroy(&pool->cv);
     free(pool->w);
+    free(pool->mon_pf);
+    free(pool->mon_idx);
     free(pool);
 }
 
@@ -341,7 +351,10 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     pool->wake[0] = pool->wake[1] = -1;
     pthread_mutex_init(&pool->mu, NULL);
     mproc__tcond_init(&pool->cv);
-    int rc = (pool->w = calloc((size_t)pool->n, sizeof *pool->w)) ? 0 : MPROC_ENOMEM;
+    pool->w = calloc((size_t)pool->n, sizeof *pool->w);
+    pool->mon_pf = calloc((size_t)pool->n + 1, sizeof *pool->mon_pf);
+    pool->mon_idx = calloc((size_t)pool->n + 1, sizeof *pool->mon_idx);
+    int rc = pool->w && pool->mon_pf && pool->mon_idx ? 0 : MPROC_ENOMEM;
     if (!rc && pipe2(pool->wake, O_CLOEXEC | O_NONBLOCK) != 0) rc = MPROC__ERRNO();
     if (!rc) rc = make_shared(pool, &o);
     if (rc) {
@@ -354,7 +367,8 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
         rc = MPROC_EAGAIN;
     if (!rc && pthread_create(&pool->mthr, NULL, mproc__pool_monitor_thread, pool) != 0) {
         pool_result_msg q = {.type = MSG_QUIT};
-        (void)mproc_queue_put(pool->sh->results, &q, sizeof q, MPROC_FOREVER);
+        if (mproc_queue_put(pool->sh->results, &q, sizeof q, MPROC_FOREVER) != 0)
+            mproc_queue_close(pool->sh->results);
         MPROC__UNLOCK(&pool->mu);
         pthread_join(pool->rthr, NULL);
         MPROC__LOCK(&pool->mu);

@@ -91,12 +91,14 @@ static void map_chunk_prep(void *ud, uint64_t seq)
 static void map_end_if_done(map_state *s, bool last)
 {
     if (!last) return;
+    /* The staging block first: a map the caller makes as soon as this one
+     * completes finds it in the cache. */
+    if (s->stage) mproc__pool_stage_give(s->stage);
     if (s->rc)
         mproc__future_fail(s->f, s->rc, s->msg, s->pid);
     else
         mproc__future_finish(s->f, NULL, 0);
     mproc_future_free(s->f);
-    if (s->stage) mproc__pool_stage_give(s->stage);
     free(s->msg);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the result thread ---------------------------------------------------------- */
@@ -31,6 +32,8 @@ static void describe_death(char *buf, size_t cap, const worker *w, int code, uin
              w->timed_out ? " (killed: the task ran past its time limit)" : "",
              (unsigned long long)id, crash[0] ? "\n" : "", crash);
 }
+
+static void break_pool(mproc_pool *pool, int rc, const char *msg);
 
 static void on_died(mproc_pool *pool, int i, uint32_t gen)
 {
@@ -67,6 +70,8 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
         MPROC__INFO("pool: %s", msg ? msg : "a worker died");
     }
     pool->sh->slots[i].crash[0] = '\0';
+    int start_rc = 0;
+    char why[160];
     bool needed =
         pool->state == ST_OPEN || (pool->state == ST_CLOSED && (w->head || !w->stop_sent));
     if (pool->state == ST_STARTING) {
@@ -76,9 +81,11 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
                  "worker %d exited with code %d while "
                  "starting",
                  (int)pid, code);
-    } else if (needed && mproc__pool_start_worker(pool, i) != 0) {
-        pool->state = ST_BROKEN;
-        MPROC__INFO("pool: cannot replace worker %d", (int)pid);
+    } else if (needed && (start_rc = mproc__pool_start_worker(pool, i)) != 0) {
+        pool->state = ST_BROKEN; /* broken below: its tasks could wait for ever */
+        snprintf(why, sizeof why, "pool: cannot start a worker to replace worker %d: %s", (int)pid,
+                 mproc_strerror(start_rc));
+        MPROC__INFO("%s", why);
     }
     if (w->p) mproc__pool_head_started(pool, w);
     mproc__pool_dispatch_locked(pool);
@@ -87,6 +94,7 @@ out:
     MPROC__UNLOCK(&pool->mu);
     if (lost) mproc__pool_task_end(lost, rc, NULL, 0, msg ? msg : "a worker died", pid);
     free(msg);
+    if (start_rc) break_pool(pool, start_rc, why);
 }
 
 /* Every unfinished task, unlinked and chained through next. */
@@ -108,8 +116,8 @@ pool_task *mproc__pool_take_all_locked(mproc_pool *pool)
     return all;
 }
 
-/* The pool cannot go on (a replacement's initializer failed): every task
- * fails with that error. */
+/* The pool cannot go on (a replacement could not be started, or its
+ * initializer failed): every task fails with that error. */
 static void break_pool(mproc_pool *pool, int rc, const char *msg)
 {
     MPROC__LOCK(&pool->mu);
@@ -149,10 +157,18 @@ static void on_result(mproc_pool *pool, const pool_result_msg *m, const char *ms
 void *mproc__pool_result_thread(void *arg)
 {
     mproc_pool *pool = arg;
-    for (;;) {
+    for (int nomem = 0;;) {
         void *buf;
         size_t len;
-        if (mproc_queue_get(pool->sh->results, &buf, &len, MPROC_FOREVER) != 0) return NULL;
+        int rc = mproc_queue_get(pool->sh->results, &buf, &len, MPROC_FOREVER);
+        if (rc == MPROC_ENOMEM) { /* the message stays: try again in a moment */
+            if (nomem < 100) nomem++;
+            struct timespec ts = {0, nomem * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (rc) return NULL;
+        nomem = 0;
         pool_result_msg m;
         if (len < sizeof m) {
             free(buf);
@@ -211,16 +227,17 @@ void *mproc__pool_result_thread(void *arg)
 static void post_died(mproc_pool *pool, int i)
 {
     pool_result_msg m = {.type = MSG_DIED, .worker = i, .gen = pool->w[i].gen};
-    pool->w[i].dying = true;
-    (void)mproc_queue_put(pool->sh->results, &m, sizeof m, MPROC_FOREVER);
+    if (mproc_queue_put(pool->sh->results, &m, sizeof m, MPROC_FOREVER) == 0)
+        pool->w[i].dying = true;
+    else /* no arena memory: its sentinel is looked at again in a moment */
+        pool->stalled = true;
 }
 
 void *mproc__pool_monitor_thread(void *arg)
 {
     mproc_pool *pool = arg;
-    struct pollfd *pf = calloc((size_t)pool->n + 1, sizeof *pf);
-    int *idx = calloc((size_t)pool->n + 1, sizeof *idx);
-    if (!pf || !idx) mproc__panic("pool monitor: out of memory");
+    struct pollfd *pf = pool->mon_pf;
+    int *idx = pool->mon_idx;
     for (;;) {
         MPROC__LOCK(&pool->mu);
         if (pool->stop_monitor) {
@@ -246,8 +263,14 @@ void *mproc__pool_monitor_thread(void *arg)
                 }
             }
         }
+        bool stalled = pool->stalled;
         MPROC__UNLOCK(&pool->mu);
         int ms = next == INT64_MAX ? -1 : (int)((next - now + 999999) / 1000000);
+        if (stalled) { /* a put found no arena memory: try again in a moment */
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+            ms = 0;
+        }
         if (poll(pf, (nfds_t)k, ms) < 0) continue;
         if (pf[0].revents) {
             char junk[64];
@@ -255,6 +278,11 @@ void *mproc__pool_monitor_thread(void *arg)
             }
         }
         MPROC__LOCK(&pool->mu);
+        if (pool->stalled) {
+            pool->stalled = false; /* set again by what fails again */
+            mproc__pool_dispatch_locked(pool);
+            mproc__pool_send_stops_locked(pool);
+        }
         for (int j = 1; j < k; j++) {
             worker *w = &pool->w[idx[j]];
             if (!pf[j].revents || !w->p || w->dying || w->sentinel != pf[j].fd) continue;
@@ -262,7 +290,5 @@ void *mproc__pool_monitor_thread(void *arg)
         }
         MPROC__UNLOCK(&pool->mu);
     }
-    free(pf);
-    free(idx);
     return NULL;
 }

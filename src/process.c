@@ -100,11 +100,18 @@ int mproc_process_start(mproc_process *p)
     return rc;
 }
 
-void mproc__process_started(mproc_process *p, pid_t pid)
+int mproc__process_started(mproc_process *p, pid_t pid)
 {
     p->pid = pid;
     int fd = mproc__pidfd_open(pid);
+    if (fd < 0 && fd != MPROC_ENOSYS) { /* EMFILE, ENFILE, ENOMEM */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        return fd;
+    }
     p->sentinel = fd >= 0 ? fd : -1;
+    return 0;
 }
 
 bool mproc__reap(mproc_process *p, bool block)

@@ -56,7 +56,7 @@
 #define KIND_INLINE   1u
 #define KIND_EXTERNAL 2u
 #define SPIN_NS       30000        /* how long a waiter spins before it sleeps */
-#define JOIN_SLICE_NS 1000000000LL /* how often a joiner looks again (see join) */
+#define LOOK_AGAIN_NS 1000000000LL /* the longest sleep without a look (see sleep_on) */
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "count halves are the upper words");
 
@@ -353,14 +353,14 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
     /* Register, then look again: the other side stores its count and then
      * reads `waiting`, so either it sees us or we see its store (both
      * sequentially consistent, or the heavy barrier of a biased lock). The
-     * sleep has no timer unless the caller set a deadline (a timer costs
-     * dearly in a virtual machine), or the heavy barrier failed. */
+     * sleep ends after LOOK_AGAIN_NS at most (1 ms if the heavy barrier
+     * failed): a peer killed between its commit and its wake-up, with
+     * nobody left on its side to pay the wake-up it owed, strands us no
+     * longer than that. */
     atomic_fetch_add(waiting, 1);
+    long long at = mproc_now_ns() + (mproc__tlock_sleeper_fence(other) ? 1000000 : LOOK_AGAIN_NS);
     mproc__deadline short_dl = *dl;
-    if (mproc__tlock_sleeper_fence(other) != 0) {
-        long long at = mproc_now_ns() + 1000000;
-        if (short_dl.forever || short_dl.at_ns > at) short_dl = (mproc__deadline){.at_ns = at};
-    }
+    if (short_dl.forever || short_dl.at_ns > at) short_dl = (mproc__deadline){.at_ns = at};
     int rc = 0;
     if (atomic_load(word) == seen && !atomic_load(&q->closed))
         rc = mproc__futex_wait(word, seen, &short_dl);
@@ -513,6 +513,7 @@ typedef struct {
     void **out; /* allocate: *out receives a malloc'd copy */
     void *into; /* or copy into this buffer of cap bytes */
     size_t cap;
+    mproc_value **value; /* or decode: *value receives the value */
 } sink;
 
 static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
@@ -567,10 +568,20 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             MPROC__TSAN_ACQUIRE(ext);
         }
         *len = n;
-        if (s->out) {
+        int decoded = 0;
+        if (s->value) { /* decoded in place: no memory, and the message stays */
+            if ((decoded = mproc_value_decode(src, n, NULL, s->value)) == MPROC_ENOMEM) {
+                mproc__tlock_drop(&q->clock, biased);
+                if (atomic_load(&q->consumers_waiting))
+                    mproc__futex_wake(count_word(&q->commit), 1);
+                return decoded;
+            }
+        } else if (s->out) {
             void *copy = malloc(n ? n : 1);
             if (!copy) {
                 mproc__tlock_drop(&q->clock, biased);
+                if (atomic_load(&q->consumers_waiting))
+                    mproc__futex_wake(count_word(&q->commit), 1);
                 return MPROC_ENOMEM;
             }
             memcpy(copy, src, n);
@@ -598,7 +609,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             CRASH_POINT(MPROC__QUEUE_CRASH_GET_WAKE);
             mproc__futex_wake(count_word(&q->cpos), INT_MAX);
         }
-        return 0;
+        return decoded; /* a value that could not be decoded is consumed */
     }
 }
 
@@ -633,13 +644,9 @@ int mproc_queue_put_value(mproc_queue *q, const mproc_value *v, int timeout_ms)
 int mproc_queue_get_value(mproc_queue *q, mproc_value **out, int timeout_ms)
 {
     if (!out) return MPROC_EINVAL;
-    void *buf;
+    sink s = {.value = out};
     size_t len;
-    int rc = mproc_queue_get(q, &buf, &len, timeout_ms);
-    if (rc) return rc;
-    rc = mproc_value_decode(buf, len, NULL, out);
-    free(buf);
-    return rc;
+    return take(q, &s, &len, timeout_ms);
 }
 
 /* ---- state ------------------------------------------------------------------- */
@@ -712,7 +719,7 @@ int mproc_queue_task_done(mproc_queue *q)
 /* The word (done) first, then the check, then the sleep on the word read.
  * A task_done killed between its count and its wake-up would leave a
  * joiner asleep with every task done, and no other caller owes it a
- * wake-up: so a joiner looks again every JOIN_SLICE_NS (join is rare; the
+ * wake-up: so a joiner looks again every LOOK_AGAIN_NS (join is rare; the
  * timer costs nothing there). */
 int mproc_queue_join(mproc_queue *q, int timeout_ms)
 {
@@ -725,7 +732,7 @@ int mproc_queue_join(mproc_queue *q, int timeout_ms)
         uint32_t d = atomic_load(&q->done);
         if (d == CNT(atomic_load(&q->commit))) return 0;
         if (mproc__deadline_passed(&dl)) return MPROC_ETIMEDOUT;
-        mproc__deadline slice = {.at_ns = mproc_now_ns() + JOIN_SLICE_NS};
+        mproc__deadline slice = {.at_ns = mproc_now_ns() + LOOK_AGAIN_NS};
         if (!dl.forever && dl.at_ns < slice.at_ns) slice.at_ns = dl.at_ns;
         atomic_fetch_add(&q->joiners, 1);
         rc = atomic_load(&q->done) == d ? mproc__futex_wait(&q->done, d, &slice) : 0;
@@ -776,5 +783,10 @@ void mproc__queue_for_sleepers(mproc_queue *q, uint32_t spin_ns)
 {
     q->plock.bias_after = UINT32_MAX;
     q->clock.bias_after = UINT32_MAX;
+    q->spin_ns = spin_ns;
+}
+
+void mproc__queue_set_spin(mproc_queue *q, uint32_t spin_ns)
+{
     q->spin_ns = spin_ns;
 }

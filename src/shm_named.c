@@ -12,8 +12,10 @@
  * second unlink through the same handle is MPROC_ENOENT without touching
  * a segment that may have taken the name since.
  *
- * Memory is committed when touched (as Python's): a segment larger than
- * what /dev/shm can hold shows as SIGBUS on the first write past that.
+ * A new segment's memory is reserved at creation (posix_fallocate), so that
+ * a full /dev/shm is MPROC_ENOSPC from mproc_shm_create rather than SIGBUS
+ * on a later write; opts.sparse leaves it to be committed when touched (as
+ * Python's), with that risk.
  */
 #include "internal/base.h"
 #include "internal/shm_tracker.h"
@@ -129,6 +131,15 @@ int mproc_shm_create(mproc_shm **out, const char *name, size_t size, const mproc
     struct stat st;
     if (ftruncate(fd, (off_t)size) != 0 || fstat(fd, &st) != 0) {
         rc = map_errno(errno);
+        close(fd);
+        goto unlink_fail;
+    }
+    int e = 0;
+    if (!(opts && opts->sparse)) do
+            e = posix_fallocate(fd, 0, (off_t)size);
+        while (e == EINTR);
+    if (e) {
+        rc = map_errno(e);
         close(fd);
         goto unlink_fail;
     }

@@ -31,8 +31,7 @@ static int fork_start(mproc_process *p)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (parent_fd >= 0) close(parent_fd);
     if (pid < 0) return mproc__err_from_errno(err);
-    mproc__process_started(p, pid);
-    return 0;
+    return mproc__process_started(p, pid);
 }
 
 const mproc__start_method mproc__fork_method = {"fork", fork_start};

@@ -360,8 +360,7 @@ static int forkserver_start(mproc_process *p)
     MPROC__UNLOCK(&fs_mu);
     free(blob);
     if (rc) return rc;
-    mproc__process_started(p, pid);
-    return 0;
+    return mproc__process_started(p, pid);
 }
 
 const mproc__start_method mproc__forkserver_method = {"forkserver", forkserver_start};

@@ -188,8 +188,7 @@ static int spawn_start(mproc_process *p)
     rc = mproc__spawn_image(blob, len, fds, nfds, &pid, NULL);
     free(blob);
     if (rc) return rc;
-    mproc__process_started(p, pid);
-    return 0;
+    return mproc__process_started(p, pid);
 }
 
 const mproc__start_method mproc__spawn_method = {"spawn", spawn_start};

@@ -107,7 +107,15 @@ int mproc_wait(mproc_waitable *items, size_t n, int timeout_ms, size_t *nready)
             break;
         }
         if (nq > 0 && npoll == 0) { /* queues only: one sleep on all of them */
-            rc = sleep_on_queues(items, n, pf, words, seen, &dl, &ready);
+            /* At most a second, as a queue's own sleepers (queue.c): a put
+             * killed before its wake-up may have left a message there. */
+            mproc__deadline slice = {.at_ns = mproc_now_ns() + 1000000000LL};
+            if (!dl.forever && dl.at_ns < slice.at_ns) slice = dl;
+            rc = sleep_on_queues(items, n, pf, words, seen, &slice, &ready);
+            if (rc == MPROC_ETIMEDOUT && !mproc__deadline_passed(&dl)) {
+                rc = 0;
+                continue;
+            }
             if (rc == MPROC_ETIMEDOUT || ready) break;
             if (rc != MPROC_ENOSYS) continue;
             rc = 0;

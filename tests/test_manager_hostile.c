@@ -283,6 +283,40 @@ START_TEST(wrong_shapes)
 }
 END_TEST
 
+/* A method name or a type name holding a NUL byte names nothing: it is
+ * refused whole (not cut at the NUL, "len\0junk" calling len), and the
+ * connection goes on. */
+START_TEST(nul_in_names)
+{
+    mproc_manager *m = mgr_start(_i, NULL);
+    mproc_conn *c = raw(m, true);
+    mproc_value *r = ask(c, lst(I(MOP_CREATE), S("list"), mproc_value_nil(), NULL));
+    uint64_t id = 0;
+    TU_OK(mproc_value_get_uint(mproc_value_list_get(r, 1), &id));
+    expect_reply(r, MREP_OK_PROXY, 0);
+    static const char *const methods[] = {"len\0junk", "len\0", "append\0x", "\0len"};
+    static const size_t mlens[] = {8, 4, 8, 4};
+    for (int k = 0; k < 4; k++)
+        expect_reply(ask(c, lst(I(MOP_CALL), mproc_value_uint(id),
+                                mproc_value_strn(methods[k], mlens[k]), lst(I(1), NULL), NULL)),
+                     MREP_SERVER_ERR, MPROC_EINVAL);
+    expect_reply(
+        ask(c, lst(I(MOP_CREATE), mproc_value_strn("list\0x", 6), mproc_value_nil(), NULL)),
+        MREP_SERVER_ERR, MPROC_EINVAL);
+    expect_reply(ask(c, lst(I(MOP_CREATE), mproc_value_strn("dict\0", 5), mproc_value_nil(), NULL)),
+                 MREP_SERVER_ERR, MPROC_EINVAL);
+    /* nothing was called: the list is still empty; the same names whole work */
+    r = ask(c, lst(I(MOP_CALL), mproc_value_uint(id), S("len"), NULL));
+    int64_t n = -1;
+    mproc_value_get_int(mproc_value_list_get(r, 1), &n);
+    ck_assert_int_eq(n, 0);
+    expect_reply(r, MREP_OK, 0);
+    mproc_conn_free(c);
+    still_serves(m);
+    mproc_manager_free(m);
+}
+END_TEST
+
 START_TEST(idle_clients_dropped)
 {
     mproc_manager *m = mgr_start(_i, &(mproc_manager_opts){.idle_timeout_ms = 300});
@@ -420,6 +454,7 @@ int main(void)
     tcase_add_loop_test(tc, truncated_frames, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, malformed_cbor, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, wrong_shapes, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, nul_in_names, 0, TU_NMETHODS);
     tc = tu_tcase(s, "connections", 90);
     tcase_add_loop_test(tc, idle_clients_dropped, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, thousand_connections, 0, TU_NMETHODS);

@@ -136,6 +136,35 @@ START_TEST(serves_on_tcp_and_stops_on_a_clients_shutdown)
 }
 END_TEST
 
+/* --max-message: a client learns the server's cap at connect; a call over
+ * it fails with MPROC_EMSGSIZE, and the client goes on. */
+START_TEST(max_message)
+{
+    const char *args[] = {"--address", "127.0.0.1:0", "--max-message", "4096", NULL};
+    tool t = tool_start(args, KEY_HEX);
+    char address[512];
+    ck_assert_msg(tool_line(&t, address, sizeof address, 10000), "no address printed");
+    mproc_manager *m;
+    TU_OK(mproc_manager_connect(&m, address, KEY, KEY_LEN));
+    mproc_proxy *l;
+    TU_OK(mproc_manager_create(m, "list", NULL, &l));
+    static char big[8192];
+    mproc_value *v = mproc_value_bytes(big, sizeof big);
+    TU_RC(mproc_proxy_append(l, v), MPROC_EMSGSIZE);
+    mproc_value_free(v);
+    v = mproc_value_bytes(big, 2048);
+    TU_OK(mproc_proxy_append(l, v));
+    mproc_value_free(v);
+    size_t n;
+    TU_OK(mproc_proxy_len(l, &n));
+    ck_assert_uint_eq(n, 1);
+    mproc_proxy_free(l);
+    TU_OK(mproc_manager_shutdown(m));
+    mproc_manager_free(m);
+    ck_assert_int_eq(tool_wait(&t, 10000), 0);
+}
+END_TEST
+
 START_TEST(temporary_path_key_file_and_sigterm)
 {
     char dir[] = "/tmp/mproc-tool-test-XXXXXX";
@@ -211,6 +240,7 @@ int main(void)
     TCase *tc = tu_tcase(s, "mproc-manager", 60);
     tcase_add_test(tc, serves_on_tcp_and_stops_on_a_clients_shutdown);
     tcase_add_test(tc, temporary_path_key_file_and_sigterm);
+    tcase_add_test(tc, max_message);
     tcase_add_test(tc, usage_and_errors);
     return tu_run(s);
 }

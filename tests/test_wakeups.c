@@ -480,6 +480,9 @@ START_TEST(get_killed_before_it_wakes_a_waiting_put)
     mproc_target_fn tries[] = {dw_try_getter};
     dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_GET_WAKE, "m",
                    sleepers, 1, tries, 1, "a get killed before its wake-up, a try-getter left");
+    /* Nobody left to pay the wake-up: the sleeper looks again by itself. */
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_GET_WAKE, "m",
+                   sleepers, 1, NULL, 0, "a get killed before its wake-up, nobody left");
 }
 END_TEST
 
@@ -491,6 +494,12 @@ START_TEST(put_killed_before_it_wakes_a_waiting_get)
     mproc_target_fn tries[] = {dw_try_putter};
     dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_PUT_WAKE, NULL,
                    sleepers, 2, tries, 1, "a put killed before its wake-up, a try-putter left");
+    /* Nobody left to pay the wake-up: a getter, or an mproc_wait caller,
+     * alone, looks again by itself. */
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_PUT_WAKE, NULL,
+                   sleepers, 1, NULL, 0, "a put killed before its wake-up, a getter alone");
+    dead_waker_run(_i, &(mproc_queue_opts){.maxsize = 1}, MPROC__QUEUE_CRASH_PUT_WAKE, NULL,
+                   sleepers + 1, 1, NULL, 0, "a put killed before its wake-up, a poller alone");
 }
 END_TEST
 

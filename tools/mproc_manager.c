@@ -68,6 +68,9 @@ static void usage(FILE *f)
             "      --idle-timeout MS    close a client connection idle for MS milliseconds\n"
             "                           (default 0: never)\n"
             "      --max-connections N  most client connections at once (default 4096)\n"
+            "      --max-message BYTES  the largest request or reply (default 67108864,\n"
+            "                           64 MiB; at least 1024): a call over it fails\n"
+            "                           with MPROC_EMSGSIZE and the client goes on\n"
             "  -h, --help               show this help and exit\n"
             "\n"
             "The authkey (1 to %d bytes) is required: from --authkey-file, or else from\n"
@@ -298,17 +301,18 @@ static void wait_for_shutdown_thread(void)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_IDLE = 256, OPT_MAXCONN };
+    enum { OPT_IDLE = 256, OPT_MAXCONN, OPT_MAXMSG };
     static const struct option longopts[] = {
         {"address", required_argument, NULL, 'a'},
         {"authkey-file", required_argument, NULL, 'k'},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"max-connections", required_argument, NULL, OPT_MAXCONN},
+        {"max-message", required_argument, NULL, OPT_MAXMSG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *address = NULL, *key_file = NULL;
-    int idle_ms = 0, max_conns = 0, c;
+    int idle_ms = 0, max_conns = 0, max_msg = 0, c;
     opterr = 0; /* our own messages */
     while ((c = getopt_long(argc, argv, ":a:k:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -324,6 +328,9 @@ int main(int argc, char **argv)
             break;
         case OPT_MAXCONN:
             max_conns = parse_int(optarg, "--max-connections", 1);
+            break;
+        case OPT_MAXMSG:
+            max_msg = parse_int(optarg, "--max-message", 1024);
             break;
         case 'h':
             usage(stdout);
@@ -375,6 +382,7 @@ int main(int argc, char **argv)
         .authkey_len = authkey_len,
         .idle_timeout_ms = idle_ms,
         .max_connections = max_conns,
+        .max_message = (size_t)max_msg,
     };
     int rc = mproc_manager_serve(&opts, on_ready, NULL);
     if (rc != 0) {

@@ -28,12 +28,23 @@
  *            broken()                           ([parties])
  * Containers may hold proxies (a dict holding a list proxy): a proxy put
  * in a value travels as a handle, and a handle read back becomes a proxy.
+ * Arguments are checked as Python checks them: a timeout_ms is absent, nil,
+ * MPROC_FOREVER (-1) or >= 0 (another negative: MPROC_EINVAL); an int for a
+ * Value or an Array must fit its typecode ('b' -128..127, ..., 'l' and 'L'
+ * 64 bits; else MPROC_ERANGE, Python's OverflowError); a Semaphore's value
+ * is an int from 0 to INT32_MAX (not an int or negative: MPROC_EINVAL;
+ * larger: MPROC_EOVERFLOW). A type or method name holding a NUL byte is
+ * refused (MPROC_EINVAL), not cut short.
  *
  * Errors: a method that fails (an index out of range, a missing key, a
  * wrong argument type, a timeout) makes the call return MPROC_EMETHOD; the
  * method's own code and message are then in mproc_manager_last_error. A
  * failure of the server or the transport (unknown object or method, lost
- * connection, malformed reply) is its own code.
+ * connection, malformed reply) is its own code: among them MPROC_EMSGSIZE
+ * (a request or a result over the message cap, max_message below: the
+ * connection goes on), MPROC_ETIMEDOUT (no reply within call_timeout_ms)
+ * and MPROC_ECONNABORTED (a call on a handle whose earlier call timed
+ * out).
  *
  * Threads: a manager handle and its proxies may be used from several
  * threads of the process that made them; calls are serialised per
@@ -110,12 +121,40 @@ typedef struct mproc_manager_opts {
     size_t ntypes;
     int idle_timeout_ms; /* the server closes a connection idle this long; 0: never */
     int max_connections; /* 0: 4096 */
+    /* The largest message, in bytes of its encoding, of one request or one
+     * reply (a call's arguments or result): 0 means
+     * MPROC_MANAGER_MAX_MESSAGE; at least 1024. It is the server's cap (a
+     * frame over it from a client ends that connection) and its clients'
+     * (the owner's handle, mproc_manager_connect_opts). At connect the two
+     * sides tell each other their caps, and each keeps what it sends within
+     * the smaller: a call whose request is over it fails with
+     * MPROC_EMSGSIZE before anything is sent, one whose result is over it
+     * fails with MPROC_EMSGSIZE after the method has run (a queue get's
+     * item goes back; a list pop's item is lost), and the connection goes
+     * on in both cases. The
+     * same on sockets and on the local transport (which also carries at
+     * most MPROC_QUEUE_MAX_MESSAGE). */
+    size_t max_message;
+    /* A client's deadline for each call, in milliseconds (the owner's
+     * handle, mproc_manager_connect_opts); 0 or MPROC_FOREVER: none. A call
+     * without a reply by then returns MPROC_ETIMEDOUT (a stopped or stuck
+     * server); the reply may still come and the method may still run, so
+     * the handle then drops its connection (the server sees its client
+     * gone), and every later call on it, its proxies included, fails with
+     * MPROC_ECONNABORTED: connect again. In mproc_manager_call_many each
+     * reply must come within it of the one before. Make it longer than the
+     * timeouts given to blocking methods (a queue get). */
+    int call_timeout_ms;
 } mproc_manager_opts;
+
+/* The default of mproc_manager_opts.max_message (as Python's connections
+ * have none, the limit is ours): 64 MiB. */
+#define MPROC_MANAGER_MAX_MESSAGE ((size_t)64 << 20)
 
 /* Starts a manager server (a child process) and connects to it (the
  * twin of Manager() / BaseManager.start()). Errors: the start method's,
- * the listener's, MPROC_EINVAL (a type cannot be found in a new image),
- * MPROC_ENOMEM. */
+ * the listener's, MPROC_EINVAL (a type cannot be found in a new image,
+ * max_message or call_timeout_ms out of range), MPROC_ENOMEM. */
 MPROC_API int mproc_manager_start(mproc_manager **out, const mproc_manager_opts *opts);
 
 /* Serves in the calling process until shutdown (the standalone server:
@@ -128,6 +167,13 @@ MPROC_API int mproc_manager_serve(const mproc_manager_opts *opts,
  * client's (MPROC_ECONNREFUSED, MPROC_EAUTH, ...). */
 MPROC_API int mproc_manager_connect(mproc_manager **out, const char *address, const void *authkey,
                                     size_t authkey_len);
+
+/* As mproc_manager_connect, to opts->address with opts->authkey (NULL: the
+ * family authkey), opts->max_message and opts->call_timeout_ms; the other
+ * fields are the server's and are not used. Errors: as
+ * mproc_manager_connect, MPROC_EINVAL (NULL address, an option out of
+ * range). */
+MPROC_API int mproc_manager_connect_opts(mproc_manager **out, const mproc_manager_opts *opts);
 
 /* The server's address (valid as long as m). */
 MPROC_API const char *mproc_manager_address(const mproc_manager *m);

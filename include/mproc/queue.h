@@ -80,7 +80,8 @@ MPROC_API int mproc_queue_get_into(mproc_queue *q, void *buf, size_t cap, size_t
 /* put / get of a value, CBOR-encoded (see value.h). get_value decodes with
  * the default limits; *out is freed with mproc_value_free. Errors: as put
  * and get, and the value codec's (MPROC_EPROTO: the message was not a
- * value; it is consumed). */
+ * value; it is consumed. MPROC_ENOMEM: no memory to decode it; it stays in
+ * the queue). */
 MPROC_API int mproc_queue_put_value(mproc_queue *q, const struct mproc_value *v, int timeout_ms);
 MPROC_API int mproc_queue_get_value(mproc_queue *q, struct mproc_value **out, int timeout_ms);
 

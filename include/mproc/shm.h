@@ -91,14 +91,22 @@ typedef struct mproc_shm_opts {
     /* Do not unlink the segment when the creating family ends without
      * unlinking it (for segments meant to outlive their creator). */
     bool persist;
+    /* Do not reserve the memory at creation: it is committed page by page
+     * when first touched (as Python's SharedMemory), so a large segment
+     * costs nothing until used, but a write that finds /dev/shm full
+     * raises SIGBUS. */
+    bool sparse;
 } mproc_shm_opts;
 
 /* Creates a new segment of `size` bytes (> 0) named `name` (or a random
- * name when name is NULL), zero-filled, and maps it. Unless opts.persist,
- * the segment is tracked: if every process of the creating family has
- * exited and nobody unlinked it, it is unlinked then (even after SIGKILL).
+ * name when name is NULL), zero-filled, and maps it. Its memory is
+ * reserved now (unless opts.sparse): a full /dev/shm is an error here, not
+ * a SIGBUS later. Unless opts.persist, the segment is tracked: if every
+ * process of the creating family has exited and nobody unlinked it, it is
+ * unlinked then (even after SIGKILL).
  * Errors: MPROC_EEXIST, MPROC_EINVAL (bad name or size), MPROC_EACCES,
- * MPROC_ENOMEM, MPROC_ENOSPC (the tracker's table is full). */
+ * MPROC_ENOMEM, MPROC_ENOSPC (/dev/shm is full, or the tracker's table
+ * is). */
 MPROC_API int mproc_shm_create(mproc_shm **out, const char *name, size_t size,
                                const mproc_shm_opts *opts);
 

@@ -6,6 +6,11 @@
  *   [CALL, id, method, args]      -> [OK, result] | [OK_PROXY, id, typeid]
  *   [INCREF, id] [DECREF, id]     -> [OK, nil]
  *   [SHUTDOWN]                    -> [OK, nil]
+ *   [HELLO, max_message]          -> [OK, max_message]
+ * HELLO, a client's first request, exchanges the two sides' message caps:
+ * each keeps what it sends within the smaller (a server's reply over it
+ * becomes [SERVER_ERR, MPROC_EMSGSIZE, ...]); without it the server keeps
+ * its replies within its own cap.
  * A failure is [METHOD_ERR, code, message] (the method failed) or
  * [SERVER_ERR, code, message] (unknown object or method, bad request).
  * References to objects inside values are handles of type
@@ -14,18 +19,29 @@
 #define MPROC_INTERNAL_MANAGER_H
 
 #include "internal/base.h"
+#include "mproc/listener.h"
 #include "mproc/manager.h"
+#include "mproc/process.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "mproc/queue.h"
 
-enum { MOP_CREATE = 1, MOP_CALL, MOP_INCREF, MOP_DECREF, MOP_SHUTDOWN, MOP_LOCAL };
+enum { MOP_CREATE = 1, MOP_CALL, MOP_INCREF, MOP_DECREF, MOP_SHUTDOWN, MOP_LOCAL, MOP_HELLO };
 enum { MREP_OK = 0, MREP_OK_PROXY, MREP_METHOD_ERR, MREP_SERVER_ERR };
 
-#define MPROC__HANDLE_OBJ  0x6d67u /* "mg" */
-#define MPROC__MGR_MAX_MSG ((size_t)64 << 20)
+#define MPROC__HANDLE_OBJ  0x6d67u                   /* "mg" */
+#define MPROC__MGR_MAX_MSG MPROC_MANAGER_MAX_MESSAGE /* the default cap */
+#define MPROC__MGR_MIN_MSG ((size_t)1024)            /* the smallest cap allowed */
+
+/* MPROC_EINVAL for options out of range (max_message, call_timeout_ms). */
+int mproc__mgr_check_opts(const mproc_manager_opts *o);
+
+/* A client handle connected to address, with o's max_message and
+ * call_timeout_ms; server: the server process it started, or NULL. */
+int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
+                          mproc_process *server, const mproc_manager_opts *o);
 
 /* A local client (a process of the server's family) moves its requests
  * to a pair of queues in the arena (a channel, below): [LOCAL, 0, token]
@@ -56,10 +72,23 @@ typedef struct mproc__mgr_channel {
     uint32_t magic;
     _Atomic uint32_t held; /* the shares still held */
     mproc_queue *req, *rep;
+    _Atomic int cpu[2]; /* where each side last waited (-1: not yet) */
+    bool no_spin[2];    /* the spin of the queue each side waits on is 0 */
 } mproc__mgr_channel;
 int mproc__mgr_channel_new(mproc__mgr_channel **out);
 void mproc__mgr_channel_release(mproc__mgr_channel *ch, unsigned share);
 bool mproc__mgr_channel_valid(const mproc__mgr_channel *ch);
+
+/* The sides of a channel, and the next message for one of them (the
+ * client's replies, the server's requests), as mproc_queue_get: the waiter
+ * first spins on the queue for up to MPROC__MGR_SPIN_LOCAL_NS, unless the
+ * other side last waited on the CPU it runs on (manager_local_wait.c).
+ * mproc__mgr_channel_tune sets a new channel up for this. */
+enum { MPROC__MGR_CLIENT = 0, MPROC__MGR_SERVER = 1 };
+#define MPROC__MGR_SPIN_LOCAL_NS 30000u
+void mproc__mgr_channel_tune(mproc__mgr_channel *ch);
+int mproc__mgr_channel_get(mproc__mgr_channel *ch, int side, void **buf, size_t *len,
+                           int timeout_ms);
 #define MPROC__MGR_LOCAL_SLICE_MS 500 /* how often a local waiter checks the socket */
 
 /* The built-in types: containers (manager_containers.c) and queues and

@@ -8,6 +8,7 @@
 #include "internal/pool.h"
 #include "internal/process.h"
 
+#include <poll.h>
 #include <pthread.h>
 
 #define POOL_SPIN_NS 2000 /* queue waiters' spin: see mproc__queue_for_sleepers */
@@ -77,6 +78,13 @@ struct mproc_pool {
     bool stop_monitor;
     int64_t avg_ns; /* moving average of a task's time in a worker (0: none yet) */
     int holds;      /* imaps still producing: a closed pool goes on for them */
+    /* The monitor thread's poll set (n + 1 entries) and the worker of each
+     * entry, made with the pool: the thread itself cannot fail. */
+    struct pollfd *mon_pf;
+    int *mon_idx;
+    /* A put to a queue found no arena memory (a task or STOP for an inbox,
+     * a death notice): the monitor thread tries again every 20 ms. */
+    bool stalled;
 };
 
 /* ---- lists ----------------------------------------------------------------- */

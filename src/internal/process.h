@@ -63,8 +63,11 @@ void mproc__forkserver_after_fork(void);
  * fork method need not wait for the child. */
 MPROC__NORETURN void mproc__child_main(mproc_process *p, pid_t parent, int parent_fd);
 
-/* A start method's last step: p is child `pid` (its sentinel opened). */
-void mproc__process_started(mproc_process *p, pid_t pid);
+/* A start method's last step: p is child `pid` (its sentinel opened).
+ * When no pidfd can be had for want of an fd or memory (not merely
+ * ENOSYS), the child could not be watched: it is killed and reaped, and
+ * that error returned for the start. */
+int mproc__process_started(mproc_process *p, pid_t pid);
 
 /* Registry of this process's children. */
 void mproc__registry_add(mproc_process *p);

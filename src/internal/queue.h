@@ -22,6 +22,11 @@ _Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen);
  * barrier). Call before the queue is used. */
 void mproc__queue_for_sleepers(mproc_queue *q, uint32_t spin_ns);
 
+/* Sets how long the queue's waiters spin before they sleep (see
+ * SPIN_NS), at any time: for a queue whose waiter knows better, from
+ * moment to moment (internal/manager.h). */
+void mproc__queue_set_spin(mproc_queue *q, uint32_t spin_ns);
+
 /* How many messages have been taken from the queue (committed gets),
  * modulo 2^31. */
 uint32_t mproc__queue_gets(const mproc_queue *q);
