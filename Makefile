@@ -5,12 +5,16 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 INJECT_BUILD ?= build-inject
 FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
+ANALYZE_BUILD ?= build-analyze
 FUZZ_SECONDS ?= 30
 FAULT_TRIALS ?= 30
+# The fuzz targets (tests/fuzz/fuzz_<name>.c); FUZZ_TARGETS=name runs one.
+FUZZ_TARGETS ?= manager_request conn_frames value_decode auth_server auth_client
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check asan-check inject-check fault fuzz bench format clean
+.PHONY: all deps build demo check asan-check tsan-check analyze inject-check fault fuzz bench format clean
 
 all: build
 
@@ -41,6 +45,24 @@ asan-check: deps
 fault: build
 	@cd $(BUILD)/tests/fault && FAULT_TRIALS=$(FAULT_TRIALS) ./fault
 
+# The test cases that use threads, under ThreadSanitizer (clang), in their
+# own directory: tests/tsan.cmake lists the programs and the cases left
+# out, each with its reason.
+tsan-check: deps
+	@sh tools/deps.sh tsan
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMPROC_SANITIZE=thread >/dev/null
+	@cmake --build $(TSAN_BUILD) -j$(JOBS) --target tsan_tests
+	@cd $(TSAN_BUILD) && ctest -L tsan -j$(JOBS) --output-on-failure
+
+# gcc 12's static analyzer (-fanalyzer) over src/, in its own directory: any
+# finding fails the build. False positives are silenced where they occur,
+# each with a pragma and the reason.
+analyze: deps
+	@cmake -S . -B $(ANALYZE_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMPROC_ANALYZE=ON -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_obj -- -k
+
 # Failure injection (docs/testing.md): the library built with -DMPROC_INJECT=ON
 # and ASan + UBSan in its own directory; each scenario of tests/inject runs
 # once per N with its Nth allocation or system call failing, for every N.
@@ -52,18 +74,25 @@ inject-check: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest -R '^inject_' -j$(JOBS) --output-on-failure
 
-# The libFuzzer target of the manager's frame + request decoder, built with
-# clang (+ ASan, UBSan) in its own directory and run for FUZZ_SECONDS; new
-# inputs go to $(FUZZ_BUILD)/corpus, the seeds in tests/fuzz/corpus stay.
+# The libFuzzer targets (tests/fuzz), built with clang (+ ASan, UBSan) in
+# their own directory, each run for FUZZ_SECONDS on its seeds
+# (tests/fuzz/corpus/<name>, which stay as they are); new inputs go to
+# $(FUZZ_BUILD)/corpus/<name>, a crashing input to
+# $(FUZZ_BUILD)/crash-<name>-*. The corpora are also replayed by `make
+# check` (the fuzz_replay_* tests).
 fuzz: deps
 	@sh tools/deps.sh fuzz
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DMPROC_SANITIZE=address,undefined -DMPROC_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_manager_request
-	@mkdir -p $(FUZZ_BUILD)/corpus
-	@cd $(FUZZ_BUILD) && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ./tests/fuzz/fuzz_manager_request -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	  -max_len=65536 -print_final_stats=1 corpus $(CURDIR)/tests/fuzz/corpus
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@set -e; cd $(FUZZ_BUILD); for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t; echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./tests/fuzz/fuzz_$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=crash-$$t- corpus/$$t $(CURDIR)/tests/fuzz/corpus/$$t 2>fuzz-$$t.log \
+	  || { tail -n 60 fuzz-$$t.log; echo "fuzz: $$t failed (log: $(FUZZ_BUILD)/fuzz-$$t.log)"; exit 1; }; \
+	  grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' fuzz-$$t.log | tr '\n' ' '; echo; \
+	done
 
 # Benchmarks: mproc vs Python's multiprocessing vs the raw floor, one run.
 # BENCH_QUICK=1 shortens every row; BENCH_ONLY=prefix selects rows. The
@@ -76,7 +105,8 @@ bench: deps
 
 format:
 	@clang-format -i include/*.h include/mproc/*.h src/*.c src/internal/*.h \
-	  tests/*.c tests/*.h tests/fuzz/*.c tests/fault/*.c tests/fault/*.h examples/*.c bench/*.c bench/*.h tools/*.c
+	  tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h tests/fault/*.c tests/fault/*.h \
+	  examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD)

@@ -56,8 +56,22 @@
 typedef struct block_hdr {
     uint32_t cls; /* size class, or the shim's distance in 16-byte units */
     _Atomic uint32_t state;
-    uint64_t next; /* packed free-stack link while free */
+    /* Packed free-stack link while free. Atomic (relaxed: plain moves) as a
+     * pop may read it from a block that another thread pops, uses and
+     * pushes again meanwhile; the tag of the head's CAS then refuses the
+     * stale value. */
+    _Atomic uint64_t next;
 } block_hdr;
+
+static inline uint64_t next_of(const block_hdr *b)
+{
+    return atomic_load_explicit(&b->next, memory_order_relaxed);
+}
+
+static inline void set_next(block_hdr *b, uint64_t v)
+{
+    atomic_store_explicit(&b->next, v, memory_order_relaxed);
+}
 
 typedef struct arena_hdr {
     uint64_t magic;
@@ -185,7 +199,7 @@ static void arena_create(void)
         return;
     }
     arena_fd = fd;
-#ifdef __SANITIZE_THREAD__ /* TSan aborts on an address outside its ranges */
+#if MPROC__TSAN /* TSan aborts on an address outside its application ranges */
     static const uintptr_t candidates[] = {0x5000000000ULL, 0x110000000000ULL};
 #else
     static const uintptr_t candidates[] = {0x110000000000ULL, 0x5000000000ULL};
@@ -256,7 +270,7 @@ static block_hdr *pop(unsigned cls)
         uint64_t off = (h & OFF_MASK) << 4;
         if (!off) return NULL;
         block_hdr *b = block_at(off);
-        uint64_t next = (b->next & OFF_MASK) | ((h >> OFF_BITS) + 1) << OFF_BITS;
+        uint64_t next = (next_of(b) & OFF_MASK) | ((h >> OFF_BITS) + 1) << OFF_BITS;
         if (atomic_compare_exchange_weak_explicit(head, &h, next, memory_order_acquire,
                                                   memory_order_acquire))
             return b;
@@ -268,7 +282,7 @@ static void push(unsigned cls, block_hdr *b)
     _Atomic uint64_t *head = &arena->heads[cls];
     uint64_t off = (uint64_t)((char *)b - (char *)arena);
     uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
-    do b->next = h & OFF_MASK;
+    do set_next(b, h & OFF_MASK);
     while (!atomic_compare_exchange_weak_explicit(head, &h, pack(off, (h >> OFF_BITS) + 1),
                                                   memory_order_release, memory_order_relaxed));
 }
@@ -358,7 +372,7 @@ static void give(unsigned cls, block_hdr *b)
 static block_hdr *cache_pop(unsigned cls)
 {
     block_hdr *b = tcache.head[cls];
-    tcache.head[cls] = b->next ? block_at(b->next) : NULL;
+    tcache.head[cls] = next_of(b) ? block_at(next_of(b)) : NULL;
     tcache.count[cls]--;
     return b;
 }
@@ -370,7 +384,7 @@ static inline uint64_t offset_of(const block_hdr *b)
 
 static void cache_add(unsigned cls, block_hdr *b)
 {
-    b->next = offset_of(tcache.head[cls]);
+    set_next(b, offset_of(tcache.head[cls]));
     tcache.head[cls] = b;
     tcache.count[cls]++;
 }
@@ -412,17 +426,17 @@ static void spill(unsigned cls)
     unsigned n = CACHE_MAX / 2;
     block_hdr *first = tcache.head[cls], *last = first;
     for (unsigned k = 1; k < n; k++) {
-        block_hdr *next = block_at(last->next);
-        last->next = offset_of(next) >> 4;
+        block_hdr *next = block_at(next_of(last));
+        set_next(last, offset_of(next) >> 4);
         last = next;
     }
-    tcache.head[cls] = last->next ? block_at(last->next) : NULL;
+    tcache.head[cls] = next_of(last) ? block_at(next_of(last)) : NULL;
     tcache.count[cls] -= n;
     atomic_fetch_sub_explicit(&arena->allocated, n * mproc__arena_class_size(cls),
                               memory_order_relaxed);
     _Atomic uint64_t *head = &arena->heads[cls];
     uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
-    do last->next = h & OFF_MASK;
+    do set_next(last, h & OFF_MASK);
     while (!atomic_compare_exchange_weak_explicit(head, &h,
                                                   pack(offset_of(first), (h >> OFF_BITS) + 1),
                                                   memory_order_release, memory_order_relaxed));

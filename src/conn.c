@@ -408,7 +408,10 @@ bool mproc__conn_has_message(const mproc_conn *c)
         const uint8_t *p = (const uint8_t *)c->rbuf + c->rpos;
         if (p[0] & 0x80) return true; /* -1 or malformed: let recv decide */
         uint64_t len = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
-        return avail - 4 >= len;
+        /* Over the cap, a receive fails at once (MPROC_EMSGSIZE): a poll
+         * that waited for the rest would never learn it (found by the
+         * conn_frames fuzz target). */
+        return len > c->max_msg || avail - 4 >= len;
     }
     return c->pend_have + avail >= c->msg_len;
 }

@@ -214,6 +214,9 @@ static bool has_name(const char *entry, const char *name, size_t nlen)
     return strncmp(entry, name, nlen) == 0 && entry[nlen] == '=';
 }
 
+/* environ[i] is read only for i < n, and n is 0 when environ is NULL: the
+ * analyzer merges the two and sees a NULL dereference. */
+MPROC__ANALYZER_OFF("-Wanalyzer-null-dereference")
 int mproc__exec_env_make(const char *assign, mproc__exec_env *out)
 {
     extern char **environ;
@@ -261,6 +264,7 @@ int mproc__exec_env_make(const char *assign, mproc__exec_env *out)
     out->envp = envp;
     return 0;
 }
+MPROC__ANALYZER_ON
 
 void mproc__exec_env_free(mproc__exec_env *e)
 {

@@ -304,7 +304,8 @@ int mproc_listener_new(mproc_listener **out, const char *address, const mproc_li
     l->owner = getpid();
     atomic_init(&l->pid, l->owner);
     pthread_mutex_init(&l->mu, NULL);
-    mproc__addr a;
+    mproc__addr a = {0}; /* set on success; zeroed for gcc 12's analyzer, which loses
+                          * temp_address's error return */
     int rc = mproc__auth_resolve(&opts->auth, &l->auth);
     if (!rc) rc = address && *address ? mproc__addr_parse(address, &a) : temp_address(l, &a);
     int backlog = opts->backlog ? opts->backlog : DEFAULT_BACKLOG;

@@ -574,7 +574,7 @@ int mproc_manager_shutdown(mproc_manager *m)
 {
     if (!m) return MPROC_EINVAL;
     if (foreign(m)) return MPROC_ECHILD;
-    mproc_value *rep;
+    mproc_value *rep = NULL; /* set when request returns 0; NULL for the analyzer */
     int rc = request(m, req_new(MOP_SHUTDOWN), &rep);
     if (!rc) mproc_value_free(rep);
     MPROC__LOCK(&m->mu);

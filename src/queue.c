@@ -418,6 +418,10 @@ static void write_rec(chunk *c, uint32_t pos, const void *buf, size_t len, void 
         r->kind = KIND_INLINE;
         copy_out(r + 1, buf, len);
     }
+    /* The consumer may be a thread of this process that saw the memory
+     * last in another use, through other processes (internal/base.h). */
+    MPROC__TSAN_RELEASE(r);
+    if (ext) MPROC__TSAN_RELEASE(ext);
 }
 
 int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
@@ -557,9 +561,11 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         size_t n = r->len;
         void *ext = NULL;
         const void *src = r + 1;
+        MPROC__TSAN_ACQUIRE(r); /* see write_rec */
         if (r->kind == KIND_EXTERNAL) {
             memcpy(&ext, r + 1, sizeof ext);
             src = ext;
+            MPROC__TSAN_ACQUIRE(ext);
         }
         *len = n;
         int decoded = 0;

@@ -169,7 +169,7 @@ static int element(mproc_shared *s, size_t i, const typeinfo **t, void **p)
 {
     if (!valid(s) || s->tc == 0) return MPROC_EINVAL;
     if (i >= s->n) return MPROC_ERANGE;
-    *t = lookup(s->tc);
+    if (!(*t = lookup(s->tc))) return MPROC_EINVAL; /* not a code of ours: a bad header */
     *p = (char *)s->data + i * s->itemsize;
     return 0;
 }

@@ -65,6 +65,9 @@ static mproc__fnref fs_preload;
 
 /* ---- fd passing --------------------------------------------------------------- */
 
+/* With fds, msg_controllen is the CMSG_SPACE of at least one: CMSG_FIRSTHDR
+ * is not NULL (the analyzer does not know). */
+MPROC__ANALYZER_OFF("-Wanalyzer-null-dereference")
 static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
 {
     union {
@@ -90,6 +93,7 @@ static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, 
     if ((size_t)n < len) return mproc__write_all(sock, (const char *)buf + n, len - (size_t)n);
     return 0;
 }
+MPROC__ANALYZER_ON
 
 /* Receives exactly len bytes, the first of them with up to cap fds.
  * 0, MPROC_EEOF, or an error. */
@@ -160,6 +164,9 @@ static void drop_child(mproc__boot *b, mproc_process *p, int *fds, size_t nfds)
  * process that asked for it, as if it had forked the child itself. Signals
  * sent before this point are pending (the server blocks them all) and act
  * now, under the child's dispositions. */
+/* The caller checked that nfds >= popcount(std): fds[--k] is one received,
+ * which the analyzer does not know. */
+MPROC__ANALYZER_OFF("-Wanalyzer-use-of-uninitialized-value")
 static void become_like_requester(const mproc__boot *b, uint32_t std, const int *fds, size_t nfds)
 {
     mproc__reset_signal_handlers();
@@ -177,6 +184,7 @@ static void become_like_requester(const mproc__boot *b, uint32_t std, const int 
         if (b->sig_mask & (1ULL << (s - 1))) sigaddset(&mask, s);
     sigprocmask(SIG_SETMASK, &mask, NULL);
 }
+MPROC__ANALYZER_ON
 
 volatile int mproc__forkserver_die_after_read;
 

@@ -104,6 +104,10 @@ static void barrier_atfork(void)
 /* Whether this process may hold a lock through its bias. */
 static bool barrier_registered(void)
 {
+    /* ThreadSanitizer cannot see the order membarrier gives the biased
+     * holder's plain stores: under it locks never bias (every take is the
+     * word's CAS, which it models). */
+    if (MPROC__TSAN) return false;
     int st = atomic_load_explicit(&barrier_state, memory_order_relaxed);
     if (MPROC__LIKELY(st != 0)) return st > 0;
     pthread_once(&atfork_once, barrier_atfork);

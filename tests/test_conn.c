@@ -334,6 +334,30 @@ START_TEST(malformed_and_oversized_frames_break_the_connection)
 }
 END_TEST
 
+/* An oversized header read along with the message before it: poll and
+ * wait report it at once, as the receive fails at once (they used to wait
+ * for a payload that would never be accepted). */
+START_TEST(oversized_header_behind_a_message_is_reported_by_poll)
+{
+    int fds[2];
+    mproc_conn *c = raw_reader(fds);
+    TU_OK(mproc_conn_set_max_message(c, 100));
+    ck_assert_int_eq(write(fds[1], "\0\0\0\2ok\0\x20\0\0", 10), 10);
+    void *got;
+    size_t len;
+    TU_OK(mproc_conn_recv_bytes(c, &got, &len, 1000)); /* reads all ten bytes */
+    ck_assert(len == 2 && memcmp(got, "ok", 2) == 0);
+    free(got);
+    TU_OK(mproc_conn_poll(c, 0));
+    mproc_waitable w = MPROC_WAITABLE_CONN(c);
+    TU_OK(mproc_wait(&w, 1, 0, NULL));
+    ck_assert(w.ready);
+    TU_RC(mproc_conn_recv_bytes(c, &got, &len, 0), MPROC_EMSGSIZE);
+    close(fds[1]);
+    mproc_conn_free(c);
+}
+END_TEST
+
 START_TEST(timeout_mid_message_resumes_without_loss)
 {
     int fds[2];
@@ -556,6 +580,7 @@ int main(void)
     tcase_add_test(tc, recv_into_too_small_keeps_the_message);
     tcase_add_test(tc, long_header_accepted_for_small_message);
     tcase_add_test(tc, malformed_and_oversized_frames_break_the_connection);
+    tcase_add_test(tc, oversized_header_behind_a_message_is_reported_by_poll);
     tcase_add_test(tc, mixed_messages_over_a_socket);
     tc = tu_tcase(s, "semantics", 30);
     tcase_add_test(tc, poll_and_timeouts);

@@ -175,7 +175,7 @@ END_TEST
 static void *hold_mutex(void *arg)
 {
     pthread_mutex_lock(&held);
-    *(volatile int *)arg = 1;
+    atomic_store((_Atomic int *)arg, 1);
     tu_sleep_ms(1500);
     pthread_mutex_unlock(&held);
     return NULL;
@@ -183,10 +183,10 @@ static void *hold_mutex(void *arg)
 
 START_TEST(parent_thread_holding_a_mutex)
 {
-    volatile int locked = 0;
+    _Atomic int locked = 0; /* atomic: the thread sets it (TSan) */
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, hold_mutex, (void *)&locked), 0);
-    while (!locked) tu_sleep_ms(1);
+    while (!atomic_load(&locked)) tu_sleep_ms(1);
     if (tu_methods[_i] == MPROC_START_FORK) {
         /* fork copies the held mutex: the child must not touch it. */
         ck_assert_int_eq(tu_run_child(ret_arg, &(int){3}, sizeof(int), tu_methods[_i]), 3);

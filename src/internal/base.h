@@ -12,6 +12,48 @@
 #define MPROC__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define MPROC__COUNTOF(a)  (sizeof(a) / sizeof((a)[0]))
 
+/* 1 in a ThreadSanitizer build (gcc defines __SANITIZE_THREAD__, clang
+ * answers __has_feature), else 0. */
+#if defined(__SANITIZE_THREAD__)
+#define MPROC__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPROC__TSAN 1
+#endif
+#endif
+#ifndef MPROC__TSAN
+#define MPROC__TSAN 0
+#endif
+
+/* Happens-before that ThreadSanitizer cannot see: memory of the arena
+ * passes between the threads of one process through other processes (a
+ * message put by one thread, taken by another process, whose block is
+ * reused for a message that a second thread of the first process gets).
+ * A release on an address by the first thread and an acquire on it by the
+ * second stand in for that chain. No code outside TSan builds. */
+#if MPROC__TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define MPROC__TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#define MPROC__TSAN_RELEASE(p) __tsan_release((void *)(p))
+#else
+#define MPROC__TSAN_ACQUIRE(p) ((void)0)
+#define MPROC__TSAN_RELEASE(p) ((void)0)
+#endif
+
+/* gcc's static analyzer (`make analyze`) silenced for one warning, w
+ * ("-Wanalyzer-..."), from MPROC__ANALYZER_OFF(w) to MPROC__ANALYZER_ON:
+ * only around a false positive, the reason beside it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MPROC__PRAGMA(x) _Pragma(#x)
+#define MPROC__ANALYZER_OFF(w)                                                                     \
+    MPROC__PRAGMA(GCC diagnostic push) MPROC__PRAGMA(GCC diagnostic ignored w)
+#define MPROC__ANALYZER_ON MPROC__PRAGMA(GCC diagnostic pop)
+#else
+#define MPROC__ANALYZER_OFF(w)
+#define MPROC__ANALYZER_ON
+#endif
+
 /* The mproc code for an errno value (ETIMEDOUT -> MPROC_ETIMEDOUT). */
 int mproc__err_from_errno(int e);
 /* mproc__err_from_errno(errno), for the line after a failed call. */

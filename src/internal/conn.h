@@ -48,7 +48,9 @@ size_t mproc__conn_max_message(const mproc_conn *c);
  * spare, only. */
 void mproc__conn_set_spin(mproc_conn *c, uint32_t ns);
 
-/* True if a whole message is buffered in the connection (no read needed). */
+/* True if a receive returns without reading: a whole message is buffered,
+ * or a buffered header that the receive refuses at once (malformed, over
+ * the cap), or the connection is broken. */
 bool mproc__conn_has_message(const mproc_conn *c);
 
 #endif

@@ -18,7 +18,8 @@
  *     would otherwise wait forever.
  *
  * Build and run: `make fuzz` (FUZZ_SECONDS, default 30); seeds are in
- * tests/fuzz/corpus (made by tests/fuzz/make_corpus.py). */
+ * tests/fuzz/corpus/manager_request (made by
+ * tests/fuzz/make_corpus.py). */
 #include "internal/manager_server.h"
 #include "mproc/conn.h"
 #include "mproc/value.h"
@@ -29,9 +30,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_INPUT (64 * 1024) /* under a socketpair's buffer: one write, no reader thread */
-#define MAX_MADE  256
-#define FAR_AWAY  ((uint64_t)1 << 62)
+#define FUZZ_MAX_INPUT (64 * 1024) /* under a socketpair's buffer: one write, no reader thread */
+#define MAX_MADE       256
+#define FAR_AWAY       ((uint64_t)1 << 62)
 
 static uint64_t made[MAX_MADE];
 static size_t nmade;
@@ -172,7 +173,7 @@ static void note_reply(const mproc_value *rep)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > MAX_INPUT) return -1; /* not added to the corpus */
+    if (size > FUZZ_MAX_INPUT) return -1; /* not added to the corpus */
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) abort();
     for (size_t off = 0; off < size;) {
