@@ -309,3 +309,8 @@ int mproc_answer_challenge(mproc_conn *c, const mproc_auth *auth, int timeout_ms
 {
     return handshake(c, auth, timeout_ms, false);
 }
+
+void mproc__auth_thread_done(void)
+{
+    OPENSSL_thread_stop();
+}

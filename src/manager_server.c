@@ -10,6 +10,7 @@
  * the connection's thread ends. What a method took for a client whose
  * reply then cannot be delivered is given back (mproc__mgr_on_undelivered). */
 #include "internal/arena.h"
+#include "internal/auth.h"
 #include "internal/conn.h"
 #include "internal/future.h"
 #include "internal/log.h"
@@ -621,6 +622,7 @@ done:;
     /* The blocks this thread freed (a channel, objects) go back to the
      * arena before the count lets a stopping server exit without us. */
     mproc__arena_thread_flush();
+    if (auth->key) mproc__auth_thread_done();
     atomic_fetch_sub(&s->conns, 1);
     current = NULL;
     return NULL;

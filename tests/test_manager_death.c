@@ -306,6 +306,9 @@ static void killed_blocked(int i, mproc_manager *m, pid_t spid, mproc_proxy *obj
     switch (kind) {
     case K_QUEUE: /* a given-back item is still the first */
         call_ok(obj, "put", args1(S("item")));
+        /* (a get before the server has given it back would have the
+         * next: the item is on its way to the dead client until then) */
+        if (right_away) ASSERT_SERVER_BACK(spid, with_living);
         call_ok(obj, "put", args1(S("second")));
         expect_get(obj, "item", "the item went to the dead client");
         expect_get(obj, "second", "the queue lost its order");

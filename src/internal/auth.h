@@ -30,6 +30,11 @@ int mproc__auth_resolve(const mproc_auth *a, mproc__auth *out);
 int mproc__hmac(const char *digest, const void *key, size_t klen, const void *msg, size_t mlen,
                 uint8_t out[MPROC__HMAC_MAX], size_t *outlen);
 
+/* Frees what OpenSSL keeps for the calling thread (its error queue, its
+ * random generators): a thread that authenticated calls it before it
+ * ends, or the memory stays with the thread's exit. */
+void mproc__auth_thread_done(void);
+
 /* Largest handshake message read (a bigger one is a failure). */
 #define MPROC__HS_MAX 256
 
