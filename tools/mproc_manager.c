@@ -231,6 +231,7 @@ static void forced_exit(void)
 }
 
 static bool shutdown_started, shutdown_done; /* under mu */
+static pthread_t shutdown_thread;            /* set once shutdown_started */
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 
 /* Asks the server to shut down, as a client would. */
@@ -277,15 +278,18 @@ static void *signal_main(void *arg)
         shutdown_started = true;
         pthread_mutex_unlock(&mu);
         if (again) forced_exit();
-        pthread_t t;
-        if (pthread_create(&t, NULL, shutdown_main, NULL) != 0) forced_exit();
-        pthread_detach(t);
+        /* (joined before the process exits: what the thread's client
+         * holds per thread, OpenSSL's state, is freed as it ends) */
+        pthread_mutex_lock(&mu);
+        if (pthread_create(&shutdown_thread, NULL, shutdown_main, NULL) != 0) forced_exit();
+        pthread_mutex_unlock(&mu);
     }
     return NULL;
 }
 
 /* After the server stopped: lets a shutdown asked by a signal finish (it
- * is still freeing its client) before the process exits, for at most 5 s. */
+ * is still freeing its client) before the process exits, for at most 5 s,
+ * and then joins its thread, which is only returning. */
 static void wait_for_shutdown_thread(void)
 {
     struct timespec end;
@@ -294,7 +298,9 @@ static void wait_for_shutdown_thread(void)
     pthread_mutex_lock(&mu);
     while (shutdown_started && !shutdown_done)
         if (pthread_cond_timedwait(&done_cv, &mu, &end) == ETIMEDOUT) break;
+    bool join = shutdown_done;
     pthread_mutex_unlock(&mu);
+    if (join) pthread_join(shutdown_thread, NULL);
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
