@@ -76,27 +76,13 @@ static pid_t server_pid(mproc_manager *m)
     return pid;
 }
 
-/* Entries of /proc/<pid>/<what> (task: threads, fd: descriptors). */
-static int count_entries(pid_t pid, const char *what)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 typedef struct usage {
     int threads, fds;
 } usage;
 
 static usage usage_of(pid_t pid)
 {
-    return (usage){count_entries(pid, "task"), count_entries(pid, "fd")};
+    return (usage){tu_count_proc(pid, "task"), tu_count_proc(pid, "fd")};
 }
 
 /* Polls the server until it has want's threads and fds (true), or for
