@@ -447,15 +447,9 @@ END_TEST
 /* Whether pid is gone or a zombie. */
 static bool dead(pid_t pid)
 {
-    char path[64], st[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return true;
-    size_t n = fread(st, 1, sizeof st - 1, f);
-    fclose(f);
-    st[n] = 0;
-    const char *r = strrchr(st, ')');
-    return !r || r[2] == 'Z' || r[2] == 'X';
+    char buf[256];
+    const char *st = tu_proc_stat(pid, buf, sizeof buf);
+    return !st || st[0] == 'Z' || st[0] == 'X';
 }
 
 /* A client that frees cleanly leaves nothing behind even when the server

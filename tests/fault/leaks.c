@@ -29,16 +29,10 @@ int ft_threads(pid_t pid)
 /* Reads the state and parent of /proc/<pid>/stat. */
 static bool proc_stat(pid_t pid, char *state, pid_t *ppid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    char buf[512];
+    const char *fields = tu_proc_stat(pid, buf, sizeof buf);
     int pp;
-    if (!rp || sscanf(rp + 1, " %c %d", state, &pp) != 2) return false;
+    if (!fields || sscanf(fields, "%c %d", state, &pp) != 2) return false;
     *ppid = pp;
     return true;
 }
