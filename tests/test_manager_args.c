@@ -34,6 +34,17 @@ static bool works(mproc_proxy *p, const char *method, mproc_value *args)
     return b;
 }
 
+/* method() succeeds with an int: that int (-1 if it is not one). */
+static int64_t int_of(mproc_proxy *p, const char *method)
+{
+    mproc_value *r = NULL;
+    TU_OK(mproc_proxy_call(p, method, NULL, &r));
+    int64_t v = -1;
+    mproc_value_get_int(r, &v);
+    mproc_value_free(r);
+    return v;
+}
+
 /* create typeid(args) (args freed) fails with MPROC_EMETHOD and code. */
 static void create_fails(mproc_manager *m, const char *typeid, mproc_value *args, int code)
 {
@@ -83,14 +94,9 @@ START_TEST(negative_timeouts)
         fails(br, "wait", args1(I(bad[k])), MPROC_EINVAL);
     }
     /* nothing was taken by the refused calls */
-    mproc_value *r = NULL;
-    TU_OK(mproc_proxy_call(q, "qsize", NULL, &r));
-    int64_t qs = -1;
-    mproc_value_get_int(r, &qs);
-    mproc_value_free(r);
-    ck_assert_int_eq(qs, 1);
+    ck_assert_int_eq(int_of(q, "qsize"), 1);
     /* MPROC_FOREVER, nil and 0 keep their meanings */
-    r = NULL;
+    mproc_value *r = NULL;
     TU_OK(call_with(q, "get", args1(I(MPROC_FOREVER)), &r));
     mproc_value_free(r);
     ck_assert(works(lk, "acquire", args1(I(MPROC_FOREVER))));
@@ -191,22 +197,12 @@ START_TEST(semaphore_values)
         const int64_t good[] = {0, 1, 7, INT32_MAX};
         for (int k = 0; k < 4; k++) {
             mproc_proxy *s = made(m, types[t], args1(I(good[k])));
-            mproc_value *r = NULL;
-            TU_OK(mproc_proxy_call(s, "get_value", NULL, &r));
-            int64_t v = -1;
-            mproc_value_get_int(r, &v);
-            mproc_value_free(r);
-            ck_assert_int_eq(v, good[k]);
+            ck_assert_int_eq(int_of(s, "get_value"), good[k]);
             mproc_proxy_free(s);
         }
         mproc_proxy *d1 = made(m, types[t], NULL),
                     *d2 = made(m, types[t], args1(mproc_value_nil()));
-        mproc_value *r = NULL;
-        TU_OK(mproc_proxy_call(d2, "get_value", NULL, &r));
-        int64_t v = -1;
-        mproc_value_get_int(r, &v);
-        mproc_value_free(r);
-        ck_assert_int_eq(v, 1);
+        ck_assert_int_eq(int_of(d2, "get_value"), 1);
         mproc_proxy_free(d2);
         mproc_proxy_free(d1);
     }

@@ -76,27 +76,13 @@ static pid_t server_pid(mproc_manager *m)
     return pid;
 }
 
-/* Entries of /proc/<pid>/<what> (task: threads, fd: descriptors). */
-static int count_entries(pid_t pid, const char *what)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 typedef struct usage {
     int threads, fds;
 } usage;
 
 static usage usage_of(pid_t pid)
 {
-    return (usage){count_entries(pid, "task"), count_entries(pid, "fd")};
+    return (usage){tu_count_proc(pid, "task"), tu_count_proc(pid, "fd")};
 }
 
 /* Polls the server until it has want's threads and fds (true), or for
@@ -461,15 +447,9 @@ END_TEST
 /* Whether pid is gone or a zombie. */
 static bool dead(pid_t pid)
 {
-    char path[64], st[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return true;
-    size_t n = fread(st, 1, sizeof st - 1, f);
-    fclose(f);
-    st[n] = 0;
-    const char *r = strrchr(st, ')');
-    return !r || r[2] == 'Z' || r[2] == 'X';
+    char buf[256];
+    const char *st = tu_proc_stat(pid, buf, sizeof buf);
+    return !st || st[0] == 'Z' || st[0] == 'X';
 }
 
 /* A client that frees cleanly leaves nothing behind even when the server

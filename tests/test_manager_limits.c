@@ -271,6 +271,31 @@ static int server_target(void *arg)
     return mproc_manager_serve(&o, on_ready, sv) == 0 ? 0 : 1;
 }
 
+/* A manager server on TCP in a child (opts: its start method), once it
+ * serves: the child, and its address in *svp. */
+static mproc_process *start_server(served **svp, const mproc_process_opts *opts)
+{
+    served *sv;
+    TU_OK(mproc_shm_calloc((void **)&sv, sizeof *sv));
+    mproc_process *p;
+    TU_OK(mproc_process_new(&p, server_target, &sv, sizeof sv, opts));
+    TU_OK(mproc_process_start(p));
+    for (int k = 0; k < 2000 && !atomic_load(&sv->ready); k++) tu_sleep_ms(10);
+    ck_assert(atomic_load(&sv->ready));
+    *svp = sv;
+    return p;
+}
+
+/* Asks the server of start_server to shut down, and joins it. */
+static void shut_down_server(served *sv, mproc_process *p)
+{
+    mproc_manager *c;
+    TU_OK(mproc_manager_connect(&c, sv->address, NULL, 0));
+    TU_OK(mproc_manager_shutdown(c));
+    mproc_manager_free(c);
+    TU_OK(mproc_process_join(p, 20000));
+}
+
 /* Stops pid and waits until all its threads are stopped (a stop signal
  * takes effect a little after kill returns). */
 static void stop(pid_t pid)
@@ -312,12 +337,7 @@ static double since(long long t0)
 START_TEST(call_deadline_on_stopped_server)
 {
     served *sv;
-    TU_OK(mproc_shm_calloc((void **)&sv, sizeof *sv));
-    mproc_process *p;
-    TU_OK(mproc_process_new(&p, server_target, &sv, sizeof sv, TU_OPTS));
-    TU_OK(mproc_process_start(p));
-    for (int k = 0; k < 2000 && !atomic_load(&sv->ready); k++) tu_sleep_ms(10);
-    ck_assert(atomic_load(&sv->ready));
+    mproc_process *p = start_server(&sv, TU_OPTS);
     for (int local = 0; local < 2; local++) {
         const char *how = local ? "local" : "tcp";
         if (!local) setenv("MPROC_MANAGER_LOCAL", "0", 1);
@@ -365,11 +385,7 @@ START_TEST(call_deadline_on_stopped_server)
         mproc_proxy_free(l);
         mproc_manager_free(c2);
     }
-    mproc_manager *c;
-    TU_OK(mproc_manager_connect(&c, sv->address, NULL, 0));
-    TU_OK(mproc_manager_shutdown(c));
-    mproc_manager_free(c);
-    TU_OK(mproc_process_join(p, 20000));
+    shut_down_server(sv, p);
     int code = -1;
     TU_OK(mproc_process_exitcode(p, &code));
     ck_assert_int_eq(code, 0);
@@ -383,12 +399,7 @@ END_TEST
 START_TEST(call_deadline_while_sending)
 {
     served *sv;
-    TU_OK(mproc_shm_calloc((void **)&sv, sizeof *sv));
-    mproc_process *p;
-    TU_OK(mproc_process_new(&p, server_target, &sv, sizeof sv, TU_OPTS));
-    TU_OK(mproc_process_start(p));
-    for (int k = 0; k < 2000 && !atomic_load(&sv->ready); k++) tu_sleep_ms(10);
-    ck_assert(atomic_load(&sv->ready));
+    mproc_process *p = start_server(&sv, TU_OPTS);
     setenv("MPROC_MANAGER_LOCAL", "0", 1);
     mproc_manager *c;
     TU_OK(mproc_manager_connect_opts(
@@ -405,10 +416,7 @@ START_TEST(call_deadline_while_sending)
     ck_assert_int_eq(kill(mproc_process_pid(p), SIGCONT), 0);
     mproc_proxy_free(l);
     mproc_manager_free(c);
-    TU_OK(mproc_manager_connect(&c, sv->address, NULL, 0));
-    TU_OK(mproc_manager_shutdown(c));
-    mproc_manager_free(c);
-    TU_OK(mproc_process_join(p, 20000));
+    shut_down_server(sv, p);
     TU_OK(mproc_process_free(p));
     mproc_shm_free(sv);
 }

@@ -295,19 +295,6 @@ END_TEST
 
 /* ---- the tracker's table and process -------------------------------------- */
 
-static int count_fds_of(pid_t pid)
-{
-    char p[64];
-    snprintf(p, sizeof p, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(p);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 static int create_in_child(void *arg)
 {
     const char *name = arg;
@@ -365,8 +352,8 @@ START_TEST(tracker_table_and_process)
     /* Only its own description of the arena memfd (once it has closed the
      * pipe it reported through). */
     long long end = mproc_now_ns() + 2000000000LL;
-    while (count_fds_of(tp) != 1 && mproc_now_ns() < end) tu_sleep_ms(5);
-    ck_assert_int_eq(count_fds_of(tp), 1);
+    while (tu_count_proc(tp, "fd") != 1 && mproc_now_ns() < end) tu_sleep_ms(5);
+    ck_assert_int_eq(tu_count_proc(tp, "fd"), 1);
     long rss = rss_kib(tp);
     ck_assert_msg(rss > 0 && rss < 48 * 1024, "the tracker's RSS is %ld KiB", rss);
     free(big);

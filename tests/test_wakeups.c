@@ -133,6 +133,18 @@ static int failed(board *b, int rc, int code)
 
 typedef void (*describe_fn)(const board *b, char *buf, size_t cap);
 
+/* Joins and frees participant number k (what's `who`), which must have
+ * exited with 0. */
+static void join_ok(board *b, mproc_process *p, const char *what, const char *who, int k)
+{
+    int code = -1000;
+    TU_OK(mproc_process_join(p, 10000));
+    TU_OK(mproc_process_exitcode(p, &code));
+    TU_OK(mproc_process_free(p));
+    ck_assert_msg(code == 0, "%s: %s %d exited with %d (%s)", what, who, k, code,
+                  mproc_err_name(atomic_load(&b->bad_rc)));
+}
+
 static void kill_all(mproc_process **ps, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -173,14 +185,7 @@ static void watch(board *b, mproc_process **ps, int n, int run_ms, const char *w
         counts(b, c, sizeof c);
         fprintf(stderr, "%s: %lld ms, counts [%s]\n", what, ms_since(t0), c);
     }
-    for (int i = 0; i < n; i++) {
-        int code = -1000;
-        TU_OK(mproc_process_join(ps[i], 10000));
-        TU_OK(mproc_process_exitcode(ps[i], &code));
-        TU_OK(mproc_process_free(ps[i]));
-        ck_assert_msg(code == 0, "%s: participant %d exited with %d (%s)", what, i, code,
-                      mproc_err_name(atomic_load(&b->bad_rc)));
-    }
+    for (int i = 0; i < n; i++) join_ok(b, ps[i], what, "participant", i);
     for (int i = 0; i < NPART; i++)
         ck_assert_msg(atomic_load(&b->slow[i]) <= SLOW_MAX,
                       "%s: participant %d waited %u times for %lld ms or more (lost wake-ups "
@@ -209,6 +214,18 @@ static const char *site_name(char *buf, size_t cap, const char *what, int i)
 {
     snprintf(buf, cap, "%s (%s)", what, mproc_start_method_name(tu_methods[i]));
     return buf;
+}
+
+/* Starts n followers in slots 1..n, then the leader in slot 0, under
+ * start method number i, and watches them (see watch). */
+static void run_led(board *b, mproc_target_fn leader, mproc_target_fn follower, int n, int i,
+                    int run_ms, const char *what, describe_fn describe)
+{
+    mproc_process *ps[NPART];
+    for (int k = 0; k < n; k++) ps[k] = start(follower, b, 1 + k, i);
+    ps[n] = start(leader, b, 0, i);
+    char name[128];
+    watch(b, ps, n + 1, run_ms, site_name(name, sizeof name, what, i), describe);
 }
 
 /* ---- queue: put waiting for room, get waiting for a message --------------- */
@@ -432,6 +449,21 @@ static int dw_victim(void *arg)
     return rc ? failed(a.b, rc, 134) : 0;
 }
 
+/* Runs a victim (in the last slot) under start method number i: it dies
+ * at its crash point (-SIGKILL), or exits 0 if nobody was asleep there to
+ * be woken. Returns its exit code. */
+static int run_victim(board *b, mproc_target_fn victim, int i, const char *name)
+{
+    mproc_process *v = start(victim, b, NPART - 1, i);
+    int code = -1000;
+    TU_OK(mproc_process_join(v, STALL_MS));
+    TU_OK(mproc_process_exitcode(v, &code));
+    TU_OK(mproc_process_free(v));
+    ck_assert_msg(code == 0 || code == -SIGKILL, "%s: the victim exited with %d (%s)", name, code,
+                  mproc_err_name(atomic_load(&b->bad_rc)));
+    return code;
+}
+
 /* Starts the sleepers, lets them fall asleep, has the victim die at
  * point, then starts the survivors and watches sleepers and survivors
  * finish. The victim reaches its point only if a sleeper had registered:
@@ -453,13 +485,7 @@ static void dead_waker_run(int i, const mproc_queue_opts *qo, int point, const c
         int n = 0;
         for (int k = 0; k < nsleepers; k++, n++) ps[n] = start(sleepers[k], b, n, i);
         tu_sleep_ms(100 * (attempt + 1) * TSCALE); /* past their spin: asleep */
-        mproc_process *v = start(dw_victim, b, NPART - 1, i);
-        int code = -1000;
-        TU_OK(mproc_process_join(v, STALL_MS));
-        TU_OK(mproc_process_exitcode(v, &code));
-        TU_OK(mproc_process_free(v));
-        ck_assert_msg(code == 0 || code == -SIGKILL, "%s: the victim exited with %d (%s)", name,
-                      code, mproc_err_name(atomic_load(&b->bad_rc)));
+        int code = run_victim(b, dw_victim, i, name);
         for (int k = 0; k < nsurvivors; k++, n++) ps[n] = start(survivors[k], b, n, i);
         watch(b, ps, n, 0, name, q_describe);
         mproc_queue_free(b->q);
@@ -578,11 +604,7 @@ START_TEST(get_wakes_one_or_all_of_three_getters)
     TU_OK(mproc_queue_new(&b->q, NULL));
     TU_OK(mproc_queue_new(&b->q2, NULL));
     b->nconsumers = 3;
-    mproc_process *ps[4];
-    for (int c = 0; c < 3; c++) ps[c] = start(rr_responder, b, 1 + c, _i);
-    ps[3] = start(rr_driver, b, 0, _i);
-    char name[128];
-    watch(b, ps, 4, RUN_MS, site_name(name, sizeof name, "get, three getters", _i), rr_describe);
+    run_led(b, rr_driver, rr_responder, 3, _i, RUN_MS, "get, three getters", rr_describe);
     ck_assert_uint_eq(count_of(b, 1) + count_of(b, 2) + count_of(b, 3), count_of(b, 0));
     mproc_queue_free(b->q);
     mproc_queue_free(b->q2);
@@ -630,11 +652,7 @@ START_TEST(join_waits_for_task_done)
     board *b = board_new();
     TU_OK(mproc_joinable_queue_new(&b->q, 0));
     b->nconsumers = 2;
-    mproc_process *ps[3];
-    for (int c = 0; c < 2; c++) ps[c] = start(jq_consumer, b, 1 + c, _i);
-    ps[2] = start(jq_producer, b, 0, _i);
-    char name[128];
-    watch(b, ps, 3, RUN_MS, site_name(name, sizeof name, "JoinableQueue join", _i), q_describe);
+    run_led(b, jq_producer, jq_consumer, 2, _i, RUN_MS, "JoinableQueue join", q_describe);
     TU_OK(mproc_queue_join(b->q, 0));
     mproc_queue_free(b->q);
     TU_OK(mproc_shm_free(b));
@@ -706,12 +724,7 @@ START_TEST(mproc_wait_on_queues)
     TU_OK(mproc_queue_new(&b->q2, NULL));
     TU_OK(mproc_queue_new(&b->q3, NULL));
     b->nconsumers = 2;
-    mproc_process *ps[3];
-    for (int c = 0; c < 2; c++) ps[c] = start(poller, b, 1 + c, _i);
-    ps[2] = start(poll_driver, b, 0, _i);
-    char name[128];
-    watch(b, ps, 3, RUN_MS, site_name(name, sizeof name, "mproc_wait on two queues", _i),
-          rr_describe);
+    run_led(b, poll_driver, poller, 2, _i, RUN_MS, "mproc_wait on two queues", rr_describe);
     ck_assert_uint_eq(count_of(b, 1) + count_of(b, 2), count_of(b, 0));
     mproc_queue_free(b->q);
     mproc_queue_free(b->q2);
@@ -805,14 +818,7 @@ START_TEST(close_wakes_getters_putters_and_pollers)
         mproc_queue_free(b->q2);
     }
     atomic_store(&b->round, UINT32_MAX);
-    for (int k = 0; k < CW_N; k++) {
-        int code = -1000;
-        TU_OK(mproc_process_join(ps[k], 10000));
-        TU_OK(mproc_process_exitcode(ps[k], &code));
-        TU_OK(mproc_process_free(ps[k]));
-        ck_assert_msg(code == 0, "%s: waiter %d exited with %d (%s)", name, k, code,
-                      mproc_err_name(atomic_load(&b->bad_rc)));
-    }
+    for (int k = 0; k < CW_N; k++) join_ok(b, ps[k], name, "waiter", k);
     if (getenv("TU_VERBOSE")) fprintf(stderr, "%s: %u rounds\n", name, r - 1);
     TU_OK(mproc_shm_free(b));
 }
@@ -924,13 +930,11 @@ static int sem_acquirer(void *arg)
 
 START_TEST(semaphore_ping_pong_and_one_of_three)
 {
-    char name[128];
     board *b = board_new();
     b->slow_ns = SEM_SLOW_NS;
     TU_OK(mproc_sem_new(&b->s1, 1));
     TU_OK(mproc_sem_new(&b->s2, 0));
-    mproc_process *ps[4] = {start(sem_pong, b, 1, _i), start(sem_ping, b, 0, _i)};
-    watch(b, ps, 2, SYNC_MS, site_name(name, sizeof name, "Semaphore ping-pong", _i), NULL);
+    run_led(b, sem_ping, sem_pong, 1, _i, SYNC_MS, "Semaphore ping-pong", NULL);
     mproc_sem_free(b->s1);
     mproc_sem_free(b->s2);
     TU_OK(mproc_shm_free(b));
@@ -940,9 +944,7 @@ START_TEST(semaphore_ping_pong_and_one_of_three)
     b->nconsumers = 3;
     TU_OK(mproc_sem_new(&b->s1, 0));
     TU_OK(mproc_sem_new(&b->s2, 0));
-    for (int k = 0; k < 3; k++) ps[k] = start(sem_acquirer, b, 1 + k, _i);
-    ps[3] = start(sem_releaser, b, 0, _i);
-    watch(b, ps, 4, SYNC_MS, site_name(name, sizeof name, "Semaphore, three acquirers", _i), NULL);
+    run_led(b, sem_releaser, sem_acquirer, 3, _i, SYNC_MS, "Semaphore, three acquirers", NULL);
     ck_assert_uint_eq(count_of(b, 1) + count_of(b, 2) + count_of(b, 3), count_of(b, 0));
     mproc_sem_free(b->s1);
     mproc_sem_free(b->s2);
@@ -1030,20 +1032,15 @@ static int cond_consumer(void *arg)
 
 START_TEST(condition_ping_pong_and_notify_n)
 {
-    char name[128];
     board *b = board_new();
     TU_OK(mproc_cond_new(&b->cond, NULL));
-    mproc_process *ps[4] = {start(cond_pong, b, 1, _i), start(cond_ping, b, 0, _i)};
-    watch(b, ps, 2, SYNC_MS, site_name(name, sizeof name, "Condition ping-pong", _i), NULL);
+    run_led(b, cond_ping, cond_pong, 1, _i, SYNC_MS, "Condition ping-pong", NULL);
     mproc_cond_free(b->cond);
     TU_OK(mproc_shm_free(b));
 
     b = board_new();
     TU_OK(mproc_cond_new(&b->cond, NULL));
-    for (int k = 0; k < 3; k++) ps[k] = start(cond_consumer, b, 1 + k, _i);
-    ps[3] = start(cond_producer, b, 0, _i);
-    watch(b, ps, 4, SYNC_MS, site_name(name, sizeof name, "Condition, notify(n) of three", _i),
-          NULL);
+    run_led(b, cond_producer, cond_consumer, 3, _i, SYNC_MS, "Condition, notify(n) of three", NULL);
     mproc_cond_free(b->cond);
     TU_OK(mproc_shm_free(b));
 }
@@ -1118,13 +1115,11 @@ static int event_waiter(void *arg)
 
 START_TEST(event_ping_pong_and_three_waiters)
 {
-    char name[128];
     board *b = board_new();
     TU_OK(mproc_event_new(&b->e1));
     TU_OK(mproc_event_new(&b->e2));
     TU_OK(mproc_event_set(b->e1));
-    mproc_process *ps[4] = {start(event_pong, b, 1, _i), start(event_ping, b, 0, _i)};
-    watch(b, ps, 2, SYNC_MS, site_name(name, sizeof name, "Event ping-pong", _i), NULL);
+    run_led(b, event_ping, event_pong, 1, _i, SYNC_MS, "Event ping-pong", NULL);
     mproc_event_free(b->e1);
     mproc_event_free(b->e2);
     TU_OK(mproc_shm_free(b));
@@ -1134,9 +1129,7 @@ START_TEST(event_ping_pong_and_three_waiters)
     TU_OK(mproc_event_new(&b->e1));
     TU_OK(mproc_event_new(&b->go[0]));
     TU_OK(mproc_event_new(&b->go[1]));
-    for (int k = 0; k < 3; k++) ps[k] = start(event_waiter, b, 1 + k, _i);
-    ps[3] = start(event_setter, b, 0, _i);
-    watch(b, ps, 4, SYNC_MS, site_name(name, sizeof name, "Event, three waiters", _i), NULL);
+    run_led(b, event_setter, event_waiter, 3, _i, SYNC_MS, "Event, three waiters", NULL);
     mproc_event_free(b->e1);
     mproc_event_free(b->go[0]);
     mproc_event_free(b->go[1]);
@@ -1215,13 +1208,7 @@ static void dead_sync_run(int i, bool cond, const char *what)
         mproc_process *ps[2];
         for (int k = 0; k < 2; k++) ps[k] = start(cond ? cv_sleeper : ev_sleeper, b, k, i);
         tu_sleep_ms(100 * (attempt + 1) * TSCALE);
-        mproc_process *v = start(cond ? cv_victim : ev_victim, b, NPART - 1, i);
-        int code = -1000;
-        TU_OK(mproc_process_join(v, STALL_MS));
-        TU_OK(mproc_process_exitcode(v, &code));
-        TU_OK(mproc_process_free(v));
-        ck_assert_msg(code == 0 || code == -SIGKILL, "%s: the victim exited with %d (%s)", name,
-                      code, mproc_err_name(atomic_load(&b->bad_rc)));
+        int code = run_victim(b, cond ? cv_victim : ev_victim, i, name);
         watch(b, ps, 2, 0, name, NULL);
         if (cond)
             mproc_cond_free(b->cond);

@@ -6,6 +6,7 @@
 #define MPROC_TESTUTIL_H
 
 #include "mproc.h"
+#include "procfs.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -56,13 +57,8 @@ static const mproc_start_method tu_methods[] = {MPROC_START_FORK, MPROC_START_SP
 
 static inline int tu_count_fds(void)
 {
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n - 1; /* the directory's own fd */
+    int n = tu_count_dir("/proc/self/fd");
+    return n < 0 ? -1 : n - 1; /* the directory's own fd */
 }
 
 static int tu_fds_before;

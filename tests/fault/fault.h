@@ -122,6 +122,27 @@ bool ft_gate(_Atomic int *gate, const ft_hdr *h);
  * kills it once progress passes its threshold), for at most 4 hang times. */
 void ft_linger(const ft_hdr *h);
 
+/* The children a family parent started, recorded in shared memory so that
+ * the trial can adopt them once the parent is dead. */
+#define FT_MAXFAM 16
+typedef struct ft_family {
+    _Atomic int n;     /* children recorded */
+    _Atomic int ready; /* 1 once the parent recorded them all (their ft_gate) */
+    _Atomic pid_t pid[FT_MAXFAM];
+    int role[FT_MAXFAM];
+    int tag[FT_MAXFAM];
+    bool daemon[FT_MAXFAM];
+} ft_family;
+
+/* In a family parent: starts fn(arg) as a child under ctx (a daemon if
+ * daemon) and records it with its role and tag. The handle goes to *out,
+ * or is dropped if out is NULL. Returns 0 or the error of starting it. */
+int ft_family_child(ft_family *f, const mproc_context *ctx, mproc_target_fn fn, const void *arg,
+                    size_t len, int role, int tag, bool daemon, mproc_process **out);
+/* In the trial: adopts every child the family recorded (ft_adopt), with
+ * its tag. */
+void ft_adopt_family(ft_trial *t, ft_family *f);
+
 /* Random numbers from the trial's seed. */
 uint64_t ft_rand(ft_trial *t);
 /* Uniform in [lo, hi] (hi >= lo). */
@@ -192,6 +213,18 @@ void ft_stop_pid(ft_trial *t, pid_t pid, int ms_max);
 /* Thresholds for the fault, in (0, total): one for a kill, three sorted
  * ones for stops. Returns how many. */
 int ft_thresholds(ft_trial *t, uint64_t total, uint64_t out[3]);
+
+/* The trial's fault (FT_STOP: a stop of up to 30 ms; otherwise a kill,
+ * joined at once) on a random running participant of the roles (a mask).
+ * Returns it (p->killed says which), NULL if none runs. */
+ft_part *ft_strike(ft_trial *t, unsigned role_mask);
+/* Once *progress passes each of the nth thresholds th: ft_jitter, then
+ * ft_strike on the roles, and on_kill(t, victim, ud) after each kill (if
+ * not NULL). Stops early if progress stalls or no participant of the roles
+ * runs. Returns the number of kills. */
+int ft_faults(ft_trial *t, _Atomic uint64_t *progress, const uint64_t *th, int nth,
+              unsigned role_mask, void (*on_kill)(ft_trial *t, ft_part *victim, void *ud),
+              void *ud);
 
 /* A process of the trial reaped with exit code `code`: if a SIGKILL it was
  * not sent by the fault killed it (a daemon of a dead parent), the arena

@@ -1,6 +1,7 @@
 /* What the fault suite measures from outside: fds, children (and which
  * are zombies), threads, directory listings, arena usage. */
 #include "fault.h"
+#include "../procfs.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -8,51 +9,30 @@
 #include <string.h>
 #include <unistd.h>
 
-static int count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 int ft_count_fds(void)
 {
-    int n = count_dir("/proc/self/fd");
+    int n = tu_count_dir("/proc/self/fd");
     return n < 0 ? -1 : n - 1; /* the directory's own fd */
 }
 
 int ft_fds_of(pid_t pid)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    return count_dir(path);
+    return tu_count_proc(pid, "fd");
 }
 
 int ft_threads(pid_t pid)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    int n = count_dir(path);
+    int n = tu_count_proc(pid, "task");
     return n < 0 ? 0 : n;
 }
 
 /* Reads the state and parent of /proc/<pid>/stat. */
 static bool proc_stat(pid_t pid, char *state, pid_t *ppid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    char buf[512];
+    const char *fields = tu_proc_stat(pid, buf, sizeof buf);
     int pp;
-    if (!rp || sscanf(rp + 1, " %c %d", state, &pp) != 2) return false;
+    if (!fields || sscanf(fields, "%c %d", state, &pp) != 2) return false;
     *ppid = pp;
     return true;
 }

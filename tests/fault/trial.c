@@ -155,6 +155,33 @@ void ft_linger(const ft_hdr *h)
     while (ft_ms_since(t0) < 4LL * h->hang_ms) ft_sleep_ms(10);
 }
 
+int ft_family_child(ft_family *f, const mproc_context *ctx, mproc_target_fn fn, const void *arg,
+                    size_t len, int role, int tag, bool daemon, mproc_process **out)
+{
+    mproc_process *p;
+    int rc =
+        mproc_context_process_new(ctx, &p, fn, arg, len, &(mproc_process_opts){.daemon = daemon});
+    if (!rc) rc = mproc_process_start(p);
+    if (rc) return rc;
+    int i = atomic_load(&f->n);
+    f->role[i] = role;
+    f->daemon[i] = daemon;
+    f->tag[i] = tag;
+    atomic_store(&f->pid[i], mproc_process_pid(p));
+    atomic_store(&f->n, i + 1);
+    if (out) *out = p;
+    return 0;
+}
+
+void ft_adopt_family(ft_trial *t, ft_family *f)
+{
+    int n = atomic_load(&f->n);
+    for (int i = 0; i < n; i++) {
+        ft_part *p = ft_adopt(t, atomic_load(&f->pid[i]), f->role[i], f->daemon[i]);
+        p->tag = f->tag[i];
+    }
+}
+
 /* ---- participants ------------------------------------------------------------------------- */
 
 static ft_part *new_part(ft_trial *t, pid_t pid, int role, bool daemon)
@@ -405,6 +432,35 @@ void ft_stop_pid(ft_trial *t, pid_t pid, int ms_max)
 void ft_stop(ft_trial *t, ft_part *p, int ms_max)
 {
     ft_stop_pid(t, p->pid, ms_max);
+}
+
+ft_part *ft_strike(ft_trial *t, unsigned role_mask)
+{
+    ft_part *v = ft_pick(t, role_mask);
+    if (!v) return NULL;
+    if (t->sc->fault == FT_STOP) {
+        ft_stop(t, v, 30);
+    } else {
+        ft_kill(t, v);
+        ft_join(t, v, t->hang_ms);
+    }
+    return v;
+}
+
+int ft_faults(ft_trial *t, _Atomic uint64_t *progress, const uint64_t *th, int nth,
+              unsigned role_mask, void (*on_kill)(ft_trial *t, ft_part *victim, void *ud), void *ud)
+{
+    int nk = 0;
+    for (int i = 0; i < nth; i++) {
+        if (!ft_wait_progress(t, progress, th[i])) break;
+        ft_jitter(t);
+        ft_part *v = ft_strike(t, role_mask);
+        if (!v) break;
+        if (!v->killed) continue;
+        nk++;
+        if (on_kill) on_kill(t, v, ud);
+    }
+    return nk;
 }
 
 int ft_thresholds(ft_trial *t, uint64_t total, uint64_t out[3])

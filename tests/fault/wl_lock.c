@@ -28,9 +28,7 @@ typedef struct lshared {
     _Atomic uint32_t inside[FT_MAXPARTS]; /* 1 from acquire to release, per worker */
     _Atomic uint32_t acked[FT_MAXPARTS];  /* increments whose release returned */
     _Atomic uint64_t progress;
-    _Atomic int nfam, fam_ready;
-    _Atomic pid_t fam_pid[8];
-    bool fam_daemon[8];
+    ft_family fam;
     jentry journal[];
 } lshared;
 
@@ -120,7 +118,7 @@ static int work(lshared *s, const ft_hdr *h, uint32_t w, uint32_t per)
 static int worker_target(void *arg)
 {
     larg *a = arg;
-    if (!ft_gate(a->family ? &a->s->fam_ready : NULL, &a->h)) return FT_EXIT_PEER;
+    if (!ft_gate(a->family ? &a->s->fam.ready : NULL, &a->h)) return FT_EXIT_PEER;
     return work(a->s, &a->h, a->worker, a->s->per);
 }
 
@@ -139,16 +137,11 @@ static int family_target(void *arg)
         c.h.index = k + 1;
         c.h.seed = ft_mix64(a->h.seed + (uint64_t)k);
         c.family = true;
-        bool daemon = k == 2;
-        int rc = mproc_context_process_new(ctx, &kids[k], worker_target, &c, sizeof c,
-                                           &(mproc_process_opts){.daemon = daemon});
-        if (!rc) rc = mproc_process_start(kids[k]);
-        if (rc) return FT_EXIT_ERR;
-        s->fam_daemon[k] = daemon;
-        atomic_store(&s->fam_pid[k], mproc_process_pid(kids[k]));
-        atomic_store(&s->nfam, k + 1);
+        if (ft_family_child(&s->fam, ctx, worker_target, &c, sizeof c, R_WORKER, k + 1, k == 2,
+                            &kids[k]))
+            return FT_EXIT_ERR;
     }
-    atomic_store(&s->fam_ready, 1);
+    atomic_store(&s->fam.ready, 1);
     int code = work(s, &a->h, 0, s->per);
     ft_linger(&a->h);
     for (int k = 0; k < 3; k++) mproc_process_join(kids[k], a->h.hang_ms * 4);
@@ -207,6 +200,26 @@ static void usable_again(ft_trial *t, lshared *s, uint32_t w)
         ft_lost(t, 1, "the lock is not usable after the fault");
 }
 
+/* The workers killed (by worker index) and how many were inside the lock
+ * then. */
+typedef struct kills {
+    lshared *s;
+    bool killed[FT_MAXPARTS];
+    uint32_t inside_at_kill;
+} kills;
+
+static void note_kill(kills *k, int worker)
+{
+    k->killed[worker] = true;
+    k->inside_at_kill += atomic_load(&k->s->inside[worker]);
+}
+
+static void on_kill(ft_trial *t, ft_part *v, void *ud)
+{
+    (void)t;
+    note_kill(ud, v->tag);
+}
+
 static void l_run(ft_trial *t)
 {
     uint32_t nw = 4, per = (uint32_t)ft_range(t, 200, 800);
@@ -221,8 +234,7 @@ static void l_run(ft_trial *t)
         return;
     }
     t->max_block = 0;
-    bool killed[FT_MAXPARTS] = {0};
-    uint32_t inside_at_kill = 0;
+    kills dead = {.s = s};
     uint64_t th[3];
     int nth = ft_thresholds(t, (uint64_t)nw * per, th);
     larg a = {.s = s, .method = t->method};
@@ -235,20 +247,13 @@ static void l_run(ft_trial *t)
             ft_jitter(t);
             ft_kill(t, fp);
             ft_join(t, fp, t->hang_ms);
-            killed[0] = true;
-            inside_at_kill += atomic_load(&s->inside[0]);
+            note_kill(&dead, 0);
         }
-        int n = atomic_load(&s->nfam);
-        for (int i = 0; i < n; i++) {
-            ft_part *p = ft_adopt(t, atomic_load(&s->fam_pid[i]), R_WORKER, s->fam_daemon[i]);
-            p->tag = i + 1;
-        }
+        ft_adopt_family(t, &s->fam);
         ft_join_all(t, t->hang_ms * 4);
         for (int i = 0; i < t->nparts; i++)
-            if (t->parts[i].role == R_WORKER && t->parts[i].code == -SIGKILL) {
-                killed[t->parts[i].tag] = true;
-                inside_at_kill += atomic_load(&s->inside[t->parts[i].tag]);
-            }
+            if (t->parts[i].role == R_WORKER && t->parts[i].code == -SIGKILL)
+                note_kill(&dead, t->parts[i].tag);
     } else {
         for (uint32_t w = 0; w < nw; w++) {
             larg c = a;
@@ -257,30 +262,17 @@ static void l_run(ft_trial *t)
             ft_part *p = ft_start(t, worker_target, &c, sizeof c, R_WORKER, false);
             if (p) p->tag = (int)w;
         }
-        for (int i = 0; i < nth; i++) {
-            if (!ft_wait_progress(t, &s->progress, th[i])) break;
-            ft_jitter(t);
-            ft_part *v = ft_pick(t, 1u << R_WORKER);
-            if (!v) break;
-            if (t->sc->fault == FT_STOP) {
-                ft_stop(t, v, 30);
-                continue;
-            }
-            ft_kill(t, v);
-            ft_join(t, v, t->hang_ms);
-            killed[v->tag] = true;
-            inside_at_kill += atomic_load(&s->inside[v->tag]);
-        }
+        ft_faults(t, &s->progress, th, nth, 1u << R_WORKER, on_kill, &dead);
         ft_join_all(t, t->hang_ms * 4);
     }
     usable_again(t, s, nw);
-    check_journal(t, s, nw + 1, killed);
+    check_journal(t, s, nw + 1, dead.killed);
     uint32_t repairs = atomic_load(&s->repairs), nk = 0;
-    for (uint32_t w = 0; w < nw; w++) nk += killed[w];
+    for (uint32_t w = 0; w < nw; w++) nk += dead.killed[w];
     if (repairs > nk) ft_dup(t, repairs - nk, "%u MPROC_EOWNERDEAD after %u deaths", repairs, nk);
-    if (repairs < inside_at_kill)
-        ft_lost(t, inside_at_kill - repairs,
-                "%u holders died inside the lock, %u MPROC_EOWNERDEAD seen", inside_at_kill,
+    if (repairs < dead.inside_at_kill)
+        ft_lost(t, dead.inside_at_kill - repairs,
+                "%u holders died inside the lock, %u MPROC_EOWNERDEAD seen", dead.inside_at_kill,
                 repairs);
     mproc_lock_fini(&s->lock);
     mproc_shm_free(s);

@@ -34,9 +34,7 @@ typedef struct mshared {
     _Atomic uint64_t progress;             /* blocked: clients inside their call */
     _Atomic uint32_t in_call[FT_MAXPARTS]; /* consumers: 1 inside a get */
     _Atomic uint32_t outcome[FT_MAXPARTS]; /* blocked: 1 once their call returned */
-    _Atomic int nfam, fam_ready;           /* the family parent's children */
-    _Atomic pid_t fam_pid[16];
-    int fam_role[16];
+    ft_family fam;                         /* the family parent's children */
 } mshared;
 
 typedef struct marg {
@@ -134,7 +132,7 @@ static int client_proxy(const marg *a, mproc_manager *m, const mref *r, mproc_pr
 
 static int client_connect(const marg *a, mproc_manager **m)
 {
-    if (!ft_gate(a->parent_fault ? &a->s->fam_ready : NULL, &a->h)) return FT_EXIT_PEER;
+    if (!ft_gate(a->parent_fault ? &a->s->fam.ready : NULL, &a->h)) return FT_EXIT_PEER;
     if (a->sockets) setenv("MPROC_MANAGER_LOCAL", "0", 1);
     int rc = mproc_manager_connect(m, a->s->address, NULL, 0);
     return rc ? client_fail(a, "connect", rc) : 0;
@@ -339,16 +337,11 @@ static int family_target(void *arg)
     int n = plan_clients(a, a->h.seed, plan);
     mproc_process *kids[8];
     for (int k = 0; k < n; k++) {
-        rc = mproc_context_process_new(ctx, &kids[k], plan[k].fn, &plan[k].a, sizeof plan[k].a,
-                                       NULL);
-        if (!rc) rc = mproc_process_start(kids[k]);
-        if (rc) return FT_EXIT_ERR;
-        int i = atomic_load(&s->nfam);
-        s->fam_role[i] = plan[k].role;
-        atomic_store(&s->fam_pid[i], mproc_process_pid(kids[k]));
-        atomic_store(&s->nfam, i + 1);
+        if (ft_family_child(&s->fam, ctx, plan[k].fn, &plan[k].a, sizeof plan[k].a, plan[k].role, 0,
+                            false, &kids[k]))
+            return FT_EXIT_ERR;
     }
-    atomic_store(&s->fam_ready, 1);
+    atomic_store(&s->fam.ready, 1);
     /* The fault comes while this waits; if it does not, end cleanly. */
     ft_linger(&a->h);
     for (int k = 0; k < n; k++) mproc_process_join(kids[k], a->h.hang_ms * 4);
@@ -461,10 +454,31 @@ static void m_parent(ft_trial *t, marg *base, uint64_t threshold)
     ft_jitter(t);
     ft_kill(t, fp);
     ft_join(t, fp, t->hang_ms);
-    int n = atomic_load(&s->nfam);
-    for (int i = 0; i < n; i++) ft_adopt(t, atomic_load(&s->fam_pid[i]), s->fam_role[i], false);
+    ft_adopt_family(t, &s->fam);
     ft_join_all(t, t->hang_ms * 2);
     ft_ledger_check(t, s->lg, LONG_MAX); /* the queue died with the server: only duplicates */
+}
+
+/* What the fault's callback needs: the consumer of the plan (copied for a
+ * replacement), and what the killed consumers may have taken. */
+typedef struct mcons {
+    mshared *s;
+    const client_plan *cons;
+    int replaced;
+    long may_lose;
+} mcons;
+
+/* A consumer killed: what it was getting may be lost; another takes its
+ * place. */
+static void m_on_kill(ft_trial *t, ft_part *v, void *ud)
+{
+    mcons *c = ud;
+    if (v->role != R_CONS) return;
+    c->may_lose += atomic_load(&c->s->in_call[v->tag]);
+    client_plan r = *c->cons; /* a replacement consumer */
+    r.a.h.index = 9 + c->replaced++;
+    ft_part *p = ft_start(t, r.fn, &r.a, sizeof r.a, r.role, false);
+    if (p) p->tag = r.a.h.index;
 }
 
 static void m_run(ft_trial *t)
@@ -553,14 +567,9 @@ static void m_run(ft_trial *t)
                 srv_mark all = server_mark(srv->pid);
                 int nv = t->sc->fault == FT_KILL ? (int)ft_range(t, 1, 2) : (int)ft_range(t, 1, 3);
                 for (int i = 0; i < nv; i++) {
-                    ft_part *v = ft_pick(t, 1u << R_BLOCKED);
+                    ft_part *v = ft_strike(t, 1u << R_BLOCKED);
                     if (!v) break;
-                    if (t->sc->fault == FT_STOP) {
-                        ft_stop(t, v, 30);
-                        continue;
-                    }
-                    ft_kill(t, v);
-                    ft_join(t, v, t->hang_ms);
+                    if (!v->killed) continue;
                     for (int k = 0; k < n; k++)
                         if (parts[k] == v) *(plan[k].a.kind ? &killed_acq : &killed_get) += 1;
                 }
@@ -591,26 +600,11 @@ static void m_run(ft_trial *t)
             take_rest(t, s, objs, killed_get, killed_acq);
             ft_ledger_check(t, s->lg, 0);
         } else {
-            for (int i = 0; i < nth; i++) {
-                if (!ft_wait_progress(t, &s->lg->progress, th[i])) break;
-                ft_jitter(t);
-                ft_part *v = ft_pick(t, 1u << R_PROD | 1u << R_CONS |
-                                            (t->sc->fault == FT_STOP ? 1u << R_SERVER : 0));
-                if (!v) break;
-                if (t->sc->fault == FT_STOP) {
-                    ft_stop(t, v, 30);
-                    continue;
-                }
-                ft_kill(t, v);
-                ft_join(t, v, t->hang_ms);
-                if (v->role == R_CONS) {
-                    may_lose += atomic_load(&s->in_call[v->tag]);
-                    client_plan c = plan[2]; /* a replacement consumer */
-                    c.a.h.index = 9 + i;
-                    ft_part *r = ft_start(t, c.fn, &c.a, sizeof c.a, c.role, false);
-                    if (r) r->tag = c.a.h.index;
-                }
-            }
+            mcons c = {.s = s, .cons = &plan[2]};
+            ft_faults(t, &s->lg->progress, th, nth,
+                      1u << R_PROD | 1u << R_CONS | (t->sc->fault == FT_STOP ? 1u << R_SERVER : 0),
+                      m_on_kill, &c);
+            may_lose = c.may_lose;
             for (int k = 0; k < t->nparts; k++)
                 if (t->parts[k].role == R_PROD) ft_join(t, &t->parts[k], t->hang_ms * 4);
             for (int k = 0; k < t->nparts; k++)

@@ -26,10 +26,7 @@ typedef struct qshared {
     size_t msg;
     _Atomic uint32_t taking[FT_MAXPARTS]; /* 1 while consumer i is inside a get */
     /* The family parent's children, for the trial to adopt. */
-    _Atomic int nfam, fam_ready;
-    _Atomic pid_t fam_pid[8];
-    int fam_role[8];
-    bool fam_daemon[8];
+    ft_family fam;
 } qshared;
 
 typedef struct qarg {
@@ -71,7 +68,7 @@ static int produce(qshared *s, const ft_hdr *h, uint32_t prod)
 static int q_producer(void *arg)
 {
     qarg *a = arg;
-    if (!ft_gate(a->watch_parent ? &a->s->fam_ready : NULL, &a->h)) return FT_EXIT_PEER;
+    if (!ft_gate(a->watch_parent ? &a->s->fam.ready : NULL, &a->h)) return FT_EXIT_PEER;
     return produce(a->s, &a->h, a->prod);
 }
 
@@ -95,7 +92,7 @@ static int q_consumer(void *arg)
     qarg *a = arg;
     qshared *s = a->s;
     _Atomic uint32_t *taking = &s->taking[a->h.index];
-    if (!ft_gate(a->watch_parent ? &s->fam_ready : NULL, &a->h)) return FT_EXIT_PEER;
+    if (!ft_gate(a->watch_parent ? &s->fam.ready : NULL, &a->h)) return FT_EXIT_PEER;
     for (;;) {
         int rc;
         void *buf = NULL;
@@ -161,21 +158,14 @@ static int q_family(void *arg)
         c.h.index = 10 + k;
         c.watch_parent = true; /* the consumers watch it; all wait for the gate */
         c.prod = 1;
-        bool daemon = k == 2;
-        int rc = mproc_context_process_new(ctx, &kids[k], k < 2 ? q_consumer : q_producer, &c,
-                                           sizeof c, &(mproc_process_opts){.daemon = daemon});
-        if (!rc) rc = mproc_process_start(kids[k]);
+        int rc = ft_family_child(&s->fam, ctx, k < 2 ? q_consumer : q_producer, &c, sizeof c,
+                                 k < 2 ? R_CONS : R_PROD, 0, k == 2, &kids[k]);
         if (rc) {
             ft_child_note(&a->h, "starting a child -> %s", mproc_err_name(rc));
             return FT_EXIT_ERR;
         }
-        int n = atomic_load(&s->nfam);
-        s->fam_role[n] = k < 2 ? R_CONS : R_PROD;
-        s->fam_daemon[n] = daemon;
-        atomic_store(&s->fam_pid[n], mproc_process_pid(kids[k]));
-        atomic_store(&s->nfam, n + 1);
     }
-    atomic_store(&s->fam_ready, 1);
+    atomic_store(&s->fam.ready, 1);
     int code = produce(s, &a->h, 0);
     if (mproc_process_join(kids[2], a->h.hang_ms * 4)) return FT_EXIT_HANG;
     ft_linger(&a->h);
@@ -228,6 +218,33 @@ static void usable_again(ft_trial *t, qshared *s)
     free(out);
 }
 
+/* The consumers of a trial (by index; producers come first), for the
+ * fault's callback. */
+typedef struct qcons {
+    qarg a;
+    ft_part *cons[FT_MAXPARTS];
+    int next;      /* the index of the next one */
+    long may_lose; /* items the killed ones may have taken with them */
+} qcons;
+
+static void start_consumer(ft_trial *t, qcons *c)
+{
+    qarg a = c->a;
+    ft_hdr_init(t, &a.h, c->next);
+    c->cons[c->next++] = ft_start(t, q_consumer, &a, sizeof a, R_CONS, false);
+}
+
+/* A consumer killed: what it was taking may be lost; another takes its
+ * place. */
+static void q_on_kill(ft_trial *t, ft_part *v, void *ud)
+{
+    qcons *c = ud;
+    if (v->role != R_CONS) return;
+    for (int k = 0; k < c->next; k++)
+        if (c->cons[k] == v) c->may_lose += atomic_load(&c->a.s->taking[k]);
+    start_consumer(t, c);
+}
+
 static void q_run(ft_trial *t)
 {
     const qparam *pa = t->sc->param;
@@ -268,9 +285,7 @@ static void q_run(ft_trial *t)
         }
         ft_join(t, fp, t->hang_ms);
         /* Its children are ours now: the daemon must die, the others end. */
-        int n = atomic_load(&s->nfam);
-        for (int i = 0; i < n; i++)
-            ft_adopt(t, atomic_load(&s->fam_pid[i]), s->fam_role[i], s->fam_daemon[i]);
+        ft_adopt_family(t, &s->fam);
         ft_join_all(t, t->hang_ms);
         for (int i = 0; i < t->nparts; i++) {
             ft_part *p = &t->parts[i];
@@ -278,38 +293,16 @@ static void q_run(ft_trial *t)
                 ft_lost(t, 1, "the daemon child %d ended with %d", p->pid, p->code);
         }
     } else {
-        ft_part *cons[FT_MAXPARTS] = {0};
         for (uint32_t k = 0; k < nprod; k++) {
             qarg p = a;
             ft_hdr_init(t, &p.h, (int)k);
             p.prod = k;
             ft_start(t, q_producer, &p, sizeof p, R_PROD, false);
         }
-        int next = (int)nprod;
-        for (int k = 0; k < 2; k++, next++) {
-            qarg c = a;
-            ft_hdr_init(t, &c.h, next);
-            cons[next] = ft_start(t, q_consumer, &c, sizeof c, R_CONS, false);
-        }
-        for (int i = 0; i < nth; i++) {
-            if (!ft_wait_progress(t, &s->lg->progress, th[i])) break;
-            ft_jitter(t);
-            ft_part *v = ft_pick(t, 1u << R_PROD | 1u << R_CONS);
-            if (!v) break;
-            if (t->sc->fault == FT_STOP) {
-                ft_stop(t, v, 30);
-                continue;
-            }
-            ft_kill(t, v);
-            ft_join(t, v, t->hang_ms);
-            if (v->role == R_CONS) {
-                for (int k = 0; k < next; k++)
-                    if (cons[k] == v) may_lose += atomic_load(&s->taking[k]);
-                qarg c = a; /* a replacement */
-                ft_hdr_init(t, &c.h, next);
-                cons[next++] = ft_start(t, q_consumer, &c, sizeof c, R_CONS, false);
-            }
-        }
+        qcons c = {.a = a, .next = (int)nprod};
+        for (int k = 0; k < 2; k++) start_consumer(t, &c);
+        ft_faults(t, &s->lg->progress, th, nth, 1u << R_PROD | 1u << R_CONS, q_on_kill, &c);
+        may_lose = c.may_lose;
         for (int i = 0; i < t->nparts; i++)
             if (t->parts[i].role == R_PROD) ft_join(t, &t->parts[i], t->hang_ms * 4);
         int live = 0;

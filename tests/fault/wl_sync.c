@@ -15,15 +15,7 @@
 enum { S_SEM, S_COND, S_BARRIER };
 enum { R_WORKER, R_PROD, R_CONS, R_PARENT };
 
-/* ---- the family parent, common to the three ------------------------------------------------- */
-
-typedef struct family {
-    _Atomic int n, ready;
-    _Atomic pid_t pid[8];
-    int role[8];
-    bool daemon[8];
-    int tag[8];
-} family;
+/* ---- common to the three --------------------------------------------------------------------- */
 
 typedef struct sarg {
     ft_hdr h;
@@ -35,34 +27,6 @@ typedef struct sarg {
 } sarg;
 
 typedef int (*body_fn)(const sarg *a);
-
-/* Starts a child of the family parent running body with a copy of c, and
- * records it. */
-static int family_child(family *f, const mproc_context *ctx, mproc_target_fn fn, const sarg *c,
-                        bool daemon)
-{
-    mproc_process *p;
-    int rc = mproc_context_process_new(ctx, &p, fn, c, sizeof *c,
-                                       &(mproc_process_opts){.daemon = daemon});
-    if (!rc) rc = mproc_process_start(p);
-    if (rc) return rc;
-    int i = atomic_load(&f->n);
-    f->role[i] = c->role;
-    f->daemon[i] = daemon;
-    f->tag[i] = (int)c->id;
-    atomic_store(&f->pid[i], mproc_process_pid(p));
-    atomic_store(&f->n, i + 1);
-    return 0; /* the handle is dropped: the parent dies before joining */
-}
-
-static void adopt_family(ft_trial *t, family *f)
-{
-    int n = atomic_load(&f->n);
-    for (int i = 0; i < n; i++) {
-        ft_part *p = ft_adopt(t, atomic_load(&f->pid[i]), f->role[i], f->daemon[i]);
-        p->tag = f->tag[i];
-    }
-}
 
 /* True once the parent of this process is gone. */
 static bool parent_gone(void)
@@ -82,7 +46,7 @@ typedef struct semsh {
     _Atomic uint32_t inuse, over;
     _Atomic uint32_t state[FT_MAXPARTS];
     _Atomic uint64_t progress;
-    family fam;
+    ft_family fam;
 } semsh;
 
 static int sem_body(const sarg *a)
@@ -134,7 +98,7 @@ typedef struct condsh {
     bool done;
     ft_ledger *lg;
     _Atomic uint32_t taking[FT_MAXPARTS];
-    family fam;
+    ft_family fam;
 } condsh;
 
 /* Acquire and wait results: MPROC_EOWNERDEAD means the lock is ours and
@@ -235,7 +199,7 @@ typedef struct barsh {
     _Atomic uint32_t passed[FT_MAXPARTS]; /* rounds each party passed */
     _Atomic uint8_t taken[MAXROUNDS + 4][8];
     _Atomic uint64_t progress;
-    family fam;
+    ft_family fam;
 } barsh;
 
 static int bar_action(void *arg)
@@ -268,7 +232,7 @@ static int bar_party(const sarg *a)
 /* ---- targets ------------------------------------------------------------------------------ */
 
 /* A child of the family parent waits until the parent knows all three. */
-static bool gate(const sarg *a, family *f)
+static bool gate(const sarg *a, ft_family *f)
 {
     return ft_gate(a->watch_parent ? &f->ready : NULL, &a->h);
 }
@@ -305,9 +269,9 @@ static int family_target(void *arg)
     const sarg *a = &pa->self;
     const mproc_context *ctx;
     if (mproc_get_context(mproc_start_method_name(a->method), &ctx)) return FT_EXIT_ERR;
-    family *f = pa->kind == S_SEM    ? &((semsh *)a->s)->fam
-                : pa->kind == S_COND ? &((condsh *)a->s)->fam
-                                     : &((barsh *)a->s)->fam;
+    ft_family *f = pa->kind == S_SEM    ? &((semsh *)a->s)->fam
+                   : pa->kind == S_COND ? &((condsh *)a->s)->fam
+                                        : &((barsh *)a->s)->fam;
     mproc_target_fn fn = pa->kind == S_SEM    ? sem_target
                          : pa->kind == S_COND ? cond_target
                                               : bar_target;
@@ -318,7 +282,9 @@ static int family_target(void *arg)
         c.h.seed = ft_mix64(a->h.seed + (uint64_t)k);
         c.watch_parent = true;
         if (pa->kind == S_COND) c.role = k == 2 ? R_PROD : R_CONS, c.id = k == 2 ? 1 : c.id;
-        if (family_child(f, ctx, fn, &c, k == 2)) return FT_EXIT_ERR;
+        /* The handle is dropped: the parent dies before joining. */
+        if (ft_family_child(f, ctx, fn, &c, sizeof c, c.role, (int)c.id, k == 2, NULL))
+            return FT_EXIT_ERR;
     }
     atomic_store(&f->ready, 1);
     int code = pa->kind == S_SEM    ? sem_body(a)
@@ -351,28 +317,14 @@ static ft_part *start_one(ft_trial *t, mproc_target_fn fn, void *s, int role, ui
     return p;
 }
 
-/* Runs the fault on progress; the victims are the participants of the
- * roles. Kills are joined at once. Returns the number of kills. */
+/* Runs the fault on progress towards total; the victims are the
+ * participants of the roles. Returns the number of kills. */
 static int faults(ft_trial *t, _Atomic uint64_t *progress, uint64_t total, unsigned roles,
                   void (*on_kill)(ft_trial *, ft_part *, void *), void *ud)
 {
     uint64_t th[3];
-    int nth = ft_thresholds(t, total, th), nk = 0;
-    for (int i = 0; i < nth; i++) {
-        if (!ft_wait_progress(t, progress, th[i])) break;
-        ft_jitter(t);
-        ft_part *v = ft_pick(t, roles);
-        if (!v) break;
-        if (t->sc->fault == FT_STOP) {
-            ft_stop(t, v, 30);
-            continue;
-        }
-        ft_kill(t, v);
-        ft_join(t, v, t->hang_ms);
-        nk++;
-        if (on_kill) on_kill(t, v, ud);
-    }
-    return nk;
+    int nth = ft_thresholds(t, total, th);
+    return ft_faults(t, progress, th, nth, roles, on_kill, ud);
 }
 
 static void sem_run(ft_trial *t)
@@ -396,7 +348,7 @@ static void sem_run(ft_trial *t)
             ft_join(t, fp, t->hang_ms);
             fp->tag = 0;
         }
-        adopt_family(t, &s->fam);
+        ft_adopt_family(t, &s->fam);
     } else {
         for (uint32_t w = 0; w < nw; w++) start_one(t, sem_target, s, R_WORKER, w, (int)w);
         faults(t, &s->progress, (uint64_t)nw * s->per, 1u << R_WORKER, NULL, NULL);
@@ -470,7 +422,7 @@ static void cond_run(ft_trial *t)
             ft_kill(t, fp);
             ft_join(t, fp, t->hang_ms);
         }
-        adopt_family(t, &s->fam);
+        ft_adopt_family(t, &s->fam);
         ft_join_all(t, t->hang_ms * 4);
     } else {
         for (uint32_t p = 0; p < 2; p++) start_one(t, cond_target, s, R_PROD, p, (int)p);
@@ -531,7 +483,7 @@ static void bar_run(ft_trial *t)
             ft_join(t, fp, t->hang_ms);
             nk = 1;
         }
-        adopt_family(t, &s->fam);
+        ft_adopt_family(t, &s->fam);
     } else {
         for (uint32_t w = 0; w < s->parties; w++) start_one(t, bar_target, s, R_WORKER, w, (int)w);
         nk = faults(t, &s->progress, (uint64_t)s->parties * s->rounds, 1u << R_WORKER, NULL, NULL);

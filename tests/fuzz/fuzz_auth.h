@@ -247,4 +247,96 @@ static size_t drain(int peer, uint8_t *buf, size_t cap)
     }
 }
 
+/* ---- one run and its checks ---------------------------------------------- */
+
+#define FUZZ_MAX_INPUT 4096
+
+typedef int (*hs_call)(mproc_conn *c, const mproc_auth *auth, int timeout_ms);
+
+/* One handshake run: the peer's bytes (the input after the configuration
+ * byte) and the library's (out), each with how far the checks have read. */
+typedef struct {
+    config cf;
+    const uint8_t *in;
+    size_t inlen, ipos;
+    const uint8_t *out;
+    size_t outlen, opos;
+    int rc1, rc2; /* the two calls' results; rc2 is 1 if it was not called */
+} hs_run;
+
+/* Runs first, then second if first returned 0, on a connection whose peer
+ * sent the input (1 to FUZZ_MAX_INPUT bytes with the configuration byte),
+ * and collects what the library wrote. False when the configuration is
+ * invalid: then the first call must have refused it before sending
+ * anything, and there is nothing more to check. */
+static bool hs_run_calls(hs_run *r, const uint8_t *data, size_t size, hs_call first, hs_call second)
+{
+    config_parse(&r->cf, data[0]);
+    r->in = data + 1;
+    r->inlen = size - 1;
+    r->ipos = 0;
+    int peer;
+    mproc_conn *c = conn_with_input(r->in, r->inlen, &peer);
+
+    r->rc1 = first(c, &r->cf.auth, HS_TIMEOUT);
+    r->rc2 = 1;
+    if (r->rc1 == 0) r->rc2 = second(c, &r->cf.auth, HS_TIMEOUT);
+    static uint8_t out[4 * HS_MAX];
+    r->out = out;
+    r->outlen = drain(peer, out, sizeof out);
+    r->opos = 0;
+    mproc_conn_free(c);
+    close(peer);
+
+    if (r->cf.invalid) {
+        CHECK(r->rc1 == MPROC_EINVAL && r->outlen == 0);
+        return false;
+    }
+    return true;
+}
+
+/* Our challenge (mproc_deliver_challenge, result rc): we sent exactly our
+ * challenge, then "#WELCOME#" if the peer's next message is a right
+ * answer, "#FAILURE#" if it is a wrong one, nothing if there is none; rc
+ * is 0 exactly when the answer was right. Returns whether it was (if not,
+ * the caller checks that we sent nothing more). */
+static bool hs_check_our_challenge(hs_run *r, int rc)
+{
+    msg o, m;
+    uint8_t chal[HS_MAX];
+    size_t clen = our_challenge(&r->cf, chal);
+    CHECK(next_msg(r->out, r->outlen, &r->opos, &o) && msg_is(&o, chal, clen));
+    if (!next_msg(r->in, r->inlen, &r->ipos, &m)) {
+        CHECK(rc == MPROC_EAUTH);
+        return false;
+    }
+    bool right = answer_ok(&r->cf, m.p, m.len);
+    CHECK(next_msg(r->out, r->outlen, &r->opos, &o) && msg_is(&o, right ? WELCOME : FAILURE, 9));
+    CHECK(rc == (right ? 0 : MPROC_EAUTH));
+    return right;
+}
+
+/* The peer's challenge (mproc_answer_challenge, result rc): our answer is
+ * exactly the model's, or nothing for a malformed challenge (then rc is
+ * MPROC_EAUTH); rc is 0 exactly when we answered, did not refuse, and the
+ * peer's verdict was "#WELCOME#". Returns whether rc is 0 (if not, the
+ * caller checks that we sent nothing more). */
+static bool hs_check_our_answer(hs_run *r, int rc)
+{
+    msg o, m;
+    uint8_t ans[HS_MAX];
+    size_t alen = 0;
+    bool refused = false;
+    if (next_msg(r->in, r->inlen, &r->ipos, &m))
+        alen = our_answer(&r->cf, m.p, m.len, ans, &refused);
+    if (alen == 0) {
+        CHECK(rc == MPROC_EAUTH);
+        return false;
+    }
+    CHECK(next_msg(r->out, r->outlen, &r->opos, &o) && msg_is(&o, ans, alen));
+    bool welcome = next_msg(r->in, r->inlen, &r->ipos, &m) && msg_is(&m, WELCOME, 9);
+    CHECK(rc == (welcome && !refused ? 0 : MPROC_EAUTH));
+    return rc == 0;
+}
+
 #endif

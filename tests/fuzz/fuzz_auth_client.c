@@ -28,58 +28,18 @@
  * tests/fuzz/corpus/auth_client (tests/fuzz/make_corpus.py). */
 #include "fuzz_auth.h"
 
-#define FUZZ_MAX_INPUT 4096
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > FUZZ_MAX_INPUT) return -1;
-    config cf;
-    config_parse(&cf, data[0]);
-    const uint8_t *in = data + 1;
-    size_t inlen = size - 1;
-    int peer;
-    mproc_conn *c = conn_with_input(in, inlen, &peer);
-
-    int rc1 = mproc_answer_challenge(c, &cf.auth, HS_TIMEOUT), rc2 = 1;
-    if (rc1 == 0) rc2 = mproc_deliver_challenge(c, &cf.auth, HS_TIMEOUT);
-    static uint8_t out[4 * HS_MAX];
-    size_t outlen = drain(peer, out, sizeof out), opos = 0;
-    mproc_conn_free(c);
-    close(peer);
-
-    msg o, m;
-    size_t ipos = 0;
-    if (cf.invalid) {
-        CHECK(rc1 == MPROC_EINVAL && outlen == 0);
-        return 0;
-    }
+    hs_run r;
+    if (!hs_run_calls(&r, data, size, mproc_answer_challenge, mproc_deliver_challenge)) return 0;
     /* The server's challenge: our answer, and its verdict. */
-    uint8_t ans[HS_MAX];
-    size_t alen = 0;
-    bool refused = false;
-    if (next_msg(in, inlen, &ipos, &m)) alen = our_answer(&cf, m.p, m.len, ans, &refused);
-    if (alen == 0) {
-        CHECK(rc1 == MPROC_EAUTH && outlen == 0);
-        return 0;
-    }
-    CHECK(next_msg(out, outlen, &opos, &o) && msg_is(&o, ans, alen));
-    bool welcome = next_msg(in, inlen, &ipos, &m) && msg_is(&m, WELCOME, 9);
-    CHECK(rc1 == (welcome && !refused ? 0 : MPROC_EAUTH));
-    if (rc1) {
-        CHECK(opos == outlen);
+    if (!hs_check_our_answer(&r, r.rc1)) {
+        CHECK(r.opos == r.outlen);
         return 0;
     }
     /* Our challenge, and the verdict on the server's answer. */
-    uint8_t chal[HS_MAX];
-    size_t clen = our_challenge(&cf, chal);
-    CHECK(next_msg(out, outlen, &opos, &o) && msg_is(&o, chal, clen));
-    if (!next_msg(in, inlen, &ipos, &m)) {
-        CHECK(rc2 == MPROC_EAUTH && opos == outlen);
-        return 0;
-    }
-    bool right = answer_ok(&cf, m.p, m.len);
-    CHECK(next_msg(out, outlen, &opos, &o) && msg_is(&o, right ? WELCOME : FAILURE, 9));
-    CHECK(opos == outlen);
-    CHECK(rc2 == (right ? 0 : MPROC_EAUTH));
+    hs_check_our_challenge(&r, r.rc2);
+    CHECK(r.opos == r.outlen);
     return 0;
 }
