@@ -104,7 +104,7 @@ bench: deps
 	@python3 bench/run.py $(BUILD)
 
 format:
-	@clang-format -i include/*.h include/mproc/*.h src/*.c src/internal/*.h \
+	@clang-format -i include/*.h include/mproc/*.h src/*/*.c src/*/*.h \
 	  tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h tests/fault/*.c tests/fault/*.h \
 	  examples/*.c bench/*.c bench/*.h tools/*.c
 

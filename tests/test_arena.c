@@ -1,6 +1,6 @@
 /* The family arena: address, size classes, allocation from many processes
  * and threads, death mid-allocation, pages given back, overrides. */
-#include "internal/arena.h"
+#include "arena/arena.h"
 #include "testutil.h"
 
 #include <pthread.h>

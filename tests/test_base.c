@@ -1,6 +1,6 @@
 /* Base layer: error codes, deadlines, logging, version, cpu count. */
-#include "internal/base.h"
-#include "internal/cpu.h"
+#include "base/base.h"
+#include "platform/cpu.h"
 #include "testutil.h"
 
 #include <fcntl.h>

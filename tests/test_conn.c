@@ -1,7 +1,7 @@
 /* Connections and pipes: framing, sizes, timeouts, EOF, errors, and byte
  * compatibility with Python's multiprocessing.connection. */
-#include "internal/base.h"
-#include "internal/conn.h"
+#include "base/base.h"
+#include "conn/conn.h"
 #include "testutil.h"
 
 #include <fcntl.h>

@@ -9,7 +9,7 @@
  * limit that does not bite) exits with SKIP_CODE and says so on stdout:
  * "SKIPPED: <case>: <why>"; the program then ends with SKIP_CODE when
  * nothing failed, which CTest reports as skipped (SKIP_RETURN_CODE). */
-#include "internal/base.h"
+#include "base/base.h"
 #include "testutil.h"
 
 #include <fcntl.h>

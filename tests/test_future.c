@@ -4,7 +4,7 @@
  * "process_executor". */
 #include "testutil.h"
 
-#include "internal/future.h"
+#include "pool/future.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

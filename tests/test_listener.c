@@ -2,8 +2,8 @@
  * and v6, port 0), timeouts, the authkey handshake (current and legacy,
  * legacy refused, wrong keys), the family authkey under every start
  * method, and interop with the machine's python3. */
-#include "internal/address.h"
-#include "internal/auth.h"
+#include "conn/address.h"
+#include "conn/auth.h"
 #include "testutil.h"
 
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* Lock and RLock: exclusion across processes and threads, timeouts,
  * recursion, misuse, and the death of a holder at the worst moment. */
-#include "internal/sync.h"
+#include "sync/sync.h"
 #include "testutil.h"
 
 #include <pthread.h>

@@ -3,7 +3,7 @@
  * a manager under every start method, attacks it over raw connections
  * (mproc_client), then checks that the owner's connection and a fresh
  * client still work. */
-#include "internal/manager.h"
+#include "manager/manager.h"
 #include "mgrutil.h"
 
 #include <poll.h>

@@ -4,7 +4,7 @@
  * found, under every start method. */
 #include "mgrutil.h"
 
-#include "internal/manager.h"
+#include "manager/manager.h"
 
 static int call(mproc_proxy *p, const char *m, mproc_value *a, mproc_value **r)
 {

@@ -1,6 +1,6 @@
 /* Pools: every call and error path under every start method, worker
  * deaths (1000 random kills), time limits, backpressure, terminate. */
-#include "internal/pool.h"
+#include "pool/pool.h"
 #include "testutil.h"
 
 #include <signal.h>

@@ -15,7 +15,7 @@
  * helper_main, a fresh process (exec dropped the test's arena memfd) that
  * makes its own family, reports over a pipe and then exits or waits to be
  * SIGKILLed. */
-#include "internal/shm_tracker.h"
+#include "shm/tracker.h"
 #include "testutil.h"
 
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* Start methods and contexts: what is particular to spawn and forkserver
  * (the rest of the suite runs every multi-process test under each method). */
-#include "internal/spawn.h"
+#include "process/spawn.h"
 #include "testutil.h"
 
 #include <fcntl.h>

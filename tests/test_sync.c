@@ -5,8 +5,8 @@
  * Children report through their exit codes only. */
 #include "testutil.h"
 
-#include "internal/cond.h"
-#include "internal/sync.h"
+#include "sync/cond.h"
+#include "sync/sync.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -754,7 +754,7 @@ START_TEST(cond_wait_for_predicate_across_processes)
 END_TEST
 
 /* A child that dies holding the condition's lock in the middle of a list
- * update (see internal/cond.h). */
+ * update (see sync/cond.h). */
 static int crasher(void *arg)
 {
     nt_shared *s = ((targ *)arg)->sh;

@@ -1,7 +1,7 @@
 /* Values: building and inspecting the tree, copy and equal, the
  * Python-like printer, the CBOR codec (RFC 8949 vectors, round trips,
  * limits, hostile input) and values over connections. */
-#include "internal/value.h"
+#include "value/value.h"
 #include "testutil.h"
 
 #include <float.h>

@@ -19,10 +19,10 @@
  * wake-up is made to die exactly there by test hooks
  * (mproc__queue_crash_at, mproc__event_crash_before_wake,
  * mproc__cond_crash_at). */
-#include "internal/cond.h"
-#include "internal/manager.h"
-#include "internal/queue.h"
-#include "internal/sync.h"
+#include "sync/cond.h"
+#include "manager/manager.h"
+#include "queue/queue.h"
+#include "sync/sync.h"
 #include "mgrutil.h"
 #include "mproc/queue.h"
 #include "testutil.h"

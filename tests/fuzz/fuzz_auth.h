@@ -1,7 +1,7 @@
 /* What the two handshake fuzz targets (fuzz_auth_server.c, the fuzzer as
  * a hostile client; fuzz_auth_client.c, the fuzzer as a hostile server)
  * share: the configuration byte, a fixed nonce, a reference model of the
- * handshake (src/auth.c, with HMAC computed here directly by OpenSSL) and
+ * handshake (src/conn/auth.c, with HMAC computed here directly by OpenSSL) and
  * the frames on both sides of a socketpair. Included by exactly one file
  * per program.
  *

@@ -1,5 +1,5 @@
 /* libFuzzer target: the authkey handshake on the connecting side, the
- * fuzzer playing a hostile server (src/auth.c, src/authkey.c).
+ * fuzzer playing a hostile server (src/conn/auth.c, src/conn/authkey.c).
  *
  * Input: [config] [what the server sends...] (config: see fuzz_auth.h).
  * The server's bytes are written into a socketpair, which is then shut for

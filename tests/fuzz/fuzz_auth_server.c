@@ -1,5 +1,5 @@
 /* libFuzzer target: the authkey handshake on the accepting side, the
- * fuzzer playing a hostile client (src/auth.c, src/authkey.c).
+ * fuzzer playing a hostile client (src/conn/auth.c, src/conn/authkey.c).
  *
  * Input: [config] [what the client sends...] (config: see fuzz_auth.h).
  * The client's bytes are written into a socketpair, which is then shut for

@@ -1,5 +1,5 @@
 /* libFuzzer target: what a connection makes of arbitrary bytes arriving on
- * its socket or pipe (src/conn.c: the 4-byte big-endian length, the -1 +
+ * its socket or pipe (src/conn/conn.c: the 4-byte big-endian length, the -1 +
  * 8-byte length of large messages, partial messages kept across timeouts,
  * the size cap, broken connections).
  *
@@ -33,7 +33,7 @@
  *
  * Build and run: `make fuzz` (FUZZ_SECONDS); seeds in
  * tests/fuzz/corpus/conn_frames (tests/fuzz/make_corpus.py). */
-#include "internal/conn.h"
+#include "conn/conn.h"
 #include "mproc/conn.h"
 #include "mproc/value.h"
 

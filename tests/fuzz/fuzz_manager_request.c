@@ -20,7 +20,7 @@
  * Build and run: `make fuzz` (FUZZ_SECONDS, default 30); seeds are in
  * tests/fuzz/corpus/manager_request (made by
  * tests/fuzz/make_corpus.py). */
-#include "internal/manager_server.h"
+#include "manager/server.h"
 #include "mproc/conn.h"
 #include "mproc/value.h"
 

@@ -1,5 +1,5 @@
 /* libFuzzer target: mproc_value_decode on untrusted bytes, under its
- * limits (src/value_cbor.c), and the round trip of what it accepts.
+ * limits (src/value/cbor.c), and the round trip of what it accepts.
  *
  * Input: [limits] [CBOR bytes...]
  *   limits bits 0-1: max_depth (default, 1, 3, 16); bits 2-3: max_items

@@ -6,7 +6,7 @@ regression inputs of crashes found) are left alone. Usage:
 python3 make_corpus.py
 
 manager_request: what one client sends a manager after authentication, a
-sequence of framed CBOR requests (see src/internal/manager.h), calling
+sequence of framed CBOR requests (see src/manager/manager.h), calling
 every built-in type's methods. Object ids 1..n are the objects the input
 made, in order (the fuzz target maps them).
 """

@@ -27,9 +27,9 @@
  * INJECT_PASS=hard|eintr|short runs only that pass; INJECT_N=k only N = k
  * (of the hard pass unless INJECT_PASS says) and prints what happens; INJECT_VERBOSE=1 prints every
  * injected failure; INJECT_GDB=1 prints the threads' stacks of a child that hangs. */
-#include "internal/base.h"
-#include "internal/inject.h"
-#include "internal/pool.h"
+#include "base/base.h"
+#include "base/inject.h"
+#include "pool/pool.h"
 #include "testutil.h"
 
 #include <fcntl.h>

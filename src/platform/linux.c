@@ -1,0 +1,207 @@
+/* Linux implementation of platform/platform.h. */
+#include "base/base.h"
+#include "base/inject.h"
+#include "platform/platform.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int mproc__pidfd_open(pid_t pid)
+{
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return MPROC__ERRNO();
+    /* pidfds are always close-on-exec. */
+    return (int)fd;
+}
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int mproc__pidfd_signal(int pidfd, int sig)
+{
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) != 0) return MPROC__ERRNO();
+    return 0;
+}
+
+int mproc__die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return MPROC__ERRNO();
+    /* The parent may have died before prctl: then we were re-parented. */
+    if (getppid() != parent) return MPROC_ESRCH;
+    return 0;
+}
+
+int mproc__pipe_cloexec(int fds[2])
+{
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : MPROC__ERRNO();
+}
+
+bool mproc__is_socket(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int mproc__affinity_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? (int)n : 1;
+    }
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
+void mproc__reset_signal_handlers(void)
+{
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) != 0) continue;
+        if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN) continue;
+        sa.sa_handler = SIG_DFL;
+        sa.sa_flags = 0;
+        sigaction(sig, &sa, NULL);
+    }
+}
+
+int mproc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct mproc__deadline *dl)
+{
+    if (MPROC__INJ_HIT(MPROC__INJ_WAKE)) return 0; /* a spurious wake-up */
+    struct timespec ts, *tp = NULL;
+    if (!dl->forever) {
+        ts.tv_sec = dl->at_ns / 1000000000;
+        ts.tv_nsec = dl->at_ns % 1000000000;
+        tp = &ts;
+    }
+    for (;;) {
+        /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+        long r =
+            syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+        if (r == 0 || errno == EAGAIN) return 0;
+        if (errno == ETIMEDOUT) return MPROC_ETIMEDOUT;
+        if (errno != EINTR) return MPROC__ERRNO();
+        if (mproc__deadline_passed(dl)) return MPROC_ETIMEDOUT;
+    }
+}
+
+void mproc__futex_wake(_Atomic uint32_t *addr, int n)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+int mproc__cpus_allowed(void)
+{
+    static _Atomic int cached;
+    int n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!n) atomic_store_explicit(&cached, n = mproc__affinity_cpus(), memory_order_relaxed);
+    return n;
+}
+
+pid_t mproc__mutex_owner(const pthread_mutex_t *m)
+{
+    /* A robust mutex's futex word holds the owner's tid (and flag bits), also
+     * while it is inconsistent after an owner died. */
+    return (pid_t)((unsigned)m->__data.__lock & FUTEX_TID_MASK);
+}
+
+unsigned mproc__mutex_count(const pthread_mutex_t *m)
+{
+    return m->__data.__count;
+}
+
+static _Thread_local pid_t cached_tid __attribute__((tls_model("initial-exec")));
+
+pid_t mproc__tid(void)
+{
+    if (MPROC__UNLIKELY(!cached_tid)) cached_tid = (pid_t)syscall(SYS_gettid);
+    return cached_tid;
+}
+
+void mproc__tid_reset_after_fork(void)
+{
+    cached_tid = 0;
+}
+
+int mproc__memfd(const char *name, size_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0) return MPROC__ERRNO();
+    if (ftruncate(fd, (off_t)size) != 0) {
+        int rc = MPROC__ERRNO();
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+void mproc__release_pages(void *addr, size_t len)
+{
+    (void)madvise(addr, len, MADV_REMOVE);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void mproc__populate_pages(void *addr, size_t len)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)addr;
+    uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + len) & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+}
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+
+struct waitv_entry { /* struct futex_waitv */
+    uint64_t val, uaddr;
+    uint32_t flags, reserved;
+};
+
+int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *seen, size_t n,
+                       const struct mproc__deadline *dl)
+{
+    if (MPROC__INJ_HIT(MPROC__INJ_WAKE)) return 0; /* a spurious wake-up */
+    struct waitv_entry stack[16], *v = n <= 16 ? stack : calloc(n, sizeof *v);
+    if (!v) return MPROC_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct waitv_entry){seen[i], (uint64_t)(uintptr_t)words[i], 2 /* FUTEX_32 */, 0};
+    struct timespec ts, *tp = NULL;
+    if (!dl->forever) {
+        ts.tv_sec = dl->at_ns / 1000000000;
+        ts.tv_nsec = dl->at_ns % 1000000000;
+        tp = &ts;
+    }
+    int rc;
+    for (;;) {
+        long r = syscall(SYS_futex_waitv, v, (unsigned)n, 0, tp, CLOCK_MONOTONIC);
+        if (r >= 0 || errno == EAGAIN)
+            rc = 0;
+        else if (errno == ETIMEDOUT)
+            rc = MPROC_ETIMEDOUT;
+        else if (errno == EINTR && !mproc__deadline_passed(dl))
+            continue;
+        else
+            rc = errno == EINTR ? MPROC_ETIMEDOUT : MPROC__ERRNO();
+        break;
+    }
+    if (v != stack) free(v);
+    return rc;
+}

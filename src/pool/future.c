@@ -1,0 +1,354 @@
+/* Futures (mproc/future.h, pool/future.h).
+ *
+ * A future has a mutex and a condition variable of its own. Its state
+ * (pending, running, done) is also an atomic, so the state queries take no
+ * lock; the outcome fields (code, result, message, pid) are written once,
+ * before the state turns done with a release store, and never change
+ * after: whoever sees done may read them without the lock.
+ *
+ * Completion: under the future's lock the outcome is stored, the state
+ * turns done, waiters are woken and the callback list is detached; then,
+ * under the process-wide futures lock, the future gets its completion
+ * number and the condition of mproc_futures_wait and as_completed is
+ * broadcast; then the callbacks run, in order, in the completing thread,
+ * with no lock held. A callback added after that runs at once. */
+#include "pool/future.h"
+#include "process/process.h"
+#include "sync/tcond.h"
+#include "mproc/value.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { PENDING, RUNNING, DONE };
+enum { CB_ALWAYS, CB_SUCCESS, CB_FAILURE }; /* CB_FAILURE: not on cancel */
+
+typedef struct cbnode {
+    struct cbnode *next;
+    mproc_future_cb fn;
+    void *userdata;
+    int when;
+} cbnode;
+
+struct mproc_future {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_int refs;
+    atomic_int state;
+    int code; /* 0, or the failure */
+    void *buf;
+    size_t len;
+    char *msg;
+    pid_t pid;
+    uint64_t seq; /* completion number; under the futures lock */
+    cbnode *cbs, *cbs_tail;
+    mproc__future_withdraw_fn withdraw;
+    void *owner;
+    pid_t pid_owner; /* the process that made it, where it completes */
+};
+
+/* ---- the process-wide completion signal ----------------------------------- */
+
+static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t all_cv;
+static pthread_once_t all_once = PTHREAD_ONCE_INIT;
+static uint64_t all_seq;
+
+static void all_init(void)
+{
+    mproc__tcond_init(&all_cv);
+}
+
+void mproc__futures_lock(void)
+{
+    pthread_once(&all_once, all_init);
+    MPROC__LOCK(&all_mu);
+}
+
+void mproc__futures_unlock(void)
+{
+    MPROC__UNLOCK(&all_mu);
+}
+
+int mproc__futures_wait_any(const mproc__deadline *dl)
+{
+    return mproc__tcond_wait(&all_cv, &all_mu, dl);
+}
+
+uint64_t mproc__future_seq(const mproc_future *f)
+{
+    return f->seq;
+}
+
+static int state_of(const mproc_future *f)
+{
+    return atomic_load_explicit(&((mproc_future *)f)->state, memory_order_acquire);
+}
+
+bool mproc__future_foreign(const mproc_future *f)
+{
+    return f->pid_owner != mproc__self_pid() && state_of(f) != DONE;
+}
+
+/* ---- life ------------------------------------------------------------------ */
+
+static int add_cb(mproc_future *f, mproc_future_cb fn, void *userdata, int when)
+{
+    cbnode *n = malloc(sizeof *n);
+    if (!n) return MPROC_ENOMEM;
+    *n = (cbnode){.fn = fn, .userdata = userdata, .when = when};
+    if (f->cbs_tail)
+        f->cbs_tail->next = n;
+    else
+        f->cbs = n;
+    f->cbs_tail = n;
+    return 0;
+}
+
+static void free_cbs(cbnode *n)
+{
+    while (n) {
+        cbnode *next = n->next;
+        free(n);
+        n = next;
+    }
+}
+
+mproc_future *mproc__future_new(mproc_future_cb callback, mproc_future_cb error_callback,
+                                void *userdata)
+{
+    mproc_future *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    if ((callback && add_cb(f, callback, userdata, CB_SUCCESS)) ||
+        (error_callback && add_cb(f, error_callback, userdata, CB_FAILURE))) {
+        free_cbs(f->cbs);
+        free(f);
+        return NULL;
+    }
+    pthread_mutex_init(&f->mu, NULL);
+    mproc__tcond_init(&f->cv);
+    atomic_init(&f->refs, 2);
+    atomic_init(&f->state, PENDING);
+    f->pid_owner = mproc__self_pid();
+    return f;
+}
+
+void mproc__future_ref(mproc_future *f)
+{
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+void mproc_future_free(mproc_future *f)
+{
+    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free_cbs(f->cbs);
+    free(f->buf);
+    free(f->msg);
+    free(f);
+}
+
+void mproc__future_set_withdraw(mproc_future *f, mproc__future_withdraw_fn fn, void *owner)
+{
+    MPROC__LOCK(&f->mu);
+    f->withdraw = fn;
+    f->owner = owner;
+    MPROC__UNLOCK(&f->mu);
+}
+
+bool mproc__future_set_running(mproc_future *f, pid_t worker)
+{
+    MPROC__LOCK(&f->mu);
+    bool ok = atomic_load_explicit(&f->state, memory_order_relaxed) == PENDING;
+    if (ok) {
+        f->pid = worker;
+        atomic_store_explicit(&f->state, RUNNING, memory_order_release);
+    }
+    MPROC__UNLOCK(&f->mu);
+    return ok;
+}
+
+/* ---- completion ------------------------------------------------------------ */
+
+static bool cb_applies(const cbnode *n, int code)
+{
+    switch (n->when) {
+    case CB_SUCCESS:
+        return code == 0;
+    case CB_FAILURE:
+        return code != 0 && code != MPROC_ECANCELLED;
+    default:
+        return true;
+    }
+}
+
+/* Stores the outcome (buf and msg taken over) unless already done, or,
+ * with only_pending, unless no longer pending. True if it did. */
+static bool complete(mproc_future *f, int code, void *buf, size_t len, char *msg, pid_t pid,
+                     bool only_pending)
+{
+    MPROC__LOCK(&f->mu);
+    int state = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (state == DONE || (only_pending && state != PENDING)) {
+        MPROC__UNLOCK(&f->mu);
+        free(buf);
+        free(msg);
+        return false;
+    }
+    f->code = code;
+    f->buf = buf;
+    f->len = buf ? len : 0;
+    f->msg = msg;
+    if (pid) f->pid = pid;
+    f->withdraw = NULL;
+    cbnode *cbs = f->cbs;
+    f->cbs = f->cbs_tail = NULL;
+    atomic_store_explicit(&f->state, DONE, memory_order_release);
+    pthread_cond_broadcast(&f->cv);
+    MPROC__UNLOCK(&f->mu);
+
+    mproc__futures_lock();
+    f->seq = ++all_seq;
+    pthread_cond_broadcast(&all_cv);
+    mproc__futures_unlock();
+
+    for (cbnode *n = cbs; n; n = n->next)
+        if (cb_applies(n, code)) n->fn(f, n->userdata);
+    free_cbs(cbs);
+    return true;
+}
+
+void mproc__future_finish(mproc_future *f, void *buf, size_t len)
+{
+    (void)complete(f, 0, buf, len, NULL, 0, false);
+}
+
+void mproc__future_fail(mproc_future *f, int code, const char *msg, pid_t pid)
+{
+    if (code >= 0) code = MPROC_EUNKNOWN;
+    (void)complete(f, code, NULL, 0, msg ? strdup(msg) : NULL, pid, false);
+}
+
+int mproc_future_cancel(mproc_future *f)
+{
+    if (!f) return MPROC_EINVAL;
+    MPROC__LOCK(&f->mu);
+    int state = atomic_load_explicit(&f->state, memory_order_relaxed);
+    mproc__future_withdraw_fn withdraw = f->withdraw;
+    void *owner = f->owner;
+    MPROC__UNLOCK(&f->mu);
+    if (state == DONE) return MPROC_EBADSTATE;
+    /* In a copy of the owner, the withdraw hook would act on the owner's
+     * pool or executor. */
+    if (f->pid_owner != mproc__self_pid()) return MPROC_ECHILD;
+    if (state == RUNNING) return MPROC_ERUNNING;
+    mproc__future_ref(f); /* the owner may drop its reference in withdraw */
+    int rc;
+    /* Without an owner's hook, the done state is what stops the task:
+     * set_running then refuses. A withdrawn task stays pending (unless its
+     * owner completed it, perhaps as cancelled). Not withdrawn: a worker
+     * has it, or is about to run it. */
+    if ((!withdraw || withdraw(owner, f)) && complete(f, MPROC_ECANCELLED, NULL, 0, NULL, 0, true))
+        rc = 0;
+    else if (mproc_future_cancelled(f))
+        rc = 0;
+    else
+        rc = state_of(f) == DONE ? MPROC_EBADSTATE : MPROC_ERUNNING;
+    mproc_future_free(f);
+    return rc;
+}
+
+int mproc_future_add_done_callback(mproc_future *f, mproc_future_cb fn, void *userdata)
+{
+    if (!f || !fn) return MPROC_EINVAL;
+    if (mproc__future_foreign(f)) return MPROC_ECHILD; /* it never completes here */
+    MPROC__LOCK(&f->mu);
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) != DONE) {
+        int rc = add_cb(f, fn, userdata, CB_ALWAYS);
+        MPROC__UNLOCK(&f->mu);
+        return rc;
+    }
+    MPROC__UNLOCK(&f->mu);
+    fn(f, userdata);
+    return 0;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+int mproc__future_wait_until(mproc_future *f, const mproc__deadline *dl)
+{
+    if (state_of(f) == DONE) return 0;
+    if (f->pid_owner != mproc__self_pid()) return MPROC_ECHILD; /* it never completes here */
+    int rc = 0;
+    MPROC__LOCK(&f->mu);
+    while (rc == 0 && atomic_load_explicit(&f->state, memory_order_relaxed) != DONE)
+        rc = mproc__tcond_wait(&f->cv, &f->mu, dl);
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) == DONE) rc = 0;
+    MPROC__UNLOCK(&f->mu);
+    return rc;
+}
+
+int mproc_future_wait(mproc_future *f, int timeout_ms)
+{
+    mproc__deadline dl;
+    if (!f || mproc__deadline_init(&dl, timeout_ms)) return MPROC_EINVAL;
+    return mproc__future_wait_until(f, &dl);
+}
+
+int mproc_future_result(mproc_future *f, const void **buf, size_t *len, int timeout_ms)
+{
+    if (buf) *buf = NULL;
+    if (len) *len = 0;
+    int rc = mproc_future_wait(f, timeout_ms);
+    if (rc) return rc;
+    if (f->code) return f->code;
+    if (buf) *buf = f->buf;
+    if (len) *len = f->len;
+    return 0;
+}
+
+int mproc_future_result_value(mproc_future *f, struct mproc_value **out, int timeout_ms)
+{
+    if (!out) return MPROC_EINVAL;
+    *out = NULL;
+    const void *buf;
+    size_t len;
+    int rc = mproc_future_result(f, &buf, &len, timeout_ms);
+    if (rc) return rc;
+    if (!buf) return 0; /* no result: NULL, Python's None */
+    return mproc_value_decode(buf, len, NULL, out);
+}
+
+bool mproc_future_done(const mproc_future *f)
+{
+    return f && state_of(f) == DONE;
+}
+
+bool mproc_future_running(const mproc_future *f)
+{
+    return f && state_of(f) == RUNNING;
+}
+
+bool mproc_future_successful(const mproc_future *f)
+{
+    return f && state_of(f) == DONE && f->code == 0;
+}
+
+bool mproc_future_cancelled(const mproc_future *f)
+{
+    return f && state_of(f) == DONE && f->code == MPROC_ECANCELLED;
+}
+
+int mproc_future_error(const mproc_future *f, int *code, const char **msg, pid_t *pid)
+{
+    if (!f) return MPROC_EINVAL;
+    if (state_of(f) != DONE) return MPROC_EBADSTATE;
+    if (f->code == 0) return MPROC_ENOENT;
+    if (code) *code = f->code;
+    if (msg) *msg = f->msg ? f->msg : mproc_strerror(f->code);
+    if (pid) *pid = f->pid;
+    return 0;
+}
