@@ -3,7 +3,8 @@
 
 The layers, bottom up, are the folders of src/ (docs/architecture.md,
 MPROC_LAYERS in CMakeLists.txt). A file may include the headers of its own
-layer and of the layers below ("<layer>/<file>.h"), and its object may call
+layer and of the layers below ("<layer>/<file>.h", and the public
+"mproc/<file>.h" of a layer, PUBLIC), and its object may call
 or read only names defined in its own layer or below (found with nm over
 the objects of the build). A loop inside one layer's folder is allowed; a
 use of a higher layer is not.
@@ -24,7 +25,12 @@ import tempfile
 LAYERS = ["base", "platform", "arena", "sync", "shm", "value", "conn", "queue",
           "process", "pool", "manager"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
-INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([a-z_]+)\.h"', re.M)
+# The public headers (include/mproc/), by the layer that implements them.
+PUBLIC = {"base": "base", "arena": "arena", "sync": "sync", "shm": "shm", "value": "value",
+          "conn": "conn", "listener": "conn", "queue": "queue", "process": "process",
+          "context": "process", "wait": "process", "pool": "pool", "future": "pool",
+          "manager": "manager"}
 
 # Uses of a higher layer that are known and not yet removed: (file, layer
 # used, why). Each must still happen (a stale entry is a finding too), so
@@ -54,7 +60,7 @@ def check_includes(src):
             with open(path, encoding="utf-8") as f:
                 text = f.read()
             for m in INCLUDE.finditer(text):
-                used = m.group(1)
+                used = PUBLIC.get(m.group(2)) if m.group(1) == "mproc" else m.group(1)
                 if used in RANK and RANK[used] > RANK[layer]:
                     line = text.count("\n", 0, m.start()) + 1
                     found.append((f"{layer}/{name}", used,
@@ -78,25 +84,31 @@ def objects(objdir, src=None):
     return out
 
 
-def nm(path):
-    """(defined names, undefined names) of one object."""
-    text = subprocess.run(["nm", "--defined-only", path], check=True, capture_output=True,
+def nm(paths):
+    """{path: (defined names, undefined names)}, with one run of nm."""
+    out = {p: (set(), set()) for p in paths}
+    if not paths:
+        return out
+    text = subprocess.run(["nm", "-A"] + paths, check=True, capture_output=True,
                           text=True).stdout
-    defined = {l.split()[-1] for l in text.splitlines()
-               if len(l.split()) == 3 and l.split()[1] in "TDBRVWGSC"}
-    text = subprocess.run(["nm", "--undefined-only", path], check=True, capture_output=True,
-                          text=True).stdout
-    undefined = {l.split()[-1] for l in text.splitlines() if l.split()}
-    return defined, undefined
+    for line in text.splitlines():
+        path, _, rest = line.rpartition(":")  # "path:value type name"
+        f = rest.split()
+        if len(f) == 2 and f[0] == "U":
+            out[path][1].add(f[1])
+        elif len(f) == 3 and f[1] in "TDBRVWGSC":
+            out[path][0].add(f[2])
+    return out
 
 
 def check_calls(objdir, src=None):
     objs = objects(objdir, src)
+    table = nm([p for files in objs.values() for p, _ in files])
     where = {}  # name -> layer that defines it
     uses = []
     for layer, files in objs.items():
         for path, source in files:
-            defined, undefined = nm(path)
+            defined, undefined = table[path]
             for n in defined:
                 where.setdefault(n, layer)
             uses.append((layer, source, undefined))

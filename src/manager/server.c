@@ -168,13 +168,48 @@ static const mproc_type_def *find_type(const server *s, const char *name)
     return NULL;
 }
 
+/* A type's constructor and an object's method run as a pool's tasks do:
+ * what they say through mproc_task_fail comes back in the error. */
+typedef struct run_create {
+    const mproc_type_def *t;
+    const mproc_value *args;
+    void *state;
+} run_create;
+
+static int do_create(void *ctx)
+{
+    run_create *c = ctx;
+    c->state = NULL;
+    return c->t->create(c->args, &c->state);
+}
+
+typedef struct run_method {
+    mproc_method_fn fn;
+    void *state;
+    const mproc_value *args;
+    mproc_value *result; /* NULL on failure */
+} run_method;
+
+static int do_method(void *ctx)
+{
+    run_method *c = ctx;
+    c->result = NULL;
+    int rc = c->fn(c->state, c->args, &c->result);
+    if (rc) {
+        mproc_value_free(c->result);
+        c->result = NULL;
+    }
+    return rc;
+}
+
 static mproc_value *create(client *cl, const char *typeid, const mproc_value *args)
 {
     const mproc_type_def *t = typeid ? find_type(cl->s, typeid) : NULL;
     if (!t) return fail(MREP_SERVER_ERR, MPROC_ENOENT, "unknown type");
-    void *state;
     char *msg = NULL;
-    int rc = mproc__task_run_create(t->create, args, &state, &msg);
+    run_create rc_ = {t, args, NULL};
+    int rc = mproc__task_run_call(do_create, &rc_, &msg);
+    void *state = rc_.state;
     if (rc) {
         mproc_value *r = fail(MREP_METHOD_ERR, rc, msg);
         free(msg);
@@ -334,11 +369,12 @@ static mproc_value *call(client *cl, uint64_t id, const char *name, const mproc_
         mproc__mgr_obj_put(o);
         return fail(MREP_SERVER_ERR, MPROC_ENOENT, "no such method");
     }
-    mproc_value *result;
     char *msg = NULL;
     result_owned = false;
     method_undo = NULL;
-    int rc = mproc__task_run_method(m->fn, o->state, args, &result, &msg);
+    run_method rm = {m->fn, o->state, args, NULL};
+    int rc = mproc__task_run_call(do_method, &rm, &msg);
+    mproc_value *result = rm.result;
     if (!rc && method_undo && !m->returns_typeid) { /* kept until the reply is out */
         cl->undo = method_undo;
         cl->undo_obj = o;

@@ -4,7 +4,6 @@
 
 #include "base/base.h"
 #include "mproc/future.h"
-#include "mproc/manager.h"
 #include "mproc/pool.h"
 #include "mproc/value.h"
 
@@ -81,14 +80,9 @@ int mproc__task_run(mproc_task_fn fn, const void *arg, size_t arglen, mproc_resu
 int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count, size_t in_size,
                         size_t out_size, char **msg);
 
-/* Runs a manager method (mproc/manager.h) the same way; *result is NULL
- * on failure. */
-int mproc__task_run_method(mproc_method_fn fn, void *state, const mproc_value *args,
-                           mproc_value **result, char **msg);
-
-/* Runs a manager type's constructor the same way. */
-int mproc__task_run_create(int (*create)(const mproc_value *args, void **state),
-                           const mproc_value *args, void **state, char **msg);
+/* Runs call(ctx) the same way: what it says through mproc_task_fail comes
+ * back in *msg (for the manager, which runs its methods so). */
+int mproc__task_run_call(int (*call)(void *ctx), void *ctx, char **msg);
 
 /* Runs a value task: decodes arg, encodes the result into res. */
 int mproc__value_task_run(mproc_value_task_fn fn, const void *arg, size_t arglen, mproc_result *res,

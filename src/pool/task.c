@@ -133,27 +133,10 @@ int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count
     return run_end(&c, rc, &r, msg);
 }
 
-int mproc__task_run_method(mproc_method_fn fn, void *state, const mproc_value *args,
-                           mproc_value **result, char **msg)
+int mproc__task_run_call(int (*call)(void *ctx), void *ctx, char **msg)
 {
     run_ctx c;
     mproc_result r;
     run_begin(&c, &r);
-    *result = NULL;
-    int rc = fn(state, args, result);
-    if (rc) {
-        mproc_value_free(*result);
-        *result = NULL;
-    }
-    return run_end(&c, rc, &r, msg);
-}
-
-int mproc__task_run_create(int (*create)(const mproc_value *args, void **state),
-                           const mproc_value *args, void **state, char **msg)
-{
-    run_ctx c;
-    mproc_result r;
-    run_begin(&c, &r);
-    *state = NULL;
-    return run_end(&c, create(args, state), &r, msg);
+    return run_end(&c, call(ctx), &r, msg);
 }

@@ -1,6 +1,6 @@
 /* mproc_cpu_count: affinity, capped by the cgroup quota, overridable. */
 #include "base/base.h"
-#include "platform/cpu.h"
+#include "process/cpu.h"
 #include "mproc/process.h"
 #include "platform/platform.h"
 
