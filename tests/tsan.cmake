@@ -1,6 +1,7 @@
 # The test cases run under ThreadSanitizer (`make tsan-check`: build-tsan,
 # MPROC_SANITIZE=thread, clang). Each Check case (a tu_tcase or q_tcase of
-# tests/test_<program>.c) of the programs below is one CTest test,
+# the program's source, tests/test_<program>.c or tests/<layer>/test_<program>.c)
+# of the programs below is one CTest test,
 # tsan.<program>.<case>, label "tsan", run with CK_RUN_CASE; a TSan report
 # from any process of the test fails it. Every case of these programs runs
 # unless excluded below by name, with its reason: <program>.<case> leaves
@@ -11,9 +12,14 @@
 # worker-feeding threads, executors, futures, manager servers, listener
 # accept threads) or whose tests use the library from several threads
 # (queues, locks, sync objects, the arena allocator, named shared memory,
-# process start from threads).
-set(MPROC_TSAN_PROGRAMS arena future pool queue conn listener manager start lock sync process
-                        shm_named)
+# process start from threads). Of the queue programs, only queue_contention
+# uses queues from threads; the others are left out whole: one thread per
+# process (queue_messages, queue_blocking, queue_bounded, queue_lifetime,
+# queue_simple_joinable: queues between processes), and owner death
+# (queue_faults: producers and consumers SIGKILLed mid-put and mid-get,
+# holding a queue's locks in the arena).
+set(MPROC_TSAN_PROGRAMS arena future pool queue_contention conn listener manager start lock sync
+                        process shm_named)
 
 # Excluded, each with its reason. TSan sees one process: memory and
 # futexes shared with other processes are invisible to it. So it has
@@ -31,15 +37,10 @@ set(MPROC_TSAN_EXCLUDE
     arena.family.a_fork_child_does_not_reuse_its_parents_cache
     # Owner death: a process SIGKILLed inside the allocator.
     arena.family.sigkill_mid_allocation_keeps_the_arena_sound
-    # One thread per process (queues between processes, a million
-    # messages among eight processes; queues used from threads are
-    # queue.contention's threads_in_processes_produce_and_consume).
-    queue.messages
-    queue.semantics
-    queue.contention.four_producers_four_consumers_a_million_messages
-    # Owner death: producers and consumers SIGKILLed mid-put and mid-get,
-    # holding a queue's locks in the arena.
-    queue.faults
+    # One thread per process (a million messages among eight processes;
+    # queues used from threads are queue_contention's
+    # threads_in_processes_produce_and_consume).
+    queue_contention.contention.four_producers_four_consumers_a_million_messages
     # Owner death: workers SIGKILLed or stopped mid-task (the result thread
     # is covered by pool.calls, without kills).
     pool.faults
@@ -64,7 +65,10 @@ add_custom_target(tsan_tests) # what `make tsan-check` builds
 set(MPROC_TSAN_OPTIONS "die_after_fork=0:halt_on_error=1:exitcode=66:second_deadlock_stack=1")
 foreach(p ${MPROC_TSAN_PROGRAMS})
   add_dependencies(tsan_tests test_${p})
-  set(src ${CMAKE_CURRENT_SOURCE_DIR}/test_${p}.c)
+  set(src ${MPROC_TEST_SOURCE_${p}})
+  if(NOT src)
+    message(FATAL_ERROR "tsan.cmake: no test program ${p} (tests/CMakeLists.txt)")
+  endif()
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${src})
   file(STRINGS ${src} lines REGEX "_tcase\\(s, \"[a-z0-9_]+\"")
   foreach(line ${lines})
