@@ -211,8 +211,7 @@ void mproc__pool_dispatch_locked(mproc_pool *pool)
             if (!w->p || w->dying || w->stop_sent || w->nassigned >= window) continue;
             /* Taken-back tasks stay in the inbox until the worker skips
              * them: the claim ring must outlast every message there. */
-            uint32_t in_inbox =
-                ((uint32_t)w->claims - mproc__queue_gets(pool->sh->slots[i].inbox)) & 0x7fffffffu;
+            uint32_t in_inbox = mproc__queue_untaken(pool->sh->slots[i].inbox, w->claims);
             if (in_inbox >= POOL_CLAIMS - 1) continue;
             if (!best || w->nassigned < best->nassigned) best = w;
         }

@@ -57,9 +57,7 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
      * more than that many messages were taken. If not, the task is still
      * in the inbox, for the replacement. */
     pool_task *head = pool_first(&w->tasks);
-    bool took =
-        head && ((mproc__queue_gets(pool->sh->slots[i].inbox) - (uint32_t)(head->claim + 1)) &
-                 0x7fffffffu) < 0x40000000u;
+    bool took = head && mproc__queue_taken(pool->sh->slots[i].inbox, head->claim);
     if (took && !w->retired) {
         lost = head;
         mproc__list_remove(&lost->node);
