@@ -13,6 +13,7 @@
  * saved) and resumed by the next receive. The fd stays blocking: receives
  * with a finite timeout poll(2) before each read. */
 #include "base/base.h"
+#include "base/io.h"
 #include "conn/conn.h"
 #include "platform/platform.h"
 
@@ -140,24 +141,24 @@ int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex)
 
 /* ---- sending ----------------------------------------------------------- */
 
+/* One write of iov[0..cnt) to the conn's fd: sockets get no SIGPIPE. */
+static ssize_t write_some(mproc_conn *c, struct iovec *iov, int cnt)
+{
+    if (c->wsock && cnt == 1) return send(c->wfd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL);
+    if (c->wsock) {
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+        return sendmsg(c->wfd, &mh, MSG_NOSIGNAL);
+    }
+    if (cnt == 1) return write(c->wfd, iov->iov_base, iov->iov_len);
+    return writev(c->wfd, iov, cnt);
+}
+
 static int send_iov(mproc_conn *c, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
         ssize_t n;
-        if (c->wsock && cnt == 1) {
-            n = send(c->wfd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL);
-        } else if (c->wsock) {
-            struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-            n = sendmsg(c->wfd, &mh, MSG_NOSIGNAL);
-        } else if (cnt == 1) {
-            n = write(c->wfd, iov->iov_base, iov->iov_len);
-        } else {
-            n = writev(c->wfd, iov, cnt);
-        }
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return MPROC__ERRNO();
-        }
+        MPROC__RETRY_EINTR(n, write_some(c, iov, cnt));
+        if (n < 0) return MPROC__ERRNO();
         while (cnt > 0 && (size_t)n >= iov->iov_len) {
             n -= (ssize_t)iov->iov_len;
             iov++;
@@ -201,13 +202,7 @@ static int check_recv(const mproc_conn *c)
 static int wait_readable(mproc_conn *c, const mproc__deadline *dl)
 {
     if (dl->forever) return 0; /* the read itself blocks */
-    for (;;) {
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int n = poll(&p, 1, mproc__deadline_poll_ms(dl));
-        if (n > 0) return 0;
-        if (n == 0) return MPROC_ETIMEDOUT;
-        if (errno != EINTR) return MPROC__ERRNO();
-    }
+    return mproc__wait_fd(c->fd, POLLIN, dl);
 }
 
 /* One read(2) into dst, after waiting. Returns bytes read (> 0) or an error;
@@ -425,13 +420,7 @@ int mproc_conn_poll(mproc_conn *c, int timeout_ms)
     int rc;
     if ((rc = mproc__deadline_init(&dl, timeout_ms))) return rc;
     if (mproc__conn_has_message(c)) return 0;
-    for (;;) {
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int n = poll(&p, 1, mproc__deadline_poll_ms(&dl));
-        if (n > 0) return 0;
-        if (n == 0) return MPROC_ETIMEDOUT;
-        if (errno != EINTR) return MPROC__ERRNO();
-    }
+    return mproc__wait_fd(c->fd, POLLIN, &dl);
 }
 
 int mproc_conn_set_max_message(mproc_conn *c, size_t max)

@@ -15,6 +15,7 @@
 #include "conn/address.h"
 #include "conn/auth.h"
 #include "base/base.h"
+#include "base/io.h"
 #include "conn/listener.h"
 
 #include <fcntl.h>
@@ -344,18 +345,6 @@ int mproc_listener_new(mproc_listener **out, const char *address, const mproc_li
     return 0;
 }
 
-/* Waits for the listening fd to be readable before the deadline. */
-static int wait_fd(int fd, short events, const mproc__deadline *dl)
-{
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, mproc__deadline_poll_ms(dl));
-        if (n > 0) return 0;
-        if (n == 0) return MPROC_ETIMEDOUT;
-        if (errno != EINTR) return MPROC__ERRNO();
-    }
-}
-
 int mproc_listener_accept(mproc_listener *l, mproc_conn **out, int timeout_ms)
 {
     if (!l || !out) return MPROC_EINVAL;
@@ -366,7 +355,7 @@ int mproc_listener_accept(mproc_listener *l, mproc_conn **out, int timeout_ms)
     if (l->auth.on) return accept_auth(l, out, &dl);
     int s;
     for (;;) {
-        if ((rc = wait_fd(l->fd, POLLIN, &dl))) return rc;
+        if ((rc = mproc__wait_fd(l->fd, POLLIN, &dl))) return rc;
         s = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (s >= 0) break;
         /* Another thread or process took it, or it went away: wait again. */
@@ -438,8 +427,9 @@ static int connect_one(const struct sockaddr *sa, socklen_t len, const mproc__de
     if (fd < 0) return fd;
     int rc = 0;
     for (;;) {
-        if (connect(fd, sa, len) == 0) break;
-        if (errno == EINTR) continue;
+        int r;
+        MPROC__RETRY_EINTR(r, connect(fd, sa, len));
+        if (r == 0) break;
         if (errno == EAGAIN && sa->sa_family == AF_UNIX) { /* the backlog is full */
             if (mproc__deadline_passed(dl)) {
                 rc = MPROC_ETIMEDOUT;
@@ -453,7 +443,7 @@ static int connect_one(const struct sockaddr *sa, socklen_t len, const mproc__de
             rc = MPROC__ERRNO();
             break;
         }
-        if ((rc = wait_fd(fd, POLLOUT, dl))) break;
+        if ((rc = mproc__wait_fd(fd, POLLOUT, dl))) break;
         int err = 0;
         socklen_t elen = sizeof err;
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;

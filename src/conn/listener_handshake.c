@@ -3,6 +3,7 @@
  * the listener runs those of all its new connections at once (listener.c).
  * Messages are read exactly, header then body, so nothing the client
  * sends after the handshake is taken from the socket. */
+#include "base/io.h"
 #include "conn/listener.h"
 
 #include <openssl/crypto.h>
@@ -47,9 +48,9 @@ static int io_err(int e)
 static int flush(mproc__hs *h)
 {
     while (h->outoff < h->outlen) {
-        ssize_t n =
-            send(h->fd, h->out + h->outoff, h->outlen - h->outoff, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n;
+        MPROC__RETRY_EINTR(
+            n, send(h->fd, h->out + h->outoff, h->outlen - h->outoff, MSG_DONTWAIT | MSG_NOSIGNAL));
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return MPROC_EAGAIN;
         if (n < 0) return io_err(errno);
         h->outoff += (size_t)n;
@@ -62,8 +63,8 @@ static int flush(mproc__hs *h)
 static int fill(mproc__hs *h, size_t want)
 {
     while (h->inlen < want) {
-        ssize_t n = recv(h->fd, h->in + h->inlen, want - h->inlen, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n;
+        MPROC__RETRY_EINTR(n, recv(h->fd, h->in + h->inlen, want - h->inlen, MSG_DONTWAIT));
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return MPROC_EAGAIN;
         if (n < 0) return io_err(errno);
         if (n == 0) return MPROC_EAUTH;

@@ -13,6 +13,7 @@
  * connection in an unknown state (its reply may still come), so the
  * handle lets the connection go and every later call fails with
  * MPROC_ECONNABORTED. */
+#include "base/io.h"
 #include "conn/conn.h"
 #include "manager/manager.h"
 #include "process/process.h"
@@ -105,8 +106,8 @@ static void channel_leave(mproc_manager *m, int wait_ms)
     if (m->c && wait_ms) {
         mproc_queue_close(m->ch->req);
         struct pollfd pf = {.fd = mproc_conn_fileno(m->c), .events = POLLRDHUP};
-        while (poll(&pf, 1, wait_ms) < 0 && errno == EINTR) {
-        }
+        int k;
+        MPROC__RETRY_EINTR(k, poll(&pf, 1, wait_ms));
     }
     if (m->c && server_gone(m->c)) mproc__mgr_channel_release(m->ch, MPROC__MGR_CH_SERVER);
     mproc__mgr_channel_release(m->ch, MPROC__MGR_CH_CLIENT);
@@ -252,14 +253,12 @@ static int send_frame(mproc_manager *m, const void *buf, size_t len, const mproc
     int fd = mproc_conn_fileno(m->c), i = 0;
     while (i < 2) {
         struct msghdr mh = {.msg_iov = iov + i, .msg_iovlen = (size_t)(2 - i)};
-        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n;
+        MPROC__RETRY_EINTR(n, sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT));
         if (n < 0) {
-            if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) return MPROC__ERRNO();
-            struct pollfd pf = {.fd = fd, .events = POLLOUT};
-            int k = poll(&pf, 1, mproc__deadline_poll_ms(dl));
-            if (k == 0) return MPROC_ETIMEDOUT;
-            if (k < 0 && errno != EINTR) return MPROC__ERRNO();
+            int rc = mproc__wait_fd(fd, POLLOUT, dl);
+            if (rc) return rc;
             continue;
         }
         for (; i < 2 && (size_t)n >= iov[i].iov_len; i++) n -= (ssize_t)iov[i].iov_len;

@@ -16,6 +16,7 @@
  * Shutdown: no more submits; cancel_futures fails the pending tasks with
  * MPROC_ECANCELLED; the workers run what is left in the FIFO and exit;
  * wait joins them. */
+#include "base/list.h"
 #include "pool/executor.h"
 #include "pool/future.h"
 #include "mproc/process.h"
@@ -27,7 +28,7 @@
 #include <unistd.h>
 
 typedef struct xtask {
-    struct xtask *next, *prev;
+    mproc__list node; /* in the FIFO, or in a detached list */
     mproc_task_fn fn;
     void *arg;
     size_t arglen;
@@ -38,7 +39,7 @@ typedef struct texec {
     mproc_executor base;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* idle workers wait here */
-    xtask *head, *tail;
+    mproc__list fifo;  /* pending tasks, oldest first */
     size_t npending;
     int nthreads, nidle;
     pthread_t *threads; /* base.workers slots */
@@ -54,15 +55,7 @@ typedef struct texec {
 
 static void unlink_task(texec *x, xtask *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        x->head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        x->tail = t->prev;
-    t->next = t->prev = NULL;
+    mproc__list_remove(&t->node);
     x->npending--;
 }
 
@@ -74,22 +67,21 @@ static void task_free(xtask *t)
 }
 
 /* Fails every task of a detached list (code and message) and frees them. */
-static void fail_all(xtask *t, int code, const char *msg)
+static void fail_all(mproc__list *list, int code, const char *msg)
 {
-    while (t) {
-        xtask *next = t->next;
+    MPROC__LIST_FOREACH_SAFE (n, list) {
+        xtask *t = MPROC__CONTAINER_OF(n, xtask, node);
         mproc__future_fail(t->f, code, msg, 0);
         task_free(t);
-        t = next;
     }
+    mproc__list_init(list);
 }
 
-static xtask *detach_all(texec *x)
+/* Moves every pending task to the empty list `to`. */
+static void detach_all(texec *x, mproc__list *to)
 {
-    xtask *list = x->head;
-    x->head = x->tail = NULL;
+    mproc__list_move(&x->fifo, to);
     x->npending = 0;
-    return list;
 }
 
 static void run_task(xtask *t)
@@ -115,18 +107,18 @@ static void break_executor(texec *x, int code, const char *why)
         0)
         msg = NULL;
     MPROC__LOCK(&x->mu);
-    xtask *list = NULL;
+    mproc__list list = MPROC__LIST_INIT(list);
     if (!x->broken) {
         x->broken = code;
         x->broken_msg = msg;
         msg = NULL;
-        list = detach_all(x);
+        detach_all(x, &list);
         mproc_log(MPROC_LOG_ERROR, "%s", x->broken_msg ? x->broken_msg : mproc_strerror(code));
     }
     pthread_cond_broadcast(&x->cv);
     MPROC__UNLOCK(&x->mu);
     free(msg);
-    fail_all(list, x->broken, x->broken_msg); /* fixed once set */
+    fail_all(&list, x->broken, x->broken_msg); /* fixed once set */
 }
 
 static void *worker(void *arg)
@@ -145,12 +137,12 @@ static void *worker(void *arg)
     }
     for (;;) {
         MPROC__LOCK(&x->mu);
-        while (!x->head && !x->shutdown && !x->broken) {
+        while (mproc__list_empty(&x->fifo) && !x->shutdown && !x->broken) {
             x->nidle++;
             pthread_cond_wait(&x->cv, &x->mu);
             x->nidle--;
         }
-        xtask *t = x->head;
+        xtask *t = MPROC__LIST_FIRST(&x->fifo, xtask, node);
         if (t) unlink_task(x, t);
         MPROC__UNLOCK(&x->mu);
         if (!t) return NULL; /* shut down and drained, or broken */
@@ -162,8 +154,14 @@ static bool withdraw(void *owner, mproc_future *f)
 {
     texec *x = owner;
     MPROC__LOCK(&x->mu);
-    xtask *t = x->head;
-    while (t && t->f != f) t = t->next;
+    xtask *t = NULL;
+    MPROC__LIST_FOREACH (n, &x->fifo) {
+        xtask *c = MPROC__CONTAINER_OF(n, xtask, node);
+        if (c->f == f) {
+            t = c;
+            break;
+        }
+    }
     if (t) unlink_task(x, t);
     MPROC__UNLOCK(&x->mu);
     if (t) task_free(t); /* drops our reference; the canceller holds one */
@@ -205,16 +203,13 @@ static int submit(mproc_executor *ex, mproc_task_fn fn, const void *arg, size_t 
         rc = MPROC_ESHUTDOWN;
     } else if (x->broken) {
         MPROC__UNLOCK(&x->mu);
-        fail_all(t, x->broken, x->broken_msg);
+        mproc__list one = MPROC__LIST_INIT(one);
+        mproc__list_insert_tail(&one, &t->node);
+        fail_all(&one, x->broken, x->broken_msg);
         *out = f;
         return 0;
     } else {
-        t->prev = x->tail;
-        if (x->tail)
-            x->tail->next = t;
-        else
-            x->head = t;
-        x->tail = t;
+        mproc__list_insert_tail(&x->fifo, &t->node);
         x->npending++;
         if ((rc = maybe_start_worker(x)))
             unlink_task(x, t);
@@ -236,10 +231,11 @@ static int shutdown_(mproc_executor *ex, bool wait, bool cancel_futures)
     texec *x = (texec *)ex;
     MPROC__LOCK(&x->mu);
     x->shutdown = true;
-    xtask *cancelled = cancel_futures ? detach_all(x) : NULL;
+    mproc__list cancelled = MPROC__LIST_INIT(cancelled);
+    if (cancel_futures) detach_all(x, &cancelled);
     pthread_cond_broadcast(&x->cv);
     MPROC__UNLOCK(&x->mu);
-    fail_all(cancelled, MPROC_ECANCELLED, NULL);
+    fail_all(&cancelled, MPROC_ECANCELLED, NULL);
     if (!wait) return 0;
     int rc = 0;
     MPROC__LOCK(&x->join_mu);
@@ -274,10 +270,7 @@ static void free_(mproc_executor *ex)
 static void free_copy(mproc_executor *ex)
 {
     texec *x = (texec *)ex;
-    for (xtask *t = x->head, *next; t; t = next) {
-        next = t->next;
-        task_free(t);
-    }
+    MPROC__LIST_FOREACH_SAFE (n, &x->fifo) task_free(MPROC__CONTAINER_OF(n, xtask, node));
     free(x->threads);
     free(x->initargs);
     free(x->broken_msg);
@@ -303,6 +296,7 @@ int mproc__executor_thread_new(mproc_executor **out, const mproc_executor_opts *
         return MPROC_ENOMEM;
     }
     if (x->initargs_len) memcpy(x->initargs, opts->initargs, x->initargs_len);
+    mproc__list_init(&x->fifo);
     pthread_mutex_init(&x->mu, NULL);
     pthread_mutex_init(&x->join_mu, NULL);
     pthread_cond_init(&x->cv, NULL);

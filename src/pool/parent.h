@@ -4,6 +4,7 @@
 #ifndef MPROC_INTERNAL_POOL_PARENT_H
 #define MPROC_INTERNAL_POOL_PARENT_H
 
+#include "base/list.h"
 #include "pool/future.h"
 #include "pool/pool.h"
 #include "process/process.h"
@@ -42,7 +43,7 @@ struct pool_task {
     size_t len;
     int timeout_ms; /* 0: none */
     int64_t started_ns;
-    pool_task *next, *prev;
+    mproc__list node; /* in the pending list, a worker's, or a list being ended */
 };
 
 typedef struct worker {
@@ -50,7 +51,7 @@ typedef struct worker {
     pid_t pid;
     int sentinel;
     uint32_t gen;
-    pool_task *head, *tail; /* assigned, in inbox order; head runs */
+    mproc__list tasks; /* assigned, in inbox order; the first (the head) runs */
     int nassigned;
     uint64_t claims; /* tasks ever queued to this slot */
     bool dying, retired, timed_out, stop_sent;
@@ -69,7 +70,7 @@ struct mproc_pool {
     int ready; /* workers that reported their initializer's success */
     int init_rc;
     char init_msg[512];
-    pool_task *pend_head, *pend_tail;
+    mproc__list pend;  /* tasks not yet in an inbox, oldest first */
     size_t unfinished; /* tasks pending or assigned */
     uint64_t next_id;
     pthread_t rthr, mthr;
@@ -89,28 +90,21 @@ struct mproc_pool {
 
 /* ---- lists ----------------------------------------------------------------- */
 
-static inline void pool_list_push(pool_task **head, pool_task **tail, pool_task *t)
+/* The first or last task of a list (pend, a worker's tasks), or the one
+ * after t: NULL past the ends. */
+static inline pool_task *pool_first(const mproc__list *l)
 {
-    t->next = NULL;
-    t->prev = *tail;
-    if (*tail)
-        (*tail)->next = t;
-    else
-        *head = t;
-    *tail = t;
+    return MPROC__LIST_FIRST(l, pool_task, node);
 }
 
-static inline void pool_list_unlink(pool_task **head, pool_task **tail, pool_task *t)
+static inline pool_task *pool_last(const mproc__list *l)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        *head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        *tail = t->prev;
-    t->next = t->prev = NULL;
+    return MPROC__LIST_LAST(l, pool_task, node);
+}
+
+static inline pool_task *pool_next(const mproc__list *l, const pool_task *t)
+{
+    return MPROC__LIST_ENTRY(mproc__list_next(l, &t->node), pool_task, node);
 }
 
 /* Whether the calling process owns the pool. Any other process (a fork
@@ -126,8 +120,8 @@ static inline bool pool_owned(const mproc_pool *pool)
 /* Ends a task: its future or hook (no lock held); frees it. */
 void mproc__pool_task_end(pool_task *t, int rc, const void *res, size_t len, const char *msg,
                           pid_t pid);
-/* Ends a chain (through next) of tasks with one failure. */
-void mproc__pool_end_all(pool_task *list, int rc, const char *msg);
+/* Ends every task of a list with one failure; the list is left empty. */
+void mproc__pool_end_all(mproc__list *list, int rc, const char *msg);
 
 /* With the pool lock held: */
 int mproc__pool_window(const mproc_pool *pool);
@@ -137,7 +131,7 @@ int mproc__pool_start_worker(mproc_pool *pool, int i);
 void mproc__pool_head_started(mproc_pool *pool, worker *w);
 void mproc__pool_dispatch_locked(mproc_pool *pool);
 void mproc__pool_send_stops_locked(mproc_pool *pool);
-pool_task *mproc__pool_take_all_locked(mproc_pool *pool);
+void mproc__pool_take_all_locked(mproc_pool *pool, mproc__list *all);
 void mproc__pool_kill_all_locked(mproc_pool *pool);
 
 /* The pool's threads (arg: the pool). */

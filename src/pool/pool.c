@@ -42,12 +42,11 @@ void mproc__pool_task_end(pool_task *t, int rc, const void *res, size_t len, con
 }
 
 /* Tasks failed together (terminate, a broken pool): ends them all. */
-void mproc__pool_end_all(pool_task *list, int rc, const char *msg)
+void mproc__pool_end_all(mproc__list *list, int rc, const char *msg)
 {
-    while (list) {
-        pool_task *next = list->next;
-        mproc__pool_task_end(list, rc, NULL, 0, msg, 0);
-        list = next;
+    MPROC__LIST_FOREACH_SAFE (n, list) {
+        mproc__list_remove(n);
+        mproc__pool_task_end(MPROC__CONTAINER_OF(n, pool_task, node), rc, NULL, 0, msg, 0);
     }
 }
 
@@ -76,7 +75,8 @@ int mproc__pool_start_worker(mproc_pool *pool, int i)
     w->sentinel = mproc_process_sentinel(p);
     w->gen++;
     w->dying = w->retired = w->timed_out = false;
-    if (w->head) w->head->started_ns = mproc_now_ns();
+    pool_task *head = pool_first(&w->tasks);
+    if (head) head->started_ns = mproc_now_ns();
     mproc__pool_wake_monitor(pool);
     return 0;
 }
@@ -84,10 +84,11 @@ int mproc__pool_start_worker(mproc_pool *pool, int i)
 /* The worker's head task starts (now, as far as the parent can tell). */
 void mproc__pool_head_started(mproc_pool *pool, worker *w)
 {
-    if (!w->head) return;
-    w->head->started_ns = mproc_now_ns();
-    if (w->head->f) mproc__future_set_running(w->head->f, w->pid);
-    if (w->head->timeout_ms > 0) mproc__pool_wake_monitor(pool); /* a new deadline */
+    pool_task *head = pool_first(&w->tasks);
+    if (!head) return;
+    head->started_ns = mproc_now_ns();
+    if (head->f) mproc__future_set_running(head->f, w->pid);
+    if (head->timeout_ms > 0) mproc__pool_wake_monitor(pool); /* a new deadline */
 }
 
 /* Moves pending tasks into inboxes, least loaded worker first. */
@@ -114,7 +115,7 @@ static bool split_locked(mproc_pool *pool)
     uint64_t best_left = 0, best_run = 0;
     for (int i = 0; i < pool->n; i++) {
         worker *w = &pool->w[i];
-        pool_task *t = w->head;
+        pool_task *t = pool_first(&w->tasks);
         if (!w->p || w->dying || !t || !t->msg || t->count > RUN_MAX) continue;
         const pool_task_msg *m = t->msg;
         if (m->kind != KIND_MAP_INPLACE) continue;
@@ -126,7 +127,7 @@ static bool split_locked(mproc_pool *pool)
     /* Worth it: at least two items and, by the pool's average task time,
      * some 100 µs of work left. */
     if (!best || best_left < 2) return false;
-    pool_task *t = best->head;
+    pool_task *t = pool_first(&best->tasks);
     if (pool->avg_ns && (uint64_t)pool->avg_ns / 1000 * best_left / t->count < 100) return false;
     pool_task *nt = calloc(1, sizeof *nt);
     pool_task_msg *nm = malloc(t->len);
@@ -165,7 +166,7 @@ static bool split_locked(mproc_pool *pool)
     ((pool_task_msg *)t->msg)->count = cut;
     nt->id = ++pool->next_id;
     nm->id = nt->id;
-    pool_list_push(&pool->pend_head, &pool->pend_tail, nt);
+    mproc__list_insert_tail(&pool->pend, &nt->node);
     pool->unfinished++;
     return true;
 }
@@ -187,36 +188,35 @@ static bool steal_locked(mproc_pool *pool)
      * not stored again: this runs at every result. */
     if (atomic_load(&pool->sh->idle) != (idle != NULL)) atomic_store(&pool->sh->idle, idle != NULL);
     if (!idle) return false;
-    if (!busy || !busy->tail->msg) return split_locked(pool);
-    pool_task *t = busy->tail; /* not the head: it has not started */
+    if (!busy || !pool_last(&busy->tasks)->msg) return split_locked(pool);
+    pool_task *t = pool_last(&busy->tasks); /* not the head: it has not started */
     uint64_t q = t->claim << 2 | CLAIM_QUEUED;
     if (!atomic_compare_exchange_strong(
             &pool->sh->slots[busy - pool->w].claims[t->claim % POOL_CLAIMS], &q,
             t->claim << 2 | CLAIM_REVOKED))
         return false; /* its worker has just taken it: a result is on its way */
-    pool_list_unlink(&busy->head, &busy->tail, t);
+    mproc__list_remove(&t->node);
     busy->nassigned--;
-    pool_list_push(&pool->pend_head, &pool->pend_tail, t);
+    mproc__list_insert_tail(&pool->pend, &t->node);
     return true;
 }
 
 void mproc__pool_dispatch_locked(mproc_pool *pool)
 {
     int window = mproc__pool_window(pool);
-    while (pool->pend_head || steal_locked(pool)) {
+    while (!mproc__list_empty(&pool->pend) || steal_locked(pool)) {
         worker *best = NULL;
         for (int i = 0; i < pool->n; i++) {
             worker *w = &pool->w[i];
             if (!w->p || w->dying || w->stop_sent || w->nassigned >= window) continue;
             /* Taken-back tasks stay in the inbox until the worker skips
              * them: the claim ring must outlast every message there. */
-            uint32_t in_inbox =
-                ((uint32_t)w->claims - mproc__queue_gets(pool->sh->slots[i].inbox)) & 0x7fffffffu;
+            uint32_t in_inbox = mproc__queue_untaken(pool->sh->slots[i].inbox, w->claims);
             if (in_inbox >= POOL_CLAIMS - 1) continue;
             if (!best || w->nassigned < best->nassigned) best = w;
         }
         if (!best) return;
-        pool_task *t = pool->pend_head;
+        pool_task *t = pool_first(&pool->pend);
         if (t->prep) {
             t->prep(t->ud, t->seq);
             t->prep = NULL;
@@ -232,12 +232,12 @@ void mproc__pool_dispatch_locked(mproc_pool *pool)
         }
         best->claims++;
         t->claim = claim;
-        pool_list_unlink(&pool->pend_head, &pool->pend_tail, t);
+        mproc__list_remove(&t->node);
         if (t->len > POOL_STEAL_MSG) {
             free(t->msg);
             t->msg = NULL;
         }
-        pool_list_push(&best->head, &best->tail, t);
+        mproc__list_insert_tail(&best->tasks, &t->node);
         if (++best->nassigned == 1) mproc__pool_head_started(pool, best);
     }
 }
@@ -246,7 +246,7 @@ void mproc__pool_dispatch_locked(mproc_pool *pool)
  * its tasks. */
 void mproc__pool_send_stops_locked(mproc_pool *pool)
 {
-    if (pool->state != ST_CLOSED || pool->pend_head || pool->holds) return;
+    if (pool->state != ST_CLOSED || !mproc__list_empty(&pool->pend) || pool->holds) return;
     pool_task_msg stop = {.type = MSG_STOP};
     for (int i = 0; i < pool->n; i++) {
         worker *w = &pool->w[i];
@@ -352,6 +352,8 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     pthread_mutex_init(&pool->mu, NULL);
     mproc__tcond_init(&pool->cv);
     pool->w = calloc((size_t)pool->n, sizeof *pool->w);
+    mproc__list_init(&pool->pend);
+    for (int i = 0; pool->w && i < pool->n; i++) mproc__list_init(&pool->w[i].tasks);
     pool->mon_pf = calloc((size_t)pool->n + 1, sizeof *pool->mon_pf);
     pool->mon_idx = calloc((size_t)pool->n + 1, sizeof *pool->mon_idx);
     int rc = pool->w && pool->mon_pf && pool->mon_idx ? 0 : MPROC_ENOMEM;
@@ -417,11 +419,12 @@ int mproc_pool_terminate(mproc_pool *pool)
     if (!pool_owned(pool)) return MPROC_ECHILD;
     MPROC__LOCK(&pool->mu);
     pool->state = ST_TERMINATED;
-    pool_task *all = mproc__pool_take_all_locked(pool);
+    mproc__list all;
+    mproc__pool_take_all_locked(pool, &all);
     mproc__pool_kill_all_locked(pool);
     pthread_cond_broadcast(&pool->cv);
     MPROC__UNLOCK(&pool->mu);
-    mproc__pool_end_all(all, MPROC_ESHUTDOWN, "the pool was terminated");
+    mproc__pool_end_all(&all, MPROC_ESHUTDOWN, "the pool was terminated");
     return 0;
 }
 
@@ -470,14 +473,13 @@ size_t mproc_pool_workers(mproc_pool *pool, pid_t *out, size_t cap)
 
 /* A task's private memory, in a copy of the owner (no hook, no future
  * completed: the owner does that). */
-static void drop_copied_tasks(pool_task *t)
+static void drop_copied_tasks(mproc__list *list)
 {
-    while (t) {
-        pool_task *next = t->next;
+    MPROC__LIST_FOREACH_SAFE (n, list) {
+        pool_task *t = MPROC__CONTAINER_OF(n, pool_task, node);
         if (t->f) mproc_future_free(t->f);
         free(t->msg);
         free(t);
-        t = next;
     }
 }
 
@@ -487,9 +489,9 @@ static void drop_copied_tasks(pool_task *t)
  * queues, threads, arena blocks, the lock). */
 static void free_copy(mproc_pool *pool)
 {
-    drop_copied_tasks(pool->pend_head);
+    drop_copied_tasks(&pool->pend);
     for (int i = 0; i < pool->n; i++) {
-        drop_copied_tasks(pool->w[i].head);
+        drop_copied_tasks(&pool->w[i].tasks);
         if (pool->w[i].p) (void)mproc_process_free(pool->w[i].p);
     }
     if (pool->wake[0] >= 0) close(pool->wake[0]);

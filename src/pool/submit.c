@@ -21,10 +21,10 @@ static bool withdraw(void *owner, mproc_future *f)
 {
     mproc_pool *pool = owner;
     MPROC__LOCK(&pool->mu);
-    pool_task *t = pool->pend_head;
-    while (t && t->f != f) t = t->next;
+    pool_task *t = pool_first(&pool->pend);
+    while (t && t->f != f) t = pool_next(&pool->pend, t);
     if (t) {
-        pool_list_unlink(&pool->pend_head, &pool->pend_tail, t);
+        mproc__list_remove(&t->node);
         pool->unfinished--;
         mproc__pool_send_stops_locked(pool);
         pthread_cond_broadcast(&pool->cv);
@@ -54,7 +54,7 @@ static int submit(mproc_pool *pool, pool_task *t)
     }
     t->id = ++pool->next_id;
     ((pool_task_msg *)t->msg)->id = t->id;
-    pool_list_push(&pool->pend_head, &pool->pend_tail, t);
+    mproc__list_insert_tail(&pool->pend, &t->node);
     pool->unfinished++;
     mproc__pool_dispatch_locked(pool);
     MPROC__UNLOCK(&pool->mu);

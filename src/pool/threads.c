@@ -56,12 +56,11 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
      * message of an inbox is the task with claim number n, so it did if
      * more than that many messages were taken. If not, the task is still
      * in the inbox, for the replacement. */
-    bool took =
-        w->head && ((mproc__queue_gets(pool->sh->slots[i].inbox) - (uint32_t)(w->head->claim + 1)) &
-                    0x7fffffffu) < 0x40000000u;
+    pool_task *head = pool_first(&w->tasks);
+    bool took = head && mproc__queue_taken(pool->sh->slots[i].inbox, head->claim);
     if (took && !w->retired) {
-        lost = w->head;
-        pool_list_unlink(&w->head, &w->tail, lost);
+        lost = head;
+        mproc__list_remove(&lost->node);
         w->nassigned--;
         pool->unfinished--;
         if ((msg = malloc(POOL_CRASH_BYTES + 256)))
@@ -72,8 +71,8 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
     pool->sh->slots[i].crash[0] = '\0';
     int start_rc = 0;
     char why[160];
-    bool needed =
-        pool->state == ST_OPEN || (pool->state == ST_CLOSED && (w->head || !w->stop_sent));
+    bool needed = pool->state == ST_OPEN ||
+                  (pool->state == ST_CLOSED && (!mproc__list_empty(&w->tasks) || !w->stop_sent));
     if (pool->state == ST_STARTING) {
         if (pool->init_rc) goto out; /* its initializer's failure says more */
         pool->init_rc = MPROC_EWORKERDIED;
@@ -97,23 +96,22 @@ out:
     if (start_rc) break_pool(pool, start_rc, why);
 }
 
-/* Every unfinished task, unlinked and chained through next. */
-pool_task *mproc__pool_take_all_locked(mproc_pool *pool)
+/* Every unfinished task, moved to the list `all` (its head need not be
+ * initialised): each worker's, last worker first and each worker's last
+ * task first, then the pending ones in order. */
+void mproc__pool_take_all_locked(mproc_pool *pool, mproc__list *all)
 {
-    pool_task *all = pool->pend_head;
-    pool->pend_head = pool->pend_tail = NULL;
+    mproc__list_move(&pool->pend, all);
     for (int i = 0; i < pool->n; i++) {
         worker *w = &pool->w[i];
-        while (w->head) {
-            pool_task *t = w->head;
-            pool_list_unlink(&w->head, &w->tail, t);
-            t->next = all;
-            all = t;
+        pool_task *t;
+        while ((t = pool_first(&w->tasks))) {
+            mproc__list_remove(&t->node);
+            mproc__list_insert_head(all, &t->node);
         }
         w->nassigned = 0;
     }
     pool->unfinished = 0;
-    return all;
 }
 
 /* The pool cannot go on (a replacement could not be started, or its
@@ -122,12 +120,13 @@ static void break_pool(mproc_pool *pool, int rc, const char *msg)
 {
     MPROC__LOCK(&pool->mu);
     pool->state = ST_BROKEN;
-    pool_task *all = mproc__pool_take_all_locked(pool);
+    mproc__list all;
+    mproc__pool_take_all_locked(pool, &all);
     for (int i = 0; i < pool->n; i++)
         if (pool->w[i].p) mproc_process_kill(pool->w[i].p);
     pthread_cond_broadcast(&pool->cv);
     MPROC__UNLOCK(&pool->mu);
-    mproc__pool_end_all(all, rc, msg);
+    mproc__pool_end_all(&all, rc, msg);
 }
 
 static void on_result(mproc_pool *pool, const pool_result_msg *m, const char *msg, const void *res,
@@ -135,15 +134,15 @@ static void on_result(mproc_pool *pool, const pool_result_msg *m, const char *ms
 {
     MPROC__LOCK(&pool->mu);
     worker *w = &pool->w[m->worker];
-    pool_task *t = w->head;
-    while (t && t->id != m->id) t = t->next;
+    pool_task *t = pool_first(&w->tasks);
+    while (t && t->id != m->id) t = pool_next(&w->tasks, t);
     if (!t || w->gen != m->gen) {
         MPROC__UNLOCK(&pool->mu);
         return;
     }
-    bool was_head = t == w->head;
+    bool was_head = t == pool_first(&w->tasks);
     if (was_head) mproc__pool_task_timed(pool, mproc_now_ns() - t->started_ns);
-    pool_list_unlink(&w->head, &w->tail, t);
+    mproc__list_remove(&t->node);
     w->nassigned--;
     pool->unfinished--;
     if (was_head) mproc__pool_head_started(pool, w);
@@ -252,7 +251,7 @@ void *mproc__pool_monitor_thread(void *arg)
             if (!w->p || w->dying) continue;
             idx[k] = i;
             pf[k++] = (struct pollfd){.fd = w->sentinel, .events = POLLIN};
-            pool_task *t = w->head;
+            pool_task *t = pool_first(&w->tasks);
             if (t && t->timeout_ms > 0 && !w->timed_out) {
                 int64_t due = t->started_ns + (int64_t)t->timeout_ms * 1000000;
                 if (due <= now) {

@@ -1,5 +1,6 @@
 /* The process object: create, start, join, signal, inspect, free. */
 #include "base/base.h"
+#include "base/io.h"
 #include "base/log.h"
 #include "platform/platform.h"
 #include "process/process.h"
@@ -106,8 +107,8 @@ int mproc__process_started(mproc_process *p, pid_t pid)
     int fd = mproc__pidfd_open(pid);
     if (fd < 0 && fd != MPROC_ENOSYS) { /* EMFILE, ENFILE, ENOMEM */
         kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-        }
+        pid_t r;
+        MPROC__RETRY_EINTR(r, waitpid(pid, NULL, 0));
         return fd;
     }
     p->sentinel = fd >= 0 ? fd : -1;
@@ -119,8 +120,7 @@ bool mproc__reap(mproc_process *p, bool block)
     if (atomic_load(&p->reaped)) return true;
     int st;
     pid_t r;
-    do r = waitpid(p->pid, &st, block ? 0 : WNOHANG);
-    while (r < 0 && errno == EINTR);
+    MPROC__RETRY_EINTR(r, waitpid(p->pid, &st, block ? 0 : WNOHANG));
     if (r == p->pid) {
         p->exitcode = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
         atomic_store(&p->reaped, true);
@@ -150,18 +150,6 @@ static int join_by_polling(mproc_process *p, const mproc__deadline *dl)
     }
 }
 
-/* Waits until fd is readable; 0, MPROC_ETIMEDOUT or an error. */
-static int wait_fd(int fd, const mproc__deadline *dl)
-{
-    for (;;) {
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        int n = poll(&pf, 1, mproc__deadline_poll_ms(dl));
-        if (n > 0) return 0;
-        if (n == 0) return MPROC_ETIMEDOUT;
-        if (errno != EINTR) return MPROC__ERRNO();
-    }
-}
-
 int mproc_process_join(mproc_process *p, int timeout_ms)
 {
     if (!p) return MPROC_EINVAL;
@@ -170,14 +158,14 @@ int mproc_process_join(mproc_process *p, int timeout_ms)
     if (rc) return rc;
     if (p->kind == MPROC__SELF) return MPROC_EDEADLK;
     if (p->kind == MPROC__PARENT)
-        return p->sentinel >= 0 ? wait_fd(p->sentinel, &dl) : MPROC_ENOSYS;
+        return p->sentinel >= 0 ? mproc__wait_fd(p->sentinel, POLLIN, &dl) : MPROC_ENOSYS;
     if ((rc = check_child(p))) return rc;
     if (!p->started) return MPROC_ENOTSTARTED;
     if (dl.forever)
         mproc__reap(p, true);
     else if (p->sentinel < 0)
         rc = join_by_polling(p, &dl);
-    else if ((rc = wait_fd(p->sentinel, &dl)) == 0)
+    else if ((rc = mproc__wait_fd(p->sentinel, POLLIN, &dl)) == 0)
         mproc__reap(p, true); /* exited: no wait */
     if (rc == 0 && p->lost) rc = MPROC_ECHILD;
     return rc;
@@ -189,7 +177,7 @@ bool mproc_process_is_alive(mproc_process *p)
     if (p->kind == MPROC__SELF) return true;
     if (p->kind == MPROC__PARENT) {
         mproc__deadline dl = {0};
-        return p->sentinel >= 0 && wait_fd(p->sentinel, &dl) == MPROC_ETIMEDOUT;
+        return p->sentinel >= 0 && mproc__wait_fd(p->sentinel, POLLIN, &dl) == MPROC_ETIMEDOUT;
     }
     if (check_child(p) || !p->started) return false;
     return !mproc__reap(p, false);

@@ -4,6 +4,7 @@
 #define MPROC_INTERNAL_PROCESS_H
 
 #include "base/base.h"
+#include "base/list.h"
 #include "mproc/process.h"
 
 #include <pthread.h>
@@ -30,8 +31,9 @@ struct mproc_process {
     int exitcode; /* valid once reaped */
     bool lost;    /* reaped by someone else's waitpid: no exit code */
     atomic_bool reaped;
-    /* the creator's registry of started, unfreed children */
-    struct mproc_process *reg_prev, *reg_next;
+    /* its node in the creator's registry of started, unfreed children
+     * (process_self.c); zeroed when not in it */
+    mproc__list reg;
 };
 
 /* A start method: creates the child for p (validated, p->mu held), sets

@@ -3,6 +3,7 @@
  * others (as Python's multiprocessing does at exit). */
 #include "arena/arena.h"
 #include "base/base.h"
+#include "base/list.h"
 #include "conn/conn.h"
 #include "base/log.h"
 #include "platform/platform.h"
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static mproc_process *reg_head, *reg_tail;
+static mproc__list reg = MPROC__LIST_INIT(reg); /* started, unfreed children */
 static atomic_int child_counter;
 pid_t mproc__self_pid_v;
 static mproc_process root_obj = {
@@ -61,7 +62,7 @@ void mproc__self_after_fork(void)
     mproc__arena_after_fork();
     reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     self->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-    reg_head = reg_tail = NULL;
+    mproc__list_init(&reg);
     mproc__conn_registry_after_fork();
     mproc__tlock_after_fork();
     mproc__forkserver_after_fork();
@@ -88,29 +89,13 @@ mproc_process *mproc_parent_process(void)
 void mproc__registry_add(mproc_process *p)
 {
     MPROC__LOCK(&reg_mu);
-    p->reg_next = NULL;
-    p->reg_prev = reg_tail;
-    if (reg_tail)
-        reg_tail->reg_next = p;
-    else
-        reg_head = p;
-    reg_tail = p;
+    mproc__list_insert_tail(&reg, &p->reg);
     MPROC__UNLOCK(&reg_mu);
 }
 
 static void unlink_locked(mproc_process *p)
 {
-    if (p->reg_prev)
-        p->reg_prev->reg_next = p->reg_next;
-    else if (reg_head == p)
-        reg_head = p->reg_next;
-    else
-        return; /* not in the registry */
-    if (p->reg_next)
-        p->reg_next->reg_prev = p->reg_prev;
-    else
-        reg_tail = p->reg_prev;
-    p->reg_prev = p->reg_next = NULL;
+    if (mproc__list_linked(&p->reg)) mproc__list_remove(&p->reg);
 }
 
 void mproc__registry_remove(mproc_process *p)
@@ -125,8 +110,8 @@ int mproc_active_children(mproc_process **out, size_t cap, size_t *n)
     if ((!out && cap > 0) || !n) return MPROC_EINVAL;
     size_t k = 0;
     MPROC__LOCK(&reg_mu);
-    for (mproc_process *p = reg_head, *next; p; p = next) {
-        next = p->reg_next;
+    MPROC__LIST_FOREACH_SAFE (node, &reg) {
+        mproc_process *p = MPROC__CONTAINER_OF(node, mproc_process, reg);
         if (mproc__reap(p, false)) {
             unlink_locked(p);
             continue;

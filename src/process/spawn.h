@@ -18,10 +18,6 @@ int mproc__spawn_image(const void *blob, size_t len, const int *fds, size_t nfds
 /* The start-up status an image sends: rc and an optional message. */
 void mproc__spawn_report(int fd, int rc, const char *msg);
 
-/* Reads exactly len bytes from a blocking fd before the deadline: 0,
- * MPROC_EEOF, MPROC_ETIMEDOUT or an error. */
-int mproc__spawn_read(int fd, void *buf, size_t len, const mproc__deadline *dl);
-
 /* Fault injection for tests: a preload function that sets this makes the
  * server exit after it has read the next request, before it answers (the
  * requester must then fail that start, not hang or start it twice). */

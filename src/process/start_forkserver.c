@@ -18,6 +18,7 @@
  * description. Replies: {rc, pid, msglen}, then the message. */
 #include "arena/arena.h"
 #include "base/base.h"
+#include "base/io.h"
 #include "process/bootstrap.h"
 #include "conn/conn.h"
 #include "base/log.h"
@@ -87,8 +88,7 @@ static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, 
         memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
     }
     ssize_t n;
-    do n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    MPROC__RETRY_EINTR(n, sendmsg(sock, &mh, MSG_NOSIGNAL));
     if (n < 0) return MPROC__ERRNO();
     if ((size_t)n < len) return mproc__write_all(sock, (const char *)buf + n, len - (size_t)n);
     return 0;
@@ -107,8 +107,7 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, size_t cap, 
     struct msghdr mh = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     ssize_t n;
-    do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
+    MPROC__RETRY_EINTR(n, recvmsg(sock, &mh, MSG_CMSG_CLOEXEC));
     if (n < 0) return MPROC__ERRNO();
     if (n == 0) return MPROC_EEOF;
     *nfds = 0;
@@ -126,7 +125,7 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, size_t cap, 
     }
     if ((size_t)n < len) {
         mproc__deadline dl = {.forever = true};
-        int rc = mproc__spawn_read(sock, (char *)buf + n, len - (size_t)n, &dl);
+        int rc = mproc__read_exact(sock, (char *)buf + n, len - (size_t)n, &dl);
         if (rc) return rc;
     }
     return 0;
@@ -199,7 +198,7 @@ static void serve_one(int ctl)
     if (nstd > nfds) _exit(0);
     void *blob = malloc(h.len ? h.len : 1);
     mproc__deadline dl = {.forever = true};
-    if (!blob || mproc__spawn_read(ctl, blob, h.len, &dl) != 0) _exit(0);
+    if (!blob || mproc__read_exact(ctl, blob, h.len, &dl) != 0) _exit(0);
     if (mproc__forkserver_die_after_read) _exit(0);
     mproc__boot b;
     rc = mproc__boot_decode(blob, h.len, &b);
@@ -286,8 +285,8 @@ static void reap_server(bool wait_exit)
         nanosleep(&ts, NULL);
     }
     kill(fs_pid, SIGKILL);
-    while (waitpid(fs_pid, NULL, 0) < 0 && errno == EINTR) {
-    }
+    pid_t r;
+    MPROC__RETRY_EINTR(r, waitpid(fs_pid, NULL, 0));
 }
 
 static void drop_locked(bool wait_exit)
@@ -311,7 +310,7 @@ static int request_locked(const void *blob, size_t len, const int *fds, size_t n
     mproc__deadline dl;
     mproc__deadline_init(&dl, REPLY_TIMEOUT_MS);
     reply_hdr r;
-    if ((rc = mproc__spawn_read(fs_sock, &r, sizeof r, &dl)) != 0) {
+    if ((rc = mproc__read_exact(fs_sock, &r, sizeof r, &dl)) != 0) {
         /* A server that died with our request unread resets the socket:
          * it made no child, so the request may go to a new server. One
          * that read it (end of file) may have made the child. */
@@ -322,7 +321,7 @@ static int request_locked(const void *blob, size_t len, const int *fds, size_t n
         return MPROC_ECHILDSTART;
     }
     char msg[257] = "";
-    if (r.msglen > 256 || mproc__spawn_read(fs_sock, msg, r.msglen, &dl) != 0) r.msglen = 0;
+    if (r.msglen > 256 || mproc__read_exact(fs_sock, msg, r.msglen, &dl) != 0) r.msglen = 0;
     msg[r.msglen] = '\0';
     if (r.rc) {
         mproc_log(MPROC_LOG_ERROR, "forkserver: start failed: %s (%s)", msg, mproc_strerror(r.rc));

@@ -14,6 +14,7 @@
  * start call's error. */
 #include "arena/arena.h"
 #include "base/base.h"
+#include "base/io.h"
 #include "process/bootstrap.h"
 #include "platform/exec_self.h"
 #include "base/log.h"
@@ -56,25 +57,6 @@ void mproc__spawn_report(int fd, int rc, const char *msg)
     (void)mproc__write_all(fd, buf, sizeof h + h.msglen);
 }
 
-/* Reads exactly len bytes before the deadline: 0, MPROC_EEOF, or an error. */
-int mproc__spawn_read(int fd, void *buf, size_t len, const mproc__deadline *dl)
-{
-    size_t got = 0;
-    while (got < len) {
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        int r = poll(&pf, 1, mproc__deadline_poll_ms(dl));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return MPROC__ERRNO();
-        if (r == 0) return MPROC_ETIMEDOUT;
-        ssize_t n = read(fd, (char *)buf + got, len - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return MPROC__ERRNO();
-        if (n == 0) return MPROC_EEOF;
-        got += (size_t)n;
-    }
-    return 0;
-}
-
 /* The status of a starting image: 0, or its error (logged with its
  * message). */
 static int read_status(int fd, const char *what)
@@ -82,7 +64,7 @@ static int read_status(int fd, const char *what)
     mproc__deadline dl;
     mproc__deadline_init(&dl, START_TIMEOUT_MS);
     status_hdr h;
-    int rc = mproc__spawn_read(fd, &h, sizeof h, &dl);
+    int rc = mproc__read_exact(fd, &h, sizeof h, &dl);
     if (rc) {
         mproc_log(MPROC_LOG_ERROR, "%s: the new process %s before it could start", what,
                   rc == MPROC_ETIMEDOUT ? "did not report" : "died");
@@ -90,7 +72,7 @@ static int read_status(int fd, const char *what)
     }
     if (h.rc == 0) return 0;
     char msg[513] = "";
-    if (h.msglen > 512 || mproc__spawn_read(fd, msg, h.msglen, &dl) != 0) h.msglen = 0;
+    if (h.msglen > 512 || mproc__read_exact(fd, msg, h.msglen, &dl) != 0) h.msglen = 0;
     msg[h.msglen] = '\0';
     mproc_log(MPROC_LOG_ERROR, "%s: start-up failed: %s (%s)", what, msg[0] ? msg : "no message",
               mproc_strerror(h.rc));
@@ -163,8 +145,8 @@ out_fds:
     if (rc) {
         close(sv[0]);
         kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-        }
+        pid_t r;
+        MPROC__RETRY_EINTR(r, waitpid(pid, NULL, 0));
         return rc;
     }
     *pid_out = pid;
@@ -212,11 +194,11 @@ __attribute__((constructor(102))) static void spawn_ctor(void)
     mproc__deadline dl;
     mproc__deadline_init(&dl, START_TIMEOUT_MS);
     uint64_t len;
-    if (mproc__spawn_read(CTL_FD, &len, sizeof len, &dl) != 0 || len > ((uint64_t)1 << 40))
+    if (mproc__read_exact(CTL_FD, &len, sizeof len, &dl) != 0 || len > ((uint64_t)1 << 40))
         _exit(1);
     void *blob = malloc(len ? len : 1);
     if (!blob) fail(MPROC_ENOMEM, "no memory for the child's description");
-    if (mproc__spawn_read(CTL_FD, blob, len, &dl) != 0) _exit(1);
+    if (mproc__read_exact(CTL_FD, blob, len, &dl) != 0) _exit(1);
     mproc__boot b;
     int rc = mproc__boot_decode(blob, len, &b);
     free(blob);

@@ -759,6 +759,16 @@ uint32_t mproc__queue_gets(const mproc_queue *q)
     return CNT(atomic_load(&((mproc_queue *)q)->cpos));
 }
 
+uint32_t mproc__queue_untaken(const mproc_queue *q, uint64_t puts)
+{
+    return ((uint32_t)puts - mproc__queue_gets(q)) & CNT_MASK;
+}
+
+bool mproc__queue_taken(const mproc_queue *q, uint64_t n)
+{
+    return ((mproc__queue_gets(q) - (uint32_t)(n + 1)) & CNT_MASK) < (CNT_MASK >> 1) + 1;
+}
+
 bool mproc__queue_valid(const mproc_queue *q)
 {
     return valid(q);

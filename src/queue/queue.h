@@ -31,6 +31,17 @@ void mproc__queue_set_spin(mproc_queue *q, uint32_t spin_ns);
  * modulo 2^31. */
 uint32_t mproc__queue_gets(const mproc_queue *q);
 
+/* For a caller that numbers the messages it puts, from 0 (a pool numbers
+ * a worker's inbox messages): with `puts` of them put and no other
+ * producer, how many are still in the queue (not yet taken). The count is
+ * modulo 2^31, as the queue's own. */
+uint32_t mproc__queue_untaken(const mproc_queue *q, uint64_t puts);
+
+/* With the messages numbered as above, whether message n has been taken
+ * (more than n gets), judged modulo 2^31: n must be within 2^30 of the
+ * queue's count of gets. */
+bool mproc__queue_taken(const mproc_queue *q, uint64_t n);
+
 /* Registers (+1) or removes (-1) an mproc_wait caller about to sleep on
  * the queue's wait word, so that puts wake it. */
 void mproc__queue_poller(mproc_queue *q, int delta);

@@ -26,6 +26,7 @@
  */
 #include "shm/tracker.h"
 #include "arena/arena.h"
+#include "base/io.h"
 #include "platform/exec_self.h"
 #include "base/log.h"
 #include "platform/platform.h"
@@ -293,15 +294,15 @@ static MPROC__NORETURN void tracker_run(int own, int wfd, off_t map_off, size_t 
         .l_start = MPROC__SHM_FAMILY_LOCK_BYTE,
         .l_len = 1,
     };
-    while (fcntl(own, F_OFD_SETLKW, &fl) != 0) {
-        if (errno == EINTR) continue;
+    int r;
+    MPROC__RETRY_EINTR(r, fcntl(own, F_OFD_SETLKW, &fl));
+    if (r != 0) {
         /* Should not happen; fall back to polling for the lock. */
         while (fcntl(own, F_OFD_SETLK, &fl) != 0) {
             if (errno != EAGAIN && errno != EACCES && errno != EINTR) _exit(2);
             struct timespec ts = {0, 200 * 1000000L};
             nanosleep(&ts, NULL);
         }
-        break;
     }
     sweep(t);
     _exit(0);
@@ -357,21 +358,9 @@ __attribute__((constructor(101))) static void tracker_ctor(void)
 
 static int read_ready(int fd, ready_msg *m)
 {
-    size_t got = 0;
-    long long deadline = mproc_now_ns() + (long long)START_TIMEOUT_MS * 1000000;
-    while (got < sizeof *m) {
-        long long left = (deadline - mproc_now_ns()) / 1000000;
-        if (left <= 0) return MPROC_ECHILDSTART;
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        int r = poll(&pf, 1, (int)left);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return MPROC_ECHILDSTART;
-        ssize_t n = read(fd, (char *)m + got, sizeof *m - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return MPROC_ECHILDSTART;
-        got += (size_t)n;
-    }
-    return 0;
+    mproc__deadline dl;
+    mproc__deadline_init(&dl, START_TIMEOUT_MS);
+    return mproc__read_exact(fd, m, sizeof *m, &dl) ? MPROC_ECHILDSTART : 0;
 }
 
 static int start_tracker(ttable *t, pid_t *tracker_pid, bool exec_ok)
@@ -432,8 +421,8 @@ static int start_tracker(ttable *t, pid_t *tracker_pid, bool exec_ok)
         return mproc__err_from_errno(err);
     }
     int status;
-    while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {
-    }
+    pid_t r;
+    MPROC__RETRY_EINTR(r, waitpid(mid, &status, 0));
     ready_msg m;
     rc = read_ready(p[0], &m);
     close(p[0]);
