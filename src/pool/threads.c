@@ -97,25 +97,6 @@ out:
     if (start_rc) break_pool(pool, start_rc, why);
 }
 
-/* Every unfinished task, unlinked and chained through next. */
-pool_task *mproc__pool_take_all_locked(mproc_pool *pool)
-{
-    pool_task *all = pool->pend_head;
-    pool->pend_head = pool->pend_tail = NULL;
-    for (int i = 0; i < pool->n; i++) {
-        worker *w = &pool->w[i];
-        while (w->head) {
-            pool_task *t = w->head;
-            pool_list_unlink(&w->head, &w->tail, t);
-            t->next = all;
-            all = t;
-        }
-        w->nassigned = 0;
-    }
-    pool->unfinished = 0;
-    return all;
-}
-
 /* The pool cannot go on (a replacement could not be started, or its
  * initializer failed): every task fails with that error. */
 static void break_pool(mproc_pool *pool, int rc, const char *msg)
