@@ -1,4 +1,4 @@
-/* The pool's parent side, shared by pool.c (creation, shutdown),
+/* The pool's parent side, shared by lifecycle.c (creation, shutdown),
  * submit.c, threads.c (the result and monitor threads) and scheduler.c
  * (workers, dispatch, the ending of tasks), in that order from the top:
  * each calls only those after it. See pool/pool.h for the design. */
@@ -142,7 +142,7 @@ void mproc__pool_dispatch_locked(mproc_pool *pool);
 void mproc__pool_send_stops_locked(mproc_pool *pool);
 pool_task *mproc__pool_take_all_locked(mproc_pool *pool);
 
-/* ---- the lifecycle (pool.c) ---- */
+/* ---- the lifecycle (lifecycle.c) ---- */
 
 /* With the pool lock held: */
 void mproc__pool_kill_all_locked(mproc_pool *pool);

@@ -1,9 +1,9 @@
 /* The pool's scheduling, parent side: starting a worker, handing pending
  * tasks to the workers' inboxes (taking back or splitting what an idle
  * worker should run), stopping the workers of a closed pool, and ending
- * tasks. Lifecycle (pool.c) and the pool's threads (threads.c) call it;
- * it calls neither. See pool/pool.h for the design and pool/parent.h for
- * the parts.
+ * tasks. The lifecycle (lifecycle.c) and the pool's threads (threads.c)
+ * call it; it calls neither. See pool/pool.h for the design and
+ * pool/parent.h for the parts.
  *
  * All but the ending of tasks run with the pool lock held; tasks are
  * ended (futures completed, hooks called) with no lock held. */
