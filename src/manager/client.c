@@ -211,14 +211,6 @@ int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_
     return 0;
 }
 
-uint32_t mproc__mgr_spin_ns(uint32_t ns)
-{
-    static _Atomic int cpus; /* counted once */
-    int n = atomic_load(&cpus);
-    if (!n) atomic_store(&cpus, n = mproc_cpu_count());
-    return n > 1 ? ns : 0;
-}
-
 int mproc_manager_connect(mproc_manager **out, const char *address, const void *authkey,
                           size_t authkey_len)
 {

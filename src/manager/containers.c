@@ -1,12 +1,9 @@
 /* The manager's built-in container types: list, dict, set, Namespace,
  * Value and Array. An object's state is a value tree under a mutex;
  * references to other objects inside it are held (mproc__mgr_hold). */
-#include "pool/future.h"
 #include "manager/manager.h"
 #include "value/value.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,24 +13,6 @@ typedef struct box {
     mproc_value_kind want; /* Array: the kind of its items (0: any) */
     char code;             /* Value, Array: the typecode */
 } box;
-
-int mproc__mgr_fail(int code, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    (void)mproc_task_fail("%s", buf);
-    return code;
-}
-
-const mproc_value *mproc__mgr_arg(const mproc_value *args, size_t n)
-{
-    return args && mproc_value_kind_of(args) == MPROC_V_LIST && n < mproc_value_len(args)
-               ? mproc_value_list_get(args, n)
-               : NULL;
-}
 
 static size_t nargs(const mproc_value *args)
 {

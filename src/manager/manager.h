@@ -56,7 +56,7 @@ uint64_t mproc__mgr_family_token(void);
  * reply, a server thread for a client's next request; 0 on one CPU. */
 #define MPROC__MGR_SPIN_CLIENT_NS 200000u
 #define MPROC__MGR_SPIN_SERVER_NS 100000u
-uint32_t mproc__mgr_spin_ns(uint32_t ns);
+uint32_t mproc__mgr_spin_ns(uint32_t ns); /* manager/protocol.c */
 
 /* The pair of queues, in the arena, shared by the client and the server
  * thread serving it. Each side holds a share (a bit of held); the one that
@@ -98,6 +98,8 @@ extern const size_t mproc__mgr_ncontainer;
 extern const mproc_type_def mproc__mgr_sync_types[];
 extern const size_t mproc__mgr_nsync;
 
+/* ---- a method's side of a call (manager/protocol.c) ---- */
+
 /* For built-in methods: fails the call with a message (sets the thread's
  * task failure message) and returns code. */
 int mproc__mgr_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
@@ -124,7 +126,19 @@ bool mproc__mgr_client_alive(void);
  * client (it is found gone first, or the reply cannot be sent), the server
  * calls undo(state, result) on the connection's thread, with the object's
  * state and the method's result (NULL if lost), to give it back. */
-void mproc__mgr_on_undelivered(void (*undo)(void *state, const mproc_value *result));
+typedef void (*mproc__mgr_undo_fn)(void *state, const mproc_value *result);
+void mproc__mgr_on_undelivered(mproc__mgr_undo_fn undo);
+
+/* ---- the server's side of a call (manager/protocol.c) ---- */
+
+/* The client this thread's calls work for: mproc__mgr_client_alive asks
+ * alive(ud) (NULL: none, every call is alive). */
+void mproc__mgr_call_watch(bool (*alive)(void *ud), void *ud);
+/* Before a method runs: forgets what the last one said. After it: what
+ * it said (mproc__mgr_result_owned, mproc__mgr_on_undelivered). */
+void mproc__mgr_call_begin(void);
+bool mproc__mgr_call_owned(void);
+mproc__mgr_undo_fn mproc__mgr_call_undo(void);
 
 /* Server side: takes a reference for every handle in v, or none and
  * false when one names no object (the caller then refuses the value). */

@@ -69,9 +69,6 @@ typedef struct client {
     size_t nrefs, cap;
 } client;
 
-/* The connection this thread serves (NULL outside a connection thread). */
-static _Thread_local client *current;
-
 static void stop_server(server *s)
 {
     atomic_store(&s->stop, true);
@@ -244,13 +241,6 @@ static const mproc_method_def *find_method(const mproc_type_def *t, const char *
  * hands over its container's own references (a pop, a queue get) says so
  * with mproc__mgr_result_owned: they become the loans. */
 
-static _Thread_local bool result_owned;
-
-void mproc__mgr_result_owned(void)
-{
-    result_owned = true;
-}
-
 static void lend(client *cl, const mproc_value *v, bool owned)
 {
     switch (mproc_value_kind_of(v)) {
@@ -325,22 +315,16 @@ static bool client_gone(const client *cl)
     return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
-bool mproc__mgr_client_alive(void)
+/* mproc__mgr_client_alive on a connection's thread: a method working for
+ * cl asks. */
+static bool still_there(void *ud)
 {
-    client *cl = current;
-    if (!cl) return true;
+    client *cl = ud;
     if (atomic_load(&cl->s->stop) || client_gone(cl)) {
         cl->cut = true;
         return false;
     }
     return true;
-}
-
-static _Thread_local void (*method_undo)(void *state, const mproc_value *result);
-
-void mproc__mgr_on_undelivered(void (*undo)(void *state, const mproc_value *result))
-{
-    method_undo = undo;
 }
 
 /* The reply to the request was delivered (or there was nothing to give
@@ -370,18 +354,18 @@ static mproc_value *call(client *cl, uint64_t id, const char *name, const mproc_
         return fail(MREP_SERVER_ERR, MPROC_ENOENT, "no such method");
     }
     char *msg = NULL;
-    result_owned = false;
-    method_undo = NULL;
+    mproc__mgr_call_begin();
     run_method rm = {m->fn, o->state, args, NULL};
     int rc = mproc__task_run_call(do_method, &rm, &msg);
     mproc_value *result = rm.result;
-    if (!rc && method_undo && !m->returns_typeid) { /* kept until the reply is out */
-        cl->undo = method_undo;
+    mproc__mgr_undo_fn undo = mproc__mgr_call_undo();
+    if (!rc && undo && !m->returns_typeid) { /* kept until the reply is out */
+        cl->undo = undo;
         cl->undo_obj = o;
     } else {
         mproc__mgr_obj_put(o);
     }
-    if (!rc && result) lend(cl, result, result_owned);
+    if (!rc && result) lend(cl, result, mproc__mgr_call_owned());
     if (rc) {
         mproc_value *r = fail(MREP_METHOD_ERR, rc, msg);
         free(msg);
@@ -586,7 +570,7 @@ static void serve_local(client *cl)
 static void *serve_client(void *arg)
 {
     client *cl = arg;
-    current = cl;
+    mproc__mgr_call_watch(still_there, cl);
     mproc_conn_set_max_message(cl->c, cl->s->max_msg);
     /* Nothing is decoded before the client has authenticated (both ways,
      * as Python's Listener does). */
@@ -660,7 +644,7 @@ done:;
     mproc__arena_thread_flush();
     if (auth->key) mproc__auth_thread_done();
     atomic_fetch_sub(&s->conns, 1);
-    current = NULL;
+    mproc__mgr_call_watch(NULL, NULL);
     return NULL;
 }
 

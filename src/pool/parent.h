@@ -1,6 +1,7 @@
-/* The pool's parent side, shared by pool.c (creation, workers, shutdown),
- * pool_submit.c and pool_threads.c (the result and monitor threads). See
- * pool/pool.h for the design. */
+/* The pool's parent side, shared by lifecycle.c (creation, shutdown),
+ * submit.c, threads.c (the result and monitor threads) and scheduler.c
+ * (workers, dispatch, the ending of tasks), in that order from the top:
+ * each calls only those after it. See pool/pool.h for the design. */
 #ifndef MPROC_INTERNAL_POOL_PARENT_H
 #define MPROC_INTERNAL_POOL_PARENT_H
 
@@ -117,6 +118,8 @@ static inline bool pool_owned(const mproc_pool *pool)
     return pool->owner == mproc__self_pid();
 }
 
+/* ---- the scheduler (scheduler.c) ---- */
+
 /* Ends a task: its future or hook (no lock held); frees it. */
 void mproc__pool_task_end(pool_task *t, int rc, const void *res, size_t len, const char *msg,
                           pid_t pid);
@@ -132,9 +135,13 @@ void mproc__pool_head_started(mproc_pool *pool, worker *w);
 void mproc__pool_dispatch_locked(mproc_pool *pool);
 void mproc__pool_send_stops_locked(mproc_pool *pool);
 void mproc__pool_take_all_locked(mproc_pool *pool, mproc__list *all);
+
+/* ---- the lifecycle (lifecycle.c) ---- */
+
+/* With the pool lock held: */
 void mproc__pool_kill_all_locked(mproc_pool *pool);
 
-/* The pool's threads (arg: the pool). */
+/* ---- the pool's threads (threads.c; arg: the pool) ---- */
 void *mproc__pool_result_thread(void *arg);
 void *mproc__pool_monitor_thread(void *arg);
 

@@ -96,24 +96,6 @@ out:
     if (start_rc) break_pool(pool, start_rc, why);
 }
 
-/* Every unfinished task, moved to the list `all` (its head need not be
- * initialised): each worker's, last worker first and each worker's last
- * task first, then the pending ones in order. */
-void mproc__pool_take_all_locked(mproc_pool *pool, mproc__list *all)
-{
-    mproc__list_move(&pool->pend, all);
-    for (int i = 0; i < pool->n; i++) {
-        worker *w = &pool->w[i];
-        pool_task *t;
-        while ((t = pool_first(&w->tasks))) {
-            mproc__list_remove(&t->node);
-            mproc__list_insert_head(all, &t->node);
-        }
-        w->nassigned = 0;
-    }
-    pool->unfinished = 0;
-}
-
 /* The pool cannot go on (a replacement could not be started, or its
  * initializer failed): every task fails with that error. */
 static void break_pool(mproc_pool *pool, int rc, const char *msg)
