@@ -247,7 +247,7 @@ static void sweep(ttable *t)
  * program, no dladdr, exec failing) the forked child carries on in place,
  * dropping the references it must not hold (see the header). */
 
-#define TRACKER_ENV "MPROC_SHM_TRACKER"
+#define TRACKER_ENV MPROC__ENV_SHM_TRACKER
 
 typedef struct tracker_args {
     uintptr_t arena_base;
@@ -340,7 +340,7 @@ static bool fd_is_arena(int fd)
 /* In a fresh image started as a tracker: become it before main runs. */
 __attribute__((constructor(101))) static void tracker_ctor(void)
 {
-    const char *v = getenv(TRACKER_ENV);
+    const char *v = mproc__setting(MPROC__SET_SHM_TRACKER);
     if (!v) return;
     int own, wfd;
     long long off;
