@@ -542,6 +542,7 @@ void mproc__shm_untrack(const mproc__shm_record *tr, const char *name, dev_t dev
     }
 }
 
+#ifdef MPROC_TESTING
 void mproc__shm_tracker_stats(unsigned *active, unsigned *claimed)
 {
     unsigned a = 0, c = 0;
@@ -562,3 +563,4 @@ pid_t mproc__shm_tracker_pid(void)
     uint64_t v = atomic_load(&t->tracker);
     return (v & 3) == TR_RUNNING ? (pid_t)(v >> 2) : 0;
 }
+#endif
