@@ -7,6 +7,7 @@ INJECT_BUILD ?= build-inject
 FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
 ANALYZE_BUILD ?= build-analyze
+RELEASE_BUILD ?= build-release
 FUZZ_SECONDS ?= 30
 FAULT_TRIALS ?= 30
 # The fuzz targets (tests/fuzz/fuzz_<name>.c); FUZZ_TARGETS=name runs one.
@@ -14,7 +15,7 @@ FUZZ_TARGETS ?= manager_request conn_frames value_decode auth_server auth_client
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check asan-check tsan-check analyze inject-check fault fuzz bench format clean
+.PHONY: all deps build demo check release asan-check tsan-check analyze inject-check fault fuzz bench format clean
 
 all: build
 
@@ -30,6 +31,15 @@ demo: build
 
 check: build
 	@cd $(BUILD) && ctest --output-on-failure
+
+# The release library (docs/testing.md): configured with
+# -DBUILD_TESTING=OFF, so without the test hooks, which nm must not find
+# in libmproc.so or libmproc.a; examples, tools and benchmarks too.
+release: deps
+	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DMPROC_TESTING=AUTO \
+	  $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(RELEASE_BUILD) -j$(JOBS)
+	@python3 tools/check_test_hooks.py --absent $(RELEASE_BUILD)/libmproc.so $(RELEASE_BUILD)/libmproc.a
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan-check: deps
@@ -94,14 +104,14 @@ fuzz: deps
 	  grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' fuzz-$$t.log | tr '\n' ' '; echo; \
 	done
 
-# Benchmarks: mproc vs Python's multiprocessing vs the raw floor, one run.
-# BENCH_QUICK=1 shortens every row; BENCH_ONLY=prefix selects rows. The
-# peers' packages (libzmq) are installed before cmake looks for them.
+# Benchmarks: mproc vs Python's multiprocessing vs the raw floor, one run,
+# on the release library (make release: no test hooks). BENCH_QUICK=1
+# shortens every row; BENCH_ONLY=prefix selects rows. The peers' packages
+# (libzmq) are installed before cmake looks for them.
 bench: deps
 	@sh tools/deps.sh bench
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
-	@python3 bench/run.py $(BUILD)
+	@$(MAKE) --no-print-directory release
+	@python3 bench/run.py $(RELEASE_BUILD)
 
 format:
 	@clang-format -i include/*.h include/mproc/*.h src/*/*.c src/*/*.h \
@@ -109,4 +119,5 @@ format:
 	  examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD) \
+	  $(RELEASE_BUILD)

@@ -214,6 +214,33 @@ START_TEST(cpu_count_respects_override)
 }
 END_TEST
 
+/* The settings table (base/settings.h): each entry's name, an unset or
+ * empty variable giving the default, read again at each call; a
+ * child-protocol variable as set, even empty. */
+START_TEST(settings_read_the_environment_at_each_call)
+{
+    for (int id = 0; id < MPROC__SET_COUNT; id++) ck_assert_ptr_nonnull(mproc__setting_name(id));
+    ck_assert_str_eq(mproc__setting_name(MPROC__SET_MANAGER_LOCAL), "MPROC_MANAGER_LOCAL");
+    ck_assert_str_eq(mproc__setting_name(MPROC__SET_SPAWN), MPROC__ENV_SPAWN);
+    unsetenv("TMPDIR");
+    ck_assert_str_eq(mproc__setting(MPROC__SET_TMPDIR), "/tmp");
+    setenv("TMPDIR", "", 1);
+    ck_assert_str_eq(mproc__setting(MPROC__SET_TMPDIR), "/tmp");
+    setenv("TMPDIR", "/var/tmp", 1);
+    ck_assert_str_eq(mproc__setting(MPROC__SET_TMPDIR), "/var/tmp");
+    unsetenv("TMPDIR");
+    unsetenv("MPROC_START_METHOD");
+    ck_assert_ptr_null(mproc__setting(MPROC__SET_START_METHOD));
+    setenv("MPROC_START_METHOD", "", 1);
+    ck_assert_ptr_null(mproc__setting(MPROC__SET_START_METHOD));
+    unsetenv("MPROC_START_METHOD");
+    ck_assert_ptr_null(mproc__setting(MPROC__SET_PRELOAD_WAS));
+    setenv(MPROC__ENV_PRELOAD_WAS, "", 1);
+    ck_assert_str_eq(mproc__setting(MPROC__SET_PRELOAD_WAS), "");
+    unsetenv(MPROC__ENV_PRELOAD_WAS);
+}
+END_TEST
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -278,6 +305,7 @@ int main(void)
     tcase_add_test(tc, renaming_the_current_process_renames_its_log_lines);
     tcase_add_test(tc, log_lines_in_a_child_carry_its_name);
     tc = tu_tcase(s, "cpu", 10);
+    tcase_add_test(tc, settings_read_the_environment_at_each_call);
     tcase_add_test(tc, cpu_count_respects_override);
     tcase_add_test(tc, cgroup_quota_v2_and_v1);
     return tu_run(s);

@@ -20,6 +20,9 @@
 # holding a queue's locks in the arena).
 set(MPROC_TSAN_PROGRAMS arena future pool queue_contention conn listener manager start lock sync
                         process shm_named)
+if(NOT MPROC_TESTING_ON) # not built without the test hooks (tests/CMakeLists.txt)
+  list(REMOVE_ITEM MPROC_TSAN_PROGRAMS ${MPROC_HOOK_TESTS})
+endif()
 
 # Excluded, each with its reason. TSan sees one process: memory and
 # futexes shared with other processes are invisible to it. So it has

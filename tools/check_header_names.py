@@ -11,8 +11,9 @@ by macros (the error codes of base.h's X-macro tables) count too:
   - every mproc_* / MPROC_* identifier left in the preprocessed code of the
     headers themselves (prototypes, typedefs, struct and enum tags, enum
     constants). The headers compile, so such an identifier is declared.
-  - every environment variable the library reads (getenv("MPROC_...") in
-    the src/ directory beside INCLUDE_DIR): a comment may name those.
+  - every environment variable the library reads (the "MPROC_..." names
+    of the settings table, src/base/settings.[ch] beside INCLUDE_DIR): a
+    comment may name those.
 A mention is a whole word starting with mproc_ or MPROC_ inside a /* */ or
 // comment, in any .h file under INCLUDE_DIR. Not mentions: a prefix
 written as a pattern ("MPROC_E*", "MPROC_E?", "mproc_X_new" where X is an
@@ -87,14 +88,15 @@ def declared(cc, root, hdrs):
 
 
 def environment(root):
-    """The MPROC_* environment variables the library's sources read."""
-    src = os.path.join(root, "..", "src")
+    """The MPROC_* environment variables the library reads: the names of
+    its settings table (src/base/settings.c, settings.h)."""
+    base = os.path.join(root, "..", "src", "base")
     names = set()
-    for d, _, files in os.walk(src):
-        for f in files:
-            if f.endswith((".c", ".h")):
-                text = open(os.path.join(d, f), encoding="utf-8").read()
-                names.update(re.findall(r'getenv\(\s*"(MPROC_\w+)"', text))
+    for f in ("settings.c", "settings.h"):
+        text = open(os.path.join(base, f), encoding="utf-8").read()
+        names.update(re.findall(r'"(MPROC_\w+)"', text))
+    if not names:
+        sys.exit(f"check_header_names: no MPROC_* name in {base}/settings.[ch]")
     return names
 
 

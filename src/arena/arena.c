@@ -180,9 +180,10 @@ static void arena_create(void)
     }
     size_t size = init_opts.size;
     uintptr_t want = init_opts.addr;
-    const char *es = getenv("MPROC_ARENA_SIZE"), *ea = getenv("MPROC_ARENA_ADDR");
-    if (!size && es && *es && (arena_err = parse_size(es, &size))) return;
-    if (!want && ea && *ea) {
+    const char *es = mproc__setting(MPROC__SET_ARENA_SIZE);
+    const char *ea = mproc__setting(MPROC__SET_ARENA_ADDR);
+    if (!size && es && (arena_err = parse_size(es, &size))) return;
+    if (!want && ea) {
         char *end;
         want = (uintptr_t)strtoull(ea, &end, 0);
         if (*end || want == 0 || want % 4096) {

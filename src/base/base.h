@@ -2,6 +2,7 @@
 #ifndef MPROC_INTERNAL_BASE_H
 #define MPROC_INTERNAL_BASE_H
 
+#include "base/settings.h"
 #include "mproc/base.h"
 
 #include <errno.h>

@@ -25,8 +25,7 @@ static void init_once(void)
     /* Like Python, mproc ignores SIGPIPE so that a dead reader turns into
      * MPROC_EPIPE instead of killing the writer. MPROC_KEEP_SIGPIPE=1 keeps
      * the program's disposition. A handler the program set is left alone. */
-    const char *keep = getenv("MPROC_KEEP_SIGPIPE");
-    if (!(keep && *keep == '1')) {
+    if (*mproc__setting(MPROC__SET_KEEP_SIGPIPE) != '1') {
         struct sigaction sa;
         if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
             sa.sa_handler = SIG_IGN;

@@ -106,8 +106,7 @@ static int listen_tcp(const mproc__addr *a, int backlog)
  * arbitrary_address). */
 static int temp_address(mproc_listener *l, mproc__addr *a)
 {
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp) tmp = "/tmp";
+    const char *tmp = mproc__setting(MPROC__SET_TMPDIR);
     size_t n = strlen(tmp) + 32;
     if (!(l->tmpdir = malloc(n))) return MPROC_ENOMEM;
     snprintf(l->tmpdir, n, "%s/mproc-XXXXXX", tmp);

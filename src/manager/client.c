@@ -120,8 +120,8 @@ static void channel_leave(mproc_manager *m, int wait_ms)
  * time leaves no arena behind (manager/manager.h). */
 static void go_local(mproc_manager *m)
 {
-    const char *env = getenv("MPROC_MANAGER_LOCAL");
-    if (env && strcmp(env, "0") == 0) return; /* sockets only (benchmarks, debugging) */
+    if (strcmp(mproc__setting(MPROC__SET_MANAGER_LOCAL), "0") == 0)
+        return; /* sockets only (benchmarks, debugging) */
     uint64_t token = mproc__mgr_family_token();
     mproc_value *req = req_add(req_new(MOP_LOCAL), mproc_value_uint(0));
     req = req_add(req, mproc_value_uint(token));

@@ -485,6 +485,8 @@ static mproc_value *handle(client *cl, const mproc_value *req)
 
 /* ---- one request without a connection (fuzzing) ---------------------------------------- */
 
+#ifdef MPROC_TESTING
+
 /* A client context of its own, with no connection, listener or thread:
  * the fuzz target (tests/fuzz) hands it requests as a connection's thread
  * would. Not for use while this process serves a manager. */
@@ -507,6 +509,7 @@ void mproc__mgr_handle_reset(void)
     cl->nrefs = cl->cap = 0;
     atomic_store(&lone_server.stop, false);
 }
+#endif
 
 /* ---- connections ----------------------------------------------------------------------- */
 

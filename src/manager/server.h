@@ -33,6 +33,7 @@ bool mproc__mgr_obj_ref(uint64_t id, int delta);
 int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_manager_opts *o,
                      void (*ready)(const char *address, void *ud), void *ud);
 
+#ifdef MPROC_TESTING /* test hooks (docs/testing.md) */
 /* One request handled as a connection's thread handles it (the reply, or
  * NULL when memory ran out), for a single client context that has no
  * connection; mproc__mgr_handle_reset then drops that context's
@@ -40,5 +41,6 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
  * (tests/fuzz/fuzz_manager_request.c); not while serving. */
 mproc_value *mproc__mgr_handle_request(const mproc_value *req);
 void mproc__mgr_handle_reset(void);
+#endif
 
 #endif

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 
-#define WAS_VAR  "MPROC_PRELOAD_WAS"
+#define WAS_VAR  MPROC__ENV_PRELOAD_WAS
 #define MAX_OBJS 1024
 
 /* ---- which objects the program's start-up loads -------------------------- */
@@ -115,7 +115,7 @@ static bool mark(objs *all, const char *want, size_t len)
 static void mark_startup(objs *all)
 {
     all->o[0].startup = true; /* dl_iterate_phdr gives the program first */
-    const char *pre = getenv("LD_PRELOAD");
+    const char *pre = mproc__setting(MPROC__SET_LD_PRELOAD);
     for (const char *p = pre; p && *p;) {
         size_t len = strcspn(p, " :");
         mark(all, p, len);
@@ -276,7 +276,7 @@ void mproc__exec_env_free(mproc__exec_env *e)
 
 void mproc__exec_env_restore(void)
 {
-    const char *was = getenv(WAS_VAR);
+    const char *was = mproc__setting(MPROC__SET_PRELOAD_WAS);
     if (!was) return;
     if (was[0] == '1')
         setenv("LD_PRELOAD", was + 1, 1);

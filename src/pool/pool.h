@@ -167,8 +167,10 @@ void mproc__pool_unhold(mproc_pool *pool);
  * give it back once no worker can touch it. */
 #define POOL_STAGE_KEEP ((size_t)64 << 20)
 void *mproc__pool_stage_take(size_t bytes);
-/* Tests only: larger blocks are refused (as when the arena is full). */
+#ifdef MPROC_TESTING /* test hook (docs/testing.md) */
+/* Larger blocks are refused (as when the arena is full). */
 extern size_t mproc__pool_stage_limit;
+#endif
 void mproc__pool_stage_give(void *stage);
 
 #endif

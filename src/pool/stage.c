@@ -27,11 +27,15 @@ static void stage_drop(stage_hdr *h)
     if (h && h->owner == getpid()) mproc_shm_free(h);
 }
 
+#ifdef MPROC_TESTING
 size_t mproc__pool_stage_limit = SIZE_MAX;
+#endif
 
 void *mproc__pool_stage_take(size_t bytes)
 {
+#ifdef MPROC_TESTING
     if (bytes > mproc__pool_stage_limit) return NULL;
+#endif
     stage_hdr *h = atomic_exchange(&stage_cache, NULL);
     if (h && (h->owner != getpid() || h->cap < bytes)) {
         stage_drop(h);

@@ -62,9 +62,9 @@ int mproc_start_method_parse(const char *name, mproc_start_method *out)
  * spawn or fork, whichever works first. */
 static mproc_start_method builtin_default(void)
 {
-    const char *env = getenv("MPROC_START_METHOD");
+    const char *env = mproc__setting(MPROC__SET_START_METHOD);
     mproc_start_method m;
-    if (env && *env) {
+    if (env) {
         if (mproc_start_method_parse(env, &m) == 0 && mproc__start_method_available(m)) return m;
         mproc_log(MPROC_LOG_WARNING, "MPROC_START_METHOD=%s: %s; using the default", env,
                   mproc_start_method_parse(env, &m) ? "unknown start method"

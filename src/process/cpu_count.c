@@ -89,8 +89,8 @@ int mproc__cgroup_cpu_quota(void)
 
 int mproc_cpu_count(void)
 {
-    const char *env = getenv("MPROC_CPU_COUNT");
-    if (env && *env) {
+    const char *env = mproc__setting(MPROC__SET_CPU_COUNT);
+    if (env) {
         char *end;
         long v = strtol(env, &end, 10);
         if (*end == '\0' && v > 0 && v <= INT_MAX) return (int)v;

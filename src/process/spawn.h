@@ -18,10 +18,12 @@ int mproc__spawn_image(const void *blob, size_t len, const int *fds, size_t nfds
 /* The start-up status an image sends: rc and an optional message. */
 void mproc__spawn_report(int fd, int rc, const char *msg);
 
-/* Fault injection for tests: a preload function that sets this makes the
- * server exit after it has read the next request, before it answers (the
- * requester must then fail that start, not hang or start it twice). */
+#ifdef MPROC_TESTING /* test hooks (docs/testing.md) */
+/* A preload function that sets this makes the server exit after it has
+ * read the next request, before it answers (the requester must then fail
+ * that start, not hang or start it twice). */
 extern volatile int mproc__forkserver_die_after_read;
+#endif
 
 /* The forkserver's life, in its new image: reports its status on ctl and
  * serves requests until ctl reaches end of file. */

@@ -185,7 +185,9 @@ static void become_like_requester(const mproc__boot *b, uint32_t std, const int 
 }
 MPROC__ANALYZER_ON
 
+#ifdef MPROC_TESTING
 volatile int mproc__forkserver_die_after_read;
+#endif
 
 static void serve_one(int ctl)
 {
@@ -199,7 +201,9 @@ static void serve_one(int ctl)
     void *blob = malloc(h.len ? h.len : 1);
     mproc__deadline dl = {.forever = true};
     if (!blob || mproc__read_exact(ctl, blob, h.len, &dl) != 0) _exit(0);
+#ifdef MPROC_TESTING
     if (mproc__forkserver_die_after_read) _exit(0);
+#endif
     mproc__boot b;
     rc = mproc__boot_decode(blob, h.len, &b);
     free(blob);

@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SPAWN_ENV        "MPROC_SPAWN"
+#define SPAWN_ENV        MPROC__ENV_SPAWN
 #define CTL_FD           3
 #define ARENA_FD         4
 #define FIRST_FD         5
@@ -185,7 +185,7 @@ static MPROC__NORETURN void fail(int rc, const char *msg)
 
 __attribute__((constructor(102))) static void spawn_ctor(void)
 {
-    const char *v = getenv(SPAWN_ENV);
+    const char *v = mproc__setting(MPROC__SET_SPAWN);
     struct stat st;
     if (!v) return;
     unsetenv(SPAWN_ENV);

@@ -253,14 +253,18 @@ void mproc_queue_free(mproc_queue *q)
     mproc_shm_free(q);
 }
 
+/* Test builds only (see queue/queue.h): dies between a commit and the
+ * wake-up it owes the sleepers. */
+#ifdef MPROC_TESTING
 mproc__queue_crash_point mproc__queue_crash_at;
 
-/* Tests only (see queue/queue.h): dies between a commit and the
- * wake-up it owes the sleepers. */
 #define CRASH_POINT(p)                                                                             \
     do {                                                                                           \
         if (MPROC__UNLIKELY(mproc__queue_crash_at == (p))) raise(SIGKILL);                         \
     } while (0)
+#else
+#define CRASH_POINT(p) ((void)0)
+#endif
 
 /* ---- locks ------------------------------------------------------------------ */
 

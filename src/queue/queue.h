@@ -46,7 +46,8 @@ bool mproc__queue_taken(const mproc_queue *q, uint64_t n);
  * the queue's wait word, so that puts wake it. */
 void mproc__queue_poller(mproc_queue *q, int delta);
 
-/* Tests only: when set in a process, that process SIGKILLs itself at the
+#ifdef MPROC_TESTING /* test hooks (docs/testing.md) */
+/* When set in a process, that process SIGKILLs itself at the
  * named point, after a commit and before the wake-up it owes the
  * sleepers (of a put, get or task_done: only when there are some), to
  * exercise what a waker killed there leaves behind. 0 (the default) never
@@ -60,5 +61,6 @@ typedef enum mproc__queue_crash_point {
 } mproc__queue_crash_point;
 
 extern mproc__queue_crash_point mproc__queue_crash_at;
+#endif
 
 #endif

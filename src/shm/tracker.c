@@ -248,7 +248,7 @@ static void sweep(ttable *t)
  * program, no dladdr, exec failing) the forked child carries on in place,
  * dropping the references it must not hold (see the header). */
 
-#define TRACKER_ENV "MPROC_SHM_TRACKER"
+#define TRACKER_ENV MPROC__ENV_SHM_TRACKER
 
 typedef struct tracker_args {
     uintptr_t arena_base;
@@ -341,7 +341,7 @@ static bool fd_is_arena(int fd)
 /* In a fresh image started as a tracker: become it before main runs. */
 __attribute__((constructor(101))) static void tracker_ctor(void)
 {
-    const char *v = getenv(TRACKER_ENV);
+    const char *v = mproc__setting(MPROC__SET_SHM_TRACKER);
     if (!v) return;
     int own, wfd;
     long long off;
@@ -531,6 +531,7 @@ void mproc__shm_untrack(const mproc__shm_record *tr, const char *name, dev_t dev
     }
 }
 
+#ifdef MPROC_TESTING
 void mproc__shm_tracker_stats(unsigned *active, unsigned *claimed)
 {
     unsigned a = 0, c = 0;
@@ -551,3 +552,4 @@ pid_t mproc__shm_tracker_pid(void)
     uint64_t v = atomic_load(&t->tracker);
     return (v & 3) == TR_RUNNING ? (pid_t)(v >> 2) : 0;
 }
+#endif

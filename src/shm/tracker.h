@@ -59,9 +59,11 @@ void mproc__shm_track_identity(const mproc__shm_record *t, dev_t dev, ino_t ino)
  * or unknown. Thread- and process-safe. */
 void mproc__shm_untrack(const mproc__shm_record *t, const char *name, dev_t dev, ino_t ino);
 
-/* Tests and diagnostics: records by state, and the tracker's pid (0 when
- * none was started in this family). */
+#ifdef MPROC_TESTING /* test hooks (docs/testing.md) */
+/* Records by state, and the tracker's pid (0 when none was started in
+ * this family). */
 void mproc__shm_tracker_stats(unsigned *active, unsigned *claimed);
 pid_t mproc__shm_tracker_pid(void);
+#endif
 
 #endif

@@ -69,12 +69,16 @@ typedef struct cond_impl {
 _Static_assert(sizeof(cond_impl) <= sizeof(mproc_cond), "condition storage");
 _Static_assert(_Alignof(cond_impl) <= _Alignof(mproc_cond), "condition alignment");
 
+#ifdef MPROC_TESTING
 mproc__cond_crash_point mproc__cond_crash_at;
 
 #define CRASH_POINT(p)                                                                             \
     do {                                                                                           \
         if (MPROC__UNLIKELY(mproc__cond_crash_at == (p))) raise(SIGKILL);                          \
     } while (0)
+#else
+#define CRASH_POINT(p) ((void)0)
+#endif
 
 static inline cond_impl *impl(const mproc_cond *c)
 {
@@ -383,6 +387,7 @@ int mproc_cond_notify_all(mproc_cond *c)
     return mproc_cond_notify(c, UINT_MAX);
 }
 
+#ifdef MPROC_TESTING
 int mproc__cond_n_waiters(mproc_cond *c)
 {
     if (!valid(c) || !mproc__lock_held(impl(c)->lock)) return -1;
@@ -392,3 +397,4 @@ int mproc__cond_n_waiters(mproc_cond *c)
     for (cnode *n = atomic_load(&k->head); n; n = atomic_load(&n->next)) count++;
     return count;
 }
+#endif

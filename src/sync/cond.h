@@ -5,6 +5,7 @@
 #include "base/base.h"
 #include "mproc/sync.h"
 
+#ifdef MPROC_TESTING /* test hooks (docs/testing.md) */
 /* Number of nodes in the condition's waiter list (live waiters, and
  * waiters that died and were not yet dropped). The caller must hold the
  * condition's lock; -1 for an invalid condition. */
@@ -22,5 +23,6 @@ typedef enum mproc__cond_crash_point {
 } mproc__cond_crash_point;
 
 extern mproc__cond_crash_point mproc__cond_crash_at;
+#endif
 
 #endif

@@ -23,7 +23,9 @@
 #define SLICE_NS      1000000000LL /* how often a waiter looks again */
 #define KEEP_SLICE_NS 200000000LL  /* how often a wait with keep asks it */
 
+#ifdef MPROC_TESTING
 bool mproc__event_crash_before_wake;
+#endif
 
 typedef struct event_impl {
     uint32_t magic;
@@ -86,7 +88,9 @@ int mproc_event_set(mproc_event *e)
         if (w & FLAG) return 0; /* already set: its waiters were woken */
     } while (!atomic_compare_exchange_weak(&k->word, &w, (w + 2) | FLAG));
     if (atomic_load(&k->waiters)) {
+#ifdef MPROC_TESTING
         if (MPROC__UNLIKELY(mproc__event_crash_before_wake)) raise(SIGKILL);
+#endif
         mproc__futex_wake(&k->word, INT32_MAX);
     }
     return 0;

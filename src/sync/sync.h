@@ -19,10 +19,12 @@ int mproc__lock_release_all(mproc_lock *l, unsigned *depth);
  * Returns 0 or MPROC_EOWNERDEAD (acquired from a dead owner). */
 int mproc__lock_reacquire(mproc_lock *l, unsigned depth);
 
-/* Tests only: when set in a process, that process SIGKILLs itself in
- * mproc_event_set between its store and its wake-up (when someone sleeps),
- * to exercise what a setter killed there leaves behind. */
+#ifdef MPROC_TESTING /* test hooks (docs/testing.md) */
+/* When set in a process, that process SIGKILLs itself in mproc_event_set
+ * between its store and its wake-up (when someone sleeps), to exercise
+ * what a setter killed there leaves behind. */
 extern bool mproc__event_crash_before_wake;
+#endif
 
 /* mproc_event_wait that also gives up when keep() (if not NULL) turns
  * false, which it checks between slices of its sleep (at most 200 ms
