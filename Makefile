@@ -105,13 +105,14 @@ fuzz: deps
 	done
 
 # Benchmarks: mproc vs Python's multiprocessing vs the raw floor, one run,
-# on the release library (make release: no test hooks). BENCH_QUICK=1
+# on the release library (make release: no test hooks), rows also in
+# $(BUILD)/bench.json. BENCH_QUICK=1
 # shortens every row; BENCH_ONLY=prefix selects rows. The peers' packages
 # (libzmq) are installed before cmake looks for them.
 bench: deps
 	@sh tools/deps.sh bench
 	@$(MAKE) --no-print-directory release
-	@python3 bench/run.py $(RELEASE_BUILD)
+	@python3 bench/run.py $(RELEASE_BUILD) $(BUILD)/bench.json
 
 format:
 	@clang-format -i include/*.h include/mproc/*.h src/*/*.c src/*/*.h \

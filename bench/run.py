@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark driver (see BENCH.md).
 
-Usage: python3 bench/run.py BUILD_DIR
+Usage: python3 bench/run.py BUILD_DIR [OUT_JSON]
 
 For each row runs bench_mproc, py_anchor.py and bench_floor, and for a row
 with peers (other libraries doing the same work) `bench_floor ROW PEER` for
 each; prints a table (peers on a second line: figure and mproc's ratio to
-it) and writes BUILD_DIR/bench.json, peers in a "peers" object. A run that
+it) and writes OUT_JSON (default BUILD_DIR/bench.json), peers in a "peers" object. A run that
 fails, times out or does not support the row gives null (for a peer, the
 reason is printed). BENCH_QUICK=1 shortens every row;
 BENCH_ONLY=prefix runs only rows whose name starts with the prefix.
@@ -130,7 +130,7 @@ def fmt(v, suffix=""):
 
 
 def main():
-    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
+    if len(sys.argv) not in (2, 3) or not os.path.isdir(sys.argv[1]):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     build = sys.argv[1]
@@ -166,7 +166,8 @@ def main():
                 f"{p} {fmt(v)} ({fmt(ratio(res['mproc'], v, better), 'x')})"
                 for p, v in res["peers"].items()), flush=True)
 
-    out = os.path.join(build, "bench.json")
+    out = sys.argv[2] if len(sys.argv) == 3 else os.path.join(build, "bench.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]\n")
     print(f"wrote {out}  (vs, and peers' (...x): >1x means mproc is better)")
