@@ -1,5 +1,7 @@
-/* Base layer: error codes, deadlines, logging, version, cpu count. */
+/* Base layer: error codes, deadlines, logging, version, cpu count, the
+ * module registry. */
 #include "base/base.h"
+#include "base/module.h"
 #include "process/cpu.h"
 #include "testutil.h"
 
@@ -288,6 +290,241 @@ START_TEST(cgroup_quota_v2_and_v1)
 }
 END_TEST
 
+/* ---- the module registry ------------------------------------------------------ */
+
+/* Four modules of this program, above every layer of the library: each
+ * hook notes its module's letter in the log of its kind. Registered out of
+ * rank order; Y and X share a rank, Y registered first. */
+enum { HOOK_INIT, HOOK_BEFORE, HOOK_PARENT, HOOK_CHILD, HOOK_EXIT, NHOOKS };
+static char hook_log[NHOOKS][16];
+static int init_calls;          /* A's init in this process */
+static pid_t child_hook_pid;    /* the process A's after_fork_child last ran in */
+static int child_hook_runs;     /* and how often it ran there */
+static int exit_report_fd = -1; /* A's at_exit writes the exit log here */
+
+static void note(int kind, char c)
+{
+    size_t n = strlen(hook_log[kind]);
+    if (n + 1 < sizeof hook_log[kind]) hook_log[kind][n] = c;
+}
+
+#define TEST_MODULE(L, rank_)                                                                      \
+    static void L##_init(void)                                                                     \
+    {                                                                                              \
+        note(HOOK_INIT, #L[0]);                                                                    \
+    }                                                                                              \
+    static void L##_before(void)                                                                   \
+    {                                                                                              \
+        note(HOOK_BEFORE, #L[0]);                                                                  \
+    }                                                                                              \
+    static void L##_parent(void)                                                                   \
+    {                                                                                              \
+        note(HOOK_PARENT, #L[0]);                                                                  \
+    }                                                                                              \
+    static void L##_child(void)                                                                    \
+    {                                                                                              \
+        note(HOOK_CHILD, #L[0]);                                                                   \
+    }                                                                                              \
+    static void L##_exit(void)                                                                     \
+    {                                                                                              \
+        note(HOOK_EXIT, #L[0]);                                                                    \
+    }                                                                                              \
+    static mproc__module L##_module = {.name = "test." #L,                                         \
+                                       .rank = (rank_),                                            \
+                                       .init = L##_init,                                           \
+                                       .before_fork = L##_before,                                  \
+                                       .after_fork_parent = L##_parent,                            \
+                                       .after_fork_child = L##_child,                              \
+                                       .at_exit = L##_exit};
+
+TEST_MODULE(Y, 1001)
+TEST_MODULE(X, 1001)
+TEST_MODULE(C, 1002)
+
+/* A, the lowest: it also counts, and starts a child's log afresh. */
+static void A_init(void)
+{
+    init_calls++;
+    note(HOOK_INIT, 'A');
+}
+static void A_before(void)
+{
+    note(HOOK_BEFORE, 'A');
+}
+static void A_parent(void)
+{
+    note(HOOK_PARENT, 'A');
+}
+static void A_child(void)
+{
+    if (child_hook_pid != getpid()) {
+        child_hook_pid = getpid();
+        child_hook_runs = 0;
+        hook_log[HOOK_CHILD][0] = '\0';
+    }
+    child_hook_runs++;
+    note(HOOK_CHILD, 'A');
+}
+static void A_exit(void)
+{
+    note(HOOK_EXIT, 'A'); /* the last of the four */
+    if (exit_report_fd >= 0 &&
+        write(exit_report_fd, hook_log[HOOK_EXIT], strlen(hook_log[HOOK_EXIT])) < 0) {
+    }
+}
+static mproc__module A_module = {.name = "test.A",
+                                 .rank = 1000,
+                                 .init = A_init,
+                                 .before_fork = A_before,
+                                 .after_fork_parent = A_parent,
+                                 .after_fork_child = A_child,
+                                 .at_exit = A_exit};
+
+__attribute__((constructor(101))) static void register_test_modules(void)
+{
+    mproc__module_register(&C_module);
+    mproc__module_register(&Y_module);
+    mproc__module_register(&A_module);
+    mproc__module_register(&X_module);
+    mproc__module_register(&A_module); /* a second time: no change */
+}
+
+static const mproc__module *find_module(const char *name)
+{
+    for (const mproc__module *m = mproc__modules(); m; m = m->next)
+        if (strcmp(m->name, name) == 0) return m;
+    return NULL;
+}
+
+/* The library's modules, bottom up; those that every program using
+ * processes has are required (a static program links only the modules it
+ * uses: the locks' is not in this one). */
+static const struct {
+    const char *name;
+    bool required;
+} library_modules[] = {
+    {"platform.tid", true},       {"arena", true},        {"sync.tlock", false},
+    {"conn.registry", true},      {"conn.authkey", true}, {"process.self", true},
+    {"process.forkserver", true},
+};
+
+/* 0 when the registry is in rank order, holds the library's modules in
+ * their order, all started, and ours; else which check failed. */
+static int registry_check(void)
+{
+    int last_rank = -1;
+    size_t next = 0;
+    for (const mproc__module *m = mproc__modules(); m; m = m->next) {
+        if (m->rank < last_rank) return 1;
+        last_rank = m->rank;
+        while (next < MPROC__COUNTOF(library_modules) &&
+               strcmp(m->name, library_modules[next].name) != 0 && !library_modules[next].required)
+            next++;
+        if (next < MPROC__COUNTOF(library_modules) &&
+            strcmp(m->name, library_modules[next].name) == 0) {
+            if (!atomic_load(&m->started)) return 2;
+            next++;
+        }
+    }
+    while (next < MPROC__COUNTOF(library_modules) && !library_modules[next].required) next++;
+    if (next != MPROC__COUNTOF(library_modules)) return 3;
+    const mproc__module *a = find_module("test.A");
+    if (!a || !atomic_load(&a->started) || !find_module("test.X")) return 4;
+    return 0;
+}
+
+START_TEST(modules_start_and_fork_in_rank_order)
+{
+    mproc__init(); /* (tu_setup started the library already) */
+    ck_assert_int_eq(init_calls, 1);
+    ck_assert_str_eq(hook_log[HOOK_INIT], "AYXC");
+    ck_assert_int_eq(registry_check(), 0);
+
+    memset(hook_log[HOOK_BEFORE], 0, sizeof hook_log[HOOK_BEFORE]);
+    memset(hook_log[HOOK_PARENT], 0, sizeof hook_log[HOOK_PARENT]);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int code = strcmp(hook_log[HOOK_CHILD], "AYXC") ? 1 : 0;
+        if (child_hook_runs != 1 || child_hook_pid != getpid()) code |= 2;
+        if (mproc__self_pid() != getpid()) code |= 4;
+        if (strcmp(hook_log[HOOK_BEFORE], "CXYA")) code |= 8;
+        _exit(code);
+    }
+    ck_assert_str_eq(hook_log[HOOK_BEFORE], "CXYA");
+    ck_assert_str_eq(hook_log[HOOK_PARENT], "AYXC");
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+}
+END_TEST
+
+/* In the child of a fork, the child hooks ran once: running them again by
+ * hand (as after the forkserver's clone) does nothing. */
+START_TEST(child_hooks_run_once_per_child)
+{
+    mproc__init();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        mproc__modules_after_fork_child();
+        mproc__modules_after_fork_child();
+        _exit(child_hook_runs == 1 && strcmp(hook_log[HOOK_CHILD], "AYXC") == 0 ? 0 : 1);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+}
+END_TEST
+
+/* At exit(), the at_exit hooks from the top rank down. */
+START_TEST(exit_hooks_run_in_reverse_rank_order)
+{
+    mproc__init();
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        exit_report_fd = fds[1];
+        hook_log[HOOK_EXIT][0] = '\0';
+        exit(0);
+    }
+    close(fds[1]);
+    char got[16] = "";
+    ssize_t n = read(fds[0], got, sizeof got - 1);
+    close(fds[0]);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(got, "CXYA");
+}
+END_TEST
+
+/* What a child of each start method saw of the hooks, as its exit code:
+ * 100 when A's child hook last ran in this process, plus 10 per run of
+ * it here, plus the number of inits; 200 for a wrong registry, 201 for a
+ * wrong child log. */
+static int report_hooks(void *arg)
+{
+    (void)arg;
+    if (registry_check() != 0) return 200;
+    if (child_hook_pid == getpid() && strcmp(hook_log[HOOK_CHILD], "AYXC") != 0) return 201;
+    return (child_hook_pid == getpid() ? 100 : 0) + 10 * child_hook_runs + init_calls;
+}
+
+/* fork: the child hooks ran once in the child (init once, in the parent);
+ * forkserver: once in the child cloned by the server (init once, in the
+ * server's image); spawn: none, and init once in the new image. */
+START_TEST(each_start_method_runs_the_hooks_once)
+{
+    int want = tu_methods[_i] == MPROC_START_SPAWN ? 1 : 111;
+    ck_assert_int_eq(tu_run_child(report_hooks, NULL, 0, tu_methods[_i]), want);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -308,5 +545,10 @@ int main(void)
     tcase_add_test(tc, settings_read_the_environment_at_each_call);
     tcase_add_test(tc, cpu_count_respects_override);
     tcase_add_test(tc, cgroup_quota_v2_and_v1);
+    tc = tu_tcase(s, "modules", 30);
+    tcase_add_test(tc, modules_start_and_fork_in_rank_order);
+    tcase_add_test(tc, child_hooks_run_once_per_child);
+    tcase_add_test(tc, exit_hooks_run_in_reverse_rank_order);
+    tcase_add_loop_test(tc, each_start_method_runs_the_hooks_once, 0, TU_NMETHODS);
     return tu_run(s);
 }

@@ -30,6 +30,7 @@
 #include "arena/arena.h"
 #include "base/inject.h"
 #include "base/log.h"
+#include "base/module.h"
 #include "platform/platform.h"
 
 #include <pthread.h>
@@ -450,10 +451,30 @@ void mproc__arena_thread_flush(void)
         while (tcache.count[c]) give(c, cache_pop(c));
 }
 
-void mproc__arena_after_fork(void)
+/* The arena module: the arena exists before any child does, so every
+ * child shares it (a failure is kept and returned by the calls that need
+ * the arena); a fork child forgets the inherited thread cache (its blocks
+ * are the parent's); at exit() this thread's cache goes back to the arena,
+ * which outlives a process that is not the family's last (a process the
+ * program forked itself, say). */
+static void arena_module_init(void)
+{
+    (void)mproc_arena_init(NULL);
+}
+
+static void arena_after_fork_child(void)
 {
     memset(&tcache, 0, sizeof tcache);
 }
+
+static mproc__module arena_module = {
+    .name = "arena",
+    .rank = MPROC__RANK_ARENA,
+    .init = arena_module_init,
+    .after_fork_child = arena_after_fork_child,
+    .at_exit = mproc__arena_thread_flush,
+};
+MPROC__MODULE(arena_module)
 
 static void flush_at_thread_exit(void *unused)
 {

@@ -36,10 +36,6 @@ static inline int mproc__shm_adopt(void **out, void *p, int init_rc)
  * (before a child exits). */
 void mproc__arena_thread_flush(void);
 
-/* In a fork child: forget the inherited thread cache (its blocks are the
- * parent's). */
-void mproc__arena_after_fork(void);
-
 /* The arena's memfd (for start methods that must pass it on), or -1.
  * Every process of the family must keep this one open file description
  * (inherit it or receive it with SCM_RIGHTS, never reopen the memfd): the

@@ -1,4 +1,5 @@
-/* Internal helpers of the base layer: errno mapping, deadlines, panics. */
+/* Internal helpers of the base layer: errno mapping, deadlines, panics,
+ * start-up (the module registry itself: base/module.h). */
 #ifndef MPROC_INTERNAL_BASE_H
 #define MPROC_INTERNAL_BASE_H
 
@@ -7,6 +8,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define MPROC__NORETURN    __attribute__((noreturn))
 #define MPROC__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -88,9 +90,19 @@ int mproc__deadline_init(mproc__deadline *d, int timeout_ms);
 int mproc__deadline_poll_ms(const mproc__deadline *d);
 bool mproc__deadline_passed(const mproc__deadline *d);
 
-/* Library start-up work done once per process (SIGPIPE, identity, atexit).
- * Cheap after the first call. */
+/* Library start-up, once per process: SIGPIPE ignored, this process's pid
+ * recorded, then every registered module started (its init, in rank
+ * order) with one fork handler and one exit handler for all of their hooks
+ * (base/module.h). Cheap after the first call. */
 void mproc__init(void);
+
+/* This process's pid as the library knows it: set by mproc__init and in
+ * every child of a fork (before any module's after_fork_child hook). */
+extern pid_t mproc__self_pid_v;
+static inline pid_t mproc__self_pid(void)
+{
+    return mproc__self_pid_v;
+}
 
 /* Writes all of a buffer, retrying EINTR and short writes on a blocking
  * fd. Returns 0 or a negative code. */

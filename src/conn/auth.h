@@ -61,7 +61,4 @@ bool mproc__auth_welcomed(const uint8_t *v, size_t n);
 int mproc__deliver_challenge(mproc_conn *c, const mproc__auth *a, const mproc__deadline *dl);
 int mproc__answer_challenge(mproc_conn *c, const mproc__auth *a, const mproc__deadline *dl);
 
-/* Registers the fork handlers of the family key (called by mproc__init). */
-void mproc__authkey_init(void);
-
 #endif

@@ -3,6 +3,7 @@
  * handler makes the key before any fork, so parent and child never make
  * two different ones. spawn and forkserver children receive it in their
  * description (bootstrap.c). */
+#include "base/module.h"
 #include "conn/auth.h"
 
 #include <openssl/crypto.h>
@@ -40,10 +41,15 @@ static void after_fork_child(void)
     mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
 
-void mproc__authkey_init(void)
-{
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-}
+/* Rank CONN + 1: after the connection registry's hooks, in a fixed order. */
+static mproc__module authkey_module = {
+    .name = "conn.authkey",
+    .rank = MPROC__RANK_CONN + 1,
+    .before_fork = before_fork,
+    .after_fork_parent = after_fork_parent,
+    .after_fork_child = after_fork_child,
+};
+MPROC__MODULE(authkey_module)
 
 int mproc_get_authkey(void *buf, size_t cap, size_t *len)
 {

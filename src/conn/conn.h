@@ -29,7 +29,6 @@ void mproc__conn_unregister(const mproc_conn *c);
 /* Fills hits[0..cap) with the live connection handles found in bytes;
  * returns how many there are (may exceed cap). */
 size_t mproc__conn_scan(const void *bytes, size_t len, mproc__conn_hit *hits, size_t cap);
-void mproc__conn_registry_after_fork(void);
 
 /* The fds of c: its read fd (or -1) and write fd (or -1). */
 void mproc__conn_fds(const mproc_conn *c, int *rfd, int *wfd);

@@ -1,6 +1,7 @@
 /* The set of this process's live connections (see conn/conn.h): a
  * sorted array of addresses, so that argument bytes can be scanned for
  * connection handles quickly. */
+#include "base/module.h"
 #include "conn/conn.h"
 
 #include <pthread.h>
@@ -79,7 +80,15 @@ size_t mproc__conn_scan(const void *bytes, size_t len, mproc__conn_hit *hits, si
     return n;
 }
 
-void mproc__conn_registry_after_fork(void)
+/* In a fork child: another thread may have held the lock at the fork. */
+static void registry_after_fork_child(void)
 {
     mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
+
+static mproc__module registry_module = {
+    .name = "conn.registry",
+    .rank = MPROC__RANK_CONN,
+    .after_fork_child = registry_after_fork_child,
+};
+MPROC__MODULE(registry_module)

@@ -1,6 +1,7 @@
 /* Linux implementation of platform/platform.h. */
 #include "base/base.h"
 #include "base/inject.h"
+#include "base/module.h"
 #include "platform/platform.h"
 
 #include <fcntl.h>
@@ -133,10 +134,18 @@ pid_t mproc__tid(void)
     return cached_tid;
 }
 
-void mproc__tid_reset_after_fork(void)
+/* In a fork child: the forking thread's id is its parent's. */
+static void tid_after_fork_child(void)
 {
     cached_tid = 0;
 }
+
+static mproc__module tid_module = {
+    .name = "platform.tid",
+    .rank = MPROC__RANK_PLATFORM,
+    .after_fork_child = tid_after_fork_child,
+};
+MPROC__MODULE(tid_module)
 
 int mproc__memfd(const char *name, size_t size)
 {

@@ -69,7 +69,6 @@ int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *seen, siz
 
 /* The caller's thread id, cached per thread (reset in a fork child). */
 pid_t mproc__tid(void);
-void mproc__tid_reset_after_fork(void);
 
 /* An anonymous memory file (memfd, close-on-exec) of `size` bytes. */
 int mproc__memfd(const char *name, size_t size);

@@ -53,11 +53,6 @@ extern const mproc__start_method mproc__forkserver_method;
 bool mproc__start_method_available(mproc_start_method m);
 mproc_start_method mproc__default_start_method(void);
 
-/* What every fork child of this process must do (pthread_atfork runs it;
- * the forkserver's clone calls it itself). */
-void mproc__self_after_fork(void);
-void mproc__forkserver_after_fork(void);
-
 /* The child side, common to every start method: becomes p's process (name,
  * identity, daemon flag; `parent` and its pidfd `parent_fd`, or -1, become
  * mproc_parent_process()), runs the target, runs the exit handler, flushes
@@ -79,19 +74,11 @@ void mproc__registry_remove(mproc_process *p);
  * from several threads. Returns true once p is reaped. */
 bool mproc__reap(mproc_process *p, bool block);
 
-/* The current process: its pid (cached, refreshed after every fork), its
+/* The current process: its pid is mproc__self_pid() (base.h); its
  * identity string ("" at the root), the next child number, daemon flag. */
-extern pid_t mproc__self_pid_v;
-static inline pid_t mproc__self_pid(void)
-{
-    return mproc__self_pid_v;
-}
 const char *mproc__self_identity(void);
 int mproc__next_child_number(void);
 bool mproc__self_is_daemon(void);
-
-/* Called once from mproc__init: records the root process. */
-void mproc__self_init(void);
 
 /* Python's exit function: terminate daemonic children, join the others;
  * then run the process exit hooks. Run at exit() and by a child's exit. */

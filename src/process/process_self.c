@@ -4,11 +4,10 @@
 #include "arena/arena.h"
 #include "base/base.h"
 #include "base/list.h"
-#include "conn/conn.h"
 #include "base/log.h"
+#include "base/module.h"
 #include "platform/platform.h"
 #include "process/process.h"
-#include "sync/tlock.h"
 
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,7 +19,6 @@
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static mproc__list reg = MPROC__LIST_INIT(reg); /* started, unfreed children */
 static atomic_int child_counter;
-pid_t mproc__self_pid_v;
 static mproc_process root_obj = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .kind = MPROC__SELF,
@@ -52,28 +50,33 @@ bool mproc__self_is_daemon(void)
     return self->daemon;
 }
 
-/* In every child of a fork (ours or the program's own): a new pid, no
- * children yet, and locks other threads may have held at fork time. */
-void mproc__self_after_fork(void)
+/* At start-up: the root process. */
+static void self_init(void)
 {
-    mproc__self_pid_v = getpid();
+    root_obj.pid = mproc__self_pid_v;
+}
+
+/* In every child of a fork (ours or the program's own) after the lower
+ * layers' hooks, the pid already new: no children yet, and locks other
+ * threads may have held at fork time. */
+static void self_after_fork_child(void)
+{
     self->pid = mproc__self_pid_v;
-    mproc__tid_reset_after_fork();
-    mproc__arena_after_fork();
     reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     self->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     mproc__list_init(&reg);
-    mproc__conn_registry_after_fork();
-    mproc__tlock_after_fork();
-    mproc__forkserver_after_fork();
 }
 
-void mproc__self_init(void)
-{
-    mproc__self_pid_v = getpid();
-    root_obj.pid = mproc__self_pid_v;
-    pthread_atfork(NULL, NULL, mproc__self_after_fork);
-}
+/* At exit(): Python's exit function (before the arena takes back this
+ * thread's cache: the lower layers' at_exit hooks run after). */
+static mproc__module self_module = {
+    .name = "process.self",
+    .rank = MPROC__RANK_PROCESS,
+    .init = self_init,
+    .after_fork_child = self_after_fork_child,
+    .at_exit = mproc__exit_function,
+};
+MPROC__MODULE(self_module)
 
 mproc_process *mproc_current_process(void)
 {

@@ -22,6 +22,7 @@
 #include "process/bootstrap.h"
 #include "conn/conn.h"
 #include "base/log.h"
+#include "base/module.h"
 #include "platform/platform.h"
 #include "process/process.h"
 #include "process/spawn.h"
@@ -219,7 +220,7 @@ static void serve_one(int ctl)
     pid_t pid = mproc__clone_parent();
     if (pid == 0) {
         close(ctl);
-        mproc__self_after_fork();
+        mproc__modules_after_fork_child(); /* clone ran no fork handlers */
         become_like_requester(&b, h.std, fds, nfds);
         pid_t ppid = b.ppid;
         mproc__boot_free(&b);
@@ -402,10 +403,19 @@ int mproc_forkserver_set_preload(mproc_preload_fn fn)
     return 0;
 }
 
-void mproc__forkserver_after_fork(void)
+/* In a fork child: the parent's server is not the child's (it starts its
+ * own when it needs one). Rank PROCESS + 1: after the process's own hook. */
+static void forkserver_after_fork_child(void)
 {
     fs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     if (fs_sock >= 0) close(fs_sock);
     fs_sock = -1;
     fs_pid = 0;
 }
+
+static mproc__module forkserver_module = {
+    .name = "process.forkserver",
+    .rank = MPROC__RANK_PROCESS + 1,
+    .after_fork_child = forkserver_after_fork_child,
+};
+MPROC__MODULE(forkserver_module)

@@ -1,4 +1,5 @@
 /* The light owner-checked lock of sync/tlock.h. */
+#include "base/module.h"
 #include "sync/tlock.h"
 #include "platform/platform.h"
 
@@ -85,21 +86,26 @@ void mproc__tlock_release(mproc__tlock *l)
  * membarrier, -1 none (a forked child asks again: registration belongs to
  * the process). */
 static _Atomic int barrier_state;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 _Thread_local uint32_t mproc__tlock_self __attribute__((tls_model("initial-exec")));
 
-void mproc__tlock_after_fork(void)
+/* In a new child process (fork, or the forkserver's clone): forget the
+ * parent's thread id and its membarrier registration. */
+static void tlock_after_fork_child(void)
 {
     mproc__tlock_self = 0; /* the parent's tid, not ours */
     if (atomic_load_explicit(&barrier_state, memory_order_relaxed) > 0)
         atomic_store_explicit(&barrier_state, 0, memory_order_relaxed);
 }
 
-static void barrier_atfork(void)
-{
-    pthread_atfork(NULL, NULL, mproc__tlock_after_fork);
-}
+/* Started with the library, or on its own by the first biased take (a
+ * program may use locks without starting the library). */
+static mproc__module tlock_module = {
+    .name = "sync.tlock",
+    .rank = MPROC__RANK_SYNC,
+    .after_fork_child = tlock_after_fork_child,
+};
+MPROC__MODULE(tlock_module)
 
 /* Whether this process may hold a lock through its bias. */
 static bool barrier_registered(void)
@@ -110,7 +116,7 @@ static bool barrier_registered(void)
     if (MPROC__TSAN) return false;
     int st = atomic_load_explicit(&barrier_state, memory_order_relaxed);
     if (MPROC__LIKELY(st != 0)) return st > 0;
-    pthread_once(&atfork_once, barrier_atfork);
+    mproc__module_start(&tlock_module);
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     st = cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
                  syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0

@@ -102,9 +102,4 @@ int mproc__heavy_barrier(void);
  * (then the sleeper must not sleep without a timer). */
 int mproc__tlock_sleeper_fence(mproc__tlock *l);
 
-/* In a new child process (fork, or the forkserver's clone, which runs no
- * fork handlers and calls this itself): forget the parent's thread id and
- * its membarrier registration. */
-void mproc__tlock_after_fork(void);
-
 #endif
