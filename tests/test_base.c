@@ -1,6 +1,6 @@
 /* Base layer: error codes, deadlines, logging, version, cpu count. */
 #include "base/base.h"
-#include "process/cpu.h"
+#include "platform/cgroup.h"
 #include "testutil.h"
 
 #include <fcntl.h>

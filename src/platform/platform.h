@@ -1,7 +1,7 @@
 /* The platform layer: the Linux-specific calls of mproc, behind contracts
  * that a port provides again (futexes, pidfds, memfd, membarrier, fixed
- * mappings, clone, prctl, /proc, the CPU count; the rest of src/platform/:
- * exec_self.h re-executes the program, cpu.h reads cgroup quotas).
+ * mappings, clone, prctl, /proc, CPU affinity; the rest of src/platform/:
+ * exec_self.h re-executes the program, cgroup.c reads the CPU quota).
  *
  * The rest of src/ is C11 and POSIX.1-2008, except for what follows, which
  * a port to another system must also look at (Linux or glibc unless said):
@@ -11,7 +11,7 @@
  *   accept4, SOCK_CLOEXEC, SOCK_NONBLOCK
  *                         conn/listener.c; SOCK_CLOEXEC also
  *                         process/start_spawn.c
- *   pipe2 (O_NONBLOCK)    manager/server.c, pool/pool.c
+ *   pipe2 (O_NONBLOCK)    manager/server.c, pool/lifecycle.c
  *   MSG_CMSG_CLOEXEC      process/start_forkserver.c
  *   MSG_DONTWAIT (BSD too), MSG_NOSIGNAL (POSIX, not on macOS)
  *                         conn/conn.c, conn/listener_handshake.c,
