@@ -2,7 +2,7 @@
  * module registry. */
 #include "base/base.h"
 #include "base/module.h"
-#include "process/cpu.h"
+#include "platform/cgroup.h"
 #include "testutil.h"
 
 #include <fcntl.h>

@@ -135,15 +135,10 @@ static int parse_size(const char *s, size_t *out)
 
 static int map_at(uintptr_t addr, size_t size)
 {
-    void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, arena_fd, 0);
-    if (p == MAP_FAILED) return MPROC__ERRNO();
-    if ((uintptr_t)p != addr) { /* a kernel without MAP_FIXED_NOREPLACE */
-        munmap(p, size);
-        return MPROC_EADDRINUSE;
-    }
-    arena = p;
-    return 0;
+    void *p;
+    int rc = mproc__map_shared_at(addr, size, arena_fd, &p);
+    if (!rc) arena = p;
+    return rc;
 }
 
 /* A child of another program image maps its family's arena. */

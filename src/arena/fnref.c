@@ -9,6 +9,7 @@
 #include "arena/fnref.h"
 #include "arena/arena.h"
 #include "base/log.h"
+#include "platform/platform.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -203,8 +203,7 @@ uint64_t mproc__image_token(void)
     static _Atomic uint64_t token;
     uint64_t t = atomic_load(&token);
     if (t) return t;
-    if (getrandom(&t, sizeof t, GRND_NONBLOCK) != (ssize_t)sizeof t)
-        t = (uint64_t)mproc_now_ns() ^ (uint64_t)getpid() << 32;
+    if (!mproc__random_bytes(&t, sizeof t)) t = (uint64_t)mproc_now_ns() ^ (uint64_t)getpid() << 32;
     t |= 1;
     uint64_t zero = 0;
     if (!atomic_compare_exchange_strong(&token, &zero, t)) t = zero;

@@ -11,8 +11,7 @@
  * replies, the server's requests), when it changes. */
 #include "manager/manager.h"
 #include "queue/queue.h"
-
-#include <sched.h>
+#include "platform/platform.h"
 
 void mproc__mgr_channel_tune(mproc__mgr_channel *ch)
 {
@@ -24,7 +23,7 @@ int mproc__mgr_channel_get(mproc__mgr_channel *ch, int side, void **buf, size_t 
                            int timeout_ms)
 {
     mproc_queue *q = side == MPROC__MGR_SERVER ? ch->req : ch->rep;
-    int me = sched_getcpu();
+    int me = mproc__current_cpu();
     if (atomic_load_explicit(&ch->cpu[side], memory_order_relaxed) != me)
         atomic_store_explicit(&ch->cpu[side], me, memory_order_relaxed);
     int other = atomic_load_explicit(&ch->cpu[!side], memory_order_relaxed);

@@ -284,3 +284,14 @@ void mproc__exec_env_restore(void)
         unsetenv("LD_PRELOAD");
     unsetenv(WAS_VAR);
 }
+
+const char *mproc__self_exe(void)
+{
+    return "/proc/self/exe";
+}
+
+char *mproc__program_name(void)
+{
+    extern char *program_invocation_name;
+    return program_invocation_name;
+}

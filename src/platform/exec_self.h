@@ -27,4 +27,9 @@ void mproc__exec_env_restore(void);
 /* Whether the program can be re-executed at all (see above). */
 bool mproc__exec_self_possible(void);
 
+/* A path that exec(2) and access(2) take for the running program's own
+ * image (/proc/self/exe), and the name it was started as (its argv[0]). */
+const char *mproc__self_exe(void);
+char *mproc__program_name(void);
+
 #endif

@@ -5,13 +5,18 @@
 #include "platform/platform.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -213,4 +218,111 @@ int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *seen, siz
     }
     if (v != stack) free(v);
     return rc;
+}
+
+bool mproc__membarrier_register(void)
+{
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    return cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+           syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+}
+
+int mproc__membarrier(void)
+{
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -1;
+}
+
+int mproc__map_shared_at(uintptr_t addr, size_t size, int fd, void **out)
+{
+    void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) return MPROC__ERRNO();
+    if ((uintptr_t)p != addr) { /* a kernel without MAP_FIXED_NOREPLACE */
+        munmap(p, size);
+        return MPROC_EADDRINUSE;
+    }
+    *out = p;
+    return 0;
+}
+
+void mproc__set_thread_name(const char *name)
+{
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+bool mproc__random_bytes(void *buf, size_t n)
+{
+    return getrandom(buf, n, GRND_NONBLOCK) == (ssize_t)n;
+}
+
+int mproc__current_cpu(void)
+{
+    return sched_getcpu();
+}
+
+bool mproc__thread_dead(pid_t tid)
+{
+    if (kill(tid, 0) != 0) return errno == ESRCH;
+    char path[40], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* the state follows the name */
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+pid_t mproc__fork_nohandlers(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return _Fork();
+#else
+    return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+#endif
+}
+
+void mproc__close_range(unsigned lo, unsigned hi)
+{
+    if (lo > hi) return;
+    if (syscall(SYS_close_range, lo, hi, 0) == 0) return;
+    struct rlimit rl;
+    unsigned top = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < top)
+        top = (unsigned)rl.rlim_cur;
+    for (unsigned fd = lo; fd <= hi && fd < top; fd++) close((int)fd);
+}
+
+/* "/proc/self/fd/<fd>", without snprintf (async-signal-safe). */
+static void fd_path(char path[48], int fd)
+{
+    char tmp[16];
+    size_t n = 0, at = sizeof "/proc/self/fd/" - 1;
+    unsigned v = (unsigned)fd;
+    memcpy(path, "/proc/self/fd/", at);
+    do tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (size_t i = 0; i < n; i++) path[at + i] = tmp[n - 1 - i];
+    path[at + n] = '\0';
+}
+
+int mproc__fd_reopen(int fd, int flags)
+{
+    char path[48];
+    fd_path(path, fd);
+    int r = open(path, flags);
+    return r < 0 ? MPROC__ERRNO() : r;
+}
+
+bool mproc__fd_is_memfd(int fd, const char *name)
+{
+    char path[48], link[64];
+    fd_path(path, fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n <= 0) return false;
+    link[n] = '\0';
+    size_t len = strlen(name);
+    return strncmp(link, "/memfd:", 7) == 0 && strncmp(link + 7, name, len) == 0;
 }

@@ -1,6 +1,40 @@
-/* The platform layer: every Linux-specific call the rest of mproc uses.
- * A port provides these with the same contracts; everything else in src/ is
- * portable POSIX C11. */
+/* The platform layer: the Linux-specific calls of mproc, behind contracts
+ * that a port provides again (futexes, pidfds, memfd, membarrier, fixed
+ * mappings, clone, prctl, /proc, CPU affinity; the rest of src/platform/:
+ * exec_self.h re-executes the program, cgroup.c reads the CPU quota).
+ *
+ * The rest of src/ is C11 and POSIX.1-2008, except for what follows, which
+ * a port to another system must also look at (Linux or glibc unless said):
+ *
+ *   _GNU_SOURCE           every file of the library (CMakeLists.txt)
+ *   epoll                 conn/listener.c
+ *   accept4, SOCK_CLOEXEC, SOCK_NONBLOCK
+ *                         conn/listener.c; SOCK_CLOEXEC also
+ *                         process/start_spawn.c
+ *   pipe2 (O_NONBLOCK)    manager/server.c, pool/lifecycle.c
+ *   MSG_CMSG_CLOEXEC      process/start_forkserver.c
+ *   MSG_DONTWAIT (BSD too), MSG_NOSIGNAL (POSIX, not on macOS)
+ *                         conn/conn.c, conn/listener_handshake.c,
+ *                         manager/client.c; MSG_NOSIGNAL also
+ *                         process/start_forkserver.c
+ *   POLLRDHUP             manager/client.c, manager/server.c
+ *   abstract Unix socket names ("@name")
+ *                         conn/address.c, conn/listener.c
+ *   dl_iterate_phdr, dlinfo, dladdr (<link.h>)
+ *                         arena/fnref.c
+ *   backtrace, backtrace_symbols_fd (<execinfo.h>)
+ *                         pool/worker.c, process/start_forkserver.c
+ *   pthread_mutex_clocklock               sync/lock.c
+ *   posix_spawn_file_actions_addclosefrom_np   process/start_spawn.c
+ *   strerrordesc_np       base/error.c (base is below this layer)
+ *   asprintf, vasprintf   pool/task.c, pool/executor_thread.c
+ *   NSIG                  process/bootstrap.c, process/start_forkserver.c
+ *   usleep (not in POSIX.1-2008)          manager/server.c
+ *   eventfd               base/inject.h (failure-injection builds only)
+ *   GCC/Clang extensions: __attribute__ (constructor in shm/tracker.c and
+ *                         process/start_spawn.c, tls_model, noinline,
+ *                         noreturn), __builtin_* (expect, clzll, popcount,
+ *                         memcpy, ia32_pause), __has_feature */
 #ifndef MPROC_INTERNAL_PLATFORM_H
 #define MPROC_INTERNAL_PLATFORM_H
 
@@ -80,5 +114,51 @@ void mproc__release_pages(void *addr, size_t len);
 /* Maps the whole pages inside [addr, addr+len) writable now, in one call,
  * rather than one fault at a time later (best effort: Linux 5.14+). */
 void mproc__populate_pages(void *addr, size_t len);
+
+/* The heavy barrier of membarrier(2) GLOBAL_EXPEDITED. Register once per
+ * process (a fork child registers again: registration belongs to the
+ * process): true if the barrier can be used. The barrier: 0 once every
+ * thread of every registered process has passed a full memory barrier,
+ * -1 on failure. */
+bool mproc__membarrier_register(void);
+int mproc__membarrier(void);
+
+/* Maps `size` bytes of fd from offset 0, shared and read-write, at exactly
+ * `addr` and never over an existing mapping, without reserving swap: 0 and
+ * *out = addr; MPROC_EEXIST (or MPROC_EADDRINUSE) when something is mapped
+ * there; another negative code. */
+int mproc__map_shared_at(uintptr_t addr, size_t size, int fd, void **out);
+
+/* Names the calling thread (the name ps shows, up to 15 bytes; the
+ * process's when called on its main thread). Async-signal-safe. */
+void mproc__set_thread_name(const char *name);
+
+/* Fills buf with n random bytes from the kernel without blocking; false
+ * when it has none to give (the caller mixes its own). */
+bool mproc__random_bytes(void *buf, size_t n);
+
+/* The CPU the calling thread runs on, or -1. */
+int mproc__current_cpu(void);
+
+/* Whether thread `tid` is gone, or a zombie (killed, not yet reaped: it
+ * will never run again). */
+bool mproc__thread_dead(pid_t tid);
+
+/* fork(2) without the pthread_atfork handlers, async-signal-safe. */
+pid_t mproc__fork_nohandlers(void);
+
+/* Closes every fd in [lo, hi] (hi may be ~0u). Async-signal-safe. */
+void mproc__close_range(unsigned lo, unsigned hi);
+
+/* A new open file description of the file open on fd (open(2) with
+ * `flags`, not a dup): an fd, or a negative code. */
+int mproc__fd_reopen(int fd, int flags);
+
+/* Whether fd is a memory file (mproc__memfd) whose name starts with `name`. */
+bool mproc__fd_is_memfd(int fd, const char *name);
+
+/* The directory (with its final '/') where the names of shm_open(3) are
+ * files that open(2) can check. */
+#define MPROC__SHM_DIR "/dev/shm/"
 
 #endif

@@ -31,7 +31,7 @@ static bool spawn_ok, forkserver_ok;
 
 static void probe(void)
 {
-    spawn_ok = access("/proc/self/exe", X_OK) == 0 && mproc__exec_self_possible();
+    spawn_ok = access(mproc__self_exe(), X_OK) == 0 && mproc__exec_self_possible();
     forkserver_ok = spawn_ok && mproc__clone_parent_supported();
 }
 

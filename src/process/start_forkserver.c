@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -232,7 +231,7 @@ static void serve_one(int ctl)
 
 void mproc__forkserver_serve(mproc__boot *b, int ctl)
 {
-    prctl(PR_SET_NAME, "mproc-forksrv", 0, 0, 0);
+    mproc__set_thread_name("mproc-forksrv");
     /* Signals meant for the program (a Ctrl-C to its process group) do not
      * reach the server; its children start with them pending, blocked. */
     sigset_t all;

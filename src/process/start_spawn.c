@@ -124,9 +124,8 @@ int mproc__spawn_image(const void *blob, size_t len, const int *fds, size_t nfds
     rc = mproc__exec_env_make(SPAWN_ENV "=1", &env);
     pid_t pid = 0;
     if (!rc) {
-        extern char *program_invocation_name;
-        char *argv[] = {program_invocation_name, NULL};
-        int e = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, env.envp);
+        char *argv[] = {mproc__program_name(), NULL};
+        int e = posix_spawn(&pid, mproc__self_exe(), &fa, &attr, argv, env.envp);
         if (e) rc = mproc__err_from_errno(e);
     }
     mproc__exec_env_free(&env);

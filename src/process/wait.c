@@ -1,4 +1,6 @@
-/* mproc_wait: poll(2) over connections, process sentinels and fds. */
+/* mproc_wait: waits for connections, process sentinels and fds (poll(2))
+ * and for queues (their futex words: one futex_waitv sleep when only
+ * queues are waited on, else looked at every millisecond of the poll). */
 #include "base/base.h"
 #include "conn/conn.h"
 #include "platform/platform.h"

@@ -18,6 +18,7 @@
  * Python's), with that risk.
  */
 #include "base/base.h"
+#include "platform/platform.h"
 #include "shm/tracker.h"
 #include "mproc/shm.h"
 
@@ -28,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,7 +61,7 @@ static const char *check_name(const char *name)
 static void random_name(char *path)
 {
     unsigned char r[8];
-    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    if (!mproc__random_bytes(r, sizeof r)) {
         /* No entropy source: a mix of the clock, the pid and a counter. */
         static atomic_uint counter;
         uint64_t x = (uint64_t)mproc_now_ns() ^ ((uint64_t)getpid() << 40) ^

@@ -42,12 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,42 +153,12 @@ typedef struct ready_msg {
     int32_t pid; /* the tracker's pid */
 } ready_msg;
 
-static pid_t fork_nohandlers(void)
-{
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    return _Fork();
-#else
-    return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-#endif
-}
-
-static void close_range_safe(unsigned lo, unsigned hi)
-{
-    if (lo > hi) return;
-    if (syscall(SYS_close_range, lo, hi, 0) == 0) return;
-    struct rlimit rl;
-    unsigned top = 65536;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < top)
-        top = (unsigned)rl.rlim_cur;
-    for (unsigned fd = lo; fd <= hi && fd < top; fd++) close((int)fd);
-}
-
 static void close_all_except(int a, int b)
 {
     unsigned lo = (unsigned)(a < b ? a : b), hi = (unsigned)(a < b ? b : a);
-    if (lo > 0) close_range_safe(0, lo - 1);
-    if (hi > lo + 1) close_range_safe(lo + 1, hi - 1);
-    close_range_safe(hi + 1, ~0u);
-}
-
-static size_t put_uint(char *p, unsigned v)
-{
-    char tmp[16];
-    size_t n = 0;
-    do tmp[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    for (size_t i = 0; i < n; i++) p[i] = tmp[n - 1 - i];
-    return n;
+    if (lo > 0) mproc__close_range(0, lo - 1);
+    if (hi > lo + 1) mproc__close_range(lo + 1, hi - 1);
+    mproc__close_range(hi + 1, ~0u);
 }
 
 static bool valid_name(const char *n, size_t len)
@@ -211,12 +177,13 @@ static void sweep(ttable *t)
         tslot *s = &t->slots[k];
         if ((atomic_load_explicit(&s->state, memory_order_acquire) & ST_MASK) != ST_ACTIVE)
             continue;
-        char path[sizeof "/dev/shm/" + sizeof s->name];
-        memcpy(path, "/dev/shm/", 9);
+        char path[sizeof MPROC__SHM_DIR + sizeof s->name];
+        const size_t dir = sizeof MPROC__SHM_DIR - 1;
+        memcpy(path, MPROC__SHM_DIR, dir);
         size_t len = 0;
-        while (len < sizeof s->name - 1 && (path[9 + len] = s->name[len]) != '\0') len++;
-        path[9 + len] = '\0';
-        if (!valid_name(path + 9, len)) continue;
+        while (len < sizeof s->name - 1 && (path[dir + len] = s->name[len]) != '\0') len++;
+        path[dir + len] = '\0';
+        if (!valid_name(path + dir, len)) continue;
         uint64_t ino = atomic_load_explicit(&s->ino, memory_order_relaxed);
         uint64_t dev = atomic_load_explicit(&s->dev, memory_order_relaxed);
         if (ino) {
@@ -308,7 +275,7 @@ static MPROC__NORETURN void tracker_run(int own, int wfd, off_t map_off, size_t 
     _exit(0);
 }
 
-/* The grandchild, right after _Fork: async-signal-safe calls only. */
+/* The grandchild, right after its fork: async-signal-safe calls only. */
 static MPROC__NORETURN void tracker_child(const tracker_args *a)
 {
     setsid();
@@ -320,22 +287,12 @@ static MPROC__NORETURN void tracker_child(const tracker_args *a)
     static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
         sigaction(ignored[i], &ign, NULL);
-    prctl(PR_SET_NAME, "mproc-shmtrack", 0, 0, 0);
+    mproc__set_thread_name("mproc-shmtrack");
     if (chdir("/") != 0) { /* not fatal */
     }
     if (a->exe && fcntl(a->own_fd, F_SETFD, 0) == 0 && fcntl(a->wfd, F_SETFD, 0) == 0)
         execve(a->exe, a->argv, a->envp);
     tracker_run(a->own_fd, a->wfd, a->map_off, a->map_len, a->table_in, a);
-}
-
-static bool fd_is_arena(int fd)
-{
-    char path[48] = "/proc/self/fd/", link[64];
-    path[14 + put_uint(path + 14, (unsigned)fd)] = '\0';
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n <= 0) return false;
-    link[n] = '\0';
-    return strncmp(link, "/memfd:mproc-arena", 18) == 0;
 }
 
 /* In a fresh image started as a tracker: become it before main runs. */
@@ -348,11 +305,11 @@ __attribute__((constructor(101))) static void tracker_ctor(void)
     unsigned long long len, in;
     struct stat st;
     if (sscanf(v, "%d:%d:%lld:%llu:%llu", &own, &wfd, &off, &len, &in) != 5 || off < 0 ||
-        !fd_is_arena(own) || fstat(wfd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+        !mproc__fd_is_memfd(own, "mproc-arena") || fstat(wfd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
         unsetenv(TRACKER_ENV); /* not for us: the program goes on */
         return;
     }
-    prctl(PR_SET_NAME, "mproc-shmtrack", 0, 0, 0);
+    mproc__set_thread_name("mproc-shmtrack");
     tracker_run(own, wfd, (off_t)off, (size_t)len, (size_t)in, NULL);
 }
 
@@ -379,10 +336,8 @@ static int start_tracker(ttable *t, pid_t *tracker_pid, bool exec_ok)
 
     /* The tracker's own description of the memfd, made here so that its
      * number is known; the family's description gets no new reference. */
-    char path[48] = "/proc/self/fd/";
-    path[14 + put_uint(path + 14, (unsigned)arena_fd)] = '\0';
-    a.own_fd = open(path, O_RDWR | O_CLOEXEC);
-    if (a.own_fd < 0) return MPROC__ERRNO();
+    a.own_fd = mproc__fd_reopen(arena_fd, O_RDWR | O_CLOEXEC);
+    if (a.own_fd < 0) return a.own_fd;
     int p[2];
     int rc = mproc__pipe_cloexec(p);
     if (rc) {
@@ -398,16 +353,16 @@ static int start_tracker(ttable *t, pid_t *tracker_pid, bool exec_ok)
     mproc__exec_env env = {0};
     if (exec_ok && mproc__exec_env_make(trk, &env) == 0) {
         a.envp = env.envp;
-        a.exe = "/proc/self/exe";
+        a.exe = mproc__self_exe();
         a.argv = argv;
     }
 
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t mid = fork_nohandlers();
-    if (mid == 0) { /* the intermediate child: only _Fork and _exit */
-        pid_t tr = fork_nohandlers();
+    pid_t mid = mproc__fork_nohandlers();
+    if (mid == 0) { /* the intermediate child: only a fork and _exit */
+        pid_t tr = mproc__fork_nohandlers();
         if (tr == 0) tracker_child(&a);
         _exit(tr < 0 ? 1 : 0);
     }

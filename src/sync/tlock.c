@@ -3,14 +3,8 @@
 #include "sync/tlock.h"
 #include "platform/platform.h"
 
-#include <fcntl.h>
-#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,18 +18,7 @@
  * will never run again). */
 static bool holder_dead(uint32_t w)
 {
-    pid_t tid = (pid_t)(w & ~TLOCK_WAITERS);
-    if (kill(tid, 0) != 0) return errno == ESRCH;
-    char path[40], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = '\0';
-    const char *paren = strrchr(buf, ')'); /* the state follows the name */
-    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+    return mproc__thread_dead((pid_t)(w & ~TLOCK_WAITERS));
 }
 
 int mproc__tlock_acquire(mproc__tlock *l, const mproc__deadline *dl)
@@ -117,11 +100,7 @@ static bool barrier_registered(void)
     int st = atomic_load_explicit(&barrier_state, memory_order_relaxed);
     if (MPROC__LIKELY(st != 0)) return st > 0;
     mproc__module_start(&tlock_module);
-    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-    st = cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
-                 syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0
-             ? 1
-             : -1;
+    st = mproc__membarrier_register() ? 1 : -1;
     atomic_store_explicit(&barrier_state, st, memory_order_relaxed);
     return st > 0;
 }
@@ -129,7 +108,7 @@ static bool barrier_registered(void)
 int mproc__heavy_barrier(void)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -1;
+    return mproc__membarrier();
 }
 
 /* Waits (holding the word) until no thread holds the lock through a bias

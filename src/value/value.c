@@ -11,13 +11,13 @@
  * Deleting an entry keeps the order, so it moves the later entries and
  * rebuilds the index: O(n). */
 #include "base/base.h"
+#include "platform/platform.h"
 #include "value/value.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -28,7 +28,7 @@ static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
 static void sip_seed(void)
 {
     uint64_t k[2];
-    if (getrandom(k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
+    if (!mproc__random_bytes(k, sizeof k)) {
         k[0] = (uint64_t)mproc_now_ns() ^ ((uint64_t)getpid() << 32);
         k[1] = (uint64_t)(uintptr_t)&k * 0x9e3779b97f4a7c15u;
     }

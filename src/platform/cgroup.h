@@ -1,6 +1,7 @@
-/* CPU counting internals, exposed for tests. */
-#ifndef MPROC_INTERNAL_CPU_H
-#define MPROC_INTERNAL_CPU_H
+/* cgroup CPU quotas (platform/platform.h: mproc__cgroup_cpu_quota), exposed
+ * for tests. */
+#ifndef MPROC_INTERNAL_CGROUP_H
+#define MPROC_INTERNAL_CGROUP_H
 
 /* The CPU quota, in whole CPUs rounded up, that the cgroup files under
  * `root` impose on a process whose /proc/self/cgroup text is `self_cgroup`;
