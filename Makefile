@@ -41,13 +41,14 @@ release: deps
 	@cmake --build $(RELEASE_BUILD) -j$(JOBS)
 	@python3 tools/check_test_hooks.py --absent $(RELEASE_BUILD)/libmproc.so $(RELEASE_BUILD)/libmproc.a
 
-# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# two programs at a time (the exhaustion test alone).
 asan-check: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
 	  -DMPROC_SANITIZE=address,undefined >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j$(JOBS) --output-on-failure
 
 # The fault suite (tests/fault) with FAULT_TRIALS trials per scenario and
 # start method (thousands in all; make check runs a few hundred).
