@@ -214,7 +214,8 @@ void mproc__pool_dispatch_locked(mproc_pool *pool)
             if (!best || w->nassigned < best->nassigned) best = w;
         }
         if (!best) return;
-        pool_task *t = pool_first(&pool->pend);
+        pool_task *t = pool_first(&pool->pend); /* (steal_locked filled it) */
+        if (!t) return;
         if (t->prep) {
             t->prep(t->ud, t->seq);
             t->prep = NULL;
