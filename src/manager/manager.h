@@ -82,7 +82,7 @@ bool mproc__mgr_channel_valid(const mproc__mgr_channel *ch);
 /* The sides of a channel, and the next message for one of them (the
  * client's replies, the server's requests), as mproc_queue_get: the waiter
  * first spins on the queue for up to MPROC__MGR_SPIN_LOCAL_NS, unless the
- * other side last waited on the CPU it runs on (manager_local_wait.c).
+ * other side last waited on the CPU it runs on (manager/local_wait.c).
  * mproc__mgr_channel_tune sets a new channel up for this. */
 enum { MPROC__MGR_CLIENT = 0, MPROC__MGR_SERVER = 1 };
 #define MPROC__MGR_SPIN_LOCAL_NS 30000u
@@ -91,8 +91,8 @@ int mproc__mgr_channel_get(mproc__mgr_channel *ch, int side, void **buf, size_t 
                            int timeout_ms);
 #define MPROC__MGR_LOCAL_SLICE_MS 500 /* how often a local waiter checks the socket */
 
-/* The built-in types: containers (manager_containers.c) and queues and
- * synchronisation objects (manager_sync.c). */
+/* The built-in types: containers (manager/containers.c) and queues and
+ * synchronisation objects (manager/sync.c). */
 extern const mproc_type_def mproc__mgr_container_types[];
 extern const size_t mproc__mgr_ncontainer;
 extern const mproc_type_def mproc__mgr_sync_types[];

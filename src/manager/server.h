@@ -1,5 +1,5 @@
-/* The manager server's parts: the object table (manager_objects.c) and
- * the connection handling (manager_server.c). */
+/* The manager server's parts: the object table (manager/objects.c) and
+ * the connection handling (manager/server.c). */
 #ifndef MPROC_INTERNAL_MANAGER_SERVER_H
 #define MPROC_INTERNAL_MANAGER_SERVER_H
 

@@ -1,5 +1,5 @@
-/* Pool internals shared by the parent side (pool.c, pool_map.c) and the
- * worker side (pool_worker.c).
+/* Pool internals shared by the parent side (lifecycle.c, scheduler.c, map.c ...) and the
+ * worker side (worker.c).
  *
  * Every worker has an inbox queue in the arena; the parent puts the tasks
  * it assigns to a worker there, at most mproc__pool_window() at a time, and keeps
@@ -127,7 +127,7 @@ typedef struct pool_worker_arg {
 /* The worker process's target. */
 int mproc__pool_worker_main(void *arg);
 
-/* ---- the parent side, for pool_map.c ------------------------------------- */
+/* ---- the parent side, for map.c ------------------------------------- */
 
 typedef struct pool_task pool_task;
 

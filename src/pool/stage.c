@@ -1,5 +1,5 @@
 /* The staging blocks of copy-mode maps (pool/pool.h,
- * mproc__pool_stage_take); pool_map.c tells how a map uses one. */
+ * mproc__pool_stage_take); map.c tells how a map uses one. */
 #include "platform/platform.h"
 #include "pool/pool.h"
 #include "process/process.h"

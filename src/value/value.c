@@ -1,6 +1,6 @@
 /* Dynamic values: building, inspecting, copying, comparing and freeing the
- * tree. The layout is in value/value.h; the printer is value_repr.c and
- * the CBOR codec value_cbor.c.
+ * tree. The layout is in value/value.h; the printer is value/repr.c and
+ * the CBOR codec value/cbor.c.
  *
  * Maps keep their entries in insertion order. Up to MPROC__MAP_INDEX_MIN
  * entries a lookup is a linear scan with mproc_value_equal; past that the

@@ -1,5 +1,5 @@
 /* Internal layout of mproc_value, shared by value.c (the tree),
- * value_repr.c (the printer) and value_cbor.c (the codec).
+ * repr.c (the printer) and cbor.c (the codec).
  *
  * Every value starts with the common header `struct mproc_value`; the rest
  * depends on the kind, in the way CPython lays out its objects:
