@@ -247,7 +247,11 @@ int mproc__map_shared_at(uintptr_t addr, size_t size, int fd, void **out)
 
 void mproc__set_thread_name(const char *name)
 {
-    prctl(PR_SET_NAME, name, 0, 0, 0);
+    /* The system call itself, not libc's prctl: the shm tracker names
+     * itself right after a fork that ran no handlers in a process with
+     * threads, where ThreadSanitizer's prctl could wait for a lock a
+     * thread of the parent held at the fork, for ever. */
+    syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
 }
 
 bool mproc__random_bytes(void *buf, size_t n)
@@ -282,6 +286,11 @@ pid_t mproc__fork_nohandlers(void)
 #else
     return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 #endif
+}
+
+_Noreturn void mproc__exit_raw(int code)
+{
+    for (;;) syscall(SYS_exit_group, code);
 }
 
 void mproc__close_range(unsigned lo, unsigned hi)

@@ -147,6 +147,11 @@ bool mproc__thread_dead(pid_t tid);
 /* fork(2) without the pthread_atfork handlers, async-signal-safe. */
 pid_t mproc__fork_nohandlers(void);
 
+/* Ends the process with code at once, by the system call itself: for a
+ * child of mproc__fork_nohandlers in a process with threads, where a
+ * sanitizer's _exit could wait for a lock a parent's thread held. */
+_Noreturn void mproc__exit_raw(int code);
+
 /* Closes every fd in [lo, hi] (hi may be ~0u). Async-signal-safe. */
 void mproc__close_range(unsigned lo, unsigned hi);
 

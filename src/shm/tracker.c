@@ -361,10 +361,10 @@ static int start_tracker(ttable *t, pid_t *tracker_pid, bool exec_ok)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t mid = mproc__fork_nohandlers();
-    if (mid == 0) { /* the intermediate child: only a fork and _exit */
+    if (mid == 0) { /* the intermediate child: only a fork and an exit */
         pid_t tr = mproc__fork_nohandlers();
         if (tr == 0) tracker_child(&a);
-        _exit(tr < 0 ? 1 : 0);
+        mproc__exit_raw(tr < 0 ? 1 : 0);
     }
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
