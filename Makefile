@@ -30,7 +30,7 @@ demo: build
 	@bash examples/run_all.sh $(BUILD)
 
 check: build
-	@cd $(BUILD) && ctest --output-on-failure
+	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
 
 # The release library (docs/testing.md): configured with
 # -DBUILD_TESTING=OFF, so without the test hooks, which nm must not find
@@ -71,7 +71,7 @@ tsan-check: deps
 # each with a pragma and the reason.
 analyze: deps
 	@cmake -S . -B $(ANALYZE_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DMPROC_ANALYZE=ON -DBUILD_TESTING=OFF >/dev/null
+	  -DMPROC_ANALYZE=ON -DBUILD_TESTING=OFF -DMPROC_TESTING=ON >/dev/null
 	@cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_obj -- -k
 
 # Failure injection (docs/testing.md): the library built with -DMPROC_INJECT=ON
@@ -117,7 +117,7 @@ bench: deps
 
 format:
 	@clang-format -i include/*.h include/mproc/*.h src/*/*.c src/*/*.h \
-	  tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h tests/fault/*.c tests/fault/*.h \
+	  tests/*.[ch] tests/*/*.[ch] \
 	  examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:

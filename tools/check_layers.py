@@ -38,11 +38,6 @@ PUBLIC = {"base": "base", "arena": "arena", "sync": "sync", "shm": "shm", "value
 KNOWN = []
 
 
-def layer_of(path, src):
-    rel = os.path.relpath(path, src).split(os.sep)
-    return rel[0] if len(rel) > 1 and rel[0] in RANK else None
-
-
 def check_includes(src):
     found = []
     for layer in LAYERS:
@@ -56,6 +51,12 @@ def check_includes(src):
             with open(path, encoding="utf-8") as f:
                 text = f.read()
             for m in INCLUDE.finditer(text):
+                if m.group(1) == "mproc" and m.group(2) not in PUBLIC:
+                    line = text.count("\n", 0, m.start()) + 1
+                    found.append((f"{layer}/{name}", "?",
+                                  f"{layer}/{name}:{line}: includes mproc/{m.group(2)}.h, "
+                                  f"a public header of no known layer (add it to PUBLIC)"))
+                    continue
                 used = PUBLIC.get(m.group(2)) if m.group(1) == "mproc" else m.group(1)
                 if used in RANK and RANK[used] > RANK[layer]:
                     line = text.count("\n", 0, m.start()) + 1

@@ -51,11 +51,6 @@ static void after_fork_parent(void)
     MPROC__UNLOCK(&mu);
 }
 
-static void after_fork_child(void)
-{
-    mproc__modules_after_fork_child();
-}
-
 void mproc__modules_after_fork_child(void)
 {
     pid_t pid = getpid();
@@ -72,7 +67,7 @@ void mproc__modules_after_fork_child(void)
 static void install_atfork(void)
 {
     child_hooks_pid = getpid();
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    pthread_atfork(before_fork, after_fork_parent, mproc__modules_after_fork_child);
 }
 
 /* At exit(): the at_exit hooks from the top down (the process layer's

@@ -105,9 +105,9 @@ static void channel_leave(mproc_manager *m, int wait_ms)
     if (!m->ch) return;
     if (m->c && wait_ms) {
         mproc_queue_close(m->ch->req);
-        struct pollfd pf = {.fd = mproc_conn_fileno(m->c), .events = POLLRDHUP};
-        int k;
-        MPROC__RETRY_EINTR(k, poll(&pf, 1, wait_ms));
+        mproc__deadline dl;
+        mproc__deadline_init(&dl, wait_ms);
+        (void)mproc__wait_fd(mproc_conn_fileno(m->c), POLLRDHUP, &dl);
     }
     if (m->c && server_gone(m->c)) mproc__mgr_channel_release(m->ch, MPROC__MGR_CH_SERVER);
     mproc__mgr_channel_release(m->ch, MPROC__MGR_CH_CLIENT);

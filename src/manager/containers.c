@@ -160,7 +160,7 @@ static int l_getitem(void *s, const mproc_value *a, mproc_value **r)
 {
     box *b = s;
     int rc;
-    size_t i;
+    size_t i = 0; /* (set by index_arg when it succeeds) */
     LOCKED(b, if (!(rc = index_arg(mproc__mgr_arg(a, 0), MPROC__VLIST(b->v)->len, false, &i))) rc =
                   (*r = mproc_value_copy(MPROC__VLIST(b->v)->items[i])) ? 0 : MPROC_ENOMEM);
     return rc;
@@ -171,7 +171,7 @@ static int l_setitem(void *s, const mproc_value *a, mproc_value **r)
     (void)r;
     box *b = s;
     int rc;
-    size_t i;
+    size_t i = 0; /* (set by index_arg when it succeeds) */
     mproc_value *x = keep(mproc__mgr_arg(a, 1)), *old = NULL;
     if (!x) return keep_err;
     LOCKED(
@@ -190,7 +190,7 @@ static int l_delitem(void *s, const mproc_value *a, mproc_value **r)
     (void)r;
     box *b = s;
     int rc;
-    size_t i;
+    size_t i = 0; /* (set by index_arg when it succeeds) */
     mproc_value *old = NULL;
     LOCKED(b, if (!(rc = index_arg(mproc__mgr_arg(a, 0), MPROC__VLIST(b->v)->len, false, &i))) old =
                   list_take(MPROC__VLIST(b->v), i));
@@ -224,7 +224,7 @@ static int l_insert(void *s, const mproc_value *a, mproc_value **r)
     (void)r;
     box *b = s;
     int rc;
-    size_t i;
+    size_t i = 0; /* (set by index_arg when it succeeds) */
     mproc_value *x = keep(mproc__mgr_arg(a, 1));
     LOCKED(
         b, if (!(rc = index_arg(mproc__mgr_arg(a, 0), MPROC__VLIST(b->v)->len, true, &i))) {

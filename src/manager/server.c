@@ -521,6 +521,39 @@ static bool socket_gone(mproc_conn *c)
     return poll(&pf, 1, 0) != 0;
 }
 
+/* Sends the reply r (freed here) to cl, over its socket or (local) its
+ * channel's reply queue (unbounded: the put never waits for room); what
+ * the method took is given back if the reply cannot reach the client.
+ * Nonzero: the connection is done (its method gave up, or the reply was
+ * not delivered). */
+static int reply(client *cl, mproc_value *r, bool local)
+{
+    if (cl->cut) { /* its method gave up: the client is gone, or we stop */
+        give_back(cl, r);
+        mproc_value_free(r);
+        return 1;
+    }
+    void *out = NULL;
+    size_t olen = 0;
+    int rc;
+    if (!local && cl->undo && client_gone(cl))
+        rc = MPROC_ECONNRESET; /* a grant its client would not read */
+    else if (!(rc = encode_reply(cl, r, &out, &olen)))
+        rc = local ? mproc_queue_put(cl->ch->rep, out, olen, MPROC_FOREVER)
+                   : mproc_conn_send_bytes(cl->c, out, olen);
+    free(out);
+    /* a grant put in the reply queue: back if it will never be read */
+    if (local && !rc && cl->undo && client_gone(cl) && mproc_queue_qsize(cl->ch->rep) > 0)
+        rc = MPROC_ECONNRESET;
+    if (rc)
+        give_back(cl, r);
+    else
+        settle(cl);
+    mproc_value_free(r);
+    if (cl->shutdown) stop_server(cl->s);
+    return rc;
+}
+
 /* Serves a local client's queues until it goes. */
 static void serve_local(client *cl)
 {
@@ -547,26 +580,7 @@ static void serve_local(client *cl)
             : rc                 ? fail(MREP_SERVER_ERR, rc, "malformed message")
                                  : handle(cl, req);
         mproc_value_free(req);
-        if (cl->cut) { /* its method gave up: the client is gone, or we stop */
-            give_back(cl, r);
-            mproc_value_free(r);
-            break;
-        }
-        void *out = NULL;
-        size_t olen = 0;
-        rc = encode_reply(cl, r, &out, &olen);
-        if (!rc) rc = mproc_queue_put(cl->ch->rep, out, olen, MPROC_FOREVER);
-        free(out);
-        if (cl->undo) { /* a grant: back if its reply will never be read */
-            if (!rc && client_gone(cl) && mproc_queue_qsize(cl->ch->rep) > 0) rc = MPROC_ECONNRESET;
-            if (rc)
-                give_back(cl, r);
-            else
-                settle(cl);
-        }
-        mproc_value_free(r);
-        if (cl->shutdown) stop_server(cl->s);
-        if (rc) break;
+        if (reply(cl, r, true)) break;
     }
 }
 
@@ -596,25 +610,7 @@ static void *serve_client(void *arg)
         cl->cut = false;
         mproc_value *r = handle(cl, req);
         mproc_value_free(req);
-        if (cl->cut) { /* its method gave up: the client is gone, or we stop */
-            give_back(cl, r);
-            mproc_value_free(r);
-            break;
-        }
-        void *out = NULL;
-        size_t olen = 0;
-        if (cl->undo && client_gone(cl))
-            rc = MPROC_ECONNRESET; /* a grant its client would not read */
-        else if (!(rc = encode_reply(cl, r, &out, &olen)))
-            rc = mproc_conn_send_bytes(cl->c, out, olen);
-        free(out);
-        if (rc)
-            give_back(cl, r);
-        else
-            settle(cl);
-        mproc_value_free(r);
-        if (cl->shutdown) stop_server(cl->s);
-        if (rc) break;
+        if (reply(cl, r, false)) break;
         if (cl->ch) { /* switched to its queues */
             serve_local(cl);
             break;

@@ -446,14 +446,14 @@ static int sem_value_arg(const mproc_value *args, unsigned *out)
 
 static int sem_create(const mproc_value *args, void **state)
 {
-    unsigned v;
+    unsigned v = 0; /* (set by sem_value_arg when it succeeds) */
     int rc = sem_value_arg(args, &v);
     return rc ? rc : mproc_sem_new((mproc_sem **)state, v);
 }
 
 static int bsem_create(const mproc_value *args, void **state)
 {
-    unsigned v;
+    unsigned v = 0; /* (set by sem_value_arg when it succeeds) */
     int rc = sem_value_arg(args, &v);
     return rc ? rc : mproc_bounded_sem_new((mproc_sem **)state, v);
 }

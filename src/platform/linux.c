@@ -132,10 +132,18 @@ unsigned mproc__mutex_count(const pthread_mutex_t *m)
 }
 
 static _Thread_local pid_t cached_tid __attribute__((tls_model("initial-exec")));
+static mproc__module tid_module;
 
 pid_t mproc__tid(void)
 {
-    if (MPROC__UNLIKELY(!cached_tid)) cached_tid = (pid_t)syscall(SYS_gettid);
+    if (MPROC__UNLIKELY(!cached_tid)) {
+        /* The cache is reset in a fork child by the module's hook: started
+         * here too, for a program that uses locks without ever starting
+         * the library (once per process: a child inherits it started). */
+        if (!atomic_load_explicit(&tid_module.started, memory_order_relaxed))
+            mproc__module_start(&tid_module);
+        cached_tid = (pid_t)syscall(SYS_gettid);
+    }
     return cached_tid;
 }
 

@@ -29,10 +29,13 @@
  *   strerrordesc_np       base/error.c (base is below this layer)
  *   asprintf, vasprintf   pool/task.c, pool/executor_thread.c
  *   NSIG                  process/bootstrap.c, process/start_forkserver.c
+ *   F_OFD_SETLK, F_OFD_SETLKW (open file description locks)
+ *                         shm/tracker.c
  *   usleep (not in POSIX.1-2008)          manager/server.c
  *   eventfd               base/inject.h (failure-injection builds only)
- *   GCC/Clang extensions: __attribute__ (constructor in shm/tracker.c and
- *                         process/start_spawn.c, tls_model, noinline,
+ *   GCC/Clang extensions: __attribute__ (constructor in shm/tracker.c,
+ *                         process/start_spawn.c and MPROC__MODULE, which
+ *                         every module's file uses: base/module.h; tls_model, noinline,
  *                         noreturn), __builtin_* (expect, clzll, popcount,
  *                         memcpy, ia32_pause), __has_feature */
 #ifndef MPROC_INTERNAL_PLATFORM_H

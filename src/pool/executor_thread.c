@@ -67,13 +67,15 @@ static void task_free(xtask *t)
 }
 
 /* Fails every task of a detached list (code and message) and frees them. */
+static void fail_one(xtask *t, int code, const char *msg)
+{
+    mproc__future_fail(t->f, code, msg, 0);
+    task_free(t);
+}
+
 static void fail_all(mproc__list *list, int code, const char *msg)
 {
-    MPROC__LIST_FOREACH_SAFE (n, list) {
-        xtask *t = MPROC__CONTAINER_OF(n, xtask, node);
-        mproc__future_fail(t->f, code, msg, 0);
-        task_free(t);
-    }
+    MPROC__LIST_FOREACH_SAFE (n, list) fail_one(MPROC__CONTAINER_OF(n, xtask, node), code, msg);
     mproc__list_init(list);
 }
 
@@ -181,9 +183,6 @@ static int maybe_start_worker(texec *x)
     return x->nthreads ? 0 : mproc__err_from_errno(rc);
 }
 
-/* A task failed at once is linked into a list on the stack and freed by
- * fail_all: gcc's analyzer loses it in the list and calls it leaked. */
-MPROC__ANALYZER_OFF("-Wanalyzer-malloc-leak")
 static int submit(mproc_executor *ex, mproc_task_fn fn, const void *arg, size_t arglen,
                   mproc_future **out)
 {
@@ -206,9 +205,7 @@ static int submit(mproc_executor *ex, mproc_task_fn fn, const void *arg, size_t 
         rc = MPROC_ESHUTDOWN;
     } else if (x->broken) {
         MPROC__UNLOCK(&x->mu);
-        mproc__list one = MPROC__LIST_INIT(one);
-        mproc__list_insert_tail(&one, &t->node);
-        fail_all(&one, x->broken, x->broken_msg);
+        fail_one(t, x->broken, x->broken_msg);
         *out = f;
         return 0;
     } else {
@@ -228,7 +225,6 @@ static int submit(mproc_executor *ex, mproc_task_fn fn, const void *arg, size_t 
     *out = f;
     return 0;
 }
-MPROC__ANALYZER_ON
 
 static int shutdown_(mproc_executor *ex, bool wait, bool cancel_futures)
 {

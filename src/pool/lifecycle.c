@@ -80,7 +80,8 @@ static int make_shared(mproc_pool *pool, const mproc_pool_opts *o)
     return 0;
 }
 
-void mproc__pool_kill_all_locked(mproc_pool *pool)
+/* With the pool lock held. */
+static void kill_all_locked(mproc_pool *pool)
 {
     for (int i = 0; i < pool->n; i++) {
         worker *w = &pool->w[i];
@@ -149,7 +150,7 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     if (rc) {
         if (pool->init_msg[0]) mproc_log(MPROC_LOG_ERROR, "pool: %s", pool->init_msg);
         pool->state = ST_TERMINATED;
-        mproc__pool_kill_all_locked(pool);
+        kill_all_locked(pool);
         MPROC__UNLOCK(&pool->mu);
         destroy(pool);
         return rc;
@@ -181,7 +182,7 @@ int mproc_pool_terminate(mproc_pool *pool)
     pool->state = ST_TERMINATED;
     mproc__list all;
     mproc__pool_take_all_locked(pool, &all);
-    mproc__pool_kill_all_locked(pool);
+    kill_all_locked(pool);
     pthread_cond_broadcast(&pool->cv);
     MPROC__UNLOCK(&pool->mu);
     mproc__pool_end_all(&all, MPROC_ESHUTDOWN, "the pool was terminated");
@@ -205,7 +206,7 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
         for (int i = 0; i < pool->n; i++) alive |= pool->w[i].p != NULL;
         if (!alive && pool->unfinished == 0) break;
         if (pool->state == ST_BROKEN) {
-            mproc__pool_kill_all_locked(pool);
+            kill_all_locked(pool);
             continue;
         }
         if (mproc__tcond_wait(&pool->cv, &pool->mu, &dl) == MPROC_ETIMEDOUT) {
@@ -272,7 +273,7 @@ void mproc_pool_free(mproc_pool *pool)
     MPROC__UNLOCK(&pool->mu);
     if (open) mproc_pool_terminate(pool);
     MPROC__LOCK(&pool->mu);
-    mproc__pool_kill_all_locked(pool);
+    kill_all_locked(pool);
     MPROC__UNLOCK(&pool->mu);
     destroy(pool);
 }

@@ -16,7 +16,7 @@
 #define POOL_SPIN_NS 2000 /* queue waiters' spin: see mproc__queue_for_sleepers */
 /* Tasks in a worker's inbox, the running one included: few when tasks are
  * long (an idle worker should get the next one), more when they are short
- * (fewer wake-ups per task). See mproc__pool_window. */
+ * (fewer wake-ups per task). See pool_window in scheduler.c. */
 #define POOL_WINDOW_START 2
 #define POOL_WINDOW_MIN   2
 #define POOL_WINDOW_MAX   32
@@ -127,7 +127,6 @@ void mproc__pool_task_end(pool_task *t, int rc, const void *res, size_t len, con
 void mproc__pool_end_all(mproc__list *list, int rc, const char *msg);
 
 /* With the pool lock held: */
-int mproc__pool_window(const mproc_pool *pool);
 void mproc__pool_task_timed(mproc_pool *pool, int64_t service_ns);
 void mproc__pool_wake_monitor(mproc_pool *pool);
 int mproc__pool_start_worker(mproc_pool *pool, int i);
@@ -135,11 +134,6 @@ void mproc__pool_head_started(mproc_pool *pool, worker *w);
 void mproc__pool_dispatch_locked(mproc_pool *pool);
 void mproc__pool_send_stops_locked(mproc_pool *pool);
 void mproc__pool_take_all_locked(mproc_pool *pool, mproc__list *all);
-
-/* ---- the lifecycle (lifecycle.c) ---- */
-
-/* With the pool lock held: */
-void mproc__pool_kill_all_locked(mproc_pool *pool);
 
 /* ---- the pool's threads (threads.c; arg: the pool) ---- */
 void *mproc__pool_result_thread(void *arg);

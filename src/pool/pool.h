@@ -2,7 +2,7 @@
  * worker side (worker.c).
  *
  * Every worker has an inbox queue in the arena; the parent puts the tasks
- * it assigns to a worker there, at most mproc__pool_window() at a time, and keeps
+ * it assigns to a worker there, at most pool_window() in scheduler.c at a time, and keeps
  * them in that worker's `assigned` list in order. Workers run their tasks
  * one by one and put results on the pool's one result queue. A worker takes
  * tasks in order, so when it dies the first task of its list (if any) is the

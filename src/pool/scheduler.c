@@ -89,7 +89,7 @@ void mproc__pool_head_started(mproc_pool *pool, worker *w)
     if (head->timeout_ms > 0) mproc__pool_wake_monitor(pool); /* a new deadline */
 }
 
-int mproc__pool_window(const mproc_pool *pool)
+static int pool_window(const mproc_pool *pool)
 {
     if (pool->avg_ns == 0) return POOL_WINDOW_START;
     if (pool->avg_ns < 50000) return POOL_WINDOW_MAX;
@@ -201,7 +201,7 @@ static bool steal_locked(mproc_pool *pool)
 /* Moves pending tasks into inboxes, least loaded worker first. */
 void mproc__pool_dispatch_locked(mproc_pool *pool)
 {
-    int window = mproc__pool_window(pool);
+    int window = pool_window(pool);
     while (!mproc__list_empty(&pool->pend) || steal_locked(pool)) {
         worker *best = NULL;
         for (int i = 0; i < pool->n; i++) {

@@ -80,10 +80,6 @@ const char *mproc__self_identity(void);
 int mproc__next_child_number(void);
 bool mproc__self_is_daemon(void);
 
-/* Python's exit function: terminate daemonic children, join the others;
- * then run the process exit hooks. Run at exit() and by a child's exit. */
-void mproc__exit_function(void);
-
 /* Registers fn to run at this process's exit (after its children are
  * ended), for what the process keeps in the family arena for itself: the
  * arena outlives the process, so that would be lost to the family. At most

@@ -67,6 +67,8 @@ static void self_after_fork_child(void)
     mproc__list_init(&reg);
 }
 
+static void exit_function(void);
+
 /* At exit(): Python's exit function (before the arena takes back this
  * thread's cache: the lower layers' at_exit hooks run after). */
 static mproc__module self_module = {
@@ -74,7 +76,7 @@ static mproc__module self_module = {
     .rank = MPROC__RANK_PROCESS,
     .init = self_init,
     .after_fork_child = self_after_fork_child,
-    .at_exit = mproc__exit_function,
+    .at_exit = exit_function,
 };
 MPROC__MODULE(self_module)
 
@@ -159,7 +161,9 @@ static void end_children(void)
     free(kids);
 }
 
-void mproc__exit_function(void)
+/* Python's exit function: terminate daemonic children, join the others;
+ * then run the process exit hooks. Run at exit() and by a child's exit. */
+static void exit_function(void)
 {
     if (mproc__self_pid_v != getpid()) return; /* a copy made by vfork/clone */
     MPROC__DEBUG("running all \"atexit\" finalizers");
@@ -197,7 +201,7 @@ void mproc__child_main(mproc_process *p, pid_t parent, int parent_fd)
     MPROC__INFO("child process calling self.run()");
     int code = p->target(p->arg);
     MPROC__INFO("process shutting down");
-    mproc__exit_function();
+    exit_function();
     mproc__arena_thread_flush();
     MPROC__INFO("process exiting with exitcode %d", code & 0xff);
     fflush(NULL);

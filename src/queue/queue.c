@@ -758,19 +758,21 @@ _Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen)
     return count_word(&q->commit);
 }
 
-uint32_t mproc__queue_gets(const mproc_queue *q)
+/* How many messages have been taken from the queue (committed gets),
+ * modulo 2^31. */
+static uint32_t queue_gets(const mproc_queue *q)
 {
     return CNT(atomic_load(&((mproc_queue *)q)->cpos));
 }
 
 uint32_t mproc__queue_untaken(const mproc_queue *q, uint64_t puts)
 {
-    return ((uint32_t)puts - mproc__queue_gets(q)) & CNT_MASK;
+    return ((uint32_t)puts - queue_gets(q)) & CNT_MASK;
 }
 
 bool mproc__queue_taken(const mproc_queue *q, uint64_t n)
 {
-    return ((mproc__queue_gets(q) - (uint32_t)(n + 1)) & CNT_MASK) < (CNT_MASK >> 1) + 1;
+    return ((queue_gets(q) - (uint32_t)(n + 1)) & CNT_MASK) < (CNT_MASK >> 1) + 1;
 }
 
 bool mproc__queue_valid(const mproc_queue *q)

@@ -27,10 +27,6 @@ void mproc__queue_for_sleepers(mproc_queue *q, uint32_t spin_ns);
  * moment to moment (manager/manager.h). */
 void mproc__queue_set_spin(mproc_queue *q, uint32_t spin_ns);
 
-/* How many messages have been taken from the queue (committed gets),
- * modulo 2^31. */
-uint32_t mproc__queue_gets(const mproc_queue *q);
-
 /* For a caller that numbers the messages it puts, from 0 (a pool numbers
  * a worker's inbox messages): with `puts` of them put and no other
  * producer, how many are still in the queue (not yet taken). The count is

@@ -32,10 +32,8 @@
 #include "platform/platform.h"
 #include "mproc/arena.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -197,8 +195,7 @@ static void sweep(ttable *t)
                 if (!same) continue;
             }
         }
-        path[8] = '/'; /* "/name" for shm_unlink */
-        shm_unlink(path + 8);
+        shm_unlink(path + dir - 1); /* "/name": the directory's last '/' */
     }
 }
 
@@ -240,7 +237,7 @@ static MPROC__NORETURN void tracker_run(int own, int wfd, off_t map_off, size_t 
         m.err = errno;
         if (write(wfd, &m, sizeof m) < 0) { /* the starter sees EOF */
         }
-        _exit(1);
+        mproc__exit_raw(1);
     }
     ttable *t = (ttable *)((char *)map + table_in);
     if (inplace) munmap((void *)inplace->arena_base, inplace->arena_size);
@@ -266,13 +263,13 @@ static MPROC__NORETURN void tracker_run(int own, int wfd, off_t map_off, size_t 
     if (r != 0) {
         /* Should not happen; fall back to polling for the lock. */
         while (fcntl(own, F_OFD_SETLK, &fl) != 0) {
-            if (errno != EAGAIN && errno != EACCES && errno != EINTR) _exit(2);
+            if (errno != EAGAIN && errno != EACCES && errno != EINTR) mproc__exit_raw(2);
             struct timespec ts = {0, 200 * 1000000L};
             nanosleep(&ts, NULL);
         }
     }
     sweep(t);
-    _exit(0);
+    mproc__exit_raw(0);
 }
 
 /* The grandchild, right after its fork: async-signal-safe calls only. */

@@ -158,6 +158,7 @@ void ft_linger(const ft_hdr *h)
 int ft_family_child(ft_family *f, const mproc_context *ctx, mproc_target_fn fn, const void *arg,
                     size_t len, int role, int tag, bool daemon, mproc_process **out)
 {
+    if (atomic_load(&f->n) >= FT_MAXFAM) return MPROC_EINVAL; /* a family of FT_MAXFAM at most */
     mproc_process *p;
     int rc =
         mproc_context_process_new(ctx, &p, fn, arg, len, &(mproc_process_opts){.daemon = daemon});
