@@ -313,18 +313,40 @@ typedef struct {
     bool daemon;
     bool linger;
     int grandchild_ms;
+    int orphan_method; /* > 0: start an orphan_watcher so, and exit at once */
 } middle_args;
+
+/* A grandchild whose parent exits right after starting it, maybe before
+ * the child has looked at it: mproc_parent_process() must still be a
+ * parent that has ended, never an unsupported one (MPROC_ENOSYS). */
+static int orphan_watcher(void *arg)
+{
+    (void)arg;
+    mproc_process *pp = mproc_parent_process();
+    if (!pp) return 10;
+    mproc_waitable w = MPROC_WAITABLE_PROCESS(pp);
+    size_t n = 0;
+    int rc = mproc_wait(&w, 1, 10000, &n);
+    if (rc == MPROC_ENOSYS) return 11;
+    if (rc || n != 1 || !w.ready) return 12;
+    if (mproc_process_is_alive(pp)) return 13;
+    if (mproc_process_join(pp, 1000) != 0) return 14;
+    if (mproc_process_sentinel(pp) < 0) return 15;
+    return 0;
+}
 
 static int middle(void *arg)
 {
     middle_args *m = arg;
     mproc_process *g;
     int ms = m->grandchild_ms;
-    if (mproc_process_new(&g, sleeper, &ms, sizeof ms, &(mproc_process_opts){.daemon = m->daemon}))
+    mproc_process_opts o = {.daemon = m->daemon, .start_method = m->orphan_method};
+    if (mproc_process_new(&g, m->orphan_method ? orphan_watcher : sleeper, &ms, sizeof ms, &o))
         return 1;
     if (mproc_process_start(g)) return 2;
     pid_t pid = mproc_process_pid(g);
     if (mproc_conn_send_bytes(m->out, &pid, sizeof pid)) return 3;
+    if (m->orphan_method) _exit(0); /* no exit handler: it would join g */
     if (m->linger) tu_sleep_ms(30000);
     return 0; /* the exit handler terminates a daemon, joins the others */
 }
@@ -402,6 +424,20 @@ START_TEST(exit_terminates_daemons_and_joins_others)
     ck_assert(mproc_now_ns() - t0 >= 300000000LL); /* it waited for its child */
     ck_assert_int_eq(kill(g, 0), -1);
     TU_OK(mproc_process_free(m));
+    reap_orphans();
+}
+END_TEST
+
+START_TEST(orphan_sees_its_parent_ended)
+{
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    for (int round = 0; round < 5; round++) {
+        mproc_process *m;
+        pid_t g = run_middle((middle_args){.orphan_method = tu_methods[_i]}, MPROC_START_FORK, &m);
+        TU_OK(mproc_process_join(m, 10000));
+        ck_assert_int_eq(wait_reparented(g, 15000), 0);
+        TU_OK(mproc_process_free(m));
+    }
     reap_orphans();
 }
 END_TEST
@@ -539,6 +575,7 @@ int main(void)
     tc = tu_tcase(s, "family", 30);
     tcase_add_loop_test(tc, daemon_dies_when_parent_is_sigkilled, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, exit_terminates_daemons_and_joins_others, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, orphan_sees_its_parent_ended, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, daemons_may_not_have_children, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, active_children_reaps_finished_ones, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, threads_start_processes_concurrently, 0, TU_NMETHODS);

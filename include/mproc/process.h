@@ -116,7 +116,8 @@ MPROC_API int mproc_process_free(mproc_process *p);
 MPROC_API mproc_process *mproc_current_process(void);
 
 /* The parent of the current process, or NULL in the root process. Its
- * is_alive/join/sentinel watch the parent's death. Not to be freed. */
+ * is_alive/join/sentinel watch the parent's death (a parent that ended
+ * before the child started is seen ended at once). Not to be freed. */
 MPROC_API mproc_process *mproc_parent_process(void);
 
 /* Reaps finished children and fills out[0..cap) with those still running,

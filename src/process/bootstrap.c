@@ -288,12 +288,25 @@ int mproc__boot_make_child(mproc__boot *b, const int *fds, size_t nfds, mproc_pr
     return 0;
 }
 
+/* A sentinel that is ready at once, as the pidfd of an ended process is:
+ * a pipe whose writing end is closed. */
+static int ended_sentinel(void)
+{
+    int fds[2];
+    if (mproc__pipe_cloexec(fds) != 0) return -1;
+    close(fds[1]);
+    return fds[0];
+}
+
 int mproc__boot_parent_fd(pid_t ppid)
 {
     int fd = mproc__pidfd_open(ppid);
-    if (fd >= 0 && getppid() != ppid) { /* gone: the pid may name another */
-        close(fd);
-        return -1;
-    }
-    return fd < 0 ? -1 : fd;
+    bool ours = getppid() == ppid;
+    if (fd >= 0 && ours) return fd;
+    if (fd < 0 && fd != MPROC_ESRCH && ours) return -1; /* no pidfds, or no fds left */
+    /* The parent ended before we looked (ESRCH, or we were re-parented and
+     * the pid may name another process by now): it is still our parent,
+     * one that has ended. */
+    if (fd >= 0) close(fd);
+    return ended_sentinel();
 }

@@ -70,8 +70,9 @@ void mproc__boot_free(mproc__boot *b);
 int mproc__boot_make_child(mproc__boot *b, const int *fds, size_t nfds, mproc_process **out,
                            const char **msg);
 
-/* Child side: the parent's pidfd for mproc_parent_process(), or -1 if the
- * parent is already gone or no pidfd exists. */
+/* Child side: the parent's pidfd for mproc_parent_process(); a sentinel
+ * that is ready at once if the parent has already ended; -1 if no pidfd
+ * can be had. */
 int mproc__boot_parent_fd(pid_t ppid);
 
 #endif
