@@ -230,11 +230,11 @@ static int map_zero_copy(long n, double *secs)
 {
     double *in = NULL, *out = NULL;
     mproc_pool *pool;
-    CHECK(mproc_shm_alloc((void **)&in, ZC_ITEMS * sizeof *in));
-    int rc = mproc_shm_alloc((void **)&out, ZC_ITEMS * sizeof *out);
+    CHECK(mproc_arena_alloc((void **)&in, ZC_ITEMS * sizeof *in));
+    int rc = mproc_arena_alloc((void **)&out, ZC_ITEMS * sizeof *out);
     if (rc != 0 || pool_new(&pool) != 0) {
-        mproc_shm_free(in);
-        mproc_shm_free(out);
+        mproc_arena_free(in);
+        mproc_arena_free(out);
         CHECK(rc);
         return -1;
     }
@@ -251,8 +251,8 @@ static int map_zero_copy(long n, double *secs)
     *secs = bench_now() - t0;
     for (long i = 0; i < ZC_ITEMS && !bad; i++) bad = out[i] != in[i] + 1.0;
     if (bad) fprintf(stderr, "map_zero_copy: wrong results\n");
-    mproc_shm_free(in);
-    mproc_shm_free(out);
+    mproc_arena_free(in);
+    mproc_arena_free(out);
     return pool_end(pool) != 0 || bad ? -1 : 0;
 }
 

@@ -211,7 +211,7 @@ static int mpmc(long n, double *secs)
     int nprod = 0, ncons = 0, bad = 0;
     g_n = n;
     CHECK(mproc_queue_new(&g_q, NULL));
-    CHECK(mproc_shm_calloc((void **)&g_page, sizeof *g_page));
+    CHECK(mproc_arena_calloc((void **)&g_page, sizeof *g_page));
     for (int who = 0; who < 2 && !bad; who++) {
         bad = start_child(&cons[who], mpmc_consumer, &who, sizeof who) != 0;
         ncons += !bad;
@@ -232,7 +232,7 @@ static int mpmc(long n, double *secs)
         uint64_t k = (uint64_t)share(n, who);
         want += k * (k - 1) / 2; /* 0 + 1 + ... + k-1 (0 when k is 0) */
     }
-    mproc_shm_free(g_page);
+    mproc_arena_free(g_page);
     mproc_queue_free(g_q);
     if (!bad && (count != n || sum != want)) {
         fprintf(stderr, "mpmc: %ld messages (sum %lu), %ld expected (sum %lu)\n", count,

@@ -63,7 +63,7 @@ static int counter(long n, double *secs, mproc_shared_lock_mode lock_mode)
     int started = 0, bad = 0;
     g_n = n;
     CHECK(mproc_shared_value_new(&g_value, 'i', NULL, &opts));
-    CHECK(mproc_shm_calloc((void **)&g_gate, sizeof *g_gate));
+    CHECK(mproc_arena_calloc((void **)&g_gate, sizeof *g_gate));
     for (int who = 0; who < 2 && !bad; who++) {
         bad = start_child(&p[who], incrementer, &who, sizeof who) != 0;
         started += !bad;
@@ -74,7 +74,7 @@ static int counter(long n, double *secs, mproc_shared_lock_mode lock_mode)
     *secs = bench_gate_last_end(g_gate, started) - t0;
     int x = *(int *)mproc_shared_ptr(g_value);
     mproc_shared_free(g_value);
-    mproc_shm_free(g_gate);
+    mproc_arena_free(g_gate);
     if (!bad && x != n) {
         fprintf(stderr, "counter: %d increments, %ld expected\n", x, n);
         bad = 1;
@@ -195,8 +195,8 @@ static int alloc_free(long n, double *secs)
     double t0 = bench_now();
     for (long i = 0; i < n && rc == 0; i++) {
         void *p;
-        rc = mproc_shm_alloc(&p, 64);
-        if (rc == 0) rc = mproc_shm_free(p);
+        rc = mproc_arena_alloc(&p, 64);
+        if (rc == 0) rc = mproc_arena_free(p);
     }
     *secs = bench_now() - t0;
     CHECK(rc);
@@ -215,9 +215,9 @@ static int alloc_free_batch(long n, double *secs)
     for (long done = 0; done < n && rc == 0; done += BATCH) {
         long k = n - done < BATCH ? n - done : BATCH, got;
         for (got = 0; got < k; got++)
-            if ((rc = mproc_shm_alloc(&p[got], 64)) != 0) break;
+            if ((rc = mproc_arena_alloc(&p[got], 64)) != 0) break;
         for (long i = 0; i < got; i++) {
-            int frc = mproc_shm_free(p[i]);
+            int frc = mproc_arena_free(p[i]);
             rc = rc ? rc : frc;
         }
     }

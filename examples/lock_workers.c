@@ -91,7 +91,7 @@ int main(void)
     mproc_lock *lock;
     check(mproc_lock_new(&lock), "mproc_lock_new");
     int *inside;
-    check(mproc_shm_calloc((void **)&inside, sizeof *inside), "mproc_shm_calloc");
+    check(mproc_arena_calloc((void **)&inside, sizeof *inside), "mproc_arena_calloc");
 
     mproc_process *processes[NUM_WORKERS];
     for (int i = 0; i < NUM_WORKERS; i++) {
@@ -115,7 +115,7 @@ int main(void)
         check(mproc_process_free(processes[i]), "mproc_process_free");
     }
 
-    check(mproc_shm_free(inside), "mproc_shm_free");
+    check(mproc_arena_free(inside), "mproc_arena_free");
     mproc_lock_free(lock);
     return failed;
 }

@@ -66,7 +66,7 @@
  *     end main
  *
  * Every primitive is embedded in one struct allocated in the family arena
- * with mproc_shm_calloc (the mproc_X_init / mproc_X_fini way, like
+ * with mproc_arena_calloc (the mproc_X_init / mproc_X_fini way, like
  * pthread_mutex_t); children get a pointer to it in their argument bytes.
  */
 #include <mproc.h>
@@ -274,7 +274,7 @@ int main(void)
 
     /* One zeroed arena block holds every shared object; initialise each. */
     struct shared_state *st;
-    check(mproc_shm_calloc((void **)&st, sizeof *st), "mproc_shm_calloc");
+    check(mproc_arena_calloc((void **)&st, sizeof *st), "mproc_arena_calloc");
     check(mproc_barrier_init(&st->start_line, NUM_PARTIES, all_started, st), "mproc_barrier_init");
     check(mproc_cond_init(&st->cond, NULL), "mproc_cond_init"); /* its own RLock */
     check(mproc_sem_init(&st->running, 0), "mproc_sem_init");
@@ -329,6 +329,6 @@ int main(void)
     mproc_sem_fini(&st->running);
     mproc_cond_fini(&st->cond);
     mproc_barrier_fini(&st->start_line);
-    check(mproc_shm_free(st), "mproc_shm_free");
+    check(mproc_arena_free(st), "mproc_arena_free");
     return failed ? 1 : 0;
 }

@@ -33,27 +33,27 @@ START_TEST(alloc_free_basics)
     void *p[64];
     for (int i = 0; i < 64; i++) {
         size_t n = (size_t)i * 37;
-        TU_OK(mproc_shm_alloc(&p[i], n));
+        TU_OK(mproc_arena_alloc(&p[i], n));
         ck_assert_uint_eq((uintptr_t)p[i] % 16, 0);
-        ck_assert(mproc_shm_contains(p[i]));
-        ck_assert_uint_ge(mproc_shm_usable_size(p[i]), n);
+        ck_assert(mproc_arena_contains(p[i]));
+        ck_assert_uint_ge(mproc_arena_usable_size(p[i]), n);
         memset(p[i], i, n);
     }
     for (int i = 0; i < 64; i++) {
         for (size_t k = 0; k < (size_t)i * 37; k++) ck_assert_int_eq(((unsigned char *)p[i])[k], i);
-        TU_OK(mproc_shm_free(p[i]));
+        TU_OK(mproc_arena_free(p[i]));
     }
     TU_OK(mproc_arena_info_get(&info));
     ck_assert_uint_eq(info.allocated, before);
     /* A freed block comes back for the same class, zeroed by calloc. */
     void *a, *b;
-    TU_OK(mproc_shm_alloc(&a, 100));
+    TU_OK(mproc_arena_alloc(&a, 100));
     memset(a, 0xab, 100);
-    TU_OK(mproc_shm_free(a));
-    TU_OK(mproc_shm_calloc(&b, 100));
+    TU_OK(mproc_arena_free(a));
+    TU_OK(mproc_arena_calloc(&b, 100));
     ck_assert_ptr_eq(a, b);
     for (int k = 0; k < 100; k++) ck_assert_int_eq(((unsigned char *)b)[k], 0);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -61,17 +61,17 @@ START_TEST(aligned_allocations)
 {
     for (size_t align = 1; align <= 4096; align *= 2) {
         void *p;
-        TU_OK(mproc_shm_alloc_aligned(&p, 100, align));
+        TU_OK(mproc_arena_alloc_aligned(&p, 100, align));
         ck_assert_uint_eq((uintptr_t)p % align, 0);
-        ck_assert_uint_ge(mproc_shm_usable_size(p), 100);
+        ck_assert_uint_ge(mproc_arena_usable_size(p), 100);
         memset(p, 1, 100);
-        TU_OK(mproc_shm_free(p));
-        TU_RC(mproc_shm_free(p), MPROC_EINVAL);
+        TU_OK(mproc_arena_free(p));
+        TU_RC(mproc_arena_free(p), MPROC_EINVAL);
     }
     void *p;
-    TU_RC(mproc_shm_alloc_aligned(&p, 8, 3), MPROC_EINVAL);
-    TU_RC(mproc_shm_alloc_aligned(&p, 8, 8192), MPROC_EINVAL);
-    TU_RC(mproc_shm_alloc_aligned(&p, 8, 0), MPROC_EINVAL);
+    TU_RC(mproc_arena_alloc_aligned(&p, 8, 3), MPROC_EINVAL);
+    TU_RC(mproc_arena_alloc_aligned(&p, 8, 8192), MPROC_EINVAL);
+    TU_RC(mproc_arena_alloc_aligned(&p, 8, 0), MPROC_EINVAL);
 }
 END_TEST
 
@@ -79,18 +79,18 @@ START_TEST(bad_frees_are_errors)
 {
     int local;
     void *heap = malloc(32);
-    TU_RC(mproc_shm_free(&local), MPROC_EINVAL);
-    TU_RC(mproc_shm_free(heap), MPROC_EINVAL);
+    TU_RC(mproc_arena_free(&local), MPROC_EINVAL);
+    TU_RC(mproc_arena_free(heap), MPROC_EINVAL);
     free(heap);
-    TU_OK(mproc_shm_free(NULL));
+    TU_OK(mproc_arena_free(NULL));
     void *p;
-    TU_OK(mproc_shm_alloc(&p, 64));
-    TU_RC(mproc_shm_free((char *)p + 16), MPROC_EINVAL); /* inside a block */
-    TU_OK(mproc_shm_free(p));
-    TU_RC(mproc_shm_free(p), MPROC_EINVAL); /* double free */
-    ck_assert_uint_eq(mproc_shm_usable_size(p), 0);
-    TU_RC(mproc_shm_alloc(NULL, 8), MPROC_EINVAL);
-    TU_RC(mproc_shm_alloc(&p, SIZE_MAX / 2), MPROC_ENOMEM);
+    TU_OK(mproc_arena_alloc(&p, 64));
+    TU_RC(mproc_arena_free((char *)p + 16), MPROC_EINVAL); /* inside a block */
+    TU_OK(mproc_arena_free(p));
+    TU_RC(mproc_arena_free(p), MPROC_EINVAL); /* double free */
+    ck_assert_uint_eq(mproc_arena_usable_size(p), 0);
+    TU_RC(mproc_arena_alloc(NULL, 8), MPROC_EINVAL);
+    TU_RC(mproc_arena_alloc(&p, SIZE_MAX / 2), MPROC_ENOMEM);
     TU_RC(mproc_arena_info_get(NULL), MPROC_EINVAL);
     mproc_arena_info info;
     TU_OK(mproc_arena_info_get(&info));
@@ -117,7 +117,7 @@ static int walk_and_extend(void *arg)
     }
     if (n != 10 || sum != 45) return 1;
     node *extra;
-    if (mproc_shm_alloc((void **)&extra, sizeof *extra)) return 2;
+    if (mproc_arena_alloc((void **)&extra, sizeof *extra)) return 2;
     extra->value = 100;
     extra->next = NULL;
     last->next = extra;
@@ -129,7 +129,7 @@ START_TEST(pointers_are_valid_in_children)
     node *head = NULL;
     for (int i = 9; i >= 0; i--) {
         node *x;
-        TU_OK(mproc_shm_alloc((void **)&x, sizeof *x));
+        TU_OK(mproc_arena_alloc((void **)&x, sizeof *x));
         x->value = i;
         x->next = head;
         head = x;
@@ -142,7 +142,7 @@ START_TEST(pointers_are_valid_in_children)
     ck_assert_int_eq(x->value, 100); /* the child's block, allocated in the child */
     while (head) {
         node *next = head->next;
-        TU_OK(mproc_shm_free(head));
+        TU_OK(mproc_arena_free(head));
         head = next;
     }
 }
@@ -160,16 +160,16 @@ static int churn(unsigned seed, int rounds)
         if (held[k]) {
             for (size_t i = 0; i < sz[k]; i++)
                 if (((unsigned char *)held[k])[i] != (unsigned char)(k * 7)) return 1;
-            if (mproc_shm_free(held[k])) return 2;
+            if (mproc_arena_free(held[k])) return 2;
             held[k] = NULL;
         } else {
             sz[k] = rand_r(&seed) % 3000;
-            if (mproc_shm_alloc(&held[k], sz[k])) return 3;
+            if (mproc_arena_alloc(&held[k], sz[k])) return 3;
             memset(held[k], k * 7, sz[k]);
         }
     }
     for (int k = 0; k < K; k++)
-        if (held[k] && mproc_shm_free(held[k])) return 4;
+        if (held[k] && mproc_arena_free(held[k])) return 4;
     return 0;
 }
 
@@ -187,16 +187,16 @@ static int stamped_churn(void *arg)
         if (held[k]) {
             for (size_t i = 0; i < sz[k]; i++)
                 if (held[k][i] != (unsigned char)me) return 1;
-            if (mproc_shm_free(held[k])) return 2;
+            if (mproc_arena_free(held[k])) return 2;
             held[k] = NULL;
         } else {
             sz[k] = 1 + rand_r(&seed) % 600;
-            if (mproc_shm_alloc((void **)&held[k], sz[k])) return 3;
+            if (mproc_arena_alloc((void **)&held[k], sz[k])) return 3;
             memset(held[k], (int)me, sz[k]);
         }
     }
     for (int k = 0; k < K; k++)
-        if (held[k]) mproc_shm_free(held[k]);
+        if (held[k]) mproc_arena_free(held[k]);
     return 0;
 }
 
@@ -247,8 +247,8 @@ static void *alloc_free_some(void *arg)
     (void)arg;
     void *p[40];
     for (int i = 0; i < 40; i++)
-        if (mproc_shm_alloc(&p[i], 24)) return (void *)1;
-    for (int i = 0; i < 40; i++) mproc_shm_free(p[i]); /* into this thread's cache */
+        if (mproc_arena_alloc(&p[i], 24)) return (void *)1;
+    for (int i = 0; i < 40; i++) mproc_arena_free(p[i]); /* into this thread's cache */
     return NULL;
 }
 
@@ -265,16 +265,16 @@ START_TEST(small_blocks_in_bulk_stay_distinct)
     for (int round = 0; round < 20; round++) {
         size_t sz = 8 + (size_t)(round % 5) * 24; /* a few small classes */
         for (int i = 0; i < N; i++) {
-            TU_OK(mproc_shm_alloc((void **)&p[i], sz));
+            TU_OK(mproc_arena_alloc((void **)&p[i], sz));
             memset(p[i], (i + round) & 0xff, sz);
         }
         for (int i = 0; i < N; i++) {
             for (size_t k = 0; k < sz; k++)
                 ck_assert_msg(p[i][k] == ((i + round) & 0xff), "block %d of round %d reused", i,
                               round);
-            if (i % 2 == 0) TU_OK(mproc_shm_free(p[i])); /* evens first, then odds */
+            if (i % 2 == 0) TU_OK(mproc_arena_free(p[i])); /* evens first, then odds */
         }
-        for (int i = 1; i < N; i += 2) TU_OK(mproc_shm_free(p[i]));
+        for (int i = 1; i < N; i += 2) TU_OK(mproc_arena_free(p[i]));
     }
     TU_OK(mproc_arena_info_get(&info));
     ck_assert_uint_eq(info.allocated, before);
@@ -323,27 +323,27 @@ static int alloc_in_child(void *arg)
 {
     child_blocks *cb = *(child_blocks **)arg;
     for (int i = 0; i < 8; i++)
-        if (mproc_shm_alloc(&cb->got[i], 24)) return 1;
+        if (mproc_arena_alloc(&cb->got[i], 24)) return 1;
     return 0; /* kept allocated: the parent frees them */
 }
 
 START_TEST(a_fork_child_does_not_reuse_its_parents_cache)
 {
     child_blocks *cb;
-    TU_OK(mproc_shm_calloc((void **)&cb, sizeof *cb));
+    TU_OK(mproc_arena_calloc((void **)&cb, sizeof *cb));
     void *mine[8];
-    for (int i = 0; i < 8; i++) TU_OK(mproc_shm_alloc(&mine[i], 24));
-    for (int i = 0; i < 8; i++) TU_OK(mproc_shm_free(mine[i])); /* cached in this thread */
+    for (int i = 0; i < 8; i++) TU_OK(mproc_arena_alloc(&mine[i], 24));
+    for (int i = 0; i < 8; i++) TU_OK(mproc_arena_free(mine[i])); /* cached in this thread */
     ck_assert_int_eq(tu_run_child(alloc_in_child, &cb, sizeof cb, tu_methods[_i]), 0);
     void *again[8];
-    for (int i = 0; i < 8; i++) TU_OK(mproc_shm_alloc(&again[i], 24)); /* from the cache */
+    for (int i = 0; i < 8; i++) TU_OK(mproc_arena_alloc(&again[i], 24)); /* from the cache */
     for (int i = 0; i < 8; i++)
         for (int k = 0; k < 8; k++) ck_assert_ptr_ne(cb->got[i], again[k]);
     for (int i = 0; i < 8; i++) {
-        TU_OK(mproc_shm_free(again[i]));
-        TU_OK(mproc_shm_free(cb->got[i]));
+        TU_OK(mproc_arena_free(again[i]));
+        TU_OK(mproc_arena_free(cb->got[i]));
     }
-    TU_OK(mproc_shm_free(cb));
+    TU_OK(mproc_arena_free(cb));
 }
 END_TEST
 
@@ -375,12 +375,12 @@ START_TEST(sigkill_mid_allocation_keeps_the_arena_sound)
     enum { M = 2000 };
     static unsigned char *blocks[M];
     for (int i = 0; i < M; i++) {
-        TU_OK(mproc_shm_alloc((void **)&blocks[i], 48));
+        TU_OK(mproc_arena_alloc((void **)&blocks[i], 48));
         memset(blocks[i], i & 0xff, 48);
     }
     for (int i = 0; i < M; i++) {
         for (int k = 0; k < 48; k++) ck_assert_int_eq(blocks[i][k], i & 0xff);
-        TU_OK(mproc_shm_free(blocks[i]));
+        TU_OK(mproc_arena_free(blocks[i]));
     }
 }
 END_TEST
@@ -397,15 +397,15 @@ START_TEST(large_blocks_give_their_pages_back)
     size_t n = (size_t)64 << 20;
     void *p;
     long long before = memfd_bytes();
-    TU_OK(mproc_shm_alloc(&p, n));
+    TU_OK(mproc_arena_alloc(&p, n));
     memset(p, 1, n);
     ck_assert(memfd_bytes() >= before + (long long)n);
-    TU_OK(mproc_shm_free(p));
+    TU_OK(mproc_arena_free(p));
     ck_assert(memfd_bytes() < before + (1 << 20));
     /* The same block again reads as zero where pages were given back. */
-    TU_OK(mproc_shm_alloc(&p, n));
+    TU_OK(mproc_arena_alloc(&p, n));
     ck_assert_int_eq(((unsigned char *)p)[n / 2], 0);
-    TU_OK(mproc_shm_free(p));
+    TU_OK(mproc_arena_free(p));
 }
 END_TEST
 
@@ -429,11 +429,11 @@ static int probe_main(const char *mode)
     if (rc == 0 && strcmp(mode, "fill") == 0) { /* allocate until full, free, again */
         void *p[64];
         int k = 0;
-        while (k < 64 && mproc_shm_alloc(&p[k], 100000) == 0) k++;
+        while (k < 64 && mproc_arena_alloc(&p[k], 100000) == 0) k++;
         void *q;
-        int full = mproc_shm_alloc(&q, 100000);
-        for (int i = 0; i < k; i++) mproc_shm_free(p[i]);
-        int again = mproc_shm_alloc(&q, 100000);
+        int full = mproc_arena_alloc(&q, 100000);
+        for (int i = 0; i < k; i++) mproc_arena_free(p[i]);
+        int again = mproc_arena_alloc(&q, 100000);
         printf("filled %d %s %s\n", k, mproc_err_name(full), mproc_err_name(again));
     }
     fflush(stdout);

@@ -403,7 +403,7 @@ static const struct {
     const char *name;
     bool required;
 } library_modules[] = {
-    {"platform.tid", true},       {"arena", true},        {"sync.tlock", false},
+    {"platform.tid", true},       {"arena", true},        {"sync.tid_lock", false},
     {"conn.registry", true},      {"conn.authkey", true}, {"process.self", true},
     {"process.forkserver", true},
 };

@@ -177,7 +177,7 @@ static void fill_arena(blocks *b)
 {
     for (int k = 40; k >= 5; k--) {
         void *p;
-        while (b->n < MPROC__COUNTOF(b->p) && mproc_shm_alloc(&p, ((size_t)1 << k) - 16) == 0)
+        while (b->n < MPROC__COUNTOF(b->p) && mproc_arena_alloc(&p, ((size_t)1 << k) - 16) == 0)
             b->p[b->n++] = p;
     }
     if (b->n == MPROC__COUNTOF(b->p)) die("the arena did not fill");
@@ -185,7 +185,7 @@ static void fill_arena(blocks *b)
 
 static void free_blocks(blocks *b)
 {
-    while (b->n) OK(mproc_shm_free(b->p[--b->n]));
+    while (b->n) OK(mproc_arena_free(b->p[--b->n]));
 }
 
 static void arena_full_case(void)
@@ -201,8 +201,8 @@ static void arena_full_case(void)
     static blocks b;
     fill_arena(&b);
     void *p;
-    WANT(mproc_shm_alloc(&p, 1), MPROC_ENOMEM);
-    WANT(mproc_shm_alloc(&p, 100000), MPROC_ENOMEM);
+    WANT(mproc_arena_alloc(&p, 1), MPROC_ENOMEM);
+    WANT(mproc_arena_alloc(&p, 100000), MPROC_ENOMEM);
     mproc_queue *q2;
     WANT(mproc_queue_new(&q2, NULL), MPROC_ENOMEM);
     WANT(mproc_queue_put(q, big, sizeof big, 0), MPROC_ENOMEM);
@@ -593,30 +593,32 @@ static void devshm_case(void)
     mproc_shm *s;
     /* Larger than what is left: a clear error now, not SIGBUS later. */
     WANT(mproc_shm_create(&s, NULL, 4 << 20, NULL), MPROC_ENOSPC);
-    mproc_sl_item items[64];
+    mproc_shareable_item items[64];
     static char text[100000];
     memset(text, 't', sizeof text);
     for (int i = 0; i < 64; i++)
-        items[i] = (mproc_sl_item){.type = MPROC_SL_BYTES, .u.s = {text, sizeof text}};
-    mproc_sl *sl;
-    WANT(mproc_sl_create(&sl, NULL, items, 64), MPROC_ENOSPC);
+        items[i] =
+            (mproc_shareable_item){.type = MPROC_SHAREABLE_BYTES, .u.s = {text, sizeof text}};
+    mproc_shareable_list *sl;
+    WANT(mproc_shareable_list_create(&sl, NULL, items, 64), MPROC_ENOSPC);
     /* Fill it with one segment; then nothing more fits. */
     mproc_shm *all;
     OK(mproc_shm_create(&all, NULL, 1 << 20, NULL));
     memset(mproc_shm_buf(all), 1, 1 << 20);
     WANT(mproc_shm_create(&s, NULL, 8192, NULL), MPROC_ENOSPC);
-    WANT(mproc_sl_create(&sl, NULL, items, 1), MPROC_ENOSPC);
+    WANT(mproc_shareable_list_create(&sl, NULL, items, 1), MPROC_ENOSPC);
     /* Room again: it works. */
     OK(mproc_shm_unlink(all));
     mproc_shm_close(all);
     OK(mproc_shm_create(&s, NULL, 512 << 10, NULL));
     memset(mproc_shm_buf(s), 2, 512 << 10);
-    OK(mproc_sl_create(&sl, NULL, items, 4));
-    mproc_sl_item it;
-    OK(mproc_sl_get(sl, 3, &it));
-    if (it.type != MPROC_SL_BYTES || it.u.s.len != sizeof text) die("the list reads back wrong");
-    OK(mproc_shm_unlink(mproc_sl_shm(sl)));
-    mproc_sl_close(sl);
+    OK(mproc_shareable_list_create(&sl, NULL, items, 4));
+    mproc_shareable_item it;
+    OK(mproc_shareable_list_get(sl, 3, &it));
+    if (it.type != MPROC_SHAREABLE_BYTES || it.u.s.len != sizeof text)
+        die("the list reads back wrong");
+    OK(mproc_shm_unlink(mproc_shareable_list_shm(sl)));
+    mproc_shareable_list_close(sl);
     OK(mproc_shm_unlink(s));
     mproc_shm_close(s);
 }

@@ -1079,14 +1079,14 @@ START_TEST(process_executor_refuses_a_fork_copy)
     TU_OK(mproc_executor_submit(ex, echo_task, "done", 4, &done));
     TU_OK(mproc_future_wait(done, 20000));
     atomic_int *gate;
-    TU_OK(mproc_shm_calloc((void **)&gate, sizeof *gate));
+    TU_OK(mproc_arena_calloc((void **)&gate, sizeof *gate));
     for (int k = 0; k < 4; k++)
         TU_OK(mproc_executor_submit(ex, arena_gate_task, &gate, sizeof gate, &fs[k]));
     check_fork_copy(ex, fs[3], done);
     mproc_future_free(done);
     atomic_store(gate, 1);
     owner_goes_on(ex, fs, 4, "gated");
-    mproc_shm_free(gate);
+    mproc_arena_free(gate);
 }
 END_TEST
 

@@ -91,7 +91,7 @@ static int hold_for_a_while(void *arg)
 START_TEST(timeouts_against_another_process)
 {
     held_lock *h;
-    TU_OK(mproc_shm_calloc((void **)&h, sizeof *h));
+    TU_OK(mproc_arena_calloc((void **)&h, sizeof *h));
     TU_OK(mproc_lock_init(&h->lock));
     h->hold_ms = 300;
     mproc_process *p;
@@ -108,7 +108,7 @@ START_TEST(timeouts_against_another_process)
     TU_OK(mproc_process_join(p, 10000));
     TU_OK(mproc_process_free(p));
     mproc_lock_fini(&h->lock);
-    TU_OK(mproc_shm_free(h));
+    TU_OK(mproc_arena_free(h));
 }
 END_TEST
 
@@ -147,7 +147,7 @@ static int count_process(void *arg)
 static void exclusion(bool recursive, int method)
 {
     counted *c;
-    TU_OK(mproc_shm_calloc((void **)&c, sizeof *c));
+    TU_OK(mproc_arena_calloc((void **)&c, sizeof *c));
     TU_OK(recursive ? mproc_rlock_init(&c->lock) : mproc_lock_init(&c->lock));
     c->rounds = 20000;
     mproc_process *p[4];
@@ -165,7 +165,7 @@ static void exclusion(bool recursive, int method)
     }
     ck_assert_int_eq(c->counter, 4 * 2 * 20000);
     mproc_lock_fini(&c->lock);
-    TU_OK(mproc_shm_free(c));
+    TU_OK(mproc_arena_free(c));
 }
 
 START_TEST(lock_excludes_processes_and_threads)
@@ -275,7 +275,7 @@ static int update_pairs_forever(void *arg)
 START_TEST(sigkill_of_holders_at_random_moments)
 {
     pair *p;
-    TU_OK(mproc_shm_calloc((void **)&p, sizeof *p));
+    TU_OK(mproc_arena_calloc((void **)&p, sizeof *p));
     TU_OK(mproc_lock_init(&p->lock));
     unsigned seed = 7;
     int owner_dead = 0;
@@ -306,7 +306,7 @@ START_TEST(sigkill_of_holders_at_random_moments)
     }
     ck_assert_int_gt(owner_dead, 0); /* the test did hit holders */
     mproc_lock_fini(&p->lock);
-    TU_OK(mproc_shm_free(p));
+    TU_OK(mproc_arena_free(p));
 }
 END_TEST
 
@@ -352,7 +352,7 @@ static mproc_process *start_contender(contenders *c, int slot, int _i)
 START_TEST(no_waiter_sleeps_on_when_a_contender_is_killed)
 {
     contenders *c;
-    TU_OK(mproc_shm_calloc((void **)&c, sizeof *c));
+    TU_OK(mproc_arena_calloc((void **)&c, sizeof *c));
     TU_OK(mproc_lock_init(&c->lock));
     mproc_process *w[4];
     for (int k = 0; k < 4; k++) w[k] = start_contender(c, k, _i);
@@ -383,7 +383,7 @@ START_TEST(no_waiter_sleeps_on_when_a_contender_is_killed)
         TU_OK(mproc_process_join(w[k], 10000));
         TU_OK(mproc_process_free(w[k]));
     }
-    TU_OK(mproc_shm_free(c));
+    TU_OK(mproc_arena_free(c));
 }
 END_TEST
 

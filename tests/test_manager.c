@@ -897,7 +897,7 @@ static const mproc_type_def counter_type = {"Counter", counter_create, counter_d
 static atomic_int *new_counter(void)
 {
     void *p;
-    TU_OK(mproc_shm_calloc(&p, sizeof(atomic_int)));
+    TU_OK(mproc_arena_calloc(&p, sizeof(atomic_int)));
     return p;
 }
 
@@ -960,7 +960,7 @@ START_TEST(custom_type)
     m = mgr_start(_i, NULL);
     TU_RC(mproc_manager_create(m, "Counter", NULL, &bad), MPROC_ENOENT);
     mproc_manager_free(m);
-    mproc_shm_free(destroyed);
+    mproc_arena_free(destroyed);
 }
 END_TEST
 
@@ -1040,7 +1040,7 @@ START_TEST(freed_with_last_proxy)
     ck_assert_int_eq(atomic_load(destroyed), 4);
     mproc_manager_free(m2);
     mproc_manager_free(m);
-    mproc_shm_free(destroyed);
+    mproc_arena_free(destroyed);
 }
 END_TEST
 
@@ -1096,8 +1096,8 @@ START_TEST(freed_when_client_goes)
     mproc_proxy_free(mine);
     ck_assert_int_eq(atomic_load(destroyed), 5);
     mproc_manager_free(m);
-    mproc_shm_free(ready);
-    mproc_shm_free(destroyed);
+    mproc_arena_free(ready);
+    mproc_arena_free(destroyed);
 }
 END_TEST
 
@@ -1258,7 +1258,7 @@ static bool server_gone(const char *address)
 static void owner_goes(int i, int how)
 {
     owner_arg o = {.method = i, .k = how, .ready = new_counter(), .go = new_counter()};
-    TU_OK(mproc_shm_calloc((void **)&o.address, 256));
+    TU_OK(mproc_arena_calloc((void **)&o.address, 256));
     mproc_process *p;
     TU_OK(mproc_process_new(&p, manager_owner, &o, sizeof o,
                             &(mproc_process_opts){.start_method = tu_methods[i]}));
@@ -1278,9 +1278,9 @@ static void owner_goes(int i, int how)
     ck_assert_int_ne(mproc_proxy_len(l, &n), 0);
     mproc_proxy_free(l);
     mproc_manager_free(m);
-    mproc_shm_free(o.address);
-    mproc_shm_free(o.ready);
-    mproc_shm_free(o.go);
+    mproc_arena_free(o.address);
+    mproc_arena_free(o.ready);
+    mproc_arena_free(o.go);
 }
 
 START_TEST(owner_exits)

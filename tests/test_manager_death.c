@@ -109,7 +109,7 @@ static bool server_reaches(pid_t pid, usage want, int ms, usage *got)
 static atomic_int *new_flag(void)
 {
     void *p;
-    TU_OK(mproc_shm_calloc(&p, sizeof(atomic_int)));
+    TU_OK(mproc_arena_calloc(&p, sizeof(atomic_int)));
     return p;
 }
 
@@ -327,8 +327,8 @@ static void killed_blocked(int i, mproc_manager *m, pid_t spid, mproc_proxy *obj
         break;
     }
     ASSERT_SERVER_BACK(spid, base); /* (the living waiter's connection too) */
-    mproc_shm_free(about);
-    mproc_shm_free(living_about);
+    mproc_arena_free(about);
+    mproc_arena_free(living_about);
 }
 
 static void blocked_client_dies(int i, int kind)
@@ -439,7 +439,7 @@ START_TEST(clients_leave_no_arena)
     }
     ck_assert_msg(after == before, "12 clients that went without freeing left %ld bytes of arena",
                   (long)(after - before));
-    mproc_shm_free(about);
+    mproc_arena_free(about);
     mproc_manager_free(m);
 }
 END_TEST

@@ -276,7 +276,7 @@ static int server_target(void *arg)
 static mproc_process *start_server(served **svp, const mproc_process_opts *opts)
 {
     served *sv;
-    TU_OK(mproc_shm_calloc((void **)&sv, sizeof *sv));
+    TU_OK(mproc_arena_calloc((void **)&sv, sizeof *sv));
     mproc_process *p;
     TU_OK(mproc_process_new(&p, server_target, &sv, sizeof sv, opts));
     TU_OK(mproc_process_start(p));
@@ -390,7 +390,7 @@ START_TEST(call_deadline_on_stopped_server)
     TU_OK(mproc_process_exitcode(p, &code));
     ck_assert_int_eq(code, 0);
     TU_OK(mproc_process_free(p));
-    mproc_shm_free(sv);
+    mproc_arena_free(sv);
 }
 END_TEST
 
@@ -418,7 +418,7 @@ START_TEST(call_deadline_while_sending)
     mproc_manager_free(c);
     shut_down_server(sv, p);
     TU_OK(mproc_process_free(p));
-    mproc_shm_free(sv);
+    mproc_arena_free(sv);
 }
 END_TEST
 

@@ -281,14 +281,14 @@ START_TEST(map_copies_and_in_place)
     /* in the arena: in place */
     size_t n = 100000;
     long *ain, *aout;
-    TU_OK(mproc_shm_alloc((void **)&ain, n * sizeof(long)));
-    TU_OK(mproc_shm_alloc((void **)&aout, n * sizeof(long)));
+    TU_OK(mproc_arena_alloc((void **)&ain, n * sizeof(long)));
+    TU_OK(mproc_arena_alloc((void **)&aout, n * sizeof(long)));
     for (size_t k = 0; k < n; k++) ain[k] = (long)k % 1000;
     TU_OK(mproc_pool_map(pool, cube, ain, n, sizeof(long), aout, sizeof(long),
                          &(mproc_map_opts){.chunksize = 777}));
     for (size_t k = 0; k < n; k++) ck_assert_int_eq(aout[k], ain[k] * ain[k] * ain[k]);
-    mproc_shm_free(ain);
-    mproc_shm_free(aout);
+    mproc_arena_free(ain);
+    mproc_arena_free(aout);
 
     /* large arrays outside the arena: staged in it (copied in, worked on in
      * place, copied out) */
@@ -372,7 +372,7 @@ static int count_and_pid(const void *in, void *out)
 
 static split_item *split_items(size_t n, long us, _Atomic int **runs)
 {
-    TU_OK(mproc_shm_calloc((void **)runs, n * sizeof **runs));
+    TU_OK(mproc_arena_calloc((void **)runs, n * sizeof **runs));
     split_item *in = malloc(n * sizeof *in);
     ck_assert_ptr_nonnull(in);
     for (size_t k = 0; k < n; k++) in[k] = (split_item){(long)k, us, *runs};
@@ -394,8 +394,8 @@ START_TEST(running_chunks_are_split_for_idle_workers)
         split_item *ain = NULL;
         pid_t *aout = NULL;
         if (arena) {
-            TU_OK(mproc_shm_alloc((void **)&ain, n * sizeof *ain));
-            TU_OK(mproc_shm_alloc((void **)&aout, n * sizeof *aout));
+            TU_OK(mproc_arena_alloc((void **)&ain, n * sizeof *ain));
+            TU_OK(mproc_arena_alloc((void **)&aout, n * sizeof *aout));
             memcpy(ain, in, n * sizeof *in);
         }
         TU_OK(mproc_pool_map(pool, count_and_pid, arena ? ain : in, n, sizeof *in,
@@ -414,9 +414,9 @@ START_TEST(running_chunks_are_split_for_idle_workers)
         }
         ck_assert_msg(nseen == 3, "%s map: %zu of 3 workers ran items",
                       arena ? "in-place" : "staged", nseen);
-        mproc_shm_free(runs);
-        mproc_shm_free(ain);
-        mproc_shm_free(aout);
+        mproc_arena_free(runs);
+        mproc_arena_free(ain);
+        mproc_arena_free(aout);
         free(in);
         free(out);
     }
@@ -433,7 +433,7 @@ START_TEST(running_chunks_are_split_for_idle_workers)
     ck_assert_int_eq(kill(pids[1], SIGKILL), 0);
     TU_RC(mproc_future_result(f, NULL, NULL, 20000), MPROC_EWORKERDIED);
     mproc_future_free(f);
-    mproc_shm_free(runs);
+    mproc_arena_free(runs);
     free(in);
     free(out);
     mproc_pool_free(pool);
@@ -625,7 +625,7 @@ START_TEST(random_worker_kills)
     int trials = tu_methods[_i] == MPROC_START_FORKSERVER ? 1000 : 150;
     if (TU_ASAN) trials /= 5;
     mproc_pool *pool = new_pool(_i, 3);
-    TU_OK(mproc_shm_calloc((void **)&announce, 8 * sizeof *announce));
+    TU_OK(mproc_arena_calloc((void **)&announce, 8 * sizeof *announce));
     srand(12345);
     for (int t = 0; t < trials; t++) {
         mproc_future *fs[6];
@@ -652,7 +652,7 @@ START_TEST(random_worker_kills)
         }
         for (int k = 0; k < 6; k++) mproc_future_free(fs[k]);
     }
-    mproc_shm_free((void *)announce);
+    mproc_arena_free((void *)announce);
     TU_OK(mproc_pool_terminate(pool));
     TU_OK(mproc_pool_join(pool, 20000));
     mproc_pool_free(pool);
@@ -670,8 +670,8 @@ START_TEST(random_kills_during_split_maps)
     _Atomic int *runs;
     split_item *hin = split_items(n, 20, &runs), *in;
     pid_t *out;
-    TU_OK(mproc_shm_alloc((void **)&in, n * sizeof *in));
-    TU_OK(mproc_shm_alloc((void **)&out, n * sizeof *out));
+    TU_OK(mproc_arena_alloc((void **)&in, n * sizeof *in));
+    TU_OK(mproc_arena_alloc((void **)&out, n * sizeof *out));
     memcpy(in, hin, n * sizeof *in);
     srand(777);
     int failed = 0;
@@ -697,9 +697,9 @@ START_TEST(random_kills_during_split_maps)
         mproc_future_free(f);
     }
     ck_assert_int_gt(failed, 0); /* the kills did land in maps */
-    mproc_shm_free(runs);
-    mproc_shm_free(in);
-    mproc_shm_free(out);
+    mproc_arena_free(runs);
+    mproc_arena_free(in);
+    mproc_arena_free(out);
     free(hin);
     mproc_pool_free(pool);
 }
@@ -753,7 +753,7 @@ static int init_twice(const void *arg, size_t len, mproc_result *res)
 START_TEST(replacement_initializer_failure_breaks_the_pool)
 {
     _Atomic int *runs;
-    TU_OK(mproc_shm_calloc((void **)&runs, sizeof *runs));
+    TU_OK(mproc_arena_calloc((void **)&runs, sizeof *runs));
     mproc_pool *pool;
     TU_OK(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = 2,
                                                    .context = METHOD_CTX(_i),
@@ -783,7 +783,7 @@ START_TEST(replacement_initializer_failure_breaks_the_pool)
     TU_OK(mproc_pool_join(pool, 10000));
     ck_assert_uint_eq(mproc_pool_workers(pool, NULL, 0), 0);
     mproc_pool_free(pool);
-    mproc_shm_free(runs);
+    mproc_arena_free(runs);
 }
 END_TEST
 
@@ -1031,7 +1031,7 @@ START_TEST(forked_copy_cannot_touch_the_pool)
     ck_assert(idx == 0 && v == 0);
     /* Tasks that wait for a flag in the arena: none is done at the fork. */
     atomic_int *gate;
-    TU_OK(mproc_shm_calloc((void **)&gate, sizeof *gate));
+    TU_OK(mproc_arena_calloc((void **)&gate, sizeof *gate));
     for (int k = 0; k < 6; k++)
         TU_OK(mproc_pool_apply_async(pool, wait_gate, &gate, sizeof gate, NULL, &fs[k]));
 
@@ -1074,7 +1074,7 @@ START_TEST(forked_copy_cannot_touch_the_pool)
     TU_OK(mproc_pool_close(pool));
     TU_OK(mproc_pool_join(pool, 20000));
     mproc_pool_free(pool);
-    mproc_shm_free(gate);
+    mproc_arena_free(gate);
 }
 END_TEST
 

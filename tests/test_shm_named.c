@@ -623,8 +623,8 @@ static int helper_main(int argc, char **argv)
     helper_names(argv[3], n);
     helper_msg msg = {0, 0};
     mproc_shm *a, *p, *r;
-    mproc_sl *l;
-    mproc_sl_item items[] = {MPROC_SL_INT_ITEM(5), MPROC_SL_STR_ITEM("crash")};
+    mproc_shareable_list *l;
+    mproc_shareable_item items[] = {MPROC_SHAREABLE_INT_ITEM(5), MPROC_SHAREABLE_STR_ITEM("crash")};
     if (strcmp(mode, "kill") == 0) {
         if (mproc_shm_create(&p, n[3], 8, &(mproc_shm_opts){.persist = true})) msg.status = 1;
         /* The tracker is started by a child that then exits: the root,
@@ -633,7 +633,8 @@ static int helper_main(int argc, char **argv)
             msg.status = 2;
         else if ((tu_sleep_ms(300), !shm_exists(n[1])))
             msg.status = 3;
-        else if (mproc_shm_create(&a, n[0], 8, NULL) || mproc_sl_create(&l, n[2], items, 2))
+        else if (mproc_shm_create(&a, n[0], 8, NULL) ||
+                 mproc_shareable_list_create(&l, n[2], items, 2))
             msg.status = 4;
         else if (mproc_shm_create(&r, n[4], 8, NULL) || shm_unlink(mproc_shm_name(r) - 1) != 0)
             msg.status = 6;
@@ -648,12 +649,12 @@ static int helper_main(int argc, char **argv)
         for (;;) pause();
     }
     if (strcmp(mode, "exit") == 0) {
-        if (mproc_shm_create(&a, n[0], 8, NULL) || mproc_sl_create(&l, n[2], items, 2))
+        if (mproc_shm_create(&a, n[0], 8, NULL) || mproc_shareable_list_create(&l, n[2], items, 2))
             msg.status = 4;
         if (write(fd, &msg, sizeof msg) != sizeof msg) return 3;
         if (msg.status == 0) {
             mproc_shm_close(a); /* closed, never unlinked */
-            mproc_sl_close(l);
+            mproc_shareable_list_close(l);
         }
         return 0;
     }
@@ -753,36 +754,45 @@ END_TEST
 static const unsigned char raw4[] = {0, 1, 2, 255};
 static const char long17[] = "seventeen chars!!";
 
-#define BYTES_ITEM(p, n) ((mproc_sl_item){.type = MPROC_SL_BYTES, .u.s = {(p), (n)}})
+#define BYTES_ITEM(p, n) ((mproc_shareable_item){.type = MPROC_SHAREABLE_BYTES, .u.s = {(p), (n)}})
 
-static bool item_is_str(const mproc_sl_item *it, mproc_sl_type t, const void *p, size_t n)
+static bool item_is_str(const mproc_shareable_item *it, mproc_shareable_type t, const void *p,
+                        size_t n)
 {
     return it->type == t && it->u.s.len == n && (n == 0 || memcmp(it->u.s.data, p, n) == 0);
 }
 
 static int sl_child(void *arg)
 {
-    mproc_sl *l;
-    if (mproc_sl_attach(&l, arg) != 0) return 10;
-    if (mproc_sl_len(l) != 8) return 11;
-    mproc_sl_item it;
-    if (mproc_sl_get(l, 0, &it) || it.type != MPROC_SL_INT || it.u.i != 42) return 12;
-    if (mproc_sl_get(l, 1, &it) || it.type != MPROC_SL_DOUBLE || it.u.d != 3.5) return 13;
-    if (mproc_sl_get(l, 2, &it) || it.type != MPROC_SL_BOOL || !it.u.b) return 14;
-    if (mproc_sl_get(l, 3, &it) || !item_is_str(&it, MPROC_SL_STR, "h\xc3\xa9llo", 6)) return 15;
-    if (mproc_sl_get(l, 4, &it) || !item_is_str(&it, MPROC_SL_BYTES, raw4, 4)) return 16;
-    if (mproc_sl_get(l, 5, &it) || it.type != MPROC_SL_NIL) return 17;
-    if (mproc_sl_get(l, 6, &it) || !item_is_str(&it, MPROC_SL_STR, "", 0)) return 18;
-    if (mproc_sl_get(l, 7, &it) || !item_is_str(&it, MPROC_SL_STR, long17, 17)) return 19;
-    if (mproc_sl_get(l, 8, &it) != MPROC_ERANGE) return 20;
+    mproc_shareable_list *l;
+    if (mproc_shareable_list_attach(&l, arg) != 0) return 10;
+    if (mproc_shareable_list_len(l) != 8) return 11;
+    mproc_shareable_item it;
+    if (mproc_shareable_list_get(l, 0, &it) || it.type != MPROC_SHAREABLE_INT || it.u.i != 42)
+        return 12;
+    if (mproc_shareable_list_get(l, 1, &it) || it.type != MPROC_SHAREABLE_DOUBLE || it.u.d != 3.5)
+        return 13;
+    if (mproc_shareable_list_get(l, 2, &it) || it.type != MPROC_SHAREABLE_BOOL || !it.u.b)
+        return 14;
+    if (mproc_shareable_list_get(l, 3, &it) ||
+        !item_is_str(&it, MPROC_SHAREABLE_STR, "h\xc3\xa9llo", 6))
+        return 15;
+    if (mproc_shareable_list_get(l, 4, &it) || !item_is_str(&it, MPROC_SHAREABLE_BYTES, raw4, 4))
+        return 16;
+    if (mproc_shareable_list_get(l, 5, &it) || it.type != MPROC_SHAREABLE_NIL) return 17;
+    if (mproc_shareable_list_get(l, 6, &it) || !item_is_str(&it, MPROC_SHAREABLE_STR, "", 0))
+        return 18;
+    if (mproc_shareable_list_get(l, 7, &it) || !item_is_str(&it, MPROC_SHAREABLE_STR, long17, 17))
+        return 19;
+    if (mproc_shareable_list_get(l, 8, &it) != MPROC_ERANGE) return 20;
     /* Writes the parent checks; types change within their slots. */
-    if (mproc_sl_set(l, 0, &MPROC_SL_INT_ITEM(-7))) return 21;
-    if (mproc_sl_set(l, 1, &MPROC_SL_STR_ITEM("xy"))) return 22;
-    if (mproc_sl_set(l, 3, &MPROC_SL_STR_ITEM("abcdefgh"))) return 23;
-    if (mproc_sl_set(l, 5, &MPROC_SL_DOUBLE_ITEM(2.25))) return 24;
-    if (mproc_sl_set(l, 4, &BYTES_ITEM("123456789", 9)) != MPROC_EMSGSIZE) return 25;
-    if (mproc_sl_set(l, 8, &MPROC_SL_NIL_ITEM) != MPROC_ERANGE) return 26;
-    mproc_sl_close(l);
+    if (mproc_shareable_list_set(l, 0, &MPROC_SHAREABLE_INT_ITEM(-7))) return 21;
+    if (mproc_shareable_list_set(l, 1, &MPROC_SHAREABLE_STR_ITEM("xy"))) return 22;
+    if (mproc_shareable_list_set(l, 3, &MPROC_SHAREABLE_STR_ITEM("abcdefgh"))) return 23;
+    if (mproc_shareable_list_set(l, 5, &MPROC_SHAREABLE_DOUBLE_ITEM(2.25))) return 24;
+    if (mproc_shareable_list_set(l, 4, &BYTES_ITEM("123456789", 9)) != MPROC_EMSGSIZE) return 25;
+    if (mproc_shareable_list_set(l, 8, &MPROC_SHAREABLE_NIL_ITEM) != MPROC_ERANGE) return 26;
+    mproc_shareable_list_close(l);
     return 0;
 }
 
@@ -790,69 +800,74 @@ START_TEST(sl_round_trips_across_processes)
 {
     char name[128];
     mkname(name, sizeof name, "sl");
-    mproc_sl_item items[] = {
-        MPROC_SL_INT_ITEM(42),         MPROC_SL_DOUBLE_ITEM(3.5),
-        MPROC_SL_BOOL_ITEM(true),      MPROC_SL_STR_ITEM("h\xc3\xa9llo"),
-        BYTES_ITEM(raw4, sizeof raw4), MPROC_SL_NIL_ITEM,
-        MPROC_SL_STR_ITEM(""),         MPROC_SL_STR_ITEM(long17),
+    mproc_shareable_item items[] = {
+        MPROC_SHAREABLE_INT_ITEM(42),    MPROC_SHAREABLE_DOUBLE_ITEM(3.5),
+        MPROC_SHAREABLE_BOOL_ITEM(true), MPROC_SHAREABLE_STR_ITEM("h\xc3\xa9llo"),
+        BYTES_ITEM(raw4, sizeof raw4),   MPROC_SHAREABLE_NIL_ITEM,
+        MPROC_SHAREABLE_STR_ITEM(""),    MPROC_SHAREABLE_STR_ITEM(long17),
     };
-    mproc_sl *l;
-    TU_OK(mproc_sl_create(&l, name, items, 8));
-    ck_assert_uint_eq(mproc_sl_len(l), 8);
-    mproc_shm *shm = mproc_sl_shm(l);
+    mproc_shareable_list *l;
+    TU_OK(mproc_shareable_list_create(&l, name, items, 8));
+    ck_assert_uint_eq(mproc_shareable_list_len(l), 8);
+    mproc_shm *shm = mproc_shareable_list_shm(l);
     ck_assert_str_eq(mproc_shm_name(shm), name);
     /* header 16 + table 8 * 32 + slots 5 * 8 + 8 (empty str) + 8 + 24 */
     ck_assert_uint_eq(mproc_shm_size(shm), 16 + 8 * 32 + 6 * 8 + 8 + 24);
     ck_assert_uint_eq(tracked_active(), 1);
     ck_assert_int_eq(tu_run_child(sl_child, name, strlen(name) + 1, tu_methods[_i]), 0);
 
-    mproc_sl_item it;
-    TU_OK(mproc_sl_get(l, 0, &it));
-    ck_assert(it.type == MPROC_SL_INT && it.u.i == -7);
-    TU_OK(mproc_sl_get(l, 1, &it));
-    ck_assert(item_is_str(&it, MPROC_SL_STR, "xy", 2));
+    mproc_shareable_item it;
+    TU_OK(mproc_shareable_list_get(l, 0, &it));
+    ck_assert(it.type == MPROC_SHAREABLE_INT && it.u.i == -7);
+    TU_OK(mproc_shareable_list_get(l, 1, &it));
+    ck_assert(item_is_str(&it, MPROC_SHAREABLE_STR, "xy", 2));
     const char *lo = mproc_shm_buf(shm), *hi = lo + mproc_shm_size(shm);
     ck_assert((const char *)it.u.s.data > lo && (const char *)it.u.s.data + 2 <= hi);
-    TU_OK(mproc_sl_get(l, 3, &it));
-    ck_assert(item_is_str(&it, MPROC_SL_STR, "abcdefgh", 8));
-    TU_OK(mproc_sl_get(l, 4, &it));
-    ck_assert(item_is_str(&it, MPROC_SL_BYTES, raw4, 4)); /* the refused set changed nothing */
-    TU_OK(mproc_sl_get(l, 5, &it));
-    ck_assert(it.type == MPROC_SL_DOUBLE && it.u.d == 2.25);
+    TU_OK(mproc_shareable_list_get(l, 3, &it));
+    ck_assert(item_is_str(&it, MPROC_SHAREABLE_STR, "abcdefgh", 8));
+    TU_OK(mproc_shareable_list_get(l, 4, &it));
+    ck_assert(
+        item_is_str(&it, MPROC_SHAREABLE_BYTES, raw4, 4)); /* the refused set changed nothing */
+    TU_OK(mproc_shareable_list_get(l, 5, &it));
+    ck_assert(it.type == MPROC_SHAREABLE_DOUBLE && it.u.d == 2.25);
 
     /* Capacity: a 17-byte string got a 24-byte slot. */
     unsigned char big[25];
     memset(big, 'z', sizeof big);
-    TU_OK(mproc_sl_set(l, 7, &BYTES_ITEM(big, 24)));
-    TU_RC(mproc_sl_set(l, 7, &BYTES_ITEM(big, 25)), MPROC_EMSGSIZE);
-    TU_OK(mproc_sl_get(l, 7, &it));
-    ck_assert(item_is_str(&it, MPROC_SL_BYTES, big, 24));
-    TU_OK(mproc_sl_set(l, 7, &MPROC_SL_BOOL_ITEM(false)));
-    TU_OK(mproc_sl_get(l, 7, &it));
-    ck_assert(it.type == MPROC_SL_BOOL && !it.u.b);
-    TU_RC(mproc_sl_set(l, 6, &MPROC_SL_STR_ITEM("ninechars")), MPROC_EMSGSIZE); /* cap 8 */
-    TU_OK(mproc_sl_set(l, 6, &MPROC_SL_STR_ITEM("eightchr")));
+    TU_OK(mproc_shareable_list_set(l, 7, &BYTES_ITEM(big, 24)));
+    TU_RC(mproc_shareable_list_set(l, 7, &BYTES_ITEM(big, 25)), MPROC_EMSGSIZE);
+    TU_OK(mproc_shareable_list_get(l, 7, &it));
+    ck_assert(item_is_str(&it, MPROC_SHAREABLE_BYTES, big, 24));
+    TU_OK(mproc_shareable_list_set(l, 7, &MPROC_SHAREABLE_BOOL_ITEM(false)));
+    TU_OK(mproc_shareable_list_get(l, 7, &it));
+    ck_assert(it.type == MPROC_SHAREABLE_BOOL && !it.u.b);
+    TU_RC(mproc_shareable_list_set(l, 6, &MPROC_SHAREABLE_STR_ITEM("ninechars")),
+          MPROC_EMSGSIZE); /* cap 8 */
+    TU_OK(mproc_shareable_list_set(l, 6, &MPROC_SHAREABLE_STR_ITEM("eightchr")));
     /* Bad items. */
-    TU_RC(mproc_sl_set(l, 2, &MPROC_SL_STR_ITEM("\xc3(")), MPROC_EINVAL);        /* not UTF-8 */
-    TU_RC(mproc_sl_set(l, 2, &MPROC_SL_STR_ITEM("\xed\xa0\x80")), MPROC_EINVAL); /* surrogate */
-    TU_RC(mproc_sl_set(l, 2, &BYTES_ITEM(NULL, 3)), MPROC_EINVAL);
-    TU_RC(mproc_sl_set(l, 2, &(mproc_sl_item){.type = (mproc_sl_type)99}), MPROC_EINVAL);
-    TU_RC(mproc_sl_set(l, 2, NULL), MPROC_EINVAL);
-    TU_RC(mproc_sl_set(l, 9, &MPROC_SL_NIL_ITEM), MPROC_ERANGE);
-    TU_RC(mproc_sl_get(l, 9, &it), MPROC_ERANGE);
-    TU_OK(mproc_sl_get(l, 2, &it));
-    ck_assert(it.type == MPROC_SL_BOOL && it.u.b);
+    TU_RC(mproc_shareable_list_set(l, 2, &MPROC_SHAREABLE_STR_ITEM("\xc3(")),
+          MPROC_EINVAL); /* not UTF-8 */
+    TU_RC(mproc_shareable_list_set(l, 2, &MPROC_SHAREABLE_STR_ITEM("\xed\xa0\x80")),
+          MPROC_EINVAL); /* surrogate */
+    TU_RC(mproc_shareable_list_set(l, 2, &BYTES_ITEM(NULL, 3)), MPROC_EINVAL);
+    TU_RC(mproc_shareable_list_set(l, 2, &(mproc_shareable_item){.type = (mproc_shareable_type)99}),
+          MPROC_EINVAL);
+    TU_RC(mproc_shareable_list_set(l, 2, NULL), MPROC_EINVAL);
+    TU_RC(mproc_shareable_list_set(l, 9, &MPROC_SHAREABLE_NIL_ITEM), MPROC_ERANGE);
+    TU_RC(mproc_shareable_list_get(l, 9, &it), MPROC_ERANGE);
+    TU_OK(mproc_shareable_list_get(l, 2, &it));
+    ck_assert(it.type == MPROC_SHAREABLE_BOOL && it.u.b);
     /* A second handle in this process sees the same items. */
-    mproc_sl *l2;
-    TU_OK(mproc_sl_attach(&l2, name));
-    TU_OK(mproc_sl_get(l2, 6, &it));
-    ck_assert(item_is_str(&it, MPROC_SL_STR, "eightchr", 8));
-    mproc_sl_close(l2);
+    mproc_shareable_list *l2;
+    TU_OK(mproc_shareable_list_attach(&l2, name));
+    TU_OK(mproc_shareable_list_get(l2, 6, &it));
+    ck_assert(item_is_str(&it, MPROC_SHAREABLE_STR, "eightchr", 8));
+    mproc_shareable_list_close(l2);
 
-    TU_OK(mproc_shm_unlink(mproc_sl_shm(l)));
-    mproc_sl_close(l);
-    mproc_sl_close(NULL);
-    TU_RC(mproc_sl_attach(&l2, name), MPROC_ENOENT);
+    TU_OK(mproc_shm_unlink(mproc_shareable_list_shm(l)));
+    mproc_shareable_list_close(l);
+    mproc_shareable_list_close(NULL);
+    TU_RC(mproc_shareable_list_attach(&l2, name), MPROC_ENOENT);
     ck_assert_uint_eq(tracked_active(), 0);
 }
 END_TEST
@@ -861,28 +876,28 @@ START_TEST(sl_create_errors_and_empty_list)
 {
     char name[128];
     mkname(name, sizeof name, "slerr");
-    mproc_sl *l = NULL;
-    TU_RC(mproc_sl_create(&l, name, NULL, 3), MPROC_EINVAL);
-    TU_RC(mproc_sl_create(NULL, name, NULL, 0), MPROC_EINVAL);
-    mproc_sl_item bad[] = {MPROC_SL_INT_ITEM(1), MPROC_SL_STR_ITEM("\xff")};
-    TU_RC(mproc_sl_create(&l, name, bad, 2), MPROC_EINVAL);
-    TU_RC(mproc_sl_create(&l, "a/b", bad, 1), MPROC_EINVAL);
+    mproc_shareable_list *l = NULL;
+    TU_RC(mproc_shareable_list_create(&l, name, NULL, 3), MPROC_EINVAL);
+    TU_RC(mproc_shareable_list_create(NULL, name, NULL, 0), MPROC_EINVAL);
+    mproc_shareable_item bad[] = {MPROC_SHAREABLE_INT_ITEM(1), MPROC_SHAREABLE_STR_ITEM("\xff")};
+    TU_RC(mproc_shareable_list_create(&l, name, bad, 2), MPROC_EINVAL);
+    TU_RC(mproc_shareable_list_create(&l, "a/b", bad, 1), MPROC_EINVAL);
     ck_assert(!shm_exists(name));
-    TU_OK(mproc_sl_create(&l, name, NULL, 0));
-    ck_assert_uint_eq(mproc_sl_len(l), 0);
-    mproc_sl_item it;
-    TU_RC(mproc_sl_get(l, 0, &it), MPROC_ERANGE);
-    mproc_sl *dup;
-    TU_RC(mproc_sl_create(&dup, name, bad, 1), MPROC_EEXIST);
-    TU_OK(mproc_sl_attach(&dup, name));
-    ck_assert_uint_eq(mproc_sl_len(dup), 0);
-    mproc_sl_close(dup);
-    TU_OK(mproc_shm_unlink(mproc_sl_shm(l)));
-    mproc_sl_close(l);
-    TU_RC(mproc_sl_create(&l, NULL, bad, 1), 0); /* random name */
-    ck_assert(strncmp(mproc_shm_name(mproc_sl_shm(l)), "mproc_", 6) == 0);
-    TU_OK(mproc_shm_unlink(mproc_sl_shm(l)));
-    mproc_sl_close(l);
+    TU_OK(mproc_shareable_list_create(&l, name, NULL, 0));
+    ck_assert_uint_eq(mproc_shareable_list_len(l), 0);
+    mproc_shareable_item it;
+    TU_RC(mproc_shareable_list_get(l, 0, &it), MPROC_ERANGE);
+    mproc_shareable_list *dup;
+    TU_RC(mproc_shareable_list_create(&dup, name, bad, 1), MPROC_EEXIST);
+    TU_OK(mproc_shareable_list_attach(&dup, name));
+    ck_assert_uint_eq(mproc_shareable_list_len(dup), 0);
+    mproc_shareable_list_close(dup);
+    TU_OK(mproc_shm_unlink(mproc_shareable_list_shm(l)));
+    mproc_shareable_list_close(l);
+    TU_RC(mproc_shareable_list_create(&l, NULL, bad, 1), 0); /* random name */
+    ck_assert(strncmp(mproc_shm_name(mproc_shareable_list_shm(l)), "mproc_", 6) == 0);
+    TU_OK(mproc_shm_unlink(mproc_shareable_list_shm(l)));
+    mproc_shareable_list_close(l);
     ck_assert_uint_eq(tracked_active(), 0);
 }
 END_TEST
@@ -899,8 +914,8 @@ static void poke(const char *name, size_t off, const void *p, size_t n)
 
 static void expect_eproto(const char *name)
 {
-    mproc_sl *l = (mproc_sl *)&l;
-    TU_RC(mproc_sl_attach(&l, name), MPROC_EPROTO);
+    mproc_shareable_list *l = (mproc_shareable_list *)&l;
+    TU_RC(mproc_shareable_list_attach(&l, name), MPROC_EPROTO);
     ck_assert_ptr_null(l);
 }
 
@@ -924,7 +939,8 @@ START_TEST(sl_garbage_is_eproto)
     mproc_shm_close(m);
 
     /* A real list, then one field at a time broken. */
-    mproc_sl_item items[] = {MPROC_SL_INT_ITEM(1), MPROC_SL_STR_ITEM("0123456789")};
+    mproc_shareable_item items[] = {MPROC_SHAREABLE_INT_ITEM(1),
+                                    MPROC_SHAREABLE_STR_ITEM("0123456789")};
     struct {
         size_t off;
         uint64_t val;
@@ -940,11 +956,11 @@ START_TEST(sl_garbage_is_eproto)
         {0, 0},                         /* magic */
     };
     for (size_t k = 0; k < sizeof breaks / sizeof breaks[0]; k++) {
-        mproc_sl *l;
-        TU_OK(mproc_sl_create(&l, name, items, 2));
-        mproc_sl *ok;
-        TU_OK(mproc_sl_attach(&ok, name));
-        mproc_sl_close(ok);
+        mproc_shareable_list *l;
+        TU_OK(mproc_shareable_list_create(&l, name, items, 2));
+        mproc_shareable_list *ok;
+        TU_OK(mproc_shareable_list_attach(&ok, name));
+        mproc_shareable_list_close(ok);
         if (breaks[k].off == 16) {
             uint32_t t = (uint32_t)breaks[k].val;
             poke(name, 16, &t, sizeof t);
@@ -952,27 +968,28 @@ START_TEST(sl_garbage_is_eproto)
             poke(name, breaks[k].off, &breaks[k].val, 8);
         }
         expect_eproto(name);
-        TU_OK(mproc_shm_unlink(mproc_sl_shm(l)));
-        mproc_sl_close(l);
+        TU_OK(mproc_shm_unlink(mproc_shareable_list_shm(l)));
+        mproc_shareable_list_close(l);
     }
 
     /* Broken after attach: get refuses what it cannot make sense of, and
      * the private copy of offsets keeps access inside the segment. */
-    mproc_sl *l;
-    TU_OK(mproc_sl_create(&l, name, items, 2));
+    mproc_shareable_list *l;
+    TU_OK(mproc_shareable_list_create(&l, name, items, 2));
     uint32_t t = 77;
     poke(name, 16, &t, sizeof t);
     uint64_t len = 4096;
     poke(name, 16 + 32 + 24, &len, 8);
-    mproc_sl_item it;
-    TU_RC(mproc_sl_get(l, 0, &it), MPROC_EPROTO);
-    TU_RC(mproc_sl_get(l, 1, &it), MPROC_EPROTO);
-    TU_OK(mproc_sl_set(l, 0, &MPROC_SL_INT_ITEM(3))); /* a set repairs the entry */
-    TU_OK(mproc_sl_get(l, 0, &it));
-    ck_assert(it.type == MPROC_SL_INT && it.u.i == 3);
-    TU_OK(mproc_shm_unlink(mproc_sl_shm(l)));
-    mproc_sl_close(l);
-    TU_RC(mproc_sl_attach(&l, name), MPROC_ENOENT);
+    mproc_shareable_item it;
+    TU_RC(mproc_shareable_list_get(l, 0, &it), MPROC_EPROTO);
+    TU_RC(mproc_shareable_list_get(l, 1, &it), MPROC_EPROTO);
+    TU_OK(
+        mproc_shareable_list_set(l, 0, &MPROC_SHAREABLE_INT_ITEM(3))); /* a set repairs the entry */
+    TU_OK(mproc_shareable_list_get(l, 0, &it));
+    ck_assert(it.type == MPROC_SHAREABLE_INT && it.u.i == 3);
+    TU_OK(mproc_shm_unlink(mproc_shareable_list_shm(l)));
+    mproc_shareable_list_close(l);
+    TU_RC(mproc_shareable_list_attach(&l, name), MPROC_ENOENT);
 }
 END_TEST
 

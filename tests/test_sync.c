@@ -50,7 +50,7 @@ static int kill_and_finish(mproc_process *p)
 static void *shm_zalloc(size_t n)
 {
     void *p;
-    TU_OK(mproc_shm_calloc(&p, n));
+    TU_OK(mproc_arena_calloc(&p, n));
     return p;
 }
 
@@ -222,7 +222,7 @@ START_TEST(sem_mutual_exclusion_between_processes_and_threads)
     TU_OK(mproc_sem_get_value(&s->sem, &v));
     ck_assert_uint_eq(v, 1);
     mproc_sem_fini(&s->sem);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 END_TEST
 
@@ -251,7 +251,7 @@ START_TEST(sem_release_wakes_a_waiting_process)
     TU_OK(mproc_sem_get_value(&s->sem, &v));
     ck_assert_uint_eq(v, 0);
     mproc_sem_fini(&s->sem);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 END_TEST
 
@@ -290,7 +290,7 @@ START_TEST(sem_holder_killed_never_releases)
     TU_OK(mproc_sem_release(&s->sem));
     TU_OK(mproc_sem_acquire(&s->sem, 0));
     mproc_sem_fini(&s->sem);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 END_TEST
 
@@ -371,7 +371,7 @@ START_TEST(event_set_releases_every_waiting_process)
     p[0] = start(event_waiter, s, 0, tu_methods[_i]);
     ck_assert_int_eq(finish(p[0]), 0);
     mproc_event_fini(&s->ev);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 END_TEST
 
@@ -389,7 +389,7 @@ START_TEST(event_set_then_clear_still_releases_sleepers)
     ck_assert_int_eq(finish(p), 0);
     ck_assert(!mproc_event_is_set(&s->ev));
     mproc_event_fini(&s->ev);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 END_TEST
 
@@ -489,7 +489,7 @@ START_TEST(cond_with_rlock_held_recursively)
     TU_RC(mproc_lock_release(&s->rlock), MPROC_EPERM);
     mproc_cond_fini(&s->cond);
     mproc_lock_fini(&s->rlock);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 END_TEST
 
@@ -559,7 +559,7 @@ START_TEST(cond_producers_and_consumers)
     mproc_cond_fini(&s->not_empty);
     mproc_cond_fini(&s->not_full);
     mproc_lock_fini(&s->lock);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 END_TEST
 
@@ -607,7 +607,7 @@ static void nt_free(nt_shared *s)
 {
     mproc_cond_fini(&s->cond);
     mproc_lock_fini(&s->lock);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 static int n_waiters(nt_shared *s)
@@ -749,7 +749,7 @@ START_TEST(cond_wait_for_predicate_across_processes)
     TU_OK(mproc_cond_release(&s->cond));
     ck_assert_int_eq(finish(p), 0);
     mproc_cond_fini(&s->cond);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 END_TEST
 
@@ -866,7 +866,7 @@ static bar_shared *bar_new(unsigned parties)
 static void bar_free(bar_shared *s)
 {
     mproc_barrier_fini(&s->bar);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 static int bar_party(void *arg)

@@ -78,7 +78,7 @@ typedef struct part {
 static board *board_new(void)
 {
     board *b;
-    TU_OK(mproc_shm_calloc((void **)&b, sizeof *b));
+    TU_OK(mproc_arena_calloc((void **)&b, sizeof *b));
     return b;
 }
 
@@ -312,7 +312,7 @@ static void put_get_run(int i, const mproc_queue_opts *qo, size_t len, int np, i
                   (unsigned long long)got);
     ck_assert_uint_eq(mproc_queue_qsize(b->q), 0);
     mproc_queue_free(b->q);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 
 /* The set-up of the report: one producer, maxsize 1 or 3 or max_bytes 8,
@@ -489,7 +489,7 @@ static void dead_waker_run(int i, const mproc_queue_opts *qo, int point, const c
         for (int k = 0; k < nsurvivors; k++, n++) ps[n] = start(survivors[k], b, n, i);
         watch(b, ps, n, 0, name, q_describe);
         mproc_queue_free(b->q);
-        TU_OK(mproc_shm_free(b));
+        TU_OK(mproc_arena_free(b));
         if (code == -SIGKILL) return;
     }
 }
@@ -608,7 +608,7 @@ START_TEST(get_wakes_one_or_all_of_three_getters)
     ck_assert_uint_eq(count_of(b, 1) + count_of(b, 2) + count_of(b, 3), count_of(b, 0));
     mproc_queue_free(b->q);
     mproc_queue_free(b->q2);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -655,7 +655,7 @@ START_TEST(join_waits_for_task_done)
     run_led(b, jq_producer, jq_consumer, 2, _i, RUN_MS, "JoinableQueue join", q_describe);
     TU_OK(mproc_queue_join(b->q, 0));
     mproc_queue_free(b->q);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -729,7 +729,7 @@ START_TEST(mproc_wait_on_queues)
     mproc_queue_free(b->q);
     mproc_queue_free(b->q2);
     mproc_queue_free(b->q3);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -820,7 +820,7 @@ START_TEST(close_wakes_getters_putters_and_pollers)
     atomic_store(&b->round, UINT32_MAX);
     for (int k = 0; k < CW_N; k++) join_ok(b, ps[k], name, "waiter", k);
     if (getenv("TU_VERBOSE")) fprintf(stderr, "%s: %u rounds\n", name, r - 1);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -852,7 +852,7 @@ START_TEST(lock_contended_by_three)
     watch(b, ps, 3, SYNC_MS, site_name(name, sizeof name, "Lock", _i), NULL);
     ck_assert_uint_eq(b->shared, count_of(b, 0) + count_of(b, 1) + count_of(b, 2));
     mproc_lock_free(b->lock);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -937,7 +937,7 @@ START_TEST(semaphore_ping_pong_and_one_of_three)
     run_led(b, sem_ping, sem_pong, 1, _i, SYNC_MS, "Semaphore ping-pong", NULL);
     mproc_sem_free(b->s1);
     mproc_sem_free(b->s2);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 
     b = board_new();
     b->slow_ns = SEM_SLOW_NS;
@@ -948,7 +948,7 @@ START_TEST(semaphore_ping_pong_and_one_of_three)
     ck_assert_uint_eq(count_of(b, 1) + count_of(b, 2) + count_of(b, 3), count_of(b, 0));
     mproc_sem_free(b->s1);
     mproc_sem_free(b->s2);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -1036,13 +1036,13 @@ START_TEST(condition_ping_pong_and_notify_n)
     TU_OK(mproc_cond_new(&b->cond, NULL));
     run_led(b, cond_ping, cond_pong, 1, _i, SYNC_MS, "Condition ping-pong", NULL);
     mproc_cond_free(b->cond);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 
     b = board_new();
     TU_OK(mproc_cond_new(&b->cond, NULL));
     run_led(b, cond_producer, cond_consumer, 3, _i, SYNC_MS, "Condition, notify(n) of three", NULL);
     mproc_cond_free(b->cond);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -1122,7 +1122,7 @@ START_TEST(event_ping_pong_and_three_waiters)
     run_led(b, event_ping, event_pong, 1, _i, SYNC_MS, "Event ping-pong", NULL);
     mproc_event_free(b->e1);
     mproc_event_free(b->e2);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 
     b = board_new();
     b->nconsumers = 3;
@@ -1133,7 +1133,7 @@ START_TEST(event_ping_pong_and_three_waiters)
     mproc_event_free(b->e1);
     mproc_event_free(b->go[0]);
     mproc_event_free(b->go[1]);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 
@@ -1214,7 +1214,7 @@ static void dead_sync_run(int i, bool cond, const char *what)
             mproc_cond_free(b->cond);
         else
             mproc_event_free(b->e1);
-        TU_OK(mproc_shm_free(b));
+        TU_OK(mproc_arena_free(b));
         if (code == -SIGKILL) return;
     }
 }
@@ -1270,7 +1270,7 @@ START_TEST(barrier_of_three)
     ck_assert_uint_eq(count_of(b, 0), count_of(b, 1));
     ck_assert_uint_eq(count_of(b, 0), count_of(b, 2));
     mproc_barrier_free(b->bar);
-    TU_OK(mproc_shm_free(b));
+    TU_OK(mproc_arena_free(b));
 }
 END_TEST
 

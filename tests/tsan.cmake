@@ -48,7 +48,7 @@ set(MPROC_TSAN_EXCLUDE
     # is covered by pool.calls, without kills).
     pool.faults
     # Owner death: lock holders SIGKILLed inside the lock, in other
-    # processes (robust mutexes, the tlock's dead-holder takeover).
+    # processes (robust mutexes, the tid_lock's dead-holder takeover).
     lock.faults
     # One thread per process (pipes between processes).
     conn.processes

@@ -52,25 +52,29 @@ MPROC_API int mproc_arena_init(const mproc_arena_opts *opts);
  * every process of the family. size 0 gives a unique minimal block.
  * Errors: MPROC_EINVAL (NULL out), MPROC_ENOMEM (the arena is full or size
  * is too large), and the errors of mproc_arena_init. */
-MPROC_API int mproc_shm_alloc(void **out, size_t size);
+MPROC_API int mproc_arena_alloc(void **out, size_t size);
 
-/* As mproc_shm_alloc, zero-filled. */
-MPROC_API int mproc_shm_calloc(void **out, size_t size);
+/* As mproc_arena_alloc, zero-filled. */
+MPROC_API int mproc_arena_calloc(void **out, size_t size);
 
-/* As mproc_shm_alloc with a power-of-two alignment up to 4096.
- * Errors: MPROC_EINVAL (bad alignment), as mproc_shm_alloc. */
-MPROC_API int mproc_shm_alloc_aligned(void **out, size_t size, size_t align);
+/* As mproc_arena_alloc with a power-of-two alignment up to 4096.
+ * Errors: MPROC_EINVAL (bad alignment), as mproc_arena_alloc. */
+MPROC_API int mproc_arena_alloc_aligned(void **out, size_t size, size_t align);
 
 /* Frees a block from any process of the family. NULL is a no-op.
- * Errors: MPROC_EINVAL (not a block of the arena, or already freed). */
-MPROC_API int mproc_shm_free(void *p);
+ * Errors: MPROC_EINVAL (not a block of the arena, or already freed).
+ * It returns an int, unlike the other _free calls: a block is often freed
+ * by another process than the one that allocated it, and a double free
+ * across processes is a bug the arena detects; it is reported, neither
+ * ignored nor turned into an abort. */
+MPROC_API int mproc_arena_free(void *p);
 
 /* The usable size of an arena block (>= the size asked for), or 0 for a
  * pointer that is not an allocated block. */
-MPROC_API size_t mproc_shm_usable_size(const void *p);
+MPROC_API size_t mproc_arena_usable_size(const void *p);
 
 /* True if p points into the family arena of this process. */
-MPROC_API bool mproc_shm_contains(const void *p);
+MPROC_API bool mproc_arena_contains(const void *p);
 
 /* A snapshot of the arena. */
 typedef struct mproc_arena_info {
@@ -82,6 +86,41 @@ typedef struct mproc_arena_info {
 
 /* Errors: MPROC_EINVAL (NULL), the errors of mproc_arena_init. */
 MPROC_API int mproc_arena_info_get(mproc_arena_info *out);
+
+/* ---- deprecated names ---------------------------------------------------
+ * The names of mproc 0.1, kept for one release: arena blocks were
+ * mproc_shm_*, a prefix now left to named shared memory (mproc/shm.h). */
+
+MPROC_DEPRECATED("use mproc_arena_alloc")
+static inline int mproc_shm_alloc(void **out, size_t size)
+{
+    return mproc_arena_alloc(out, size);
+}
+MPROC_DEPRECATED("use mproc_arena_calloc")
+static inline int mproc_shm_calloc(void **out, size_t size)
+{
+    return mproc_arena_calloc(out, size);
+}
+MPROC_DEPRECATED("use mproc_arena_alloc_aligned")
+static inline int mproc_shm_alloc_aligned(void **out, size_t size, size_t align)
+{
+    return mproc_arena_alloc_aligned(out, size, align);
+}
+MPROC_DEPRECATED("use mproc_arena_free")
+static inline int mproc_shm_free(void *p)
+{
+    return mproc_arena_free(p);
+}
+MPROC_DEPRECATED("use mproc_arena_usable_size")
+static inline size_t mproc_shm_usable_size(const void *p)
+{
+    return mproc_arena_usable_size(p);
+}
+MPROC_DEPRECATED("use mproc_arena_contains")
+static inline bool mproc_shm_contains(const void *p)
+{
+    return mproc_arena_contains(p);
+}
 
 #ifdef __cplusplus
 }

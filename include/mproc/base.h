@@ -18,11 +18,13 @@ extern "C" {
 #endif
 
 #if defined(__GNUC__)
-#define MPROC_API          __attribute__((visibility("default")))
-#define MPROC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define MPROC_API             __attribute__((visibility("default")))
+#define MPROC_PRINTF(f, a)    __attribute__((format(printf, f, a)))
+#define MPROC_DEPRECATED(why) __attribute__((deprecated(why)))
 #else
 #define MPROC_API
 #define MPROC_PRINTF(f, a)
+#define MPROC_DEPRECATED(why)
 #endif
 
 /* ---- version ------------------------------------------------------------ */

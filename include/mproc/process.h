@@ -108,7 +108,9 @@ MPROC_API int mproc_process_sentinel(mproc_process *p);
 
 /* Frees the object. A process that was started must have exited (it is
  * reaped here); otherwise MPROC_ERUNNING and nothing is freed. NULL and the
- * handles of the current and parent process are no-ops returning 0. */
+ * handles of the current and parent process are no-ops returning 0.
+ * It returns an int, unlike the other _free calls: freeing a running
+ * process is refused, as Python's Process.close raises ValueError. */
 MPROC_API int mproc_process_free(mproc_process *p);
 
 /* The current process ("MainProcess" at the root). Never NULL; not to be

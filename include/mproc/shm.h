@@ -129,19 +129,26 @@ MPROC_API int mproc_shm_unlink(mproc_shm *m);
 
 /* ---- ShareableList ----------------------------------------------------- */
 
-typedef enum mproc_sl_type {
-    MPROC_SL_NIL = 0,
-    MPROC_SL_INT,    /* int64 */
-    MPROC_SL_DOUBLE, /* double */
-    MPROC_SL_BOOL,
-    MPROC_SL_STR,   /* UTF-8 text */
-    MPROC_SL_BYTES, /* raw bytes */
-} mproc_sl_type;
+typedef enum mproc_shareable_type {
+    MPROC_SHAREABLE_NIL = 0,
+    MPROC_SHAREABLE_INT,    /* int64 */
+    MPROC_SHAREABLE_DOUBLE, /* double */
+    MPROC_SHAREABLE_BOOL,
+    MPROC_SHAREABLE_STR,   /* UTF-8 text */
+    MPROC_SHAREABLE_BYTES, /* raw bytes */
+    /* The names of mproc 0.1 (see "deprecated names" below). */
+    MPROC_SL_NIL MPROC_DEPRECATED("use MPROC_SHAREABLE_NIL") = MPROC_SHAREABLE_NIL,
+    MPROC_SL_INT MPROC_DEPRECATED("use MPROC_SHAREABLE_INT") = MPROC_SHAREABLE_INT,
+    MPROC_SL_DOUBLE MPROC_DEPRECATED("use MPROC_SHAREABLE_DOUBLE") = MPROC_SHAREABLE_DOUBLE,
+    MPROC_SL_BOOL MPROC_DEPRECATED("use MPROC_SHAREABLE_BOOL") = MPROC_SHAREABLE_BOOL,
+    MPROC_SL_STR MPROC_DEPRECATED("use MPROC_SHAREABLE_STR") = MPROC_SHAREABLE_STR,
+    MPROC_SL_BYTES MPROC_DEPRECATED("use MPROC_SHAREABLE_BYTES") = MPROC_SHAREABLE_BYTES,
+} mproc_shareable_type;
 
 /* One item. For STR and BYTES, data/len point at the bytes (a get points
  * into the shared segment: copy them out if they must outlive the list). */
-typedef struct mproc_sl_item {
-    mproc_sl_type type;
+typedef struct mproc_shareable_item {
+    mproc_shareable_type type;
     union {
         int64_t i;
         double d;
@@ -151,37 +158,96 @@ typedef struct mproc_sl_item {
             size_t len;
         } s;
     } u;
-} mproc_sl_item;
+} mproc_shareable_item;
 
-#define MPROC_SL_INT_ITEM(v)    ((mproc_sl_item){.type = MPROC_SL_INT, .u.i = (v)})
-#define MPROC_SL_DOUBLE_ITEM(v) ((mproc_sl_item){.type = MPROC_SL_DOUBLE, .u.d = (v)})
-#define MPROC_SL_BOOL_ITEM(v)   ((mproc_sl_item){.type = MPROC_SL_BOOL, .u.b = (v)})
-#define MPROC_SL_STR_ITEM(str)  ((mproc_sl_item){.type = MPROC_SL_STR, .u.s = {(str), strlen(str)}})
-#define MPROC_SL_NIL_ITEM       ((mproc_sl_item){.type = MPROC_SL_NIL})
+#define MPROC_SHAREABLE_INT_ITEM(v)                                                                \
+    ((mproc_shareable_item){.type = MPROC_SHAREABLE_INT, .u.i = (v)})
+#define MPROC_SHAREABLE_DOUBLE_ITEM(v)                                                             \
+    ((mproc_shareable_item){.type = MPROC_SHAREABLE_DOUBLE, .u.d = (v)})
+#define MPROC_SHAREABLE_BOOL_ITEM(v)                                                               \
+    ((mproc_shareable_item){.type = MPROC_SHAREABLE_BOOL, .u.b = (v)})
+#define MPROC_SHAREABLE_STR_ITEM(str)                                                              \
+    ((mproc_shareable_item){.type = MPROC_SHAREABLE_STR, .u.s = {(str), strlen(str)}})
+#define MPROC_SHAREABLE_NIL_ITEM ((mproc_shareable_item){.type = MPROC_SHAREABLE_NIL})
 
 /* A fixed-length list in a named segment, as Python's ShareableList: each
  * slot keeps its type's size; a STR or BYTES slot holds up to the length
  * of its initial value rounded up to 8 bytes. */
-typedef struct mproc_sl mproc_sl;
+typedef struct mproc_shareable_list mproc_shareable_list;
 
 /* Creates the list with n initial items in a new tracked segment (name as
  * mproc_shm_create). Errors: as mproc_shm_create, MPROC_EINVAL (bad item). */
-MPROC_API int mproc_sl_create(mproc_sl **out, const char *name, const mproc_sl_item *items,
-                              size_t n);
+MPROC_API int mproc_shareable_list_create(mproc_shareable_list **out, const char *name,
+                                          const mproc_shareable_item *items, size_t n);
 /* Attaches to an existing list. Errors: as mproc_shm_attach, MPROC_EPROTO
  * (the segment is not a ShareableList). */
-MPROC_API int mproc_sl_attach(mproc_sl **out, const char *name);
-MPROC_API size_t mproc_sl_len(const mproc_sl *l);
+MPROC_API int mproc_shareable_list_attach(mproc_shareable_list **out, const char *name);
+MPROC_API size_t mproc_shareable_list_len(const mproc_shareable_list *l);
 /* Errors: MPROC_ERANGE (index). */
-MPROC_API int mproc_sl_get(const mproc_sl *l, size_t i, mproc_sl_item *out);
+MPROC_API int mproc_shareable_list_get(const mproc_shareable_list *l, size_t i,
+                                       mproc_shareable_item *out);
 /* Replaces item i; the new item may change type. Errors: MPROC_ERANGE
  * (index), MPROC_EMSGSIZE (STR/BYTES longer than the slot holds),
  * MPROC_EINVAL. */
-MPROC_API int mproc_sl_set(mproc_sl *l, size_t i, const mproc_sl_item *item);
+MPROC_API int mproc_shareable_list_set(mproc_shareable_list *l, size_t i,
+                                       const mproc_shareable_item *item);
 /* The segment underneath (name, size; unlink through it). */
-MPROC_API mproc_shm *mproc_sl_shm(const mproc_sl *l);
+MPROC_API mproc_shm *mproc_shareable_list_shm(const mproc_shareable_list *l);
 /* Closes the list in this process (the segment stays). NULL is a no-op. */
-MPROC_API void mproc_sl_close(mproc_sl *l);
+MPROC_API void mproc_shareable_list_close(mproc_shareable_list *l);
+
+/* ---- deprecated names ---------------------------------------------------
+ * The names of mproc 0.1, kept for one release: ShareableList was
+ * mproc_sl. Each use warns (-Wdeprecated-declarations). */
+
+typedef mproc_shareable_list mproc_sl MPROC_DEPRECATED("use mproc_shareable_list");
+typedef mproc_shareable_item mproc_sl_item MPROC_DEPRECATED("use mproc_shareable_item");
+typedef mproc_shareable_type mproc_sl_type MPROC_DEPRECATED("use mproc_shareable_type");
+
+/* The old item macros name the old (deprecated) type constants. */
+#define MPROC_SL_INT_ITEM(v)    ((mproc_shareable_item){.type = MPROC_SL_INT, .u.i = (v)})
+#define MPROC_SL_DOUBLE_ITEM(v) ((mproc_shareable_item){.type = MPROC_SL_DOUBLE, .u.d = (v)})
+#define MPROC_SL_BOOL_ITEM(v)   ((mproc_shareable_item){.type = MPROC_SL_BOOL, .u.b = (v)})
+#define MPROC_SL_STR_ITEM(str)                                                                     \
+    ((mproc_shareable_item){.type = MPROC_SL_STR, .u.s = {(str), strlen(str)}})
+#define MPROC_SL_NIL_ITEM ((mproc_shareable_item){.type = MPROC_SL_NIL})
+
+MPROC_DEPRECATED("use mproc_shareable_list_create")
+static inline int mproc_sl_create(mproc_shareable_list **out, const char *name,
+                                  const mproc_shareable_item *items, size_t n)
+{
+    return mproc_shareable_list_create(out, name, items, n);
+}
+MPROC_DEPRECATED("use mproc_shareable_list_attach")
+static inline int mproc_sl_attach(mproc_shareable_list **out, const char *name)
+{
+    return mproc_shareable_list_attach(out, name);
+}
+MPROC_DEPRECATED("use mproc_shareable_list_len")
+static inline size_t mproc_sl_len(const mproc_shareable_list *l)
+{
+    return mproc_shareable_list_len(l);
+}
+MPROC_DEPRECATED("use mproc_shareable_list_get")
+static inline int mproc_sl_get(const mproc_shareable_list *l, size_t i, mproc_shareable_item *out)
+{
+    return mproc_shareable_list_get(l, i, out);
+}
+MPROC_DEPRECATED("use mproc_shareable_list_set")
+static inline int mproc_sl_set(mproc_shareable_list *l, size_t i, const mproc_shareable_item *item)
+{
+    return mproc_shareable_list_set(l, i, item);
+}
+MPROC_DEPRECATED("use mproc_shareable_list_shm")
+static inline mproc_shm *mproc_sl_shm(const mproc_shareable_list *l)
+{
+    return mproc_shareable_list_shm(l);
+}
+MPROC_DEPRECATED("use mproc_shareable_list_close")
+static inline void mproc_sl_close(mproc_shareable_list *l)
+{
+    mproc_shareable_list_close(l);
+}
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,7 @@
  *    finished with mproc_X_fini, like pthread_mutex_t;
  *  - allocated: mproc_X_new puts one in the arena, mproc_X_free frees it.
  * Either way the object must live in memory every user process maps at the
- * same address: the family arena (mproc_shm_alloc, a shared value's
+ * same address: the family arena (mproc_arena_alloc, a shared value's
  * storage, ...). A pointer to it can be passed to children as bytes.
  *
  * Blocking calls take the timeout convention of base.h (milliseconds,

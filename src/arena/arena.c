@@ -494,7 +494,7 @@ static void cache_push(unsigned cls, block_hdr *h)
     cache_add(cls, h);
 }
 
-int mproc_shm_alloc(void **out, size_t size)
+int mproc_arena_alloc(void **out, size_t size)
 {
     if (!out) return MPROC_EINVAL;
     int rc = ensure_arena();
@@ -516,20 +516,20 @@ int mproc_shm_alloc(void **out, size_t size)
     return 0;
 }
 
-int mproc_shm_calloc(void **out, size_t size)
+int mproc_arena_calloc(void **out, size_t size)
 {
-    int rc = mproc_shm_alloc(out, size);
+    int rc = mproc_arena_alloc(out, size);
     if (rc == 0) memset(*out, 0, size);
     return rc;
 }
 
-int mproc_shm_alloc_aligned(void **out, size_t size, size_t align)
+int mproc_arena_alloc_aligned(void **out, size_t size, size_t align)
 {
     if (!out || align == 0 || (align & (align - 1)) || align > 4096) return MPROC_EINVAL;
-    if (align <= 16) return mproc_shm_alloc(out, size);
+    if (align <= 16) return mproc_arena_alloc(out, size);
     void *raw;
     if (size > SIZE_MAX - align) return MPROC_ENOMEM;
-    int rc = mproc_shm_alloc(&raw, size + align);
+    int rc = mproc_arena_alloc(&raw, size + align);
     if (rc) return rc;
     uintptr_t p = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
     if (p != (uintptr_t)raw) { /* a shim header says where the block starts */
@@ -541,7 +541,7 @@ int mproc_shm_alloc_aligned(void **out, size_t size, size_t align)
     return 0;
 }
 
-bool mproc_shm_contains(const void *p)
+bool mproc_arena_contains(const void *p)
 {
     return arena && (const char *)p >= (const char *)arena + HDR_BYTES &&
            (const char *)p < (const char *)arena + arena->size;
@@ -550,24 +550,24 @@ bool mproc_shm_contains(const void *p)
 /* The header of the block p was returned for (following a shim), or NULL. */
 static block_hdr *header_of(const void *p)
 {
-    if (!mproc_shm_contains(p) || ((uintptr_t)p & 15)) return NULL;
+    if (!mproc_arena_contains(p) || ((uintptr_t)p & 15)) return NULL;
     block_hdr *h = (block_hdr *)p - 1;
     if (atomic_load(&h->state) == STATE_SHIM) {
         p = (const char *)p - (size_t)h->cls * 16;
-        if (!mproc_shm_contains(p)) return NULL;
+        if (!mproc_arena_contains(p)) return NULL;
         h = (block_hdr *)p - 1;
     }
     return atomic_load(&h->state) == STATE_ALLOC && h->cls < NCLASS ? h : NULL;
 }
 
-size_t mproc_shm_usable_size(const void *p)
+size_t mproc_arena_usable_size(const void *p)
 {
     block_hdr *h = header_of(p);
     if (!h) return 0;
     return mproc__arena_class_size(h->cls) - BLOCK_HDR - (size_t)((char *)p - (char *)(h + 1));
 }
 
-int mproc_shm_free(void *p)
+int mproc_arena_free(void *p)
 {
     if (!p) return 0;
     block_hdr *h = header_of(p);

@@ -20,12 +20,12 @@ uintptr_t mproc__arena_slot_get(mproc__arena_slot slot);
 bool mproc__arena_slot_cas(mproc__arena_slot slot, uintptr_t expected, uintptr_t desired);
 
 /* For the _new functions of arena objects: p was allocated with
- * mproc_shm_alloc and init_rc is what initialising it returned. On 0 it
+ * mproc_arena_alloc and init_rc is what initialising it returned. On 0 it
  * becomes *out; otherwise it is freed and init_rc returned. */
 static inline int mproc__shm_adopt(void **out, void *p, int init_rc)
 {
     if (init_rc) {
-        mproc_shm_free(p);
+        mproc_arena_free(p);
         return init_rc;
     }
     *out = p;

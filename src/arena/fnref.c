@@ -49,10 +49,10 @@ static mod_table *table(void)
     uintptr_t t = mproc__arena_slot_get(MPROC__SLOT_MODULES);
     if (t) return (mod_table *)t;
     mod_table *n;
-    if (mproc_shm_calloc((void **)&n, sizeof *n) != 0) return NULL;
+    if (mproc_arena_calloc((void **)&n, sizeof *n) != 0) return NULL;
     n->magic = TABLE_MAGIC;
     if (mproc__arena_slot_cas(MPROC__SLOT_MODULES, 0, (uintptr_t)n)) return n;
-    mproc_shm_free(n);
+    mproc_arena_free(n);
     return (mod_table *)mproc__arena_slot_get(MPROC__SLOT_MODULES);
 }
 

@@ -160,11 +160,11 @@ uint64_t mproc__mgr_family_token(void)
 int mproc__mgr_channel_new(mproc__mgr_channel **out)
 {
     mproc__mgr_channel *ch;
-    int rc = mproc_shm_calloc((void **)&ch, sizeof *ch);
+    int rc = mproc_arena_calloc((void **)&ch, sizeof *ch);
     if (rc) return rc;
     if ((rc = mproc_queue_new(&ch->req, NULL)) || (rc = mproc_queue_new(&ch->rep, NULL))) {
         mproc_queue_free(ch->req);
-        mproc_shm_free(ch);
+        mproc_arena_free(ch);
         return rc;
     }
     mproc__mgr_channel_tune(ch);
@@ -176,7 +176,7 @@ int mproc__mgr_channel_new(mproc__mgr_channel **out)
 
 bool mproc__mgr_channel_valid(const mproc__mgr_channel *ch)
 {
-    return ch && mproc_shm_contains(ch) && ch->magic == CHANNEL_MAGIC;
+    return ch && mproc_arena_contains(ch) && ch->magic == CHANNEL_MAGIC;
 }
 
 void mproc__mgr_channel_release(mproc__mgr_channel *ch, unsigned share)
@@ -187,5 +187,5 @@ void mproc__mgr_channel_release(mproc__mgr_channel *ch, unsigned share)
     ch->magic = 0;
     mproc_queue_free(ch->req);
     mproc_queue_free(ch->rep);
-    mproc_shm_free(ch);
+    mproc_arena_free(ch);
 }

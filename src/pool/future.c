@@ -14,7 +14,7 @@
  * with no lock held. A callback added after that runs at once. */
 #include "pool/future.h"
 #include "process/process.h"
-#include "sync/tcond.h"
+#include "sync/thread_cond.h"
 #include "mproc/value.h"
 
 #include <pthread.h>
@@ -58,7 +58,7 @@ static uint64_t all_seq;
 
 static void all_init(void)
 {
-    mproc__tcond_init(&all_cv);
+    mproc__thread_cond_init(&all_cv);
 }
 
 void mproc__futures_lock(void)
@@ -74,7 +74,7 @@ void mproc__futures_unlock(void)
 
 int mproc__futures_wait_any(const mproc__deadline *dl)
 {
-    return mproc__tcond_wait(&all_cv, &all_mu, dl);
+    return mproc__thread_cond_wait(&all_cv, &all_mu, dl);
 }
 
 uint64_t mproc__future_seq(const mproc_future *f)
@@ -128,7 +128,7 @@ mproc_future *mproc__future_new(mproc_future_cb callback, mproc_future_cb error_
         return NULL;
     }
     pthread_mutex_init(&f->mu, NULL);
-    mproc__tcond_init(&f->cv);
+    mproc__thread_cond_init(&f->cv);
     atomic_init(&f->refs, 2);
     atomic_init(&f->state, PENDING);
     f->pid_owner = mproc__self_pid();
@@ -285,7 +285,7 @@ int mproc__future_wait_until(mproc_future *f, const mproc__deadline *dl)
     int rc = 0;
     MPROC__LOCK(&f->mu);
     while (rc == 0 && atomic_load_explicit(&f->state, memory_order_relaxed) != DONE)
-        rc = mproc__tcond_wait(&f->cv, &f->mu, dl);
+        rc = mproc__thread_cond_wait(&f->cv, &f->mu, dl);
     if (atomic_load_explicit(&f->state, memory_order_relaxed) == DONE) rc = 0;
     MPROC__UNLOCK(&f->mu);
     return rc;

@@ -8,7 +8,7 @@
 #include "pool/parent.h"
 #include "process/process.h"
 #include "queue/queue.h"
-#include "sync/tcond.h"
+#include "sync/thread_cond.h"
 #include "mproc/arena.h"
 #include "mproc/value.h"
 
@@ -43,8 +43,8 @@ static void destroy(mproc_pool *pool)
     if (pool->sh) {
         for (int i = 0; i < pool->n; i++) mproc_queue_free(pool->sh->slots[i].inbox);
         mproc_queue_free(pool->sh->results);
-        mproc_shm_free(pool->sh->initargs);
-        mproc_shm_free(pool->sh);
+        mproc_arena_free(pool->sh->initargs);
+        mproc_arena_free(pool->sh);
     }
     if (pool->wake[0] >= 0) close(pool->wake[0]);
     if (pool->wake[1] >= 0) close(pool->wake[1]);
@@ -58,8 +58,8 @@ static void destroy(mproc_pool *pool)
 
 static int make_shared(mproc_pool *pool, const mproc_pool_opts *o)
 {
-    int rc = mproc_shm_calloc((void **)&pool->sh,
-                              sizeof(pool_shared) + (size_t)pool->n * sizeof(pool_slot));
+    int rc = mproc_arena_calloc((void **)&pool->sh,
+                                sizeof(pool_shared) + (size_t)pool->n * sizeof(pool_slot));
     if (rc) return rc;
     pool_shared *sh = pool->sh;
     sh->magic = POOL_SHARED_MAGIC;
@@ -67,7 +67,7 @@ static int make_shared(mproc_pool *pool, const mproc_pool_opts *o)
     sh->maxtasks = o->maxtasksperchild;
     if ((rc = mproc__fnref_make((const void *)o->initializer, &sh->initializer))) return rc;
     if (o->initargs_len) {
-        if ((rc = mproc_shm_alloc(&sh->initargs, o->initargs_len))) return rc;
+        if ((rc = mproc_arena_alloc(&sh->initargs, o->initargs_len))) return rc;
         memcpy(sh->initargs, o->initargs, o->initargs_len);
         sh->initargs_len = o->initargs_len;
     }
@@ -111,7 +111,7 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     pool->task_timeout_ms = o.task_timeout_ms;
     pool->wake[0] = pool->wake[1] = -1;
     pthread_mutex_init(&pool->mu, NULL);
-    mproc__tcond_init(&pool->cv);
+    mproc__thread_cond_init(&pool->cv);
     pool->w = calloc((size_t)pool->n, sizeof *pool->w);
     mproc__list_init(&pool->pend);
     for (int i = 0; pool->w && i < pool->n; i++) mproc__list_init(&pool->w[i].tasks);
@@ -141,7 +141,7 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     mproc__deadline dl;
     mproc__deadline_init(&dl, READY_TIMEOUT);
     while (!rc && pool->ready < pool->n && !pool->init_rc) {
-        if (mproc__tcond_wait(&pool->cv, &pool->mu, &dl) == MPROC_ETIMEDOUT) {
+        if (mproc__thread_cond_wait(&pool->cv, &pool->mu, &dl) == MPROC_ETIMEDOUT) {
             rc = MPROC_ECHILDSTART;
             snprintf(pool->init_msg, sizeof pool->init_msg, "workers did not start in time");
         }
@@ -209,7 +209,7 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
             kill_all_locked(pool);
             continue;
         }
-        if (mproc__tcond_wait(&pool->cv, &pool->mu, &dl) == MPROC_ETIMEDOUT) {
+        if (mproc__thread_cond_wait(&pool->cv, &pool->mu, &dl) == MPROC_ETIMEDOUT) {
             rc = MPROC_ETIMEDOUT;
             break;
         }

@@ -2,7 +2,7 @@
  * tasks (see mproc__pool_submit_hook) whose completions land here. */
 #include "pool/future.h"
 #include "pool/pool.h"
-#include "sync/tcond.h"
+#include "sync/thread_cond.h"
 #include "mproc/arena.h"
 
 #include <pthread.h>
@@ -34,7 +34,7 @@ static void *chunk_msg(bool inplace, mproc__fnref fn, const char *in, char *out,
 static bool in_arena(const void *p, size_t bytes)
 {
     return bytes == 0 ||
-           (p && mproc_shm_contains(p) && mproc_shm_contains((const char *)p + bytes - 1));
+           (p && mproc_arena_contains(p) && mproc_arena_contains((const char *)p + bytes - 1));
 }
 
 /* ---- map ------------------------------------------------------------------------ */
@@ -361,7 +361,7 @@ int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t ou
     }
     it->held = true;
     pthread_mutex_init(&it->mu, NULL);
-    mproc__tcond_init(&it->cv);
+    mproc__thread_cond_init(&it->cv);
     *out = it;
     return 0;
 }
@@ -453,7 +453,7 @@ int mproc_imap_next(mproc_imap *it, void *out, size_t *index, int timeout_ms)
             it->produce_rc = 0;
             break;
         }
-        if (mproc__tcond_wait(&it->cv, &it->mu, &dl) == MPROC_ETIMEDOUT) {
+        if (mproc__thread_cond_wait(&it->cv, &it->mu, &dl) == MPROC_ETIMEDOUT) {
             rc = MPROC_ETIMEDOUT;
             break;
         }

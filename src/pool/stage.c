@@ -24,7 +24,7 @@ static _Atomic(stage_hdr *) stage_cache;
 
 static void stage_drop(stage_hdr *h)
 {
-    if (h && h->owner == getpid()) mproc_shm_free(h);
+    if (h && h->owner == getpid()) mproc_arena_free(h);
 }
 
 #ifdef MPROC_TESTING
@@ -43,7 +43,7 @@ void *mproc__pool_stage_take(size_t bytes)
     }
     if (!h) {
         void *p;
-        if (bytes > SIZE_MAX - STAGE_HDR || mproc_shm_alloc(&p, STAGE_HDR + bytes) != 0)
+        if (bytes > SIZE_MAX - STAGE_HDR || mproc_arena_alloc(&p, STAGE_HDR + bytes) != 0)
             return NULL;
         h = p;
         *h = (stage_hdr){.owner = getpid(), .cap = bytes};
@@ -66,7 +66,7 @@ void mproc__pool_stage_give(void *stage)
 {
     stage_hdr *h = (stage_hdr *)(void *)((char *)stage - STAGE_HDR);
     if (h->cap > POOL_STAGE_KEEP) {
-        mproc_shm_free(h);
+        mproc_arena_free(h);
         return;
     }
     static pthread_once_t once = PTHREAD_ONCE_INIT;

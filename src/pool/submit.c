@@ -3,7 +3,7 @@
 #include "base/log.h"
 #include "pool/parent.h"
 #include "process/process.h"
-#include "sync/tcond.h"
+#include "sync/thread_cond.h"
 #include "mproc/arena.h"
 #include "mproc/value.h"
 

@@ -5,7 +5,7 @@
 #include "pool/parent.h"
 #include "queue/queue.h"
 #include "process/process.h"
-#include "sync/tcond.h"
+#include "sync/thread_cond.h"
 #include "mproc/arena.h"
 #include "mproc/value.h"
 

@@ -19,7 +19,7 @@
  * end, then its next link) and commits; the chunk generation in the commit
  * word tells the next producer whether the tail chunk holds committed
  * records, and a link without a commit is simply followed. The robust locks
- * (sync/tlock.h) hand a dead holder's lock to a waiter after a short
+ * (sync/tid_lock.h) hand a dead holder's lock to a waiter after a short
  * check; nothing needs repairing, because every state between two stores
  * is valid.
  *
@@ -30,7 +30,7 @@
  * its commit still owed them a wake-up (wake_other_side).
  *
  * A side's lock biases to a thread that takes it many times in a row
- * (sync/tlock.h): that thread then takes and drops it, and commits,
+ * (sync/tid_lock.h): that thread then takes and drops it, and commits,
  * with plain stores, no locked instruction, so a stream of puts (or gets)
  * never waits for its store buffer to drain to a line the other side has
  * just read. The lost-wake-up handshake with sleepers then rests on their
@@ -39,7 +39,7 @@
 #include "arena/arena.h"
 #include "platform/platform.h"
 #include "queue/queue.h"
-#include "sync/tlock.h"
+#include "sync/tid_lock.h"
 #include "mproc/queue.h"
 #include "mproc/value.h"
 
@@ -81,7 +81,7 @@ struct mproc_queue {
     size_t maxsize, max_bytes;
     _Atomic uint32_t closed;
     /* producers */
-    _Alignas(64) mproc__tlock plock;
+    _Alignas(64) mproc__tid_lock plock;
     _Atomic(chunk *) tail;
     uint32_t next_gen;
     _Atomic uint64_t bytes_in;
@@ -89,7 +89,7 @@ struct mproc_queue {
     _Atomic uint32_t consumers_waiting;
     _Atomic uint32_t pollers; /* mproc_wait callers asleep on this queue */
     /* consumers */
-    _Alignas(64) mproc__tlock clock;
+    _Alignas(64) mproc__tid_lock clock;
     chunk *head;
     uint32_t seen_puts; /* the last commit count read: below it, no need to look */
     _Atomic uint64_t bytes_out;
@@ -171,7 +171,7 @@ static inline void copy_out(void *dst, const void *src, size_t n)
 static chunk *new_chunk(uint32_t gen)
 {
     chunk *c;
-    if (mproc_shm_alloc((void **)&c, CHUNK_BYTES)) return NULL;
+    if (mproc_arena_alloc((void **)&c, CHUNK_BYTES)) return NULL;
     atomic_store(&c->next, NULL);
     atomic_store(&c->sealed_end, 0);
     c->gen = gen;
@@ -185,12 +185,12 @@ int mproc_queue_new(mproc_queue **out, const mproc_queue_opts *opts)
     mproc_queue_opts o = opts ? *opts : (mproc_queue_opts){0};
     if (o.maxsize > UINT32_MAX / 2) return MPROC_EINVAL;
     mproc_queue *q;
-    int rc = mproc_shm_alloc_aligned((void **)&q, sizeof *q, 64);
+    int rc = mproc_arena_alloc_aligned((void **)&q, sizeof *q, 64);
     if (rc) return rc;
     memset(q, 0, sizeof *q);
     chunk *c = new_chunk(0);
     if (!c) {
-        mproc_shm_free(q);
+        mproc_arena_free(q);
         return MPROC_ENOMEM;
     }
     q->maxsize = o.maxsize;
@@ -239,18 +239,18 @@ void mproc_queue_free(mproc_queue *q)
             if (r->kind == KIND_EXTERNAL) {
                 void *ext;
                 memcpy(&ext, r + 1, sizeof ext);
-                mproc_shm_free(ext);
+                mproc_arena_free(ext);
                 pos += REC_HDR + 8;
             } else {
                 pos += REC_HDR + (uint32_t)round8(r->len);
             }
         }
         chunk *next = atomic_load(&c->next);
-        mproc_shm_free(c);
+        mproc_arena_free(c);
         c = next;
         pos = 0;
     }
-    mproc_shm_free(q);
+    mproc_arena_free(q);
 }
 
 /* Test builds only (see queue/queue.h): dies between a commit and the
@@ -269,11 +269,11 @@ mproc__queue_crash_point mproc__queue_crash_at;
 /* ---- locks ------------------------------------------------------------------ */
 
 /* Takes a side's lock before the deadline; *biased: taken through its bias
- * (see sync/tlock.h), to be passed to mproc__tlock_drop. A lock taken
+ * (see sync/tid_lock.h), to be passed to mproc__tid_lock_drop. A lock taken
  * over from a dead holder needs no repair (see the top of the file). */
-static int take_lock(mproc__tlock *l, const mproc__deadline *dl, bool *biased)
+static int take_lock(mproc__tid_lock *l, const mproc__deadline *dl, bool *biased)
 {
-    int rc = mproc__tlock_take(l, dl, biased);
+    int rc = mproc__tid_lock_take(l, dl, biased);
     return rc == MPROC_EOWNERDEAD ? 0 : rc;
 }
 
@@ -281,7 +281,7 @@ static int take_lock(mproc__tlock *l, const mproc__deadline *dl, bool *biased)
  * so that the holder's look at the sleepers that follows cannot miss one
  * that registered before the store was visible; through a bias, a plain
  * store (no locked instruction on the path), and the sleepers issue the
- * barrier instead (mproc__tlock_sleeper_fence). */
+ * barrier instead (mproc__tid_lock_sleeper_fence). */
 static inline void commit_store(_Atomic uint64_t *w, uint64_t v, bool biased)
 {
     if (biased) {
@@ -330,7 +330,7 @@ static int closed_wake(mproc_queue *q)
  * been read before the caller's check of what it waits for (see put): a
  * commit after it changes the word, so the sleep cannot miss it. */
 static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
-                    _Atomic uint32_t *waiting, mproc__tlock *other, const mproc__deadline *dl)
+                    _Atomic uint32_t *waiting, mproc__tid_lock *other, const mproc__deadline *dl)
 {
     /* Spin first, so that a stream of messages never costs a system call.
      * Back off between looks: every look pulls the other side's line away
@@ -362,7 +362,8 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
      * nobody left on its side to pay the wake-up it owed, strands us no
      * longer than that. */
     atomic_fetch_add(waiting, 1);
-    long long at = mproc_now_ns() + (mproc__tlock_sleeper_fence(other) ? 1000000 : LOOK_AGAIN_NS);
+    long long at =
+        mproc_now_ns() + (mproc__tid_lock_sleeper_fence(other) ? 1000000 : LOOK_AGAIN_NS);
     mproc__deadline short_dl = *dl;
     if (short_dl.forever || short_dl.at_ns > at) short_dl = (mproc__deadline){.at_ns = at};
     int rc = 0;
@@ -438,7 +439,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     if (atomic_load(&q->closed)) return closed_wake(q);
     void *ext = NULL; /* a large message is copied before the lock is taken */
     if (len > INLINE_MAX) {
-        if ((rc = mproc_shm_alloc(&ext, len))) return rc;
+        if ((rc = mproc_arena_alloc(&ext, len))) return rc;
         memcpy(ext, buf, len);
     }
     bool biased;
@@ -450,7 +451,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         uint64_t cp = atomic_load(&q->cpos);
         if (atomic_load(&q->closed) || has_room(q, cp, len)) break;
         uint32_t seen = WORD(cp);
-        mproc__tlock_drop(&q->plock, biased);
+        mproc__tid_lock_drop(&q->plock, biased);
         if (mproc__deadline_passed(&dl)) { /* no sleep: pass the wake-up on all the same */
             wake_other_side(q, false);
             rc = MPROC_ETIMEDOUT;
@@ -465,7 +466,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         if ((rc = take_lock(&q->plock, &dl, &biased))) goto fail;
     }
     if (atomic_load(&q->closed)) {
-        mproc__tlock_drop(&q->plock, biased);
+        mproc__tid_lock_drop(&q->plock, biased);
         rc = closed_wake(q);
         goto fail;
     }
@@ -476,7 +477,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     if (pos + need > t->cap) { /* into a new chunk; then seal this one */
         chunk *n = new_chunk(q->next_gen++);
         if (!n) {
-            mproc__tlock_drop(&q->plock, biased);
+            mproc__tid_lock_drop(&q->plock, biased);
             rc = MPROC_ENOMEM;
             goto fail;
         }
@@ -497,7 +498,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
      * woken getter killed before it takes the message must not leave the
      * others asleep. An mproc_wait caller does not take the message either,
      * so when one sleeps here everyone is woken too. */
-    mproc__tlock_drop(&q->plock, biased);
+    mproc__tid_lock_drop(&q->plock, biased);
     uint32_t waiting = sleepers(&q->consumers_waiting, biased);
     uint32_t pollers = sleepers(&q->pollers, biased);
     if (pollers || waiting) CRASH_POINT(MPROC__QUEUE_CRASH_PUT_WAKE);
@@ -507,7 +508,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         mproc__futex_wake(count_word(&q->commit), 1);
     return 0;
 fail:
-    if (ext) mproc_shm_free(ext);
+    if (ext) mproc_arena_free(ext);
     return rc;
 }
 
@@ -539,7 +540,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
                 rc = MPROC_ECLOSED;
             else if (mproc__deadline_passed(&dl))
                 rc = MPROC_ETIMEDOUT;
-            mproc__tlock_drop(&q->clock, biased);
+            mproc__tid_lock_drop(&q->clock, biased);
             if (rc == MPROC_ECLOSED) return closed_wake(q);
             if (rc) { /* no sleep: pass the wake-up on all the same */
                 wake_other_side(q, true);
@@ -558,7 +559,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             atomic_store(&q->cpos, PK(CNT(cp), next->gen, 0) | (cp & CLOSED_BIT));
             /* A producer that died between linking and moving the tail may
              * have left the tail here: then the chunk is kept. */
-            if (atomic_load(&q->tail) != h) mproc_shm_free(h);
+            if (atomic_load(&q->tail) != h) mproc_arena_free(h);
             continue;
         }
         rec *r = (rec *)(void *)(h->data + pos);
@@ -575,7 +576,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         int decoded = 0;
         if (s->value) { /* decoded in place: no memory, and the message stays */
             if ((decoded = mproc_value_decode(src, n, NULL, s->value)) == MPROC_ENOMEM) {
-                mproc__tlock_drop(&q->clock, biased);
+                mproc__tid_lock_drop(&q->clock, biased);
                 if (atomic_load(&q->consumers_waiting))
                     mproc__futex_wake(count_word(&q->commit), 1);
                 return decoded;
@@ -583,7 +584,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         } else if (s->out) {
             void *copy = malloc(n ? n : 1);
             if (!copy) {
-                mproc__tlock_drop(&q->clock, biased);
+                mproc__tid_lock_drop(&q->clock, biased);
                 if (atomic_load(&q->consumers_waiting))
                     mproc__futex_wake(count_word(&q->commit), 1);
                 return MPROC_ENOMEM;
@@ -591,7 +592,7 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
             memcpy(copy, src, n);
             *s->out = copy;
         } else if (n > s->cap) {
-            mproc__tlock_drop(&q->clock, biased);
+            mproc__tid_lock_drop(&q->clock, biased);
             /* We may have been the waiter a put woke: pass the wake-up on. */
             if (atomic_load(&q->consumers_waiting)) mproc__futex_wake(count_word(&q->commit), 1);
             return MPROC_ETOOSMALL;
@@ -605,8 +606,8 @@ static int take(mproc_queue *q, sink *s, size_t *len, int timeout_ms)
         if (q->max_bytes) atomic_fetch_add(&q->bytes_out, n);
         /* The commit point (see commit_store). */
         commit_store(&q->cpos, PK(CNT(cp) + 1, h->gen, pos + need) | (cp & CLOSED_BIT), biased);
-        mproc__tlock_drop(&q->clock, biased);
-        if (ext) mproc_shm_free(ext);
+        mproc__tid_lock_drop(&q->clock, biased);
+        if (ext) mproc_arena_free(ext);
         /* Every waiting producer: a small put may fit where a large one that
          * waits longer does not. */
         if (sleepers(&q->producers_waiting, biased)) {
@@ -688,10 +689,10 @@ void mproc_queue_close(mproc_queue *q)
     CRASH_POINT(MPROC__QUEUE_CRASH_CLOSE_WAKE);
     take_lock(&q->plock, &forever, &biased);
     atomic_fetch_or(&q->commit, CLOSED_BIT);
-    mproc__tlock_drop(&q->plock, biased);
+    mproc__tid_lock_drop(&q->plock, biased);
     take_lock(&q->clock, &forever, &biased);
     atomic_fetch_or(&q->cpos, CLOSED_BIT);
-    mproc__tlock_drop(&q->clock, biased);
+    mproc__tid_lock_drop(&q->clock, biased);
     mproc__futex_wake(count_word(&q->commit), INT_MAX);
     mproc__futex_wake(count_word(&q->cpos), INT_MAX);
 }
@@ -788,7 +789,7 @@ void mproc__queue_poller(mproc_queue *q, int delta)
          * fail, which needs a process barred from membarrier beside one
          * allowed it, the wait relies on the caller's timeout.) */
         atomic_fetch_add(&q->pollers, 1);
-        (void)mproc__tlock_sleeper_fence(&q->plock);
+        (void)mproc__tid_lock_sleeper_fence(&q->plock);
         /* A poller is about to sleep like a getter: pass the wake-up on. */
         if (mproc_queue_qsize(q) == 0) wake_other_side(q, true);
     } else

@@ -18,7 +18,7 @@ _Atomic uint32_t *mproc__queue_wait_word(mproc_queue *q, uint32_t *seen);
  * threads than there are (a pool's inboxes and results): waiters spin only
  * spin_ns before they sleep (spinning would take the CPU from the thread
  * that is to wake them), and the locks never bias to one thread (see
- * sync/tlock.h: a biased writer makes every sleep pay a system-wide
+ * sync/tid_lock.h: a biased writer makes every sleep pay a system-wide
  * barrier). Call before the queue is used. */
 void mproc__queue_for_sleepers(mproc_queue *q, uint32_t spin_ns);
 

@@ -52,14 +52,14 @@ typedef struct sl_slot {
     uint64_t offset, capacity;
 } sl_slot;
 
-struct mproc_sl {
+struct mproc_shareable_list {
     mproc_shm *shm;
     unsigned char *base;
     size_t n;
     sl_slot *slots; /* private, validated copy */
 };
 
-static inline sl_entry *entry(const mproc_sl *l, size_t i)
+static inline sl_entry *entry(const mproc_shareable_list *l, size_t i)
 {
     return (sl_entry *)(l->base + HDR_SIZE + i * ENT_SIZE);
 }
@@ -103,26 +103,26 @@ static bool utf8_ok(const unsigned char *s, size_t n)
 
 static bool is_var(uint32_t type)
 {
-    return type == MPROC_SL_STR || type == MPROC_SL_BYTES;
+    return type == MPROC_SHAREABLE_STR || type == MPROC_SHAREABLE_BYTES;
 }
 
 static bool type_ok(uint32_t type)
 {
-    return type <= MPROC_SL_BYTES;
+    return type <= MPROC_SHAREABLE_BYTES;
 }
 
 /* 0, or MPROC_EINVAL for an item that cannot be stored at all. */
-static int check_item(const mproc_sl_item *it)
+static int check_item(const mproc_shareable_item *it)
 {
     if (!type_ok((uint32_t)it->type)) return MPROC_EINVAL;
     if (!is_var((uint32_t)it->type)) return 0;
     if (!it->u.s.data && it->u.s.len) return MPROC_EINVAL;
-    if (it->type == MPROC_SL_STR && !utf8_ok(it->u.s.data, it->u.s.len)) return MPROC_EINVAL;
+    if (it->type == MPROC_SHAREABLE_STR && !utf8_ok(it->u.s.data, it->u.s.len)) return MPROC_EINVAL;
     return 0;
 }
 
 /* The slot an item gets at creation, 0 on overflow. */
-static uint64_t initial_cap(const mproc_sl_item *it)
+static uint64_t initial_cap(const mproc_shareable_item *it)
 {
     if (!is_var((uint32_t)it->type)) return MIN_CAP;
     uint64_t len = it->u.s.len;
@@ -132,23 +132,23 @@ static uint64_t initial_cap(const mproc_sl_item *it)
 }
 
 /* Writes the item into slot i (checked: fits, valid). */
-static void store(mproc_sl *l, size_t i, const mproc_sl_item *it)
+static void store(mproc_shareable_list *l, size_t i, const mproc_shareable_item *it)
 {
     sl_entry *e = entry(l, i);
     unsigned char *d = l->base + l->slots[i].offset;
     uint64_t len = 0, word = 0;
     switch (it->type) {
-    case MPROC_SL_INT:
+    case MPROC_SHAREABLE_INT:
         memcpy(&word, &it->u.i, 8);
         break;
-    case MPROC_SL_DOUBLE:
+    case MPROC_SHAREABLE_DOUBLE:
         memcpy(&word, &it->u.d, 8);
         break;
-    case MPROC_SL_BOOL:
+    case MPROC_SHAREABLE_BOOL:
         word = it->u.b ? 1 : 0;
         break;
-    case MPROC_SL_STR:
-    case MPROC_SL_BYTES:
+    case MPROC_SHAREABLE_STR:
+    case MPROC_SHAREABLE_BYTES:
         len = it->u.s.len;
         break;
     default:
@@ -164,9 +164,9 @@ static void store(mproc_sl *l, size_t i, const mproc_sl_item *it)
     e->type = (uint32_t)it->type;
 }
 
-static int sl_alloc(mproc_sl **out, mproc_shm *shm, size_t n)
+static int sl_alloc(mproc_shareable_list **out, mproc_shm *shm, size_t n)
 {
-    mproc_sl *l = calloc(1, sizeof *l);
+    mproc_shareable_list *l = calloc(1, sizeof *l);
     sl_slot *slots = n ? calloc(n, sizeof *slots) : NULL;
     if (!l || (n && !slots)) {
         free(l);
@@ -181,7 +181,8 @@ static int sl_alloc(mproc_sl **out, mproc_shm *shm, size_t n)
     return 0;
 }
 
-int mproc_sl_create(mproc_sl **out, const char *name, const mproc_sl_item *items, size_t n)
+int mproc_shareable_list_create(mproc_shareable_list **out, const char *name,
+                                const mproc_shareable_item *items, size_t n)
 {
     if (!out) return MPROC_EINVAL;
     *out = NULL;
@@ -198,7 +199,7 @@ int mproc_sl_create(mproc_sl **out, const char *name, const mproc_sl_item *items
     mproc_shm *shm;
     int rc = mproc_shm_create(&shm, name, (size_t)total, NULL);
     if (rc) return rc;
-    mproc_sl *l;
+    mproc_shareable_list *l;
     if ((rc = sl_alloc(&l, shm, n)) != 0) {
         mproc_shm_unlink(shm);
         mproc_shm_close(shm);
@@ -221,7 +222,7 @@ int mproc_sl_create(mproc_sl **out, const char *name, const mproc_sl_item *items
 /* 0 if the segment holds a well-formed list (filling l->slots, which has
  * l->n entries: NULL only when there are none, which the analyzer misses). */
 MPROC__ANALYZER_OFF("-Wanalyzer-possible-null-dereference")
-static int validate(mproc_sl *l, size_t size)
+static int validate(mproc_shareable_list *l, size_t size)
 {
     uint64_t off = HDR_SIZE + (uint64_t)l->n * ENT_SIZE;
     for (size_t i = 0; i < l->n; i++) {
@@ -237,7 +238,7 @@ static int validate(mproc_sl *l, size_t size)
 }
 MPROC__ANALYZER_ON
 
-int mproc_sl_attach(mproc_sl **out, const char *name)
+int mproc_shareable_list_attach(mproc_shareable_list **out, const char *name)
 {
     if (!out) return MPROC_EINVAL;
     *out = NULL;
@@ -255,25 +256,25 @@ int mproc_sl_attach(mproc_sl **out, const char *name)
         mproc_shm_close(shm);
         return MPROC_EPROTO;
     }
-    mproc_sl *l;
+    mproc_shareable_list *l;
     if ((rc = sl_alloc(&l, shm, (size_t)n)) != 0) {
         mproc_shm_close(shm);
         return rc;
     }
     if ((rc = validate(l, size)) != 0) {
-        mproc_sl_close(l); /* closes shm too */
+        mproc_shareable_list_close(l); /* closes shm too */
         return rc;
     }
     *out = l;
     return 0;
 }
 
-size_t mproc_sl_len(const mproc_sl *l)
+size_t mproc_shareable_list_len(const mproc_shareable_list *l)
 {
     return l ? l->n : 0;
 }
 
-int mproc_sl_get(const mproc_sl *l, size_t i, mproc_sl_item *out)
+int mproc_shareable_list_get(const mproc_shareable_list *l, size_t i, mproc_shareable_item *out)
 {
     if (!l || !out) return MPROC_EINVAL;
     if (i >= l->n) return MPROC_ERANGE;
@@ -284,19 +285,19 @@ int mproc_sl_get(const mproc_sl *l, size_t i, mproc_sl_item *out)
     memcpy(&word, d, 8);
     if (!type_ok(type) || (is_var(type) && len > l->slots[i].capacity)) return MPROC_EPROTO;
     memset(out, 0, sizeof *out);
-    out->type = (mproc_sl_type)type;
+    out->type = (mproc_shareable_type)type;
     switch (type) {
-    case MPROC_SL_INT:
+    case MPROC_SHAREABLE_INT:
         memcpy(&out->u.i, &word, 8);
         break;
-    case MPROC_SL_DOUBLE:
+    case MPROC_SHAREABLE_DOUBLE:
         memcpy(&out->u.d, &word, 8);
         break;
-    case MPROC_SL_BOOL:
+    case MPROC_SHAREABLE_BOOL:
         out->u.b = word != 0;
         break;
-    case MPROC_SL_STR:
-    case MPROC_SL_BYTES:
+    case MPROC_SHAREABLE_STR:
+    case MPROC_SHAREABLE_BYTES:
         out->u.s.data = d;
         out->u.s.len = (size_t)len;
         break;
@@ -306,7 +307,7 @@ int mproc_sl_get(const mproc_sl *l, size_t i, mproc_sl_item *out)
     return 0;
 }
 
-int mproc_sl_set(mproc_sl *l, size_t i, const mproc_sl_item *item)
+int mproc_shareable_list_set(mproc_shareable_list *l, size_t i, const mproc_shareable_item *item)
 {
     if (!l || !item) return MPROC_EINVAL;
     if (i >= l->n) return MPROC_ERANGE;
@@ -317,12 +318,12 @@ int mproc_sl_set(mproc_sl *l, size_t i, const mproc_sl_item *item)
     return 0;
 }
 
-mproc_shm *mproc_sl_shm(const mproc_sl *l)
+mproc_shm *mproc_shareable_list_shm(const mproc_shareable_list *l)
 {
     return l ? l->shm : NULL;
 }
 
-void mproc_sl_close(mproc_sl *l)
+void mproc_shareable_list_close(mproc_shareable_list *l)
 {
     if (!l) return;
     mproc_shm_close(l->shm);

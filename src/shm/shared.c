@@ -66,8 +66,8 @@ static int create(mproc_shared **out, char tc, size_t itemsize, size_t n, size_t
     if (n && itemsize > (SIZE_MAX - sizeof(mproc_shared) - align) / n) return MPROC_ENOMEM;
     size_t bytes = itemsize * n;
     mproc_shared *s;
-    int rc = mproc_shm_alloc_aligned((void **)&s, sizeof *s + (align > 16 ? align : 0) + bytes,
-                                     align > 16 ? align : 16);
+    int rc = mproc_arena_alloc_aligned((void **)&s, sizeof *s + (align > 16 ? align : 0) + bytes,
+                                       align > 16 ? align : 16);
     if (rc) return rc;
     memset(s, 0, sizeof *s);
     uintptr_t d = ((uintptr_t)(s + 1) + align - 1) & ~(uintptr_t)(align - 1);
@@ -82,7 +82,7 @@ static int create(mproc_shared **out, char tc, size_t itemsize, size_t n, size_t
         rc = o.lock_mode == MPROC_SHARED_LOCK ? mproc_lock_init(&s->own_lock)
                                               : mproc_rlock_init(&s->own_lock);
         if (rc) {
-            mproc_shm_free(s);
+            mproc_arena_free(s);
             return rc;
         }
         s->owns_lock = true;
@@ -125,7 +125,7 @@ void mproc_shared_free(mproc_shared *s)
     if (!valid(s)) return;
     if (s->owns_lock) mproc_lock_fini(&s->own_lock);
     s->magic = 0;
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 void *mproc_shared_ptr(const mproc_shared *s)

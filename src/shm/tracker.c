@@ -88,13 +88,13 @@ static int table_get(ttable **out)
     ttable *t = table_peek();
     if (!t) {
         void *mine;
-        int rc = mproc_shm_calloc(&mine, sizeof(ttable));
+        int rc = mproc_arena_calloc(&mine, sizeof(ttable));
         if (rc) return rc;
         ((ttable *)mine)->magic = TABLE_MAGIC;
         if (mproc__arena_slot_cas(MPROC__SLOT_SHM_TRACKER, 0, (uintptr_t)mine)) {
             t = mine;
         } else {
-            mproc_shm_free(mine);
+            mproc_arena_free(mine);
             t = table_peek();
             if (!t) return MPROC_EBADSTATE;
         }

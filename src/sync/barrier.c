@@ -181,7 +181,7 @@ int mproc_barrier_new(mproc_barrier **out, unsigned parties, mproc_barrier_actio
 {
     if (!out) return MPROC_EINVAL;
     mproc_barrier *b;
-    int rc = mproc_shm_alloc((void **)&b, sizeof *b);
+    int rc = mproc_arena_alloc((void **)&b, sizeof *b);
     return rc ? rc : mproc__shm_adopt((void **)out, b, mproc_barrier_init(b, parties, action, arg));
 }
 
@@ -189,7 +189,7 @@ void mproc_barrier_free(mproc_barrier *b)
 {
     if (!b) return;
     mproc_barrier_fini(b);
-    mproc_shm_free(b);
+    mproc_arena_free(b);
 }
 
 int mproc_barrier_wait(mproc_barrier *b, int timeout_ms, unsigned *index)

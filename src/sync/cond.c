@@ -178,11 +178,11 @@ static bool remove_node(cond_impl *k, cnode *n)
 static int node_new(cnode **out)
 {
     cnode *n;
-    int rc = mproc_shm_alloc((void **)&n, sizeof *n);
+    int rc = mproc_arena_alloc((void **)&n, sizeof *n);
     if (rc) return rc;
     pthread_mutexattr_t a;
     if (pthread_mutexattr_init(&a)) {
-        mproc_shm_free(n);
+        mproc_arena_free(n);
         return MPROC_ENOMEM;
     }
     pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
@@ -190,7 +190,7 @@ static int node_new(cnode **out)
     int r = pthread_mutex_init(&n->alive, &a);
     pthread_mutexattr_destroy(&a);
     if (r) {
-        mproc_shm_free(n);
+        mproc_arena_free(n);
         return -r;
     }
     /* A fresh mutex: trylock takes it. No one ever waits for it (notifiers
@@ -211,7 +211,7 @@ static void node_free(cnode *n, bool unlock)
     if (unlock) pthread_mutex_unlock(&n->alive);
     pthread_mutex_destroy(&n->alive);
     n->magic = 0;
-    mproc_shm_free(n);
+    mproc_arena_free(n);
 }
 
 /* ---- public API ----------------------------------------------------------- */
@@ -258,7 +258,7 @@ int mproc_cond_new(mproc_cond **out, mproc_lock *lock)
 {
     if (!out) return MPROC_EINVAL;
     mproc_cond *c;
-    int rc = mproc_shm_alloc((void **)&c, sizeof *c);
+    int rc = mproc_arena_alloc((void **)&c, sizeof *c);
     return rc ? rc : mproc__shm_adopt((void **)out, c, mproc_cond_init(c, lock));
 }
 
@@ -266,7 +266,7 @@ void mproc_cond_free(mproc_cond *c)
 {
     if (!c) return;
     mproc_cond_fini(c);
-    mproc_shm_free(c);
+    mproc_arena_free(c);
 }
 
 mproc_lock *mproc_cond_lock(mproc_cond *c)

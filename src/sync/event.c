@@ -68,7 +68,7 @@ int mproc_event_new(mproc_event **out)
 {
     if (!out) return MPROC_EINVAL;
     mproc_event *e;
-    int rc = mproc_shm_alloc((void **)&e, sizeof *e);
+    int rc = mproc_arena_alloc((void **)&e, sizeof *e);
     return rc ? rc : mproc__shm_adopt((void **)out, e, mproc_event_init(e));
 }
 
@@ -76,7 +76,7 @@ void mproc_event_free(mproc_event *e)
 {
     if (!e) return;
     mproc_event_fini(e);
-    mproc_shm_free(e);
+    mproc_arena_free(e);
 }
 
 int mproc_event_set(mproc_event *e)

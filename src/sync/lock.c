@@ -67,7 +67,7 @@ static int new_lock(mproc_lock **out, bool recursive)
 {
     if (!out) return MPROC_EINVAL;
     mproc_lock *l;
-    int rc = mproc_shm_alloc((void **)&l, sizeof *l);
+    int rc = mproc_arena_alloc((void **)&l, sizeof *l);
     return rc ? rc : mproc__shm_adopt((void **)out, l, init(l, recursive));
 }
 
@@ -84,7 +84,7 @@ void mproc_lock_free(mproc_lock *l)
 {
     if (!l) return;
     mproc_lock_fini(l);
-    mproc_shm_free(l);
+    mproc_arena_free(l);
 }
 
 bool mproc_lock_is_recursive(const mproc_lock *l)

@@ -78,7 +78,7 @@ static int new_sem(mproc_sem **out, unsigned value, bool bounded)
 {
     if (!out || value > INT32_MAX) return MPROC_EINVAL;
     mproc_sem *s;
-    int rc = mproc_shm_alloc((void **)&s, sizeof *s);
+    int rc = mproc_arena_alloc((void **)&s, sizeof *s);
     return rc ? rc : mproc__shm_adopt((void **)out, s, init(s, value, bounded));
 }
 
@@ -95,7 +95,7 @@ void mproc_sem_free(mproc_sem *s)
 {
     if (!s) return;
     mproc_sem_fini(s);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 /* Takes one unit if there is one. */

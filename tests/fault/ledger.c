@@ -96,8 +96,8 @@ ft_ledger *ft_ledger_new(uint32_t nprod, uint32_t per_prod)
 void ft_ledger_free(ft_ledger *l)
 {
     if (!l) return;
-    mproc_shm_free((void *)l->seen);
-    mproc_shm_free(l);
+    mproc_arena_free((void *)l->seen);
+    mproc_arena_free(l);
 }
 
 bool ft_ledger_got(ft_ledger *l, uint32_t prod, uint32_t seq)

@@ -126,9 +126,9 @@ void ft_err(ft_trial *t, const char *what, int rc)
 void *ft_calloc(size_t n)
 {
     void *p;
-    int rc = mproc_shm_calloc(&p, n);
+    int rc = mproc_arena_calloc(&p, n);
     if (rc) {
-        fprintf(stderr, "fault: mproc_shm_calloc(%zu) -> %s\n", n, mproc_err_name(rc));
+        fprintf(stderr, "fault: mproc_arena_calloc(%zu) -> %s\n", n, mproc_err_name(rc));
         abort();
     }
     return p;

@@ -230,7 +230,7 @@ static void l_run(ft_trial *t)
     int rc = s->recursive ? mproc_rlock_init(&s->lock) : mproc_lock_init(&s->lock);
     if (rc) {
         ft_err(t, "mproc_lock_init", rc);
-        mproc_shm_free(s);
+        mproc_arena_free(s);
         return;
     }
     t->max_block = 0;
@@ -275,7 +275,7 @@ static void l_run(ft_trial *t)
                 "%u holders died inside the lock, %u MPROC_EOWNERDEAD seen", dead.inside_at_kill,
                 repairs);
     mproc_lock_fini(&s->lock);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 const ft_scenario ft_lock_scenarios[] = {{"lock-journal-kill", l_run, FT_KILL, NULL},

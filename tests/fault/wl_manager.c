@@ -503,7 +503,7 @@ static void m_run(ft_trial *t)
     if (t->sc->fault == FT_PARENT) {
         m_parent(t, &base, th[0]);
         ft_ledger_free(s->lg);
-        mproc_shm_free(s);
+        mproc_arena_free(s);
         return;
     }
 
@@ -636,7 +636,7 @@ out:
     if (srv && ft_join(t, srv, t->hang_ms) != 0)
         ft_lost(t, 1, "the server ended with %d", srv->code);
     ft_ledger_free(s->lg);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 static const int m_queue = M_QUEUE, m_blocked = M_BLOCKED, m_churn = M_CHURN;

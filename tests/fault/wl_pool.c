@@ -153,8 +153,8 @@ static void work_free(work *w)
     for (uint32_t i = 0; w->futs && i < w->n; i++) mproc_future_free(w->futs[i]);
     free(w->futs);
     if (w->arena_arrays) {
-        mproc_shm_free(w->in);
-        mproc_shm_free(w->out);
+        mproc_arena_free(w->in);
+        mproc_arena_free(w->out);
     } else {
         free(w->in);
         free(w->out);
@@ -348,7 +348,7 @@ static void p_run(ft_trial *t)
             if (p->daemon && p->code != -SIGKILL && p->code != FT_CODE_REAPED)
                 ft_lost(t, 1, "the worker %d of the dead owner ended with %d", p->pid, p->code);
         }
-        mproc_shm_free(w.s);
+        mproc_arena_free(w.s);
         return;
     }
 
@@ -392,7 +392,7 @@ static void p_run(ft_trial *t)
         mproc_executor_free(w.ex);
     }
     work_free(&w);
-    mproc_shm_free(w.s);
+    mproc_arena_free(w.s);
 }
 
 static const int k_map = K_MAP, k_apply = K_APPLY, k_exec = K_EXEC;

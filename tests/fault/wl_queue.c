@@ -257,14 +257,14 @@ static void q_run(ft_trial *t)
     int rc = mproc_queue_new(&s->q, &o);
     if (rc) {
         ft_err(t, "mproc_queue_new", rc);
-        mproc_shm_free(s);
+        mproc_arena_free(s);
         return;
     }
     /* A killed producer may lose its large message's block and a chunk. */
     void *probe;
-    if (mproc_shm_alloc(&probe, pa->msg + 64) == 0) {
-        t->max_block = mproc_shm_usable_size(probe) + 64 + (64 << 10);
-        mproc_shm_free(probe);
+    if (mproc_arena_alloc(&probe, pa->msg + 64) == 0) {
+        t->max_block = mproc_arena_usable_size(probe) + 64 + (64 << 10);
+        mproc_arena_free(probe);
     }
     uint32_t per = big ? (uint32_t)ft_range(t, 12, 30) : (uint32_t)ft_range(t, 1000, 4000);
     uint32_t nprod = 2;
@@ -324,7 +324,7 @@ static void q_run(ft_trial *t)
     ft_ledger_check(t, s->lg, may_lose);
     ft_ledger_free(s->lg);
     mproc_queue_free(s->q);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 static const qparam q8_none = {8, 0}, q8_size = {8, 1}, q8_bytes = {8, 2};

@@ -381,7 +381,7 @@ static void sem_run(ft_trial *t)
     else if ((rc = mproc_sem_release(&s->sem)) != 0)
         ft_err(t, "release after the fault", rc);
     mproc_sem_fini(&s->sem);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 typedef struct cond_kill_ud {
@@ -460,7 +460,7 @@ static void cond_run(ft_trial *t)
     mproc_cond_fini(&s->notfull);
     mproc_lock_fini(&s->lock);
     ft_ledger_free(s->lg);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 static void bar_run(ft_trial *t)
@@ -539,7 +539,7 @@ static void bar_run(ft_trial *t)
         if (ft_join(t, &t->parts[i], t->hang_ms * 3) != 0)
             ft_lost(t, 1, "a party of the round after the fault ended with %d", t->parts[i].code);
     mproc_barrier_fini(&s->b);
-    mproc_shm_free(s);
+    mproc_arena_free(s);
 }
 
 static void y_run(ft_trial *t)

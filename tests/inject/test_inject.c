@@ -294,12 +294,12 @@ static void pool_scenario(int unused)
     for (int i = 0; i < 100; i++) in[i] = i;
     STEP(map_squares(pool, in, out, 100)); /* copy mode */
     int *sin, *sout;
-    STEP(mproc_shm_alloc((void **)&sin, 400 * sizeof(int)));
-    STEP(mproc_shm_alloc((void **)&sout, 400 * sizeof(int)));
+    STEP(mproc_arena_alloc((void **)&sin, 400 * sizeof(int)));
+    STEP(mproc_arena_alloc((void **)&sout, 400 * sizeof(int)));
     for (int i = 0; i < 400; i++) sin[i] = i;
     STEP(map_squares(pool, sin, sout, 400)); /* in place */
-    mproc_shm_free(sin);
-    mproc_shm_free(sout);
+    mproc_arena_free(sin);
+    mproc_arena_free(sout);
     STEP(mproc_pool_close(pool));
     STEP(mproc_pool_join(pool, 30000));
     mproc_pool_free(pool);

@@ -81,7 +81,7 @@ START_TEST(a_too_small_get_into_does_not_strand_another_waiter)
     mproc_queue *q;
     TU_OK(mproc_queue_new(&q, NULL));
     waiter_state *w;
-    TU_OK(mproc_shm_calloc((void **)&w, 2 * sizeof *w));
+    TU_OK(mproc_arena_calloc((void **)&w, 2 * sizeof *w));
     w[0].q = w[1].q = q;
     waiter_state *w0 = &w[0], *w1 = &w[1];
     mproc_process *small = start_child(get_into_small, &w0, sizeof w0, tu_methods[_i]);
@@ -108,7 +108,7 @@ START_TEST(a_too_small_get_into_does_not_strand_another_waiter)
     ck_assert(mproc_queue_empty(q));
     mproc_queue_close(q); /* ends the small getter if it still waits */
     ck_assert_int_eq(finish_child(small, 5000), 0);
-    TU_OK(mproc_shm_free(w));
+    TU_OK(mproc_arena_free(w));
     mproc_queue_free(q);
 }
 END_TEST

@@ -26,7 +26,7 @@ START_TEST(bounded_queue_blocks_and_a_get_unblocks_a_put)
     ck_assert_uint_eq(mproc_queue_qsize(q), 3);
 
     waiter_state *w;
-    TU_OK(mproc_shm_calloc((void **)&w, sizeof *w));
+    TU_OK(mproc_arena_calloc((void **)&w, sizeof *w));
     w->q = q;
     mproc_process *p = start_child(put_d_forever, &w, sizeof w, tu_methods[_i]);
     wait_flag(&w->started, 1, 5000);
@@ -42,7 +42,7 @@ START_TEST(bounded_queue_blocks_and_a_get_unblocks_a_put)
     expect_msg(q, "d", 1, 0);
     ck_assert(mproc_queue_empty(q));
     ck_assert(!mproc_queue_full(q));
-    TU_OK(mproc_shm_free(w));
+    TU_OK(mproc_arena_free(w));
     mproc_queue_free(q);
 }
 END_TEST
@@ -82,7 +82,7 @@ START_TEST(max_bytes_bounds_the_queue)
     /* A put waiting for bytes in another process is let in by a get. */
     TU_OK(mproc_queue_put(q, m, 900, 0));
     waiter_state *w;
-    TU_OK(mproc_shm_calloc((void **)&w, sizeof *w));
+    TU_OK(mproc_arena_calloc((void **)&w, sizeof *w));
     w->q = q;
     mproc_process *p = start_child(put_500_forever, &w, sizeof w, tu_methods[_i]);
     wait_flag(&w->started, 1, 5000);
@@ -93,7 +93,7 @@ START_TEST(max_bytes_bounds_the_queue)
     unsigned char m500[500];
     pat_fill(m500, sizeof m500, 500);
     expect_msg(q, m500, 500, 0);
-    TU_OK(mproc_shm_free(w));
+    TU_OK(mproc_arena_free(w));
     free(m);
     mproc_queue_free(q);
 }
@@ -126,7 +126,7 @@ START_TEST(max_bytes_room_for_a_small_put_is_not_missed)
     TU_OK(mproc_queue_put(q, m, 500, 0));
     TU_OK(mproc_queue_put(q, m, 450, 0));
     sized_waiter *s;
-    TU_OK(mproc_shm_calloc((void **)&s, 2 * sizeof *s));
+    TU_OK(mproc_arena_calloc((void **)&s, 2 * sizeof *s));
     s[0].w.q = s[1].w.q = q;
     s[0].n = 600; /* fits only when the queue is nearly empty */
     s[1].n = 60;  /* fits once the first message is gone */
@@ -151,7 +151,7 @@ START_TEST(max_bytes_room_for_a_small_put_is_not_missed)
     expect_msg(q, m, 450, 0);         /* now room for 600 */
     ck_assert_int_eq(finish_child(big, 5000), 0);
     ck_assert_uint_eq(mproc_queue_qsize(q), 2);
-    TU_OK(mproc_shm_free(s));
+    TU_OK(mproc_arena_free(s));
     mproc_queue_free(q);
 }
 END_TEST

@@ -65,8 +65,8 @@ static int mp_consumer(void *arg)
 START_TEST(four_producers_four_consumers_a_million_messages)
 {
     mp_state *s;
-    TU_OK(mproc_shm_calloc((void **)&s, sizeof *s));
-    TU_OK(mproc_shm_calloc((void **)&s->seen, (size_t)MP_NP * MP_PER));
+    TU_OK(mproc_arena_calloc((void **)&s, sizeof *s));
+    TU_OK(mproc_arena_calloc((void **)&s->seen, (size_t)MP_NP * MP_PER));
     TU_OK(mproc_queue_new(&s->q, &(mproc_queue_opts){.maxsize = 10000}));
     long long t0 = mproc_now_ns();
     mproc_process *c[MP_NC], *p[MP_NP];
@@ -95,8 +95,8 @@ START_TEST(four_producers_four_consumers_a_million_messages)
         fprintf(stderr, "1M messages: %lld ms (%ld %ld %ld %ld per consumer)\n", ms_since(t0),
                 s->got[0], s->got[1], s->got[2], s->got[3]);
     mproc_queue_free(s->q);
-    TU_OK(mproc_shm_free(s->seen));
-    TU_OK(mproc_shm_free(s));
+    TU_OK(mproc_arena_free(s->seen));
+    TU_OK(mproc_arena_free(s));
 }
 END_TEST
 
@@ -168,8 +168,8 @@ static int th_process(void *arg)
 START_TEST(threads_in_processes_produce_and_consume)
 {
     th_state *s;
-    TU_OK(mproc_shm_calloc((void **)&s, sizeof *s));
-    TU_OK(mproc_shm_calloc((void **)&s->seen, (size_t)TH_NP * TH_PER));
+    TU_OK(mproc_arena_calloc((void **)&s, sizeof *s));
+    TU_OK(mproc_arena_calloc((void **)&s->seen, (size_t)TH_NP * TH_PER));
     TU_OK(mproc_queue_new(&s->q, NULL));
     mproc_process *p[2 * TH_PROCS];
     for (uint32_t k = 0; k < 2 * TH_PROCS; k++) {
@@ -188,8 +188,8 @@ START_TEST(threads_in_processes_produce_and_consume)
                       i % TH_PER, s->seen[i]);
     ck_assert(mproc_queue_empty(s->q));
     mproc_queue_free(s->q);
-    TU_OK(mproc_shm_free(s->seen));
-    TU_OK(mproc_shm_free(s));
+    TU_OK(mproc_arena_free(s->seen));
+    TU_OK(mproc_arena_free(s));
 }
 END_TEST
 

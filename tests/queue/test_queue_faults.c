@@ -98,7 +98,7 @@ static void producers_killed_mid_put(const mproc_queue_opts *opts, int method)
 {
     size_t arena_before = arena_allocated();
     kp_state *s;
-    TU_OK(mproc_shm_calloc((void **)&s, sizeof *s));
+    TU_OK(mproc_arena_calloc((void **)&s, sizeof *s));
     TU_OK(mproc_queue_new(&s->q, opts));
     s->marker = -1;
     mproc_process *c = start_child(kp_consumer, &s, sizeof s, method);
@@ -137,7 +137,7 @@ static void producers_killed_mid_put(const mproc_queue_opts *opts, int method)
     mproc_queue_close(s->q);
     ck_assert(mproc_queue_empty(s->q));
     mproc_queue_free(s->q);
-    TU_OK(mproc_shm_free(s));
+    TU_OK(mproc_arena_free(s));
     /* Not a promise of the header: what the deaths left allocated. */
     if (getenv("TU_VERBOSE"))
         fprintf(stderr, "producers killed: %zu bytes of the arena leaked\n",
@@ -229,7 +229,7 @@ START_TEST(consumers_killed_mid_get)
 {
     size_t arena_before = arena_allocated();
     kc_state *s;
-    TU_OK(mproc_shm_calloc((void **)&s, sizeof *s));
+    TU_OK(mproc_arena_calloc((void **)&s, sizeof *s));
     /* Bounds wide enough not to slow the producer much, there to be checked. */
     TU_OK(mproc_queue_new(&s->q, &(mproc_queue_opts){.maxsize = 1000, .max_bytes = 32 << 20}));
     s->marker = -1;
@@ -270,7 +270,7 @@ START_TEST(consumers_killed_mid_get)
     ck_assert_int_eq(s->bad, 0);
     bounds_still_exact(s->q, 1000);
     mproc_queue_free(s->q);
-    TU_OK(mproc_shm_free(s));
+    TU_OK(mproc_arena_free(s));
     if (getenv("TU_VERBOSE"))
         fprintf(stderr, "consumers killed: %d messages lost, %zu bytes of the arena leaked\n",
                 lost_total, arena_allocated() - arena_before);
@@ -296,7 +296,7 @@ static int get_expect_x(void *arg)
 START_TEST(killed_waiters_do_not_disturb_the_others)
 {
     waiter_state *w;
-    TU_OK(mproc_shm_calloc((void **)&w, 4 * sizeof *w));
+    TU_OK(mproc_arena_calloc((void **)&w, 4 * sizeof *w));
     waiter_state *wp[4] = {&w[0], &w[1], &w[2], &w[3]};
     /* Two processes wait in get on an empty queue; one is killed. */
     mproc_queue *q;
@@ -342,7 +342,7 @@ START_TEST(killed_waiters_do_not_disturb_the_others)
     TU_RC(mproc_queue_put(f, "5", 1, 0), MPROC_ETIMEDOUT);
     expect_msg(f, "3", 1, 0);
     expect_msg(f, "4", 1, 0);
-    TU_OK(mproc_shm_free(w));
+    TU_OK(mproc_arena_free(w));
     mproc_queue_free(q);
     mproc_queue_free(f);
 }
@@ -369,7 +369,7 @@ START_TEST(consumer_killed_in_get_and_not_yet_reaped)
     enum { BIG = 4 << 20, N = 12 };
     unsigned char *m = patterned(BIG, 5);
     waiter_state *w;
-    TU_OK(mproc_shm_calloc((void **)&w, sizeof *w));
+    TU_OK(mproc_arena_calloc((void **)&w, sizeof *w));
     /* A round where the consumer emptied the queue before the kill tests
      * nothing: it is not counted, and the next one kills sooner. */
     int exercised = 0;
@@ -407,7 +407,7 @@ START_TEST(consumer_killed_in_get_and_not_yet_reaped)
         mproc_queue_free(w->q);
     }
     ck_assert_int_ge(exercised, 3);
-    TU_OK(mproc_shm_free(w));
+    TU_OK(mproc_arena_free(w));
     free(m);
 }
 END_TEST
@@ -421,7 +421,7 @@ START_TEST(a_woken_consumer_killed_before_taking_strands_no_one)
     enum { BIG = 8 << 20 };
     unsigned char *m = patterned(BIG, 8);
     waiter_state *w;
-    TU_OK(mproc_shm_calloc((void **)&w, 2 * sizeof *w));
+    TU_OK(mproc_arena_calloc((void **)&w, 2 * sizeof *w));
     int conclusive = 0;
     for (int round = 0; round < 3; round++) {
         memset(w, 0, 2 * sizeof *w);
@@ -459,7 +459,7 @@ START_TEST(a_woken_consumer_killed_before_taking_strands_no_one)
         mproc_queue_free(q);
     }
     ck_assert_int_gt(conclusive, 0); /* the kill did land before a took it */
-    TU_OK(mproc_shm_free(w));
+    TU_OK(mproc_arena_free(w));
     free(m);
 }
 END_TEST
@@ -469,7 +469,7 @@ END_TEST
 START_TEST(joinable_producer_killed_mid_put_leaves_no_phantom_task)
 {
     kp_state *s;
-    TU_OK(mproc_shm_calloc((void **)&s, sizeof *s));
+    TU_OK(mproc_arena_calloc((void **)&s, sizeof *s));
     TU_OK(mproc_joinable_queue_new(&s->q, 0));
     unsigned seed = 777;
     for (uint32_t round = 0; round < 20; round++) {
@@ -501,7 +501,7 @@ START_TEST(joinable_producer_killed_mid_put_leaves_no_phantom_task)
         TU_RC(mproc_queue_task_done(s->q), MPROC_EBADSTATE);
     }
     mproc_queue_free(s->q);
-    TU_OK(mproc_shm_free(s));
+    TU_OK(mproc_arena_free(s));
 }
 END_TEST
 

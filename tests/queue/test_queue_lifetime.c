@@ -100,7 +100,7 @@ START_TEST(close_wakes_waiters_in_other_processes)
     TU_OK(mproc_queue_new(&tq, NULL));
     TU_OK(mproc_queue_put(full, "f", 1, 0));
     waiter_state *w;
-    TU_OK(mproc_shm_calloc((void **)&w, 3 * sizeof *w));
+    TU_OK(mproc_arena_calloc((void **)&w, 3 * sizeof *w));
     w[0].q = empty;
     w[1].q = full;
     w[2].q = tq;
@@ -133,7 +133,7 @@ START_TEST(close_wakes_waiters_in_other_processes)
     TU_RC(mproc_queue_get(q, &buf, &len, 10000), MPROC_ECLOSED);
     ck_assert_int_lt(ms_since(t0), 5000);
     ck_assert_int_eq(finish_child(c, 5000), 0);
-    TU_OK(mproc_shm_free(w));
+    TU_OK(mproc_arena_free(w));
     mproc_queue_free(q);
     mproc_queue_free(empty);
     mproc_queue_free(full);

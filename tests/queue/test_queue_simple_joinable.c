@@ -138,7 +138,7 @@ static int jq_joiner(void *arg)
 START_TEST(join_waits_for_consumers_in_other_processes)
 {
     jq_state *s;
-    TU_OK(mproc_shm_calloc((void **)&s, sizeof *s));
+    TU_OK(mproc_arena_calloc((void **)&s, sizeof *s));
     TU_OK(mproc_joinable_queue_new(&s->q, 0));
     unsigned char m[300];
     for (uint32_t i = 0; i < JQ_ITEMS; i++) {
@@ -156,7 +156,7 @@ START_TEST(join_waits_for_consumers_in_other_processes)
     ck_assert_int_eq(finish_child(joiner, 10000), 0);
     TU_RC(mproc_queue_task_done(s->q), MPROC_EBADSTATE);
     mproc_queue_free(s->q);
-    TU_OK(mproc_shm_free(s));
+    TU_OK(mproc_arena_free(s));
 }
 END_TEST
 

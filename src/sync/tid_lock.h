@@ -1,14 +1,14 @@
 /* A light lock for short critical sections whose holder may die: the
  * holder's thread id sits in the futex word. Taking it is one CAS and
  * dropping it one exchange (a robust pthread mutex costs three times more,
- * for its robust-list bookkeeping). A waiter that has waited TLOCK_SLICE
+ * for its robust-list bookkeeping). A waiter that has waited TID_LOCK_SLICE
  * checks that the holder thread still exists (a zombie counts as gone) and,
  * if it does not, takes the lock over and reports MPROC_EOWNERDEAD. Limit: if the dead holder's
  * thread id were reused by a new thread within that slice, the waiter
  * would keep waiting while that thread lives (thread ids are reused only
  * after the kernel's pid space wraps around).
  *
- * Biased mode (mproc__tlock_take / mproc__tlock_drop): a thread that takes
+ * Biased mode (mproc__tid_lock_take / mproc__tid_lock_drop): a thread that takes
  * the lock many times in a row with nobody else in between gets the lock
  * biased to it, and from then on takes and drops it with plain stores
  * only, no locked instruction: it writes its tid into `held`, then checks
@@ -24,8 +24,8 @@
  * processes registered for the barrier take the biased path; without
  * membarrier the lock never biases. A revocation costs tens of
  * microseconds, so each one doubles the run of takes that earns a bias. */
-#ifndef MPROC_INTERNAL_TLOCK_H
-#define MPROC_INTERNAL_TLOCK_H
+#ifndef MPROC_INTERNAL_TID_LOCK_H
+#define MPROC_INTERNAL_TID_LOCK_H
 
 #include "base/base.h"
 
@@ -33,8 +33,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct mproc__tlock {
-    _Atomic uint32_t word; /* 0 free, else holder tid | TLOCK_WAITERS */
+typedef struct mproc__tid_lock {
+    _Atomic uint32_t word; /* 0 free, else holder tid | TID_LOCK_WAITERS */
     _Atomic uint32_t bias; /* the tid the lock is biased to, or 0 */
     _Atomic uint32_t held; /* the biased owner's tid while it holds the lock */
     uint32_t run_tid;      /* under word: the last taker and its run of takes */
@@ -42,28 +42,28 @@ typedef struct mproc__tlock {
     uint32_t bias_after;       /* the run that earns a bias (0: the initial value) */
     uint32_t revoked;          /* under word: the last revoked owner until it comes back */
     _Atomic uint32_t revoking; /* a revocation may still have a holder inside */
-} mproc__tlock;
+} mproc__tid_lock;
 
 /* 0, MPROC_EOWNERDEAD (taken over from a dead holder: repair, then use),
  * MPROC_ETIMEDOUT. */
-int mproc__tlock_acquire(mproc__tlock *l, const mproc__deadline *dl);
-void mproc__tlock_release(mproc__tlock *l);
+int mproc__tid_lock_acquire(mproc__tid_lock *l, const mproc__deadline *dl);
+void mproc__tid_lock_release(mproc__tid_lock *l);
 
 /* This thread's tid once its process may hold locks through a bias (it
  * is registered for the heavy barrier), else 0; reset in a forked child. */
-extern _Thread_local uint32_t mproc__tlock_self;
+extern _Thread_local uint32_t mproc__tid_lock_self;
 
-/* The slow path of mproc__tlock_take: the word, revoking another thread's
+/* The slow path of mproc__tid_lock_take: the word, revoking another thread's
  * bias, perhaps earning one. */
-int mproc__tlock_take_slow(mproc__tlock *l, const mproc__deadline *dl, bool *biased);
+int mproc__tid_lock_take_slow(mproc__tid_lock *l, const mproc__deadline *dl, bool *biased);
 
-/* The same as mproc__tlock_acquire, with biasing. *biased tells whether the
- * lock was taken through the bias; pass it to mproc__tlock_drop. A holder
+/* The same as mproc__tid_lock_acquire, with biasing. *biased tells whether the
+ * lock was taken through the bias; pass it to mproc__tid_lock_drop. A holder
  * through the bias has executed no full barrier: see
- * mproc__tlock_sleeper_fence. */
-static inline int mproc__tlock_take(mproc__tlock *l, const mproc__deadline *dl, bool *biased)
+ * mproc__tid_lock_sleeper_fence. */
+static inline int mproc__tid_lock_take(mproc__tid_lock *l, const mproc__deadline *dl, bool *biased)
 {
-    uint32_t me = mproc__tlock_self;
+    uint32_t me = mproc__tid_lock_self;
     if (MPROC__LIKELY(me) && atomic_load_explicit(&l->bias, memory_order_relaxed) == me) {
         /* In, unless a revoker cleared the bias: it then waits for held to
          * be 0 again. Only a compiler barrier between the store and the
@@ -77,15 +77,15 @@ static inline int mproc__tlock_take(mproc__tlock *l, const mproc__deadline *dl, 
         }
         atomic_store_explicit(&l->held, 0, memory_order_release);
     }
-    return mproc__tlock_take_slow(l, dl, biased);
+    return mproc__tid_lock_take_slow(l, dl, biased);
 }
 
-static inline void mproc__tlock_drop(mproc__tlock *l, bool biased)
+static inline void mproc__tid_lock_drop(mproc__tid_lock *l, bool biased)
 {
     if (MPROC__LIKELY(biased))
         atomic_store_explicit(&l->held, 0, memory_order_release);
     else
-        mproc__tlock_release(l);
+        mproc__tid_lock_release(l);
 }
 
 /* A full memory barrier on every CPU running a process that may hold a
@@ -100,6 +100,6 @@ int mproc__heavy_barrier(void);
  * this between its registration and its look: a heavy barrier, while l
  * is biased or a revocation is under way. 0, or -1 if the barrier failed
  * (then the sleeper must not sleep without a timer). */
-int mproc__tlock_sleeper_fence(mproc__tlock *l);
+int mproc__tid_lock_sleeper_fence(mproc__tid_lock *l);
 
 #endif

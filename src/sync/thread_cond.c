@@ -1,9 +1,9 @@
-/* Monotonic-clock condition variables (sync/tcond.h). */
-#include "sync/tcond.h"
+/* Monotonic-clock condition variables (sync/thread_cond.h). */
+#include "sync/thread_cond.h"
 
 #include <time.h>
 
-void mproc__tcond_init(pthread_cond_t *c)
+void mproc__thread_cond_init(pthread_cond_t *c)
 {
     pthread_condattr_t a;
     int rc = pthread_condattr_init(&a);
@@ -13,7 +13,7 @@ void mproc__tcond_init(pthread_cond_t *c)
     pthread_condattr_destroy(&a);
 }
 
-int mproc__tcond_wait(pthread_cond_t *c, pthread_mutex_t *m, const mproc__deadline *dl)
+int mproc__thread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m, const mproc__deadline *dl)
 {
     int rc;
     if (dl->forever) {

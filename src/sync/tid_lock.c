@@ -1,6 +1,6 @@
-/* The light owner-checked lock of sync/tlock.h. */
+/* The light owner-checked lock of sync/tid_lock.h. */
 #include "base/module.h"
-#include "sync/tlock.h"
+#include "sync/tid_lock.h"
 #include "platform/platform.h"
 
 #include <pthread.h>
@@ -8,26 +8,26 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TLOCK_WAITERS  0x80000000u
-#define TLOCK_SLICE_NS 10000000LL /* how often a waiter checks its holder */
-#define TLOCK_SPINS    100
-#define BIAS_RUN       256        /* uncontended takes in a row that earn a bias */
-#define BIAS_RUN_MAX   (1u << 24) /* the most a run of revocations can raise it to */
+#define TID_LOCK_WAITERS  0x80000000u
+#define TID_LOCK_SLICE_NS 10000000LL /* how often a waiter checks its holder */
+#define TID_LOCK_SPINS    100
+#define BIAS_RUN          256        /* uncontended takes in a row that earn a bias */
+#define BIAS_RUN_MAX      (1u << 24) /* the most a run of revocations can raise it to */
 
 /* The holder is gone, or a zombie (killed, not yet reaped: its thread
  * will never run again). */
 static bool holder_dead(uint32_t w)
 {
-    return mproc__thread_dead((pid_t)(w & ~TLOCK_WAITERS));
+    return mproc__thread_dead((pid_t)(w & ~TID_LOCK_WAITERS));
 }
 
-int mproc__tlock_acquire(mproc__tlock *l, const mproc__deadline *dl)
+int mproc__tid_lock_acquire(mproc__tid_lock *l, const mproc__deadline *dl)
 {
     uint32_t me = (uint32_t)mproc__tid(), w = 0;
     if (MPROC__LIKELY(atomic_compare_exchange_strong_explicit(
             &l->word, &w, me, memory_order_acquire, memory_order_relaxed)))
         return 0;
-    for (int i = 0; i < TLOCK_SPINS; i++) {
+    for (int i = 0; i < TID_LOCK_SPINS; i++) {
         w = 0;
         if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0 &&
             atomic_compare_exchange_strong_explicit(&l->word, &w, me, memory_order_acquire,
@@ -41,25 +41,25 @@ int mproc__tlock_acquire(mproc__tlock *l, const mproc__deadline *dl)
         w = atomic_load(&l->word);
         if (w == 0) {
             /* Others may be asleep: keep the waiters bit so release wakes one. */
-            if (atomic_compare_exchange_strong(&l->word, &w, me | TLOCK_WAITERS)) return 0;
+            if (atomic_compare_exchange_strong(&l->word, &w, me | TID_LOCK_WAITERS)) return 0;
             continue;
         }
-        if (!(w & TLOCK_WAITERS)) {
-            if (!atomic_compare_exchange_strong(&l->word, &w, w | TLOCK_WAITERS)) continue;
-            w |= TLOCK_WAITERS;
+        if (!(w & TID_LOCK_WAITERS)) {
+            if (!atomic_compare_exchange_strong(&l->word, &w, w | TID_LOCK_WAITERS)) continue;
+            w |= TID_LOCK_WAITERS;
         }
-        mproc__deadline slice = {.at_ns = mproc_now_ns() + TLOCK_SLICE_NS};
+        mproc__deadline slice = {.at_ns = mproc_now_ns() + TID_LOCK_SLICE_NS};
         if (!dl->forever && dl->at_ns < slice.at_ns) slice.at_ns = dl->at_ns;
         if (mproc__futex_wait(&l->word, w, &slice) != MPROC_ETIMEDOUT) continue;
-        if (holder_dead(w) && atomic_compare_exchange_strong(&l->word, &w, me | TLOCK_WAITERS))
+        if (holder_dead(w) && atomic_compare_exchange_strong(&l->word, &w, me | TID_LOCK_WAITERS))
             return MPROC_EOWNERDEAD;
         if (mproc__deadline_passed(dl)) return MPROC_ETIMEDOUT;
     }
 }
 
-void mproc__tlock_release(mproc__tlock *l)
+void mproc__tid_lock_release(mproc__tid_lock *l)
 {
-    if (atomic_exchange_explicit(&l->word, 0, memory_order_release) & TLOCK_WAITERS)
+    if (atomic_exchange_explicit(&l->word, 0, memory_order_release) & TID_LOCK_WAITERS)
         mproc__futex_wake(&l->word, 1);
 }
 
@@ -70,25 +70,25 @@ void mproc__tlock_release(mproc__tlock *l)
  * the process). */
 static _Atomic int barrier_state;
 
-_Thread_local uint32_t mproc__tlock_self __attribute__((tls_model("initial-exec")));
+_Thread_local uint32_t mproc__tid_lock_self __attribute__((tls_model("initial-exec")));
 
 /* In a new child process (fork, or the forkserver's clone): forget the
  * parent's thread id and its membarrier registration. */
-static void tlock_after_fork_child(void)
+static void tid_lock_after_fork_child(void)
 {
-    mproc__tlock_self = 0; /* the parent's tid, not ours */
+    mproc__tid_lock_self = 0; /* the parent's tid, not ours */
     if (atomic_load_explicit(&barrier_state, memory_order_relaxed) > 0)
         atomic_store_explicit(&barrier_state, 0, memory_order_relaxed);
 }
 
 /* Started with the library, or on its own by the first biased take (a
  * program may use locks without starting the library). */
-static mproc__module tlock_module = {
-    .name = "sync.tlock",
+static mproc__module tid_lock_module = {
+    .name = "sync.tid_lock",
     .rank = MPROC__RANK_SYNC,
-    .after_fork_child = tlock_after_fork_child,
+    .after_fork_child = tid_lock_after_fork_child,
 };
-MPROC__MODULE(tlock_module)
+MPROC__MODULE(tid_lock_module)
 
 /* Whether this process may hold a lock through its bias. */
 static bool barrier_registered(void)
@@ -99,7 +99,7 @@ static bool barrier_registered(void)
     if (MPROC__TSAN) return false;
     int st = atomic_load_explicit(&barrier_state, memory_order_relaxed);
     if (MPROC__LIKELY(st != 0)) return st > 0;
-    mproc__module_start(&tlock_module);
+    mproc__module_start(&tid_lock_module);
     st = mproc__membarrier_register() ? 1 : -1;
     atomic_store_explicit(&barrier_state, st, memory_order_relaxed);
     return st > 0;
@@ -115,9 +115,9 @@ int mproc__heavy_barrier(void)
  * (the bias cleared and the heavy barrier issued): 0, MPROC_EOWNERDEAD if
  * the holder died inside, MPROC_ETIMEDOUT. Short: a critical section,
  * unless its holder was descheduled or stopped in it. */
-static int wait_unheld(mproc__tlock *l, const mproc__deadline *dl)
+static int wait_unheld(mproc__tid_lock *l, const mproc__deadline *dl)
 {
-    long long check_at = mproc_now_ns() + TLOCK_SLICE_NS;
+    long long check_at = mproc_now_ns() + TID_LOCK_SLICE_NS;
     for (unsigned i = 0;; i++) {
         uint32_t h = atomic_load_explicit(&l->held, memory_order_acquire);
         if (!h) return 0;
@@ -134,17 +134,17 @@ static int wait_unheld(mproc__tlock *l, const mproc__deadline *dl)
         nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
         if (mproc__deadline_passed(dl)) return MPROC_ETIMEDOUT;
         if (mproc_now_ns() < check_at) continue;
-        check_at = mproc_now_ns() + TLOCK_SLICE_NS;
+        check_at = mproc_now_ns() + TID_LOCK_SLICE_NS;
         if (holder_dead(h) && atomic_compare_exchange_strong(&l->held, &h, 0))
             return MPROC_EOWNERDEAD;
     }
 }
 
-int mproc__tlock_take_slow(mproc__tlock *l, const mproc__deadline *dl, bool *biased)
+int mproc__tid_lock_take_slow(mproc__tid_lock *l, const mproc__deadline *dl, bool *biased)
 {
     uint32_t me = (uint32_t)mproc__tid();
     *biased = false;
-    int rc = mproc__tlock_acquire(l, dl);
+    int rc = mproc__tid_lock_acquire(l, dl);
     if (rc && rc != MPROC_EOWNERDEAD) return rc;
     uint32_t b = atomic_load(&l->bias);
     if (b == me) { /* ours, but this process may not use it (a new process with our tid) */
@@ -161,7 +161,7 @@ int mproc__tlock_take_slow(mproc__tlock *l, const mproc__deadline *dl, bool *bia
             nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
         int w = wait_unheld(l, dl);
         if (w == MPROC_ETIMEDOUT) {
-            mproc__tlock_release(l);
+            mproc__tid_lock_release(l);
             return w;
         }
         if (w) rc = w;
@@ -176,7 +176,7 @@ int mproc__tlock_take_slow(mproc__tlock *l, const mproc__deadline *dl, bool *bia
         l->run = 0;
         if (l->revoked && holder_dead(l->revoked)) l->revoked = 0;
         if (!l->revoked && barrier_registered()) {
-            mproc__tlock_self = me;
+            mproc__tid_lock_self = me;
             atomic_store(&l->bias, me); /* from the next take on */
             /* The biased holder's looks at sleepers must come after this
              * store in the total order (see sleeper_fence). */
@@ -186,7 +186,7 @@ int mproc__tlock_take_slow(mproc__tlock *l, const mproc__deadline *dl, bool *bia
     return rc;
 }
 
-int mproc__tlock_sleeper_fence(mproc__tlock *l)
+int mproc__tid_lock_sleeper_fence(mproc__tid_lock *l)
 {
     /* A biased holder may store and look without a full barrier while the
      * bias is set or being revoked. Either is seen here (bias first: a
