@@ -16,11 +16,6 @@
         ck_assert_msg((cond), "timed out waiting for %s", #cond);                                  \
     } while (0)
 
-static long long ms_since(long long t0)
-{
-    return (mproc_now_ns() - t0) / 1000000;
-}
-
 /* ---- a gate the thread tasks wait behind --------------------------------- */
 
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -160,7 +155,7 @@ START_TEST(result_states_and_timeouts)
     ck_assert(buf == NULL && len == 0);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_future_wait(f, 40), MPROC_ETIMEDOUT);
-    ck_assert(ms_since(t0) >= 40);
+    ck_assert(tu_ms_since(t0) >= 40);
     TU_RC(mproc_future_error(f, NULL, NULL, NULL), MPROC_EBADSTATE);
     TU_RC(mproc_future_wait(f, -5), MPROC_EINVAL);
     TU_RC(mproc_future_wait(NULL, 0), MPROC_EINVAL);
@@ -520,7 +515,7 @@ START_TEST(wait_first_completed)
     size_t nd = 99;
     long long t0 = mproc_now_ns();
     TU_RC(mproc_futures_wait(fs, 3, 30, MPROC_FIRST_COMPLETED, &nd), MPROC_ETIMEDOUT);
-    ck_assert(ms_since(t0) >= 30 && nd == 0);
+    ck_assert(tu_ms_since(t0) >= 30 && nd == 0);
     later l = {fs[1], 50, 0};
     pthread_t t = start_later(&l);
     TU_OK(mproc_futures_wait(fs, 3, 10000, MPROC_FIRST_COMPLETED, &nd));
@@ -550,7 +545,7 @@ START_TEST(wait_first_exception)
     pthread_t t = start_later(&l);
     long long t0 = mproc_now_ns();
     TU_OK(mproc_futures_wait(fs, 4, 10000, MPROC_FIRST_EXCEPTION, &nd));
-    ck_assert(nd == 3 && !mproc_future_done(fs[2]) && ms_since(t0) < 5000);
+    ck_assert(nd == 3 && !mproc_future_done(fs[2]) && tu_ms_since(t0) < 5000);
     pthread_join(t, NULL);
     /* With no failure, FIRST_EXCEPTION is ALL_COMPLETED. */
     mproc_future *gs[2];
@@ -599,7 +594,7 @@ START_TEST(as_completed_in_completion_order)
     ck_assert_ptr_eq(f, fs[0]);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_as_completed_next(it, &f, 30), MPROC_ETIMEDOUT);
-    ck_assert(ms_since(t0) >= 30 && f == NULL);
+    ck_assert(tu_ms_since(t0) >= 30 && f == NULL);
     later l[2] = {{fs[3], 20, 0}, {fs[1], 80, 0}};
     pthread_t t[2] = {start_later(&l[0]), start_later(&l[1])};
     TU_OK(mproc_as_completed_next(it, &f, 10000));
@@ -700,7 +695,7 @@ START_TEST(free_waits_for_running_tasks)
     TU_OK(mproc_executor_submit(ex, sleep_task, &ms, sizeof ms, &f));
     long long t0 = mproc_now_ns();
     mproc_executor_free(ex);
-    ck_assert(ms_since(t0) >= 50);
+    ck_assert(tu_ms_since(t0) >= 50);
     ck_assert(mproc_future_successful(f));
     mproc_future_free(f);
 }
@@ -870,7 +865,7 @@ START_TEST(map_times_out)
     long long t0 = mproc_now_ns();
     TU_RC(mproc_executor_map(ex, gated_square, in, 10, sizeof *in, out, sizeof *out, 50),
           MPROC_ETIMEDOUT);
-    ck_assert(ms_since(t0) >= 50 && ms_since(t0) < 5000);
+    ck_assert(tu_ms_since(t0) >= 50 && tu_ms_since(t0) < 5000);
     gate_open();
     mproc_executor_free(ex); /* the task left running finishes into nothing */
 }

@@ -403,20 +403,13 @@ static int leaving_client(void *arg)
     for (;;) pause();
 }
 
-static size_t arena_allocated(void)
-{
-    mproc_arena_info info;
-    TU_OK(mproc_arena_info_get(&info));
-    return info.allocated;
-}
-
 START_TEST(clients_leave_no_arena)
 {
     mproc_manager *m = start_probed(_i);
     pid_t spid = server_pid(m);
     usage base = usage_of(spid);
     atomic_int *about = new_flag();
-    size_t before = arena_allocated();
+    size_t before = tu_arena_allocated();
     for (int socket = 0; socket < 2; socket++)
         for (int k = 0; k < 6; k++) {
             client_arg a = make_arg(m, NULL, 0, socket, about);
@@ -432,10 +425,10 @@ START_TEST(clients_leave_no_arena)
             }
         }
     ASSERT_SERVER_BACK(spid, base);
-    size_t after = arena_allocated();
+    size_t after = tu_arena_allocated();
     for (int k = 0; k < 500 && after != before; k++) {
         tu_sleep_ms(10);
-        after = arena_allocated();
+        after = tu_arena_allocated();
     }
     ck_assert_msg(after == before, "12 clients that went without freeing left %ld bytes of arena",
                   (long)(after - before));
@@ -460,7 +453,7 @@ START_TEST(clean_free_then_server_killed)
 {
     mproc_manager *m = start_probed(_i);
     pid_t spid = server_pid(m);
-    size_t before = arena_allocated();
+    size_t before = tu_arena_allocated();
     for (int k = 0; k < 4; k++) {
         mproc_manager *c;
         TU_OK(mproc_manager_connect(&c, mproc_manager_address(m), NULL, 0));
@@ -470,7 +463,7 @@ START_TEST(clean_free_then_server_killed)
     }
     TU_OK(kill(spid, SIGKILL));
     for (int k = 0; k < 1000 && !dead(spid); k++) tu_sleep_ms(10);
-    size_t after = arena_allocated();
+    size_t after = tu_arena_allocated();
     /* What a killed server may lose: the allocator caches of its threads
      * (48 KiB each at most: its main, accept and one connection thread);
      * one local channel is about 113 KiB. */

@@ -250,22 +250,15 @@ static int child_stages_and_exits(void *arg)
     return bad;
 }
 
-static size_t arena_allocated(void)
-{
-    mproc_arena_info info;
-    TU_OK(mproc_arena_info_get(&info));
-    return info.allocated;
-}
-
 /* The staging block a process keeps from map to map is given back when
  * that process exits: the family arena does not lose it. */
 START_TEST(staging_block_freed_at_exit)
 {
     mproc_start_method m = tu_methods[_i];
     ck_assert_int_eq(tu_run_child(child_stages_and_exits, &m, sizeof m, m), 0); /* warm */
-    size_t before = arena_allocated();
+    size_t before = tu_arena_allocated();
     ck_assert_int_eq(tu_run_child(child_stages_and_exits, &m, sizeof m, m), 0);
-    size_t after = arena_allocated();
+    size_t after = tu_arena_allocated();
     ck_assert_msg(after < before + (256 << 10), "the arena grew by %zu bytes", after - before);
 }
 END_TEST

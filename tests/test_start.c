@@ -28,20 +28,16 @@ static pid_t forkserver_pid(void)
     DIR *d = opendir("/proc");
     pid_t found = 0;
     for (struct dirent *e; d && (e = readdir(d)) && !found;) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+        char buf[512];
+        pid_t pid = (pid_t)atoi(e->d_name);
+        const char *rest = pid > 0 ? tu_proc_stat(pid, buf, sizeof buf) : NULL;
+        const char *l = strchr(buf, '(');
         int ppid;
         char st;
-        if (!l || !r || sscanf(r + 2, "%c %d", &st, &ppid) != 2) continue;
-        if (ppid == getpid() && st != 'Z' && r - l - 1 == 13 &&
+        if (!rest || !l || sscanf(rest, "%c %d", &st, &ppid) != 2) continue;
+        if (ppid == getpid() && st != 'Z' && rest - 2 - l - 1 == 13 &&
             strncmp(l + 1, "mproc-forksrv", 13) == 0)
-            found = (pid_t)atoi(buf);
+            found = pid;
     }
     if (d) closedir(d);
     return found;
@@ -277,16 +273,12 @@ START_TEST(forkserver_children_are_ours)
     TU_OK(mproc_process_new(&p, ret_arg, &ms, sizeof ms,
                             &(mproc_process_opts){.start_method = MPROC_START_FORKSERVER}));
     TU_OK(mproc_process_start(p));
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)mproc_process_pid(p));
-    FILE *f = fopen(path, "r");
-    if (f) { /* it may have exited already: then waitpid below proves it */
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
+    char buf[512];
+    const char *rest = tu_proc_stat(mproc_process_pid(p), buf, sizeof buf);
+    if (rest) { /* it may have exited already: then waitpid below proves it */
         int ppid = 0;
         char st;
-        ck_assert_int_eq(sscanf(strrchr(buf, ')') + 2, "%c %d", &st, &ppid), 2);
+        ck_assert_int_eq(sscanf(rest, "%c %d", &st, &ppid), 2);
         ck_assert_int_eq(ppid, getpid());
     }
     TU_OK(mproc_process_join(p, 10000));

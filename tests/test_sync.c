@@ -74,23 +74,12 @@ static void *shm_zalloc(size_t n)
         }                                                                                          \
     } while (0)
 
-static long long ms_since(long long t0)
-{
-    return (mproc_now_ns() - t0) / 1000000;
-}
-
 /* The state letter of process pid ('R', 'S', ...), '?' if unknown. */
 static char proc_state(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *rp = strrchr(buf, ')'); /* the name may hold spaces */
-    return rp && rp[1] == ' ' ? rp[2] : '?';
+    char buf[512];
+    const char *rest = tu_proc_stat(pid, buf, sizeof buf);
+    return rest ? rest[0] : '?';
 }
 
 /* Waits until the (single-threaded) child p sleeps: used only after it
@@ -114,7 +103,7 @@ START_TEST(sem_counts_and_timeouts)
     TU_RC(mproc_sem_acquire(s, 0), MPROC_ETIMEDOUT);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_sem_acquire(s, 120), MPROC_ETIMEDOUT);
-    long long dt = ms_since(t0);
+    long long dt = tu_ms_since(t0);
     ck_assert_msg(dt >= 120 && dt < 2000, "waited %lld ms", dt);
     TU_OK(mproc_sem_get_value(s, &v));
     ck_assert_uint_eq(v, 0);
@@ -284,7 +273,7 @@ START_TEST(sem_holder_killed_never_releases)
     mproc_process *w = start(sem_times_out, s, 1, tu_methods[_i]);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_sem_acquire(&s->sem, 100), MPROC_ETIMEDOUT);
-    ck_assert(ms_since(t0) >= 100);
+    ck_assert(tu_ms_since(t0) >= 100);
     ck_assert_int_eq(finish(w), 0);
     /* The unit can be given back by someone else. */
     TU_OK(mproc_sem_release(&s->sem));
@@ -304,7 +293,7 @@ START_TEST(event_set_clear_wait)
     TU_RC(mproc_event_wait(e, 0), MPROC_ETIMEDOUT);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_event_wait(e, 80), MPROC_ETIMEDOUT);
-    long long dt = ms_since(t0);
+    long long dt = tu_ms_since(t0);
     ck_assert_msg(dt >= 80 && dt < 2000, "waited %lld ms", dt);
     TU_OK(mproc_event_set(e));
     ck_assert(mproc_event_is_set(e));
@@ -366,7 +355,7 @@ START_TEST(event_set_releases_every_waiting_process)
     void *r;
     pthread_join(t, &r);
     ck_assert_ptr_null(r);
-    ck_assert(ms_since(t0) < 5000);
+    ck_assert(tu_ms_since(t0) < 5000);
     /* A late waiter passes at once. */
     p[0] = start(event_waiter, s, 0, tu_methods[_i]);
     ck_assert_int_eq(finish(p[0]), 0);
@@ -421,7 +410,7 @@ START_TEST(cond_ownership_and_timeouts)
     ck_assert(mproc__lock_held(l));
     long long t0 = mproc_now_ns();
     TU_RC(mproc_cond_wait(c, 100), MPROC_ETIMEDOUT);
-    long long dt = ms_since(t0);
+    long long dt = tu_ms_since(t0);
     ck_assert_msg(dt >= 100 && dt < 2000, "waited %lld ms", dt);
     ck_assert(mproc__lock_held(l));
     TU_RC(mproc_cond_wait(c, -2), MPROC_EINVAL);
@@ -429,7 +418,7 @@ START_TEST(cond_ownership_and_timeouts)
     TU_OK(mproc_cond_wait_for(c, is_true, &t, MPROC_FOREVER));
     t0 = mproc_now_ns();
     TU_RC(mproc_cond_wait_for(c, is_true, &f, 60), MPROC_ETIMEDOUT);
-    ck_assert(ms_since(t0) >= 60);
+    ck_assert(tu_ms_since(t0) >= 60);
     ck_assert(mproc__lock_held(l));
     TU_RC(mproc_cond_wait_for(c, NULL, NULL, 0), MPROC_EINVAL);
     ck_assert_int_eq(mproc__cond_n_waiters(c), 0);
@@ -948,7 +937,7 @@ START_TEST(barrier_timeout_breaks_it)
     POLL_UNTIL(mproc_barrier_n_waiting(&s->bar) == 1);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_barrier_wait(&s->bar, 150, NULL), MPROC_ETIMEDOUT);
-    long long dt = ms_since(t0);
+    long long dt = tu_ms_since(t0);
     ck_assert_msg(dt >= 150 && dt < 2000, "waited %lld ms", dt);
     ck_assert_int_eq(finish(p), 0);
     ck_assert(mproc_barrier_broken(&s->bar));
@@ -1050,7 +1039,7 @@ START_TEST(barrier_party_dying_in_action_breaks_it)
     mproc_process *p = start(last_party, s, 0, tu_methods[_i]);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_barrier_wait(&s->bar, MPROC_FOREVER, NULL), MPROC_EBROKEN);
-    ck_assert(ms_since(t0) < 5000);
+    ck_assert(tu_ms_since(t0) < 5000);
     ck_assert_int_eq(finish(p), -SIGKILL);
     ck_assert(mproc_barrier_broken(&s->bar));
     s->die_in_action_unless = 0;

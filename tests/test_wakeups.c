@@ -94,11 +94,6 @@ static uint64_t count_of(board *b, int i)
     return atomic_load(&b->count[i]);
 }
 
-static long long ms_since(long long t0)
-{
-    return (mproc_now_ns() - t0) / 1000000;
-}
-
 static void counts(const board *b, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -170,20 +165,20 @@ static void watch(board *b, mproc_process **ps, int n, int run_ms, const char *w
         if (!alive) break;
         uint64_t now = progress(b);
         if (now != seen) seen = now, last = mproc_now_ns();
-        if (ms_since(t0) >= run_ms) atomic_store(&b->stop, 1);
-        if (ms_since(last) >= STALL_MS) {
+        if (tu_ms_since(t0) >= run_ms) atomic_store(&b->stop, 1);
+        if (tu_ms_since(last) >= STALL_MS) {
             char c[256], d[256] = "";
             counts(b, c, sizeof c);
             if (describe) describe(b, d, sizeof d);
             kill_all(ps, n);
             ck_abort_msg("%s: no progress for %d ms (a lost wake-up), %lld ms in; counts [%s] %s",
-                         what, STALL_MS, ms_since(t0), c, d);
+                         what, STALL_MS, tu_ms_since(t0), c, d);
         }
     }
     if (getenv("TU_VERBOSE")) {
         char c[256];
         counts(b, c, sizeof c);
-        fprintf(stderr, "%s: %lld ms, counts [%s]\n", what, ms_since(t0), c);
+        fprintf(stderr, "%s: %lld ms, counts [%s]\n", what, tu_ms_since(t0), c);
     }
     for (int i = 0; i < n; i++) join_ok(b, ps[i], what, "participant", i);
     for (int i = 0; i < NPART; i++)
@@ -777,7 +772,7 @@ static void await_count(_Atomic uint32_t *v, uint32_t want, mproc_process **ps, 
 {
     long long t0 = mproc_now_ns();
     while (atomic_load(v) < want) {
-        if (ms_since(t0) >= STALL_MS) {
+        if (tu_ms_since(t0) >= STALL_MS) {
             uint32_t got = atomic_load(v);
             kill_all(ps, n);
             ck_abort_msg("%s: round %u stalled (%u of %u) for %d ms: a waiter was not woken", what,
@@ -796,7 +791,7 @@ START_TEST(close_wakes_getters_putters_and_pollers)
     site_name(name, sizeof name, "close", _i);
     long long t0 = mproc_now_ns();
     uint32_t r = 1;
-    for (; ms_since(t0) < RUN_MS; r++) {
+    for (; tu_ms_since(t0) < RUN_MS; r++) {
         TU_OK(mproc_queue_new(&b->q, NULL));
         TU_OK(mproc_queue_new(&b->q2, &(mproc_queue_opts){.maxsize = 1}));
         TU_OK(mproc_queue_put(b->q2, "f", 1, 0));
@@ -1307,9 +1302,9 @@ static int inc_map(const void *in, void *out)
     do {                                                                                           \
         long long t0_ = mproc_now_ns();                                                            \
         int rc_ = (expr);                                                                          \
-        ck_assert_msg(rc_ != MPROC_ETIMEDOUT && ms_since(t0_) < STALL_MS,                          \
+        ck_assert_msg(rc_ != MPROC_ETIMEDOUT && tu_ms_since(t0_) < STALL_MS,                       \
                       "%s: no result for %lld ms (a lost wake-up) after %llu round trips", what,   \
-                      ms_since(t0_), (unsigned long long)(n));                                     \
+                      tu_ms_since(t0_), (unsigned long long)(n));                                  \
         ck_assert_msg(rc_ == 0, "%s: %s", what, mproc_err_name(rc_));                              \
     } while (0)
 
@@ -1349,7 +1344,7 @@ START_TEST(pool_round_trips)
     TU_OK(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = 2, .context = ctx_of(_i)}));
     long long t0 = mproc_now_ns();
     uint64_t n = 0;
-    for (; ms_since(t0) < SYNC_MS; n++) {
+    for (; tu_ms_since(t0) < SYNC_MS; n++) {
         mproc_future *f;
         TU_OK(mproc_pool_apply_async(pool, inc, &n, sizeof n, NULL, &f));
         expect_inc(f, n, name, n);
@@ -1402,7 +1397,7 @@ static void executor_bursts(mproc_executor *ex, const char *name)
 {
     long long t0 = mproc_now_ns();
     uint64_t n = 0;
-    for (; ms_since(t0) < SYNC_MS; n++) {
+    for (; tu_ms_since(t0) < SYNC_MS; n++) {
         mproc_future *fs[4];
         uint64_t v[4];
         int k = 1 + (int)(n % 4);
@@ -1457,7 +1452,7 @@ START_TEST(manager_local_channel_round_trips)
     long long t0 = mproc_now_ns();
     unsigned slow = 0;
     uint64_t n = 0;
-    for (; ms_since(t0) < SYNC_MS; n++) {
+    for (; tu_ms_since(t0) < SYNC_MS; n++) {
         long long c0 = mproc_now_ns();
         size_t len = 99;
         TU_OK(mproc_proxy_len(d, &len));

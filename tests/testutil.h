@@ -123,6 +123,20 @@ static inline void tu_sleep_ms(long ms)
                       mproc_err_name(want));                                                       \
     } while (0)
 
+/* Milliseconds since t0_ns (an mproc_now_ns() reading). */
+static inline long long tu_ms_since(long long t0_ns)
+{
+    return (mproc_now_ns() - t0_ns) / 1000000;
+}
+
+/* Bytes in live arena blocks (approximate under concurrency). */
+static inline size_t tu_arena_allocated(void)
+{
+    mproc_arena_info info;
+    TU_OK(mproc_arena_info_get(&info));
+    return info.allocated;
+}
+
 /* Start target(arg) with opts, join it and return its exit code. */
 static inline int tu_run_child_opts(mproc_target_fn fn, const void *arg, size_t len,
                                     const mproc_process_opts *opts)

@@ -242,7 +242,7 @@ int main(int argc, char **argv)
     opt.verbose = env_long("FAULT_VERBOSE", 0) != 0;
     const char *seed_env = getenv("FAULT_SEED");
     opt.seed = seed_env && *seed_env ? strtoull(seed_env, NULL, 0)
-                                     : ft_mix64((uint64_t)mproc_now_ns() ^ (uint64_t)getpid());
+                                     : tu_mix64((uint64_t)mproc_now_ns() ^ (uint64_t)getpid());
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--list")) {
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
                         break;
                     }
                     uint64_t seed = opt.replay ? opt.trial_seed
-                                               : ft_mix64(opt.seed ^ name_hash(sc->name) ^
+                                               : tu_mix64(opt.seed ^ name_hash(sc->name) ^
                                                           ((uint64_t)methods[mi] << 56) ^
                                                           ((uint64_t)i * 0x2545F4914F6CDD1DULL));
                     run_trial(sc, methods[mi], seed, rep, &ln);

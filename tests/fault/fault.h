@@ -13,6 +13,7 @@
 #ifndef MPROC_FAULT_H
 #define MPROC_FAULT_H
 
+#include "../mix64.h"
 #include "mproc.h"
 
 #include <stdatomic.h>
@@ -147,7 +148,6 @@ void ft_adopt_family(ft_trial *t, ft_family *f);
 uint64_t ft_rand(ft_trial *t);
 /* Uniform in [lo, hi] (hi >= lo). */
 uint64_t ft_range(ft_trial *t, uint64_t lo, uint64_t hi);
-uint64_t ft_mix64(uint64_t x);
 
 /* Prints "fault <tag>: message" on stderr (one write). */
 void ft_note(const ft_trial *t, const char *fmt, ...) MPROC_PRINTF(2, 3);

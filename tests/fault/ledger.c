@@ -7,21 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t ft_mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* 8 bytes: [prod:4 | seq:28] then a 32-bit checksum of them. */
 static uint64_t small_word(uint32_t prod, uint32_t seq)
 {
     uint32_t id = (prod << 28) | (seq & 0x0fffffffu);
-    uint32_t sum = (uint32_t)ft_mix64(id ^ 0x5eed5eed00000000ULL);
+    uint32_t sum = (uint32_t)tu_mix64(id ^ 0x5eed5eed00000000ULL);
     return ((uint64_t)id << 32) | sum;
 }
 
@@ -32,7 +22,7 @@ typedef struct {
 
 static uint64_t key_of(uint32_t prod, uint32_t seq)
 {
-    return ft_mix64(((uint64_t)prod << 32) | seq) | 1;
+    return tu_mix64(((uint64_t)prod << 32) | seq) | 1;
 }
 
 void ft_msg_fill(void *buf, size_t len, uint32_t prod, uint32_t seq)

@@ -22,7 +22,7 @@
 uint64_t ft_rand(ft_trial *t)
 {
     uint64_t z = (t->rng += 0x9E3779B97F4A7C15ULL);
-    return ft_mix64(z);
+    return tu_mix64(z);
 }
 
 uint64_t ft_range(ft_trial *t, uint64_t lo, uint64_t hi)
@@ -78,7 +78,7 @@ void ft_hdr_init(const ft_trial *t, ft_hdr *h, int index)
     snprintf(h->tag, sizeof h->tag, "%s", t->tag);
     h->hang_ms = t->hang_ms;
     h->index = index;
-    h->seed = ft_mix64(t->seed ^ (uint64_t)(index + 1) * 0x1234567ULL);
+    h->seed = tu_mix64(t->seed ^ (uint64_t)(index + 1) * 0x1234567ULL);
 }
 
 static void vcount(ft_trial *t, long *field, long n, const char *label, const char *fmt, va_list ap)

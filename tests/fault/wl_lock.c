@@ -42,7 +42,7 @@ typedef struct larg {
 
 static uint64_t entry_check(uint32_t w, uint32_t seq, uint64_t v)
 {
-    return ft_mix64(((uint64_t)w << 40) ^ ((uint64_t)seq << 8) ^ v * 0x9E3779B97F4A7C15ULL);
+    return tu_mix64(((uint64_t)w << 40) ^ ((uint64_t)seq << 8) ^ v * 0x9E3779B97F4A7C15ULL);
 }
 
 /* After MPROC_EOWNERDEAD: the dead holder may have bumped `holders` and
@@ -101,7 +101,7 @@ static int work(lshared *s, const ft_hdr *h, uint32_t w, uint32_t per)
             jentry e = {w, seq, c, entry_check(w, seq, c)};
             memcpy(&s->journal[c], &e, sizeof e);
         }
-        r = ft_mix64(r + seq); /* 0..20 us inside, so that faults land there too */
+        r = tu_mix64(r + seq); /* 0..20 us inside, so that faults land there too */
         long long t0 = mproc_now_ns(), ns = (long long)(r % 20000);
         while (mproc_now_ns() - t0 < ns) {
         }
@@ -135,7 +135,7 @@ static int family_target(void *arg)
         larg c = *a;
         c.worker = (uint32_t)k + 1;
         c.h.index = k + 1;
-        c.h.seed = ft_mix64(a->h.seed + (uint64_t)k);
+        c.h.seed = tu_mix64(a->h.seed + (uint64_t)k);
         c.family = true;
         if (ft_family_child(&s->fam, ctx, worker_target, &c, sizeof c, R_WORKER, k + 1, k == 2,
                             &kids[k]))

@@ -291,7 +291,7 @@ static int plan_clients(const marg *base, uint64_t seed, client_plan *out)
         client_plan *c = &out[n++];
         c->a = *base;
         c->a.h.index = 1 + k;
-        c->a.h.seed = ft_mix64(seed + (uint64_t)k);
+        c->a.h.seed = tu_mix64(seed + (uint64_t)k);
         c->a.sockets = c->a.h.seed & 1;
         if (base->mode == M_QUEUE) {
             bool prod = k < 2;

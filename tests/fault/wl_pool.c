@@ -56,7 +56,7 @@ static void spin_us(uint32_t us)
 
 static item_out expected(uint32_t idx)
 {
-    return (item_out){idx, ~idx, ft_mix64(idx ^ 0xfa17ULL)};
+    return (item_out){idx, ~idx, tu_mix64(idx ^ 0xfa17ULL)};
 }
 
 static int map_fn(const void *in, void *out)

@@ -70,7 +70,7 @@ static int sem_body(const sarg *a)
         atomic_store(st, ST_HOLD);
         uint32_t n = atomic_fetch_add(&s->inuse, 1) + 1;
         if (n > s->k) atomic_fetch_add(&s->over, 1);
-        r = ft_mix64(r + i); /* 0..20 us inside */
+        r = tu_mix64(r + i); /* 0..20 us inside */
         long long t0h = mproc_now_ns(), ns = (long long)(r % 20000);
         while (mproc_now_ns() - t0h < ns) {
         }
@@ -279,7 +279,7 @@ static int family_target(void *arg)
         sarg c = *a;
         c.id = (uint32_t)k + 1;
         c.h.index = k + 1;
-        c.h.seed = ft_mix64(a->h.seed + (uint64_t)k);
+        c.h.seed = tu_mix64(a->h.seed + (uint64_t)k);
         c.watch_parent = true;
         if (pa->kind == S_COND) c.role = k == 2 ? R_PROD : R_CONS, c.id = k == 2 ? 1 : c.id;
         /* The handle is dropped: the parent dies before joining. */

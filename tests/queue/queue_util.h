@@ -7,6 +7,7 @@
 #define MPROC_TESTS_QUEUE_UTIL_H
 
 #include "mproc/queue.h"
+#include "mix64.h"
 #include "testutil.h"
 
 #include <limits.h>
@@ -17,16 +18,6 @@
 
 /* Sanitized builds run slower: longer tcase timeouts, never looser checks. */
 #define TSCALE (TU_ASAN ? 2 : 1)
-
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
 
 /* A pattern that depends on the key and the position: a torn copy, a zero
  * page, a shifted or a foreign block all fail the check. */
@@ -67,7 +58,7 @@ typedef struct {
 
 static inline uint64_t msg_key(uint32_t pid, uint32_t seq)
 {
-    return mix64(((uint64_t)pid << 32) | seq) | 1;
+    return tu_mix64(((uint64_t)pid << 32) | seq) | 1;
 }
 
 static inline void msg_fill(unsigned char *p, size_t len, uint32_t pid, uint32_t seq)
@@ -94,17 +85,12 @@ static inline bool msg_check(const void *buf, size_t len, uint32_t *pid, uint32_
 /* Sizes of a mixed stream: mostly small, some medium, some up to 1 MiB. */
 static inline size_t mixed_size(uint32_t pid, uint32_t seq)
 {
-    uint64_t r = mix64(((uint64_t)pid << 32) ^ seq ^ 0xabcdef12345ULL);
+    uint64_t r = tu_mix64(((uint64_t)pid << 32) ^ seq ^ 0xabcdef12345ULL);
     unsigned k = (unsigned)(r % 100);
     r >>= 8;
     if (k < 70) return MSG_MIN + r % 240;
     if (k < 92) return 256 + r % 16128;
     return 16384 + r % ((1 << 20) - 16384 + 1);
-}
-
-static inline long long ms_since(long long t0)
-{
-    return (mproc_now_ns() - t0) / 1000000;
 }
 
 static inline mproc_process *start_child(mproc_target_fn fn, const void *arg, size_t len,
@@ -146,7 +132,7 @@ static inline void wait_flag(volatile int *flag, int want, int timeout_ms)
 {
     long long t0 = mproc_now_ns();
     while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) != want) {
-        ck_assert_msg(ms_since(t0) < timeout_ms, "flag never reached %d", want);
+        ck_assert_msg(tu_ms_since(t0) < timeout_ms, "flag never reached %d", want);
         tu_sleep_ms(1);
     }
 }
@@ -170,18 +156,11 @@ static inline void expect_msg(mproc_queue *q, const void *want, size_t n, int ti
     free(buf);
 }
 
-static inline size_t arena_allocated(void)
-{
-    mproc_arena_info info;
-    TU_OK(mproc_arena_info_get(&info));
-    return info.allocated;
-}
-
 static inline unsigned char *patterned(size_t n, unsigned seed)
 {
     unsigned char *p = malloc(n ? n : 1);
     ck_assert_ptr_nonnull(p);
-    pat_fill(p, n, mix64(seed + 1) | 1);
+    pat_fill(p, n, tu_mix64(seed + 1) | 1);
     return p;
 }
 
@@ -197,7 +176,7 @@ static inline void expect_patterned(mproc_queue *q, size_t n, unsigned seed, boo
         ck_assert_ptr_nonnull(buf);
     }
     ck_assert_uint_eq(len, n);
-    ck_assert_msg(pat_check(buf, n, mix64(seed + 1) | 1), "message of %zu bytes corrupt", n);
+    ck_assert_msg(pat_check(buf, n, tu_mix64(seed + 1) | 1), "message of %zu bytes corrupt", n);
     free(buf);
 }
 
@@ -251,7 +230,7 @@ static inline void time_setup(void)
 }
 static inline void time_teardown(void)
 {
-    if (getenv("TU_VERBOSE")) fprintf(stderr, "  test took %lld ms\n", ms_since(test_t0));
+    if (getenv("TU_VERBOSE")) fprintf(stderr, "  test took %lld ms\n", tu_ms_since(test_t0));
 }
 
 static inline TCase *q_tcase(Suite *s, const char *name, double timeout)

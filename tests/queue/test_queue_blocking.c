@@ -17,18 +17,18 @@ START_TEST(get_on_empty_times_out)
     TU_RC(mproc_queue_get(q, &buf, &len, 0), MPROC_ETIMEDOUT);
     TU_RC(mproc_queue_get_into(q, small, sizeof small, &len, 0), MPROC_ETIMEDOUT);
     TU_RC(mproc_queue_get_value(q, &v, 0), MPROC_ETIMEDOUT);
-    ck_assert_int_lt(ms_since(t0), 20 * TSCALE); /* at once */
+    ck_assert_int_lt(tu_ms_since(t0), 20 * TSCALE); /* at once */
     t0 = mproc_now_ns();
     TU_RC(mproc_queue_get(q, &buf, &len, 50), MPROC_ETIMEDOUT);
-    long long el = ms_since(t0);
+    long long el = tu_ms_since(t0);
     ck_assert_int_ge(el, 50);
     ck_assert_int_lt(el, 1000);
     t0 = mproc_now_ns();
     TU_RC(mproc_queue_get_into(q, small, sizeof small, &len, 50), MPROC_ETIMEDOUT);
-    ck_assert_int_ge(ms_since(t0), 50);
+    ck_assert_int_ge(tu_ms_since(t0), 50);
     t0 = mproc_now_ns();
     TU_RC(mproc_queue_get_value(q, &v, 50), MPROC_ETIMEDOUT);
-    ck_assert_int_ge(ms_since(t0), 50);
+    ck_assert_int_ge(tu_ms_since(t0), 50);
     mproc_queue_free(q);
 }
 END_TEST
@@ -48,7 +48,7 @@ START_TEST(get_blocks_until_another_process_puts)
     mproc_process *p = start_child(put_later, &d, sizeof d, tu_methods[_i]);
     long long t0 = mproc_now_ns();
     expect_msg(q, "hello", 5, 10000);
-    ck_assert_int_ge(ms_since(t0), 100);
+    ck_assert_int_ge(tu_ms_since(t0), 100);
     ck_assert_int_eq(finish_child(p, 5000), 0);
     /* The same with no timeout at all. */
     d.delay_ms = 100;
@@ -94,8 +94,8 @@ START_TEST(a_too_small_get_into_does_not_strand_another_waiter)
     pat_fill(m, sizeof m, 1);
     TU_OK(mproc_queue_put(q, m, sizeof m, 0));
     long long t0 = mproc_now_ns();
-    while (!__atomic_load_n(&w[1].done, __ATOMIC_ACQUIRE) && ms_since(t0) < 2000) tu_sleep_ms(1);
-    long long el = ms_since(t0);
+    while (!__atomic_load_n(&w[1].done, __ATOMIC_ACQUIRE) && tu_ms_since(t0) < 2000) tu_sleep_ms(1);
+    long long el = tu_ms_since(t0);
     bool done = __atomic_load_n(&w[1].done, __ATOMIC_ACQUIRE);
     size_t left = mproc_queue_qsize(q);
     if (!done) {

@@ -19,10 +19,10 @@ START_TEST(bounded_queue_blocks_and_a_get_unblocks_a_put)
     ck_assert_uint_eq(mproc_queue_qsize(q), 3);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_queue_put(q, "x", 1, 0), MPROC_ETIMEDOUT);
-    ck_assert_int_lt(ms_since(t0), 20 * TSCALE);
+    ck_assert_int_lt(tu_ms_since(t0), 20 * TSCALE);
     t0 = mproc_now_ns();
     TU_RC(mproc_queue_put(q, "x", 1, 50), MPROC_ETIMEDOUT);
-    ck_assert_int_ge(ms_since(t0), 50);
+    ck_assert_int_ge(tu_ms_since(t0), 50);
     ck_assert_uint_eq(mproc_queue_qsize(q), 3);
 
     waiter_state *w;
@@ -70,7 +70,7 @@ START_TEST(max_bytes_bounds_the_queue)
     TU_RC(mproc_queue_put(q, m, 1, 0), MPROC_ETIMEDOUT);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_queue_put(q, m, 1, 50), MPROC_ETIMEDOUT);
-    ck_assert_int_ge(ms_since(t0), 50);
+    ck_assert_int_ge(tu_ms_since(t0), 50);
     ck_assert_uint_eq(mproc_queue_qsize(q), 2);
     expect_msg(q, m, 600, 0);
     expect_msg(q, m, 400, 0);
@@ -139,8 +139,9 @@ START_TEST(max_bytes_room_for_a_small_put_is_not_missed)
     tu_sleep_ms(50);
     expect_msg(q, m, 500, 0); /* 450 left: room for 60, not for 600 */
     long long t0 = mproc_now_ns();
-    while (!__atomic_load_n(&s[1].w.done, __ATOMIC_ACQUIRE) && ms_since(t0) < 2000) tu_sleep_ms(1);
-    long long el = ms_since(t0);
+    while (!__atomic_load_n(&s[1].w.done, __ATOMIC_ACQUIRE) && tu_ms_since(t0) < 2000)
+        tu_sleep_ms(1);
+    long long el = tu_ms_since(t0);
     if (!__atomic_load_n(&s[1].w.done, __ATOMIC_ACQUIRE)) {
         kill_child(small);
         kill_child(big);

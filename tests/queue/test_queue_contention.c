@@ -92,7 +92,7 @@ START_TEST(four_producers_four_consumers_a_million_messages)
                       i % MP_PER, s->seen[i]);
     ck_assert(mproc_queue_empty(s->q));
     if (getenv("TU_VERBOSE"))
-        fprintf(stderr, "1M messages: %lld ms (%ld %ld %ld %ld per consumer)\n", ms_since(t0),
+        fprintf(stderr, "1M messages: %lld ms (%ld %ld %ld %ld per consumer)\n", tu_ms_since(t0),
                 s->got[0], s->got[1], s->got[2], s->got[3]);
     mproc_queue_free(s->q);
     TU_OK(mproc_arena_free(s->seen));

@@ -96,7 +96,7 @@ static void bounds_still_exact(mproc_queue *q, size_t maxsize)
 
 static void producers_killed_mid_put(const mproc_queue_opts *opts, int method)
 {
-    size_t arena_before = arena_allocated();
+    size_t arena_before = tu_arena_allocated();
     kp_state *s;
     TU_OK(mproc_arena_calloc((void **)&s, sizeof *s));
     TU_OK(mproc_queue_new(&s->q, opts));
@@ -115,7 +115,7 @@ static void producers_killed_mid_put(const mproc_queue_opts *opts, int method)
         long long t0 = mproc_now_ns();
         while (__atomic_load_n(&s->marker, __ATOMIC_ACQUIRE) != (int)round) {
             ck_assert_msg(s->bad == 0, "round %u: the consumer failed with %d", round, s->bad);
-            ck_assert_msg(ms_since(t0) < 15000, "round %u: the consumer is stuck", round);
+            ck_assert_msg(tu_ms_since(t0) < 15000, "round %u: the consumer is stuck", round);
             tu_sleep_ms(1);
         }
         /* Everything before the marker was taken: nothing left, and each
@@ -141,7 +141,7 @@ static void producers_killed_mid_put(const mproc_queue_opts *opts, int method)
     /* Not a promise of the header: what the deaths left allocated. */
     if (getenv("TU_VERBOSE"))
         fprintf(stderr, "producers killed: %zu bytes of the arena leaked\n",
-                arena_allocated() - arena_before);
+                tu_arena_allocated() - arena_before);
 }
 
 START_TEST(producers_killed_mid_put_unbounded)
@@ -227,7 +227,7 @@ static int kc_victim(void *arg)
 
 START_TEST(consumers_killed_mid_get)
 {
-    size_t arena_before = arena_allocated();
+    size_t arena_before = tu_arena_allocated();
     kc_state *s;
     TU_OK(mproc_arena_calloc((void **)&s, sizeof *s));
     /* Bounds wide enough not to slow the producer much, there to be checked. */
@@ -249,7 +249,7 @@ START_TEST(consumers_killed_mid_get)
         long long t0 = mproc_now_ns();
         while (__atomic_load_n(&s->marker, __ATOMIC_ACQUIRE) != (int)round) {
             ck_assert_msg(s->bad == 0, "round %u: a consumer failed with %d", round, s->bad);
-            ck_assert_msg(ms_since(t0) < 15000, "round %u: the survivor is stuck", round);
+            ck_assert_msg(tu_ms_since(t0) < 15000, "round %u: the survivor is stuck", round);
             tu_sleep_ms(1);
         }
         ck_assert_msg(s->bad == 0, "round %u: a consumer failed with %d", round, s->bad);
@@ -273,7 +273,7 @@ START_TEST(consumers_killed_mid_get)
     TU_OK(mproc_arena_free(s));
     if (getenv("TU_VERBOSE"))
         fprintf(stderr, "consumers killed: %d messages lost, %zu bytes of the arena leaked\n",
-                lost_total, arena_allocated() - arena_before);
+                lost_total, tu_arena_allocated() - arena_before);
 }
 END_TEST
 
@@ -395,13 +395,13 @@ START_TEST(consumer_killed_in_get_and_not_yet_reaped)
         void *buf;
         size_t len;
         int rc = mproc_queue_get(w->q, &buf, &len, 2000);
-        long long el = ms_since(t0);
+        long long el = tu_ms_since(t0);
         TU_OK(mproc_process_join(p, 5000));
         TU_OK(mproc_process_free(p));
         ck_assert_msg(rc == 0, "round %d: get with %zu messages queued -> %s after %lld ms", round,
                       left, mproc_err_name(rc), el);
         ck_assert_uint_eq(len, BIG);
-        ck_assert(pat_check(buf, len, mix64(5 + 1) | 1));
+        ck_assert(pat_check(buf, len, tu_mix64(5 + 1) | 1));
         free(buf);
         ck_assert_uint_eq(mproc_queue_qsize(w->q), left - 1);
         mproc_queue_free(w->q);
@@ -439,9 +439,9 @@ START_TEST(a_woken_consumer_killed_before_taking_strands_no_one)
         TU_OK(mproc_process_join(a, 5000));
         TU_OK(mproc_process_free(a));
         long long t0 = mproc_now_ns();
-        while (!__atomic_load_n(&w[1].done, __ATOMIC_ACQUIRE) && ms_since(t0) < 2000)
+        while (!__atomic_load_n(&w[1].done, __ATOMIC_ACQUIRE) && tu_ms_since(t0) < 2000)
             tu_sleep_ms(1);
-        long long el = ms_since(t0);
+        long long el = tu_ms_since(t0);
         size_t left = mproc_queue_qsize(q);
         if (!__atomic_load_n(&w[1].done, __ATOMIC_ACQUIRE)) {
             kill_child(b);

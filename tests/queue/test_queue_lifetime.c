@@ -34,8 +34,8 @@ START_TEST(close_fails_puts_and_drains_gets)
     TU_RC(mproc_queue_get(q, &buf, &len, 0), MPROC_ECLOSED);
     TU_RC(mproc_queue_get_into(q, small, sizeof small, &len, 1000), MPROC_ECLOSED);
     TU_RC(mproc_queue_get_value(q, &got, MPROC_FOREVER), MPROC_ECLOSED);
-    ck_assert_int_lt(ms_since(t0), 500 * TSCALE); /* nothing waited */
-    mproc_queue_close(q);                         /* harmless */
+    ck_assert_int_lt(tu_ms_since(t0), 500 * TSCALE); /* nothing waited */
+    mproc_queue_close(q);                            /* harmless */
     ck_assert(mproc_queue_closed(q));
     TU_RC(mproc_queue_put(q, "x", 1, 0), MPROC_ECLOSED);
     ck_assert(mproc_queue_empty(q));
@@ -47,7 +47,7 @@ START_TEST(close_fails_puts_and_drains_gets)
     mproc_queue_close(b);
     t0 = mproc_now_ns();
     TU_RC(mproc_queue_put(b, "x", 1, MPROC_FOREVER), MPROC_ECLOSED);
-    ck_assert_int_lt(ms_since(t0), 500 * TSCALE);
+    ck_assert_int_lt(tu_ms_since(t0), 500 * TSCALE);
     expect_msg(b, "z", 1, 0);
     TU_RC(mproc_queue_get(b, &buf, &len, MPROC_FOREVER), MPROC_ECLOSED);
     mproc_value_free(v);
@@ -131,7 +131,7 @@ START_TEST(close_wakes_waiters_in_other_processes)
     size_t len;
     long long t0 = mproc_now_ns();
     TU_RC(mproc_queue_get(q, &buf, &len, 10000), MPROC_ECLOSED);
-    ck_assert_int_lt(ms_since(t0), 5000);
+    ck_assert_int_lt(tu_ms_since(t0), 5000);
     ck_assert_int_eq(finish_child(c, 5000), 0);
     TU_OK(mproc_arena_free(w));
     mproc_queue_free(q);
@@ -171,11 +171,11 @@ START_TEST(unbounded_burst_from_a_producer_that_exits)
 {
     mproc_queue *q;
     TU_OK(mproc_queue_new(&q, NULL));
-    size_t before = arena_allocated();
+    size_t before = tu_arena_allocated();
     /* Joined before anything is read: no feeder, no join deadlock. */
     ck_assert_int_eq(tu_run_child(put_burst_and_exit, &q, sizeof q, tu_methods[_i]), 0);
     ck_assert_uint_eq(mproc_queue_qsize(q), BURST_N);
-    ck_assert_uint_ge(arena_allocated() - before, (size_t)BURST_BIG << 20);
+    ck_assert_uint_ge(tu_arena_allocated() - before, (size_t)BURST_BIG << 20);
     for (uint32_t i = 0; i < BURST_N; i++) {
         void *buf;
         size_t len;
@@ -211,7 +211,7 @@ static int put_some_and_exit(void *arg)
 
 START_TEST(free_with_messages_left_leaks_nothing)
 {
-    size_t before = arena_allocated();
+    size_t before = tu_arena_allocated();
     static const size_t n[] = {0, 8, 100, 4096, 40000, 1 << 20, 16 << 20, 3 << 20, 17};
     unsigned char *m = patterned(16 << 20, 1);
     mproc_queue *q;
@@ -220,7 +220,7 @@ START_TEST(free_with_messages_left_leaks_nothing)
     expect_msg(q, m, 0, 0);
     expect_msg(q, m, 8, 0);
     mproc_queue_free(q);
-    ck_assert_uint_eq(arena_allocated(), before);
+    ck_assert_uint_eq(tu_arena_allocated(), before);
 
     /* Bounded, joinable, closed; and messages a child put. */
     TU_OK(mproc_queue_new(
@@ -228,13 +228,13 @@ START_TEST(free_with_messages_left_leaks_nothing)
     for (int i = 2; i < 7; i++) TU_OK(mproc_queue_put(q, m, n[i], 0));
     mproc_queue_close(q);
     mproc_queue_free(q);
-    ck_assert_uint_eq(arena_allocated(), before);
+    ck_assert_uint_eq(tu_arena_allocated(), before);
 
     TU_OK(mproc_simple_queue_new(&q));
     ck_assert_int_eq(tu_run_child(put_some_and_exit, &q, sizeof q, tu_methods[_i]), 0);
     ck_assert_uint_eq(mproc_queue_qsize(q), 4);
     mproc_queue_free(q);
-    ck_assert_uint_eq(arena_allocated(), before);
+    ck_assert_uint_eq(tu_arena_allocated(), before);
     free(m);
 }
 END_TEST

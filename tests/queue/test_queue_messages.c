@@ -67,7 +67,7 @@ static int put_every_size(void *arg)
     for (unsigned i = 0; i < NSIZES; i++) {
         unsigned char *m = malloc(sizes[i] ? sizes[i] : 1);
         if (!m) return 1;
-        pat_fill(m, sizes[i], mix64(a->seed + i + 1) | 1);
+        pat_fill(m, sizes[i], tu_mix64(a->seed + i + 1) | 1);
         if (mproc_queue_put(a->q, m, sizes[i], MPROC_FOREVER)) return 2;
         free(m);
     }
@@ -82,7 +82,7 @@ static int get_every_size(void *arg)
         size_t len;
         if (mproc_queue_get(a->q, &buf, &len, 10000)) return 1;
         if (len != sizes[i]) return 2;
-        if (!pat_check(buf, len, mix64(a->seed + i + 1) | 1)) return 3;
+        if (!pat_check(buf, len, tu_mix64(a->seed + i + 1) | 1)) return 3;
         free(buf);
     }
     return 0;
@@ -302,12 +302,12 @@ START_TEST(oversized_messages_are_emsgsize)
     ck_assert(zeros != MAP_FAILED);
     mproc_queue *q;
     TU_OK(mproc_queue_new(&q, NULL));
-    size_t before = arena_allocated();
+    size_t before = tu_arena_allocated();
     TU_RC(mproc_queue_put(q, zeros, MPROC_QUEUE_MAX_MESSAGE + 1, 0), MPROC_EMSGSIZE);
     TU_RC(mproc_queue_put(q, zeros, MPROC_QUEUE_MAX_MESSAGE + 1, MPROC_FOREVER), MPROC_EMSGSIZE);
     TU_RC(mproc_queue_put(q, zeros, SIZE_MAX, 0), MPROC_EMSGSIZE);
     TU_RC(mproc_queue_put(q, zeros, SIZE_MAX - 15, 0), MPROC_EMSGSIZE);
-    ck_assert_uint_eq(arena_allocated(), before);
+    ck_assert_uint_eq(tu_arena_allocated(), before);
     ck_assert(mproc_queue_empty(q));
     munmap(zeros, n);
     mproc_queue_free(q);

@@ -57,7 +57,7 @@ static void joinable_counts(mproc_queue *q)
     TU_RC(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
     long long t0 = mproc_now_ns();
     TU_RC(mproc_queue_join(q, 50), MPROC_ETIMEDOUT);
-    ck_assert_int_ge(ms_since(t0), 50);
+    ck_assert_int_ge(tu_ms_since(t0), 50);
     for (int i = 0; i < 3; i++) expect_msg(q, "t", 1, 0);
     TU_RC(mproc_queue_join(q, 0), MPROC_ETIMEDOUT); /* got, not done */
     TU_OK(mproc_queue_task_done(q));
