@@ -85,28 +85,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 /* Prints what failed and why, then exits: every mproc call is checked. */
 static void check(int rc, const char *what)
 {
-    if (rc < 0) {
-        fprintf(stderr, "executor_futures: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
-/* The two arguments of power, slow_power and divide. */
-struct args {
-    long a, b;
-};
-
-static int get_args(const void *arg, size_t arglen, struct args *out)
-{
-    if (arglen != sizeof *out) return mproc_task_fail("expected two longs, got %zu bytes", arglen);
-    memcpy(out, arg, sizeof *out);
-    return 0;
+    if (rc == 0) return;
+    fprintf(stderr, "executor_futures: %s: %s\n", what, mproc_strerror(rc));
+    exit(1);
 }
 
 static long ipow(long base, long exp)
@@ -116,52 +102,44 @@ static long ipow(long base, long exp)
     return r;
 }
 
+/* The tasks' two arguments arrive as an array of two longs (x[0], x[1]). */
+#define TWO_LONGS(arg, arglen)                                                                     \
+    if ((arglen) != 2 * sizeof(long)) return mproc_task_fail("expected two longs");                \
+    const long *x = (arg)
+
 /* def power(base, exp): time.sleep(0.5); return base ** exp */
 static int power(const void *arg, size_t arglen, mproc_result *res)
 {
-    struct args x;
-    int rc = get_args(arg, arglen, &x);
-    if (rc < 0) return rc;
+    TWO_LONGS(arg, arglen);
     usleep(500 * 1000);
-    long r = ipow(x.a, x.b);
+    long r = ipow(x[0], x[1]);
     return mproc_result_set(res, &r, sizeof r);
 }
 
 /* def slow_power(base, exp): time.sleep(0.1 * (5 - exp)); return base ** exp */
 static int slow_power(const void *arg, size_t arglen, mproc_result *res)
 {
-    struct args x;
-    int rc = get_args(arg, arglen, &x);
-    if (rc < 0) return rc;
-    usleep((useconds_t)(100 * 1000 * (5 - x.b)));
-    long r = ipow(x.a, x.b);
+    TWO_LONGS(arg, arglen);
+    usleep((useconds_t)(100 * 1000 * (5 - x[1])));
+    long r = ipow(x[0], x[1]);
     return mproc_result_set(res, &r, sizeof r);
 }
 
 /* def divide(a, b): return a / b (ZeroDivisionError when b is 0) */
 static int divide(const void *arg, size_t arglen, mproc_result *res)
 {
-    struct args x;
-    int rc = get_args(arg, arglen, &x);
-    if (rc < 0) return rc;
-    if (x.b == 0) return mproc_task_fail("division by zero");
-    double q = (double)x.a / (double)x.b;
+    TWO_LONGS(arg, arglen);
+    if (x[1] == 0) return mproc_task_fail("division by zero");
+    double q = (double)x[0] / (double)x[1];
     return mproc_result_set(res, &q, sizeof q);
 }
 
-/* f.result() for a long result. */
+/* f.result() for a long result (the tasks above set one long). */
 static long result_long(mproc_future *f)
 {
     const void *buf;
-    size_t len;
-    check(mproc_future_result(f, &buf, &len, MPROC_FOREVER), "mproc_future_result");
-    long r;
-    if (buf == NULL || len != sizeof r) {
-        fprintf(stderr, "executor_futures: expected a long result, got %zu bytes\n", len);
-        exit(1);
-    }
-    memcpy(&r, buf, sizeof r);
-    return r;
+    check(mproc_future_result(f, &buf, NULL, MPROC_FOREVER), "future.result");
+    return *(const long *)buf;
 }
 
 /* lambda f: print('callback: result', f.result()) */
@@ -179,9 +157,9 @@ static const char *py_bool(bool b)
 /* executor.submit(fn, a, b) */
 static mproc_future *submit(mproc_executor *ex, mproc_task_fn fn, long a, long b)
 {
-    struct args x = {a, b};
+    long x[2] = {a, b};
     mproc_future *f;
-    check(mproc_executor_submit(ex, fn, &x, sizeof x, &f), "mproc_executor_submit");
+    check(mproc_executor_submit(ex, fn, x, sizeof x, &f), "executor.submit");
     return f;
 }
 
@@ -192,69 +170,53 @@ static void run(const char *name, bool processes)
     /* with executor_class(max_workers=4) as executor: */
     mproc_executor *executor;
     const mproc_executor_opts opts = {.max_workers = 4};
-    if (processes)
-        check(mproc_executor_new_process(&executor, &opts), "mproc_executor_new_process");
-    else
-        check(mproc_executor_new_thread(&executor, &opts), "mproc_executor_new_thread");
+    check(processes ? mproc_executor_new_process(&executor, &opts)
+                    : mproc_executor_new_thread(&executor, &opts),
+          name);
 
     /* future = executor.submit(power, 2, 10): returns at once. */
     mproc_future *future = submit(executor, power, 2, 10);
-
     /* Check if done without blocking. */
-    if (mproc_future_done(future))
-        printf("Task completed\n");
-    else
-        printf("Task not done yet\n");
-
+    printf(mproc_future_done(future) ? "Task completed\n" : "Task not done yet\n");
     /* result = future.result(): waits until it is ready. */
     printf("result: %ld\n", result_long(future));
     printf("done: %s\n", py_bool(mproc_future_done(future)));
     /* Already done: the callback runs now, in this thread. */
-    check(mproc_future_add_done_callback(future, print_result, NULL),
-          "mproc_future_add_done_callback");
+    check(mproc_future_add_done_callback(future, print_result, NULL), "add_done_callback");
     mproc_future_free(future);
 
     /* futures = {executor.submit(slow_power, 3, n): n for n in range(1, 5)} */
-    enum { NF = 4 };
-    mproc_future *futures[NF];
-    long exps[NF];
-    for (int i = 0; i < NF; i++) {
-        exps[i] = i + 1;
-        futures[i] = submit(executor, slow_power, 3, exps[i]);
-    }
+    mproc_future *futures[4];
+    for (int n = 1; n <= 4; n++) futures[n - 1] = submit(executor, slow_power, 3, n);
 
     /* for f in as_completed(futures): ... futures[f] is the exponent. */
     mproc_as_completed *it;
-    check(mproc_as_completed_new(&it, futures, NF), "mproc_as_completed_new");
-    for (;;) {
-        mproc_future *f;
-        int rc = mproc_as_completed_next(it, &f, MPROC_FOREVER);
-        if (rc == MPROC_EEOF) break;
-        check(rc, "mproc_as_completed_next");
-        int i = 0;
-        while (futures[i] != f) i++;
-        printf("as_completed: 3 ** %ld = %ld\n", exps[i], result_long(f));
+    check(mproc_as_completed_new(&it, futures, 4), "as_completed");
+    mproc_future *f;
+    int rc;
+    while ((rc = mproc_as_completed_next(it, &f, MPROC_FOREVER)) == 0) {
+        int n = 1;
+        while (futures[n - 1] != f) n++;
+        printf("as_completed: 3 ** %d = %ld\n", n, result_long(f));
     }
+    check(rc == MPROC_EEOF ? 0 : rc, "next(as_completed)");
     mproc_as_completed_free(it);
-    for (int i = 0; i < NF; i++) mproc_future_free(futures[i]);
+    for (int i = 0; i < 4; i++) mproc_future_free(futures[i]);
 
     /* bad = executor.submit(divide, 1, 0)
-     * print('exception:', bad.exception()): waits, then gives the error. */
+     * print('exception:', bad.exception()): waits, then gives the error
+     * (MPROC_ENOENT: no exception, Python's None). */
     mproc_future *bad = submit(executor, divide, 1, 0);
-    check(mproc_future_wait(bad, MPROC_FOREVER), "mproc_future_wait");
-    const char *msg;
-    int rc = mproc_future_error(bad, NULL, &msg, NULL);
-    if (rc == MPROC_ENOENT)
-        printf("exception: None\n");
-    else {
-        check(rc, "mproc_future_error");
-        printf("exception: %s\n", msg);
-    }
+    check(mproc_future_wait(bad, MPROC_FOREVER), "bad.exception");
+    const char *msg = "None";
+    rc = mproc_future_error(bad, NULL, &msg, NULL);
+    check(rc == MPROC_ENOENT ? 0 : rc, "bad.exception");
+    printf("exception: %s\n", msg);
     printf("cancelled: %s\n", py_bool(mproc_future_cancelled(bad)));
     mproc_future_free(bad);
 
     /* Leaving the with block: shutdown(wait=True). */
-    check(mproc_executor_shutdown(executor, true, false), "mproc_executor_shutdown");
+    check(mproc_executor_shutdown(executor, true, false), "executor.shutdown");
     mproc_executor_free(executor);
 }
 

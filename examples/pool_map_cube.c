@@ -31,12 +31,13 @@
  *
  * (The commented-out apply() form is pool_apply_cube.c.)
  *
- * A map function reads one input element and writes one output element:
- * mproc_pool_map cuts the array into chunks (Python's default chunk size),
- * sends each chunk's input bytes to a worker and copies the outputs back
- * in order. The workers are fresh program images under spawn and
- * forkserver, so cube gets its number as bytes, never a pointer into the
- * parent's memory.
+ * cube is a typed function, int64_t cube(int64_t), and
+ * MPROC_POOL_MAP_RANGE is p.map(cube, range(10)): the pool cuts the range
+ * into chunks (Python's default chunk size), each worker calls cube on its
+ * numbers, and the results come back in order into an int64_t array (the
+ * macro refuses, at compile time, an array of another type). The workers
+ * are fresh program images under spawn and forkserver: cube is found there
+ * by its place in the program, never by a pointer into this process.
  */
 #include <mproc.h>
 
@@ -46,43 +47,34 @@
 /* Prints what failed and why, then exits: every mproc call is checked. */
 static void check(int rc, const char *what)
 {
-    if (rc < 0) {
-        fprintf(stderr, "pool_map_cube: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
+    if (rc == 0) return;
+    fprintf(stderr, "pool_map_cube: %s: %s\n", what, mproc_strerror(rc));
+    exit(1);
 }
 
 /* def cube(number): return number * number * number */
-static int cube(const void *in, void *out)
+static int64_t cube(int64_t number)
 {
-    long number = *(const long *)in;
-    *(long *)out = number * number * number;
-    return 0;
+    return number * number * number;
 }
 
 int main(void)
 {
-    /* numbers = range(10) */
-    enum { N = 10 };
-    long numbers[N], result[N];
-    for (int i = 0; i < N; i++) numbers[i] = i;
-
     /* p = Pool(): processes = 0 means mproc_cpu_count() workers. */
     mproc_pool *p;
-    check(mproc_pool_new(&p, NULL), "mproc_pool_new");
+    check(mproc_pool_new(&p, NULL), "Pool()");
 
-    /* result = p.map(cube, numbers) */
-    check(mproc_pool_map(p, cube, numbers, N, sizeof numbers[0], result, sizeof result[0], NULL),
-          "mproc_pool_map");
+    /* result = p.map(cube, range(10)) */
+    int64_t result[10];
+    check(MPROC_POOL_MAP_RANGE(p, cube, MPROC_RANGE(10), result), "p.map");
 
     /* p.close(); p.join() */
-    check(mproc_pool_close(p), "mproc_pool_close");
-    check(mproc_pool_join(p, MPROC_FOREVER), "mproc_pool_join");
+    check(mproc_pool_close(p), "p.close");
+    check(mproc_pool_join(p, MPROC_FOREVER), "p.join");
     mproc_pool_free(p);
 
     /* print(result): a Python list. */
-    printf("[");
-    for (int i = 0; i < N; i++) printf("%s%ld", i ? ", " : "", result[i]);
+    for (int i = 0; i < 10; i++) printf("%s%lld", i ? ", " : "[", (long long)result[i]);
     printf("]\n");
     return 0;
 }

@@ -12,7 +12,7 @@ set(names mproc_shm_alloc mproc_shm_calloc mproc_shm_alloc_aligned mproc_shm_fre
           mproc_shm_usable_size mproc_shm_contains mproc_sl mproc_sl_item mproc_sl_type
           MPROC_SL_INT MPROC_SL_DOUBLE MPROC_SL_BOOL MPROC_SL_STR MPROC_SL_BYTES MPROC_SL_NIL
           mproc_sl_create mproc_sl_attach mproc_sl_len mproc_sl_get mproc_sl_set
-          mproc_sl_shm mproc_sl_close)
+          mproc_sl_shm mproc_sl_close MPROC_ETASKTIMEDOUT)
 foreach(n ${names})
   if(NOT err MATCHES "'${n}' is deprecated")
     message(FATAL_ERROR "no deprecation warning for ${n}:\n${err}")

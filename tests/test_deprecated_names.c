@@ -58,11 +58,19 @@ START_TEST(shareable_list_names)
 }
 END_TEST
 
+START_TEST(error_names)
+{
+    ck_assert_int_eq(MPROC_ETASKTIMEDOUT, MPROC_ETIMELIMIT);
+    ck_assert_str_eq(mproc_err_name(MPROC_ETASKTIMEDOUT), "MPROC_ETIMELIMIT");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("deprecated_names");
     TCase *tc = tu_tcase(s, "names", 30);
     tcase_add_test(tc, arena_block_names);
     tcase_add_test(tc, shareable_list_names);
+    tcase_add_test(tc, error_names);
     return tu_run(s);
 }

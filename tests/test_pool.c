@@ -711,9 +711,9 @@ START_TEST(task_time_limits)
     TU_OK(mproc_pool_apply_async(pool, sleep_ms, &short_ms, sizeof short_ms, NULL, &b));
     TU_OK(mproc_pool_apply_async(pool, sleep_ms, &long_ms, sizeof long_ms,
                                  &(mproc_task_opts){.timeout_ms = 100}, &c));
-    TU_RC(mproc_future_result(a, NULL, NULL, 20000), MPROC_ETASKTIMEDOUT);
+    TU_RC(mproc_future_result(a, NULL, NULL, 20000), MPROC_ETIMELIMIT);
     TU_OK(mproc_future_result(b, NULL, NULL, 20000));
-    TU_RC(mproc_future_result(c, NULL, NULL, 20000), MPROC_ETASKTIMEDOUT);
+    TU_RC(mproc_future_result(c, NULL, NULL, 20000), MPROC_ETIMELIMIT);
     ck_assert(mproc_now_ns() - t0 < 5000000000LL);
     mproc_future_free(a);
     mproc_future_free(b);

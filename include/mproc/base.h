@@ -1,9 +1,12 @@
 /* mproc — base layer: version, error codes, timeouts, logging.
  *
  * Every mproc function that can fail returns int: 0 on success or a negative
- * MPROC_E* code. Codes that mirror an errno value are exactly -errno
- * (MPROC_EINVAL == -EINVAL); codes of the library itself live in the
- * reserved range [-1999, -1000]. Codes are append-only.
+ * MPROC_E* code. The codes of MPROC_ERRNO_TABLE are exactly minus the errno
+ * value of the same name (MPROC_EINVAL == -EINVAL); the codes of
+ * MPROC_LIBERR_TABLE are the library's own, in the reserved range
+ * [-1999, -1000], and equal no -errno value, even where the name is an
+ * errno name (MPROC_ETIMEDOUT is -1000, not -ETIMEDOUT). Codes are
+ * append-only.
  */
 #ifndef MPROC_BASE_H
 #define MPROC_BASE_H
@@ -101,7 +104,7 @@ MPROC_API int mproc_version_number(void);
     X(ETASK, -1011, "the task failed")                                                             \
     X(EWORKERDIED, -1012, "the worker running the task died")                                      \
     X(ECANCELLED, -1013, "the task was cancelled")                                                 \
-    X(ETASKTIMEDOUT, -1014, "the task ran past its time limit")                                    \
+    X(ETIMELIMIT, -1014, "the task ran past its time limit")                                       \
     X(ESHUTDOWN, -1015, "the pool or executor is shut down")                                       \
     X(EAUTH, -1016, "authentication failed")                                                       \
     X(EMETHOD, -1017, "a manager object's method failed")
@@ -112,6 +115,9 @@ enum mproc_error {
 #define MPROC__ENUM(n, v, m) MPROC_##n = (v),
     MPROC_ERRNO_TABLE(MPROC__ENUM) MPROC_LIBERR_TABLE(MPROC__ENUM)
 #undef MPROC__ENUM
+    /* The name of mproc 0.1 for MPROC_ETIMELIMIT (a task ran past its time
+     * limit), too close to MPROC_ETIMEDOUT (a call timed out). */
+    MPROC_ETASKTIMEDOUT MPROC_DEPRECATED("use MPROC_ETIMELIMIT") = MPROC_ETIMELIMIT,
 };
 
 /* A static, human-readable message for `code`. Never NULL. For a negative

@@ -62,7 +62,7 @@ MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
 /* Waits and gives the result: 0 with *buf and *len the result bytes (owned by
  * the future, valid until it is freed; *buf is NULL when the task set
  * none); or the task's failure: MPROC_ETASK (the task failed),
- * MPROC_EWORKERDIED, MPROC_ETASKTIMEDOUT, MPROC_ECANCELLED, MPROC_ESHUTDOWN
+ * MPROC_EWORKERDIED, MPROC_ETIMELIMIT, MPROC_ECANCELLED, MPROC_ESHUTDOWN
  * (details: mproc_future_error); or MPROC_ETIMEDOUT (not done yet), or
  * MPROC_ECHILD (as mproc_future_wait). buf/len may be NULL. */
 MPROC_API int mproc_future_result(mproc_future *f, const void **buf, size_t *len, int timeout_ms);

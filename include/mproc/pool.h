@@ -24,6 +24,7 @@
 #include "future.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -142,8 +143,162 @@ MPROC_API int mproc_imap_next(mproc_imap *it, void *out, size_t *index, int time
  * after close: MPROC_ESHUTDOWN. */
 MPROC_API void mproc_imap_free(mproc_imap *it);
 
+/* ---- short forms: ranges, arrays, typed functions ------------------------ */
+
+/* Python's range(start, stop, step): start, start + step, ... up to stop
+ * (excluded). step may be negative, never 0. */
+typedef struct mproc_range {
+    int64_t start, stop, step;
+} mproc_range;
+
+/* MPROC_RANGE(stop), MPROC_RANGE(start, stop), MPROC_RANGE(start, stop,
+ * step): an mproc_range as Python's range() takes its arguments. */
+#define MPROC_RANGE(...)                                                                           \
+    MPROC__RANGE_PICK(__VA_ARGS__, MPROC__RANGE3, MPROC__RANGE2, MPROC__RANGE1, _)(__VA_ARGS__)
+#define MPROC__RANGE_PICK(a, b, c, which, ...) which
+#define MPROC__RANGE1(stop)                    ((mproc_range){0, (stop), 1})
+#define MPROC__RANGE2(start, stop)             ((mproc_range){(start), (stop), 1})
+#define MPROC__RANGE3(start, stop, step)       ((mproc_range){(start), (stop), (step)})
+
+/* len(range(...)): how many items r has; 0 when it is empty or its step is
+ * 0. Exact over the whole int64_t range. */
+static inline uint64_t mproc_range_len(mproc_range r)
+{
+    if (r.step > 0 && r.start < r.stop)
+        return ((uint64_t)r.stop - (uint64_t)r.start - 1) / (uint64_t)r.step + 1;
+    if (r.step < 0 && r.start > r.stop)
+        return ((uint64_t)r.start - (uint64_t)r.stop - 1) / (0 - (uint64_t)r.step) + 1;
+    return 0;
+}
+
+/* How a worker calls a map's function: an mproc_map_fn (bytes in, bytes
+ * out, an int result), or a typed function of one number that returns one
+ * number. A typed function fails by calling mproc_task_fail (its return
+ * value is then dropped). Under spawn and forkserver it is found again in
+ * the worker's image by module and offset, as every task function is. */
+typedef enum mproc_map_kind {
+    MPROC_MAP_BYTES = 0, /* int fn(const void *in, void *out): mproc_map_fn */
+    MPROC_MAP_I64_I64,   /* int64_t fn(int64_t) */
+    MPROC_MAP_I64_F64,   /* double fn(int64_t) */
+    MPROC_MAP_F64_I64,   /* int64_t fn(double) */
+    MPROC_MAP_F64_F64,   /* double fn(double) */
+} mproc_map_kind;
+
+/* Any function, cast to one type; the kind (mproc_map_kind) says what it really is. */
+typedef void (*mproc_any_fn)(void);
+
+/* map over an integer range: out[i] = fn(i-th item of r), out holding
+ * mproc_range_len(r) elements of out_size bytes. fn gets each item as an
+ * int64_t (through `const void *in` for an mproc_map_fn). Errors: as
+ * mproc_pool_map, and MPROC_EINVAL for a step of 0, for a range longer
+ * than memory can hold, or for sizes that do not fit fn (a message is
+ * logged). */
+MPROC_API int mproc_pool_map_range(mproc_pool *pool, mproc_map_fn fn, mproc_range r, void *out,
+                                   size_t out_size, const mproc_map_opts *opts);
+
+/* imap over an integer range: as mproc_pool_imap, with the items of r as
+ * inputs (in_size is sizeof(int64_t)); at most max_inflight items are in
+ * flight, so a range of 2^62 items is fine. mproc_imap_next's index is the
+ * item's position in r. Errors: as mproc_pool_imap; MPROC_EINVAL for a
+ * step of 0. */
+MPROC_API int mproc_pool_imap_range(mproc_pool *pool, mproc_map_fn fn, mproc_range r,
+                                    size_t out_size, const mproc_imap_opts *opts, mproc_imap **out);
+
+/* imap over an array of n elements of in_size bytes, which must stay valid
+ * and unchanged until mproc_imap_next has given MPROC_EEOF or the iterator
+ * is freed. Errors: as mproc_pool_imap. */
+MPROC_API int mproc_pool_imap_array(mproc_pool *pool, mproc_map_fn fn, const void *in, size_t n,
+                                    size_t in_size, size_t out_size, const mproc_imap_opts *opts,
+                                    mproc_imap **out);
+
+/* The same four with the function's kind given: what the typed macros
+ * below call. For a typed function, in_size and out_size must be the sizes of
+ * its argument and result (8), and a range needs an int64_t argument;
+ * otherwise MPROC_EINVAL, with a message logged. */
+MPROC_API int mproc_pool_map_typed(mproc_pool *pool, mproc_map_kind kind, mproc_any_fn fn,
+                                   const void *in, size_t n, size_t in_size, void *out,
+                                   size_t out_size, const mproc_map_opts *opts);
+MPROC_API int mproc_pool_map_range_typed(mproc_pool *pool, mproc_map_kind kind, mproc_any_fn fn,
+                                         mproc_range r, void *out, size_t out_size,
+                                         const mproc_map_opts *opts);
+MPROC_API int mproc_pool_imap_range_typed(mproc_pool *pool, mproc_map_kind kind, mproc_any_fn fn,
+                                          mproc_range r, size_t out_size,
+                                          const mproc_imap_opts *opts, mproc_imap **out);
+MPROC_API int mproc_pool_imap_array_typed(mproc_pool *pool, mproc_map_kind kind, mproc_any_fn fn,
+                                          const void *in, size_t n, size_t in_size, size_t out_size,
+                                          const mproc_imap_opts *opts, mproc_imap **out);
+
+#ifndef __cplusplus
+/* Typed short forms (C11 _Generic). fn is `int64_t fn(int64_t)`,
+ * `double fn(int64_t)`, `int64_t fn(double)` or `double fn(double)`; the
+ * arrays are arrays of those types, and a mismatch (a double array for a
+ * function that returns int64_t) does not compile. Python's
+ * `result = pool.map(cube, range(10))` is
+ *
+ *     int64_t result[10];
+ *     rc = MPROC_POOL_MAP_RANGE(pool, cube, MPROC_RANGE(10), result);
+ *
+ * MPROC_POOL_MAP(pool, fn, in, n, out): map over the array in[0..n)
+ * (an mproc_map_fn is taken too: the sizes are those of the elements).
+ * MPROC_POOL_MAP_RANGE(pool, fn, range, out): map over a range (fn takes
+ * int64_t, or is an mproc_map_fn).
+ * MPROC_POOL_IMAP(pool, fn, in, n, opts, &it) and
+ * MPROC_POOL_IMAP_RANGE(pool, fn, range, opts, &it): imap over an array or
+ * a range; mproc_imap_next writes one result of fn's type. Each evaluates
+ * to the call's return code. */
+#define MPROC_POOL_MAP(pool, fn, in, n, out)                                                       \
+    (MPROC__ASSERT(MPROC__ARG_OK(fn, in) && MPROC__RES_OK(fn, out),                                \
+                   "MPROC_POOL_MAP: the arrays' element types are not fn's argument and result "   \
+                   "types"),                                                                       \
+     mproc_pool_map_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (in), (n), sizeof *(in), \
+                          (out), sizeof *(out), NULL))
+#define MPROC_POOL_MAP_RANGE(pool, fn, range, out)                                                 \
+    (MPROC__ASSERT(MPROC__TAKES_I64(fn) && MPROC__RES_OK(fn, out),                                 \
+                   "MPROC_POOL_MAP_RANGE: fn must take int64_t and return the element type of "    \
+                   "out"),                                                                         \
+     mproc_pool_map_range_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (range), (out),    \
+                                sizeof *(out), NULL))
+#define MPROC_POOL_IMAP(pool, fn, in, n, opts, it)                                                 \
+    (MPROC__ASSERT(MPROC__KIND_OF(fn) != MPROC_MAP_BYTES && MPROC__ARG_OK(fn, in),                 \
+                   "MPROC_POOL_IMAP: fn must be typed and take the element type of in"),           \
+     mproc_pool_imap_array_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (in), (n),        \
+                                 sizeof *(in), 8, (opts), (it)))
+#define MPROC_POOL_IMAP_RANGE(pool, fn, range, opts, it)                                           \
+    (MPROC__ASSERT(MPROC__KIND_OF(fn) != MPROC_MAP_BYTES && MPROC__TAKES_I64(fn),                  \
+                   "MPROC_POOL_IMAP_RANGE: fn must be typed and take int64_t"),                    \
+     mproc_pool_imap_range_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (range), 8,       \
+                                 (opts), (it)))
+
+/* The machinery of the short forms. */
+#define MPROC__KIND_OF(fn)                                                                         \
+    _Generic((fn), int64_t(*)(int64_t)                                                             \
+             : MPROC_MAP_I64_I64, double (*)(int64_t)                                              \
+             : MPROC_MAP_I64_F64, int64_t (*)(double)                                              \
+             : MPROC_MAP_F64_I64, double (*)(double)                                               \
+             : MPROC_MAP_F64_F64, int (*)(const void *, void *)                                    \
+             : MPROC_MAP_BYTES)
+#define MPROC__IS_I64P(p) _Generic((p), int64_t * : 1, const int64_t * : 1, default : 0)
+#define MPROC__IS_F64P(p) _Generic((p), double * : 1, const double * : 1, default : 0)
+#define MPROC__TAKES_I64(fn)                                                                       \
+    (MPROC__KIND_OF(fn) == MPROC_MAP_BYTES || MPROC__KIND_OF(fn) == MPROC_MAP_I64_I64 ||           \
+     MPROC__KIND_OF(fn) == MPROC_MAP_I64_F64)
+#define MPROC__ARG_OK(fn, in)                                                                      \
+    (MPROC__KIND_OF(fn) == MPROC_MAP_BYTES ||                                                      \
+     (MPROC__TAKES_I64(fn) ? MPROC__IS_I64P(in) : MPROC__IS_F64P(in)))
+#define MPROC__RES_OK(fn, out)                                                                     \
+    (MPROC__KIND_OF(fn) == MPROC_MAP_BYTES ||                                                      \
+     (MPROC__KIND_OF(fn) == MPROC_MAP_I64_I64 || MPROC__KIND_OF(fn) == MPROC_MAP_F64_I64           \
+          ? MPROC__IS_I64P(out)                                                                    \
+          : MPROC__IS_F64P(out)))
+#define MPROC__ASSERT(cond, msg)                                                                   \
+    ((void)sizeof(struct {                                                                         \
+        _Static_assert(cond, msg);                                                                 \
+        int mproc__unused;                                                                         \
+    }))
+#endif
+
 /* close: no more tasks; workers exit once the queued ones are done.
- * terminate: stops the workers now (SIGTERM, then SIGKILL); unfinished
+ * terminate: stops the workers now (SIGKILL, as mproc_process_kill); unfinished
  * tasks fail with MPROC_ESHUTDOWN. join: waits for the workers to exit;
  * MPROC_EBADSTATE unless close or terminate came first. All three:
  * MPROC_ECHILD outside the owner. */
@@ -191,6 +346,20 @@ MPROC_API int mproc_executor_map(mproc_executor *ex, mproc_map_fn fn, const void
 /* shutdown: no more submits; cancel_futures cancels the ones not started;
  * wait: waits for the running ones and for the workers to exit. */
 MPROC_API int mproc_executor_shutdown(mproc_executor *ex, bool wait, bool cancel_futures);
+
+/* ProcessPoolExecutor.terminate_workers() and kill_workers() (Python
+ * 3.14): shuts the executor down (no wait, cancel_futures: the futures not
+ * started are cancelled, MPROC_ECANCELLED), then stops every worker still
+ * alive, with SIGTERM (a worker still alive 1 s later gets SIGKILL) or
+ * SIGKILL, and waits for them to exit. The futures a worker held (running,
+ * or queued to it and so past cancelling, as the items of Python's call
+ * queue are) fail with MPROC_ESHUTDOWN (Python's BrokenProcessPool), and
+ * submit gives
+ * MPROC_ESHUTDOWN from then on; shutdown and free return at once. Errors:
+ * MPROC_EINVAL, MPROC_ECHILD (outside the owner), MPROC_ENOTSUP (a thread
+ * executor: Python's ThreadPoolExecutor has neither). */
+MPROC_API int mproc_executor_terminate_workers(mproc_executor *ex);
+MPROC_API int mproc_executor_kill_workers(mproc_executor *ex);
 
 /* Frees the executor, shutting it down (wait, no cancel) if needed. */
 MPROC_API void mproc_executor_free(mproc_executor *ex);

@@ -2,6 +2,8 @@
  * kind (executor_thread.c, executor_process.c). */
 #include "pool/executor.h"
 
+#include <signal.h>
+
 /* The new executor belongs to the calling process. */
 static int owned(mproc_executor **out, int rc)
 {
@@ -43,6 +45,24 @@ int mproc_executor_shutdown(mproc_executor *ex, bool wait, bool cancel_futures)
     if (!ex) return MPROC_EINVAL;
     if (!mproc__executor_owned(ex)) return MPROC_ECHILD;
     return ex->ops->shutdown(ex, wait, cancel_futures);
+}
+
+static int stop_workers(mproc_executor *ex, int sig)
+{
+    if (!ex) return MPROC_EINVAL;
+    if (!mproc__executor_owned(ex)) return MPROC_ECHILD;
+    if (!ex->ops->stop_workers) return MPROC_ENOTSUP;
+    return ex->ops->stop_workers(ex, sig);
+}
+
+int mproc_executor_terminate_workers(mproc_executor *ex)
+{
+    return stop_workers(ex, SIGTERM);
+}
+
+int mproc_executor_kill_workers(mproc_executor *ex)
+{
+    return stop_workers(ex, SIGKILL);
 }
 
 void mproc_executor_free(mproc_executor *ex)

@@ -19,6 +19,9 @@ typedef struct mproc__executor_ops {
      * private memory only, touching no lock, thread, worker or shared
      * state of the owner's. */
     void (*free_copy)(mproc_executor *ex);
+    /* terminate_workers / kill_workers (sig: SIGTERM or SIGKILL); NULL:
+     * the kind has none (threads). */
+    int (*stop_workers)(mproc_executor *ex, int sig);
 } mproc__executor_ops;
 
 /* The common head of every executor. */

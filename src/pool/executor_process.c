@@ -9,10 +9,16 @@
  * it fills up, so it stays about as long as the work in flight. */
 #include "pool/executor.h"
 #include "pool/future.h"
+#include "pool/pool.h"
 #include "mproc/process.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+
+/* terminate_workers: how long a worker has to exit on SIGTERM before it
+ * gets SIGKILL. */
+#define STOP_GRACE_MS 1000
 
 typedef struct pexec {
     mproc_executor base;
@@ -120,7 +126,21 @@ static void free_copy(mproc_executor *ex)
     free(x);
 }
 
-static const mproc__executor_ops process_ops = {submit, shutdown_, free_, free_copy};
+/* terminate_workers / kill_workers: Python's order, shutdown(wait=False,
+ * cancel_futures=True) first (the futures not started are cancelled),
+ * then the workers are stopped; what was running fails. */
+static int stop_workers(mproc_executor *ex, int sig)
+{
+    pexec *x = (pexec *)ex;
+    int rc = shutdown_(ex, false, true);
+    if (rc) return rc;
+    return mproc__pool_stop(x->pool, sig, STOP_GRACE_MS,
+                            sig == SIGKILL ? "the executor's workers were killed (kill_workers)"
+                                           : "the executor's workers were terminated "
+                                             "(terminate_workers)");
+}
+
+static const mproc__executor_ops process_ops = {submit, shutdown_, free_, free_copy, stop_workers};
 
 int mproc__executor_process_new(mproc_executor **out, const mproc_executor_opts *opts)
 {

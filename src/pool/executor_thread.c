@@ -277,7 +277,7 @@ static void free_copy(mproc_executor *ex)
     free(x);
 }
 
-static const mproc__executor_ops thread_ops = {submit, shutdown_, free_, free_copy};
+static const mproc__executor_ops thread_ops = {submit, shutdown_, free_, free_copy, NULL};
 
 int mproc__executor_thread_new(mproc_executor **out, const mproc_executor_opts *opts)
 {

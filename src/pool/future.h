@@ -74,11 +74,12 @@ struct mproc_result {
 int mproc__task_run(mproc_task_fn fn, const void *arg, size_t arglen, mproc_result *res,
                     char **msg);
 
-/* Runs a map function over count elements (out may be NULL when out_size
- * is 0), stopping at the first failure, with the same failure message
- * handling. */
-int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count, size_t in_size,
-                        size_t out_size, char **msg);
+/* Runs a map function, called as `call` says (mproc_map_kind), over count
+ * elements (out may be NULL when out_size is 0), stopping at the first
+ * failure, with the same failure message handling. A typed function fails
+ * by calling mproc_task_fail. */
+int mproc__task_run_map(void *fn, uint32_t call, const char *in, char *out, size_t count,
+                        size_t in_size, size_t out_size, char **msg);
 
 /* Runs call(ctx) the same way: what it says through mproc_task_fail comes
  * back in *msg (for the manager, which runs its methods so). */

@@ -94,6 +94,27 @@ static void kill_all_locked(mproc_pool *pool)
     }
 }
 
+/* With the pool lock held: SIGTERM to every worker, and SIGKILL to those
+ * still alive grace_ms later (one deadline for all). */
+static void terminate_all_locked(mproc_pool *pool, int grace_ms)
+{
+    for (int i = 0; i < pool->n; i++)
+        if (pool->w[i].p) (void)mproc_process_terminate(pool->w[i].p);
+    mproc__deadline dl;
+    mproc__deadline_init(&dl, grace_ms);
+    for (int i = 0; i < pool->n; i++) {
+        worker *w = &pool->w[i];
+        if (!w->p) continue;
+        if (mproc_process_join(w->p, mproc__deadline_poll_ms(&dl)) != 0) {
+            mproc_process_kill(w->p);
+            mproc_process_join(w->p, MPROC_FOREVER);
+        }
+        mproc_process_free(w->p);
+        w->p = NULL;
+        w->gen++; /* a DIED on its way is stale */
+    }
+}
+
 int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
 {
     if (!out) return MPROC_EINVAL;
@@ -186,6 +207,24 @@ int mproc_pool_terminate(mproc_pool *pool)
     pthread_cond_broadcast(&pool->cv);
     MPROC__UNLOCK(&pool->mu);
     mproc__pool_end_all(&all, MPROC_ESHUTDOWN, "the pool was terminated");
+    return 0;
+}
+
+int mproc__pool_stop(mproc_pool *pool, int sig, int grace_ms, const char *why)
+{
+    if (!pool || (sig != SIGTERM && sig != SIGKILL) || grace_ms < 0) return MPROC_EINVAL;
+    if (!pool_owned(pool)) return MPROC_ECHILD;
+    MPROC__LOCK(&pool->mu);
+    pool->state = ST_TERMINATED;
+    mproc__list all;
+    mproc__pool_take_all_locked(pool, &all);
+    if (sig == SIGTERM)
+        terminate_all_locked(pool, grace_ms);
+    else
+        kill_all_locked(pool);
+    pthread_cond_broadcast(&pool->cv);
+    MPROC__UNLOCK(&pool->mu);
+    mproc__pool_end_all(&all, MPROC_ESHUTDOWN, why);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* map, map_async and imap over a pool: chunks of elements are internal
  * tasks (see mproc__pool_submit_hook) whose completions land here. */
+#include "base/log.h"
 #include "pool/future.h"
 #include "pool/pool.h"
 #include "sync/thread_cond.h"
@@ -11,8 +12,8 @@
 #include <string.h>
 
 /* A chunk task message: header, then (copy mode) the inputs. */
-static void *chunk_msg(bool inplace, mproc__fnref fn, const char *in, char *out, size_t count,
-                       size_t in_size, size_t out_size, size_t *len)
+static void *chunk_msg(bool inplace, mproc__fnref fn, uint32_t call, const char *in, char *out,
+                       size_t count, size_t in_size, size_t out_size, size_t *len)
 {
     size_t payload = inplace ? 0 : count * in_size;
     char *m = malloc(sizeof(pool_task_msg) + payload);
@@ -24,7 +25,8 @@ static void *chunk_msg(bool inplace, mproc__fnref fn, const char *in, char *out,
                        .out_ptr = (uint64_t)(uintptr_t)out,
                        .count = count,
                        .in_size = (uint32_t)in_size,
-                       .out_size = (uint32_t)out_size};
+                       .out_size = (uint32_t)out_size,
+                       .call = call};
     memcpy(m, &h, sizeof h);
     if (payload) memcpy(m + sizeof h, in, payload);
     *len = sizeof h + payload;
@@ -35,6 +37,31 @@ static bool in_arena(const void *p, size_t bytes)
 {
     return bytes == 0 ||
            (p && mproc_arena_contains(p) && mproc_arena_contains((const char *)p + bytes - 1));
+}
+
+/* Whether fn may be called as `call` on elements of in_size and out_size
+ * bytes (range: the inputs are int64_t); if not, says why in the log. */
+static bool call_fits(const char *what, mproc_map_kind call, size_t in_size, size_t out_size,
+                      bool range)
+{
+    static const char *const names[] = {"mproc_map_fn", "int64_t (int64_t)", "double (int64_t)",
+                                        "int64_t (double)", "double (double)"};
+    if ((unsigned)call > MPROC_MAP_F64_F64) {
+        mproc_log(MPROC_LOG_ERROR, "%s: unknown call kind %d", what, (int)call);
+        return false;
+    }
+    bool arg_i64 = call == MPROC_MAP_I64_I64 || call == MPROC_MAP_I64_F64;
+    if (range && call != MPROC_MAP_BYTES && !arg_i64) {
+        mproc_log(MPROC_LOG_ERROR, "%s: a range gives int64_t items, and fn is %s", what,
+                  names[call]);
+        return false;
+    }
+    if (call == MPROC_MAP_BYTES || (in_size == 8 && out_size == 8)) return true;
+    mproc_log(MPROC_LOG_ERROR,
+              "%s: fn is %s (8-byte argument and result), but the elements are %zu bytes in "
+              "and %zu bytes out",
+              what, names[call], in_size, out_size);
+    return false;
 }
 
 /* ---- map ------------------------------------------------------------------------ */
@@ -150,15 +177,16 @@ static void map_submitted(map_state *s)
     map_end_if_done(s, last);
 }
 
-int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size_t n,
-                         size_t in_size, void *out, size_t out_size, const mproc_map_opts *opts,
-                         mproc_future **fut)
+static int map_async_call(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn, const void *in,
+                          size_t n, size_t in_size, void *out, size_t out_size,
+                          const mproc_map_opts *opts, mproc_future **fut)
 {
     mproc_map_opts o = opts ? *opts : (mproc_map_opts){0};
     if (!pool || !fn || !fut || (n && ((!in && in_size) || (!out && out_size))) ||
         in_size > UINT32_MAX || out_size > UINT32_MAX || o.timeout_ms < MPROC_FOREVER ||
         (n && in_size + out_size > SIZE_MAX / 2 / n))
         return MPROC_EINVAL;
+    if (!call_fits("map", call, in_size, out_size, false)) return MPROC_EINVAL;
     if (!mproc__pool_owned(pool)) return MPROC_ECHILD;
     mproc__fnref ref;
     int rc = mproc__fnref_make((const void *)fn, &ref);
@@ -211,7 +239,8 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
             cin = s->stage + first * in_size;
             cout = s->stage_out + first * out_size;
         }
-        void *m = chunk_msg(inplace || s->stage, ref, cin, cout, count, in_size, out_size, &len);
+        void *m = chunk_msg(inplace || s->stage, ref, (uint32_t)call, cin, cout, count, in_size,
+                            out_size, &len);
         int src = m ? mproc__pool_submit_hook(pool, m, len, o.timeout_ms, map_chunk_done,
                                               s->stage && in_size ? map_chunk_prep : NULL, s, first,
                                               count)
@@ -226,15 +255,80 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
     return 0;
 }
 
-int mproc_pool_map(mproc_pool *pool, mproc_map_fn fn, const void *in, size_t n, size_t in_size,
-                   void *out, size_t out_size, const mproc_map_opts *opts)
+int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size_t n,
+                         size_t in_size, void *out, size_t out_size, const mproc_map_opts *opts,
+                         mproc_future **fut)
+{
+    return map_async_call(pool, MPROC_MAP_BYTES, (mproc_any_fn)fn, in, n, in_size, out, out_size,
+                          opts, fut);
+}
+
+int mproc_pool_map_typed(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn, const void *in,
+                         size_t n, size_t in_size, void *out, size_t out_size,
+                         const mproc_map_opts *opts)
 {
     mproc_future *f;
-    int rc = mproc_pool_map_async(pool, fn, in, n, in_size, out, out_size, opts, &f);
+    int rc = map_async_call(pool, call, fn, in, n, in_size, out, out_size, opts, &f);
     if (rc) return rc;
     rc = mproc_future_result(f, NULL, NULL, MPROC_FOREVER);
     mproc_future_free(f);
     return rc;
+}
+
+int mproc_pool_map(mproc_pool *pool, mproc_map_fn fn, const void *in, size_t n, size_t in_size,
+                   void *out, size_t out_size, const mproc_map_opts *opts)
+{
+    return mproc_pool_map_typed(pool, MPROC_MAP_BYTES, (mproc_any_fn)fn, in, n, in_size, out,
+                                out_size, opts);
+}
+
+/* ---- map over a range ------------------------------------------------------------ */
+
+/* The i-th item of r (i < mproc_range_len(r)): the sum wraps exactly. */
+static int64_t range_item(const mproc_range *r, uint64_t i)
+{
+    return (int64_t)((uint64_t)r->start + i * (uint64_t)r->step);
+}
+
+int mproc_pool_map_range_typed(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn,
+                               mproc_range r, void *out, size_t out_size,
+                               const mproc_map_opts *opts)
+{
+    if (!pool || !fn) return MPROC_EINVAL;
+    if (r.step == 0) {
+        mproc_log(MPROC_LOG_ERROR, "map_range: the range's step is 0");
+        return MPROC_EINVAL;
+    }
+    if (!call_fits("map_range", call, sizeof(int64_t), out_size, true)) return MPROC_EINVAL;
+    uint64_t len = mproc_range_len(r);
+    if (len > SIZE_MAX / 2 / (sizeof(int64_t) + out_size + 1)) {
+        mproc_log(MPROC_LOG_ERROR, "map_range: %llu items do not fit in memory",
+                  (unsigned long long)len);
+        return MPROC_EINVAL;
+    }
+    size_t n = (size_t)len;
+    if (n == 0)
+        return mproc_pool_map_typed(pool, call, fn, NULL, 0, sizeof(int64_t), out, out_size, opts);
+    /* The inputs go where the outputs are: both in the arena, the workers
+     * work in place. */
+    int64_t *in = NULL;
+    bool arena =
+        in_arena(out, n * out_size) && mproc_arena_alloc((void **)&in, n * sizeof *in) == 0;
+    if (!arena && !(in = malloc(n * sizeof *in))) return MPROC_ENOMEM;
+    for (size_t i = 0; i < n; i++) in[i] = range_item(&r, i);
+    int rc = mproc_pool_map_typed(pool, call, fn, in, n, sizeof *in, out, out_size, opts);
+    if (arena)
+        (void)mproc_arena_free(in);
+    else
+        free(in);
+    return rc;
+}
+
+int mproc_pool_map_range(mproc_pool *pool, mproc_map_fn fn, mproc_range r, void *out,
+                         size_t out_size, const mproc_map_opts *opts)
+{
+    return mproc_pool_map_range_typed(pool, MPROC_MAP_BYTES, (mproc_any_fn)fn, r, out, out_size,
+                                      opts);
 }
 
 /* ---- imap ----------------------------------------------------------------------- */
@@ -252,6 +346,7 @@ struct mproc_imap {
     pthread_cond_t cv;
     mproc_pool *pool;
     mproc__fnref fn;
+    uint32_t call;
     size_t in_size, out_size, chunksize, max_inflight;
     bool unordered;
     int timeout_ms;
@@ -267,6 +362,7 @@ struct mproc_imap {
     size_t cur_pos;
     int refs; /* the caller's, and one per chunk in flight */
     char *inbuf;
+    void *src; /* the producer's state, when the imap made it (range, array) */
 };
 
 static void imap_unref_locked(mproc_imap *it, bool *freed)
@@ -288,6 +384,7 @@ static void imap_release(mproc_imap *it)
         free(it->cur);
     }
     free(it->inbuf);
+    free(it->src);
     free(it);
 }
 
@@ -323,18 +420,31 @@ static void imap_chunk_done(void *ud, uint64_t seq, size_t count, int rc, const 
     if (freed) imap_destroy(it);
 }
 
-int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t out_size,
-                    mproc_producer_fn produce, void *userdata, const mproc_imap_opts *opts,
-                    mproc_imap **out)
+/* An imap whose producer state `src` (malloc'd, or NULL) it frees. */
+static int imap_make(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn, size_t in_size,
+                     size_t out_size, mproc_producer_fn produce, void *userdata, void *src,
+                     const mproc_imap_opts *opts, mproc_imap **out)
 {
     mproc_imap_opts o = opts ? *opts : (mproc_imap_opts){0};
-    if (!pool || !fn || !produce || !out || in_size > UINT32_MAX || out_size > UINT32_MAX)
+    if (!pool || !fn || !produce || !out || in_size > UINT32_MAX || out_size > UINT32_MAX ||
+        !call_fits("imap", call, in_size, out_size, false)) {
+        free(src);
         return MPROC_EINVAL;
-    if (!mproc__pool_owned(pool)) return MPROC_ECHILD;
+    }
+    if (!mproc__pool_owned(pool)) {
+        free(src);
+        return MPROC_ECHILD;
+    }
     mproc_imap *it = calloc(1, sizeof *it);
-    if (!it) return MPROC_ENOMEM;
+    if (!it) {
+        free(src);
+        return MPROC_ENOMEM;
+    }
+    it->src = src;
+    it->call = (uint32_t)call;
     int rc = mproc__fnref_make((const void *)fn, &it->fn);
     if (rc) {
+        free(it->src);
         free(it);
         return rc;
     }
@@ -351,11 +461,13 @@ int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t ou
     it->ud = userdata;
     it->refs = 1;
     if (!(it->inbuf = malloc(it->chunksize * (in_size ? in_size : 1)))) {
+        free(it->src);
         free(it);
         return MPROC_ENOMEM;
     }
     if ((rc = mproc__pool_hold(pool))) {
         free(it->inbuf);
+        free(it->src);
         free(it);
         return rc;
     }
@@ -364,6 +476,84 @@ int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t ou
     mproc__thread_cond_init(&it->cv);
     *out = it;
     return 0;
+}
+
+int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t out_size,
+                    mproc_producer_fn produce, void *userdata, const mproc_imap_opts *opts,
+                    mproc_imap **out)
+{
+    return imap_make(pool, MPROC_MAP_BYTES, (mproc_any_fn)fn, in_size, out_size, produce, userdata,
+                     NULL, opts, out);
+}
+
+/* The producers of imap_range and imap_array, called in the caller's
+ * thread by mproc_imap_next. */
+typedef struct range_src {
+    mproc_range r;
+    uint64_t len, next;
+} range_src;
+
+static int produce_range(void *ud, void *item)
+{
+    range_src *s = ud;
+    if (s->next >= s->len) return 0;
+    int64_t v = range_item(&s->r, s->next++);
+    memcpy(item, &v, sizeof v);
+    return 1;
+}
+
+typedef struct array_src {
+    const char *in;
+    size_t n, size, next;
+} array_src;
+
+static int produce_array(void *ud, void *item)
+{
+    array_src *s = ud;
+    if (s->next >= s->n) return 0;
+    memcpy(item, s->in + s->next++ * s->size, s->size);
+    return 1;
+}
+
+int mproc_pool_imap_range_typed(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn,
+                                mproc_range r, size_t out_size, const mproc_imap_opts *opts,
+                                mproc_imap **out)
+{
+    if (r.step == 0) {
+        mproc_log(MPROC_LOG_ERROR, "imap_range: the range's step is 0");
+        return MPROC_EINVAL;
+    }
+    if (!call_fits("imap_range", call, sizeof(int64_t), out_size, true)) return MPROC_EINVAL;
+    range_src *s = malloc(sizeof *s);
+    if (!s) return MPROC_ENOMEM;
+    *s = (range_src){.r = r, .len = mproc_range_len(r)};
+    return imap_make(pool, call, fn, sizeof(int64_t), out_size, produce_range, s, s, opts, out);
+}
+
+int mproc_pool_imap_range(mproc_pool *pool, mproc_map_fn fn, mproc_range r, size_t out_size,
+                          const mproc_imap_opts *opts, mproc_imap **out)
+{
+    return mproc_pool_imap_range_typed(pool, MPROC_MAP_BYTES, (mproc_any_fn)fn, r, out_size, opts,
+                                       out);
+}
+
+int mproc_pool_imap_array_typed(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn,
+                                const void *in, size_t n, size_t in_size, size_t out_size,
+                                const mproc_imap_opts *opts, mproc_imap **out)
+{
+    if (n && !in && in_size) return MPROC_EINVAL;
+    array_src *s = malloc(sizeof *s);
+    if (!s) return MPROC_ENOMEM;
+    *s = (array_src){.in = in, .n = n, .size = in_size};
+    return imap_make(pool, call, fn, in_size, out_size, produce_array, s, s, opts, out);
+}
+
+int mproc_pool_imap_array(mproc_pool *pool, mproc_map_fn fn, const void *in, size_t n,
+                          size_t in_size, size_t out_size, const mproc_imap_opts *opts,
+                          mproc_imap **out)
+{
+    return mproc_pool_imap_array_typed(pool, MPROC_MAP_BYTES, (mproc_any_fn)fn, in, n, in_size,
+                                       out_size, opts, out);
 }
 
 /* Calls the producer for one more chunk and sends it (lock held; dropped
@@ -391,7 +581,8 @@ static void top_up_locked(mproc_imap *it)
         it->produced += k;
         it->inflight += k;
         it->refs++;
-        void *m = chunk_msg(false, it->fn, it->inbuf, NULL, k, it->in_size, it->out_size, &len);
+        void *m =
+            chunk_msg(false, it->fn, it->call, it->inbuf, NULL, k, it->in_size, it->out_size, &len);
         MPROC__UNLOCK(&it->mu);
         int rc = m ? mproc__pool_submit_hook(it->pool, m, len, it->timeout_ms, imap_chunk_done,
                                              NULL, it, seq, k)

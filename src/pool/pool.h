@@ -52,6 +52,8 @@ typedef struct pool_task_msg {
     uint64_t count;           /* MAP_*: elements */
     uint32_t in_size, out_size;
     uint64_t claim; /* the task's number in this worker's inbox (see pool_slot) */
+    uint32_t call;  /* MAP_*: how fn is called (mproc_map_kind) */
+    uint32_t pad;
 } pool_task_msg;
 
 /* Worker (or parent, for DIED/QUIT) -> result thread. Followed by msglen
@@ -148,6 +150,13 @@ typedef void (*pool_task_prep)(void *ud, uint64_t seq);
 int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout_ms,
                             pool_task_hook hook, pool_task_prep prep, void *ud, uint64_t seq,
                             size_t count);
+
+/* Ends the pool as mproc_pool_terminate does, stopping its workers with
+ * sig (SIGTERM: a worker still alive grace_ms later gets SIGKILL; SIGKILL)
+ * and waiting for them; the unfinished tasks fail with MPROC_ESHUTDOWN
+ * and `why`. For the process executor's terminate_workers and
+ * kill_workers. */
+int mproc__pool_stop(mproc_pool *pool, int sig, int grace_ms, const char *why);
 
 /* Number of workers. */
 int mproc__pool_size(const mproc_pool *pool);

@@ -14,6 +14,7 @@
 
 static _Thread_local int in_task;    /* runs under way on this thread */
 static _Thread_local char *fail_msg; /* the running task's message */
+static _Thread_local bool failed;    /* mproc_task_fail was called (typed map functions) */
 
 int mproc_result_set(mproc_result *res, const void *buf, size_t len)
 {
@@ -45,6 +46,7 @@ int mproc_result_set_value(mproc_result *res, const struct mproc_value *v)
 int mproc_task_fail(const char *fmt, ...)
 {
     if (!in_task || !fmt) return MPROC_ETASK;
+    failed = true;
     char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
@@ -122,14 +124,54 @@ int mproc__value_task_run(mproc_value_task_fn fn, const void *arg, size_t arglen
     return run_end(&c, rc, res, msg);
 }
 
-int mproc__task_run_map(mproc_map_fn fn, const char *in, char *out, size_t count, size_t in_size,
-                        size_t out_size, char **msg)
+/* One item of a typed map function: its argument and result are 8 bytes
+ * (checked when the map was made). */
+static int call_typed(void *fn, uint32_t call, const char *in, char *out)
+{
+    int64_t i = 0, ri = 0;
+    double d = 0, rd = 0;
+    if (call == MPROC_MAP_I64_I64 || call == MPROC_MAP_I64_F64)
+        memcpy(&i, in, sizeof i);
+    else
+        memcpy(&d, in, sizeof d);
+    failed = false;
+    switch (call) {
+    case MPROC_MAP_I64_I64:
+        ri = ((int64_t(*)(int64_t))fn)(i);
+        break;
+    case MPROC_MAP_I64_F64:
+        rd = ((double (*)(int64_t))fn)(i);
+        break;
+    case MPROC_MAP_F64_I64:
+        ri = ((int64_t(*)(double))fn)(d);
+        break;
+    case MPROC_MAP_F64_F64:
+        rd = ((double (*)(double))fn)(d);
+        break;
+    default:
+        return mproc_task_fail("unknown map call kind %u", call);
+    }
+    if (failed) return MPROC_ETASK;
+    if (call == MPROC_MAP_I64_I64 || call == MPROC_MAP_F64_I64)
+        memcpy(out, &ri, sizeof ri);
+    else
+        memcpy(out, &rd, sizeof rd);
+    return 0;
+}
+
+int mproc__task_run_map(void *fn, uint32_t call, const char *in, char *out, size_t count,
+                        size_t in_size, size_t out_size, char **msg)
 {
     run_ctx c;
     mproc_result r;
     run_begin(&c, &r);
     int rc = 0;
-    for (size_t i = 0; i < count && rc == 0; i++) rc = fn(in + i * in_size, out + i * out_size);
+    if (call == MPROC_MAP_BYTES)
+        for (size_t i = 0; i < count && rc == 0; i++)
+            rc = ((mproc_map_fn)fn)(in + i * in_size, out + i * out_size);
+    else
+        for (size_t i = 0; i < count && rc == 0; i++)
+            rc = call_typed(fn, call, in + i * in_size, out + i * out_size);
     return run_end(&c, rc, &r, msg);
 }
 

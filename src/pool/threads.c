@@ -50,7 +50,7 @@ static void on_died(mproc_pool *pool, int i, uint32_t gen)
     w->p = NULL;
     pool_task *lost = NULL;
     char *msg = NULL;
-    int rc = w->timed_out ? MPROC_ETASKTIMEDOUT : MPROC_EWORKERDIED;
+    int rc = w->timed_out ? MPROC_ETIMELIMIT : MPROC_EWORKERDIED;
     pid_t pid = w->pid;
     /* Did it take its head task? Tasks go in inbox order and the n-th
      * message of an inbox is the task with claim number n, so it did if

@@ -83,7 +83,7 @@ static int fail(char **msg, const char *why)
 /* An in-place chunk whose items are claimed block by block from the slot's
  * run word (see RUN_PACK), so that the parent can split the rest off for
  * an idle worker. The result: how many items this worker ran. */
-static int run_splittable(mproc_map_fn fn, const pool_task_msg *t, const pool_worker_arg *a,
+static int run_splittable(void *fn, const pool_task_msg *t, const pool_worker_arg *a,
                           mproc_result *res, char **msg)
 {
     const char *in = (const char *)(uintptr_t)t->in_ptr;
@@ -101,8 +101,8 @@ static int run_splittable(mproc_map_fn fn, const pool_task_msg *t, const pool_wo
         if (!atomic_compare_exchange_weak(&slot->run, &w, RUN_PACK(t->claim, next + take, limit)))
             continue; /* split meanwhile */
         long long t0 = mproc_now_ns();
-        int rc = mproc__task_run_map(fn, in + next * t->in_size, out + next * t->out_size, take,
-                                     t->in_size, t->out_size, msg);
+        int rc = mproc__task_run_map(fn, t->call, in + next * t->in_size, out + next * t->out_size,
+                                     take, t->in_size, t->out_size, msg);
         if (rc) return rc;
         long long ns = mproc_now_ns() - t0;
         if (ns < BLOCK_NS / 2 && block < RUN_MAX)
@@ -119,7 +119,7 @@ MPROC__ANALYZER_OFF("-Wanalyzer-malloc-leak")
 static int run_map(const pool_task_msg *t, const pool_worker_arg *a, const void *payload,
                    size_t plen, mproc_result *res, char **msg)
 {
-    mproc_map_fn fn = (mproc_map_fn)mproc__fnref_resolve(t->fn);
+    void *fn = mproc__fnref_resolve(t->fn);
     if (!fn) return fail(msg, "the map function cannot be found in the worker");
     const char *in;
     char *out;
@@ -136,7 +136,7 @@ static int run_map(const pool_task_msg *t, const pool_worker_arg *a, const void 
         res->buf = out;
         res->len = bytes;
     }
-    return mproc__task_run_map(fn, in, out, t->count, t->in_size, t->out_size, msg);
+    return mproc__task_run_map(fn, t->call, in, out, t->count, t->in_size, t->out_size, msg);
 }
 MPROC__ANALYZER_ON
 
