@@ -180,8 +180,8 @@ MPROC_API char *mproc_value_repr_alloc(const mproc_value *v);
  *                                pack reads it: "{s:i}" takes a const
  *                                char * key and an int *); other keys are
  *                                allowed (end with '!' to refuse them)
- *   ?     after s, s#, y#, o, O  after any item: a nil value (or, after a
- *         : NULL packs nil       key, a missing key) is allowed and its
+ *   ?     after s, s#, y#, o,    after any item: a nil value (or, after a
+ *         O: NULL packs nil      key, a missing key) is allowed and its
  *                                variables are left untouched (set
  *                                defaults first); nil and NULL alike
  *

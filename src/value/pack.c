@@ -487,7 +487,9 @@ static int up_item(walk *w, const mproc_value *v, bool skip, int depth)
     }
     case 'i':
     case 'I': {
-        void *dst = va_arg(*w->ap, void *);
+        /* each read with its own type, as va_arg wants */
+        int *dst32 = c == 'i' ? va_arg(*w->ap, int *) : NULL;
+        int64_t *dst64 = c == 'I' ? va_arg(*w->ap, int64_t *) : NULL;
         int64_t i = 0;
         if (!skip) {
             if (mproc_value_kind_of(v) != MPROC_V_INT) return mismatch(w, at, "an int", v);
@@ -496,17 +498,14 @@ static int up_item(walk *w, const mproc_value *v, bool skip, int depth)
                             c == 'i' ? "the int does not fit an int"
                                      : "the int does not fit int64_t");
         }
-        if (store && dst) {
-            if (c == 'i')
-                *(int *)dst = (int)i;
-            else
-                *(int64_t *)dst = i;
-        }
+        if (store && dst32) *dst32 = (int)i;
+        if (store && dst64) *dst64 = i;
         break;
     }
     case 'u':
     case 'U': {
-        void *dst = va_arg(*w->ap, void *);
+        unsigned *dst32 = c == 'u' ? va_arg(*w->ap, unsigned *) : NULL;
+        uint64_t *dst64 = c == 'U' ? va_arg(*w->ap, uint64_t *) : NULL;
         uint64_t u = 0;
         if (!skip) {
             if (mproc_value_kind_of(v) != MPROC_V_INT) return mismatch(w, at, "an int", v);
@@ -515,12 +514,8 @@ static int up_item(walk *w, const mproc_value *v, bool skip, int depth)
                             c == 'u' ? "the int does not fit an unsigned"
                                      : "the int does not fit uint64_t");
         }
-        if (store && dst) {
-            if (c == 'u')
-                *(unsigned *)dst = (unsigned)u;
-            else
-                *(uint64_t *)dst = u;
-        }
+        if (store && dst32) *dst32 = (unsigned)u;
+        if (store && dst64) *dst64 = u;
         break;
     }
     case 'f': {
@@ -532,7 +527,8 @@ static int up_item(walk *w, const mproc_value *v, bool skip, int depth)
     }
     case 's':
     case 'y': {
-        const void **dst = va_arg(*w->ap, const void **);
+        const char **sdst = c == 's' ? va_arg(*w->ap, const char **) : NULL;
+        const void **ydst = c == 'y' ? va_arg(*w->ap, const void **) : NULL;
         size_t *lenp = counted ? va_arg(*w->ap, size_t *) : NULL;
         const void *data = NULL;
         size_t len = 0;
@@ -544,7 +540,8 @@ static int up_item(walk *w, const mproc_value *v, bool skip, int depth)
                 return fail(w, at, MPROC_LOG_DEBUG, MPROC_EINVAL,
                             "the string holds a NUL byte: read it with s#");
         }
-        if (store && dst) *dst = data;
+        if (store && sdst) *sdst = data;
+        if (store && ydst) *ydst = data;
         if (store && lenp) *lenp = len;
         break;
     }
