@@ -211,6 +211,48 @@ MPROC_API void mproc_manager_last_error(int *code, const char **msg);
 MPROC_API int mproc_proxy_call(mproc_proxy *p, const char *method, const mproc_value *args,
                                mproc_value **result);
 
+/* Ownership (the rule of value.h: building takes, everything else
+ * borrows): mproc_manager_create, mproc_proxy_call, mproc_proxy_call_proxy,
+ * the shorthands and mproc_manager_call_many borrow their values (args,
+ * keys, items): they copy what they send and never free the caller's. A
+ * result they return is the caller's to free. The format calls below
+ * follow pack: 'o' takes its value (also on failure), 'O' copies.
+ *
+ * Calls from a format: the arguments are packed by mproc_value_pack's
+ * codes (value.h) and sent as a list, one item per top-level code: "i"
+ * sends [5], "si" ["k", 5], "[ii]" one argument that is a list, [[1, 2]];
+ * "" or NULL sends none. The format comes last before its arguments (as in
+ * printf), so the result pointer comes before it. So Python's
+ * l.append(5), d['k'] = 5 and v.value = c + 1 read
+ *     mproc_proxy_callf(l, "append", NULL, "i", 5);
+ *     mproc_proxy_callf(d, "setitem", NULL, "si", "k", 5);
+ *     mproc_proxy_callf(v, "set", NULL, "i", c + 1);
+ * and manager.list([1, 2]) and manager.Value('i', 0) read
+ *     mproc_manager_createf(m, "list", &l, "[ii]", 1, 2);
+ *     mproc_manager_createf(m, "Value", &v, "si", "i", 0);
+ * A proxy is passed as its reference: "o", mproc_proxy_ref(q).
+ * Errors: those of the plain call, and MPROC_EINVAL for a bad format or a
+ * NULL string or value (logged with the offset; nothing is sent);
+ * MPROC_ENOMEM. Thread-safe as the plain calls. */
+MPROC_API int mproc_proxy_callf(mproc_proxy *p, const char *method, mproc_value **result,
+                                const char *fmt, ...);
+MPROC_API int mproc_manager_createf(mproc_manager *m, const char *typeid, mproc_proxy **out,
+                                    const char *fmt, ...);
+/* As mproc_proxy_callf, the result read through result_fmt (one value, as
+ * mproc_value_unpack reads it; None is nil): the arguments of args_fmt
+ * come first, then the variables of result_fmt, as in
+ *     int n;
+ *     mproc_proxy_callf_unpack(v, "get", NULL, "i", &n);
+ * The result is freed before the call returns, so result_fmt may not hold
+ * the codes that point into it (s, s#, y#, o outside a map key): use O (a
+ * copy), or mproc_proxy_callf then mproc_value_unpack. Errors: those of
+ * mproc_proxy_callf; MPROC_EINVAL for a bad or borrowing result_fmt
+ * (found before anything is sent) or a result of another kind, MPROC_ERANGE
+ * (an int that does not fit), MPROC_ENOENT (a missing key): then the
+ * method has run, its result is dropped and no variable is written. */
+MPROC_API int mproc_proxy_callf_unpack(mproc_proxy *p, const char *method, const char *args_fmt,
+                                       const char *result_fmt, ...);
+
 /* As mproc_proxy_call for a method returning a new object: *out is its
  * proxy. */
 MPROC_API int mproc_proxy_call_proxy(mproc_proxy *p, const char *method, const mproc_value *args,

@@ -5,10 +5,37 @@
  * INT64_MAX), float (double), string (UTF-8, length-counted), bytes, list,
  * map (ordered; keys of any kind, looked up by equality), and handle (a
  * tagged 64-bit reference to a shared object, for managers and queues).
- * Values are built and inspected with small calls; a container owns the
- * values put in it. Encoding is CBOR (RFC 8949) through libcbor; decoding
- * builds the tree directly from libcbor's streaming decoder and is safe on
- * untrusted bytes (limits below).
+ * Values are built and inspected with small calls, or in one call from a
+ * format string (mproc_value_pack, mproc_value_unpack). Encoding is CBOR
+ * (RFC 8949) through libcbor; decoding builds the tree directly from
+ * libcbor's streaming decoder and is safe on untrusted bytes (limits
+ * below).
+ *
+ * Ownership, one rule for the value and the manager API: building takes,
+ * everything else borrows.
+ *   - A call that builds a value takes the values handed to it: the tree
+ *     owns them from the call on, also when the call fails (they are then
+ *     freed), so the caller never frees what it handed over, whatever the
+ *     result. These are mproc_value_list_append, mproc_value_map_set,
+ *     mproc_value_map_set_str and the 'o' code of mproc_value_pack. Their
+ *     twins mproc_value_list_append_copy, mproc_value_map_set_copy,
+ *     mproc_value_map_set_str_copy and pack's 'O' put in a copy and leave
+ *     the caller's value as it was.
+ *   - Every other call borrows its mproc_value arguments: it reads them
+ *     during the call and neither keeps nor frees them. That is every
+ *     inspecting call, copy, equal, repr, encode and unpack here, and, in
+ *     manager.h, mproc_manager_create, mproc_proxy_call and its
+ *     shorthands, mproc_manager_call_many and mproc_proxy_from_value (the
+ *     format calls mproc_proxy_callf and mproc_manager_createf follow pack:
+ *     'o' takes, 'O' copies).
+ *   - A value a call returns (as its result or through an out-parameter)
+ *     is the caller's to free with mproc_value_free, except where it is
+ *     said to be borrowed: mproc_value_list_get, mproc_value_map_get,
+ *     mproc_value_map_get_str, mproc_value_map_entry, mproc_value_get_str,
+ *     mproc_value_get_bytes and unpack's s, s#, y# and o point into the
+ *     value they were read from and live as long as it does.
+ * A value is in one place at a time: hand the same value to two builders
+ * and it is freed twice (hand a copy, or use the _copy twins).
  *
  * Threads: a value may be read from several threads; changing it needs
  * the caller's own locking. Values live in the process's heap (malloc), not
@@ -19,6 +46,7 @@
 
 #include "base.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -63,8 +91,18 @@ MPROC_API int mproc_value_list_append(mproc_value *list, mproc_value *item);
  * freed). An existing equal key keeps its place and gets the new value
  * (the new key is freed). Errors: MPROC_EINVAL, MPROC_ENOMEM. */
 MPROC_API int mproc_value_map_set(mproc_value *map, mproc_value *key, mproc_value *val);
-/* Shorthand for a string key. */
+/* Shorthand for a string key (copied); takes val as mproc_value_map_set
+ * does. */
 MPROC_API int mproc_value_map_set_str(mproc_value *map, const char *key, mproc_value *val);
+/* The _copy twins of the three above: they put a deep copy of item, key
+ * and val in the container and never take or free the caller's values
+ * (on failure the container is as it was). Errors: MPROC_EINVAL (NULL,
+ * not a list or map), MPROC_ENOMEM. */
+MPROC_API int mproc_value_list_append_copy(mproc_value *list, const mproc_value *item);
+MPROC_API int mproc_value_map_set_copy(mproc_value *map, const mproc_value *key,
+                                       const mproc_value *val);
+MPROC_API int mproc_value_map_set_str_copy(mproc_value *map, const char *key,
+                                           const mproc_value *val);
 /* Removes key; 0, or MPROC_ENOENT when absent. */
 MPROC_API int mproc_value_map_del(mproc_value *map, const mproc_value *key);
 
@@ -113,6 +151,73 @@ MPROC_API void mproc_value_free(mproc_value *v);
 MPROC_API size_t mproc_value_repr(const mproc_value *v, char *buf, size_t cap);
 /* The same into a new malloc'd string (free it), or NULL. */
 MPROC_API char *mproc_value_repr_alloc(const mproc_value *v);
+
+/* ---- by format string --------------------------------------------------
+ * The ideas of jansson's json_pack/json_unpack and CPython's
+ * Py_BuildValue/PyArg_ParseTuple. A format is a string of codes, one per
+ * value, with [ ] around a list's items and { } around a map's keys and
+ * values (key, value, key, value, ...; a key may be of any format).
+ * Spaces, tabs, newlines, ',' and ':' are ignored anywhere, so
+ * "{s:i, s:[ii]}" reads well.
+ *
+ *   code  pack takes             unpack stores into     value
+ *   n     nothing                nothing (checks nil)   nil
+ *   b     int (0 is false)       int *                  bool
+ *   i     int                    int *                  int
+ *   I     int64_t                int64_t *              int
+ *   u     unsigned               unsigned *             int
+ *   U     uint64_t               uint64_t *             int
+ *   f     double                 double * (an int too)  float
+ *   s     const char * (UTF-8,   const char ** (no NUL  string
+ *         NUL-terminated)        inside: else EINVAL)
+ *   s#    const char *, size_t   const char **, size_t *  string
+ *   y#    const void *, size_t   const void **, size_t *  bytes
+ *   o     mproc_value * (taken)  mproc_value ** (borrowed)  any
+ *   O     mproc_value * (copied) mproc_value ** (a copy: free it)  any
+ *   [..]  the items              a list of exactly those items
+ *                                (end with '*' to allow more)
+ *   {..}  keys and values        looks each key up (the key is read as
+ *                                pack reads it: "{s:i}" takes a const
+ *                                char * key and an int *); other keys are
+ *                                allowed (end with '!' to refuse them)
+ *   ?     after s, s#, y#, o,    after any item: a nil value (or, after a
+ *         O: NULL packs nil      key, a missing key) is allowed and its
+ *                                variables are left untouched (set
+ *                                defaults first); nil and NULL alike
+ *
+ * Integers passed through "..." must have the code's type: write
+ * (int64_t)x for I and (uint64_t)x for U. Unpack stores 'o', 's', 's#',
+ * 'y#' as pointers into v (borrowed, valid while v lives); a NULL
+ * variable pointer checks the item without storing it; a NULL v is nil
+ * (as a proxy call's None result). Unpack 'f' takes an int too, as
+ * Python's float() would; the others want their own kind (a bool is not
+ * an int).
+ *
+ * Errors: MPROC_EINVAL for a bad format (with a log line naming the
+ * offset; nothing is built and no variable written), a NULL pointer where
+ * pack needs one (without '?'), a kind other than the format says, a list
+ * of another length, a string holding a NUL read with s; MPROC_ERANGE
+ * for an int that does not fit the variable; MPROC_ENOENT for a missing
+ * key; MPROC_ENOMEM. (Kind mismatches and ranges are logged at DEBUG
+ * level, with the offset.) On any failure pack leaves *out NULL and still
+ * takes every value given with 'o' (frees it; for a bad format, those
+ * before the first character that is not a format code), and unpack
+ * writes nothing (if memory runs out while it makes the 'O' copies, those
+ * made are freed and their variables set back to NULL; the others may
+ * have been written).
+ *
+ * Example: mproc_value_pack(&v, "{s:i, s:[is]}", "id", 1, "data", 2, "x")
+ * makes {'id': 1, 'data': [2, 'x']}, and mproc_value_unpack(v,
+ * "{s:i, s:[i*]}", "id", &id, "data", &first) reads id and the first item.
+ * Thread-safe as the calls they stand for. */
+
+/* Builds *out from fmt: exactly one value at the top (several: put them
+ * in [ ]). */
+MPROC_API int mproc_value_pack(mproc_value **out, const char *fmt, ...);
+MPROC_API int mproc_value_vpack(mproc_value **out, const char *fmt, va_list ap);
+/* Checks v against fmt (one value at the top) and stores its parts. */
+MPROC_API int mproc_value_unpack(const mproc_value *v, const char *fmt, ...);
+MPROC_API int mproc_value_vunpack(const mproc_value *v, const char *fmt, va_list ap);
 
 /* ---- CBOR --------------------------------------------------------------- */
 

@@ -521,6 +521,31 @@ int mproc_value_map_set_str(mproc_value *map, const char *key, mproc_value *val)
     return map_append(m, k, val, m->idx ? hash_str(MPROC_V_STR, key, len) : 0);
 }
 
+int mproc_value_list_append_copy(mproc_value *list, const mproc_value *item)
+{
+    if (!list || !item || list->kind != MPROC_V_LIST) return MPROC_EINVAL;
+    mproc_value *c = mproc_value_copy(item);
+    return c ? mproc_value_list_append(list, c) : MPROC_ENOMEM;
+}
+
+int mproc_value_map_set_copy(mproc_value *map, const mproc_value *key, const mproc_value *val)
+{
+    if (!map || !key || !val || map->kind != MPROC_V_MAP) return MPROC_EINVAL;
+    mproc_value *k = mproc_value_copy(key), *v = k ? mproc_value_copy(val) : NULL;
+    if (!v) {
+        mproc_value_free(k);
+        return MPROC_ENOMEM;
+    }
+    return mproc_value_map_set(map, k, v);
+}
+
+int mproc_value_map_set_str_copy(mproc_value *map, const char *key, const mproc_value *val)
+{
+    if (!map || !key || !val || map->kind != MPROC_V_MAP) return MPROC_EINVAL;
+    mproc_value *v = mproc_value_copy(val);
+    return v ? mproc_value_map_set_str(map, key, v) : MPROC_ENOMEM;
+}
+
 int mproc_value_map_del(mproc_value *map, const mproc_value *key)
 {
     if (!map || !key || map->kind != MPROC_V_MAP) return MPROC_EINVAL;

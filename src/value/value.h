@@ -26,6 +26,7 @@
 
 #include "mproc/value.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #define MPROC__VALUE_NEST_MAX 10000
@@ -92,6 +93,19 @@ mproc_value *mproc__value_container(mproc_value_kind kind, size_t n);
  * MPROC_ENOMEM. */
 int mproc__list_reserve(mproc_value *list, size_t n);
 int mproc__map_reserve(mproc_value *map, size_t n);
+
+/* mproc_value_pack and mproc_value_unpack (value/pack.c) reading their
+ * arguments from *ap, so that the caller can go on reading after them;
+ * fn names the public call in log lines. many: the format may hold any
+ * number of items (none too), packed as a list (the arguments of a proxy
+ * call). */
+int mproc__value_pack_ap(const char *fn, mproc_value **out, const char *fmt, bool many,
+                         va_list *ap);
+int mproc__value_unpack_ap(const char *fn, const mproc_value *v, const char *fmt, va_list *ap);
+/* Checks an unpack format without a value: 0 (and *borrows: whether an
+ * item stores a pointer into the value: s, s#, y# or o outside a key) or
+ * MPROC_EINVAL with a log line. */
+int mproc__value_unpack_check(const char *fn, const char *fmt, bool *borrows);
 
 /* Whether p[0..len) is well-formed UTF-8 (no overlong forms, no
  * surrogates, nothing above U+10FFFF). */

@@ -1,0 +1,78 @@
+/* Proxy calls and object creation from a format string: the arguments are
+ * packed by value/pack.c as a list (one item per top-level format code),
+ * the call is the plain one (client.c), and mproc_proxy_callf_unpack reads
+ * the result through an unpack format. The arguments are packed before
+ * anything else is checked, so the values given with 'o' are always taken
+ * (the steal rule of value.h), whatever fails. */
+#include "base/base.h"
+#include "value/value.h"
+#include "mproc/manager.h"
+
+#include <stdarg.h>
+
+/* The argument list of a format call, or NULL for none (a NULL or empty
+ * format: the same request as the plain call with NULL). */
+static int pack_args(const char *fn, const char *fmt, va_list *ap, mproc_value **args)
+{
+    *args = NULL;
+    if (!fmt) return 0;
+    int rc = mproc__value_pack_ap(fn, args, fmt, true, ap);
+    if (!rc && mproc_value_len(*args) == 0) {
+        mproc_value_free(*args);
+        *args = NULL;
+    }
+    return rc;
+}
+
+int mproc_proxy_callf(mproc_proxy *p, const char *method, mproc_value **result, const char *fmt,
+                      ...)
+{
+    if (result) *result = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    mproc_value *args;
+    int rc = pack_args("mproc_proxy_callf", fmt, &ap, &args);
+    va_end(ap);
+    if (rc) return rc;
+    rc = mproc_proxy_call(p, method, args, result);
+    mproc_value_free(args);
+    return rc;
+}
+
+int mproc_manager_createf(mproc_manager *m, const char *typeid, mproc_proxy **out, const char *fmt,
+                          ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mproc_value *args;
+    int rc = pack_args("mproc_manager_createf", fmt, &ap, &args);
+    va_end(ap);
+    if (rc) return rc;
+    rc = mproc_manager_create(m, typeid, args, out);
+    mproc_value_free(args);
+    return rc;
+}
+
+int mproc_proxy_callf_unpack(mproc_proxy *p, const char *method, const char *args_fmt,
+                             const char *result_fmt, ...)
+{
+    static const char fn[] = "mproc_proxy_callf_unpack";
+    va_list ap;
+    va_start(ap, result_fmt);
+    mproc_value *args, *result = NULL;
+    bool borrows = false;
+    int rc = pack_args(fn, args_fmt, &ap, &args);
+    if (!rc && (rc = mproc__value_unpack_check(fn, result_fmt, &borrows)) == 0 && borrows) {
+        mproc_log(MPROC_LOG_ERROR,
+                  "%s: result format \"%s\" would point into a result that is freed on return "
+                  "(s, s#, y#, o): use O, or mproc_proxy_callf and mproc_value_unpack",
+                  fn, result_fmt);
+        rc = MPROC_EINVAL;
+    }
+    if (!rc) rc = mproc_proxy_call(p, method, args, &result);
+    if (!rc) rc = mproc__value_unpack_ap(fn, result, result_fmt, &ap);
+    va_end(ap);
+    mproc_value_free(args);
+    mproc_value_free(result);
+    return rc;
+}
