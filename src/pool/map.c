@@ -1,5 +1,6 @@
 /* map, map_async and imap over a pool: chunks of elements are internal
  * tasks (see mproc__pool_submit_hook) whose completions land here. */
+#include "pool/backend.h"
 #include "pool/future.h"
 #include "pool/pool.h"
 #include "sync/thread_cond.h"
@@ -160,6 +161,9 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
         (n && in_size + out_size > SIZE_MAX / 2 / n))
         return MPROC_EINVAL;
     if (!mproc__pool_owned(pool)) return MPROC_ECHILD;
+    void *ctx;
+    const mproc__pool_backend *be = mproc__pool_backend_of(pool, &ctx);
+    if (be) return be->map_async(ctx, fn, in, n, in_size, out, out_size, &o, fut);
     mproc__fnref ref;
     int rc = mproc__fnref_make((const void *)fn, &ref);
     if (rc) return rc;
@@ -331,6 +335,7 @@ int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t ou
     if (!pool || !fn || !produce || !out || in_size > UINT32_MAX || out_size > UINT32_MAX)
         return MPROC_EINVAL;
     if (!mproc__pool_owned(pool)) return MPROC_ECHILD;
+    if (mproc__pool_backend_of(pool, NULL)) return MPROC_ENOSYS; /* not yet on other kinds */
     mproc_imap *it = calloc(1, sizeof *it);
     if (!it) return MPROC_ENOMEM;
     int rc = mproc__fnref_make((const void *)fn, &it->fn);
