@@ -242,7 +242,10 @@ static void *root_thread(void *arg)
     for (;;) {
         /* Send what the ranks have room for, oldest first. */
         size_t nb = 0;
+        int room = 0; /* ranks that can take a task: the scan ends when none can */
+        for (int r = 1; r < size; r++) room += nheld[r] < CL_DEPTH;
         MPROC__LIST_FOREACH_SAFE (n, &pend) {
+            if (room == 0) break;
             ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
             int r = pick_locked(t->pool);
             if (!r) continue;
@@ -256,7 +259,7 @@ static void *root_thread(void *arg)
             }
             mproc__list_remove(n);
             mproc__list_insert_tail(&held[r], n);
-            nheld[r]++;
+            if (++nheld[r] == CL_DEPTH) room--;
             inflight++;
             t->rank = r;
             batch[nb++] = t;
