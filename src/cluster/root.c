@@ -331,7 +331,7 @@ static void terminate_locked(cpool *p, mproc__list *l, mproc_future ***fs, size_
 {
     p->state = P_TERMINATED;
     take_pending_locked(p, l);
-    for (int r = 1; r < size; r++)
+    for (int r = 1; held && r < size; r++) /* none held after shutdown */
         MPROC__LIST_FOREACH (n, &held[r]) {
             ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
             if (t->pool != p || t->detached) continue;

@@ -279,6 +279,19 @@ static void test_close_join(void)
     mproc_pool_free(p);
 }
 
+/* A pool left open at shutdown is terminated; its calls still work. */
+static void test_after_shutdown(mproc_pool *p)
+{
+    mproc_future *f;
+    CHECK(!mproc_cluster_active() && mproc_cluster_workers() == 0, "still active");
+    CHECK(mproc_pool_apply_async(p, nap, NULL, 0, NULL, &f) == MPROC_ESHUTDOWN, "apply");
+    CHECK(mproc_pool_workers(p, NULL, 0) == 0, "workers");
+    CHECK(mproc_pool_terminate(p) == 0 && mproc_pool_join(p, 1000) == 0, "terminate, join");
+    mproc_pool *q;
+    CHECK(mproc_cluster_pool_new(&q, NULL) == MPROC_EBADSTATE, "a pool after shutdown");
+    mproc_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
     int rc = mproc_cluster_init(&argc, &argv);
@@ -307,11 +320,14 @@ int main(int argc, char **argv)
     mproc_pool_close(c);
     mproc_pool_join(c, MPROC_FOREVER);
     mproc_pool_free(c);
+    mproc_pool *open;
+    if ((rc = mproc_cluster_pool_new(&open, NULL))) failures++;
     rc = mproc_cluster_shutdown();
     if (rc) {
         fprintf(stderr, "test_cluster: shutdown: %s\n", mproc_strerror(rc));
         failures++;
     }
+    test_after_shutdown(open);
     if (mproc_cluster_shutdown() != MPROC_EBADSTATE) failures++;
     printf("test_cluster: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
