@@ -23,14 +23,17 @@ import sys
 import tempfile
 
 LAYERS = ["base", "platform", "arena", "sync", "shm", "value", "conn", "queue",
-          "process", "pool", "manager"]
+          "process", "pool", "manager", "cluster"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([a-z_]+)\.h"', re.M)
 # The public headers (include/mproc/), by the layer that implements them.
 PUBLIC = {"base": "base", "arena": "arena", "sync": "sync", "shm": "shm", "value": "value",
           "conn": "conn", "listener": "conn", "queue": "queue", "process": "process",
           "context": "process", "wait": "process", "pool": "pool", "future": "pool",
-          "manager": "manager"}
+          "manager": "manager", "cluster": "cluster"}
+# Layers built as a library of their own (the cluster, only with MPI): the
+# folder of their objects in a build.
+SEPARATE = {"cluster": os.path.join("src", "cluster", "CMakeFiles", "mproc_cluster.dir")}
 
 # Uses of a higher layer that are known and not yet removed: (file, layer
 # used, why). Each must still happen (a stale entry is a finding too), so
@@ -66,12 +69,13 @@ def check_includes(src):
     return found
 
 
-def objects(objdir, src=None):
-    """{layer: [(object path, source name)]} under objdir/<layer>/ (with
-    src: only those whose source is still there, not a stale object)."""
+def objects(objdir, src=None, separate=None):
+    """{layer: [(object path, source name)]} under objdir/<layer>/, or the
+    layer's folder in separate (with src: only those whose source is still
+    there, not a stale object)."""
     out = {}
     for layer in LAYERS:
-        folder = os.path.join(objdir, layer)
+        folder = (separate or {}).get(layer) or os.path.join(objdir, layer)
         if not os.path.isdir(folder):
             continue
         for name in sorted(os.listdir(folder)):
@@ -98,8 +102,8 @@ def nm(paths):
     return out
 
 
-def check_calls(objdir, src=None):
-    objs = objects(objdir, src)
+def check_calls(objdir, src=None, separate=None):
+    objs = objects(objdir, src, separate)
     table = nm([p for files in objs.values() for p, _ in files])
     where = {}  # name -> layer that defines it
     uses = []
@@ -119,9 +123,9 @@ def check_calls(objdir, src=None):
     return found, bool(objs)
 
 
-def check(src, objdir):
+def check(src, objdir, separate=None):
     found = check_includes(src)
-    calls, any_objects = check_calls(objdir, src)
+    calls, any_objects = check_calls(objdir, src, separate)
     if not any_objects:
         print(f"check_layers: no objects under {objdir}: build the library first", file=sys.stderr)
         return 2
@@ -189,7 +193,8 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     objdir = os.path.join(args[0], "CMakeFiles", "mproc_obj.dir", "src")
-    return check(os.path.normpath(src), objdir)
+    separate = {layer: os.path.join(args[0], rel) for layer, rel in SEPARATE.items()}
+    return check(os.path.normpath(src), objdir, separate)
 
 
 if __name__ == "__main__":

@@ -182,12 +182,32 @@ int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     return 0;
 }
 
+int mproc__pool_new_backend(mproc_pool **out, const mproc__pool_backend *ops, void *ctx)
+{
+    if (!out || !ops || !ctx) return MPROC_EINVAL;
+    mproc__init();
+    mproc_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) return MPROC_ENOMEM;
+    pool->owner = mproc__self_pid();
+    pool->backend = ops;
+    pool->backend_ctx = ctx;
+    *out = pool;
+    return 0;
+}
+
+const mproc__pool_backend *mproc__pool_backend_of(const mproc_pool *pool, void **ctx)
+{
+    if (ctx) *ctx = pool->backend_ctx;
+    return pool->backend;
+}
+
 /* ---- shutting down ------------------------------------------------------------- */
 
 int mproc_pool_close(mproc_pool *pool)
 {
     if (!pool) return MPROC_EINVAL;
     if (!pool_owned(pool)) return MPROC_ECHILD;
+    if (pool->backend) return pool->backend->close(pool->backend_ctx);
     MPROC__LOCK(&pool->mu);
     if (pool->state == ST_OPEN) pool->state = ST_CLOSED;
     mproc__pool_send_stops_locked(pool);
@@ -199,6 +219,7 @@ int mproc_pool_terminate(mproc_pool *pool)
 {
     if (!pool) return MPROC_EINVAL;
     if (!pool_owned(pool)) return MPROC_ECHILD;
+    if (pool->backend) return pool->backend->terminate(pool->backend_ctx);
     MPROC__LOCK(&pool->mu);
     pool->state = ST_TERMINATED;
     mproc__list all;
@@ -232,6 +253,7 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 {
     if (!pool) return MPROC_EINVAL;
     if (!pool_owned(pool)) return MPROC_ECHILD;
+    if (pool->backend) return pool->backend->join(pool->backend_ctx, timeout_ms);
     mproc__deadline dl;
     int rc = mproc__deadline_init(&dl, timeout_ms);
     if (rc) return rc;
@@ -260,6 +282,7 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 size_t mproc_pool_workers(mproc_pool *pool, pid_t *out, size_t cap)
 {
     if (!pool || !pool_owned(pool)) return 0;
+    if (pool->backend) return pool->backend->workers(pool->backend_ctx, out, cap);
     MPROC__LOCK(&pool->mu);
     size_t n = 0;
     for (int i = 0; i < pool->n; i++) {
@@ -303,6 +326,11 @@ static void free_copy(mproc_pool *pool)
 void mproc_pool_free(mproc_pool *pool)
 {
     if (!pool) return;
+    if (pool->backend) { /* in a fork copy, the backend's memory is the owner's */
+        if (pool_owned(pool)) pool->backend->free(pool->backend_ctx);
+        free(pool);
+        return;
+    }
     if (!pool_owned(pool)) {
         free_copy(pool);
         return;

@@ -1,6 +1,7 @@
 /* map, map_async and imap over a pool: chunks of elements are internal
  * tasks (see mproc__pool_submit_hook) whose completions land here. */
 #include "base/log.h"
+#include "pool/backend.h"
 #include "pool/future.h"
 #include "pool/pool.h"
 #include "sync/thread_cond.h"
@@ -188,6 +189,10 @@ static int map_async_call(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn
         return MPROC_EINVAL;
     if (!call_fits("map", call, in_size, out_size, false)) return MPROC_EINVAL;
     if (!mproc__pool_owned(pool)) return MPROC_ECHILD;
+    void *ctx;
+    const mproc__pool_backend *be = mproc__pool_backend_of(pool, &ctx);
+    if (be && call != MPROC_MAP_BYTES) return MPROC_ENOSYS; /* typed maps: not yet there */
+    if (be) return be->map_async(ctx, (mproc_map_fn)fn, in, n, in_size, out, out_size, &o, fut);
     mproc__fnref ref;
     int rc = mproc__fnref_make((const void *)fn, &ref);
     if (rc) return rc;
@@ -434,6 +439,10 @@ static int imap_make(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn, siz
     if (!mproc__pool_owned(pool)) {
         free(src);
         return MPROC_ECHILD;
+    }
+    if (mproc__pool_backend_of(pool, NULL)) { /* not yet on other kinds of pool */
+        free(src);
+        return MPROC_ENOSYS;
     }
     mproc_imap *it = calloc(1, sizeof *it);
     if (!it) {

@@ -6,6 +6,7 @@
 #define MPROC_INTERNAL_POOL_PARENT_H
 
 #include "base/list.h"
+#include "pool/backend.h"
 #include "pool/future.h"
 #include "pool/pool.h"
 #include "process/process.h"
@@ -60,6 +61,10 @@ typedef struct worker {
 
 struct mproc_pool {
     pid_t owner; /* the process that made it: the only one that may use it */
+    /* A pool of another kind (pool/backend.h): the public calls go to it
+     * and nothing below is used. */
+    const mproc__pool_backend *backend;
+    void *backend_ctx;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pool_shared *sh;

@@ -106,6 +106,7 @@ int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout
 
 int mproc__pool_size(const mproc_pool *pool)
 {
+    if (pool->backend) return (int)pool->backend->workers(pool->backend_ctx, NULL, 0);
     return pool->n;
 }
 
@@ -172,6 +173,12 @@ static int submit_future(mproc_pool *pool, uint32_t kind, const void *fn, const 
 int mproc_pool_apply_async(mproc_pool *pool, mproc_task_fn fn, const void *arg, size_t arglen,
                            const mproc_task_opts *opts, mproc_future **out)
 {
+    if (pool && pool->backend) {
+        if (!fn || !out || (!arg && arglen) || (opts && opts->timeout_ms < MPROC_FOREVER))
+            return MPROC_EINVAL;
+        if (!pool_owned(pool)) return MPROC_ECHILD;
+        return pool->backend->apply_async(pool->backend_ctx, fn, arg, arglen, opts, out);
+    }
     return submit_future(pool, KIND_APPLY, (const void *)fn, arg, arglen, opts, out);
 }
 
@@ -179,6 +186,7 @@ int mproc_pool_apply_value_async(mproc_pool *pool, mproc_value_task_fn fn, const
                                  const mproc_task_opts *opts, mproc_future **out)
 {
     if (pool && !pool_owned(pool)) return MPROC_ECHILD;
+    if (pool && pool->backend) return MPROC_ENOSYS; /* not yet on other kinds of pool */
     void *buf = NULL;
     size_t len = 0;
     mproc_value *nil = arg ? NULL : mproc_value_nil();

@@ -1,0 +1,91 @@
+/* mproc — the process pool over MPI ranks (the twin of mpi4py.futures).
+ *
+ * Optional: declared here always, built into a library of its own,
+ * libmproc_cluster.a, only when an MPI implementation was found (standard
+ * MPI only; MPICH in development). A program that uses it links that
+ * library (it brings the static libmproc and MPI) and starts under
+ * mpiexec.
+ *
+ * World mode, as `mpiexec -n N python -m mpi4py.futures prog.py`:
+ *
+ *     int main(int argc, char **argv)
+ *     {
+ *         if (mproc_cluster_init(&argc, &argv) != 0) return 1;
+ *         ... rank 0 only from here: the other ranks serve tasks ...
+ *         mproc_pool *p;
+ *         mproc_cluster_pool_new(&p, NULL);   (instead of mproc_pool_new)
+ *         mproc_pool_map(p, ...);  mproc_pool_apply_async(p, ...);
+ *         mproc_pool_close(p); mproc_pool_join(p, MPROC_FOREVER);
+ *         mproc_pool_free(p);
+ *         mproc_cluster_shutdown();        (or let exit() do it)
+ *     }
+ *
+ * mproc_cluster_init returns on rank 0 only. Every other rank runs the
+ * tasks rank 0 sends until rank 0 shuts the cluster down (by
+ * mproc_cluster_shutdown, or at exit() if it did not), then finalizes MPI
+ * and exits with status 0. Every rank must run the same program: the
+ * ranks compare the program's build id (or, without one, a hash of the
+ * executable) at start-up and a rank that differs is refused.
+ *
+ * The pool a cluster makes is an mproc_pool: mproc_pool_apply_async,
+ * mproc_pool_apply, mproc_pool_map, mproc_pool_map_async, close, terminate,
+ * join, free and mproc_pool_workers take it, with the same task and map
+ * functions (found on the other ranks by module and offset, as spawn
+ * finds them) and the same futures. A task that fails gives the same error
+ * and message as in a process pool. Not yet on a cluster pool (they give
+ * MPROC_ENOSYS): mproc_pool_imap, mproc_pool_apply_value_async, task time
+ * limits, initializers. A rank that dies ends the whole MPI job (as mpiexec
+ * does), not only its tasks.
+ *
+ * Threads: rank 0 runs one internal thread that makes every MPI call of
+ * the library (MPI_THREAD_SERIALIZED at least; MPI_THREAD_MULTIPLE is
+ * asked for, so the program's own MPI calls stay legal).
+ */
+#ifndef MPROC_CLUSTER_H
+#define MPROC_CLUSTER_H
+
+#include "base.h"
+#include "pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* World mode: initializes MPI (unless the program did) and the cluster
+ * over MPI_COMM_WORLD, with rank 0 as the root. Returns 0 on rank 0; on
+ * every other rank it never returns (serves tasks, then exit(0)).
+ * argc/argv: main's (may be NULL). Errors on rank 0: MPROC_EBADSTATE
+ * (called twice, or after shutdown), MPROC_ENOTSUP (the MPI library
+ * gives less than MPI_THREAD_SERIALIZED), MPROC_EPROTO (a rank runs
+ * another program: refused, the ranks named on stderr; those ranks exit
+ * with status 1, the others with 0), MPROC_EIO (an MPI call failed). */
+MPROC_API int mproc_cluster_init(int *argc, char ***argv);
+
+/* Whether mproc_cluster_init succeeded and shutdown has not yet come. */
+MPROC_API bool mproc_cluster_active(void);
+
+/* The number of worker ranks (the world's size less rank 0), or 0 when
+ * the cluster is not active. */
+MPROC_API int mproc_cluster_workers(void);
+
+/* A pool over the worker ranks. opts (may be NULL): processes, the number
+ * of ranks to use (0: all of them); the other fields must be 0 (NULL)
+ * for now. Several pools may share the ranks. Errors: MPROC_EBADSTATE
+ * (no active cluster), MPROC_EINVAL (no worker rank: run with mpiexec -n
+ * 2 or more; or more processes than ranks), MPROC_ENOSYS (an option not
+ * yet supported on a cluster: initializer, maxtasksperchild, context,
+ * task_timeout_ms), MPROC_ENOMEM. */
+MPROC_API int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts);
+
+/* Shuts the cluster down from rank 0: tasks not yet sent fail with
+ * MPROC_ESHUTDOWN, the tasks the ranks hold are waited for, every rank is
+ * told to stop (it finalizes MPI and exits 0), and MPI is finalized here
+ * if mproc_cluster_init initialized it. Pools still open are terminated.
+ * Runs at exit() when the program did not call it. 0, or MPROC_EBADSTATE
+ * (no active cluster). */
+MPROC_API int mproc_cluster_shutdown(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

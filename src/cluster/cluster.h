@@ -1,0 +1,89 @@
+/* The cluster layer's internals (mproc/cluster.h).
+ *
+ * Rank 0 (the root) runs the program; ranks 1..size-1 serve. Every
+ * message goes over a private duplicate of the world communicator:
+ *
+ *   root -> rank  TAG_TASK    cl_task_hdr, the module path, the payload
+ *                             (an apply's argument bytes, a map chunk's
+ *                             inputs)
+ *   rank -> root  TAG_RESULT  cl_result_hdr, the failure message, the
+ *                             result bytes (a map chunk's outputs)
+ *   root -> rank  TAG_STOP    no bytes: finalize MPI and exit(0)
+ *
+ * A rank runs its tasks in the order they came and answers each one. The
+ * root has one thread (root.c) that makes every MPI call of the library
+ * after start-up: it sends the queued tasks, at most CL_DEPTH to a rank
+ * at a time, receives the results, and completes the futures.
+ *
+ * Files, bottom up: wire.c (function references and messages), root.c
+ * (the root's thread and the pool over ranks), world.c (start-up, the
+ * program check, a rank's loop, shutdown). */
+#ifndef MPROC_INTERNAL_CLUSTER_H
+#define MPROC_INTERNAL_CLUSTER_H
+
+#include "base/base.h"
+#include "mproc/cluster.h"
+
+#include <mpi.h>
+#include <stdint.h>
+
+enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP };
+enum { CL_APPLY = 1, CL_MAP = 2 };
+
+#define CL_DEPTH 2 /* tasks sent to one rank and not yet answered */
+
+typedef struct cl_task_hdr {
+    uint64_t id;
+    uint32_t kind;
+    uint32_t pathlen; /* the module's path; 0: the program */
+    uint64_t off;     /* the function's offset in its module */
+    uint64_t count;   /* CL_MAP: items, of in_size bytes in, out_size out */
+    uint64_t in_size, out_size;
+} cl_task_hdr;
+
+typedef struct cl_result_hdr {
+    uint64_t id;
+    int32_t rc;
+    int32_t pid;
+    uint32_t msglen;
+    uint32_t pad;
+    uint64_t len;
+} cl_result_hdr;
+
+/* A function named so that another rank running the same program finds
+ * it: its module's path (empty for the program) and its offset. */
+typedef struct cl_fn {
+    uint32_t pathlen;
+    uint64_t off;
+    char path[1024];
+} cl_fn;
+
+/* ---- wire.c ---- */
+
+/* Names fn (as spawn does, arena/fnref.h). Errors: MPROC_EINVAL (not the
+ * code of a loaded module: logged), MPROC_ENAMETOOLONG, the arena's. */
+int mproc__cluster_fn_make(const void *fn, cl_fn *out);
+/* The address of a named function in this process, or NULL. */
+void *mproc__cluster_fn_resolve(const char *path, uint32_t pathlen, uint64_t off);
+/* A task message (malloc'd), or NULL: MPROC_ENOMEM, or a message larger
+ * than MPI can send in one piece (*rc: MPROC_EMSGSIZE). */
+void *mproc__cluster_task_msg(const cl_fn *fn, uint32_t kind, uint64_t count, uint64_t in_size,
+                              uint64_t out_size, const void *payload, size_t plen, size_t *len,
+                              int *rc);
+/* This program's identity: its build id, or a hash of the executable. */
+uint64_t mproc__cluster_program_id(void);
+
+/* ---- root.c ---- */
+
+/* Starts the root's thread over comm (size ranks; pids[r]: rank r's pid).
+ * Errors: MPROC_EAGAIN, MPROC_ENOMEM. */
+int mproc__cluster_root_start(MPI_Comm comm, int size, const int32_t *pids);
+/* Shuts down: pools terminated (tasks not sent fail with MPROC_ESHUTDOWN),
+ * the tasks the ranks hold waited for, STOP sent to every rank, the
+ * communicator freed, the thread joined. */
+void mproc__cluster_root_stop(void);
+/* The number of worker ranks; 0 when the root is not running. */
+int mproc__cluster_root_workers(void);
+int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers);
+
+#endif

@@ -1,0 +1,147 @@
+/* Function references across ranks, task messages, and the program's
+ * identity (cluster/cluster.h).
+ *
+ * A function of the program is named by its offset, as arena/fnref.h does
+ * for module 0: every rank runs the same program (checked at start-up), so
+ * the offset resolves there to the same function. A function of a shared
+ * library is named by the library's path and the offset in it, and the
+ * rank loads that library if it has not. */
+#include "cluster/cluster.h"
+#include "arena/fnref.h"
+#include "base/log.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FNREF_OFF_BITS 48 /* arena/fnref.h: [module:16 | offset:48] */
+
+int mproc__cluster_fn_make(const void *fn, cl_fn *out)
+{
+    mproc__fnref ref;
+    int rc = mproc__fnref_make(fn, &ref);
+    if (rc) return rc;
+    if (ref >> FNREF_OFF_BITS == 0) { /* the program */
+        out->pathlen = 0;
+        out->off = ref;
+        return 0;
+    }
+    Dl_info di;
+    struct link_map *lm = NULL;
+    if (!dladdr1(fn, &di, (void **)&lm, RTLD_DL_LINKMAP) || !lm || !lm->l_name || !lm->l_name[0]) {
+        mproc_log(MPROC_LOG_ERROR, "cluster: cannot find the library of function %p", fn);
+        return MPROC_EINVAL;
+    }
+    char path[PATH_MAX];
+    if (!realpath(lm->l_name, path)) return MPROC_EINVAL;
+    size_t n = strlen(path);
+    if (n >= sizeof out->path) return MPROC_ENAMETOOLONG;
+    memcpy(out->path, path, n + 1);
+    out->pathlen = (uint32_t)n;
+    out->off = (uint64_t)((uintptr_t)fn - (uintptr_t)lm->l_addr);
+    return 0;
+}
+
+void *mproc__cluster_fn_resolve(const char *path, uint32_t pathlen, uint64_t off)
+{
+    if (pathlen == 0) return off >> FNREF_OFF_BITS ? NULL : mproc__fnref_resolve(off);
+    char p[PATH_MAX];
+    if (pathlen >= sizeof p) return NULL;
+    memcpy(p, path, pathlen);
+    p[pathlen] = '\0';
+    void *h = dlopen(p, RTLD_NOW | RTLD_NOLOAD);
+    if (!h) h = dlopen(p, RTLD_NOW | RTLD_GLOBAL);
+    struct link_map *lm = NULL;
+    if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm) {
+        const char *why = dlerror();
+        mproc_log(MPROC_LOG_ERROR, "cluster: cannot load %s: %s", p, why ? why : "unknown error");
+        return NULL;
+    }
+    return (void *)((uintptr_t)lm->l_addr + (uintptr_t)off); /* the handle is kept */
+}
+
+void *mproc__cluster_task_msg(const cl_fn *fn, uint32_t kind, uint64_t count, uint64_t in_size,
+                              uint64_t out_size, const void *payload, size_t plen, size_t *len,
+                              int *rc)
+{
+    size_t total = sizeof(cl_task_hdr) + fn->pathlen;
+    if (plen > (size_t)INT_MAX - total) {
+        *rc = MPROC_EMSGSIZE;
+        return NULL;
+    }
+    total += plen;
+    char *m = malloc(total);
+    if (!m) {
+        *rc = MPROC_ENOMEM;
+        return NULL;
+    }
+    cl_task_hdr h = {.kind = kind,
+                     .pathlen = fn->pathlen,
+                     .off = fn->off,
+                     .count = count,
+                     .in_size = in_size,
+                     .out_size = out_size};
+    memcpy(m, &h, sizeof h);
+    memcpy(m + sizeof h, fn->path, fn->pathlen);
+    if (plen) memcpy(m + sizeof h + fn->pathlen, payload, plen);
+    *len = total;
+    *rc = 0;
+    return m;
+}
+
+/* ---- the program's identity -------------------------------------------------- */
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+#define FNV_START 0xcbf29ce484222325ULL
+
+/* The GNU build id of the program (the first object dl_iterate_phdr
+ * reports). */
+static int build_id_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uint64_t *id = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof *nh;
+            const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (desc + nh->n_descsz > end) break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+                *id = fnv1a(FNV_START, desc, nh->n_descsz);
+                return 1;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1; /* only the program */
+}
+
+uint64_t mproc__cluster_program_id(void)
+{
+    uint64_t id = 0;
+    dl_iterate_phdr(build_id_cb, &id);
+    if (id) return id;
+    /* No build id: the executable's bytes. */
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    uint64_t h = FNV_START;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) h = fnv1a(h, buf, (size_t)n);
+    close(fd);
+    return n < 0 ? 0 : h;
+}

@@ -1,0 +1,37 @@
+/* A pool whose workers are not processes of this machine (mproc/pool.h).
+ *
+ * A higher layer (the cluster, over MPI ranks) makes an mproc_pool that
+ * runs its tasks elsewhere: the pool's public calls hand them to the
+ * backend's operations, so that code written against the process pool
+ * works on it unchanged (same task and map functions, same futures). The
+ * pool layer never names the backend: it only calls these pointers. */
+#ifndef MPROC_INTERNAL_POOL_BACKEND_H
+#define MPROC_INTERNAL_POOL_BACKEND_H
+
+#include "base/base.h"
+#include "mproc/pool.h"
+
+typedef struct mproc__pool_backend {
+    /* The arguments are checked by the pool (non-NULL pool, fn, out;
+     * payload sizes) before these run. */
+    int (*apply_async)(void *ctx, mproc_task_fn fn, const void *arg, size_t arglen,
+                       const mproc_task_opts *opts, mproc_future **out);
+    int (*map_async)(void *ctx, mproc_map_fn fn, const void *in, size_t n, size_t in_size,
+                     void *out, size_t out_size, const mproc_map_opts *opts, mproc_future **fut);
+    int (*close)(void *ctx);
+    int (*terminate)(void *ctx);
+    int (*join)(void *ctx, int timeout_ms);
+    size_t (*workers)(void *ctx, pid_t *out, size_t cap);
+    void (*free)(void *ctx); /* after terminate when the pool was open */
+} mproc__pool_backend;
+
+/* A pool that runs its tasks through ops on ctx (owned by the pool from
+ * now on: ops->free releases it). Errors: MPROC_EINVAL, MPROC_ENOMEM
+ * (then ctx is not taken). */
+int mproc__pool_new_backend(mproc_pool **out, const mproc__pool_backend *ops, void *ctx);
+
+/* The backend of a pool, or NULL for a pool of processes (ctx: its
+ * context). */
+const mproc__pool_backend *mproc__pool_backend_of(const mproc_pool *pool, void **ctx);
+
+#endif

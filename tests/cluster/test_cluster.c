@@ -1,0 +1,334 @@
+/* The pool over MPI ranks (mproc/cluster.h), in world mode: run under
+ * mpiexec -n N (N >= 2). Rank 0 runs the checks and compares every result
+ * with a process pool's on the same inputs; it exits non-zero at the first
+ * failure (the other ranks serve, then exit 0 at shutdown). */
+#include <mproc.h>
+#include <mproc/cluster.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "test_cluster:%d: FAILED: %s: ", __LINE__, #cond);                     \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            failures++;                                                                            \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static int square(const void *arg, size_t len, mproc_result *res)
+{
+    long x;
+    if (len != sizeof x) return mproc_task_fail("want %zu bytes, got %zu", sizeof x, len);
+    memcpy(&x, arg, sizeof x);
+    if (x == 13) return mproc_task_fail("bad input %ld", x);
+    if (x == 14) return 3; /* breaks the contract: neither 0 nor an error code */
+    x *= x;
+    return mproc_result_set(res, &x, sizeof x);
+}
+
+static int greet(const void *arg, size_t len, mproc_result *res)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "hello %.*s", (int)len, (const char *)arg);
+    return mproc_result_set(res, buf, (size_t)n);
+}
+
+static int nap(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    (void)res;
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+static int cube(const void *in, void *out)
+{
+    long x = *(const long *)in;
+    if (x == 777) return mproc_task_fail("no cube for %ld", x);
+    *(long *)out = x * x * x;
+    return 0;
+}
+
+/* A pair in, a double out (map over structs: starmap). */
+typedef struct pair {
+    int a;
+    double b;
+} pair;
+
+static int mul(const void *in, void *out)
+{
+    const pair *p = in;
+    *(double *)out = p->a * p->b;
+    return 0;
+}
+
+/* One apply on a pool: its code, message and result. */
+typedef struct outcome {
+    int rc;
+    char msg[256];
+    long value;
+    size_t len;
+} outcome;
+
+static outcome apply_one(mproc_pool *p, mproc_task_fn fn, long x)
+{
+    outcome o = {0};
+    mproc_future *f;
+    o.rc = mproc_pool_apply_async(p, fn, &x, sizeof x, NULL, &f);
+    if (o.rc) return o;
+    const void *buf;
+    o.rc = mproc_future_result(f, &buf, &o.len, 60000);
+    if (o.rc == 0 && o.len == sizeof o.value) memcpy(&o.value, buf, sizeof o.value);
+    const char *msg = NULL;
+    if (o.rc && mproc_future_error(f, NULL, &msg, NULL) == 0 && msg)
+        snprintf(o.msg, sizeof o.msg, "%s", msg);
+    mproc_future_free(f);
+    return o;
+}
+
+static void test_apply_same_as_process_pool(mproc_pool *c, mproc_pool *local)
+{
+    for (long x = 0; x < 20; x++) {
+        outcome a = apply_one(c, square, x), b = apply_one(local, square, x);
+        CHECK(a.rc == b.rc, "x=%ld: cluster %s, process pool %s", x, mproc_strerror(a.rc),
+              mproc_strerror(b.rc));
+        CHECK(strcmp(a.msg, b.msg) == 0, "x=%ld: cluster '%s', process pool '%s'", x, a.msg, b.msg);
+        CHECK(a.value == b.value && a.len == b.len, "x=%ld: %ld vs %ld", x, a.value, b.value);
+    }
+    outcome e = apply_one(c, square, 13);
+    CHECK(e.rc == MPROC_ETASK && strcmp(e.msg, "bad input 13") == 0, "%s '%s'",
+          mproc_strerror(e.rc), e.msg);
+    e = apply_one(c, square, 14);
+    CHECK(e.rc == MPROC_ETASK && strstr(e.msg, "returned 3"), "%s '%s'", mproc_strerror(e.rc),
+          e.msg);
+    /* mproc_pool_apply: the bytes come back */
+    void *res = NULL;
+    size_t len = 0;
+    int rc = mproc_pool_apply(c, greet, "ranks", 5, &res, &len);
+    CHECK(rc == 0 && len == 11 && memcmp(res, "hello ranks", 11) == 0, "%s", mproc_strerror(rc));
+    free(res);
+    rc = mproc_pool_apply(c, greet, NULL, 0, &res, &len);
+    CHECK(rc == 0 && len == 6 && memcmp(res, "hello ", 6) == 0, "%s", mproc_strerror(rc));
+    free(res);
+}
+
+static void test_many_async(mproc_pool *c)
+{
+    enum { N = 300 };
+    mproc_future *fs[N];
+    for (long i = 0; i < N; i++) {
+        long x = i + 100;
+        int rc = mproc_pool_apply_async(c, square, &x, sizeof x, NULL, &fs[i]);
+        CHECK(rc == 0, "%s", mproc_strerror(rc));
+    }
+    for (long i = 0; i < N; i++) {
+        const void *buf;
+        size_t len;
+        int rc = mproc_future_result(fs[i], &buf, &len, 60000);
+        CHECK(rc == 0 && len == sizeof(long) && *(const long *)buf == (i + 100) * (i + 100),
+              "task %ld: %s", i, mproc_strerror(rc));
+        mproc_future_free(fs[i]);
+    }
+}
+
+static void test_map_same_as_process_pool(mproc_pool *c, mproc_pool *local)
+{
+    enum { N = 1000 };
+    static long in[N], a[N], b[N];
+    for (long i = 0; i < N; i++) in[i] = i - 500;
+    size_t sizes[] = {0, 1, 7, 1000, 5000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        mproc_map_opts o = {.chunksize = sizes[k]};
+        memset(a, 0, sizeof a);
+        memset(b, 0, sizeof b);
+        int rc1 = mproc_pool_map(c, cube, in, N, sizeof in[0], a, sizeof a[0], &o);
+        int rc2 = mproc_pool_map(local, cube, in, N, sizeof in[0], b, sizeof b[0], &o);
+        CHECK(rc1 == 0 && rc2 == 0, "chunksize %zu: %s %s", sizes[k], mproc_strerror(rc1),
+              mproc_strerror(rc2));
+        CHECK(memcmp(a, b, sizeof a) == 0, "chunksize %zu: the outputs differ", sizes[k]);
+        CHECK(a[N - 1] == 499L * 499 * 499, "chunksize %zu: %ld", sizes[k], a[N - 1]);
+    }
+    /* structs in, another size out */
+    pair ps[50];
+    double d1[50], d2[50];
+    for (int i = 0; i < 50; i++) ps[i] = (pair){i, i * 0.5};
+    int rc1 = mproc_pool_map(c, mul, ps, 50, sizeof ps[0], d1, sizeof d1[0], NULL);
+    int rc2 = mproc_pool_map(local, mul, ps, 50, sizeof ps[0], d2, sizeof d2[0], NULL);
+    CHECK(rc1 == 0 && rc2 == 0 && memcmp(d1, d2, sizeof d1) == 0, "%s %s", mproc_strerror(rc1),
+          mproc_strerror(rc2));
+}
+
+static void test_map_failure(mproc_pool *c, mproc_pool *local)
+{
+    enum { N = 1000 };
+    static long in[N], a[N], b[N];
+    for (long i = 0; i < N; i++) in[i] = i;
+    mproc_future *fa, *fb;
+    int rc = mproc_pool_map_async(c, cube, in, N, sizeof in[0], a, sizeof a[0], NULL, &fa);
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    rc = mproc_pool_map_async(local, cube, in, N, sizeof in[0], b, sizeof b[0], NULL, &fb);
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    int ra = mproc_future_result(fa, NULL, NULL, 60000);
+    int rb = mproc_future_result(fb, NULL, NULL, 60000);
+    const char *ma = NULL, *mb = NULL;
+    mproc_future_error(fa, NULL, &ma, NULL);
+    mproc_future_error(fb, NULL, &mb, NULL);
+    CHECK(ra == MPROC_ETASK && ra == rb, "%s vs %s", mproc_strerror(ra), mproc_strerror(rb));
+    CHECK(ma && mb && strcmp(ma, mb) == 0 && strcmp(ma, "no cube for 777") == 0, "'%s' vs '%s'",
+          ma ? ma : "", mb ? mb : "");
+    CHECK(a[2] == 8 && a[999] == 999L * 999 * 999, "the other chunks' outputs: %ld %ld", a[2],
+          a[999]);
+    mproc_future_free(fa);
+    mproc_future_free(fb);
+}
+
+static void test_empty_map(mproc_pool *c)
+{
+    long out[1] = {42};
+    int rc = mproc_pool_map(c, cube, NULL, 0, sizeof(long), NULL, sizeof(long), NULL);
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    mproc_future *f;
+    rc = mproc_pool_map_async(c, cube, out, 0, sizeof(long), out, sizeof(long), NULL, &f);
+    CHECK(rc == 0 && mproc_future_done(f) && mproc_future_successful(f), "%s", mproc_strerror(rc));
+    mproc_future_free(f);
+    CHECK(out[0] == 42, "an empty map wrote %ld", out[0]);
+}
+
+static void test_bad_input(mproc_pool *c)
+{
+    mproc_future *f;
+    CHECK(mproc_pool_apply_async(c, NULL, NULL, 0, NULL, &f) == MPROC_EINVAL, "NULL fn");
+    CHECK(mproc_pool_apply_async(c, square, NULL, 3, NULL, &f) == MPROC_EINVAL, "NULL arg");
+    CHECK(mproc_pool_apply_async(c, (mproc_task_fn)(void *)&failures, NULL, 0, NULL, &f) ==
+              MPROC_EINVAL,
+          "data pointer as function");
+    CHECK(mproc_pool_map(c, cube, NULL, 5, sizeof(long), NULL, sizeof(long), NULL) == MPROC_EINVAL,
+          "NULL arrays");
+    mproc_imap *it;
+    CHECK(mproc_pool_imap(c, cube, sizeof(long), sizeof(long), NULL, NULL, NULL, &it) ==
+              MPROC_EINVAL,
+          "imap without producer");
+    mproc_pool *p;
+    mproc_pool_opts too_many = {.processes = mproc_cluster_workers() + 1};
+    CHECK(mproc_cluster_pool_new(&p, &too_many) == MPROC_EINVAL, "more ranks than exist");
+    mproc_pool_opts init = {.initializer = square};
+    CHECK(mproc_cluster_pool_new(&p, &init) == MPROC_ENOSYS, "initializer");
+    CHECK(mproc_cluster_init(NULL, NULL) == MPROC_EBADSTATE, "init twice");
+}
+
+static void test_cancel_and_terminate(void)
+{
+    mproc_pool *p;
+    int rc = mproc_cluster_pool_new(&p, NULL);
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    enum { N = 40 };
+    mproc_future *fs[N];
+    for (int i = 0; i < N; i++) {
+        rc = mproc_pool_apply_async(p, nap, NULL, 0, NULL, &fs[i]);
+        CHECK(rc == 0, "%s", mproc_strerror(rc));
+    }
+    /* The last one cannot have started: the ranks hold at most a few. */
+    rc = mproc_future_cancel(fs[N - 1]);
+    CHECK(rc == 0 && mproc_future_cancelled(fs[N - 1]), "cancel: %s", mproc_strerror(rc));
+    CHECK(mproc_future_result(fs[N - 1], NULL, NULL, 0) == MPROC_ECANCELLED, "cancelled result");
+    CHECK(mproc_future_result(fs[0], NULL, NULL, 60000) == 0, "the first ran");
+    CHECK(mproc_pool_join(p, 0) == MPROC_EBADSTATE, "join of an open pool");
+    CHECK(mproc_pool_terminate(p) == 0, "terminate");
+    int shut = 0;
+    for (int i = 0; i < N - 1; i++) {
+        int r = mproc_future_result(fs[i], NULL, NULL, 60000);
+        CHECK(r == 0 || r == MPROC_ESHUTDOWN, "task %d: %s", i, mproc_strerror(r));
+        shut += r == MPROC_ESHUTDOWN;
+    }
+    CHECK(shut > 0, "terminate failed no task");
+    CHECK(mproc_pool_join(p, 60000) == 0, "join after terminate");
+    mproc_future *f;
+    CHECK(mproc_pool_apply_async(p, nap, NULL, 0, NULL, &f) == MPROC_ESHUTDOWN, "after terminate");
+    for (int i = 0; i < N; i++) mproc_future_free(fs[i]);
+    mproc_pool_free(p);
+}
+
+static void test_close_join(void)
+{
+    mproc_pool *p;
+    mproc_pool_opts one = {.processes = 1};
+    int rc = mproc_cluster_pool_new(&p, &one);
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    pid_t pids[8];
+    CHECK(mproc_pool_workers(p, pids, 8) == 1 && pids[0] > 0, "one worker rank");
+    mproc_future *fs[6];
+    for (int i = 0; i < 6; i++)
+        CHECK(mproc_pool_apply_async(p, nap, NULL, 0, NULL, &fs[i]) == 0, "submit");
+    CHECK(mproc_pool_close(p) == 0, "close");
+    CHECK(mproc_pool_apply_async(p, nap, NULL, 0, NULL, &fs[0]) == MPROC_ESHUTDOWN, "closed");
+    CHECK(mproc_pool_join(p, 60000) == 0, "join");
+    for (int i = 0; i < 6; i++) {
+        CHECK(mproc_future_done(fs[i]) && mproc_future_successful(fs[i]), "task %d after join", i);
+        mproc_future_free(fs[i]);
+    }
+    mproc_pool_free(p);
+}
+
+/* A pool left open at shutdown is terminated; its calls still work. */
+static void test_after_shutdown(mproc_pool *p)
+{
+    mproc_future *f;
+    CHECK(!mproc_cluster_active() && mproc_cluster_workers() == 0, "still active");
+    CHECK(mproc_pool_apply_async(p, nap, NULL, 0, NULL, &f) == MPROC_ESHUTDOWN, "apply");
+    CHECK(mproc_pool_workers(p, NULL, 0) == 0, "workers");
+    CHECK(mproc_pool_terminate(p) == 0 && mproc_pool_join(p, 1000) == 0, "terminate, join");
+    mproc_pool *q;
+    CHECK(mproc_cluster_pool_new(&q, NULL) == MPROC_EBADSTATE, "a pool after shutdown");
+    mproc_pool_free(p);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = mproc_cluster_init(&argc, &argv);
+    if (rc) {
+        fprintf(stderr, "test_cluster: mproc_cluster_init: %s\n", mproc_strerror(rc));
+        return 1;
+    }
+    printf("test_cluster: %d worker ranks\n", mproc_cluster_workers());
+    mproc_pool *c, *local;
+    mproc_pool_opts two = {.processes = 2};
+    if ((rc = mproc_cluster_pool_new(&c, NULL)) || (rc = mproc_pool_new(&local, &two))) {
+        fprintf(stderr, "test_cluster: pools: %s\n", mproc_strerror(rc));
+        return 1;
+    }
+    test_apply_same_as_process_pool(c, local);
+    test_many_async(c);
+    test_map_same_as_process_pool(c, local);
+    test_map_failure(c, local);
+    test_empty_map(c);
+    test_bad_input(c);
+    test_cancel_and_terminate();
+    test_close_join();
+    mproc_pool_close(local);
+    mproc_pool_join(local, MPROC_FOREVER);
+    mproc_pool_free(local);
+    mproc_pool_close(c);
+    mproc_pool_join(c, MPROC_FOREVER);
+    mproc_pool_free(c);
+    mproc_pool *open;
+    if ((rc = mproc_cluster_pool_new(&open, NULL))) failures++;
+    rc = mproc_cluster_shutdown();
+    if (rc) {
+        fprintf(stderr, "test_cluster: shutdown: %s\n", mproc_strerror(rc));
+        failures++;
+    }
+    test_after_shutdown(open);
+    if (mproc_cluster_shutdown() != MPROC_EBADSTATE) failures++;
+    printf("test_cluster: %s\n", failures ? "FAILED" : "ok");
+    return failures ? 1 : 0;
+}
