@@ -235,7 +235,7 @@ static int map_async_call(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn
     s->in = in;
     s->in_size = in_size;
     s->staged = w * cs < n ? w * cs : n;
-    if (s->stage && in_size) memcpy(s->stage, in, s->staged * in_size);
+    if (s->stage && in && in_size && s->staged) memcpy(s->stage, in, s->staged * in_size);
     for (size_t c = 0; c < nchunks; c++) {
         size_t first = c * cs, count = n - first < cs ? n - first : cs, len;
         const char *cin = (const char *)in + first * in_size;
