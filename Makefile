@@ -73,6 +73,8 @@ analyze: deps
 	@cmake -S . -B $(ANALYZE_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DMPROC_ANALYZE=ON -DBUILD_TESTING=OFF -DMPROC_TESTING=ON >/dev/null
 	@cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_obj -- -k
+	@if cmake --build $(ANALYZE_BUILD) --target help | grep -qw mproc_cluster; then \
+	  cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_cluster -- -k; fi
 
 # Failure injection (docs/testing.md): the library built with -DMPROC_INJECT=ON
 # and ASan + UBSan in its own directory; each scenario of tests/inject runs
