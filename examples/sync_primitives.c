@@ -194,23 +194,17 @@ static bool slot_full(void *arg)
 static int producer(void *arg)
 {
     struct shared_state *st = ((const struct child_args *)arg)->st;
-
     for (int item = 1; item <= NUM_ITEMS; item++) {
-        /* with cond: */
-        int rc = mproc_cond_acquire(&st->cond, WAIT_MS);
-        if (rc < 0) return child_fail(rc, "mproc_cond_acquire");
-        const char *what = "mproc_cond_wait_for";
-        /* cond.wait_for(slot is empty); put the item; cond.notify() */
-        if ((rc = mproc_cond_wait_for(&st->cond, slot_empty, st, WAIT_MS)) == 0) {
-            st->slot = item;
-            st->has_item = true;
-            what = "mproc_cond_notify";
-            rc = mproc_cond_notify(&st->cond, 1);
+        int rc = MPROC_EUNKNOWN;   /* stays so if the lock is not taken (logged) */
+        MPROC_WITH_COND(&st->cond) /* with cond: */
+        {
+            if ((rc = mproc_cond_wait_for(&st->cond, slot_empty, st, WAIT_MS)) == 0) {
+                st->slot = item;
+                st->has_item = true;
+                rc = mproc_cond_notify(&st->cond, 1);
+            }
         }
-        /* The end of the with block: release, also after a failure. */
-        int rc_release = mproc_cond_release(&st->cond);
-        if (rc < 0) return child_fail(rc, what);
-        if (rc_release < 0) return child_fail(rc_release, "mproc_cond_release");
+        if (rc < 0) return child_fail(rc, "producer");
     }
     return 0;
 }
@@ -218,23 +212,17 @@ static int producer(void *arg)
 static int consumer(void *arg)
 {
     struct shared_state *st = ((const struct child_args *)arg)->st;
-
     for (int expected = 1; expected <= NUM_ITEMS; expected++) {
-        int rc = mproc_cond_acquire(&st->cond, WAIT_MS);
-        if (rc < 0) return child_fail(rc, "mproc_cond_acquire");
-        const char *what = "mproc_cond_wait_for";
-        int item = 0;
-        /* cond.wait_for(slot is full); take the item; cond.notify() */
-        if ((rc = mproc_cond_wait_for(&st->cond, slot_full, st, WAIT_MS)) == 0) {
-            item = st->slot;
-            st->has_item = false;
-            what = "mproc_cond_notify";
-            rc = mproc_cond_notify(&st->cond, 1);
+        int rc = MPROC_EUNKNOWN, item = 0;
+        MPROC_WITH_COND(&st->cond)
+        {
+            if ((rc = mproc_cond_wait_for(&st->cond, slot_full, st, WAIT_MS)) == 0) {
+                item = st->slot;
+                st->has_item = false;
+                rc = mproc_cond_notify(&st->cond, 1);
+            }
         }
-        int rc_release = mproc_cond_release(&st->cond);
-        if (rc < 0) return child_fail(rc, what);
-        if (rc_release < 0) return child_fail(rc_release, "mproc_cond_release");
-
+        if (rc < 0) return child_fail(rc, "consumer");
         printf("Consumer got item %d\n", item);
         fflush(stdout);
         if (item != expected) {

@@ -1,7 +1,8 @@
 /* A program that never starts the library (no process, queue or arena
- * call: only a Lock in memory of its own, shared with a plain fork child)
- * still gets correct locks in the child: the thread id the locks cache is
- * the child's, not its parent's. Not a Check program: Check's set-up
+ * call: only a Lock in memory of its own, shared with a plain fork child
+ * and declared with mproc_sync_allow_memory) still gets correct locks in
+ * the child: the thread id the locks cache is the child's, not its
+ * parent's. Not a Check program: Check's set-up
  * would start the library. Exit 0 when every step holds. */
 #include "mproc/sync.h"
 
@@ -30,7 +31,10 @@ int main(void)
 {
     mproc_lock *l =
         mmap(NULL, sizeof *l, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (l == MAP_FAILED || mproc_lock_init(l) != 0) return 10;
+    if (l == MAP_FAILED) return 10;
+    /* memory of its own: refused until declared shared */
+    if (mproc_lock_init(l) != MPROC_EINVAL) return 16;
+    if (mproc_sync_allow_memory(l, sizeof *l) != 0 || mproc_lock_init(l) != 0) return 17;
     /* the parent's thread id is cached here, before the fork */
     if (mproc_lock_acquire(l, 1000) != 0 || mproc_lock_release(l) != 0) return 11;
     pid_t pid = fork();

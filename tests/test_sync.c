@@ -115,16 +115,18 @@ START_TEST(sem_counts_and_timeouts)
     ck_assert_uint_eq(v, 2);
     mproc_sem_free(s);
 
-    mproc_sem m;
-    TU_OK(mproc_sem_init(&m, INT32_MAX));
-    TU_RC(mproc_sem_release(&m), MPROC_EOVERFLOW);
-    TU_OK(mproc_sem_get_value(&m, &v));
+    mproc_sem *m;
+    TU_OK(mproc_arena_alloc((void **)&m, sizeof *m));
+    TU_OK(mproc_sem_init(m, INT32_MAX));
+    TU_RC(mproc_sem_release(m), MPROC_EOVERFLOW);
+    TU_OK(mproc_sem_get_value(m, &v));
     ck_assert_uint_eq(v, INT32_MAX);
-    mproc_sem_fini(&m);
-    TU_RC(mproc_sem_init(&m, (unsigned)INT32_MAX + 1), MPROC_EINVAL);
-    TU_OK(mproc_sem_init(&m, 0));
-    TU_RC(mproc_sem_acquire(&m, 0), MPROC_ETIMEDOUT);
-    mproc_sem_fini(&m);
+    mproc_sem_fini(m);
+    TU_RC(mproc_sem_init(m, (unsigned)INT32_MAX + 1), MPROC_EINVAL);
+    TU_OK(mproc_sem_init(m, 0));
+    TU_RC(mproc_sem_acquire(m, 0), MPROC_ETIMEDOUT);
+    mproc_sem_fini(m);
+    TU_OK(mproc_arena_free(m));
 }
 END_TEST
 
@@ -145,12 +147,14 @@ START_TEST(bounded_sem_refuses_over_release)
     ck_assert_uint_eq(v, 2);
     mproc_sem_free(s);
 
-    mproc_sem z;
-    TU_OK(mproc_bounded_sem_init(&z, 0));
-    TU_RC(mproc_sem_release(&z), MPROC_EOVERFLOW);
-    TU_OK(mproc_sem_get_value(&z, &v));
+    mproc_sem *z;
+    TU_OK(mproc_arena_alloc((void **)&z, sizeof *z));
+    TU_OK(mproc_bounded_sem_init(z, 0));
+    TU_RC(mproc_sem_release(z), MPROC_EOVERFLOW);
+    TU_OK(mproc_sem_get_value(z, &v));
     ck_assert_uint_eq(v, 0);
-    mproc_sem_fini(&z);
+    mproc_sem_fini(z);
+    TU_OK(mproc_arena_free(z));
 }
 END_TEST
 

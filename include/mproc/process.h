@@ -43,6 +43,13 @@ typedef struct mproc_process_opts {
      * may not start children of its own. */
     bool daemon;
     mproc_start_method start_method;
+    /* Under spawn and forkserver, mproc_process_start refuses (MPROC_EINVAL,
+     * and a warning naming the offset) argument bytes that hold a pointer
+     * into this process's heap or the calling thread's stack, which would
+     * mean nothing in the child; connection handles are translated and
+     * pass. True skips that check, for bytes whose integers may look like
+     * such addresses by chance. */
+    bool unchecked_args;
 } mproc_process_opts;
 
 /* Creates a process object (not yet started) that will run target(arg
@@ -57,7 +64,9 @@ MPROC_API int mproc_process_new(mproc_process **out, mproc_target_fn target, con
  * that failure here.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTARTED (started before),
  * MPROC_EBADSTATE (called from a daemon process, or on the handle of the
- * current/parent process), MPROC_ECHILD (the object belongs to another
+ * current/parent process), MPROC_EINVAL (a pointer into this process's
+ * heap or stack in the argument bytes, under spawn or forkserver: see
+ * opts.unchecked_args), MPROC_ECHILD (the object belongs to another
  * process), MPROC_ENOTSUP (start method not available), MPROC_EAGAIN /
  * MPROC_ENOMEM (fork failed), MPROC_ECHILDSTART or the child's own code. */
 MPROC_API int mproc_process_start(mproc_process *p);

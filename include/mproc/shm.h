@@ -169,6 +169,12 @@ typedef struct mproc_shareable_item {
 #define MPROC_SHAREABLE_STR_ITEM(str)                                                              \
     ((mproc_shareable_item){.type = MPROC_SHAREABLE_STR, .u.s = {(str), strlen(str)}})
 #define MPROC_SHAREABLE_NIL_ITEM ((mproc_shareable_item){.type = MPROC_SHAREABLE_NIL})
+/* A STR item of len bytes (UTF-8, no terminator needed). */
+#define MPROC_SHAREABLE_STR_N_ITEM(ptr, len)                                                       \
+    ((mproc_shareable_item){.type = MPROC_SHAREABLE_STR, .u.s = {(ptr), (len)}})
+/* A BYTES item: len raw bytes at ptr (Python's b"..."). */
+#define MPROC_SHAREABLE_BYTES_ITEM(ptr, len)                                                       \
+    ((mproc_shareable_item){.type = MPROC_SHAREABLE_BYTES, .u.s = {(ptr), (len)}})
 
 /* A fixed-length list in a named segment, as Python's ShareableList: each
  * slot keeps its type's size; a STR or BYTES slot holds up to the length
@@ -191,6 +197,20 @@ MPROC_API int mproc_shareable_list_get(const mproc_shareable_list *l, size_t i,
  * MPROC_EINVAL. */
 MPROC_API int mproc_shareable_list_set(mproc_shareable_list *l, size_t i,
                                        const mproc_shareable_item *item);
+/* Python's ShareableList.index(value): *index is the position of the
+ * first item equal to *item. Equal means the same type and value (an INT
+ * 1 is not the DOUBLE 1.0 or the BOOL true, where Python's == says it is;
+ * a NaN equals nothing, 0.0 equals -0.0; STR and BYTES compare their
+ * bytes). Errors: MPROC_ENOENT (no such item: Python's ValueError),
+ * MPROC_EINVAL (NULL, or an item that could not be stored), MPROC_EPROTO
+ * (an entry scribbled over, met before a match). */
+MPROC_API int mproc_shareable_list_index(const mproc_shareable_list *l,
+                                         const mproc_shareable_item *item, size_t *index);
+/* Python's ShareableList.count(value): *count is the number of items equal
+ * to *item (as mproc_shareable_list_index). Errors: MPROC_EINVAL,
+ * MPROC_EPROTO. */
+MPROC_API int mproc_shareable_list_count(const mproc_shareable_list *l,
+                                         const mproc_shareable_item *item, size_t *count);
 /* The segment underneath (name, size; unlink through it). */
 MPROC_API mproc_shm *mproc_shareable_list_shm(const mproc_shareable_list *l);
 /* Closes the list in this process (the segment stays). NULL is a no-op. */

@@ -3,6 +3,7 @@
 #include "base/io.h"
 #include "base/log.h"
 #include "platform/platform.h"
+#include "process/arg_check.h"
 #include "process/process.h"
 
 #include <poll.h>
@@ -56,6 +57,7 @@ int mproc_process_new(mproc_process **out, mproc_target_fn target, const void *a
     p->kind = MPROC__CHILD;
     p->target = target;
     p->daemon = o.daemon;
+    p->unchecked_args = o.unchecked_args;
     p->method = o.start_method;
     p->creator = mproc__self_pid();
     p->sentinel = -1;
@@ -84,6 +86,7 @@ int mproc_process_start(mproc_process *p)
     if (mproc__self_is_daemon()) return MPROC_EBADSTATE;
     const mproc__start_method *m = method_for(p->method);
     if (!m) return MPROC_ENOTSUP;
+    if (m != &mproc__fork_method && (rc = mproc__arg_check(p))) return rc;
     MPROC__LOCK(&p->mu);
     if (p->started) {
         MPROC__UNLOCK(&p->mu);

@@ -23,6 +23,7 @@ struct mproc_process {
     bool name_owned; /* name was malloc'd apart (set_name) */
     char *identity;  /* "1", "1:2", ...: the child's position in the family */
     bool daemon;
+    bool unchecked_args; /* opts.unchecked_args: see process/arg_check.h */
     mproc_start_method method;
     pid_t creator; /* the process that made the object; only it may use it */
     bool started;

@@ -318,6 +318,67 @@ int mproc_shareable_list_set(mproc_shareable_list *l, size_t i, const mproc_shar
     return 0;
 }
 
+/* Same type and value (see mproc_shareable_list_index). */
+static bool item_eq(const mproc_shareable_item *a, const mproc_shareable_item *b)
+{
+    if (a->type != b->type) return false;
+    switch (a->type) {
+    case MPROC_SHAREABLE_INT:
+        return a->u.i == b->u.i;
+    case MPROC_SHAREABLE_DOUBLE:
+        return a->u.d == b->u.d;
+    case MPROC_SHAREABLE_BOOL:
+        return a->u.b == b->u.b;
+    case MPROC_SHAREABLE_STR:
+    case MPROC_SHAREABLE_BYTES:
+        return a->u.s.len == b->u.s.len &&
+               (a->u.s.len == 0 || memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0);
+    default:
+        return true; /* NIL */
+    }
+}
+
+/* Walks the items equal to *item: stops at the first when first is set.
+ * *n counts them, *at is the first one's index. */
+static int find(const mproc_shareable_list *l, const mproc_shareable_item *item, bool first,
+                size_t *at, size_t *n)
+{
+    if (!l || !item) return MPROC_EINVAL;
+    int rc = check_item(item);
+    if (rc) return rc;
+    *n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        mproc_shareable_item it;
+        if ((rc = mproc_shareable_list_get(l, i, &it)) != 0) return rc;
+        if (!item_eq(&it, item)) continue;
+        if ((*n)++ == 0) *at = i;
+        if (first) break;
+    }
+    return 0;
+}
+
+int mproc_shareable_list_index(const mproc_shareable_list *l, const mproc_shareable_item *item,
+                               size_t *index)
+{
+    size_t at = 0, n;
+    if (!index) return MPROC_EINVAL;
+    int rc = find(l, item, true, &at, &n);
+    if (rc) return rc;
+    if (n == 0) return MPROC_ENOENT;
+    *index = at;
+    return 0;
+}
+
+int mproc_shareable_list_count(const mproc_shareable_list *l, const mproc_shareable_item *item,
+                               size_t *count)
+{
+    size_t at, n;
+    if (!count) return MPROC_EINVAL;
+    int rc = find(l, item, false, &at, &n);
+    if (!rc) *count = n;
+    return rc;
+}
+
 mproc_shm *mproc_shareable_list_shm(const mproc_shareable_list *l)
 {
     return l ? l->shm : NULL;

@@ -151,9 +151,10 @@ static int wait_generation(barrier_impl *k, uint32_t g, const mproc__deadline *d
 int mproc_barrier_init(mproc_barrier *b, unsigned parties, mproc_barrier_action action, void *arg)
 {
     if (!b || parties == 0 || parties > INT32_MAX) return MPROC_EINVAL;
-    barrier_impl *k = impl(b);
-    int rc = mproc_lock_init(&k->lock);
+    int rc = mproc__sync_placed(b, sizeof *b, "mproc_barrier");
     if (rc) return rc;
+    barrier_impl *k = impl(b);
+    if ((rc = mproc_lock_init(&k->lock))) return rc;
     k->parties = parties;
     atomic_store(&k->count, 0);
     atomic_store(&k->gen, 0);

@@ -218,11 +218,12 @@ static void node_free(cnode *n, bool unlock)
 
 int mproc_cond_init(mproc_cond *c, mproc_lock *lock)
 {
-    if (!c) return MPROC_EINVAL;
+    int rc = mproc__sync_placed(c, sizeof *c, "mproc_cond");
+    if (rc) return rc;
     cond_impl *k = impl(c);
     if (lock && !mproc__lock_valid(lock)) return MPROC_EINVAL;
     if (!lock) {
-        int rc = mproc_rlock_init(&k->own);
+        rc = mproc_rlock_init(&k->own);
         if (rc) return rc;
         lock = &k->own;
     }

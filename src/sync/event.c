@@ -49,7 +49,8 @@ static bool valid(const mproc_event *e)
 
 int mproc_event_init(mproc_event *e)
 {
-    if (!e) return MPROC_EINVAL;
+    int rc = mproc__sync_placed(e, sizeof *e, "mproc_event");
+    if (rc) return rc;
     event_impl *k = impl(e);
     atomic_store(&k->word, 0);
     atomic_store(&k->waiters, 0);

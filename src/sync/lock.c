@@ -33,7 +33,8 @@ static bool valid(const mproc_lock *l)
 
 static int init(mproc_lock *l, bool recursive)
 {
-    if (!l) return MPROC_EINVAL;
+    int rc = mproc__sync_placed(l, sizeof *l, recursive ? "mproc_rlock" : "mproc_lock");
+    if (rc) return rc;
     lock_impl *k = impl(l);
     pthread_mutexattr_t a;
     if (pthread_mutexattr_init(&a)) return MPROC_ENOMEM;
@@ -90,6 +91,11 @@ void mproc_lock_free(mproc_lock *l)
 bool mproc_lock_is_recursive(const mproc_lock *l)
 {
     return valid(l) && impl(l)->magic == RLOCK_MAGIC;
+}
+
+bool mproc_lock_locked(const mproc_lock *l)
+{
+    return valid(l) && mproc__mutex_owner(&impl(l)->m) != 0;
 }
 
 bool mproc__lock_valid(const mproc_lock *l)

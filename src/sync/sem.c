@@ -51,6 +51,8 @@ static bool valid(const mproc_sem *s)
 static int init(mproc_sem *s, unsigned value, bool bounded)
 {
     if (!s || value > INT32_MAX) return MPROC_EINVAL;
+    int rc = mproc__sync_placed(s, sizeof *s, bounded ? "mproc_bounded_sem" : "mproc_sem");
+    if (rc) return rc;
     sem_impl *k = impl(s);
     atomic_store(&k->value, value);
     atomic_store(&k->waiters, 0);

@@ -5,6 +5,11 @@
 #include "base/base.h"
 #include "mproc/sync.h"
 
+/* 0 if obj (size bytes) lies in the family arena or in memory declared
+ * with mproc_sync_allow_memory; else MPROC_EINVAL and a warning naming
+ * what ("mproc_lock", ...). Every mproc_X_init asks it first. */
+int mproc__sync_placed(const void *obj, size_t size, const char *what);
+
 /* True if l is an initialised Lock or RLock. */
 bool mproc__lock_valid(const mproc_lock *l);
 
