@@ -72,13 +72,13 @@
  * the same v). Each worker prints the total it wrote, so the totals 1, 2
  * and 3 each appear once; the parent prints the final get().
  *
- * What the workers get, as argument bytes: the queue's pointer (the queue
- * lives in the family arena, at the same address in every process: that is
- * how queue.h says to pass it) and a value [address, count, lock] encoded
- * with mproc_value_encode (the references are mproc_proxy_ref). Each worker
- * connects to the manager itself (mproc_manager_connect with the family
- * authkey, inherited as in Python) and makes its own proxies with
- * mproc_proxy_from_value, so this works under fork, spawn and forkserver.
+ * What the workers get, as argument bytes, is Python's args=(queue,
+ * processed_count, lock): the queue's pointer (the queue lives in the
+ * family arena, at the same address in every process: that is how queue.h
+ * says to pass it) and the two proxies, which in each worker are proxies
+ * of its own on the same manager (they connect on first use, with the
+ * family authkey; manager.h, "Processes"), under fork, spawn and
+ * forkserver.
  * Timeouts of get are handled as in queue_add_status.c; a manager call is
  * bounded too (the lock is taken with a 10 s timeout).
  */
@@ -204,12 +204,10 @@ static int count_one(mproc_proxy *processed_count, mproc_proxy *lock, int64_t *t
 
 /* ---- what each worker gets --------------------------------------------------------- */
 
-/* The queue (an arena pointer), then the CBOR of [address, count, lock]
- * behind its length (a target gets its bytes without their length). */
+/* args=(queue, processed_count, lock) */
 struct worker_args {
     mproc_queue *queue;
-    uint64_t len;
-    unsigned char cbor[];
+    mproc_proxy *processed_count, *lock;
 };
 
 /* The target. */
@@ -217,21 +215,8 @@ static int worker(void *arg)
 {
     const struct worker_args *a = arg;
     mproc_queue *queue = a->queue;
+    mproc_proxy *processed_count = a->processed_count, *lock = a->lock;
     const char *name = mproc_process_name(mproc_current_process());
-
-    /* The manager and the two proxies, from the argument bytes. */
-    mproc_value *refs;
-    check(mproc_value_decode(a->cbor, a->len, NULL, &refs), "mproc_value_decode");
-    const char *address = mproc_value_get_str(mproc_value_list_get(refs, 0), NULL);
-    if (address == NULL) check(MPROC_EINVAL, "the argument has no address");
-    mproc_manager *manager;
-    check(mproc_manager_connect(&manager, address, NULL, 0), "mproc_manager_connect");
-    mproc_proxy *processed_count, *lock;
-    check(mproc_proxy_from_value(manager, mproc_value_list_get(refs, 1), &processed_count),
-          "mproc_proxy_from_value");
-    check(mproc_proxy_from_value(manager, mproc_value_list_get(refs, 2), &lock),
-          "mproc_proxy_from_value");
-    mproc_value_free(refs);
 
     for (;;) {
         mproc_value *item;
@@ -265,10 +250,7 @@ static int worker(void *arg)
         mproc_value_free(item);
     }
 
-    mproc_proxy_free(lock);
-    mproc_proxy_free(processed_count);
-    mproc_manager_free(manager);
-    return 0;
+    return 0; /* (the proxies passed in are freed with the worker) */
 }
 
 int main(void)
@@ -290,21 +272,8 @@ int main(void)
     mproc_value_free(value_args);
     check(mproc_manager_create(manager, "Lock", NULL, &lock), "manager.Lock");
 
-    /* The workers' argument bytes: the queue, then [address, count, lock]. */
-    mproc_value *refs = check_alloc(mproc_value_list(), "mproc_value_list");
-    append(refs, mproc_value_str(mproc_manager_address(manager)));
-    append(refs, mproc_proxy_ref(processed_count));
-    append(refs, mproc_proxy_ref(lock));
-    void *cbor;
-    size_t len;
-    check(mproc_value_encode(refs, &cbor, &len), "mproc_value_encode");
-    mproc_value_free(refs);
-    size_t size = sizeof(struct worker_args) + len;
-    struct worker_args *args = check_alloc(malloc(size), "malloc");
-    args->queue = queue;
-    args->len = len;
-    memcpy(args->cbor, cbor, len);
-    free(cbor);
+    /* The workers' argument bytes: args=(queue, processed_count, lock). */
+    struct worker_args args = {queue, processed_count, lock};
 
     /* Three workers named Worker-0..2, each started as it is created. */
     fflush(stdout); /* nothing buffered is copied into a forked child */
@@ -313,10 +282,10 @@ int main(void)
         char name[32];
         snprintf(name, sizeof name, "Worker-%d", i);
         mproc_process_opts opts = {.name = name};
-        check(mproc_process_new(&processes[i], worker, args, size, &opts), "mproc_process_new");
+        check(mproc_process_new(&processes[i], worker, &args, sizeof args, &opts),
+              "mproc_process_new");
         check(mproc_process_start(processes[i]), "mproc_process_start");
     }
-    free(args);
 
     /* for item in initial_data: queue.put(item) */
     for (int i = 0; i < NUM_ITEMS; i++) {

@@ -44,18 +44,16 @@
  *  - The server (10.1): mproc_manager_serve in a child process, on
  *    "127.0.0.1:0" (port 0: the kernel picks a free port, so the example
  *    never collides with anything already listening), with the authkey
- *    "abracadabra" and one registered type, "get_queue". Python's
- *    register('get_queue', callable=lambda: queue) makes every get_queue()
- *    hand out the same queue; here the type's constructor does the same:
- *    each object of type "get_queue" made by a client has as its state the
- *    one queue of the server process (an mproc_queue made before serving),
- *    and its methods put, get and qsize work on that queue. The server
+ *    "abracadabra". Python's queue = Queue() and register('get_queue',
+ *    callable=lambda: queue) are one shared object in its options: a
+ *    built-in "Queue" the server makes when it starts and shares under the
+ *    name "get_queue", so every client gets the same queue. The server
  *    reports the address it listens on, with the real port, through a pipe
  *    given to it in its argument bytes (a connection handle travels to a
  *    child as an fd under every start method).
  *  - The clients (10.2, 10.3): each gets only the address string as its
  *    argument bytes, connects with mproc_manager_connect and the same
- *    authkey, and m.get_queue() is mproc_manager_create(m, "get_queue").
+ *    authkey, and m.get_queue() is mproc_manager_get(m, "get_queue").
  *    Client 2 is started first: its get blocks in the server until client 1
  *    has put 'hello' (client 1 prints its line before it puts, so the two
  *    lines always come in this order).
@@ -99,66 +97,6 @@ static void *check_alloc(void *p, const char *what)
 
 /* ---- 10.1: the server ------------------------------------------------------------- */
 
-/* queue = Queue(): made by the server process before it serves. */
-static mproc_queue *server_queue;
-
-/* QueueManager.register('get_queue', callable=lambda: queue): every
- * object of type "get_queue" is the server's one queue. */
-static int get_queue_create(const mproc_value *args, void **state)
-{
-    (void)args;
-    *state = server_queue;
-    return 0;
-}
-
-/* put(item) */
-static int q_put(void *state, const mproc_value *args, mproc_value **result)
-{
-    (void)result;
-    const mproc_value *item = mproc_value_list_get(args, 0);
-    if (item == NULL || mproc_value_len(args) != 1)
-        return mproc_task_fail("put() takes 1 argument (%zu given)", mproc_value_len(args));
-    return mproc_queue_put_value(state, item, MPROC_FOREVER);
-}
-
-/* get([timeout_ms]): blocks until an item comes, or fails with
- * "queue.Empty" when the timeout passes (Python's get(timeout=...)). */
-static int q_get(void *state, const mproc_value *args, mproc_value **result)
-{
-    int64_t ms = -1;
-    const mproc_value *t = mproc_value_list_get(args, 0);
-    if (t != NULL && mproc_value_get_int(t, &ms) != 0)
-        return mproc_task_fail("get(): the timeout must be an int of milliseconds");
-    int timeout_ms = MPROC_FOREVER; /* no timeout, or a negative one */
-    if (ms >= 0) timeout_ms = ms > INT32_MAX ? INT32_MAX : (int)ms;
-    int rc = mproc_queue_get_value(state, result, timeout_ms);
-    return rc == MPROC_ETIMEDOUT ? mproc_task_fail("queue.Empty") : rc;
-}
-
-/* qsize() */
-static int q_qsize(void *state, const mproc_value *args, mproc_value **result)
-{
-    (void)args;
-    *result = mproc_value_int((int64_t)mproc_queue_qsize(state));
-    return *result != NULL ? 0 : MPROC_ENOMEM;
-}
-
-static const mproc_method_def queue_methods[] = {
-    {.name = "put", .fn = q_put},
-    {.name = "get", .fn = q_get},
-    {.name = "qsize", .fn = q_qsize},
-};
-
-static const mproc_type_def queue_manager_types[] = {
-    {
-        .typeid = "get_queue",
-        .create = get_queue_create,
-        .destroy = NULL, /* the queue outlives every object made for it */
-        .methods = queue_methods,
-        .nmethods = sizeof queue_methods / sizeof queue_methods[0],
-    },
-};
-
 /* Called by mproc_manager_serve once it listens: the address, with the
  * port the kernel picked, goes to the parent. */
 static void report_address(const char *address, void *ud)
@@ -171,23 +109,22 @@ static void report_address(const char *address, void *ud)
 static int queue_server(void *arg)
 {
     mproc_conn *report = *(mproc_conn **)arg;
-    check(mproc_queue_new(&server_queue, NULL), "mproc_queue_new");
 
+    /* queue = Queue(); QueueManager.register('get_queue', callable=lambda: queue) */
+    const mproc_manager_shared shared[] = {{.name = "get_queue", .typeid = "Queue"}};
     /* m = QueueManager(address=..., authkey=b'abracadabra');
      * m.get_server().serve_forever() */
     mproc_manager_opts opts = {
         .address = ADDRESS,
         .authkey = AUTHKEY,
         .authkey_len = strlen(AUTHKEY),
-        .types = queue_manager_types,
-        .ntypes = sizeof queue_manager_types / sizeof queue_manager_types[0],
+        .shared = shared,
+        .nshared = 1,
     };
     check(mproc_manager_serve(&opts, report_address, report), "mproc_manager_serve");
 
-    /* Shut down by a client. No connection is left in a get (client 2
-     * got its item), so the queue can go. */
+    /* Shut down by a client. */
     mproc_conn_free(report);
-    mproc_queue_free(server_queue);
     return 0;
 }
 
@@ -199,7 +136,7 @@ static mproc_manager *connect_queue(const char *address, mproc_proxy **queue)
 {
     mproc_manager *m;
     check(mproc_manager_connect(&m, address, AUTHKEY, strlen(AUTHKEY)), "m.connect()");
-    check(mproc_manager_create(m, "get_queue", NULL, queue), "m.get_queue()");
+    check(mproc_manager_get(m, "get_queue", queue), "m.get_queue()");
     return m;
 }
 

@@ -354,7 +354,7 @@ START_TEST(dict_calls)
     mproc_proxy *d2 = create(m, "dict", args1(init));
     call_repr(d2, "getitem", args1(S("x")), "[1]");
     mproc_proxy *bad;
-    TU_RC(create_with(m, "dict", args1(lst(NULL)), &bad), MPROC_EMETHOD);
+    TU_RC(create_with(m, "dict", args1(I(1)), &bad), MPROC_EMETHOD); /* dict(1) */
     mproc_proxy_free(d2);
     mproc_proxy_free(d);
     mproc_manager_free(m);

@@ -1,31 +1,47 @@
 /* mproc — managers (the twin of multiprocessing.managers): a server
  * process holds objects; other processes use them through proxies.
  *
- * Objects are made by type name ("typeid"). Built-in types and their
- * methods (arguments and results are mproc_values; the list of arguments
- * is a list value, NULL for none):
- *   "list"   append(x) extend(list) getitem(i) setitem(i, x) delitem(i)
+ * Objects are made by type name ("typeid"). The arguments of a
+ * constructor are, as in Python, the list of its arguments: list([1, 2])
+ * is create("list", [[1, 2]]) (and [1, 2] alone is two arguments, refused);
+ * NULL or [] is list(). Built-in types, constructors (the list given to
+ * mproc_manager_create) and methods (arguments and results are
+ * mproc_values; the list of arguments is a list value, NULL for none):
+ *   "list"   [] or [list]: [[1, 2]] is list([1, 2])
+ *            append(x) extend(list) getitem(i) setitem(i, x) delitem(i)
  *            getslice(start, stop) setslice(start, stop, list) len()
  *            pop([i]) insert(i, x) remove(x) index(x) count(x) sort()
  *            reverse() copy() contains(x)
- *   "dict"   getitem(k) setitem(k, v) delitem(k) get(k[, default]) keys()
+ *   "dict"   [] or [map] or [list of [k, v] pairs]: [{"k": 1}] is
+ *            dict({'k': 1}) and dict(k=1); [[["k", 1]]] is dict([('k', 1)])
+ *            getitem(k) setitem(k, v) delitem(k) get(k[, default]) keys()
  *            values() items() update(map) pop(k[, default])
  *            setdefault(k[, default]) len() contains(k) clear() copy()
- *   "set"    add(x) discard(x) remove(x) contains(x) len() copy() clear()
- *   "Namespace" getattr(name) setattr(name, v) delattr(name) copy()
- *   "Value"  get() set(v)                (created with [typecode, value])
- *   "Array"  getitem(i) setitem(i, v) len() copy()   (created with
- *            [typecode, list])
- *   "Queue", "JoinableQueue"  put(x[, timeout_ms]) get([timeout_ms])
- *            qsize() empty() full() task_done() join()   ([maxsize])
- *   "Lock", "RLock"  acquire([timeout_ms]) release()
- *   "Semaphore", "BoundedSemaphore"  acquire([timeout_ms]) release()
- *            get_value()                       ([value])
- *   "Condition"  acquire release wait([timeout_ms]) notify([n])
- *            notify_all()
- *   "Event"  set() clear() is_set() wait([timeout_ms])
- *   "Barrier" wait([timeout_ms]) abort() reset() parties() n_waiting()
- *            broken()                           ([parties])
+ *   "set"    [] or [list]: [[1, 2]] is set([1, 2])
+ *            add(x) discard(x) remove(x) contains(x) len() copy() clear()
+ *   "Namespace" [] or [map of attributes]: [{"x": 1}] is Namespace(x=1)
+ *            getattr(name) setattr(name, v) delattr(name) copy()
+ *   "Value"  [typecode] or [typecode, value]: ["i", 0] is Value('i', 0)
+ *            get() set(v)
+ *   "Array"  [typecode, list]: ["d", [1.5, 2]] is Array('d', [1.5, 2])
+ *            getitem(i) setitem(i, v) len() copy()
+ *   "Queue", "JoinableQueue"  [] or [maxsize] (an int; 0 or less: no
+ *            limit): [3] is Queue(3)
+ *            put(x[, timeout_ms]) get([timeout_ms]) qsize() empty() full()
+ *            task_done() join()
+ *   "Lock", "RLock"  []: acquire([timeout_ms]) release()
+ *   "Semaphore", "BoundedSemaphore"  [] (1) or [value]: [2] is
+ *            Semaphore(2)   acquire([timeout_ms]) release() get_value()
+ *   "Condition"  [] (its own RLock): acquire release wait([timeout_ms])
+ *            notify([n]) notify_all()
+ *   "Event"  []: set() clear() is_set() wait([timeout_ms])
+ *   "Barrier" [parties] (an int > 0): [3] is Barrier(3)
+ *            wait([timeout_ms]) abort() reset() parties() n_waiting()
+ *            broken()
+ * A constructor given another form (too many arguments, one of the wrong
+ * type) fails with MPROC_EMETHOD; mproc_manager_last_error then gives
+ * MPROC_EINVAL and a message naming the expected form ("list() takes at
+ * most 1 argument (2 given): ... [[1, 2]] makes list([1, 2])").
  * Containers may hold proxies (a dict holding a list proxy): a proxy put
  * in a value travels as a handle, and a handle read back becomes a proxy.
  * Arguments are checked as Python checks them: a timeout_ms is absent, nil,
@@ -48,15 +64,41 @@
  *
  * Threads: a manager handle and its proxies may be used from several
  * threads of the process that made them; calls are serialised per
- * connection. Processes: each process connects for itself. To hand an
- * object to a child, pass the manager's address and the object's
- * reference (mproc_proxy_ref, encoded with mproc_value_encode) in its
- * argument bytes; the child connects (mproc_manager_connect with a NULL key
- * uses the family authkey) and makes its proxy with mproc_proxy_from_value.
- * A handle and its proxies belong to the process that made them: in any
- * other (a fork() copy, a child of the fork start method), every call on
- * them fails with MPROC_ECHILD, and freeing them releases only that
- * process's own memory (see mproc_manager_free).
+ * connection.
+ *
+ * Processes (Python's Process(target=f, args=(proxy,))): a proxy placed
+ * in a child's argument bytes (mproc_process_new; at a pointer-aligned
+ * offset, as a connection handle) is, in the child, a proxy of the
+ * child's own to the same object, under every start method. The child's
+ * proxies of one parent handle share one handle of the child's
+ * (mproc_proxy_manager), which connects on the first call of any of them
+ * with the key the parent's handle authenticated with (the family authkey
+ * as it was when the parent connected, or the key it gave); each proxy
+ * takes its own reference on its first call. So the parent must keep its
+ * proxy (or the object otherwise alive) until the child has used it, as
+ * it would join the child first. A manager gone by then makes that call
+ * fail at once (MPROC_ECONNREFUSED, or MPROC_ENOENT for a socket path
+ * removed), and every later one again. The child's proxies and handle are
+ * freed when its target returns: it must not free them. A child passes
+ * them on to its own children the same way.
+ *
+ * A reference received in any other way (a proxy put in a value, read
+ * from a manager Queue or a container, or from a plain mproc_queue)
+ * becomes a proxy with one call: mproc_proxy_call_proxy(q, "get", args,
+ * &p) on a manager Queue, or mproc_proxy_from_value(mproc_proxy_manager(q)
+ * or any handle on that manager, value, &p). Any other handle and proxy
+ * belongs to the process that made it: in any other (a fork() copy, a
+ * child of the fork start method that reaches it through a global), every
+ * call on it fails with MPROC_ECHILD, and freeing it releases only that
+ * process's own memory (see mproc_manager_free). A child may also connect
+ * for itself: mproc_manager_connect(address, NULL key: the family
+ * authkey).
+ *
+ * Shared objects (Python's register('get_queue', callable=lambda: q)):
+ * mproc_manager_opts.shared makes objects when the server starts and
+ * shares each under a name; mproc_manager_share shares an object at run
+ * time; any client gets a proxy to it with mproc_manager_get(m,
+ * "get_queue", &q).
  *
  * A client that dies (or frees its handle) while a call of its waits on
  * the server (a queue get, an acquire, a wait) takes nothing with it: the
@@ -108,6 +150,16 @@ typedef struct mproc_type_def {
 
 /* ---- managers ------------------------------------------------------------- */
 
+/* An object the server makes when it starts and shares under a name, for
+ * any client to get with mproc_manager_get (Python's
+ * BaseManager.register(name, callable=lambda: obj) on the server's side:
+ * every client gets the same object). */
+typedef struct mproc_manager_shared {
+    const char *name;        /* what clients ask for: not NULL or "" */
+    const char *typeid;      /* a built-in or registered type */
+    const mproc_value *args; /* its constructor arguments (a list), NULL for none */
+} mproc_manager_shared;
+
 typedef struct mproc_manager_opts {
     /* Where the server listens: NULL, a Unix socket path, or "host:port"
      * (TCP; port 0 picks one). See listener.h for the forms. */
@@ -145,6 +197,13 @@ typedef struct mproc_manager_opts {
      * reply must come within it of the one before. Make it longer than the
      * timeouts given to blocking methods (a queue get). */
     int call_timeout_ms;
+    /* Objects made and shared by name when the server starts (the
+     * server's). A type that is unknown or a constructor that fails makes
+     * the start (or mproc_manager_serve) fail with its code: MPROC_ENOENT,
+     * the constructor's (MPROC_EINVAL, ...); a NULL or empty name, a NULL
+     * typeid or args that are not a list: MPROC_EINVAL. */
+    const mproc_manager_shared *shared;
+    size_t nshared;
 } mproc_manager_opts;
 
 /* The default of mproc_manager_opts.max_message (as Python's connections
@@ -183,6 +242,19 @@ MPROC_API const char *mproc_manager_address(const mproc_manager *m);
  * failed), transport errors. */
 MPROC_API int mproc_manager_create(mproc_manager *m, const char *typeid, const mproc_value *args,
                                    mproc_proxy **out);
+
+/* Shares p's object under name (Python's register(name, callable=...)
+ * done at run time): the server keeps it alive for the name, so p may be
+ * freed, and mproc_manager_get(any client, name) gives a proxy to it. A
+ * name shared again names the new object; p NULL unshares it. Errors:
+ * MPROC_EINVAL (NULL m, NULL or empty name, p of another manager),
+ * MPROC_ENOENT (unsharing a name that is not shared), transport errors. */
+MPROC_API int mproc_manager_share(mproc_manager *m, const char *name, const mproc_proxy *p);
+
+/* A proxy to the object shared under name (m.get_queue() in Python, for
+ * register('get_queue', ...)). Errors: MPROC_EINVAL (NULL argument),
+ * MPROC_ENOENT (nothing shared under that name), transport errors. */
+MPROC_API int mproc_manager_get(mproc_manager *m, const char *name, mproc_proxy **out);
 
 /* Stops the server: its objects are freed, every client's later calls
  * fail with a transport error. As in Python, any authenticated client may
@@ -266,6 +338,13 @@ MPROC_API mproc_value *mproc_proxy_ref(const mproc_proxy *p);
 /* A proxy for a reference read back from the server (a handle value), on
  * manager m. Errors: MPROC_EINVAL (not a reference). */
 MPROC_API int mproc_proxy_from_value(mproc_manager *m, const mproc_value *ref, mproc_proxy **out);
+
+/* The manager handle the proxy calls through (NULL for NULL): in a child,
+ * the one made for the proxies passed to it, to turn a reference it
+ * receives (from a queue, a container) into a proxy with
+ * mproc_proxy_from_value. Owned by whoever owns the proxy: not to be
+ * freed by the caller. */
+MPROC_API mproc_manager *mproc_proxy_manager(const mproc_proxy *p);
 
 /* Drops the proxy (the server frees the object with its last reference).
  * NULL is a no-op. In a process that is not the owner, frees the copy

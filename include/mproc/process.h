@@ -2,8 +2,11 @@
  *
  * A target is `int target(void *arg)`: it gets a private copy of the bytes
  * given to mproc_process_new, and its return value is the child's exit code
- * (0..255). Exit codes follow Python: N when the child exited with N,
- * -SIGNUM when a signal killed it.
+ * (0..255). Handles placed in the bytes at pointer-aligned offsets travel
+ * as what they stand for, under every start method: a connection (conn.h)
+ * or a manager proxy (manager.h) is, in the child's copy, a handle of the
+ * child's own (docs/processes.md, "Handles in the argument bytes"). Exit codes follow Python: N
+ * when the child exited with N, -SIGNUM when a signal killed it.
  *
  * Threads: a process object may be used from several threads of its
  * creator; the calls are serialised internally. Only the creating process

@@ -21,6 +21,7 @@
 #include "mproc/queue.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -42,12 +43,25 @@ struct mproc_manager {
     size_t send_max;        /* what it sends: its cap or the server's, the smaller */
     int call_ms;            /* each call's deadline; 0: none */
     int broken;             /* once a call timed out: what later calls return */
+    /* The key it authenticated with (the family authkey as it was then,
+     * or the caller's), for the handles of its proxies' children
+     * (manager/travel.c); key_len 0: none. */
+    uint8_t *key;
+    size_t key_len;
+    /* A handle made in a child for the proxies passed to it: it connects
+     * on first use (lazy_mu), and until it has, c is NULL. */
+    atomic_bool lazy;
+    pthread_mutex_t lazy_mu;
+    pthread_mutex_t ref_mu; /* its proxies' first references (ensure_ref) */
 };
 
 struct mproc_proxy {
     mproc_manager *m;
     uint64_t id;
     char *typeid;
+    /* Made in a child from its parent's proxy: its connection's reference
+     * is taken on first use (pending_mu). */
+    atomic_bool pending;
 };
 
 static _Thread_local int last_code;
@@ -70,6 +84,7 @@ static void set_last(int code, const char *msg)
 
 static int request(mproc_manager *m, mproc_value *req, mproc_value **out);
 static int request_within(mproc_manager *m, mproc_value *req, mproc_value **out, int ms);
+static int request_raw(mproc_manager *m, mproc_value *req, mproc_value **out, int ms);
 static int send_one(mproc_manager *m, const mproc_value *req, const mproc__deadline *dl);
 static int recv_one(mproc_manager *m, mproc_value **rep, const mproc__deadline *dl);
 static void abandon(mproc_manager *m);
@@ -151,8 +166,8 @@ static void go_local(mproc_manager *m)
 static int hello(mproc_manager *m)
 {
     mproc_value *rep;
-    int rc = request_within(m, req_add(req_new(MOP_HELLO), mproc_value_uint(m->max_msg)), &rep,
-                            CONNECT_MS);
+    int rc =
+        request_raw(m, req_add(req_new(MOP_HELLO), mproc_value_uint(m->max_msg)), &rep, CONNECT_MS);
     if (rc == MPROC_EPROTO) return 0;
     if (rc) return rc;
     uint64_t theirs = 0;
@@ -170,8 +185,35 @@ int mproc__mgr_check_opts(const mproc_manager_opts *o)
     return 0;
 }
 
-int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
-                          mproc_process *server, const mproc_manager_opts *o)
+/* Connects m (address, max_msg set; c NULL) with auth: the socket, the
+ * caps, the local transport. On failure m is as it was. */
+static int client_connect(mproc_manager *m, const mproc_auth *auth)
+{
+    mproc_client_opts co = {.auth = *auth};
+    int rc = mproc_client(&m->c, m->address, &co, CONNECT_MS);
+    if (rc) {
+        m->c = NULL;
+        return rc;
+    }
+    m->send_max = m->max_msg;
+    m->broken = 0;
+    mproc_conn_set_max_message(m->c, m->max_msg);
+    mproc__conn_set_spin(m->c, mproc__mgr_spin_ns(MPROC__MGR_SPIN_CLIENT_NS));
+    if ((rc = hello(m))) {
+        mproc_conn_free(m->c);
+        m->c = NULL;
+        return rc;
+    }
+    go_local(m);
+    if (m->broken) { /* it timed out: the handle is of no use */
+        m->broken = 0;
+        return MPROC_ETIMEDOUT;
+    }
+    return 0;
+}
+
+/* A handle not yet connected: m->c NULL. */
+static int client_alloc(mproc_manager **out, const char *address, size_t max_msg, int call_ms)
 {
     mproc__init();
     mproc_manager *m = calloc(1, sizeof *m);
@@ -179,36 +221,106 @@ int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_
         free(m);
         return MPROC_ENOMEM;
     }
-    mproc_client_opts co = {.auth = *auth};
-    int rc = mproc_client(&m->c, address, &co, CONNECT_MS);
-    if (rc) {
-        free(m->address);
-        free(m);
-        return rc;
-    }
-    m->max_msg = m->send_max = o->max_message ? o->max_message : MPROC__MGR_MAX_MSG;
-    m->call_ms = o->call_timeout_ms > 0 ? o->call_timeout_ms : 0;
-    mproc_conn_set_max_message(m->c, m->max_msg);
-    mproc__conn_set_spin(m->c, mproc__mgr_spin_ns(MPROC__MGR_SPIN_CLIENT_NS));
+    m->max_msg = m->send_max = max_msg ? max_msg : MPROC__MGR_MAX_MSG;
+    m->call_ms = call_ms > 0 ? call_ms : 0;
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->lazy_mu, NULL);
+    pthread_mutex_init(&m->ref_mu, NULL);
     m->owner = mproc__self_pid();
-    if ((rc = hello(m))) {
-        mproc_conn_free(m->c);
-        pthread_mutex_destroy(&m->mu);
-        free(m->address);
-        free(m);
-        return rc;
+    *out = m;
+    return 0;
+}
+
+static void client_dealloc(mproc_manager *m)
+{
+    pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->lazy_mu);
+    pthread_mutex_destroy(&m->ref_mu);
+    if (m->key) OPENSSL_cleanse(m->key, m->key_len);
+    free(m->key);
+    free(m->address);
+    free(m);
+}
+
+static int keep_key(mproc_manager *m, const void *key, size_t len)
+{
+    if (len == 0) return 0;
+    if (!(m->key = malloc(len))) return MPROC_ENOMEM;
+    memcpy(m->key, key, len);
+    m->key_len = len;
+    return 0;
+}
+
+int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
+                          mproc_process *server, const mproc_manager_opts *o)
+{
+    mproc_manager *m;
+    int rc = client_alloc(&m, address, o->max_message, o->call_timeout_ms);
+    if (rc) return rc;
+    /* The key itself, resolved now (the family authkey may change later:
+     * a child's proxies use the one this handle authenticated with). */
+    uint8_t fam[MPROC_AUTHKEY_MAX];
+    size_t flen = 0;
+    if (auth->key)
+        rc = keep_key(m, auth->key, auth->key_len);
+    else if (auth->family_key && mproc_get_authkey(fam, sizeof fam, &flen) == 0)
+        rc = keep_key(m, fam, flen);
+    OPENSSL_cleanse(fam, sizeof fam);
+    mproc_auth a = *auth;
+    if (!rc && m->key) {
+        a.key = m->key;
+        a.key_len = m->key_len;
+        a.family_key = false;
     }
-    go_local(m);
-    if (m->broken) { /* it timed out: the handle is of no use */
-        pthread_mutex_destroy(&m->mu);
-        free(m->address);
-        free(m);
-        return MPROC_ETIMEDOUT;
+    if (!rc) rc = client_connect(m, &a);
+    if (rc) {
+        client_dealloc(m);
+        return rc;
     }
     m->server = server;
     *out = m;
     return 0;
+}
+
+int mproc__mgr_client_lazy(mproc_manager **out, const mproc__mgr_link *l)
+{
+    mproc_manager *m;
+    int rc = client_alloc(&m, l->address, l->max_msg, l->call_ms);
+    if (!rc) rc = keep_key(m, l->key, l->key_len);
+    if (rc) {
+        if (m) client_dealloc(m);
+        return rc;
+    }
+    atomic_store(&m->lazy, true);
+    *out = m;
+    return 0;
+}
+
+void mproc__mgr_link_of(const mproc_manager *m, mproc__mgr_link *out)
+{
+    *out = (mproc__mgr_link){.address = m->address,
+                             .key = m->key,
+                             .key_len = m->key_len,
+                             .max_msg = m->max_msg,
+                             .call_ms = m->call_ms};
+}
+
+/* A handle made for a child connects on its first call (again at each
+ * call while connecting fails: a manager that is gone is that call's
+ * error, MPROC_ECONNREFUSED or MPROC_ENOENT for a socket path). */
+static int ensure_connected(mproc_manager *m)
+{
+    if (!atomic_load(&m->lazy)) return 0;
+    if (foreign(m)) return MPROC_ECHILD;
+    MPROC__LOCK(&m->lazy_mu);
+    int rc = 0;
+    if (atomic_load(&m->lazy)) {
+        mproc_auth a = {.key = m->key, .key_len = m->key_len};
+        rc = client_connect(m, &a);
+        if (!rc) atomic_store(&m->lazy, false);
+    }
+    MPROC__UNLOCK(&m->lazy_mu);
+    return rc;
 }
 
 int mproc_manager_connect(mproc_manager **out, const char *address, const void *authkey,
@@ -325,6 +437,17 @@ static int closed_code(const mproc_manager *m)
  * code, a transport error, MPROC_ETIMEDOUT). */
 static int request_within(mproc_manager *m, mproc_value *req, mproc_value **out, int ms)
 {
+    int rc = req ? ensure_connected(m) : 0;
+    if (rc) {
+        mproc_value_free(req);
+        return rc;
+    }
+    return request_raw(m, req, out, ms);
+}
+
+/* As request_within, on the connection as it is (connecting: hello). */
+static int request_raw(mproc_manager *m, mproc_value *req, mproc_value **out, int ms)
+{
     if (!req) return MPROC_ENOMEM;
     if (foreign(m)) {
         mproc_value_free(req);
@@ -402,8 +525,51 @@ static int proxy_new(mproc_manager *m, uint64_t id, const char *typeid, mproc_pr
     }
     p->m = m;
     p->id = id;
+    if (mproc__mgr_proxy_register(p)) {
+        free(p->typeid);
+        free(p);
+        return MPROC_ENOMEM;
+    }
     *out = p;
     return 0;
+}
+
+int mproc__mgr_proxy_lazy(mproc_manager *m, uint64_t id, const char *typeid, mproc_proxy **out)
+{
+    int rc = proxy_new(m, id, typeid, out);
+    if (!rc) atomic_store(&(*out)->pending, true);
+    return rc;
+}
+
+mproc_manager *mproc__mgr_proxy_link(const mproc_proxy *p, uint64_t *id)
+{
+    *id = p->id;
+    return p->m;
+}
+
+/* A proxy made in a child takes its connection's reference on first use
+ * (MPROC_ENOENT when the object is gone by then). */
+static int ensure_ref(mproc_proxy *p)
+{
+    if (!atomic_load(&p->pending)) return 0;
+    if (foreign(p->m)) return MPROC_ECHILD;
+    MPROC__LOCK(&p->m->ref_mu);
+    int rc = 0;
+    if (atomic_load(&p->pending)) {
+        mproc_value *rep;
+        rc = request(p->m, req_add(req_new(MOP_INCREF), mproc_value_uint(p->id)), &rep);
+        if (!rc) {
+            mproc_value_free(rep);
+            atomic_store(&p->pending, false);
+        }
+    }
+    MPROC__UNLOCK(&p->m->ref_mu);
+    return rc;
+}
+
+mproc_manager *mproc_proxy_manager(const mproc_proxy *p)
+{
+    return p ? p->m : NULL;
 }
 
 /* A reply [OK_PROXY, id, typeid] becomes a proxy (the server took the
@@ -443,7 +609,8 @@ int mproc_proxy_call(mproc_proxy *p, const char *method, const mproc_value *args
 {
     if (!p || !method) return MPROC_EINVAL;
     mproc_value *rep;
-    int rc = request(p->m, call_req(p, method, args), &rep);
+    int rc = ensure_ref(p);
+    if (!rc) rc = request(p->m, call_req(p, method, args), &rep);
     if (rc) return rc;
     int64_t kind;
     mproc_value_get_int(mproc__mgr_arg(rep, 0), &kind);
@@ -470,7 +637,8 @@ int mproc_proxy_call_proxy(mproc_proxy *p, const char *method, const mproc_value
 {
     if (!p || !method || !out) return MPROC_EINVAL;
     mproc_value *rep;
-    int rc = request(p->m, call_req(p, method, args), &rep);
+    int rc = ensure_ref(p);
+    if (!rc) rc = request(p->m, call_req(p, method, args), &rep);
     if (rc) return rc;
     int64_t kind;
     mproc_value_get_int(mproc__mgr_arg(rep, 0), &kind);
@@ -509,12 +677,37 @@ int mproc_proxy_from_value(mproc_manager *m, const mproc_value *ref, mproc_proxy
 void mproc_proxy_free(mproc_proxy *p)
 {
     if (!p) return;
+    mproc__mgr_proxy_unregister(p);
     mproc_value *rep;
-    if (!foreign(p->m) &&
+    /* (a proxy of a child that never used it holds no reference) */
+    if (!foreign(p->m) && !atomic_load(&p->pending) &&
         request(p->m, req_add(req_new(MOP_DECREF), mproc_value_uint(p->id)), &rep) == 0)
         mproc_value_free(rep);
     free(p->typeid);
     free(p);
+}
+
+/* ---- shared objects ------------------------------------------------------------------ */
+
+int mproc_manager_share(mproc_manager *m, const char *name, const mproc_proxy *p)
+{
+    if (!m || !name || !*name || (p && p->m != m)) return MPROC_EINVAL;
+    int rc = p ? ensure_ref((mproc_proxy *)p) : 0;
+    if (rc) return rc;
+    mproc_value *req = req_add(req_new(MOP_SHARE), mproc_value_str(name));
+    req = req_add(req, p ? mproc_value_uint(p->id) : NULL);
+    mproc_value *rep;
+    if ((rc = request(m, req, &rep))) return rc;
+    mproc_value_free(rep);
+    return 0;
+}
+
+int mproc_manager_get(mproc_manager *m, const char *name, mproc_proxy **out)
+{
+    if (!m || !name || !out) return MPROC_EINVAL;
+    mproc_value *rep;
+    int rc = request(m, req_add(req_new(MOP_GET), mproc_value_str(name)), &rep);
+    return rc ? rc : proxy_from_reply(m, rep, out);
 }
 
 /* ---- shorthands --------------------------------------------------------------------- */
@@ -590,6 +783,8 @@ void mproc_manager_free(mproc_manager *m)
     if (foreign(m)) { /* a copy: its own descriptor and memory, nothing shared */
         mproc_conn_free(m->c);
         mproc_process_free(m->server); /* the copy's memory only: not its creator */
+        if (m->key) OPENSSL_cleanse(m->key, m->key_len);
+        free(m->key);
         free(m->address);
         free(m);
         return;
@@ -597,9 +792,7 @@ void mproc_manager_free(mproc_manager *m)
     if (m->server) mproc_manager_shutdown(m);
     channel_leave(m, LEAVE_MS);
     mproc_conn_free(m->c);
-    pthread_mutex_destroy(&m->mu);
-    free(m->address);
-    free(m);
+    client_dealloc(m);
 }
 
 /* ---- pipelined calls ---------------------------------------------------------------- */
@@ -615,7 +808,9 @@ int mproc_manager_call_many(mproc_manager *m, const mproc_call *calls, size_t n,
         if (results) results[i] = NULL;
     }
     if (foreign(m)) return MPROC_ECHILD;
-    int rc = 0;
+    int rc = ensure_connected(m);
+    for (size_t i = 0; i < n && !rc; i++) rc = ensure_ref(calls[i].proxy);
+    if (rc) return rc;
     /* the calls sent whose replies are to come, in order: a call refused
      * for its size (MPROC_EMSGSIZE) was never sent */
     size_t wait[PIPELINE_MAX], head = 0, nwait = 0, next = 0;

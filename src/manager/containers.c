@@ -105,9 +105,13 @@ static int index_arg(const mproc_value *a, size_t len, bool insert, size_t *out)
 
 static int list_create(const mproc_value *args, void **state)
 {
+    int rc = mproc__mgr_at_most(args, 1, "list()", "[[1, 2]] makes list([1, 2])");
+    if (rc) return rc;
     const mproc_value *init = mproc__mgr_arg(args, 0);
+    if (init && mproc_value_kind_of(init) == MPROC_V_NIL) init = NULL;
     if (init && mproc_value_kind_of(init) != MPROC_V_LIST)
-        return mproc__mgr_fail(MPROC_EINVAL, "list() takes a list");
+        return mproc__mgr_fail(MPROC_EINVAL,
+                               "list([...]) takes a list: [[1, 2]] makes list([1, 2]), [] list()");
     mproc_value *v = init ? keep(init) : mproc_value_list();
     return v ? new_box(v, state) : init ? keep_err : MPROC_ENOMEM;
 }
@@ -431,13 +435,47 @@ static const mproc_method_def list_methods[] = {
 
 /* ---- dict (also set and Namespace, which are dicts inside) -------------------------- */
 
+static int d_set(box *b, const mproc_value *k, const mproc_value *v);
+
+/* dict(), dict({...}) and dict(k=v) (a map), dict of [key, value] pairs;
+ * call names the type for the messages (Namespace is a dict). */
+static int dict_make(const mproc_value *args, void **state, const char *call, const char *form)
+{
+    int rc = mproc__mgr_at_most(args, 1, call, form);
+    if (rc) return rc;
+    const mproc_value *init = mproc__mgr_arg(args, 0);
+    mproc_value_kind k = mproc_value_kind_of(init);
+    if (k == MPROC_V_NIL) init = NULL;
+    bool pairs = k == MPROC_V_LIST && strcmp(call, "dict()") == 0;
+    if (init && k != MPROC_V_MAP && !pairs)
+        return mproc__mgr_fail(MPROC_EINVAL, "%s: %s", call, form);
+    for (size_t i = 0; pairs && i < mproc_value_len(init); i++) {
+        const mproc_value *p = mproc_value_list_get(init, i);
+        if (mproc_value_kind_of(p) != MPROC_V_LIST || mproc_value_len(p) != 2)
+            return mproc__mgr_fail(MPROC_EINVAL,
+                                   "dict([...]) takes a list of [key, value] pairs: item %zu is "
+                                   "not a pair; [[[\"k\", 1]]] makes dict([(\"k\", 1)])",
+                                   i);
+    }
+    mproc_value *v = init && !pairs ? keep(init) : mproc_value_map();
+    if (!v) return init && !pairs ? keep_err : MPROC_ENOMEM;
+    if ((rc = new_box(v, state))) return rc;
+    for (size_t i = 0; pairs && !rc && i < mproc_value_len(init); i++) {
+        const mproc_value *p = mproc_value_list_get(init, i);
+        rc = d_set(*state, mproc_value_list_get(p, 0), mproc_value_list_get(p, 1));
+    }
+    if (rc) { /* the server keeps no state of a failed constructor */
+        box_destroy(*state);
+        *state = NULL;
+    }
+    return rc;
+}
+
 static int dict_create(const mproc_value *args, void **state)
 {
-    const mproc_value *init = mproc__mgr_arg(args, 0);
-    if (init && mproc_value_kind_of(init) != MPROC_V_MAP)
-        return mproc__mgr_fail(MPROC_EINVAL, "dict() takes a map");
-    mproc_value *v = init ? keep(init) : mproc_value_map();
-    return v ? new_box(v, state) : init ? keep_err : MPROC_ENOMEM;
+    return dict_make(args, state, "dict()",
+                     "dict({...}) takes a map (dict(k=v) is one too) or a list of [key, value] "
+                     "pairs: [{\"k\": 1}] makes dict(k=1)");
 }
 
 static int d_set(box *b, const mproc_value *k, const mproc_value *v)
@@ -658,10 +696,14 @@ static const mproc_method_def dict_methods[] = {
 /* A set is a map of its members to nil; copy gives the members as a list. */
 static int set_create(const mproc_value *args, void **state)
 {
+    int rc = mproc__mgr_at_most(args, 1, "set()", "[[1, 2]] makes set([1, 2])");
+    if (rc) return rc;
     const mproc_value *init = mproc__mgr_arg(args, 0);
+    if (init && mproc_value_kind_of(init) == MPROC_V_NIL) init = NULL;
     if (init && mproc_value_kind_of(init) != MPROC_V_LIST)
-        return mproc__mgr_fail(MPROC_EINVAL, "set() takes a list");
-    int rc = new_box(mproc_value_map(), state);
+        return mproc__mgr_fail(MPROC_EINVAL,
+                               "set([...]) takes a list: [[1, 2]] makes set([1, 2]), [] set()");
+    rc = new_box(mproc_value_map(), state);
     if (rc) return rc;
     for (size_t i = 0; !rc && init && i < mproc_value_len(init); i++) {
         mproc_value *nil = mproc_value_nil();
@@ -708,7 +750,9 @@ static const mproc_method_def set_methods[] = {
 
 static int ns_create(const mproc_value *args, void **state)
 {
-    return dict_create(args, state);
+    return dict_make(args, state, "Namespace()",
+                     "Namespace({...}) takes a map of attributes: [{\"x\": 1}] makes "
+                     "Namespace(x=1)");
 }
 
 static const mproc_method_def ns_methods[] = {
@@ -787,8 +831,13 @@ static mproc_value *as_stored(const box *b, const mproc_value *v)
 
 static int value_create(const mproc_value *args, void **state)
 {
+    int rc0 = mproc__mgr_at_most(args, 2, "Value()", "[\"i\", 0] makes Value('i', 0)");
+    if (rc0) return rc0;
     mproc_value_kind k = kind_of_code(mproc__mgr_arg(args, 0));
-    if (k == MPROC_V_NIL) return mproc__mgr_fail(MPROC_EINVAL, "Value(typecode, value)");
+    if (k == MPROC_V_NIL)
+        return mproc__mgr_fail(MPROC_EINVAL,
+                               "Value(typecode, value): the first argument is a typecode (\"i\", "
+                               "\"d\", ...); [\"i\", 0] makes Value('i', 0)");
     box tmp = {.want = k, .code = code_of(mproc__mgr_arg(args, 0))};
     const mproc_value *init = mproc__mgr_arg(args, 1);
     int rc = init ? checked(&tmp, init) : 0;
@@ -830,10 +879,14 @@ static const mproc_method_def value_methods[] = {{"get", v_get, NULL}, {"set", v
 
 static int array_create(const mproc_value *args, void **state)
 {
+    int rc0 =
+        mproc__mgr_at_most(args, 2, "Array()", "[\"d\", [1.5, 2]] makes Array('d', [1.5, 2])");
+    if (rc0) return rc0;
     mproc_value_kind k = kind_of_code(mproc__mgr_arg(args, 0));
     const mproc_value *init = mproc__mgr_arg(args, 1);
     if (k == MPROC_V_NIL || mproc_value_kind_of(init) != MPROC_V_LIST)
-        return mproc__mgr_fail(MPROC_EINVAL, "Array(typecode, list)");
+        return mproc__mgr_fail(MPROC_EINVAL, "Array(typecode, [...]): a typecode and a list; "
+                                             "[\"d\", [1.5, 2]] makes Array('d', [1.5, 2])");
     box tmp = {.want = k, .code = code_of(mproc__mgr_arg(args, 0))};
     for (size_t i = 0; i < mproc_value_len(init); i++) {
         int rc = checked(&tmp, mproc_value_list_get(init, i));

@@ -7,6 +7,8 @@
  *   [INCREF, id] [DECREF, id]     -> [OK, nil]
  *   [SHUTDOWN]                    -> [OK, nil]
  *   [HELLO, max_message]          -> [OK, max_message]
+ *   [SHARE, name, id | nil]       -> [OK, nil]
+ *   [GET, name]                   -> [OK_PROXY, id, typeid]
  * HELLO, a client's first request, exchanges the two sides' message caps:
  * each keeps what it sends within the smaller (a server's reply over it
  * becomes [SERVER_ERR, MPROC_EMSGSIZE, ...]); without it the server keeps
@@ -28,7 +30,17 @@
 
 #include "mproc/queue.h"
 
-enum { MOP_CREATE = 1, MOP_CALL, MOP_INCREF, MOP_DECREF, MOP_SHUTDOWN, MOP_LOCAL, MOP_HELLO };
+enum {
+    MOP_CREATE = 1,
+    MOP_CALL,
+    MOP_INCREF,
+    MOP_DECREF,
+    MOP_SHUTDOWN,
+    MOP_LOCAL,
+    MOP_HELLO,
+    MOP_SHARE,
+    MOP_GET
+};
 enum { MREP_OK = 0, MREP_OK_PROXY, MREP_METHOD_ERR, MREP_SERVER_ERR };
 
 #define MPROC__HANDLE_OBJ  0x6d67u                   /* "mg" */
@@ -37,11 +49,36 @@ enum { MREP_OK = 0, MREP_OK_PROXY, MREP_METHOD_ERR, MREP_SERVER_ERR };
 
 /* MPROC_EINVAL for options out of range (max_message, call_timeout_ms). */
 int mproc__mgr_check_opts(const mproc_manager_opts *o);
+/* MPROC_EINVAL for shared objects that cannot be (manager/start.c). */
+int mproc__mgr_check_shared(const mproc_manager_opts *o);
 
 /* A client handle connected to address, with o's max_message and
  * call_timeout_ms; server: the server process it started, or NULL. */
 int mproc__mgr_client_new(mproc_manager **out, const char *address, const mproc_auth *auth,
                           mproc_process *server, const mproc_manager_opts *o);
+
+/* ---- proxies in a child's argument bytes (manager/travel.c) ---- */
+
+/* What a handle needs to connect again: its server and key (borrowed from
+ * the handle), its caps. */
+typedef struct mproc__mgr_link {
+    const char *address;
+    const uint8_t *key;
+    size_t key_len;
+    size_t max_msg;
+    int call_ms;
+} mproc__mgr_link;
+void mproc__mgr_link_of(const mproc_manager *m, mproc__mgr_link *out);
+/* A handle that connects (with l's key) on its first call. */
+int mproc__mgr_client_lazy(mproc_manager **out, const mproc__mgr_link *l);
+/* A proxy on m for object id that takes its reference on its first
+ * call. */
+int mproc__mgr_proxy_lazy(mproc_manager *m, uint64_t id, const char *typeid, mproc_proxy **out);
+/* The proxy's handle, and its object's id in *id. */
+mproc_manager *mproc__mgr_proxy_link(const mproc_proxy *p, uint64_t *id);
+/* The set of this process's live proxies, for scanning argument bytes. */
+int mproc__mgr_proxy_register(const mproc_proxy *p);
+void mproc__mgr_proxy_unregister(const mproc_proxy *p);
 
 /* A local client (a process of the server's family) moves its requests
  * to a pair of queues in the arena (a channel, below): [LOCAL, 0, token]
@@ -103,6 +140,11 @@ extern const size_t mproc__mgr_nsync;
 /* For built-in methods: fails the call with a message (sets the thread's
  * task failure message) and returns code. */
 int mproc__mgr_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
+
+/* In a constructor: MPROC_EINVAL (with a message naming call, "list()",
+ * and an example of the right form) when args holds more than max
+ * arguments; else 0. */
+int mproc__mgr_at_most(const mproc_value *args, size_t max, const char *call, const char *example);
 
 /* The n-th argument of a call (NULL when absent). */
 const mproc_value *mproc__mgr_arg(const mproc_value *args, size_t n);

@@ -33,6 +33,18 @@ int mproc__mgr_fail(int code, const char *fmt, ...)
     return code;
 }
 
+int mproc__mgr_at_most(const mproc_value *args, size_t max, const char *call, const char *example)
+{
+    size_t n = mproc_value_len(args);
+    if (n <= max) return 0;
+    if (max == 0)
+        return mproc__mgr_fail(MPROC_EINVAL, "%s takes no arguments (%zu given)", call, n);
+    return mproc__mgr_fail(MPROC_EINVAL,
+                           "%s takes at most %zu argument%s (%zu given): the arguments are "
+                           "the list of its arguments, as %s",
+                           call, max, max == 1 ? "" : "s", n, example);
+}
+
 const mproc_value *mproc__mgr_arg(const mproc_value *args, size_t n)
 {
     return args && mproc_value_kind_of(args) == MPROC_V_LIST && n < mproc_value_len(args)

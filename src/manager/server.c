@@ -45,7 +45,16 @@ typedef struct server {
     int wake[2]; /* written once to stop the accept loop */
     atomic_int conns;
     atomic_bool stop;
+    /* Objects shared by name (mproc_manager_share), each holding a
+     * reference; mu. */
+    struct shared_name *names;
+    size_t nnames, names_cap;
 } server;
+
+typedef struct shared_name {
+    char *name;
+    uint64_t id;
+} shared_name;
 
 typedef struct conn_ref {
     uint64_t id;
@@ -199,24 +208,43 @@ static int do_method(void *ctx)
     return rc;
 }
 
-static mproc_value *create(client *cl, const char *typeid, const mproc_value *args)
+/* A new object with one reference (*id), or: MPROC_ENOENT (unknown type),
+ * MPROC_EMETHOD (the constructor failed with *code and *msg, malloc'd or
+ * NULL), another code (the object table's). */
+static int make_object(server *s, const char *typeid, const mproc_value *args, uint64_t *id,
+                       const mproc_type_def **type, int *code, char **msg)
 {
-    const mproc_type_def *t = typeid ? find_type(cl->s, typeid) : NULL;
-    if (!t) return fail(MREP_SERVER_ERR, MPROC_ENOENT, "unknown type");
-    char *msg = NULL;
+    const mproc_type_def *t = typeid ? find_type(s, typeid) : NULL;
+    if (!t) return MPROC_ENOENT;
     run_create rc_ = {t, args, NULL};
-    int rc = mproc__task_run_call(do_create, &rc_, &msg);
+    *msg = NULL;
+    int rc = mproc__task_run_call(do_create, &rc_, msg);
     void *state = rc_.state;
     if (rc) {
-        mproc_value *r = fail(MREP_METHOD_ERR, rc, msg);
+        *code = rc;
+        return MPROC_EMETHOD;
+    }
+    if ((rc = mproc__mgr_obj_add(t, state, id))) {
+        if (t->destroy) t->destroy(state);
+        return rc;
+    }
+    *type = t;
+    return 0;
+}
+
+static mproc_value *create(client *cl, const char *typeid, const mproc_value *args)
+{
+    uint64_t id;
+    const mproc_type_def *t = NULL;
+    char *msg = NULL;
+    int code = 0, rc = make_object(cl->s, typeid, args, &id, &t, &code, &msg);
+    if (rc == MPROC_ENOENT) return fail(MREP_SERVER_ERR, MPROC_ENOENT, "unknown type");
+    if (rc == MPROC_EMETHOD) {
+        mproc_value *r = fail(MREP_METHOD_ERR, code, msg);
         free(msg);
         return r;
     }
-    uint64_t id;
-    if ((rc = mproc__mgr_obj_add(t, state, &id))) {
-        if (t->destroy) t->destroy(state);
-        return fail(MREP_SERVER_ERR, rc, NULL);
-    }
+    if (rc) return fail(MREP_SERVER_ERR, rc, NULL);
     if ((rc = client_ref(cl, id, +1))) {
         mproc__mgr_obj_ref(id, -1);
         return fail(MREP_SERVER_ERR, rc, NULL);
@@ -410,6 +438,113 @@ static mproc_value *ref(client *cl, uint64_t id, int delta)
     return r;
 }
 
+/* ---- objects shared by name ------------------------------------------------------------ */
+
+/* Names id (holding a reference of the server's), or unnames name (id 0).
+ * The reference is taken by the caller (for id) and dropped here for the
+ * object the name named before. */
+static int name_set(server *s, const char *name, uint64_t id)
+{
+    int rc = 0;
+    uint64_t old = 0;
+    MPROC__LOCK(&s->mu);
+    size_t i = 0;
+    while (i < s->nnames && strcmp(s->names[i].name, name) != 0) i++;
+    if (i < s->nnames) {
+        old = s->names[i].id;
+        if (id) {
+            s->names[i].id = id;
+        } else {
+            free(s->names[i].name);
+            s->names[i] = s->names[--s->nnames];
+        }
+    } else if (!id) {
+        rc = MPROC_ENOENT;
+    } else {
+        char *c = strdup(name);
+        if (c && s->nnames == s->names_cap) {
+            size_t nc = s->names_cap ? s->names_cap * 2 : 4;
+            shared_name *n = realloc(s->names, nc * sizeof *n);
+            if (n) {
+                s->names = n;
+                s->names_cap = nc;
+            }
+        }
+        if (!c || s->nnames == s->names_cap) {
+            free(c);
+            rc = MPROC_ENOMEM;
+        } else {
+            s->names[s->nnames++] = (shared_name){c, id};
+        }
+    }
+    MPROC__UNLOCK(&s->mu);
+    if (old) mproc__mgr_obj_ref(old, -1);
+    return rc;
+}
+
+/* Forgets every name (their references dropped). */
+static void names_clear(server *s)
+{
+    MPROC__LOCK(&s->mu);
+    shared_name *names = s->names;
+    size_t n = s->nnames;
+    s->names = NULL;
+    s->nnames = s->names_cap = 0;
+    MPROC__UNLOCK(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        mproc__mgr_obj_ref(names[i].id, -1);
+        free(names[i].name);
+    }
+    free(names);
+}
+
+static mproc_value *share(client *cl, const char *name, const mproc_value *idv)
+{
+    uint64_t id = 0;
+    if (!name || !*name) return fail(MREP_SERVER_ERR, MPROC_EINVAL, "a shared name is empty");
+    if (idv && mproc_value_kind_of(idv) != MPROC_V_NIL) {
+        if (mproc_value_get_uint(idv, &id) || id == 0)
+            return fail(MREP_SERVER_ERR, MPROC_EPROTO, "malformed request");
+        if (!mproc__mgr_obj_ref(id, +1))
+            return fail(MREP_SERVER_ERR, MPROC_ENOENT, "unknown object");
+    }
+    int rc = name_set(cl->s, name, id);
+    if (rc) {
+        if (id) mproc__mgr_obj_ref(id, -1);
+        char msg[160];
+        snprintf(msg, sizeof msg, "nothing is shared as '%.100s'", name);
+        return fail(MREP_SERVER_ERR, rc, rc == MPROC_ENOENT ? msg : NULL);
+    }
+    return reply2(MREP_OK, mproc_value_nil(), NULL);
+}
+
+/* The object shared under name, with a reference of the connection. */
+static mproc_value *get_shared(client *cl, const char *name)
+{
+    uint64_t id = 0;
+    MPROC__LOCK(&cl->s->mu);
+    for (size_t i = 0; name && i < cl->s->nnames; i++)
+        if (strcmp(cl->s->names[i].name, name) == 0) id = cl->s->names[i].id;
+    /* taken under the lock: a SHARE replacing the name cannot free it first */
+    bool alive = id && mproc__mgr_obj_ref(id, +1);
+    MPROC__UNLOCK(&cl->s->mu);
+    if (!alive) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "nothing is shared as '%.100s'", name ? name : "");
+        return fail(MREP_SERVER_ERR, MPROC_ENOENT, msg);
+    }
+    int rc = client_ref(cl, id, +1);
+    if (rc) {
+        mproc__mgr_obj_ref(id, -1);
+        return fail(MREP_SERVER_ERR, rc, NULL);
+    }
+    mgr_obj *o = mproc__mgr_obj_get(id);
+    mproc_value *r =
+        reply2(MREP_OK_PROXY, mproc_value_uint(id), mproc_value_str(o ? o->type->typeid : ""));
+    mproc__mgr_obj_put(o);
+    return r;
+}
+
 /* A type or method name from a request (NULL when absent or not a
  * string); *bad when it holds a NUL byte: read as a C string it would name
  * another ("len\0junk" would be len). */
@@ -474,6 +609,10 @@ static mproc_value *handle(client *cl, const mproc_value *req)
         cl->max_reply = theirs < cl->s->max_msg ? (size_t)theirs : cl->s->max_msg;
         return reply2(MREP_OK, mproc_value_uint(cl->s->max_msg), NULL);
     }
+    case MOP_SHARE:
+    case MOP_GET:
+        if (bad) return fail(MREP_SERVER_ERR, MPROC_EINVAL, "a shared name holds a NUL byte");
+        return op == MOP_SHARE ? share(cl, name, mproc__mgr_arg(req, 2)) : get_shared(cl, name);
     case MOP_SHUTDOWN: /* once the reply is out: see serve_client */
         cl->shutdown = true;
         return reply2(MREP_OK, mproc_value_nil(), NULL);
@@ -507,6 +646,7 @@ void mproc__mgr_handle_reset(void)
     free(cl->refs);
     cl->refs = NULL;
     cl->nrefs = cl->cap = 0;
+    names_clear(&lone_server);
     atomic_store(&lone_server.stop, false);
 }
 #endif
@@ -682,6 +822,26 @@ static void start_client(server *s, mproc_conn *c)
 }
 MPROC__ANALYZER_ON
 
+/* The objects o shares by name from the start (their errors logged). */
+static int share_at_start(server *s, const mproc_manager_opts *o)
+{
+    for (size_t i = 0; i < o->nshared; i++) {
+        const mproc_manager_shared *sh = &o->shared[i];
+        uint64_t id;
+        const mproc_type_def *t;
+        char *msg = NULL;
+        int code = 0, rc = make_object(s, sh->typeid, sh->args, &id, &t, &code, &msg);
+        if (!rc && (rc = name_set(s, sh->name, id))) mproc__mgr_obj_ref(id, -1);
+        if (rc)
+            mproc_log(MPROC_LOG_ERROR, "manager: cannot share '%s' (a %s): %s%s%s", sh->name,
+                      sh->typeid, mproc_strerror(rc == MPROC_EMETHOD ? code : rc), msg ? ": " : "",
+                      msg ? msg : "");
+        free(msg);
+        if (rc) return rc == MPROC_EMETHOD ? code : rc;
+    }
+    return 0;
+}
+
 int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_manager_opts *o,
                      void (*ready)(const char *address, void *ud), void *ud)
 {
@@ -711,18 +871,20 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
         s->auth.key_len = klen;
         s->auth.family_key = false;
     }
-    if (ready) ready(mproc_listener_address(l), ud);
+    int rc = share_at_start(s, o);
+    if (rc) atomic_store(&s->stop, true);
+    if (ready && !rc) ready(mproc_listener_address(l), ud);
     while (!atomic_load(&s->stop)) {
         struct pollfd pf[2] = {{.fd = mproc_listener_fileno(l), .events = POLLIN},
                                {.fd = s->wake[0], .events = POLLIN}};
         if (poll(pf, 2, -1) < 0 || pf[1].revents) continue;
         mproc_conn *c;
-        int rc = mproc_listener_accept(l, &c, 0);
-        if (rc == 0) {
+        int arc = mproc_listener_accept(l, &c, 0);
+        if (arc == 0) {
             start_client(s, c);
-        } else if (rc == MPROC_ECLOSED) {
+        } else if (arc == MPROC_ECLOSED) {
             break;
-        } else if (rc != MPROC_ETIMEDOUT && rc != MPROC_EAUTH) {
+        } else if (arc != MPROC_ETIMEDOUT && arc != MPROC_EAUTH) {
             /* No fd or memory for it (EMFILE, ENFILE, ENOMEM): the client
              * stays in the backlog and the listener readable. A pause, not
              * a busy loop, until one comes free. */
@@ -750,8 +912,9 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
     close(s->wake[0]);
     close(s->wake[1]);
     if (atomic_load(&s->conns) == 0) {
+        names_clear(s);
         pthread_mutex_destroy(&s->mu);
         free(s);
     }
-    return 0;
+    return rc;
 }

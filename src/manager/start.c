@@ -21,7 +21,8 @@ typedef struct start_arg {
     uint8_t key[MPROC_AUTHKEY_MAX];
     int idle_ms, max_conns;
     uint64_t max_msg;
-    uint32_t types_len; /* CBOR of the custom types follows */
+    uint32_t types_len;  /* CBOR of the custom types follows */
+    uint32_t shared_len; /* then CBOR of the shared objects */
 } start_arg;
 
 /* ---- custom types as values ---------------------------------------------------- */
@@ -70,6 +71,64 @@ static int encode_types(const mproc_type_def *t, size_t n, void **blob, size_t *
     if (!rc) rc = mproc_value_encode(all, blob, len);
     mproc_value_free(all);
     return rc;
+}
+
+/* ---- shared objects as values ----------------------------------------------------- */
+
+int mproc__mgr_check_shared(const mproc_manager_opts *o)
+{
+    if (o->nshared && !o->shared) return MPROC_EINVAL;
+    for (size_t i = 0; i < o->nshared; i++) {
+        const mproc_manager_shared *s = &o->shared[i];
+        if (!s->name || !*s->name || !s->typeid ||
+            (s->args && mproc_value_kind_of(s->args) != MPROC_V_LIST))
+            return MPROC_EINVAL;
+    }
+    return 0;
+}
+
+static int encode_shared(const mproc_manager_shared *s, size_t n, void **blob, size_t *len)
+{
+    mproc_value *all = mproc_value_list();
+    int rc = all ? 0 : MPROC_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        mproc_value *e = mproc_value_list();
+        rc = e ? 0 : MPROC_ENOMEM;
+        if (!rc) rc = mproc_value_list_append(e, mproc_value_str(s[i].name));
+        if (!rc) rc = mproc_value_list_append(e, mproc_value_str(s[i].typeid));
+        if (!rc)
+            rc = mproc_value_list_append(e, s[i].args ? mproc_value_copy(s[i].args)
+                                                      : mproc_value_nil());
+        if (!rc)
+            rc = mproc_value_list_append(all, e);
+        else
+            mproc_value_free(e);
+    }
+    if (!rc) rc = mproc_value_encode(all, blob, len);
+    mproc_value_free(all);
+    return rc;
+}
+
+/* The shared objects back from their encoding: *out (free with
+ * free_shared) and *all, the value their strings live in. */
+static int decode_shared(const void *blob, size_t len, mproc_manager_shared **out, size_t *n,
+                         mproc_value **all)
+{
+    int rc = mproc_value_decode(blob, len, NULL, all);
+    if (rc) return rc;
+    size_t k = mproc_value_len(*all);
+    mproc_manager_shared *s = calloc(k ? k : 1, sizeof *s);
+    if (!s) return MPROC_ENOMEM;
+    for (size_t i = 0; i < k; i++) {
+        const mproc_value *e = mproc_value_list_get(*all, i);
+        s[i].name = mproc_value_get_str(mproc_value_list_get(e, 0), NULL);
+        s[i].typeid = mproc_value_get_str(mproc_value_list_get(e, 1), NULL);
+        const mproc_value *a = mproc_value_list_get(e, 2);
+        s[i].args = mproc_value_kind_of(a) == MPROC_V_LIST ? a : NULL;
+    }
+    *out = s;
+    *n = k;
+    return 0;
 }
 
 static char *dup_str(const mproc_value *v)
@@ -141,6 +200,12 @@ static int server_main(void *arg)
     mproc_type_def *types = NULL;
     int rc = a->types_len ? decode_types(a + 1, a->types_len, &types, &o.ntypes) : 0;
     o.types = types;
+    mproc_manager_shared *shared = NULL;
+    mproc_value *shared_v = NULL;
+    if (!rc && a->shared_len)
+        rc = decode_shared((const char *)(a + 1) + a->types_len, a->shared_len, &shared, &o.nshared,
+                           &shared_v);
+    o.shared = shared;
     mproc_listener *l = NULL;
     mproc_auth auth = auth_of(a);
     if (!rc) rc = mproc_listener_new(&l, a->address[0] ? a->address : NULL, NULL);
@@ -151,6 +216,13 @@ static int server_main(void *arg)
         return 1;
     }
     rc = mproc__mgr_serve(l, &auth, &o, report_address, a->report);
+    if (rc) { /* a shared object could not be made: reported as above */
+        char msg[32];
+        snprintf(msg, sizeof msg, "!%d", rc);
+        mproc_conn_send_bytes(a->report, msg, strlen(msg));
+    }
+    free(shared);
+    mproc_value_free(shared_v);
     mproc_conn_free(a->report);
     mproc_listener_free(l);
     return rc ? 1 : 0;
@@ -162,19 +234,26 @@ int mproc_manager_start(mproc_manager **out, const mproc_manager_opts *opts)
     mproc_manager_opts o = opts ? *opts : (mproc_manager_opts){0};
     if (!out || (o.address && strlen(o.address) >= sizeof((start_arg *)0)->address) ||
         (o.authkey && (o.authkey_len == 0 || o.authkey_len > MPROC_AUTHKEY_MAX)) ||
-        (o.ntypes && !o.types) || mproc__mgr_check_opts(&o))
+        (o.ntypes && !o.types) || mproc__mgr_check_opts(&o) || mproc__mgr_check_shared(&o))
         return MPROC_EINVAL;
-    void *blob = NULL;
-    size_t blen = 0;
+    void *blob = NULL, *sblob = NULL;
+    size_t blen = 0, slen = 0;
     int rc = o.ntypes ? encode_types(o.types, o.ntypes, &blob, &blen) : 0;
-    if (rc) return rc;
-    start_arg *a = calloc(1, sizeof *a + blen);
+    if (!rc && o.nshared) rc = encode_shared(o.shared, o.nshared, &sblob, &slen);
+    if (!rc && (blen > UINT32_MAX || slen > UINT32_MAX)) rc = MPROC_EINVAL;
+    if (rc) {
+        free(blob);
+        free(sblob);
+        return rc;
+    }
+    start_arg *a = calloc(1, sizeof *a + blen + slen);
     mproc_conn *r = NULL;
     if (!a) rc = MPROC_ENOMEM;
     if (!rc) rc = mproc_pipe(&r, &a->report, false);
     if (rc) {
         free(a);
         free(blob);
+        free(sblob);
         return rc;
     }
     if (o.address) snprintf(a->address, sizeof a->address, "%s", o.address);
@@ -186,14 +265,17 @@ int mproc_manager_start(mproc_manager **out, const mproc_manager_opts *opts)
     a->max_msg = o.max_message;
     a->types_len = (uint32_t)blen;
     if (blen) memcpy(a + 1, blob, blen);
+    a->shared_len = (uint32_t)slen;
+    if (slen) memcpy((char *)(a + 1) + blen, sblob, slen);
     free(blob);
+    free(sblob);
     mproc_process *p;
     /* A daemon: killed with its owner, terminated at the owner's exit. */
     mproc_process_opts po = {.name = "SyncManager",
                              .daemon = true,
                              .start_method =
                                  o.context ? mproc_context_method(o.context) : MPROC_START_DEFAULT};
-    rc = mproc_process_new(&p, server_main, a, sizeof *a + blen, &po);
+    rc = mproc_process_new(&p, server_main, a, sizeof *a + blen + slen, &po);
     mproc_auth auth = auth_of(a);
     if (!rc && (rc = mproc_process_start(p))) mproc_process_free(p);
     mproc_conn_free(a->report); /* the child has its end */
@@ -228,7 +310,8 @@ int mproc_manager_serve(const mproc_manager_opts *opts,
                         void (*ready)(const char *address, void *ud), void *ud)
 {
     mproc_manager_opts o = opts ? *opts : (mproc_manager_opts){0};
-    if ((o.ntypes && !o.types) || mproc__mgr_check_opts(&o)) return MPROC_EINVAL;
+    if ((o.ntypes && !o.types) || mproc__mgr_check_opts(&o) || mproc__mgr_check_shared(&o))
+        return MPROC_EINVAL;
     mproc_listener *l;
     mproc_auth auth = {.key = o.authkey, .key_len = o.authkey_len, .family_key = !o.authkey};
     int rc = mproc_listener_new(&l, o.address, NULL);

@@ -218,6 +218,21 @@ static void mq_unget(mqueue *q, mproc_value *v)
 
 static int queue_make(const mproc_value *args, void **state, bool joinable)
 {
+    const char *call = joinable ? "JoinableQueue()" : "Queue()";
+    int rc = mproc__mgr_at_most(args, 1, call, "[3] makes Queue(3)");
+    if (rc) return rc;
+    /* maxsize: absent, nil, or an int (0 or less: no limit, as in Python) */
+    const mproc_value *x = mproc__mgr_arg(args, 0);
+    int64_t maxsize = 0;
+    if (x && mproc_value_kind_of(x) != MPROC_V_NIL) {
+        if (mproc_value_kind_of(x) != MPROC_V_INT)
+            return mproc__mgr_fail(MPROC_EINVAL,
+                                   "%s(maxsize) takes an int (0 or less: no limit): [3] makes "
+                                   "Queue(3), [] Queue()",
+                                   joinable ? "JoinableQueue" : "Queue");
+        if (mproc_value_is_uint(x) || mproc_value_get_int(x, &maxsize)) maxsize = INT64_MAX;
+        if (maxsize < 0) maxsize = 0;
+    }
     mqueue *q = calloc(1, sizeof *q);
     if (!q) return MPROC_ENOMEM;
     pthread_condattr_t ca;
@@ -228,7 +243,7 @@ static int queue_make(const mproc_value *args, void **state, bool joinable)
     pthread_cond_init(&q->room, &ca);
     pthread_cond_init(&q->done, &ca);
     pthread_condattr_destroy(&ca);
-    q->maxsize = (size_t)unsigned_arg(args, 0, 0);
+    q->maxsize = (uint64_t)maxsize > SIZE_MAX ? SIZE_MAX : (size_t)maxsize;
     q->joinable = joinable;
     *state = q;
     return 0;
@@ -373,14 +388,14 @@ static const mproc_method_def jqueue_methods[] = {
  * acquired for a client that died waiting is released at once. */
 static int lock_create(const mproc_value *args, void **state)
 {
-    (void)args;
-    return mproc_lock_new((mproc_lock **)state);
+    int rc = mproc__mgr_at_most(args, 0, "Lock()", "[]");
+    return rc ? rc : mproc_lock_new((mproc_lock **)state);
 }
 
 static int rlock_create(const mproc_value *args, void **state)
 {
-    (void)args;
-    return mproc_rlock_new((mproc_lock **)state);
+    int rc = mproc__mgr_at_most(args, 0, "RLock()", "[]");
+    return rc ? rc : mproc_rlock_new((mproc_lock **)state);
 }
 
 static void lock_destroy(void *state)
@@ -447,14 +462,16 @@ static int sem_value_arg(const mproc_value *args, unsigned *out)
 static int sem_create(const mproc_value *args, void **state)
 {
     unsigned v = 0; /* (set by sem_value_arg when it succeeds) */
-    int rc = sem_value_arg(args, &v);
+    int rc = mproc__mgr_at_most(args, 1, "Semaphore()", "[2] makes Semaphore(2)");
+    if (!rc) rc = sem_value_arg(args, &v);
     return rc ? rc : mproc_sem_new((mproc_sem **)state, v);
 }
 
 static int bsem_create(const mproc_value *args, void **state)
 {
     unsigned v = 0; /* (set by sem_value_arg when it succeeds) */
-    int rc = sem_value_arg(args, &v);
+    int rc = mproc__mgr_at_most(args, 1, "BoundedSemaphore()", "[2] makes BoundedSemaphore(2)");
+    if (!rc) rc = sem_value_arg(args, &v);
     return rc ? rc : mproc_bounded_sem_new((mproc_sem **)state, v);
 }
 
@@ -520,7 +537,12 @@ static void cond_destroy(void *state)
 
 static int cond_create(const mproc_value *args, void **state)
 {
-    (void)args;
+    /* Condition(lock=None): the lock is always one of its own here */
+    int rc0 = mproc__mgr_at_most(args, 1, "Condition()", "[] makes Condition()");
+    if (rc0) return rc0;
+    if (mproc_value_kind_of(mproc__mgr_arg(args, 0)) != MPROC_V_NIL)
+        return mproc__mgr_fail(MPROC_EINVAL, "Condition(lock) takes no lock here: it has an "
+                                             "RLock of its own; [] makes Condition()");
     condition *c = calloc(1, sizeof *c);
     if (!c) return MPROC_ENOMEM;
     int rc = mproc_rlock_new(&c->lock);
@@ -610,7 +632,8 @@ static const mproc_method_def cond_methods[] = {
 
 static int event_create(const mproc_value *args, void **state)
 {
-    (void)args;
+    int rc = mproc__mgr_at_most(args, 0, "Event()", "[]");
+    if (rc) return rc;
     return mproc_event_new((mproc_event **)state);
 }
 
@@ -657,8 +680,12 @@ static const mproc_method_def event_methods[] = {
 
 static int barrier_create(const mproc_value *args, void **state)
 {
+    int rc = mproc__mgr_at_most(args, 1, "Barrier()", "[3] makes Barrier(3)");
+    if (rc) return rc;
     int n = unsigned_arg(args, 0, 0);
-    if (n <= 0) return mproc__mgr_fail(MPROC_EINVAL, "Barrier(parties)");
+    if (n <= 0)
+        return mproc__mgr_fail(MPROC_EINVAL,
+                               "Barrier(parties) takes an int > 0: [3] makes Barrier(3)");
     return mproc_barrier_new((mproc_barrier **)state, (unsigned)n, NULL, NULL);
 }
 

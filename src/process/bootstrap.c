@@ -128,6 +128,7 @@ int mproc__boot_encode(const mproc_process *p, mproc__fnref preload, void **blob
         if (!rc) rc = put(m, "target", mproc_value_uint(target));
         if (!rc) rc = put(m, "arg", mproc_value_bytes(p->arg, p->arglen));
         if (!rc) rc = encode_conns(p, m, fds, nfds);
+        if (!rc && p->passed) rc = put(m, "passed", mproc_value_copy(p->passed));
         if (!rc) rc = encode_authkey(m);
     }
     if (!rc) rc = mproc_value_encode(m, blob, len);
@@ -222,6 +223,8 @@ int mproc__boot_decode(const void *blob, size_t len, mproc__boot *b)
         b->arglen = n;
         const mproc_value *conns = mproc_value_map_get_str(m, "conns");
         if (!rc && conns) rc = decode_conns(conns, b);
+        const mproc_value *passed = mproc_value_map_get_str(m, "passed");
+        if (!rc && passed && !(b->passed = mproc_value_copy(passed))) rc = MPROC_ENOMEM;
         const void *k = mproc_value_get_bytes(mproc_value_map_get_str(m, "authkey"), &n);
         if (!rc && k && n > 0 && n <= MPROC_AUTHKEY_MAX) {
             if (!(b->authkey = malloc(n))) rc = MPROC_ENOMEM;
@@ -243,6 +246,7 @@ void mproc__boot_free(mproc__boot *b)
     free(b->parent_name);
     free(b->arg);
     free(b->conns);
+    mproc_value_free(b->passed);
     if (b->authkey) OPENSSL_cleanse(b->authkey, b->authkey_len);
     free(b->authkey);
     *b = (mproc__boot){0};
@@ -273,6 +277,8 @@ int mproc__boot_make_child(mproc__boot *b, const int *fds, size_t nfds, mproc_pr
     }
     p->identity = b->identity; /* lives as long as the child */
     b->identity = NULL;
+    p->passed = b->passed; /* adopted by the child (mproc__child_main) */
+    b->passed = NULL;
     for (size_t i = 0; i < b->nconns; i++) {
         const mproc__boot_conn *c = &b->conns[i];
         int r = c->rfd >= 0 && (size_t)c->rfd < nfds ? fds[c->rfd] : -1;

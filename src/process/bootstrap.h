@@ -5,13 +5,15 @@
  * identity, daemon flag, parent, logging level, default start method and
  * the family authkey;
  * the target as a function reference (module and offset); the argument
- * bytes; and the connections found in those bytes, as indexes into the fds
- * that travel beside the description. */
+ * bytes; the connections found in those bytes, as indexes into the fds
+ * that travel beside the description; and what the argument passers
+ * (process/passer.h) said of the other handles in them. */
 #ifndef MPROC_INTERNAL_BOOTSTRAP_H
 #define MPROC_INTERNAL_BOOTSTRAP_H
 
 #include "arena/fnref.h"
 #include "process/process.h"
+#include "mproc/value.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +39,7 @@ typedef struct mproc__boot {
     size_t arglen;
     mproc__boot_conn *conns;
     size_t nconns;
+    mproc_value *passed; /* the argument passers' descriptions, or NULL */
     uintptr_t arena_base;
     size_t arena_size;
     uint64_t sig_ign, sig_mask; /* bit s-1: signal s ignored / blocked */

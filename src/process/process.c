@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "platform/platform.h"
 #include "process/arg_check.h"
+#include "process/passer.h"
 #include "process/process.h"
 
 #include <poll.h>
@@ -95,7 +96,10 @@ int mproc_process_start(mproc_process *p)
     /* Registered before the child exists, so the parent writes less
      * shared memory while the child runs. */
     mproc__registry_add(p);
-    rc = m->start(p);
+    rc = mproc__args_describe(p->arg, p->arglen, &p->passed);
+    if (!rc) rc = m->start(p);
+    mproc_value_free(p->passed); /* the child has its own */
+    p->passed = NULL;
     if (rc == 0)
         p->started = true;
     else
@@ -285,6 +289,7 @@ int mproc_process_free(mproc_process *p)
         mproc__registry_remove(p);
     }
     if (p->sentinel >= 0) close(p->sentinel);
+    mproc_value_free(p->passed);
     pthread_mutex_destroy(&p->mu);
     if (p->name_owned) free(p->name);
     free(p);

@@ -19,6 +19,10 @@ struct mproc_process {
     void *arg; /* private copy of the argument bytes, or NULL; like identity
                 * and name (unless name_owned) it lives in the object's block */
     size_t arglen;
+    /* The handles of higher layers found in the argument bytes
+     * (process/passer.h), described at start for the child; NULL when
+     * none. The parent's copy is freed once the child is started. */
+    struct mproc_value *passed;
     char *name;
     bool name_owned; /* name was malloc'd apart (set_name) */
     char *identity;  /* "1", "1:2", ...: the child's position in the family */

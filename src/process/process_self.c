@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/module.h"
 #include "platform/platform.h"
+#include "process/passer.h"
 #include "process/process.h"
 
 #include <signal.h>
@@ -198,8 +199,22 @@ void mproc__child_main(mproc_process *p, pid_t parent, int parent_fd)
     become_child(p, parent, parent_fd);
     /* A daemon dies with its parent, also when the parent is already gone. */
     if (p->daemon && mproc__die_with_parent(parent) != 0) raise(SIGKILL);
+    if (p->passed) { /* the handles of higher layers in the bytes become the child's */
+        const char *what = "";
+        int rc = mproc__args_adopt(p->passed, p->arg, p->arglen, &what);
+        mproc_value_free(p->passed);
+        p->passed = NULL;
+        if (rc) {
+            mproc_log(MPROC_LOG_ERROR, "cannot adopt the %s handles passed in the arguments: %s",
+                      what, mproc_strerror(rc));
+            exit_function();
+            fflush(NULL);
+            _exit(1);
+        }
+    }
     MPROC__INFO("child process calling self.run()");
     int code = p->target(p->arg);
+    mproc__args_release();
     MPROC__INFO("process shutting down");
     exit_function();
     mproc__arena_thread_flush();
