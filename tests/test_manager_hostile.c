@@ -445,6 +445,30 @@ START_TEST(unauthenticated_clients)
 }
 END_TEST
 
+/* A client that connects and never authenticates (silent, or stopping
+ * half-way through its answer) is dropped after handshake_timeout_ms: it
+ * holds no server thread or connection slot for longer. */
+START_TEST(silent_handshakes_dropped)
+{
+    mproc_manager *m = mgr_start(_i, &(mproc_manager_opts){.handshake_timeout_ms = 300});
+    mproc_conn *silent = raw(m, false), *partial = raw(m, false);
+    const unsigned char part[] = {0, 0, 0, 40, '{', 's'}; /* an answer's start, no more */
+    send_raw(partial, part, sizeof part);
+    int64_t t0 = mproc_now_ns();
+    ck_assert(hung_up(silent, 5000));
+    ck_assert(hung_up(partial, 5000));
+    double s = (double)(mproc_now_ns() - t0) / 1e9;
+    ck_assert_msg(s < 3, "dropped after %.2f s", s);
+    mproc_conn_free(partial);
+    mproc_conn_free(silent);
+    still_serves(m);
+    TU_RC(mproc_manager_start(&(mproc_manager *){NULL},
+                              &(mproc_manager_opts){.handshake_timeout_ms = -1}),
+          MPROC_EINVAL);
+    mproc_manager_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("manager_hostile");
@@ -460,5 +484,6 @@ int main(void)
     tcase_add_loop_test(tc, thousand_connections, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, beyond_max_connections, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, unauthenticated_clients, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, silent_handshakes_dropped, 0, TU_NMETHODS);
     return tu_run(s);
 }

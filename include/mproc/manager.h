@@ -172,6 +172,13 @@ typedef struct mproc_manager_opts {
     const mproc_type_def *types;
     size_t ntypes;
     int idle_timeout_ms; /* the server closes a connection idle this long; 0: never */
+    /* A client that has not authenticated this long after it connected
+     * (it sent nothing, or too little) is dropped, so that silent
+     * connections cannot hold the server's threads and its
+     * max_connections; milliseconds, 0: MPROC_MANAGER_HANDSHAKE_MS.
+     * Applies when the server has an authkey (it always has one but for
+     * mproc_manager_serve with an empty key). */
+    int handshake_timeout_ms;
     int max_connections; /* 0: 4096 */
     /* The largest message, in bytes of its encoding, of one request or one
      * reply (a call's arguments or result): 0 means
@@ -209,6 +216,9 @@ typedef struct mproc_manager_opts {
 /* The default of mproc_manager_opts.max_message (as Python's connections
  * have none, the limit is ours): 64 MiB. */
 #define MPROC_MANAGER_MAX_MESSAGE ((size_t)64 << 20)
+
+/* The default of mproc_manager_opts.handshake_timeout_ms: 10 s. */
+#define MPROC_MANAGER_HANDSHAKE_MS 10000
 
 /* Starts a manager server (a child process) and connects to it (the
  * twin of Manager() / BaseManager.start()). Errors: the start method's,

@@ -180,7 +180,8 @@ static int hello(mproc_manager *m)
 
 int mproc__mgr_check_opts(const mproc_manager_opts *o)
 {
-    if ((o->max_message && o->max_message < MPROC__MGR_MIN_MSG) || o->call_timeout_ms < -1)
+    if ((o->max_message && o->max_message < MPROC__MGR_MIN_MSG) || o->call_timeout_ms < -1 ||
+        o->handshake_timeout_ms < 0)
         return MPROC_EINVAL;
     return 0;
 }

@@ -38,7 +38,7 @@ typedef struct server {
     mproc_listener *l;
     const mproc_type_def *types; /* custom ones; the built-in ones are searched first */
     size_t ntypes;
-    int idle_ms, max_conns;
+    int idle_ms, max_conns, handshake_ms;
     size_t max_msg;  /* the cap of a request, and of a reply to a client that did not say its own */
     mproc_auth auth; /* each connection's handshake, in its own thread */
     uint8_t key[MPROC_AUTHKEY_MAX];
@@ -732,9 +732,12 @@ static void *serve_client(void *arg)
     /* Nothing is decoded before the client has authenticated (both ways,
      * as Python's Listener does). */
     const mproc_auth *auth = &cl->s->auth;
-    if (auth->key && (mproc_deliver_challenge(cl->c, auth, MPROC_FOREVER) != 0 ||
-                      mproc_answer_challenge(cl->c, auth, MPROC_FOREVER) != 0))
-        goto done;
+    if (auth->key) { /* within handshake_ms in all: a silent client is dropped */
+        long long end = mproc_now_ns() + (long long)cl->s->handshake_ms * 1000000;
+        if (mproc_deliver_challenge(cl->c, auth, cl->s->handshake_ms) != 0) goto done;
+        long long left = (end - mproc_now_ns()) / 1000000;
+        if (left <= 0 || mproc_answer_challenge(cl->c, auth, (int)left) != 0) goto done;
+    }
     int idle = cl->s->idle_ms > 0 ? cl->s->idle_ms : MPROC_FOREVER;
     mproc__conn_set_spin(cl->c, mproc__mgr_spin_ns(MPROC__MGR_SPIN_SERVER_NS));
     while (!atomic_load(&cl->s->stop)) {
@@ -856,6 +859,8 @@ int mproc__mgr_serve(mproc_listener *l, const mproc_auth *auth, const mproc_mana
     s->types = o->types;
     s->ntypes = o->ntypes;
     s->idle_ms = o->idle_timeout_ms;
+    s->handshake_ms =
+        o->handshake_timeout_ms > 0 ? o->handshake_timeout_ms : MPROC_MANAGER_HANDSHAKE_MS;
     s->max_conns = o->max_connections > 0 ? o->max_connections : DEFAULT_MAX_CONNS;
     s->max_msg = o->max_message ? o->max_message : MPROC__MGR_MAX_MSG;
     s->auth = *auth;

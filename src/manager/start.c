@@ -19,7 +19,7 @@ typedef struct start_arg {
     bool family_key;
     uint32_t key_len;
     uint8_t key[MPROC_AUTHKEY_MAX];
-    int idle_ms, max_conns;
+    int idle_ms, max_conns, handshake_ms;
     uint64_t max_msg;
     uint32_t types_len;  /* CBOR of the custom types follows */
     uint32_t shared_len; /* then CBOR of the shared objects */
@@ -195,6 +195,7 @@ static int server_main(void *arg)
 {
     start_arg *a = arg;
     mproc_manager_opts o = {.idle_timeout_ms = a->idle_ms,
+                            .handshake_timeout_ms = a->handshake_ms,
                             .max_connections = a->max_conns,
                             .max_message = (size_t)a->max_msg};
     mproc_type_def *types = NULL;
@@ -261,6 +262,7 @@ int mproc_manager_start(mproc_manager **out, const mproc_manager_opts *opts)
     if (o.authkey) memcpy(a->key, o.authkey, o.authkey_len);
     a->key_len = (uint32_t)o.authkey_len;
     a->idle_ms = o.idle_timeout_ms;
+    a->handshake_ms = o.handshake_timeout_ms;
     a->max_conns = o.max_connections;
     a->max_msg = o.max_message;
     a->types_len = (uint32_t)blen;
