@@ -443,6 +443,9 @@ static mproc_value *ref(client *cl, uint64_t id, int delta)
 /* Names id (holding a reference of the server's), or unnames name (id 0).
  * The reference is taken by the caller (for id) and dropped here for the
  * object the name named before. */
+/* The copy of the name goes into s->names, freed by names_clear or a
+ * later name_set (the analyzer loses it in the array). */
+MPROC__ANALYZER_OFF("-Wanalyzer-malloc-leak")
 static int name_set(server *s, const char *name, uint64_t id)
 {
     int rc = 0;
@@ -461,8 +464,7 @@ static int name_set(server *s, const char *name, uint64_t id)
     } else if (!id) {
         rc = MPROC_ENOENT;
     } else {
-        char *c = strdup(name);
-        if (c && s->nnames == s->names_cap) {
+        if (s->nnames == s->names_cap) { /* room first, then the name */
             size_t nc = s->names_cap ? s->names_cap * 2 : 4;
             shared_name *n = realloc(s->names, nc * sizeof *n);
             if (n) {
@@ -470,17 +472,17 @@ static int name_set(server *s, const char *name, uint64_t id)
                 s->names_cap = nc;
             }
         }
-        if (!c || s->nnames == s->names_cap) {
-            free(c);
-            rc = MPROC_ENOMEM;
-        } else {
+        char *c = s->nnames < s->names_cap ? strdup(name) : NULL;
+        if (c)
             s->names[s->nnames++] = (shared_name){c, id};
-        }
+        else
+            rc = MPROC_ENOMEM;
     }
     MPROC__UNLOCK(&s->mu);
     if (old) mproc__mgr_obj_ref(old, -1);
     return rc;
 }
+MPROC__ANALYZER_ON
 
 /* Forgets every name (their references dropped). */
 static void names_clear(server *s)
