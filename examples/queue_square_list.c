@@ -50,9 +50,9 @@
  *
  * The items pass from one child to another, never through the parent: the
  * queue is in the arena, which every process of the family maps. The
- * squares travel as the bytes of a C int. p1 has exited before p2 starts, and mproc's
- * put copies an item into the queue before it returns, so all four are
- * there for p2 to find.
+ * squares travel as the bytes of a C int. p1 has exited before p2 starts,
+ * and mproc's put copies an item into the queue before it returns, so all
+ * four are there for p2 to find.
  */
 #include <mproc.h>
 #include <mproc/queue.h>
