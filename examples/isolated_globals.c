@@ -26,23 +26,19 @@
  *
  *     Result(in process p1): [1, 4, 9, 16]
  *     Result(in main program): []
+ *
+ * The global list is an mproc_value list, printed by mproc_value_repr as
+ * Python prints a list. Under spawn and forkserver the child is a new
+ * program image whose globals start as the program declares them (as
+ * Python's child re-imports the module and runs `result = []` again), so
+ * the list is made on first use, in whichever process uses it.
  */
 #include <mproc.h>
 
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define LIST_CAP 16
-
-/* A small fixed-capacity stand-in for a Python list of ints. */
-struct int_list {
-    size_t len;
-    int items[LIST_CAP];
-};
-
-/* The global list, empty at start. */
-static struct int_list result;
+static mproc_value *result; /* the global list: made empty on first use */
 
 /* Prints what failed and why, then exits: every mproc call is checked. */
 static void check(int rc, const char *what)
@@ -53,42 +49,39 @@ static void check(int rc, const char *what)
     }
 }
 
-static void list_append(struct int_list *list, int value)
-{
-    if (list->len < LIST_CAP) list->items[list->len++] = value;
-}
-
-/* Prints "Result(in WHERE): [a, b, ...]" the way Python formats a list. */
+/* print("Result(in WHERE): {}".format(result)) */
 static void print_result(const char *where)
 {
-    printf("Result(in %s): [", where);
-    for (size_t i = 0; i < result.len; i++) printf("%s%d", i > 0 ? ", " : "", result.items[i]);
-    printf("]\n");
+    if (result == NULL) check(mproc_value_pack(&result, "[]"), "result = []");
+    char *repr = mproc_value_repr_alloc(result);
+    if (repr == NULL) check(MPROC_ENOMEM, "repr(result)");
+    printf("Result(in %s): %s\n", where, repr);
+    free(repr);
 }
 
 /* The target. arg points to the child's private copy of mylist. */
 static int square_list(void *arg)
 {
-    const struct int_list *mylist = arg;
-
+    const int *mylist = arg;
+    if (result == NULL) check(mproc_value_pack(&result, "[]"), "result = []");
     /* Appends to the child's copy of the global; the parent never sees it. */
-    for (size_t i = 0; i < mylist->len; i++)
-        list_append(&result, mylist->items[i] * mylist->items[i]);
+    for (int i = 0; i < 4; i++)
+        check(mproc_value_list_append(result, mproc_value_int(mylist[i] * mylist[i])),
+              "result.append(num * num)");
     print_result("process p1");
     return 0;
 }
 
 int main(void)
 {
-    struct int_list mylist = {.len = 4, .items = {1, 2, 3, 4}};
+    int mylist[] = {1, 2, 3, 4};
     mproc_process *p1;
+    int code;
 
     /* The list travels to the child as argument bytes (a copy). */
-    check(mproc_process_new(&p1, square_list, &mylist, sizeof mylist, NULL), "mproc_process_new");
+    check(mproc_process_new(&p1, square_list, mylist, sizeof mylist, NULL), "mproc_process_new");
     check(mproc_process_start(p1), "mproc_process_start");
     check(mproc_process_join(p1, MPROC_FOREVER), "mproc_process_join");
-
-    int code;
     check(mproc_process_exitcode(p1, &code), "mproc_process_exitcode");
     if (code != 0) {
         fprintf(stderr, "isolated_globals: p1 exited with code %d\n", code);
@@ -96,7 +89,7 @@ int main(void)
     }
     check(mproc_process_free(p1), "mproc_process_free");
 
-    /* Still empty here: the parent's `result` was never touched. */
-    print_result("main program");
+    print_result("main program"); /* still empty: the parent's `result` was never touched */
+    mproc_value_free(result);
     return 0;
 }

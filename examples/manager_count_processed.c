@@ -66,7 +66,7 @@
  *         processed_count.value += 1
  *         total = processed_count.value
  *
- * which is what this twin does: a manager "Value" made with ['i', 0] and a
+ * which is what this twin does: a manager "Value" made with "si", "i", 0 and a
  * manager "Lock", each worker holding the lock across get() and set(v + 1)
  * (each one call to the server: without the lock two workers could read
  * the same v). Each worker prints the total it wrote, so the totals 1, 2
@@ -79,26 +79,19 @@
  * of its own on the same manager (they connect on first use, with the
  * family authkey; manager.h, "Processes"), under fork, spawn and
  * forkserver.
- * Timeouts of get are handled as in queue_add_status.c; a manager call is
- * bounded too (the lock is taken with a 10 s timeout).
+ * Timeouts of get are handled as in queue_add_status.c. Each manager call
+ * is one format call: mproc_proxy_callf(count, "set", NULL, "i", v) is
+ * count.set(v), and mproc_proxy_callf_unpack(count, "get", NULL, "i", &v)
+ * reads the result into an int.
  */
 #include <mproc.h>
 #include <mproc/queue.h>
 
-#include <inttypes.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NUM_WORKERS 3
-#define NUM_ITEMS   3
-
-static const char *const initial_data[NUM_ITEMS] = {
-    "first data item",
-    "second data item",
-    "third data item",
-};
 
 /* Prints what failed and why, then exits: every mproc call is checked. */
 static void check(int rc, const char *what)
@@ -109,171 +102,88 @@ static void check(int rc, const char *what)
     }
 }
 
-/* Exits when an allocating call (a value constructor, the repr) returned
- * NULL, which means memory ran out; otherwise returns p. */
-static void *check_alloc(void *p, const char *what)
-{
-    if (p == NULL) check(MPROC_ENOMEM, what);
-    return p;
-}
+/* Puts the value the format makes (Python's queue.put(item)). */
+#define PUT(queue, ...)                                                                            \
+    do {                                                                                           \
+        mproc_value *v_;                                                                           \
+        check(mproc_value_pack(&v_, __VA_ARGS__), "packing an item");                              \
+        check(mproc_queue_put_value(queue, v_, MPROC_FOREVER), "queue.put");                       \
+        mproc_value_free(v_);                                                                      \
+    } while (0)
 
-/* Appends item to list, exiting on failure. */
-static void append(mproc_value *list, mproc_value *item)
-{
-    check(mproc_value_list_append(list, check_alloc(item, "making a value")),
-          "mproc_value_list_append");
-}
-
-/* True when v is the string "STOP" (Python's item == 'STOP'). */
-static bool is_stop(const mproc_value *v)
-{
-    size_t len;
-    const char *s = mproc_value_get_str(v, &len);
-    return s != NULL && len == 4 && memcmp(s, "STOP", 4) == 0;
-}
-
-/* Builds the dict {'id': id, 'data': data}. */
-static mproc_value *make_item(int id, const char *data)
-{
-    mproc_value *item = check_alloc(mproc_value_map(), "mproc_value_map");
-    check(mproc_value_map_set_str(item, "id", check_alloc(mproc_value_int(id), "mproc_value_int")),
-          "mproc_value_map_set_str");
-    check(mproc_value_map_set_str(item, "data",
-                                  check_alloc(mproc_value_str(data), "mproc_value_str")),
-          "mproc_value_map_set_str");
-    return item;
-}
-
-/* item['data'] = item['data'] * 2: the string twice over. */
-static int double_data(mproc_value *item)
-{
-    size_t len = 0;
-    const mproc_value *old = mproc_value_map_get_str(item, "data");
-    const char *data = old != NULL ? mproc_value_get_str(old, &len) : NULL;
-    if (data == NULL) return MPROC_EINVAL; /* no 'data', or not a string */
-
-    char *twice = check_alloc(malloc(2 * len + 1), "malloc");
-    memcpy(twice, data, len);
-    memcpy(twice + len, data, len);
-    /* The old string is freed by the map, so data is not used after this. */
-    int rc = mproc_value_map_set_str(
-        item, "data", check_alloc(mproc_value_strn(twice, 2 * len), "mproc_value_strn"));
-    free(twice);
-    return rc;
-}
-
-/* Calls a method with one argument (NULL: none). */
-static int call1(mproc_proxy *p, const char *method, mproc_value *arg, mproc_value **result)
-{
-    mproc_value *args = check_alloc(mproc_value_list(), "mproc_value_list");
-    if (arg != NULL) append(args, arg);
-    int rc = mproc_proxy_call(p, method, args, result);
-    mproc_value_free(args);
-    return rc;
-}
-
-/* processed_count.value, as an int. */
-static int get_count(mproc_proxy *processed_count, int64_t *out)
-{
-    mproc_value *v = NULL;
-    int rc = call1(processed_count, "get", NULL, &v);
-    if (rc == 0 && mproc_value_get_int(v, out) != 0) rc = MPROC_EPROTO;
-    mproc_value_free(v);
-    return rc;
-}
-
-/* with lock: processed_count.value += 1; total = processed_count.value */
-static int count_one(mproc_proxy *processed_count, mproc_proxy *lock, int64_t *total)
-{
-    /* lock.acquire(timeout=10): the result says whether it was taken. */
-    mproc_value *taken = NULL;
-    int rc = call1(lock, "acquire", mproc_value_int(10000), &taken);
-    bool ok = false;
-    if (rc == 0 && (mproc_value_get_bool(taken, &ok) != 0 || !ok)) rc = MPROC_ETIMEDOUT;
-    mproc_value_free(taken);
-    if (rc != 0) return rc;
-
-    int64_t v;
-    if ((rc = get_count(processed_count, &v)) == 0 &&
-        (rc = call1(processed_count, "set", mproc_value_int(v + 1), NULL)) == 0)
-        *total = v + 1;
-    /* Released also when the update failed. */
-    int rc_release = call1(lock, "release", NULL, NULL);
-    return rc != 0 ? rc : rc_release;
-}
-
-/* ---- what each worker gets --------------------------------------------------------- */
-
-/* args=(queue, processed_count, lock) */
+/* args=(queue, processed_count, lock): the queue is in the arena, at the
+ * same address in every process; the proxies become the child's own. */
 struct worker_args {
     mproc_queue *queue;
     mproc_proxy *processed_count, *lock;
 };
 
+/* item['data'] = item['data'] * 2: the string twice over. The map takes
+ * the new string and frees the old, so data is not used after that. */
+static void double_data(mproc_value *item)
+{
+    const char *data;
+    size_t len;
+    check(mproc_value_unpack(item, "{s:s#}", "data", &data, &len), "item['data']");
+    char *twice = malloc(2 * len + 1);
+    if (twice == NULL) check(MPROC_ENOMEM, "item['data'] * 2");
+    memcpy(twice, data, len);
+    memcpy(twice + len, data, len);
+    check(mproc_value_map_set_str(item, "data", mproc_value_strn(twice, 2 * len)),
+          "item['data'] = item['data'] * 2");
+    free(twice);
+}
+
 /* The target. */
 static int worker(void *arg)
 {
-    const struct worker_args *a = arg;
+    struct worker_args *a = arg;
     mproc_queue *queue = a->queue;
-    mproc_proxy *processed_count = a->processed_count, *lock = a->lock;
-    const char *name = mproc_process_name(mproc_current_process());
-
     for (;;) {
         mproc_value *item;
-        /* item = queue.get(timeout=1) */
-        int rc = mproc_queue_get_value(queue, &item, 1000);
-        if (rc == MPROC_ETIMEDOUT) continue; /* except ...Empty: continue */
-        check(rc, "mproc_queue_get_value");
-
-        if (is_stop(item)) {
+        const char *stop;
+        int rc = mproc_queue_get_value(queue, &item, 1000); /* queue.get(timeout=1) */
+        if (rc == MPROC_ETIMEDOUT) continue;                /* except ...Empty: continue */
+        check(rc, "queue.get");
+        if (mproc_value_unpack(item, "s", &stop) == 0 && strcmp(stop, "STOP") == 0) {
             mproc_value_free(item);
             break;
         }
-        if (mproc_value_kind_of(item) != MPROC_V_MAP) {
-            fprintf(stderr, "manager_count_processed: %s: got an item that is not a dict\n", name);
-            mproc_value_free(item);
-            return 1;
-        }
-
-        check(double_data(item), "item['data'] * 2");
-        /* item['status'] = 'processed' (the map takes the new value) */
-        check(mproc_value_map_set_str(item, "status",
-                                      check_alloc(mproc_value_str("processed"), "mproc_value_str")),
-              "mproc_value_map_set_str");
-
-        int64_t total = 0;
-        check(count_one(processed_count, lock, &total), "counting the item");
-
-        char *repr = check_alloc(mproc_value_repr_alloc(item), "mproc_value_repr_alloc");
-        printf("Process %s: processed %s, Total processed: %" PRId64 "\n", name, repr, total);
+        double_data(item);
+        check(mproc_value_map_set_str(item, "status", mproc_value_str("processed")),
+              "item['status'] = 'processed'");
+        /* with lock: processed_count.value += 1 (the manager Lock's
+         * acquire() waits without a deadline, as Python's does) */
+        int total;
+        check(mproc_proxy_callf(a->lock, "acquire", NULL, NULL), "lock.acquire()");
+        check(mproc_proxy_callf_unpack(a->processed_count, "get", NULL, "i", &total),
+              "processed_count.value");
+        check(mproc_proxy_callf(a->processed_count, "set", NULL, "i", ++total),
+              "processed_count.value += 1");
+        check(mproc_proxy_callf(a->lock, "release", NULL, NULL), "lock.release()");
+        char *repr = mproc_value_repr_alloc(item);
+        if (repr == NULL) check(MPROC_ENOMEM, "repr(item)");
+        printf("Process %s: processed %s, Total processed: %d\n",
+               mproc_process_name(mproc_current_process()), repr, total);
         free(repr);
         mproc_value_free(item);
     }
-
-    return 0; /* (the proxies passed in are freed with the worker) */
+    return 0;
 }
 
 int main(void)
 {
-    /* queue = multiprocessing.Queue(): unbounded, in the arena. */
     mproc_queue *queue;
-    check(mproc_queue_new(&queue, NULL), "mproc_queue_new");
+    check(mproc_queue_new(&queue, NULL), "multiprocessing.Queue()");
 
-    /* manager = multiprocessing.Manager() */
+    /* manager = multiprocessing.Manager(); processed_count =
+     * manager.Value('i', 0); and lock = manager.Lock() */
     mproc_manager *manager;
-    check(mproc_manager_start(&manager, NULL), "mproc_manager_start");
-
-    /* processed_count = manager.Value('i', 0); lock = manager.Lock() */
-    mproc_value *value_args = check_alloc(mproc_value_list(), "mproc_value_list");
-    append(value_args, mproc_value_str("i"));
-    append(value_args, mproc_value_int(0));
-    mproc_proxy *processed_count, *lock;
-    check(mproc_manager_create(manager, "Value", value_args, &processed_count), "manager.Value");
-    mproc_value_free(value_args);
-    check(mproc_manager_create(manager, "Lock", NULL, &lock), "manager.Lock");
-
-    /* The workers' argument bytes: args=(queue, processed_count, lock). */
-    struct worker_args args = {queue, processed_count, lock};
+    struct worker_args args = {queue, NULL, NULL};
+    check(mproc_manager_start(&manager, NULL), "multiprocessing.Manager()");
+    check(mproc_manager_createf(manager, "Value", &args.processed_count, "si", "i", 0),
+          "manager.Value('i', 0)");
+    check(mproc_manager_createf(manager, "Lock", &args.lock, NULL), "manager.Lock()");
 
     /* Three workers named Worker-0..2, each started as it is created. */
     fflush(stdout); /* nothing buffered is copied into a forked child */
@@ -288,17 +198,10 @@ int main(void)
     }
 
     /* for item in initial_data: queue.put(item) */
-    for (int i = 0; i < NUM_ITEMS; i++) {
-        mproc_value *item = make_item(i + 1, initial_data[i]);
-        check(mproc_queue_put_value(queue, item, MPROC_FOREVER), "mproc_queue_put_value");
-        mproc_value_free(item);
-    }
-
-    /* One "STOP" per worker: each worker stops at the first it gets. */
-    mproc_value *stop = check_alloc(mproc_value_str("STOP"), "mproc_value_str");
-    for (int i = 0; i < NUM_WORKERS; i++)
-        check(mproc_queue_put_value(queue, stop, MPROC_FOREVER), "mproc_queue_put_value");
-    mproc_value_free(stop);
+    PUT(queue, "{s:i, s:s}", "id", 1, "data", "first data item");
+    PUT(queue, "{s:i, s:s}", "id", 2, "data", "second data item");
+    PUT(queue, "{s:i, s:s}", "id", 3, "data", "third data item");
+    for (int i = 0; i < NUM_WORKERS; i++) PUT(queue, "s", "STOP"); /* one per worker */
 
     int failed = 0;
     for (int i = 0; i < NUM_WORKERS; i++) {
@@ -313,13 +216,12 @@ int main(void)
         check(mproc_process_free(processes[i]), "mproc_process_free");
     }
 
-    /* print(f"Total items processed: {processed_count.value}") */
-    int64_t total;
-    check(get_count(processed_count, &total), "processed_count.value");
-    printf("Total items processed: %" PRId64 "\n", total);
-
-    mproc_proxy_free(lock);
-    mproc_proxy_free(processed_count);
+    int total;
+    check(mproc_proxy_callf_unpack(args.processed_count, "get", NULL, "i", &total),
+          "processed_count.value");
+    printf("Total items processed: %d\n", total);
+    mproc_proxy_free(args.lock);
+    mproc_proxy_free(args.processed_count);
     mproc_manager_free(manager);
     mproc_queue_free(queue);
     return failed;

@@ -41,9 +41,11 @@
  * server process finds the functions again under every start method,
  * because they are functions of this program. manager.Maths() is
  * mproc_manager_create(manager, "Maths", ...), and maths.add(4, 3) is
- * mproc_proxy_call(maths, "add", [4, 3], &result); the calls run in the
- * server process. A method fails as a Python method raises, with
- * mproc_task_fail: the caller gets MPROC_EMETHOD and the message from
+ * mproc_proxy_callf_unpack(maths, "add", "ii", "I", 4, 3, &n): the
+ * arguments packed from a format, the result read into an int64_t; the
+ * calls run in the server process. A method reads its arguments with
+ * mproc_value_unpack and packs its result with mproc_value_pack. A method fails as a Python method
+ * raises, with mproc_task_fail: the caller gets MPROC_EMETHOD and the message from
  * mproc_manager_last_error (here, for arguments that are not numbers).
  */
 #include <mproc.h>
@@ -65,13 +67,6 @@ static void check(int rc, const char *what)
     }
 }
 
-/* Exits when an allocating call returned NULL (memory ran out). */
-static void *check_alloc(void *p, const char *what)
-{
-    if (p == NULL) check(MPROC_ENOMEM, what);
-    return p;
-}
-
 /* ---- the MathsClass, run by the server process --------------------------------------- */
 
 /* MathsClass() has no state of its own: the state is NULL. */
@@ -82,27 +77,15 @@ static int maths_create(const mproc_value *args, void **state)
     return 0;
 }
 
-/* x and y of (self, x, y), both ints (Python's int; floats are not needed
- * by this example, so they are refused as any other type). */
-static int two_ints(const mproc_value *args, const char *name, int64_t *x, int64_t *y)
-{
-    if (mproc_value_len(args) != 2)
-        return mproc_task_fail("%s() takes 2 arguments (%zu given)", name, mproc_value_len(args));
-    if (mproc_value_get_int(mproc_value_list_get(args, 0), x) != 0 ||
-        mproc_value_get_int(mproc_value_list_get(args, 1), y) != 0)
-        return mproc_task_fail("unsupported operand type(s) for %s", name);
-    return 0;
-}
-
-/* def add(self, x, y): return x + y */
+/* def add(self, x, y): return x + y (ints: Python's int; floats are not
+ * needed by this example, so they are refused as any other type) */
 static int maths_add(void *state, const mproc_value *args, mproc_value **result)
 {
     (void)state;
     int64_t x, y, sum;
-    int rc = two_ints(args, "add", &x, &y);
-    if (rc != 0) return rc;
+    if (mproc_value_unpack(args, "[II]", &x, &y) != 0) return mproc_task_fail("add(x, y): ints");
     if (__builtin_add_overflow(x, y, &sum)) return mproc_task_fail("add: integer overflow");
-    return (*result = mproc_value_int(sum)) != NULL ? 0 : MPROC_ENOMEM;
+    return mproc_value_pack(result, "I", sum);
 }
 
 /* def mul(self, x, y): return x * y */
@@ -110,10 +93,9 @@ static int maths_mul(void *state, const mproc_value *args, mproc_value **result)
 {
     (void)state;
     int64_t x, y, product;
-    int rc = two_ints(args, "mul", &x, &y);
-    if (rc != 0) return rc;
+    if (mproc_value_unpack(args, "[II]", &x, &y) != 0) return mproc_task_fail("mul(x, y): ints");
     if (__builtin_mul_overflow(x, y, &product)) return mproc_task_fail("mul: integer overflow");
-    return (*result = mproc_value_int(product)) != NULL ? 0 : MPROC_ENOMEM;
+    return mproc_value_pack(result, "I", product);
 }
 
 /* MyManager.register('Maths', MathsClass) */
@@ -134,27 +116,6 @@ static const mproc_type_def my_manager_types[] = {
 
 /* ---- the program ------------------------------------------------------------------ */
 
-/* maths.<method>(x, y), printed as Python's print() of an int. */
-static void call_and_print(mproc_proxy *maths, const char *method, int64_t x, int64_t y)
-{
-    mproc_value *args = check_alloc(mproc_value_list(), "mproc_value_list");
-    check(mproc_value_list_append(args, check_alloc(mproc_value_int(x), "mproc_value_int")),
-          "mproc_value_list_append");
-    check(mproc_value_list_append(args, check_alloc(mproc_value_int(y), "mproc_value_int")),
-          "mproc_value_list_append");
-    mproc_value *result = NULL;
-    check(mproc_proxy_call(maths, method, args, &result), method);
-    mproc_value_free(args);
-
-    int64_t n;
-    if (mproc_value_get_int(result, &n) != 0) {
-        fprintf(stderr, "manager_custom_type: %s did not return an int\n", method);
-        exit(1);
-    }
-    printf("%" PRId64 "\n", n);
-    mproc_value_free(result);
-}
-
 int main(void)
 {
     /* with MyManager() as manager: a manager serving the built-in types
@@ -170,8 +131,12 @@ int main(void)
     mproc_proxy *maths;
     check(mproc_manager_create(manager, "Maths", NULL, &maths), "manager.Maths()");
 
-    call_and_print(maths, "add", 4, 3); /* prints 7 */
-    call_and_print(maths, "mul", 7, 8); /* prints 56 */
+    /* print(maths.add(4, 3)); print(maths.mul(7, 8)) */
+    int64_t n;
+    check(mproc_proxy_callf_unpack(maths, "add", "ii", "I", 4, 3, &n), "maths.add(4, 3)");
+    printf("%" PRId64 "\n", n); /* prints 7 */
+    check(mproc_proxy_callf_unpack(maths, "mul", "ii", "I", 7, 8, &n), "maths.mul(7, 8)");
+    printf("%" PRId64 "\n", n); /* prints 56 */
 
     /* The end of the with block: the proxy, then the manager. */
     mproc_proxy_free(maths);

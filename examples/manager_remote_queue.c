@@ -88,13 +88,6 @@ static void check(int rc, const char *what)
     }
 }
 
-/* Exits when an allocating call returned NULL (memory ran out). */
-static void *check_alloc(void *p, const char *what)
-{
-    if (p == NULL) check(MPROC_ENOMEM, what);
-    return p;
-}
-
 /* ---- 10.1: the server ------------------------------------------------------------- */
 
 /* Called by mproc_manager_serve once it listens: the address, with the
@@ -152,11 +145,7 @@ static int client_put(void *arg)
     fflush(stdout);
 
     /* queue.put('hello') */
-    mproc_value *args = check_alloc(mproc_value_list(), "mproc_value_list");
-    check(mproc_value_list_append(args, check_alloc(mproc_value_str("hello"), "mproc_value_str")),
-          "mproc_value_list_append");
-    check(mproc_proxy_call(queue, "put", args, NULL), "queue.put('hello')");
-    mproc_value_free(args);
+    check(mproc_proxy_callf(queue, "put", NULL, "s", "hello"), "queue.put('hello')");
 
     mproc_proxy_free(queue);
     mproc_manager_free(m);
@@ -170,16 +159,12 @@ static int client_get(void *arg)
     mproc_manager *m = connect_queue(arg, &queue);
 
     /* queue.get(timeout=10): waits in the server for client 1's put. */
-    mproc_value *args = check_alloc(mproc_value_list(), "mproc_value_list");
-    check(
-        mproc_value_list_append(args, check_alloc(mproc_value_int(TIMEOUT_MS), "mproc_value_int")),
-        "mproc_value_list_append");
     mproc_value *item = NULL;
-    check(mproc_proxy_call(queue, "get", args, &item), "queue.get()");
-    mproc_value_free(args);
+    check(mproc_proxy_callf(queue, "get", &item, "i", TIMEOUT_MS), "queue.get()");
 
     /* print(f"Client 2: got {queue.get()!r}"): !r shows the quotes. */
-    char *repr = check_alloc(mproc_value_repr_alloc(item), "mproc_value_repr_alloc");
+    char *repr = mproc_value_repr_alloc(item);
+    if (repr == NULL) check(MPROC_ENOMEM, "repr(item)");
     printf("Client 2: got %s\n", repr);
     free(repr);
     mproc_value_free(item);

@@ -70,19 +70,11 @@
 #include <mproc.h>
 #include <mproc/queue.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NUM_WORKERS 3
-#define NUM_ITEMS   3
-
-static const char *const initial_data[NUM_ITEMS] = {
-    "first data item",
-    "second data item",
-    "third data item",
-};
 
 /* Prints what failed and why, then exits: every mproc call is checked. */
 static void check(int rc, const char *what)
@@ -93,77 +85,14 @@ static void check(int rc, const char *what)
     }
 }
 
-/* Exits when an allocating call (a value constructor, the repr) returned
- * NULL, which means memory ran out; otherwise returns p. */
-static void *check_alloc(void *p, const char *what)
-{
-    if (p == NULL) check(MPROC_ENOMEM, what);
-    return p;
-}
-
-/* True when v is the string "STOP" (Python's item == 'STOP'). */
-static bool is_stop(const mproc_value *v)
-{
-    size_t len;
-    const char *s = mproc_value_get_str(v, &len);
-    return s != NULL && len == 4 && memcmp(s, "STOP", 4) == 0;
-}
-
-/* Builds the dict {'id': id, 'data': data}. */
-static mproc_value *make_item(int id, const char *data)
-{
-    mproc_value *item = check_alloc(mproc_value_map(), "mproc_value_map");
-    check(mproc_value_map_set_str(item, "id", check_alloc(mproc_value_int(id), "mproc_value_int")),
-          "mproc_value_map_set_str");
-    check(mproc_value_map_set_str(item, "data",
-                                  check_alloc(mproc_value_str(data), "mproc_value_str")),
-          "mproc_value_map_set_str");
-    return item;
-}
-
-/* item['data'] = item['data'] * 2: the string twice over. */
-static int double_data(mproc_value *item)
-{
-    size_t len = 0;
-    const mproc_value *old = mproc_value_map_get_str(item, "data");
-    const char *data = old != NULL ? mproc_value_get_str(old, &len) : NULL;
-    if (data == NULL) return MPROC_EINVAL; /* no 'data', or not a string */
-
-    char *twice = check_alloc(malloc(2 * len + 1), "malloc");
-    memcpy(twice, data, len);
-    memcpy(twice + len, data, len);
-    /* The old string is freed by the map, so data is not used after this. */
-    int rc = mproc_value_map_set_str(
-        item, "data", check_alloc(mproc_value_strn(twice, 2 * len), "mproc_value_strn"));
-    free(twice);
-    return rc;
-}
-
-/* with processed_count.get_lock(): processed_count.value += 1
- * Returns the new count in *total. */
-static int count_one(mproc_shared *processed_count, int64_t *total)
-{
-    mproc_lock *lock = mproc_shared_get_lock(processed_count);
-    int rc = mproc_lock_acquire(lock, MPROC_FOREVER);
-    if (rc == MPROC_EOWNERDEAD) {
-        /* We hold the lock, but a worker died holding it. The count is one
-         * int written by one set call, so it is whole: mark the lock
-         * usable again and go on. */
-        if ((rc = mproc_lock_make_consistent(lock)) < 0) {
-            mproc_lock_release(lock);
-            return rc;
-        }
-    } else if (rc < 0) {
-        return rc;
-    }
-    int64_t v;
-    if ((rc = mproc_shared_get_int(processed_count, 0, &v)) >= 0 &&
-        (rc = mproc_shared_set_int(processed_count, 0, v + 1)) >= 0)
-        *total = v + 1;
-    /* Released also when the update failed. */
-    int rc_release = mproc_lock_release(lock);
-    return rc < 0 ? rc : rc_release;
-}
+/* Puts the value the format makes (Python's queue.put(item)). */
+#define PUT(queue, ...)                                                                            \
+    do {                                                                                           \
+        mproc_value *v_;                                                                           \
+        check(mproc_value_pack(&v_, __VA_ARGS__), "packing an item");                              \
+        check(mproc_queue_put_value(queue, v_, MPROC_FOREVER), "queue.put");                       \
+        mproc_value_free(v_);                                                                      \
+    } while (0)
 
 /* What each worker gets, copied as bytes: the queue and the counter live
  * in the arena, at the same address in every process of the family. */
@@ -172,41 +101,54 @@ struct worker_args {
     mproc_shared *processed_count;
 };
 
+/* item['data'] = item['data'] * 2: the string twice over. The map takes
+ * the new string and frees the old, so data is not used after that. */
+static void double_data(mproc_value *item)
+{
+    const char *data;
+    size_t len;
+    check(mproc_value_unpack(item, "{s:s#}", "data", &data, &len), "item['data']");
+    char *twice = malloc(2 * len + 1);
+    if (twice == NULL) check(MPROC_ENOMEM, "item['data'] * 2");
+    memcpy(twice, data, len);
+    memcpy(twice + len, data, len);
+    check(mproc_value_map_set_str(item, "data", mproc_value_strn(twice, 2 * len)),
+          "item['data'] = item['data'] * 2");
+    free(twice);
+}
+
 /* The target. */
 static int worker(void *arg)
 {
-    const struct worker_args *a = arg;
+    struct worker_args *a = arg;
     mproc_queue *queue = a->queue;
-    const char *name = mproc_process_name(mproc_current_process());
-
     for (;;) {
         mproc_value *item;
-        /* item = queue.get(timeout=1) */
-        int rc = mproc_queue_get_value(queue, &item, 1000);
-        if (rc == MPROC_ETIMEDOUT) continue; /* except ...Empty: continue */
-        check(rc, "mproc_queue_get_value");
-
-        if (is_stop(item)) {
+        const char *stop;
+        int rc = mproc_queue_get_value(queue, &item, 1000); /* queue.get(timeout=1) */
+        if (rc == MPROC_ETIMEDOUT) continue;                /* except ...Empty: continue */
+        check(rc, "queue.get");
+        if (mproc_value_unpack(item, "s", &stop) == 0 && strcmp(stop, "STOP") == 0) {
             mproc_value_free(item);
             break;
         }
-        if (mproc_value_kind_of(item) != MPROC_V_MAP) {
-            fprintf(stderr, "queue_count_processed: %s: got an item that is not a dict\n", name);
-            mproc_value_free(item);
-            return 1;
+        double_data(item);
+        check(mproc_value_map_set_str(item, "status", mproc_value_str("processed")),
+              "item['status'] = 'processed'");
+        /* with processed_count.get_lock(): processed_count.value += 1. The
+         * total is the one written under the lock, so each line's differs. */
+        int64_t total = -1;
+        MPROC_WITH(mproc_shared_get_lock(a->processed_count))
+        {
+            check(mproc_shared_get_int(a->processed_count, 0, &total), "processed_count.value");
+            check(mproc_shared_set_int(a->processed_count, 0, ++total),
+                  "processed_count.value += 1");
         }
-
-        check(double_data(item), "item['data'] * 2");
-        /* item['status'] = 'processed' (the map takes the new value) */
-        check(mproc_value_map_set_str(item, "status",
-                                      check_alloc(mproc_value_str("processed"), "mproc_value_str")),
-              "mproc_value_map_set_str");
-
-        int64_t total = 0;
-        check(count_one(a->processed_count, &total), "counting the item");
-
-        char *repr = check_alloc(mproc_value_repr_alloc(item), "mproc_value_repr_alloc");
-        printf("Process %s: processed %s, Total processed: %lld\n", name, repr, (long long)total);
+        if (total < 0) return 1; /* the lock could not be taken (logged) */
+        char *repr = mproc_value_repr_alloc(item);
+        if (repr == NULL) check(MPROC_ENOMEM, "repr(item)");
+        printf("Process %s: processed %s, Total processed: %lld\n",
+               mproc_process_name(mproc_current_process()), repr, (long long)total);
         free(repr);
         mproc_value_free(item);
     }
@@ -215,18 +157,15 @@ static int worker(void *arg)
 
 int main(void)
 {
-    /* queue = multiprocessing.Queue(): unbounded, in the arena. */
     mproc_queue *queue;
-    check(mproc_queue_new(&queue, NULL), "mproc_queue_new");
-
-    /* processed_count = Value('i', 0), with an RLock of its own. */
-    mproc_shared *processed_count;
+    check(mproc_queue_new(&queue, NULL), "multiprocessing.Queue()");
+    /* processed_count = Value('i', 0), with its own lock */
     int zero = 0;
-    check(mproc_shared_value_new(&processed_count, 'i', &zero, NULL), "mproc_shared_value_new");
+    struct worker_args args = {queue, NULL};
+    check(mproc_shared_value_new(&args.processed_count, 'i', &zero, NULL), "Value('i', 0)");
 
-    /* Three workers named Worker-0..2, each started as it is created. They
-     * get the queue and the counter as their argument bytes. */
-    const struct worker_args args = {queue, processed_count};
+    /* Three workers named Worker-0..2, each started as it is created. */
+    fflush(stdout); /* nothing buffered is copied into a forked child */
     mproc_process *processes[NUM_WORKERS];
     for (int i = 0; i < NUM_WORKERS; i++) {
         char name[32];
@@ -237,19 +176,11 @@ int main(void)
         check(mproc_process_start(processes[i]), "mproc_process_start");
     }
 
-    /* for item in initial_data: queue.put(item). The queue keeps a copy
-     * (put encodes the value), so the parent frees its own at once. */
-    for (int i = 0; i < NUM_ITEMS; i++) {
-        mproc_value *item = make_item(i + 1, initial_data[i]);
-        check(mproc_queue_put_value(queue, item, MPROC_FOREVER), "mproc_queue_put_value");
-        mproc_value_free(item);
-    }
-
-    /* One "STOP" per worker: each worker stops at the first it gets. */
-    mproc_value *stop = check_alloc(mproc_value_str("STOP"), "mproc_value_str");
-    for (int i = 0; i < NUM_WORKERS; i++)
-        check(mproc_queue_put_value(queue, stop, MPROC_FOREVER), "mproc_queue_put_value");
-    mproc_value_free(stop);
+    /* for item in initial_data: queue.put(item) */
+    PUT(queue, "{s:i, s:s}", "id", 1, "data", "first data item");
+    PUT(queue, "{s:i, s:s}", "id", 2, "data", "second data item");
+    PUT(queue, "{s:i, s:s}", "id", 3, "data", "third data item");
+    for (int i = 0; i < NUM_WORKERS; i++) PUT(queue, "s", "STOP"); /* one per worker */
 
     int failed = 0;
     for (int i = 0; i < NUM_WORKERS; i++) {
@@ -265,10 +196,9 @@ int main(void)
     }
 
     int64_t total;
-    check(mproc_shared_get_int(processed_count, 0, &total), "mproc_shared_get_int");
+    check(mproc_shared_get_int(args.processed_count, 0, &total), "processed_count.value");
     printf("Total items processed: %lld\n", (long long)total);
-
-    mproc_shared_free(processed_count);
+    mproc_shared_free(args.processed_count);
     mproc_queue_free(queue);
     return failed;
 }

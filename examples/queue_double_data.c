@@ -63,13 +63,6 @@
 #include <string.h>
 
 #define NUM_WORKERS 3
-#define NUM_ITEMS   3
-
-static const char *const initial_data[NUM_ITEMS] = {
-    "first data item",
-    "second data item",
-    "third data item",
-};
 
 /* Prints what failed and why, then exits: every mproc call is checked. */
 static void check(int rc, const char *what)
@@ -80,84 +73,51 @@ static void check(int rc, const char *what)
     }
 }
 
-/* Exits when an allocating call (a value constructor, the repr) returned
- * NULL, which means memory ran out; otherwise returns p. */
-static void *check_alloc(void *p, const char *what)
-{
-    if (p == NULL) check(MPROC_ENOMEM, what);
-    return p;
-}
+/* Puts the value the format makes (Python's queue.put(item)). */
+#define PUT(queue, ...)                                                                            \
+    do {                                                                                           \
+        mproc_value *v_;                                                                           \
+        check(mproc_value_pack(&v_, __VA_ARGS__), "packing an item");                              \
+        check(mproc_queue_put_value(queue, v_, MPROC_FOREVER), "queue.put");                       \
+        mproc_value_free(v_);                                                                      \
+    } while (0)
 
-/* True when v is the string "STOP" (Python's item == 'STOP'). */
-static bool is_stop(const mproc_value *v)
+/* item['data'] = item['data'] * 2: the string twice over. The map takes
+ * the new string and frees the old, so data is not used after that. */
+static void double_data(mproc_value *item)
 {
+    const char *data;
     size_t len;
-    const char *s = mproc_value_get_str(v, &len);
-    return s != NULL && len == 4 && memcmp(s, "STOP", 4) == 0;
-}
-
-/* Builds the dict {'id': id, 'data': data}. */
-static mproc_value *make_item(int id, const char *data)
-{
-    mproc_value *item = check_alloc(mproc_value_map(), "mproc_value_map");
-    check(mproc_value_map_set_str(item, "id", check_alloc(mproc_value_int(id), "mproc_value_int")),
-          "mproc_value_map_set_str");
-    check(mproc_value_map_set_str(item, "data",
-                                  check_alloc(mproc_value_str(data), "mproc_value_str")),
-          "mproc_value_map_set_str");
-    return item;
-}
-
-/* item['data'] = item['data'] * 2: the string twice over. */
-static int double_data(mproc_value *item)
-{
-    size_t len = 0;
-    const mproc_value *old = mproc_value_map_get_str(item, "data");
-    const char *data = old != NULL ? mproc_value_get_str(old, &len) : NULL;
-    if (data == NULL) return MPROC_EINVAL; /* no 'data', or not a string */
-
-    char *twice = check_alloc(malloc(2 * len + 1), "malloc");
+    check(mproc_value_unpack(item, "{s:s#}", "data", &data, &len), "item['data']");
+    char *twice = malloc(2 * len + 1);
+    if (twice == NULL) check(MPROC_ENOMEM, "item['data'] * 2");
     memcpy(twice, data, len);
     memcpy(twice + len, data, len);
-    /* The old string is freed by the map, so data is not used after this. */
-    int rc = mproc_value_map_set_str(
-        item, "data", check_alloc(mproc_value_strn(twice, 2 * len), "mproc_value_strn"));
+    check(mproc_value_map_set_str(item, "data", mproc_value_strn(twice, 2 * len)),
+          "item['data'] = item['data'] * 2");
     free(twice);
-    return rc;
 }
 
-/* The target. arg points to the child's copy of the queue pointer: the
- * queue lives in the arena, at the same address in every process. */
+/* The target. */
 static int worker(void *arg)
 {
-    mproc_queue *queue = *(mproc_queue **)arg;
-    const char *name = mproc_process_name(mproc_current_process());
-
+    mproc_queue *queue = *(mproc_queue **)arg; /* in the arena: the same in every process */
     for (;;) {
         mproc_value *item;
-        /* item = queue.get(timeout=1) */
-        int rc = mproc_queue_get_value(queue, &item, 1000);
-        if (rc == MPROC_ETIMEDOUT) continue; /* except ...Empty: continue */
-        check(rc, "mproc_queue_get_value");
-
-        if (is_stop(item)) {
+        const char *stop;
+        int rc = mproc_queue_get_value(queue, &item, 1000); /* queue.get(timeout=1) */
+        if (rc == MPROC_ETIMEDOUT) continue;                /* except ...Empty: continue */
+        check(rc, "queue.get");
+        if (mproc_value_unpack(item, "s", &stop) == 0 && strcmp(stop, "STOP") == 0) {
             mproc_value_free(item);
             break;
         }
-        if (mproc_value_kind_of(item) != MPROC_V_MAP) {
-            fprintf(stderr, "queue_double_data: %s: got an item that is not a dict\n", name);
-            mproc_value_free(item);
-            return 1;
-        }
-
-        check(double_data(item), "item['data'] * 2");
-        /* item['status'] = 'processed' (the map takes the new value) */
-        check(mproc_value_map_set_str(item, "status",
-                                      check_alloc(mproc_value_str("processed"), "mproc_value_str")),
-              "mproc_value_map_set_str");
-
-        char *repr = check_alloc(mproc_value_repr_alloc(item), "mproc_value_repr_alloc");
-        printf("Process %s: processed %s\n", name, repr);
+        double_data(item);
+        check(mproc_value_map_set_str(item, "status", mproc_value_str("processed")),
+              "item['status'] = 'processed'");
+        char *repr = mproc_value_repr_alloc(item);
+        if (repr == NULL) check(MPROC_ENOMEM, "repr(item)");
+        printf("Process %s: processed %s\n", mproc_process_name(mproc_current_process()), repr);
         free(repr);
         mproc_value_free(item);
     }
@@ -166,12 +126,11 @@ static int worker(void *arg)
 
 int main(void)
 {
-    /* queue = multiprocessing.Queue(): unbounded, in the arena. */
     mproc_queue *queue;
-    check(mproc_queue_new(&queue, NULL), "mproc_queue_new");
+    check(mproc_queue_new(&queue, NULL), "multiprocessing.Queue()");
 
-    /* Three workers named Worker-0..2, each started as it is created. They
-     * get the queue pointer as their argument bytes. */
+    /* Three workers named Worker-0..2, each started as it is created. */
+    fflush(stdout); /* nothing buffered is copied into a forked child */
     mproc_process *processes[NUM_WORKERS];
     for (int i = 0; i < NUM_WORKERS; i++) {
         char name[32];
@@ -182,19 +141,11 @@ int main(void)
         check(mproc_process_start(processes[i]), "mproc_process_start");
     }
 
-    /* for item in initial_data: queue.put(item). The queue keeps a copy
-     * (put encodes the value), so the parent frees its own at once. */
-    for (int i = 0; i < NUM_ITEMS; i++) {
-        mproc_value *item = make_item(i + 1, initial_data[i]);
-        check(mproc_queue_put_value(queue, item, MPROC_FOREVER), "mproc_queue_put_value");
-        mproc_value_free(item);
-    }
-
-    /* One "STOP" per worker: each worker stops at the first it gets. */
-    mproc_value *stop = check_alloc(mproc_value_str("STOP"), "mproc_value_str");
-    for (int i = 0; i < NUM_WORKERS; i++)
-        check(mproc_queue_put_value(queue, stop, MPROC_FOREVER), "mproc_queue_put_value");
-    mproc_value_free(stop);
+    /* for item in initial_data: queue.put(item) */
+    PUT(queue, "{s:i, s:s}", "id", 1, "data", "first data item");
+    PUT(queue, "{s:i, s:s}", "id", 2, "data", "second data item");
+    PUT(queue, "{s:i, s:s}", "id", 3, "data", "third data item");
+    for (int i = 0; i < NUM_WORKERS; i++) PUT(queue, "s", "STOP"); /* one per worker */
 
     int failed = 0;
     for (int i = 0; i < NUM_WORKERS; i++) {
@@ -208,7 +159,6 @@ int main(void)
         }
         check(mproc_process_free(processes[i]), "mproc_process_free");
     }
-
     mproc_queue_free(queue);
     return failed;
 }

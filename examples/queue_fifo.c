@@ -29,14 +29,13 @@
  *
  *     1
  *
- * The numbers travel as values (mproc_queue_put_value / _get_value), as
- * Python pickles them; mproc_value_get_int reads the number back. Freeing
- * the queue frees the 2 and 3 still in it.
+ * The numbers travel as the bytes of a C int (mproc_queue_put copies
+ * them, mproc_queue_get_into copies the oldest message out), where Python
+ * pickles an int object. Freeing the queue frees the 2 and 3 still in it.
  */
 #include <mproc.h>
 #include <mproc/queue.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -49,32 +48,20 @@ static void check(int rc, const char *what)
     }
 }
 
-/* q.put(n): n as an int value. The queue keeps its own copy. */
-static void put_int(mproc_queue *q, int64_t n)
-{
-    mproc_value *v = mproc_value_int(n);
-    if (v == NULL) check(MPROC_ENOMEM, "mproc_value_int");
-    check(mproc_queue_put_value(q, v, MPROC_FOREVER), "mproc_queue_put_value");
-    mproc_value_free(v);
-}
-
 int main(void)
 {
-    /* q = Queue() */
     mproc_queue *q;
-    check(mproc_queue_new(&q, NULL), "mproc_queue_new");
+    int first;
+    size_t len;
+    check(mproc_queue_new(&q, NULL), "Queue()");
 
-    put_int(q, 1); /* 1 */
-    put_int(q, 2); /* 2 1 */
-    put_int(q, 3); /* 3 2 1 */
+    check(mproc_queue_put(q, &(int){1}, sizeof(int), MPROC_FOREVER), "q.put(1)"); /* 1 */
+    check(mproc_queue_put(q, &(int){2}, sizeof(int), MPROC_FOREVER), "q.put(2)"); /* 2 1 */
+    check(mproc_queue_put(q, &(int){3}, sizeof(int), MPROC_FOREVER), "q.put(3)"); /* 3 2 1 */
 
     /* first = q.get(): blocks until an item is there, like Python's get(). */
-    mproc_value *first;
-    check(mproc_queue_get_value(q, &first, MPROC_FOREVER), "mproc_queue_get_value");
-    int64_t n;
-    check(mproc_value_get_int(first, &n), "mproc_value_get_int");
-    printf("%lld\n", (long long)n);
-    mproc_value_free(first);
+    check(mproc_queue_get_into(q, &first, sizeof first, &len, MPROC_FOREVER), "q.get()");
+    printf("%d\n", first);
 
     /* back --> 3 2 --> front: two items left, freed with the queue. */
     if (mproc_queue_qsize(q) != 2) {

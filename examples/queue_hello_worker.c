@@ -48,8 +48,8 @@ static int worker(void *arg)
     mproc_queue *queue = *(mproc_queue **)arg;
 
     /* queue.put('Hello from worker!') */
-    mproc_value *msg = mproc_value_str("Hello from worker!");
-    if (msg == NULL) check(MPROC_ENOMEM, "mproc_value_str");
+    mproc_value *msg;
+    check(mproc_value_pack(&msg, "s", "Hello from worker!"), "'Hello from worker!'");
     check(mproc_queue_put_value(queue, msg, MPROC_FOREVER), "mproc_queue_put_value");
     mproc_value_free(msg);
     return 0;
@@ -99,13 +99,9 @@ int main(void)
 
     /* print(f'Received: {message}'): an f-string shows a str as it is (its
      * str(), not its repr() with quotes). */
-    size_t len;
-    const char *text = mproc_value_get_str(message, &len);
-    if (text == NULL) {
-        fprintf(stderr, "queue_hello_worker: the message is not a string\n");
-        return 1;
-    }
-    printf("Received: %.*s\n", (int)len, text);
+    const char *text;
+    check(mproc_value_unpack(message, "s", &text), "the message is a str");
+    printf("Received: %s\n", text);
 
     mproc_value_free(message);
     mproc_queue_free(queue);

@@ -50,25 +50,15 @@
  *
  * The items pass from one child to another, never through the parent: the
  * queue is in the arena, which every process of the family maps. The
- * squares travel as int values. p1 has exited before p2 starts, and mproc's
- * put copies an item into the queue before it returns, so all four are
- * there for p2 to find.
+ * squares travel as the bytes of a C int. p1 has exited before p2 starts,
+ * and mproc's put copies an item into the queue before it returns, so all
+ * four are there for p2 to find.
  */
 #include <mproc.h>
 #include <mproc/queue.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define LIST_LEN 4
-
-/* Arguments of square_list: the list itself (copied into the child with
- * the argument bytes, as Python pickles mylist) and the queue pointer. */
-struct square_args {
-    int mylist[LIST_LEN];
-    mproc_queue *q;
-};
 
 /* Prints what failed and why, then exits: every mproc call is checked. */
 static void check(int rc, const char *what)
@@ -79,17 +69,21 @@ static void check(int rc, const char *what)
     }
 }
 
-/* Target of p1: puts num * num for each num of the list. */
+/* Arguments of square_list: the list itself (copied into the child with
+ * the argument bytes, as Python pickles mylist) and the queue pointer. */
+struct square_args {
+    int mylist[4];
+    mproc_queue *q;
+};
+
+/* Target of p1: for num in mylist: q.put(num * num) */
 static int square_list(void *arg)
 {
     const struct square_args *a = arg;
-    for (int i = 0; i < LIST_LEN; i++) {
-        int64_t num = a->mylist[i];
-        mproc_value *v = mproc_value_int(num * num);
-        if (v == NULL) check(MPROC_ENOMEM, "mproc_value_int");
-        check(mproc_queue_put_value(a->q, v, MPROC_FOREVER), "mproc_queue_put_value");
-        mproc_value_free(v);
-    }
+    for (int i = 0; i < 4; i++)
+        check(
+            mproc_queue_put(a->q, &(int){a->mylist[i] * a->mylist[i]}, sizeof(int), MPROC_FOREVER),
+            "q.put(num * num)");
     return 0;
 }
 
@@ -98,53 +92,40 @@ static int square_list(void *arg)
 static int print_queue(void *arg)
 {
     mproc_queue *q = *(mproc_queue **)arg;
-
     printf("Queue elements:\n");
     while (!mproc_queue_empty(q)) {
-        mproc_value *item;
-        int64_t n;
-        check(mproc_queue_get_value(q, &item, MPROC_FOREVER), "mproc_queue_get_value");
-        check(mproc_value_get_int(item, &n), "mproc_value_get_int");
-        printf("%lld\n", (long long)n);
-        mproc_value_free(item);
+        int n;
+        size_t len;
+        check(mproc_queue_get_into(q, &n, sizeof n, &len, MPROC_FOREVER), "q.get()");
+        printf("%d\n", n);
     }
     printf("Queue is now empty!\n");
     return 0;
 }
 
-/* Joins p, reports a non-zero exit code, frees p. Returns 1 on failure. */
-static int join_and_free(mproc_process *p)
+/* p.start(); p.join(); and the child must have exited with 0. */
+static void run(mproc_target_fn target, const void *arg, size_t size)
 {
+    mproc_process *p;
     int code;
+    check(mproc_process_new(&p, target, arg, size, NULL), "mproc_process_new");
+    check(mproc_process_start(p), "mproc_process_start");
     check(mproc_process_join(p, MPROC_FOREVER), "mproc_process_join");
     check(mproc_process_exitcode(p, &code), "mproc_process_exitcode");
-    int failed = 0;
     if (code != 0) {
         fprintf(stderr, "queue_square_list: %s exited with code %d\n", mproc_process_name(p), code);
-        failed = 1;
+        exit(1);
     }
     check(mproc_process_free(p), "mproc_process_free");
-    return failed;
 }
 
 int main(void)
 {
     mproc_queue *q;
-    check(mproc_queue_new(&q, NULL), "mproc_queue_new");
-
-    const struct square_args args = {.mylist = {1, 2, 3, 4}, .q = q};
-    mproc_process *p1, *p2;
-    check(mproc_process_new(&p1, square_list, &args, sizeof args, NULL), "mproc_process_new");
-    check(mproc_process_new(&p2, print_queue, &q, sizeof q, NULL), "mproc_process_new");
-
-    /* p1.start(); p1.join(): all squares are in the queue after this. */
-    check(mproc_process_start(p1), "mproc_process_start");
-    int failed = join_and_free(p1);
-
-    /* p2.start(); p2.join() */
-    check(mproc_process_start(p2), "mproc_process_start");
-    failed |= join_and_free(p2);
-
+    check(mproc_queue_new(&q, NULL), "Queue()");
+    struct square_args args = {.mylist = {1, 2, 3, 4}, .q = q};
+    run(square_list, &args, sizeof args); /* all squares are in the queue after this */
+    run(print_queue, &q, sizeof q);
     mproc_queue_free(q);
-    return failed;
+    return 0;
 }

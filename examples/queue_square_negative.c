@@ -52,7 +52,7 @@
  * producers run at the same time, so their items may interleave, e.g.
  * 1 -1 4 9 -2 ...
  *
- * The numbers travel as int values. Joining the producers before draining
+ * The numbers travel as the bytes of a C int. Joining the producers before draining
  * the queue is safe here (in Python it is safe only for small items, which
  * a producer's feeder thread must flush before it can exit): mproc's put
  * copies the item into the queue before it returns, so a producer that
@@ -61,12 +61,8 @@
 #include <mproc.h>
 #include <mproc/queue.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define FIRST 1 /* numbers = range(1, 6) */
-#define LAST  5
 
 /* Prints what failed and why, then exits: every mproc call is checked. */
 static void check(int rc, const char *what)
@@ -77,69 +73,55 @@ static void check(int rc, const char *what)
     }
 }
 
-/* queue.put(n): n as an int value. The queue keeps its own copy. */
-static void put_int(mproc_queue *q, int64_t n)
-{
-    mproc_value *v = mproc_value_int(n);
-    if (v == NULL) check(MPROC_ENOMEM, "mproc_value_int");
-    check(mproc_queue_put_value(q, v, MPROC_FOREVER), "mproc_queue_put_value");
-    mproc_value_free(v);
-}
-
 /* Target of p1. arg points to the child's copy of the queue pointer: the
  * queue lives in the arena, at the same address in every process. */
 static int square(void *arg)
 {
-    mproc_queue *queue = *(mproc_queue **)arg;
-    for (int64_t i = FIRST; i <= LAST; i++) put_int(queue, i * i);
+    for (int i = 1; i < 6; i++) /* for i in numbers: queue.put(i*i) */
+        check(mproc_queue_put(*(mproc_queue **)arg, &(int){i * i}, sizeof(int), MPROC_FOREVER),
+              "queue.put(i*i)");
     return 0;
 }
 
 /* Target of p2. */
 static int make_negative(void *arg)
 {
-    mproc_queue *queue = *(mproc_queue **)arg;
-    for (int64_t i = FIRST; i <= LAST; i++) put_int(queue, i * -1);
+    for (int i = 1; i < 6; i++) /* for i in numbers: queue.put(i*-1) */
+        check(mproc_queue_put(*(mproc_queue **)arg, &(int){i * -1}, sizeof(int), MPROC_FOREVER),
+              "queue.put(i*-1)");
     return 0;
 }
 
 int main(void)
 {
-    /* q = Queue() */
     mproc_queue *q;
-    check(mproc_queue_new(&q, NULL), "mproc_queue_new");
-
-    mproc_process *p1, *p2;
-    check(mproc_process_new(&p1, square, &q, sizeof q, NULL), "mproc_process_new");
-    check(mproc_process_new(&p2, make_negative, &q, sizeof q, NULL), "mproc_process_new");
-    check(mproc_process_start(p1), "mproc_process_start");
-    check(mproc_process_start(p2), "mproc_process_start");
-
+    mproc_process *p[2];
     int failed = 0;
-    mproc_process *procs[] = {p1, p2};
-    for (size_t i = 0; i < 2; i++) {
+    check(mproc_queue_new(&q, NULL), "Queue()");
+    check(mproc_process_new(&p[0], square, &q, sizeof q, NULL), "mproc_process_new");
+    check(mproc_process_new(&p[1], make_negative, &q, sizeof q, NULL), "mproc_process_new");
+    check(mproc_process_start(p[0]), "mproc_process_start");
+    check(mproc_process_start(p[1]), "mproc_process_start");
+    for (int i = 0; i < 2; i++) {
         int code;
-        check(mproc_process_join(procs[i], MPROC_FOREVER), "mproc_process_join");
-        check(mproc_process_exitcode(procs[i], &code), "mproc_process_exitcode");
+        check(mproc_process_join(p[i], MPROC_FOREVER), "mproc_process_join");
+        check(mproc_process_exitcode(p[i], &code), "mproc_process_exitcode");
         if (code != 0) {
             fprintf(stderr, "queue_square_negative: %s exited with code %d\n",
-                    mproc_process_name(procs[i]), code);
+                    mproc_process_name(p[i]), code);
             failed = 1;
         }
-        check(mproc_process_free(procs[i]), "mproc_process_free");
+        check(mproc_process_free(p[i]), "mproc_process_free");
     }
 
     /* while not q.empty(): print(q.get()) */
     while (!mproc_queue_empty(q)) {
-        mproc_value *item;
-        int64_t n;
-        check(mproc_queue_get_value(q, &item, MPROC_FOREVER), "mproc_queue_get_value");
-        check(mproc_value_get_int(item, &n), "mproc_value_get_int");
-        printf("%lld\n", (long long)n);
-        mproc_value_free(item);
+        int n;
+        size_t len;
+        check(mproc_queue_get_into(q, &n, sizeof n, &len, MPROC_FOREVER), "q.get()");
+        printf("%d\n", n);
     }
     printf("end main\n");
-
     mproc_queue_free(q);
     return failed;
 }

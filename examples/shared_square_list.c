@@ -31,10 +31,11 @@
  *     Sum of squares(in process p1): 30
  *     Result(in main program): [1, 4, 9, 16]
  *     Sum of squares(in main program): 30
+ *
+ * Each element access takes the object's own lock, as in Python.
  */
 #include <mproc.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -45,8 +46,7 @@
  * arena, which the child maps at the same address). */
 struct square_args {
     int mylist[LIST_LEN];
-    mproc_shared *result;
-    mproc_shared *square_sum;
+    mproc_shared *result, *square_sum;
 };
 
 /* Prints what failed and why, then exits: every mproc call is checked. */
@@ -58,71 +58,50 @@ static void check(int rc, const char *what)
     }
 }
 
-/* Prints "Result(in WHERE): [a, b, ...]" and "Sum of squares(in WHERE): N"
- * from the shared objects. Returns 0 or an MPROC_E* code. */
-static int print_shared(const char *where, mproc_shared *result, mproc_shared *square_sum)
+/* print("Result(in WHERE): {}".format(result[:])) and the sum's line. */
+static void print_shared(const char *where, const struct square_args *a)
 {
-    int rc;
-    int64_t v;
-
+    int64_t v, sum;
     printf("Result(in %s): [", where);
-    for (size_t i = 0; i < mproc_shared_len(result); i++) {
-        if ((rc = mproc_shared_get_int(result, i, &v)) < 0) return rc;
+    for (size_t i = 0; i < LIST_LEN; i++) {
+        check(mproc_shared_get_int(a->result, i, &v), "result[i]");
         printf("%s%lld", i ? ", " : "", (long long)v);
     }
-    printf("]\n");
-    if ((rc = mproc_shared_get_int(square_sum, 0, &v)) < 0) return rc;
-    printf("Sum of squares(in %s): %lld\n", where, (long long)v);
-    return 0;
+    check(mproc_shared_get_int(a->square_sum, 0, &sum), "square_sum.value");
+    printf("]\nSum of squares(in %s): %lld\n", where, (long long)sum);
 }
 
 /* The target, run by process p1. */
 static int square_list(void *arg)
 {
     const struct square_args *a = arg;
-    int rc;
-
-    /* for idx, num in enumerate(mylist): result[idx] = num * num */
-    for (size_t idx = 0; idx < LIST_LEN; idx++) {
-        int num = a->mylist[idx];
-        if ((rc = mproc_shared_set_int(a->result, idx, num * num)) < 0) goto fail;
-    }
-
-    /* square_sum.value = sum(result): sum() reads the shared array back. */
-    int64_t sum = 0;
-    for (size_t i = 0; i < mproc_shared_len(a->result); i++) {
-        int64_t v;
-        if ((rc = mproc_shared_get_int(a->result, i, &v)) < 0) goto fail;
+    int64_t sum = 0, v;
+    for (size_t idx = 0; idx < LIST_LEN; idx++) /* result[idx] = num * num */
+        check(mproc_shared_set_int(a->result, idx, a->mylist[idx] * a->mylist[idx]),
+              "result[idx] = num * num");
+    for (size_t i = 0; i < LIST_LEN; i++) { /* sum(result) reads the array back */
+        check(mproc_shared_get_int(a->result, i, &v), "result[i]");
         sum += v;
     }
-    if ((rc = mproc_shared_set_int(a->square_sum, 0, sum)) < 0) goto fail;
-
-    if ((rc = print_shared("process p1", a->result, a->square_sum)) < 0) goto fail;
+    check(mproc_shared_set_int(a->square_sum, 0, sum), "square_sum.value = sum(result)");
+    print_shared("process p1", a);
     return 0;
-
-fail:
-    fprintf(stderr, "shared_square_list: p1: %s\n", mproc_strerror(rc));
-    return 1; /* the exit code the parent checks */
 }
 
 int main(void)
 {
     struct square_args args = {.mylist = {1, 2, 3, 4}};
+    mproc_process *p1;
+    int code;
 
-    /* Array('i', 4) and Value('i'): no initial values, so zeros. NULL
-     * options give each an RLock of its own, as in Python. */
-    check(mproc_shared_array_new(&args.result, 'i', LIST_LEN, NULL, NULL),
-          "mproc_shared_array_new");
-    check(mproc_shared_value_new(&args.square_sum, 'i', NULL, NULL), "mproc_shared_value_new");
+    /* Array('i', 4) and Value('i'): zeros, each with an RLock of its own. */
+    check(mproc_shared_array_new(&args.result, 'i', LIST_LEN, NULL, NULL), "Array('i', 4)");
+    check(mproc_shared_value_new(&args.square_sum, 'i', NULL, NULL), "Value('i')");
 
     /* p1 = Process(target=square_list, args=(mylist, result, square_sum)) */
-    mproc_process *p1;
-    const mproc_process_opts opts = {.name = "p1"};
-    check(mproc_process_new(&p1, square_list, &args, sizeof args, &opts), "mproc_process_new");
+    check(mproc_process_new(&p1, square_list, &args, sizeof args, NULL), "mproc_process_new");
     check(mproc_process_start(p1), "mproc_process_start");
     check(mproc_process_join(p1, MPROC_FOREVER), "mproc_process_join");
-
-    int code;
     check(mproc_process_exitcode(p1, &code), "mproc_process_exitcode");
     check(mproc_process_free(p1), "mproc_process_free");
     if (code != 0) {
@@ -130,9 +109,7 @@ int main(void)
         return 1;
     }
 
-    /* The parent reads what the child wrote into shared memory. */
-    check(print_shared("main program", args.result, args.square_sum), "print_shared");
-
+    print_shared("main program", &args); /* what the child wrote into shared memory */
     mproc_shared_free(args.square_sum);
     mproc_shared_free(args.result);
     return 0;
