@@ -73,7 +73,7 @@ analyze: deps
 	@cmake -S . -B $(ANALYZE_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DMPROC_ANALYZE=ON -DBUILD_TESTING=OFF -DMPROC_TESTING=ON >/dev/null
 	@cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_obj -- -k
-	@if cmake --build $(ANALYZE_BUILD) --target help | grep -qw mproc_cluster; then \
+	@if cmake --build $(ANALYZE_BUILD) --target help | grep -w mproc_cluster >/dev/null; then \
 	  cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_cluster -- -k; fi
 
 # Failure injection (docs/testing.md): the library built with -DMPROC_INJECT=ON
