@@ -81,6 +81,26 @@ MPROC_API int mproc_process_start(mproc_process *p);
  * current process), MPROC_ECHILD (not a child of the caller). */
 MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms);
 
+/* Starts ps[0..n) in order (mproc_process_start on each). On the first
+ * failure returns its code and leaves the rest unstarted: ps[0..i) are
+ * running and must still be joined, ps[i] is as mproc_process_start left it.
+ * n = 0 does nothing and returns 0 (ps may then be NULL).
+ * Errors: MPROC_EINVAL (NULL ps with n > 0, or a NULL element: nothing is
+ * started), or any error of mproc_process_start. */
+MPROC_API int mproc_process_start_all(mproc_process **ps, size_t n);
+
+/* Joins ps[0..n) in order, all within one overall timeout (MPROC_FOREVER:
+ * none): each join gets what is left of it, 0 once it has passed, so every
+ * child that has ended is reaped. Returns 0 once all have ended,
+ * MPROC_ETIMEDOUT if some are still running at the deadline (those stay
+ * joinable), or the first other join error (the rest are then not joined).
+ * *nfailed (nfailed may be NULL) receives how many of the joined ones exited
+ * non-zero or were killed by a signal (Python's exitcode != 0). The objects
+ * are not freed: mproc_process_free each one.
+ * Errors: MPROC_EINVAL (NULL ps with n > 0, a NULL element, a bad timeout:
+ * nothing is joined), or any error of mproc_process_join. */
+MPROC_API int mproc_process_join_all(mproc_process **ps, size_t n, int timeout_ms, size_t *nfailed);
+
 /* True while the child runs (started and not exited). Reaps it if it has
  * exited. False for NULL and for unstarted processes; for the current
  * process, true. */
