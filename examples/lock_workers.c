@@ -44,7 +44,7 @@ static int worker(void *arg)
 int main(void)
 {
     mproc_lock *lock;
-    int *inside, failed = 0;
+    int *inside;
     check(mproc_lock_new(&lock), "mproc_lock_new");
     check(mproc_arena_calloc((void **)&inside, sizeof *inside), "mproc_arena_calloc");
     mproc_process *p[5];
@@ -52,15 +52,11 @@ int main(void)
         struct worker_args args = {lock, inside, i};
         check(mproc_process_new(&p[i], worker, &args, sizeof args, NULL), "mproc_process_new");
     }
-    for (int i = 0; i < 5; i++) check(mproc_process_start(p[i]), "mproc_process_start");
-    for (int i = 0; i < 5; i++) {
-        int code;
-        check(mproc_process_join(p[i], MPROC_FOREVER), "mproc_process_join");
-        check(mproc_process_exitcode(p[i], &code), "mproc_process_exitcode");
-        failed |= code != 0;
-        check(mproc_process_free(p[i]), "mproc_process_free");
-    }
+    check(mproc_process_start_all(p, 5), "mproc_process_start_all");
+    size_t failed;
+    check(mproc_process_join_all(p, 5, MPROC_FOREVER, &failed), "mproc_process_join_all");
+    for (int i = 0; i < 5; i++) check(mproc_process_free(p[i]), "mproc_process_free");
     check(mproc_arena_free(inside), "mproc_arena_free");
     mproc_lock_free(lock);
-    return failed;
+    return failed != 0;
 }

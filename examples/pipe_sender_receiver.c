@@ -127,25 +127,16 @@ int main(void)
           "mproc_process_new");
     check(mproc_process_new(&p2, receiver, &receiver_args, sizeof receiver_args, NULL),
           "mproc_process_new");
-    check(mproc_process_start(p1), "mproc_process_start");
-    check(mproc_process_start(p2), "mproc_process_start");
+    mproc_process *procs[] = {p1, p2};
+    check(mproc_process_start_all(procs, 2), "mproc_process_start_all");
 
     /* The parent uses neither end; the children have their own copies. */
     mproc_conn_free(parent_conn);
     mproc_conn_free(child_conn);
 
-    int failed = 0;
-    mproc_process *procs[] = {p1, p2};
-    for (size_t i = 0; i < 2; i++) {
-        int code;
-        check(mproc_process_join(procs[i], MPROC_FOREVER), "mproc_process_join");
-        check(mproc_process_exitcode(procs[i], &code), "mproc_process_exitcode");
-        if (code != 0) {
-            fprintf(stderr, "pipe_sender_receiver: %s exited with code %d\n",
-                    mproc_process_name(procs[i]), code);
-            failed = 1;
-        }
-        check(mproc_process_free(procs[i]), "mproc_process_free");
-    }
-    return failed;
+    size_t failed;
+    check(mproc_process_join_all(procs, 2, MPROC_FOREVER, &failed), "mproc_process_join_all");
+    if (failed) fprintf(stderr, "pipe_sender_receiver: %zu processes exited non-zero\n", failed);
+    for (int i = 0; i < 2; i++) check(mproc_process_free(procs[i]), "mproc_process_free");
+    return failed != 0;
 }

@@ -63,17 +63,11 @@ int main(void)
     }
 
     /* Wait for every worker, and make sure each one exited cleanly. */
-    int failed = 0;
-    for (int i = 0; i < NUM_WORKERS; i++) {
-        int code;
-        check(mproc_process_join(processes[i], MPROC_FOREVER), "mproc_process_join");
-        check(mproc_process_exitcode(processes[i], &code), "mproc_process_exitcode");
-        if (code != 0) {
-            fprintf(stderr, "process_workers: %s exited with code %d\n",
-                    mproc_process_name(processes[i]), code);
-            failed = 1;
-        }
+    size_t failed;
+    check(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed),
+          "mproc_process_join_all");
+    if (failed) fprintf(stderr, "process_workers: %zu processes exited non-zero\n", failed);
+    for (int i = 0; i < NUM_WORKERS; i++)
         check(mproc_process_free(processes[i]), "mproc_process_free");
-    }
-    return failed;
+    return failed != 0;
 }

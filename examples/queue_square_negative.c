@@ -96,23 +96,14 @@ int main(void)
 {
     mproc_queue *q;
     mproc_process *p[2];
-    int failed = 0;
     check(mproc_queue_new(&q, NULL), "Queue()");
     check(mproc_process_new(&p[0], square, &q, sizeof q, NULL), "mproc_process_new");
     check(mproc_process_new(&p[1], make_negative, &q, sizeof q, NULL), "mproc_process_new");
-    check(mproc_process_start(p[0]), "mproc_process_start");
-    check(mproc_process_start(p[1]), "mproc_process_start");
-    for (int i = 0; i < 2; i++) {
-        int code;
-        check(mproc_process_join(p[i], MPROC_FOREVER), "mproc_process_join");
-        check(mproc_process_exitcode(p[i], &code), "mproc_process_exitcode");
-        if (code != 0) {
-            fprintf(stderr, "queue_square_negative: %s exited with code %d\n",
-                    mproc_process_name(p[i]), code);
-            failed = 1;
-        }
-        check(mproc_process_free(p[i]), "mproc_process_free");
-    }
+    check(mproc_process_start_all(p, 2), "mproc_process_start_all");
+    size_t failed;
+    check(mproc_process_join_all(p, 2, MPROC_FOREVER, &failed), "mproc_process_join_all");
+    if (failed) fprintf(stderr, "queue_square_negative: %zu processes exited non-zero\n", failed);
+    for (int i = 0; i < 2; i++) check(mproc_process_free(p[i]), "mproc_process_free");
 
     /* while not q.empty(): print(q.get()) */
     while (!mproc_queue_empty(q)) {
@@ -123,5 +114,5 @@ int main(void)
     }
     printf("end main\n");
     mproc_queue_free(q);
-    return failed;
+    return failed != 0;
 }

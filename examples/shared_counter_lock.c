@@ -82,19 +82,14 @@ int main(void)
     print_array("Array at beginning:", array);
 
     mproc_process *p[4];
-    int failed = 0;
     for (int i = 0; i < 4; i++) {
         struct worker_args args = {i < 2 ? number : array, lock};
         check(mproc_process_new(&p[i], add_100, &args, sizeof args, NULL), "mproc_process_new");
     }
-    for (int i = 0; i < 4; i++) check(mproc_process_start(p[i]), "mproc_process_start");
-    for (int i = 0; i < 4; i++) {
-        int code;
-        check(mproc_process_join(p[i], MPROC_FOREVER), "mproc_process_join");
-        check(mproc_process_exitcode(p[i], &code), "mproc_process_exitcode");
-        failed |= code != 0;
-        check(mproc_process_free(p[i]), "mproc_process_free");
-    }
+    check(mproc_process_start_all(p, 4), "mproc_process_start_all");
+    size_t failed;
+    check(mproc_process_join_all(p, 4, MPROC_FOREVER, &failed), "mproc_process_join_all");
+    for (int i = 0; i < 4; i++) check(mproc_process_free(p[i]), "mproc_process_free");
 
     check(mproc_shared_get_int(number, 0, &v), "mproc_shared_get_int");
     printf("Value at end: %lld\n", (long long)v);
@@ -103,5 +98,5 @@ int main(void)
     mproc_shared_free(array);
     mproc_shared_free(number);
     mproc_lock_free(lock);
-    return failed;
+    return failed != 0;
 }

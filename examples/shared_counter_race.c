@@ -120,22 +120,14 @@ int main(void)
     /* Processes 1 and 2 get the Value, 3 and 4 the Array: the argument
      * bytes are the handle pointer itself. */
     mproc_process *p[4];
-    int failed = 0;
     for (int i = 0; i < 4; i++)
         check(mproc_process_new(&p[i], add_100, i < 2 ? &number : &array, sizeof number, NULL),
               "mproc_process_new");
-    for (int i = 0; i < 4; i++) check(mproc_process_start(p[i]), "mproc_process_start");
-    for (int i = 0; i < 4; i++) {
-        int code;
-        check(mproc_process_join(p[i], MPROC_FOREVER), "mproc_process_join");
-        check(mproc_process_exitcode(p[i], &code), "mproc_process_exitcode");
-        if (code != 0) {
-            fprintf(stderr, "shared_counter_race: %s exited with code %d\n",
-                    mproc_process_name(p[i]), code);
-            failed = 1;
-        }
-        check(mproc_process_free(p[i]), "mproc_process_free");
-    }
+    check(mproc_process_start_all(p, 4), "mproc_process_start_all");
+    size_t failed;
+    check(mproc_process_join_all(p, 4, MPROC_FOREVER, &failed), "mproc_process_join_all");
+    if (failed) fprintf(stderr, "shared_counter_race: %zu processes exited non-zero\n", failed);
+    for (int i = 0; i < 4; i++) check(mproc_process_free(p[i]), "mproc_process_free");
 
     check(mproc_shared_get_int(number, 0, &v), "shared_number.value");
     printf("Value at end: %lld\n", (long long)v);
@@ -143,5 +135,5 @@ int main(void)
     printf("end main\n");
     mproc_shared_free(array);
     mproc_shared_free(number);
-    return failed;
+    return failed != 0;
 }
