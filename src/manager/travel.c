@@ -9,6 +9,7 @@
  * found) that takes its reference on its first call; they are freed when
  * the target returns. */
 #include "base/module.h"
+#include "base/ptrset.h"
 #include "manager/manager.h"
 #include "process/arg_check.h"
 #include "process/passer.h"
@@ -18,56 +19,16 @@
 
 /* ---- the set of live proxies ---------------------------------------------------- */
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static uintptr_t *set;
-static size_t count, cap;
-
-static size_t lower_bound(uintptr_t v)
-{
-    size_t lo = 0, hi = count;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (set[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
+static mproc__ptrset live = MPROC__PTRSET_INIT;
 
 int mproc__mgr_proxy_register(const mproc_proxy *p)
 {
-    int rc = 0;
-    pthread_mutex_lock(&mu);
-    if (count == cap) {
-        size_t ncap = cap ? cap * 2 : 16;
-        uintptr_t *n = realloc(set, ncap * sizeof *n);
-        if (n) {
-            set = n;
-            cap = ncap;
-        } else {
-            rc = MPROC_ENOMEM;
-        }
-    }
-    if (!rc) {
-        size_t i = lower_bound((uintptr_t)p);
-        memmove(&set[i + 1], &set[i], (count - i) * sizeof *set);
-        set[i] = (uintptr_t)p;
-        count++;
-    }
-    pthread_mutex_unlock(&mu);
-    return rc;
+    return mproc__ptrset_add(&live, p);
 }
 
 void mproc__mgr_proxy_unregister(const mproc_proxy *p)
 {
-    pthread_mutex_lock(&mu);
-    size_t i = lower_bound((uintptr_t)p);
-    if (i < count && set[i] == (uintptr_t)p) {
-        memmove(&set[i], &set[i + 1], (count - i - 1) * sizeof *set);
-        count--;
-    }
-    pthread_mutex_unlock(&mu);
+    mproc__ptrset_remove(&live, p);
 }
 
 /* ---- the parent's side ------------------------------------------------------------ */
@@ -100,40 +61,38 @@ static mproc_value *entry_for(mproc_value *desc, mproc_manager **ms, size_t *nms
     return mproc_value_list_get(mproc_value_list_get(desc, *nms - 1), 4);
 }
 
+typedef struct proxy_hit {
+    size_t off;
+    mproc_proxy *p;
+} proxy_hit;
+
+typedef struct found {
+    proxy_hit *hits;
+    size_t n, cap;
+} found;
+
+static int found_hit(size_t off, uintptr_t word, void *ud)
+{
+    found *f = ud;
+    if (f->n == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 8;
+        proxy_hit *h = realloc(f->hits, nc * sizeof *h);
+        if (!h) return MPROC_ENOMEM;
+        f->hits = h;
+        f->cap = nc;
+    }
+    f->hits[f->n++] = (proxy_hit){off, (mproc_proxy *)word};
+    return 0;
+}
+
 static int describe(const void *bytes, size_t len, mproc_value **out)
 {
     *out = NULL;
-    /* the proxies found, held under the lock only while looking */
-    size_t n = 0, hcap = 0;
-    struct hit {
-        size_t off;
-        mproc_proxy *p;
-    } *hits = NULL;
-    int rc = 0;
-    pthread_mutex_lock(&mu);
-    if (count) {
-        uintptr_t lo = set[0], hi = set[count - 1];
-        const unsigned char *b = bytes;
-        for (size_t off = 0; !rc && off + sizeof(uintptr_t) <= len; off += sizeof(uintptr_t)) {
-            uintptr_t v;
-            memcpy(&v, b + off, sizeof v);
-            if (v < lo || v > hi) continue;
-            size_t i = lower_bound(v);
-            if (i == count || set[i] != v) continue;
-            if (n == hcap) {
-                size_t nc = hcap ? hcap * 2 : 8;
-                struct hit *h = realloc(hits, nc * sizeof *h);
-                if (!h) {
-                    rc = MPROC_ENOMEM;
-                    break;
-                }
-                hits = h;
-                hcap = nc;
-            }
-            hits[n++] = (struct hit){off, (mproc_proxy *)v};
-        }
-    }
-    pthread_mutex_unlock(&mu);
+    /* the proxies found, held under the set's lock only while looking */
+    found f = {0};
+    int rc = mproc__ptrset_scan(&live, bytes, len, found_hit, &f);
+    size_t n = f.n;
+    proxy_hit *hits = f.hits;
     if (rc || n == 0) {
         free(hits);
         return rc;
@@ -261,11 +220,7 @@ static const mproc__arg_passer proxy_passer = {
  * stray heap pointer (process/arg_check.h). */
 static bool is_live_proxy(uintptr_t word)
 {
-    pthread_mutex_lock(&mu);
-    size_t i = lower_bound(word);
-    bool found = i < count && set[i] == word;
-    pthread_mutex_unlock(&mu);
-    return found;
+    return mproc__ptrset_contains(&live, word);
 }
 
 static void travel_init(void)
@@ -277,7 +232,7 @@ static void travel_init(void)
 /* In a fork child: another thread may have held the lock at the fork. */
 static void travel_after_fork_child(void)
 {
-    mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    mproc__ptrset_after_fork(&live);
 }
 
 static mproc__module travel_module = {
