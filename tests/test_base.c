@@ -525,6 +525,41 @@ START_TEST(each_start_method_runs_the_hooks_once)
 }
 END_TEST
 
+/* mproc_check passes a non-negative rc through; on a negative one the
+ * process prints the call and the message and exits with status 1 (a
+ * forked child, its stderr read through a pipe). */
+START_TEST(check_stops_at_the_first_error)
+{
+    ck_assert_int_eq(mproc_check(0, "x"), 0);
+    ck_assert_int_eq(mproc_check(17, NULL), 17);
+    ck_assert_int_eq(MPROC_CHECK(5), 5);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        printf("before\n");
+        MPROC_CHECK(mproc_queue_new(NULL, NULL));
+        _exit(9); /* not reached */
+    }
+    close(fds[1]);
+    char buf[512] = {0};
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof buf - 1 && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fds[0]);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 1);
+    ck_assert_ptr_nonnull(strstr(buf, "test_base.c:"));
+    ck_assert_ptr_nonnull(strstr(buf, "mproc_queue_new(NULL, NULL): "));
+    ck_assert_ptr_nonnull(strstr(buf, "(MPROC_EINVAL)"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -544,6 +579,7 @@ int main(void)
     tc = tu_tcase(s, "cpu", 10);
     tcase_add_test(tc, settings_read_the_environment_at_each_call);
     tcase_add_test(tc, cpu_count_respects_override);
+    tcase_add_test(tc, check_stops_at_the_first_error);
     tcase_add_test(tc, cgroup_quota_v2_and_v1);
     tc = tu_tcase(s, "modules", 30);
     tcase_add_test(tc, modules_start_and_fork_in_rank_order);

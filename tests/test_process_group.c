@@ -144,6 +144,78 @@ START_TEST(empty_group)
 }
 END_TEST
 
+/* start_new: new + start; join_free: join, code, free. */
+START_TEST(start_new_and_join_free)
+{
+    int three = 3;
+    mproc_process *p = NULL;
+    TU_OK(mproc_process_start_new(&p, ret_arg, &three, sizeof three, TU_OPTS));
+    ck_assert(mproc_process_pid(p) > 0);
+    int code = -1;
+    TU_OK(mproc_process_join_free(p, 10000, &code));
+    ck_assert_int_eq(code, 3);
+    /* Still running at the deadline: kept, then joined and freed. */
+    TU_OK(mproc_process_start_new(&p, sleeper, NULL, 0, TU_OPTS));
+    TU_RC(mproc_process_join_free(p, 50, &code), MPROC_ETIMEDOUT);
+    ck_assert_int_eq(code, 3); /* untouched */
+    TU_OK(mproc_process_kill(p));
+    TU_OK(mproc_process_join_free(p, 10000, NULL));
+    /* Bad input: nothing made, nothing joined. */
+    TU_RC(mproc_process_start_new(&p, NULL, NULL, 0, TU_OPTS), MPROC_EINVAL);
+    TU_RC(mproc_process_start_new(NULL, ret_arg, &three, sizeof three, TU_OPTS), MPROC_EINVAL);
+    TU_RC(mproc_process_join_free(NULL, 0, &code), MPROC_EINVAL);
+    /* Not started: join_free refuses, and keeps the object. */
+    TU_OK(mproc_process_new(&p, ret_arg, &three, sizeof three, TU_OPTS));
+    TU_RC(mproc_process_join_free(p, 0, NULL), MPROC_ENOTSTARTED);
+    TU_OK(mproc_process_free(p));
+}
+END_TEST
+
+static int start_from_daemon(void *arg)
+{
+    (void)arg;
+    int zero = 0;
+    mproc_process *p = (mproc_process *)&zero; /* must come back NULL */
+    int rc = mproc_process_start_new(&p, ret_arg, &zero, sizeof zero, NULL);
+    if (rc != MPROC_EBADSTATE) return 10;
+    return p == NULL ? 0 : 11;
+}
+
+/* A start that fails frees the object and leaves *out NULL: a daemon
+ * process may not start children (checked in a daemon child). */
+START_TEST(start_new_failure_frees)
+{
+    mproc_process_opts o = *TU_OPTS;
+    o.daemon = true;
+    mproc_process *p;
+    TU_OK(mproc_process_start_new(&p, start_from_daemon, NULL, 0, &o));
+    int code = -1;
+    TU_OK(mproc_process_join_free(p, 10000, &code));
+    ck_assert_int_eq(code, 0);
+}
+END_TEST
+
+START_TEST(join_free_all_frees_when_all_ended)
+{
+    static const int codes[] = {0, 2, 0};
+    mproc_process *ps[4];
+    for (int k = 0; k < 3; k++)
+        TU_OK(mproc_process_start_new(&ps[k], ret_arg, &codes[k], sizeof codes[k], TU_OPTS));
+    TU_OK(mproc_process_start_new(&ps[3], sleeper, NULL, 0, TU_OPTS));
+    size_t nfailed = 99;
+    /* One still running: nothing freed, all still there. */
+    TU_RC(mproc_process_join_free_all(ps, 4, 100, &nfailed), MPROC_ETIMEDOUT);
+    for (int k = 0; k < 4; k++) ck_assert_ptr_nonnull(ps[k]);
+    ck_assert_uint_eq(nfailed, 1);
+    TU_OK(mproc_process_kill(ps[3]));
+    TU_OK(mproc_process_join_free_all(ps, 4, 10000, &nfailed));
+    ck_assert_uint_eq(nfailed, 2); /* the 2 and the killed one */
+    for (int k = 0; k < 4; k++) ck_assert_ptr_null(ps[k]);
+    TU_RC(mproc_process_join_free_all(NULL, 1, 0, NULL), MPROC_EINVAL);
+    TU_OK(mproc_process_join_free_all(NULL, 0, 0, NULL));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("process_group");
@@ -153,5 +225,8 @@ int main(void)
     tcase_add_loop_test(tc, timeout_leaves_the_sleepers_joinable, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, bad_input, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, empty_group, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, start_new_and_join_free, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, start_new_failure_frees, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, join_free_all_frees_when_all_ended, 0, TU_NMETHODS);
     return tu_run(s);
 }

@@ -133,6 +133,21 @@ MPROC_API char *mproc_strerror_r(int code, char *buf, size_t len);
  * "MPROC_E?" for a code no table names. Thread-safe. */
 MPROC_API const char *mproc_err_name(int code);
 
+/* Python's uncaught exception, for programs that stop at the first error:
+ * when rc < 0, writes "<program>: <what>: <message> (<name>)" to stderr
+ * and exits with status 1 (exit(), so atexit handlers and stdio flushing
+ * run); otherwise returns rc unchanged, so a count or a byte length goes
+ * on through it. what may be NULL. */
+MPROC_API int mproc_check(int rc, const char *what);
+
+/* MPROC_CHECK(call): mproc_check on the call's result, naming the call's
+ * text and its place: `MPROC_CHECK(mproc_queue_new(&q, NULL));` stops the
+ * program with "prog: file.c:12: mproc_queue_new(&q, NULL): ..." if the
+ * call fails. For code that handles errors itself, test the result. */
+#define MPROC_CHECK(call) mproc_check((call), __FILE__ ":" MPROC__STR(__LINE__) ": " #call)
+#define MPROC__STR(x)     MPROC__STR2(x)
+#define MPROC__STR2(x)    #x
+
 /* ---- timeouts ----------------------------------------------------------- */
 
 /* Every blocking call takes `int timeout_ms`: MPROC_FOREVER (-1) blocks,

@@ -74,6 +74,12 @@ MPROC_API int mproc_process_new(mproc_process **out, mproc_target_fn target, con
  * MPROC_ENOMEM (fork failed), MPROC_ECHILDSTART or the child's own code. */
 MPROC_API int mproc_process_start(mproc_process *p);
 
+/* mproc_process_new and mproc_process_start in one call (Python's
+ * `p = Process(target=f, args=a); p.start()`). On a start failure the
+ * object is freed and *out set to NULL. Errors: those of the two calls. */
+MPROC_API int mproc_process_start_new(mproc_process **out, mproc_target_fn target, const void *arg,
+                                      size_t arglen, const mproc_process_opts *opts);
+
 /* Waits for the child to exit and reaps it. Returns 0 once it has exited
  * (then mproc_process_exitcode gives its code), MPROC_ETIMEDOUT if it is
  * still running at the deadline.
@@ -100,6 +106,19 @@ MPROC_API int mproc_process_start_all(mproc_process **ps, size_t n);
  * Errors: MPROC_EINVAL (NULL ps with n > 0, a NULL element, a bad timeout:
  * nothing is joined), or any error of mproc_process_join. */
 MPROC_API int mproc_process_join_all(mproc_process **ps, size_t n, int timeout_ms, size_t *nfailed);
+
+/* mproc_process_join, then, once the child has ended, its exit code into
+ * *exitcode (may be NULL) and mproc_process_free: the end of a process
+ * in one call. On any error (MPROC_ETIMEDOUT: still running) the object
+ * is kept, as mproc_process_join leaves it. */
+MPROC_API int mproc_process_join_free(mproc_process *p, int timeout_ms, int *exitcode);
+
+/* mproc_process_join_all, then, when every child has ended, frees them all
+ * and sets ps[0..n) to NULL. *nfailed as for mproc_process_join_all. On
+ * any error nothing is freed: the ended ones are reaped, and every object
+ * stays for mproc_process_free. */
+MPROC_API int mproc_process_join_free_all(mproc_process **ps, size_t n, int timeout_ms,
+                                          size_t *nfailed);
 
 /* True while the child runs (started and not exited). Reaps it if it has
  * exited. False for NULL and for unstarted processes; for the current

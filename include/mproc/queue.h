@@ -84,6 +84,11 @@ MPROC_API int mproc_queue_get_into(mproc_queue *q, void *buf, size_t cap, size_t
  * the queue). */
 MPROC_API int mproc_queue_put_value(mproc_queue *q, const struct mproc_value *v, int timeout_ms);
 MPROC_API int mproc_queue_get_value(mproc_queue *q, struct mproc_value **out, int timeout_ms);
+/* Puts the value mproc_value_pack(fmt, ...) builds (Python's
+ * `q.put((1, 'x'))` is `mproc_queue_putf(q, MPROC_FOREVER, "[is]", 1,
+ * "x")`). Errors: pack's (a bad format: MPROC_EINVAL, nothing put), then
+ * put_value's. */
+MPROC_API int mproc_queue_putf(mproc_queue *q, int timeout_ms, const char *fmt, ...);
 
 /* Number of messages in the queue now (a snapshot, as Python's qsize). */
 MPROC_API size_t mproc_queue_qsize(const mproc_queue *q);

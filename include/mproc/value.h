@@ -77,6 +77,9 @@ MPROC_API mproc_value *mproc_value_uint(uint64_t u);
 MPROC_API mproc_value *mproc_value_float(double d);
 MPROC_API mproc_value *mproc_value_str(const char *s); /* NUL-terminated */
 MPROC_API mproc_value *mproc_value_strn(const char *s, size_t len);
+/* A string formatted as printf does (Python's f-string), or NULL (out of
+ * memory, or an encoding error in the format). */
+MPROC_API mproc_value *mproc_value_strf(const char *fmt, ...) MPROC_PRINTF(1, 2);
 MPROC_API mproc_value *mproc_value_bytes(const void *p, size_t len);
 MPROC_API mproc_value *mproc_value_list(void);
 MPROC_API mproc_value *mproc_value_map(void);
@@ -151,6 +154,22 @@ MPROC_API void mproc_value_free(mproc_value *v);
 MPROC_API size_t mproc_value_repr(const mproc_value *v, char *buf, size_t cap);
 /* The same into a new malloc'd string (free it), or NULL. */
 MPROC_API char *mproc_value_repr_alloc(const mproc_value *v);
+/* repr into buf, returned (for a printf argument); a rendering longer
+ * than cap - 1 is cut and ends in "...". buf must not be NULL; cap >= 4. */
+MPROC_API const char *mproc_value_repr_buf(const mproc_value *v, char *buf, size_t cap);
+/* Python's str(v), as print() and f-strings show a value: a string's own
+ * text (no quotes), anything else as repr. Into buf, as repr_buf. */
+MPROC_API const char *mproc_value_str_buf(const mproc_value *v, char *buf, size_t cap);
+
+/* For printing: MPROC_REPR(v) and MPROC_STR(v) are repr_buf / str_buf into
+ * a buffer of MPROC_VALUE_PRINT_MAX bytes made where the macro is used (a
+ * compound literal, alive until the end of the enclosing block), so
+ * `printf("Got %s\n", MPROC_STR(v));` needs no malloc and no free. */
+#define MPROC_VALUE_PRINT_MAX 512
+#define MPROC_REPR(v)                                                                              \
+    mproc_value_repr_buf((v), (char[MPROC_VALUE_PRINT_MAX]){0}, MPROC_VALUE_PRINT_MAX)
+#define MPROC_STR(v)                                                                               \
+    mproc_value_str_buf((v), (char[MPROC_VALUE_PRINT_MAX]){0}, MPROC_VALUE_PRINT_MAX)
 
 /* ---- by format string --------------------------------------------------
  * The ideas of jansson's json_pack/json_unpack and CPython's

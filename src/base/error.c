@@ -79,3 +79,13 @@ int mproc_version_number(void)
 {
     return MPROC_VERSION_NUMBER;
 }
+
+int mproc_check(int rc, const char *what)
+{
+    if (rc >= 0) return rc;
+    char buf[256];
+    fflush(stdout); /* what the program printed comes before the error */
+    fprintf(stderr, "%s: %s%s%s (%s)\n", program_invocation_short_name, what ? what : "",
+            what ? ": " : "", mproc_strerror_r(rc, buf, sizeof buf), mproc_err_name(rc));
+    exit(1);
+}

@@ -50,3 +50,35 @@ int mproc_process_join_all(mproc_process **ps, size_t n, int timeout_ms, size_t 
     if (nfailed) *nfailed = failed;
     return rc;
 }
+
+int mproc_process_start_new(mproc_process **out, mproc_target_fn target, const void *arg,
+                            size_t arglen, const mproc_process_opts *opts)
+{
+    int rc = mproc_process_new(out, target, arg, arglen, opts);
+    if (rc) return rc;
+    if ((rc = mproc_process_start(*out))) {
+        mproc_process_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int mproc_process_join_free(mproc_process *p, int timeout_ms, int *exitcode)
+{
+    int code = 0;
+    int rc = mproc_process_join(p, timeout_ms);
+    if (!rc) rc = mproc_process_exitcode(p, &code);
+    if (!rc) rc = mproc_process_free(p);
+    if (!rc && exitcode) *exitcode = code;
+    return rc;
+}
+
+int mproc_process_join_free_all(mproc_process **ps, size_t n, int timeout_ms, size_t *nfailed)
+{
+    int rc = mproc_process_join_all(ps, n, timeout_ms, nfailed);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = mproc_process_free(ps[i]);
+        if (!rc) ps[i] = NULL;
+    }
+    return rc;
+}

@@ -282,3 +282,27 @@ char *mproc_value_repr_alloc(const mproc_value *v)
     if (s) mproc_value_repr(v, s, n + 1);
     return s;
 }
+
+/* buf holds the first cap - 1 bytes of a rendering of n bytes: mark a cut. */
+static const char *mark_cut(char *buf, size_t cap, size_t n)
+{
+    if (n >= cap && cap >= 4) memcpy(buf + cap - 4, "...", 4);
+    return buf;
+}
+
+const char *mproc_value_repr_buf(const mproc_value *v, char *buf, size_t cap)
+{
+    return mark_cut(buf, cap, mproc_value_repr(v, buf, cap));
+}
+
+const char *mproc_value_str_buf(const mproc_value *v, char *buf, size_t cap)
+{
+    if (!v || mproc_value_kind_of(v) != MPROC_V_STR) return mproc_value_repr_buf(v, buf, cap);
+    size_t len;
+    const char *s = mproc_value_get_str(v, &len);
+    if (cap == 0) return buf;
+    size_t k = len < cap - 1 ? len : cap - 1;
+    memcpy(buf, s, k);
+    buf[k] = '\0';
+    return mark_cut(buf, cap, len);
+}

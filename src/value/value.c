@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -838,4 +839,18 @@ void mproc_value_free(mproc_value *v)
             free(m);
         }
     }
+}
+
+mproc_value *mproc_value_strf(const char *fmt, ...)
+{
+    if (!fmt) return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    mproc_value *v = mproc_value_strn(s, (size_t)n);
+    free(s);
+    return v;
 }

@@ -214,6 +214,38 @@ START_TEST(values_roundtrip)
 }
 END_TEST
 
+/* putf in a child; the parent reads the value it built. */
+static int put_formatted(void *arg)
+{
+    mproc_queue *q = *(mproc_queue **)arg;
+    return mproc_queue_putf(q, 1000, "[is{s:f}]", 7, "x", "k", 2.5) ? 1 : 0;
+}
+
+START_TEST(putf_packs_and_puts)
+{
+    mproc_queue *q;
+    TU_OK(mproc_queue_new(&q, NULL));
+    ck_assert_int_eq(tu_run_child(put_formatted, &q, sizeof q, tu_methods[_i]), 0);
+    mproc_value *got = NULL;
+    TU_OK(mproc_queue_get_value(q, &got, 1000));
+    int i;
+    const char *str;
+    double d;
+    TU_OK(mproc_value_unpack(got, "[is{s:f}]", &i, &str, "k", &d));
+    ck_assert_int_eq(i, 7);
+    ck_assert_str_eq(str, "x");
+    ck_assert(d == 2.5);
+    mproc_value_free(got);
+    /* A bad format, a NULL string, a NULL queue: nothing put. */
+    TU_RC(mproc_queue_putf(q, 0, "[iZ]", 1), MPROC_EINVAL);
+    TU_RC(mproc_queue_putf(q, 0, "s", (const char *)NULL), MPROC_EINVAL);
+    TU_RC(mproc_queue_putf(NULL, 0, "i", 1), MPROC_EINVAL);
+    TU_RC(mproc_queue_putf(q, 0, NULL), MPROC_EINVAL);
+    ck_assert_uint_eq(mproc_queue_qsize(q), 0);
+    mproc_queue_free(q);
+}
+END_TEST
+
 START_TEST(a_non_value_message_is_eproto_and_consumed)
 {
     mproc_queue *q;
@@ -322,6 +354,7 @@ int main(void)
     tcase_add_loop_test(tc, every_size_between_processes, 0, TU_NMETHODS);
     tcase_add_test(tc, get_into_too_small_keeps_the_message);
     tcase_add_loop_test(tc, values_roundtrip, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, putf_packs_and_puts, 0, TU_NMETHODS);
     tcase_add_test(tc, a_non_value_message_is_eproto_and_consumed);
     tcase_add_test(tc, invalid_arguments);
     tcase_add_test(tc, oversized_messages_are_emsgsize);

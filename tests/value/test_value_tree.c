@@ -424,6 +424,35 @@ START_TEST(equal_and_copy)
 }
 END_TEST
 
+/* strf, and the printing forms: str (a string's own text) and repr, cut
+ * with "..." when the buffer is too small. */
+START_TEST(strf_and_printing)
+{
+    mproc_value *v = mproc_value_strf("%s-%d", "ab", 42);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(mproc_value_get_str(v, NULL), "ab-42");
+    ck_assert_str_eq(MPROC_STR(v), "ab-42");
+    ck_assert_str_eq(MPROC_REPR(v), "'ab-42'");
+    char small[5];
+    ck_assert_str_eq(mproc_value_str_buf(v, small, sizeof small), "a...");
+    ck_assert_str_eq(mproc_value_repr_buf(v, small, sizeof small), "'...");
+    char exact[6]; /* "ab-42" and its NUL: not cut */
+    ck_assert_str_eq(mproc_value_str_buf(v, exact, sizeof exact), "ab-42");
+    ck_assert_str_eq(mproc_value_repr_buf(v, exact, sizeof exact), "'a...");
+    mproc_value_free(v);
+    mproc_value *l;
+    TU_OK(mproc_value_pack(&l, "[is n]", 1, "x"));
+    ck_assert_str_eq(MPROC_STR(l), "[1, 'x', None]"); /* str of a list: reprs */
+    ck_assert_str_eq(MPROC_REPR(l), "[1, 'x', None]");
+    mproc_value_free(l);
+    ck_assert_str_eq(MPROC_STR(NULL), "None");
+    ck_assert_ptr_null(mproc_value_strf(NULL));
+    v = mproc_value_strf("%s", "");
+    ck_assert_str_eq(MPROC_STR(v), "");
+    mproc_value_free(v);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("value_tree");
@@ -433,5 +462,6 @@ int main(void)
     tcase_add_test(tc, large_map_keeps_order_and_finds_keys);
     tcase_add_test(tc, kind_errors_and_null_handling);
     tcase_add_test(tc, equal_and_copy);
+    tcase_add_test(tc, strf_and_printing);
     return tu_run(s);
 }
