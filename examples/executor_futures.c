@@ -84,16 +84,7 @@
 #include <mproc.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <unistd.h>
-
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc == 0) return;
-    fprintf(stderr, "executor_futures: %s: %s\n", what, mproc_strerror(rc));
-    exit(1);
-}
 
 static long ipow(long base, long exp)
 {
@@ -138,7 +129,7 @@ static int divide(const void *arg, size_t arglen, mproc_result *res)
 static long result_long(mproc_future *f)
 {
     const void *buf;
-    check(mproc_future_result(f, &buf, NULL, MPROC_FOREVER), "future.result");
+    MPROC_CHECK(mproc_future_result(f, &buf, NULL, MPROC_FOREVER));
     return *(const long *)buf;
 }
 
@@ -159,7 +150,7 @@ static mproc_future *submit(mproc_executor *ex, mproc_task_fn fn, long a, long b
 {
     long x[2] = {a, b};
     mproc_future *f;
-    check(mproc_executor_submit(ex, fn, x, sizeof x, &f), "executor.submit");
+    MPROC_CHECK(mproc_executor_submit(ex, fn, x, sizeof x, &f));
     return f;
 }
 
@@ -170,9 +161,8 @@ static void run(const char *name, bool processes)
     /* with executor_class(max_workers=4) as executor: */
     mproc_executor *executor;
     const mproc_executor_opts opts = {.max_workers = 4};
-    check(processes ? mproc_executor_new_process(&executor, &opts)
-                    : mproc_executor_new_thread(&executor, &opts),
-          name);
+    MPROC_CHECK(processes ? mproc_executor_new_process(&executor, &opts)
+                          : mproc_executor_new_thread(&executor, &opts));
 
     /* future = executor.submit(power, 2, 10): returns at once. */
     mproc_future *future = submit(executor, power, 2, 10);
@@ -182,7 +172,7 @@ static void run(const char *name, bool processes)
     printf("result: %ld\n", result_long(future));
     printf("done: %s\n", py_bool(mproc_future_done(future)));
     /* Already done: the callback runs now, in this thread. */
-    check(mproc_future_add_done_callback(future, print_result, NULL), "add_done_callback");
+    MPROC_CHECK(mproc_future_add_done_callback(future, print_result, NULL));
     mproc_future_free(future);
 
     /* futures = {executor.submit(slow_power, 3, n): n for n in range(1, 5)} */
@@ -191,7 +181,7 @@ static void run(const char *name, bool processes)
 
     /* for f in as_completed(futures): ... futures[f] is the exponent. */
     mproc_as_completed *it;
-    check(mproc_as_completed_new(&it, futures, 4), "as_completed");
+    MPROC_CHECK(mproc_as_completed_new(&it, futures, 4));
     mproc_future *f;
     int rc;
     while ((rc = mproc_as_completed_next(it, &f, MPROC_FOREVER)) == 0) {
@@ -199,7 +189,7 @@ static void run(const char *name, bool processes)
         while (futures[n - 1] != f) n++;
         printf("as_completed: 3 ** %d = %ld\n", n, result_long(f));
     }
-    check(rc == MPROC_EEOF ? 0 : rc, "next(as_completed)");
+    MPROC_CHECK(rc == MPROC_EEOF ? 0 : rc);
     mproc_as_completed_free(it);
     for (int i = 0; i < 4; i++) mproc_future_free(futures[i]);
 
@@ -207,16 +197,16 @@ static void run(const char *name, bool processes)
      * print('exception:', bad.exception()): waits, then gives the error
      * (MPROC_ENOENT: no exception, Python's None). */
     mproc_future *bad = submit(executor, divide, 1, 0);
-    check(mproc_future_wait(bad, MPROC_FOREVER), "bad.exception");
+    MPROC_CHECK(mproc_future_wait(bad, MPROC_FOREVER));
     const char *msg = "None";
     rc = mproc_future_error(bad, NULL, &msg, NULL);
-    check(rc == MPROC_ENOENT ? 0 : rc, "bad.exception");
+    MPROC_CHECK(rc == MPROC_ENOENT ? 0 : rc);
     printf("exception: %s\n", msg);
     printf("cancelled: %s\n", py_bool(mproc_future_cancelled(bad)));
     mproc_future_free(bad);
 
     /* Leaving the with block: shutdown(wait=True). */
-    check(mproc_executor_shutdown(executor, true, false), "executor.shutdown");
+    MPROC_CHECK(mproc_executor_shutdown(executor, true, false));
     mproc_executor_free(executor);
 }
 

@@ -40,21 +40,12 @@
 
 static mproc_value *result; /* the global list: made empty on first use */
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "isolated_globals: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* print("Result(in WHERE): {}".format(result)) */
 static void print_result(const char *where)
 {
-    if (result == NULL) check(mproc_value_pack(&result, "[]"), "result = []");
+    if (result == NULL) MPROC_CHECK(mproc_value_pack(&result, "[]"));
     char *repr = mproc_value_repr_alloc(result);
-    if (repr == NULL) check(MPROC_ENOMEM, "repr(result)");
+    if (repr == NULL) MPROC_CHECK(MPROC_ENOMEM);
     printf("Result(in %s): %s\n", where, repr);
     free(repr);
 }
@@ -63,11 +54,10 @@ static void print_result(const char *where)
 static int square_list(void *arg)
 {
     const int *mylist = arg;
-    if (result == NULL) check(mproc_value_pack(&result, "[]"), "result = []");
+    if (result == NULL) MPROC_CHECK(mproc_value_pack(&result, "[]"));
     /* Appends to the child's copy of the global; the parent never sees it. */
     for (int i = 0; i < 4; i++)
-        check(mproc_value_list_append(result, mproc_value_int(mylist[i] * mylist[i])),
-              "result.append(num * num)");
+        MPROC_CHECK(mproc_value_list_append(result, mproc_value_int(mylist[i] * mylist[i])));
     print_result("process p1");
     return 0;
 }
@@ -79,15 +69,15 @@ int main(void)
     int code;
 
     /* The list travels to the child as argument bytes (a copy). */
-    check(mproc_process_new(&p1, square_list, mylist, sizeof mylist, NULL), "mproc_process_new");
-    check(mproc_process_start(p1), "mproc_process_start");
-    check(mproc_process_join(p1, MPROC_FOREVER), "mproc_process_join");
-    check(mproc_process_exitcode(p1, &code), "mproc_process_exitcode");
+    MPROC_CHECK(mproc_process_new(&p1, square_list, mylist, sizeof mylist, NULL));
+    MPROC_CHECK(mproc_process_start(p1));
+    MPROC_CHECK(mproc_process_join(p1, MPROC_FOREVER));
+    MPROC_CHECK(mproc_process_exitcode(p1, &code));
     if (code != 0) {
         fprintf(stderr, "isolated_globals: p1 exited with code %d\n", code);
         return 1;
     }
-    check(mproc_process_free(p1), "mproc_process_free");
+    MPROC_CHECK(mproc_process_free(p1));
 
     print_result("main program"); /* still empty: the parent's `result` was never touched */
     mproc_value_free(result);

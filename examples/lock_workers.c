@@ -9,7 +9,6 @@
 #include <mproc.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 struct worker_args {
@@ -17,14 +16,6 @@ struct worker_args {
     int *inside;      /* workers holding the lock: must stay 0 or 1 */
     int num;
 };
-
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "lock_workers: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
 
 static int worker(void *arg)
 {
@@ -45,18 +36,18 @@ int main(void)
 {
     mproc_lock *lock;
     int *inside;
-    check(mproc_lock_new(&lock), "mproc_lock_new");
-    check(mproc_arena_calloc((void **)&inside, sizeof *inside), "mproc_arena_calloc");
+    MPROC_CHECK(mproc_lock_new(&lock));
+    MPROC_CHECK(mproc_arena_calloc((void **)&inside, sizeof *inside));
     mproc_process *p[5];
     for (int i = 0; i < 5; i++) {
         struct worker_args args = {lock, inside, i};
-        check(mproc_process_new(&p[i], worker, &args, sizeof args, NULL), "mproc_process_new");
+        MPROC_CHECK(mproc_process_new(&p[i], worker, &args, sizeof args, NULL));
     }
-    check(mproc_process_start_all(p, 5), "mproc_process_start_all");
+    MPROC_CHECK(mproc_process_start_all(p, 5));
     size_t failed;
-    check(mproc_process_join_all(p, 5, MPROC_FOREVER, &failed), "mproc_process_join_all");
-    for (int i = 0; i < 5; i++) check(mproc_process_free(p[i]), "mproc_process_free");
-    check(mproc_arena_free(inside), "mproc_arena_free");
+    MPROC_CHECK(mproc_process_join_all(p, 5, MPROC_FOREVER, &failed));
+    for (int i = 0; i < 5; i++) MPROC_CHECK(mproc_process_free(p[i]));
+    MPROC_CHECK(mproc_arena_free(inside));
     mproc_lock_free(lock);
     return failed != 0;
 }

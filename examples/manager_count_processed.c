@@ -93,21 +93,12 @@
 
 #define NUM_WORKERS 3
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "manager_count_processed: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* Puts the value the format makes (Python's queue.put(item)). */
 #define PUT(queue, ...)                                                                            \
     do {                                                                                           \
         mproc_value *v_;                                                                           \
-        check(mproc_value_pack(&v_, __VA_ARGS__), "packing an item");                              \
-        check(mproc_queue_put_value(queue, v_, MPROC_FOREVER), "queue.put");                       \
+        MPROC_CHECK(mproc_value_pack(&v_, __VA_ARGS__));                                           \
+        MPROC_CHECK(mproc_queue_put_value(queue, v_, MPROC_FOREVER));                              \
         mproc_value_free(v_);                                                                      \
     } while (0)
 
@@ -124,13 +115,12 @@ static void double_data(mproc_value *item)
 {
     const char *data;
     size_t len;
-    check(mproc_value_unpack(item, "{s:s#}", "data", &data, &len), "item['data']");
+    MPROC_CHECK(mproc_value_unpack(item, "{s:s#}", "data", &data, &len));
     char *twice = malloc(2 * len + 1);
-    if (twice == NULL) check(MPROC_ENOMEM, "item['data'] * 2");
+    if (twice == NULL) MPROC_CHECK(MPROC_ENOMEM);
     memcpy(twice, data, len);
     memcpy(twice + len, data, len);
-    check(mproc_value_map_set_str(item, "data", mproc_value_strn(twice, 2 * len)),
-          "item['data'] = item['data'] * 2");
+    MPROC_CHECK(mproc_value_map_set_str(item, "data", mproc_value_strn(twice, 2 * len)));
     free(twice);
 }
 
@@ -144,25 +134,22 @@ static int worker(void *arg)
         const char *stop;
         int rc = mproc_queue_get_value(queue, &item, 1000); /* queue.get(timeout=1) */
         if (rc == MPROC_ETIMEDOUT) continue;                /* except ...Empty: continue */
-        check(rc, "queue.get");
+        MPROC_CHECK(rc);
         if (mproc_value_unpack(item, "s", &stop) == 0 && strcmp(stop, "STOP") == 0) {
             mproc_value_free(item);
             break;
         }
         double_data(item);
-        check(mproc_value_map_set_str(item, "status", mproc_value_str("processed")),
-              "item['status'] = 'processed'");
+        MPROC_CHECK(mproc_value_map_set_str(item, "status", mproc_value_str("processed")));
         /* with lock: processed_count.value += 1 (the manager Lock's
          * acquire() waits without a deadline, as Python's does) */
         int total;
-        check(mproc_proxy_callf(a->lock, "acquire", NULL, NULL), "lock.acquire()");
-        check(mproc_proxy_callf_unpack(a->processed_count, "get", NULL, "i", &total),
-              "processed_count.value");
-        check(mproc_proxy_callf(a->processed_count, "set", NULL, "i", ++total),
-              "processed_count.value += 1");
-        check(mproc_proxy_callf(a->lock, "release", NULL, NULL), "lock.release()");
+        MPROC_CHECK(mproc_proxy_callf(a->lock, "acquire", NULL, NULL));
+        MPROC_CHECK(mproc_proxy_callf_unpack(a->processed_count, "get", NULL, "i", &total));
+        MPROC_CHECK(mproc_proxy_callf(a->processed_count, "set", NULL, "i", ++total));
+        MPROC_CHECK(mproc_proxy_callf(a->lock, "release", NULL, NULL));
         char *repr = mproc_value_repr_alloc(item);
-        if (repr == NULL) check(MPROC_ENOMEM, "repr(item)");
+        if (repr == NULL) MPROC_CHECK(MPROC_ENOMEM);
         printf("Process %s: processed %s, Total processed: %d\n",
                mproc_process_name(mproc_current_process()), repr, total);
         free(repr);
@@ -174,16 +161,15 @@ static int worker(void *arg)
 int main(void)
 {
     mproc_queue *queue;
-    check(mproc_queue_new(&queue, NULL), "multiprocessing.Queue()");
+    MPROC_CHECK(mproc_queue_new(&queue, NULL));
 
     /* manager = multiprocessing.Manager(); processed_count =
      * manager.Value('i', 0); and lock = manager.Lock() */
     mproc_manager *manager;
     struct worker_args args = {queue, NULL, NULL};
-    check(mproc_manager_start(&manager, NULL), "multiprocessing.Manager()");
-    check(mproc_manager_createf(manager, "Value", &args.processed_count, "si", "i", 0),
-          "manager.Value('i', 0)");
-    check(mproc_manager_createf(manager, "Lock", &args.lock, NULL), "manager.Lock()");
+    MPROC_CHECK(mproc_manager_start(&manager, NULL));
+    MPROC_CHECK(mproc_manager_createf(manager, "Value", &args.processed_count, "si", "i", 0));
+    MPROC_CHECK(mproc_manager_createf(manager, "Lock", &args.lock, NULL));
 
     /* Three workers named Worker-0..2, each started as it is created. */
     fflush(stdout); /* nothing buffered is copied into a forked child */
@@ -192,9 +178,8 @@ int main(void)
         char name[32];
         snprintf(name, sizeof name, "Worker-%d", i);
         mproc_process_opts opts = {.name = name};
-        check(mproc_process_new(&processes[i], worker, &args, sizeof args, &opts),
-              "mproc_process_new");
-        check(mproc_process_start(processes[i]), "mproc_process_start");
+        MPROC_CHECK(mproc_process_new(&processes[i], worker, &args, sizeof args, &opts));
+        MPROC_CHECK(mproc_process_start(processes[i]));
     }
 
     /* for item in initial_data: queue.put(item) */
@@ -204,15 +189,12 @@ int main(void)
     for (int i = 0; i < NUM_WORKERS; i++) PUT(queue, "s", "STOP"); /* one per worker */
 
     size_t failed;
-    check(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed),
-          "mproc_process_join_all");
+    MPROC_CHECK(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed));
     if (failed) fprintf(stderr, "manager_count_processed: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < NUM_WORKERS; i++)
-        check(mproc_process_free(processes[i]), "mproc_process_free");
+    for (int i = 0; i < NUM_WORKERS; i++) MPROC_CHECK(mproc_process_free(processes[i]));
 
     int total;
-    check(mproc_proxy_callf_unpack(args.processed_count, "get", NULL, "i", &total),
-          "processed_count.value");
+    MPROC_CHECK(mproc_proxy_callf_unpack(args.processed_count, "get", NULL, "i", &total));
     printf("Total items processed: %d\n", total);
     mproc_proxy_free(args.lock);
     mproc_proxy_free(args.processed_count);

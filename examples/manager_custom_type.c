@@ -52,20 +52,6 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
-
-/* Prints what failed and why, then exits: every mproc call is checked. A
- * method's own failure is shown with its message. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        const char *msg = "";
-        if (rc == MPROC_EMETHOD) mproc_manager_last_error(NULL, &msg);
-        fprintf(stderr, "manager_custom_type: %s: %s%s%s\n", what, mproc_strerror(rc),
-                msg[0] ? ": " : "", msg);
-        exit(1);
-    }
-}
 
 /* ---- the MathsClass, run by the server process --------------------------------------- */
 
@@ -125,17 +111,17 @@ int main(void)
         .ntypes = sizeof my_manager_types / sizeof my_manager_types[0],
     };
     mproc_manager *manager;
-    check(mproc_manager_start(&manager, &opts), "mproc_manager_start");
+    MPROC_CHECK(mproc_manager_start(&manager, &opts));
 
     /* maths = manager.Maths() */
     mproc_proxy *maths;
-    check(mproc_manager_create(manager, "Maths", NULL, &maths), "manager.Maths()");
+    MPROC_CHECK(mproc_manager_create(manager, "Maths", NULL, &maths));
 
     /* print(maths.add(4, 3)); print(maths.mul(7, 8)) */
     int64_t n;
-    check(mproc_proxy_callf_unpack(maths, "add", "ii", "I", 4, 3, &n), "maths.add(4, 3)");
+    MPROC_CHECK(mproc_proxy_callf_unpack(maths, "add", "ii", "I", 4, 3, &n));
     printf("%" PRId64 "\n", n); /* prints 7 */
-    check(mproc_proxy_callf_unpack(maths, "mul", "ii", "I", 7, 8, &n), "maths.mul(7, 8)");
+    MPROC_CHECK(mproc_proxy_callf_unpack(maths, "mul", "ii", "I", 7, 8, &n));
     printf("%" PRId64 "\n", n); /* prints 56 */
 
     /* The end of the with block: the proxy, then the manager. */

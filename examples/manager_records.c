@@ -59,15 +59,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "manager_records: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* insert_record's arguments (record, records). */
 struct insert_args {
     mproc_proxy *records;
@@ -78,8 +69,7 @@ struct insert_args {
 static int insert_record(void *arg)
 {
     struct insert_args *a = arg;
-    check(mproc_proxy_callf(a->records, "append", NULL, "[si]", a->name, a->score),
-          "records.append");
+    MPROC_CHECK(mproc_proxy_callf(a->records, "append", NULL, "[si]", a->name, a->score));
     printf("New record added!\n\n");
     return 0;
 }
@@ -87,12 +77,11 @@ static int insert_record(void *arg)
 static int print_records(void *arg)
 {
     mproc_value *list;
-    check(mproc_proxy_callf(*(mproc_proxy **)arg, "copy", &list, NULL), "records[:]");
+    MPROC_CHECK(mproc_proxy_callf(*(mproc_proxy **)arg, "copy", &list, NULL));
     for (size_t i = 0; i < mproc_value_len(list); i++) {
         const char *name;
         int score;
-        check(mproc_value_unpack(mproc_value_list_get(list, i), "[si]", &name, &score),
-              "name, score = record");
+        MPROC_CHECK(mproc_value_unpack(mproc_value_list_get(list, i), "[si]", &name, &score));
         printf("Name: %s\nScore: %d\n\n", name, score);
     }
     mproc_value_free(list);
@@ -104,25 +93,24 @@ static void run(mproc_target_fn target, const void *arg, size_t size)
 {
     mproc_process *p;
     int code;
-    check(mproc_process_new(&p, target, arg, size, NULL), "mproc_process_new");
-    check(mproc_process_start(p), "mproc_process_start");
-    check(mproc_process_join(p, MPROC_FOREVER), "mproc_process_join");
-    check(mproc_process_exitcode(p, &code), "mproc_process_exitcode");
+    MPROC_CHECK(mproc_process_new(&p, target, arg, size, NULL));
+    MPROC_CHECK(mproc_process_start(p));
+    MPROC_CHECK(mproc_process_join(p, MPROC_FOREVER));
+    MPROC_CHECK(mproc_process_exitcode(p, &code));
     if (code != 0) {
         fprintf(stderr, "manager_records: %s exited with code %d\n", mproc_process_name(p), code);
         exit(1);
     }
-    check(mproc_process_free(p), "mproc_process_free");
+    MPROC_CHECK(mproc_process_free(p));
 }
 
 int main(void)
 {
     mproc_manager *manager;
     mproc_proxy *records;
-    check(mproc_manager_start(&manager, NULL), "Manager()");
-    check(mproc_manager_createf(manager, "list", &records, "[[si][si][si]]", "Sam", 10, "Adam", 9,
-                                "Kevin", 9),
-          "manager.list");
+    MPROC_CHECK(mproc_manager_start(&manager, NULL));
+    MPROC_CHECK(mproc_manager_createf(manager, "list", &records, "[[si][si][si]]", "Sam", 10,
+                                      "Adam", 9, "Kevin", 9));
     struct insert_args a1 = {.records = records, .name = "Jeff", .score = 8};
 
     /* stdout is flushed first, so no buffered output is copied into a

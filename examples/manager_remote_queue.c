@@ -75,26 +75,13 @@
 #define AUTHKEY    "abracadabra"
 #define TIMEOUT_MS 10000
 
-/* Prints what failed and why, then exits: every mproc call is checked. A
- * method's own failure is shown with its message. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        const char *msg = "";
-        if (rc == MPROC_EMETHOD) mproc_manager_last_error(NULL, &msg);
-        fprintf(stderr, "manager_remote_queue: %s: %s%s%s\n", what, mproc_strerror(rc),
-                msg[0] ? ": " : "", msg);
-        exit(1);
-    }
-}
-
 /* ---- 10.1: the server ------------------------------------------------------------- */
 
 /* Called by mproc_manager_serve once it listens: the address, with the
  * port the kernel picked, goes to the parent. */
 static void report_address(const char *address, void *ud)
 {
-    check(mproc_conn_send_bytes(ud, address, strlen(address)), "reporting the address");
+    MPROC_CHECK(mproc_conn_send_bytes(ud, address, strlen(address)));
 }
 
 /* The server process's target. Its argument bytes: the write end of the
@@ -114,7 +101,7 @@ static int queue_server(void *arg)
         .shared = shared,
         .nshared = 1,
     };
-    check(mproc_manager_serve(&opts, report_address, report), "mproc_manager_serve");
+    MPROC_CHECK(mproc_manager_serve(&opts, report_address, report));
 
     /* Shut down by a client. */
     mproc_conn_free(report);
@@ -128,8 +115,8 @@ static int queue_server(void *arg)
 static mproc_manager *connect_queue(const char *address, mproc_proxy **queue)
 {
     mproc_manager *m;
-    check(mproc_manager_connect(&m, address, AUTHKEY, strlen(AUTHKEY)), "m.connect()");
-    check(mproc_manager_get(m, "get_queue", queue), "m.get_queue()");
+    MPROC_CHECK(mproc_manager_connect(&m, address, AUTHKEY, strlen(AUTHKEY)));
+    MPROC_CHECK(mproc_manager_get(m, "get_queue", queue));
     return m;
 }
 
@@ -145,7 +132,7 @@ static int client_put(void *arg)
     fflush(stdout);
 
     /* queue.put('hello') */
-    check(mproc_proxy_callf(queue, "put", NULL, "s", "hello"), "queue.put('hello')");
+    MPROC_CHECK(mproc_proxy_callf(queue, "put", NULL, "s", "hello"));
 
     mproc_proxy_free(queue);
     mproc_manager_free(m);
@@ -160,11 +147,11 @@ static int client_get(void *arg)
 
     /* queue.get(timeout=10): waits in the server for client 1's put. */
     mproc_value *item = NULL;
-    check(mproc_proxy_callf(queue, "get", &item, "i", TIMEOUT_MS), "queue.get()");
+    MPROC_CHECK(mproc_proxy_callf(queue, "get", &item, "i", TIMEOUT_MS));
 
     /* print(f"Client 2: got {queue.get()!r}"): !r shows the quotes. */
     char *repr = mproc_value_repr_alloc(item);
-    if (repr == NULL) check(MPROC_ENOMEM, "repr(item)");
+    if (repr == NULL) MPROC_CHECK(MPROC_ENOMEM);
     printf("Client 2: got %s\n", repr);
     free(repr);
     mproc_value_free(item);
@@ -182,8 +169,8 @@ static mproc_process *start(mproc_target_fn target, const void *arg, size_t len,
 {
     mproc_process *p;
     mproc_process_opts opts = {.name = name, .daemon = daemon};
-    check(mproc_process_new(&p, target, arg, len, &opts), "mproc_process_new");
-    check(mproc_process_start(p), "mproc_process_start");
+    MPROC_CHECK(mproc_process_new(&p, target, arg, len, &opts));
+    MPROC_CHECK(mproc_process_start(p));
     return p;
 }
 
@@ -195,16 +182,16 @@ static bool join(mproc_process *p)
     int rc = mproc_process_join(p, 2 * TIMEOUT_MS);
     if (rc == MPROC_ETIMEDOUT) {
         fprintf(stderr, "manager_remote_queue: %s did not finish in time: killed\n", name);
-        check(mproc_process_kill(p), "mproc_process_kill");
-        check(mproc_process_join(p, MPROC_FOREVER), "mproc_process_join");
+        MPROC_CHECK(mproc_process_kill(p));
+        MPROC_CHECK(mproc_process_join(p, MPROC_FOREVER));
     } else {
-        check(rc, "mproc_process_join");
+        MPROC_CHECK(rc);
     }
     int code;
-    check(mproc_process_exitcode(p, &code), "mproc_process_exitcode");
+    MPROC_CHECK(mproc_process_exitcode(p, &code));
     if (code != 0 && rc != MPROC_ETIMEDOUT)
         fprintf(stderr, "manager_remote_queue: %s exited with code %d\n", name, code);
-    check(mproc_process_free(p), "mproc_process_free");
+    MPROC_CHECK(mproc_process_free(p));
     return rc == 0 && code == 0;
 }
 
@@ -213,7 +200,7 @@ int main(void)
     /* The server, a daemon (it goes if the parent dies), with the write end
      * of a pipe to report its address on. */
     mproc_conn *address_in, *address_out;
-    check(mproc_pipe(&address_in, &address_out, false), "mproc_pipe");
+    MPROC_CHECK(mproc_pipe(&address_in, &address_out, false));
     fflush(stdout); /* nothing buffered is copied into a forked child */
     mproc_process *server =
         start(queue_server, &address_out, sizeof address_out, "QueueManager", true);
@@ -230,7 +217,7 @@ int main(void)
     if (rc < 0) {
         mproc_process_kill(server);
         join(server);
-        check(rc, "waiting for the server's address");
+        MPROC_CHECK(rc);
     }
     address[n] = '\0';
     mproc_conn_free(address_in);
@@ -246,8 +233,8 @@ int main(void)
 
     /* Stop serve_forever(): a client asks the server to shut down. */
     mproc_manager *m;
-    check(mproc_manager_connect(&m, address, AUTHKEY, strlen(AUTHKEY)), "mproc_manager_connect");
-    check(mproc_manager_shutdown(m), "mproc_manager_shutdown");
+    MPROC_CHECK(mproc_manager_connect(&m, address, AUTHKEY, strlen(AUTHKEY)));
+    MPROC_CHECK(mproc_manager_shutdown(m));
     mproc_manager_free(m);
     ok = join(server) && ok;
     return ok ? 0 : 1;

@@ -57,15 +57,6 @@ struct pipe_args {
 
 static const char *const msgs[] = {"hello", "hey", "hru?", "END"};
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "pipe_sender_receiver: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* Target of p1: sends every message, then closes its end. */
 static int sender(void *arg)
 {
@@ -73,8 +64,7 @@ static int sender(void *arg)
 
     mproc_conn_free(a->other); /* the receiver's end: not ours */
     for (size_t i = 0; i < a->nmsgs; i++) {
-        check(mproc_conn_send_bytes(a->conn, a->msgs[i], strlen(a->msgs[i])),
-              "mproc_conn_send_bytes");
+        MPROC_CHECK(mproc_conn_send_bytes(a->conn, a->msgs[i], strlen(a->msgs[i])));
         printf("Sent the message: %s\n", a->msgs[i]);
     }
     mproc_conn_free(a->conn); /* conn.close() */
@@ -95,7 +85,7 @@ static int receiver(void *arg)
             fprintf(stderr, "pipe_sender_receiver: the sender closed before sending END\n");
             return 1;
         }
-        check(rc, "mproc_conn_recv_bytes");
+        MPROC_CHECK(rc);
 
         /* The message is not NUL-terminated: compare and print by length. */
         int is_end = len == 3 && memcmp(buf, "END", 3) == 0;
@@ -112,7 +102,7 @@ int main(void)
     mproc_conn *parent_conn, *child_conn;
     mproc_process *p1, *p2;
 
-    check(mproc_pipe(&parent_conn, &child_conn, true), "mproc_pipe");
+    MPROC_CHECK(mproc_pipe(&parent_conn, &child_conn, true));
 
     struct pipe_args sender_args = {
         .conn = parent_conn,
@@ -123,20 +113,18 @@ int main(void)
         snprintf(sender_args.msgs[i], sizeof sender_args.msgs[i], "%s", msgs[i]);
     struct pipe_args receiver_args = {.conn = child_conn, .other = parent_conn};
 
-    check(mproc_process_new(&p1, sender, &sender_args, sizeof sender_args, NULL),
-          "mproc_process_new");
-    check(mproc_process_new(&p2, receiver, &receiver_args, sizeof receiver_args, NULL),
-          "mproc_process_new");
+    MPROC_CHECK(mproc_process_new(&p1, sender, &sender_args, sizeof sender_args, NULL));
+    MPROC_CHECK(mproc_process_new(&p2, receiver, &receiver_args, sizeof receiver_args, NULL));
     mproc_process *procs[] = {p1, p2};
-    check(mproc_process_start_all(procs, 2), "mproc_process_start_all");
+    MPROC_CHECK(mproc_process_start_all(procs, 2));
 
     /* The parent uses neither end; the children have their own copies. */
     mproc_conn_free(parent_conn);
     mproc_conn_free(child_conn);
 
     size_t failed;
-    check(mproc_process_join_all(procs, 2, MPROC_FOREVER, &failed), "mproc_process_join_all");
+    MPROC_CHECK(mproc_process_join_all(procs, 2, MPROC_FOREVER, &failed));
     if (failed) fprintf(stderr, "pipe_sender_receiver: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < 2; i++) check(mproc_process_free(procs[i]), "mproc_process_free");
+    for (int i = 0; i < 2; i++) MPROC_CHECK(mproc_process_free(procs[i]));
     return failed != 0;
 }

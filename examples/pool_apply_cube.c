@@ -37,14 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc == 0) return;
-    fprintf(stderr, "pool_apply_cube: %s: %s\n", what, mproc_strerror(rc));
-    exit(1);
-}
-
 /* def cube(number): return number * number * number */
 static int cube(const void *arg, size_t arglen, mproc_result *res)
 {
@@ -57,21 +49,21 @@ int main(void)
 {
     /* p = Pool() */
     mproc_pool *p;
-    check(mproc_pool_new(&p, NULL), "Pool()");
+    MPROC_CHECK(mproc_pool_new(&p, NULL));
 
     /* result = [p.apply(cube, args=(i,)) for i in numbers]: apply gives a
      * malloc'd copy of the result bytes (one long, as cube sets them). */
     long result[10];
     for (long i = 0; i < 10; i++) {
         void *buf;
-        check(mproc_pool_apply(p, cube, &i, sizeof i, &buf, NULL), "p.apply");
+        MPROC_CHECK(mproc_pool_apply(p, cube, &i, sizeof i, &buf, NULL));
         result[i] = *(long *)buf;
         free(buf);
     }
 
     /* p.close(); p.join() */
-    check(mproc_pool_close(p), "p.close");
-    check(mproc_pool_join(p, MPROC_FOREVER), "p.join");
+    MPROC_CHECK(mproc_pool_close(p));
+    MPROC_CHECK(mproc_pool_join(p, MPROC_FOREVER));
     mproc_pool_free(p);
 
     /* print(result) */

@@ -42,15 +42,6 @@
 #include <mproc.h>
 
 #include <stdio.h>
-#include <stdlib.h>
-
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc == 0) return;
-    fprintf(stderr, "pool_map_cube: %s: %s\n", what, mproc_strerror(rc));
-    exit(1);
-}
 
 /* def cube(number): return number * number * number */
 static int64_t cube(int64_t number)
@@ -62,15 +53,15 @@ int main(void)
 {
     /* p = Pool(): processes = 0 means mproc_cpu_count() workers. */
     mproc_pool *p;
-    check(mproc_pool_new(&p, NULL), "Pool()");
+    MPROC_CHECK(mproc_pool_new(&p, NULL));
 
     /* result = p.map(cube, range(10)) */
     int64_t result[10];
-    check(MPROC_POOL_MAP_RANGE(p, cube, MPROC_RANGE(10), result), "p.map");
+    MPROC_CHECK(MPROC_POOL_MAP_RANGE(p, cube, MPROC_RANGE(10), result));
 
     /* p.close(); p.join() */
-    check(mproc_pool_close(p), "p.close");
-    check(mproc_pool_join(p, MPROC_FOREVER), "p.join");
+    MPROC_CHECK(mproc_pool_close(p));
+    MPROC_CHECK(mproc_pool_join(p, MPROC_FOREVER));
     mproc_pool_free(p);
 
     /* print(result): a Python list. */

@@ -80,14 +80,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc == 0) return;
-    fprintf(stderr, "pool_methods: %s: %s\n", what, mproc_strerror(rc));
-    exit(1);
-}
-
 /* def square(x): return x * x, for map and imap_unordered. */
 static int64_t square(int64_t x)
 {
@@ -128,38 +120,36 @@ int main(void)
 {
     /* with Pool(processes=4) as pool: */
     mproc_pool *pool;
-    check(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = 4}), "Pool(processes=4)");
+    MPROC_CHECK(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = 4}));
 
     /* print('map:', pool.map(square, range(10))) */
     int64_t out[10];
-    check(MPROC_POOL_MAP_RANGE(pool, square, MPROC_RANGE(10), out), "pool.map");
+    MPROC_CHECK(MPROC_POOL_MAP_RANGE(pool, square, MPROC_RANGE(10), out));
     for (int i = 0; i < 10; i++) printf("%s%lld", i ? ", " : "map: [", (long long)out[i]);
     printf("]\n");
 
     /* for r in pool.imap_unordered(square, range(5)): print('imap_unordered:', r) */
     mproc_imap *it;
-    check(MPROC_POOL_IMAP_RANGE(pool, square, MPROC_RANGE(5), &(mproc_imap_opts){.unordered = true},
-                                &it),
-          "pool.imap_unordered");
+    MPROC_CHECK(MPROC_POOL_IMAP_RANGE(pool, square, MPROC_RANGE(5),
+                                      &(mproc_imap_opts){.unordered = true}, &it));
     int64_t r;
     int rc;
     while ((rc = mproc_imap_next(it, &r, NULL, MPROC_FOREVER)) == 0)
         printf("imap_unordered: %lld\n", (long long)r);
-    check(rc == MPROC_EEOF ? 0 : rc, "next(imap_unordered)");
+    MPROC_CHECK(rc == MPROC_EEOF ? 0 : rc);
     mproc_imap_free(it);
 
     /* print('apply:', pool.apply(square, (7,))) */
     long seven = 7;
     void *buf;
-    check(mproc_pool_apply(pool, square_task, &seven, sizeof seven, &buf, NULL), "pool.apply");
+    MPROC_CHECK(mproc_pool_apply(pool, square_task, &seven, sizeof seven, &buf, NULL));
     printf("apply: %ld\n", *(long *)buf);
     free(buf);
 
     /* result = pool.apply_async(slow_square, (8,)); print('ready:', result.ready()) */
     long eight = 8;
     mproc_future *result;
-    check(mproc_pool_apply_async(pool, slow_square, &eight, sizeof eight, NULL, &result),
-          "pool.apply_async");
+    MPROC_CHECK(mproc_pool_apply_async(pool, slow_square, &eight, sizeof eight, NULL, &result));
     printf("ready: %s\n", py_bool(mproc_future_done(result)));
 
     /* result.get(timeout=0.1) raises TimeoutError: not done yet. */
@@ -168,7 +158,7 @@ int main(void)
 
     /* print('get:', result.get(timeout=5)): the bytes of one long. */
     const void *got;
-    check(mproc_future_result(result, &got, NULL, 5000), "result.get");
+    MPROC_CHECK(mproc_future_result(result, &got, NULL, 5000));
     printf("get: %ld\n", *(const long *)got);
     printf("ready: %s\n", py_bool(mproc_future_done(result)));
     printf("successful: %s\n", py_bool(mproc_future_successful(result)));
@@ -177,8 +167,8 @@ int main(void)
     /* bad = pool.apply_async(divide, (1, 0)); bad.wait() */
     mproc_future *bad;
     long args[2] = {1, 0};
-    check(mproc_pool_apply_async(pool, divide, args, sizeof args, NULL, &bad), "pool.apply_async");
-    check(mproc_future_wait(bad, MPROC_FOREVER), "bad.wait");
+    MPROC_CHECK(mproc_pool_apply_async(pool, divide, args, sizeof args, NULL, &bad));
+    MPROC_CHECK(mproc_future_wait(bad, MPROC_FOREVER));
     printf("ready: %s\n", py_bool(mproc_future_done(bad)));
     printf("successful: %s\n", py_bool(mproc_future_successful(bad)));
 
@@ -191,8 +181,8 @@ int main(void)
 
     /* Leaving the with block: Pool.__exit__ terminates the pool. Every task
      * is done, so close and join (the clean way) end it the same. */
-    check(mproc_pool_close(pool), "pool.close");
-    check(mproc_pool_join(pool, MPROC_FOREVER), "pool.join");
+    MPROC_CHECK(mproc_pool_close(pool));
+    MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
     mproc_pool_free(pool);
     return 0;
 }

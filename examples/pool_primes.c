@@ -74,18 +74,9 @@
 #include <mproc.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 
 #define START INT64_C(1000000000000) /* 10**12 */
 #define COUNT 10000
-
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc == 0) return;
-    fprintf(stderr, "pool_primes: %s: %s\n", what, mproc_strerror(rc));
-    exit(1);
-}
 
 /* def is_prime(n): trial division by 2, then by the odd numbers up to
  * isqrt(n). 1 for a prime, else 0. */
@@ -135,11 +126,9 @@ int main(void)
      *     thr = list(ex.map(is_prime, numbers)) */
     t0 = perf_counter();
     mproc_executor *ex;
-    check(mproc_executor_new_thread(&ex, &(mproc_executor_opts){.max_workers = workers}),
-          "ThreadPoolExecutor");
-    check(mproc_executor_map(ex, is_prime_bytes, numbers, COUNT, sizeof *numbers, thr, sizeof *thr,
-                             MPROC_FOREVER),
-          "ex.map");
+    MPROC_CHECK(mproc_executor_new_thread(&ex, &(mproc_executor_opts){.max_workers = workers}));
+    MPROC_CHECK(mproc_executor_map(ex, is_prime_bytes, numbers, COUNT, sizeof *numbers, thr,
+                                   sizeof *thr, MPROC_FOREVER));
     mproc_executor_free(ex); /* the with block's shutdown(wait=True) */
     double t_thr = perf_counter() - t0;
     printf("Threads:    %lld primes in %.2f s\n", (long long)sum(thr), t_thr);
@@ -148,10 +137,10 @@ int main(void)
      *     par = pool.map(is_prime, numbers) */
     t0 = perf_counter();
     mproc_pool *pool;
-    check(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = workers}), "Pool");
-    check(MPROC_POOL_MAP_RANGE(pool, is_prime, MPROC_RANGE(START, START + COUNT), par), "pool.map");
-    check(mproc_pool_close(pool), "pool.close");
-    check(mproc_pool_join(pool, MPROC_FOREVER), "pool.join");
+    MPROC_CHECK(mproc_pool_new(&pool, &(mproc_pool_opts){.processes = workers}));
+    MPROC_CHECK(MPROC_POOL_MAP_RANGE(pool, is_prime, MPROC_RANGE(START, START + COUNT), par));
+    MPROC_CHECK(mproc_pool_close(pool));
+    MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
     mproc_pool_free(pool);
     double t_proc = perf_counter() - t0;
     printf("Processes:  %lld primes in %.2f s\n", (long long)sum(par), t_proc);

@@ -23,19 +23,9 @@
 #include <mproc.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #define NUM_WORKERS 5
-
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "process_workers: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
 
 /* The target. arg points to the child's private copy of the int i that the
  * parent passed by value to mproc_process_new. */
@@ -58,16 +48,14 @@ int main(void)
 
     /* Create each process and start it right away, as the Python does. */
     for (int i = 0; i < NUM_WORKERS; i++) {
-        check(mproc_process_new(&processes[i], worker, &i, sizeof i, NULL), "mproc_process_new");
-        check(mproc_process_start(processes[i]), "mproc_process_start");
+        MPROC_CHECK(mproc_process_new(&processes[i], worker, &i, sizeof i, NULL));
+        MPROC_CHECK(mproc_process_start(processes[i]));
     }
 
     /* Wait for every worker, and make sure each one exited cleanly. */
     size_t failed;
-    check(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed),
-          "mproc_process_join_all");
+    MPROC_CHECK(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed));
     if (failed) fprintf(stderr, "process_workers: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < NUM_WORKERS; i++)
-        check(mproc_process_free(processes[i]), "mproc_process_free");
+    for (int i = 0; i < NUM_WORKERS; i++) MPROC_CHECK(mproc_process_free(processes[i]));
     return failed != 0;
 }

@@ -67,21 +67,12 @@
 
 #define NUM_WORKERS 3
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "queue_add_status: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* Puts the value the format makes (Python's queue.put(item)). */
 #define PUT(queue, ...)                                                                            \
     do {                                                                                           \
         mproc_value *v_;                                                                           \
-        check(mproc_value_pack(&v_, __VA_ARGS__), "packing an item");                              \
-        check(mproc_queue_put_value(queue, v_, MPROC_FOREVER), "queue.put");                       \
+        MPROC_CHECK(mproc_value_pack(&v_, __VA_ARGS__));                                           \
+        MPROC_CHECK(mproc_queue_put_value(queue, v_, MPROC_FOREVER));                              \
         mproc_value_free(v_);                                                                      \
     } while (0)
 
@@ -95,16 +86,15 @@ static int worker(void *arg)
         const char *stop;
         int rc = mproc_queue_get_value(queue, &item, 1000); /* queue.get(timeout=1) */
         if (rc == MPROC_ETIMEDOUT) continue;                /* except ...Empty: continue */
-        check(rc, "queue.get");
+        MPROC_CHECK(rc);
         if (mproc_value_unpack(item, "s", &stop) == 0 && strcmp(stop, "STOP") == 0) {
             mproc_value_free(item);
             break;
         }
         /* item['status'] = 'processed' (the map takes the new value) */
-        check(mproc_value_map_set_str(item, "status", mproc_value_str("processed")),
-              "item['status'] = 'processed'");
+        MPROC_CHECK(mproc_value_map_set_str(item, "status", mproc_value_str("processed")));
         char *repr = mproc_value_repr_alloc(item);
-        if (repr == NULL) check(MPROC_ENOMEM, "repr(item)");
+        if (repr == NULL) MPROC_CHECK(MPROC_ENOMEM);
         printf("Process %s: processed %s\n", mproc_process_name(mproc_current_process()), repr);
         free(repr);
         mproc_value_free(item);
@@ -115,7 +105,7 @@ static int worker(void *arg)
 int main(void)
 {
     mproc_queue *queue;
-    check(mproc_queue_new(&queue, NULL), "multiprocessing.Queue()");
+    MPROC_CHECK(mproc_queue_new(&queue, NULL));
 
     /* Three workers named Worker-0..2, each started as it is created. They
      * get the queue pointer as their argument bytes. */
@@ -124,9 +114,8 @@ int main(void)
         char name[32];
         snprintf(name, sizeof name, "Worker-%d", i);
         mproc_process_opts opts = {.name = name};
-        check(mproc_process_new(&processes[i], worker, &queue, sizeof queue, &opts),
-              "mproc_process_new");
-        check(mproc_process_start(processes[i]), "mproc_process_start");
+        MPROC_CHECK(mproc_process_new(&processes[i], worker, &queue, sizeof queue, &opts));
+        MPROC_CHECK(mproc_process_start(processes[i]));
     }
 
     /* for item in initial_data: queue.put(item) */
@@ -136,11 +125,9 @@ int main(void)
     for (int i = 0; i < NUM_WORKERS; i++) PUT(queue, "s", "STOP"); /* one per worker */
 
     size_t failed;
-    check(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed),
-          "mproc_process_join_all");
+    MPROC_CHECK(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed));
     if (failed) fprintf(stderr, "queue_add_status: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < NUM_WORKERS; i++)
-        check(mproc_process_free(processes[i]), "mproc_process_free");
+    for (int i = 0; i < NUM_WORKERS; i++) MPROC_CHECK(mproc_process_free(processes[i]));
     mproc_queue_free(queue);
     return failed != 0;
 }

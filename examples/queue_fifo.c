@@ -37,30 +37,20 @@
 #include <mproc/queue.h>
 
 #include <stdio.h>
-#include <stdlib.h>
-
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "queue_fifo: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
 
 int main(void)
 {
     mproc_queue *q;
     int first;
     size_t len;
-    check(mproc_queue_new(&q, NULL), "Queue()");
+    MPROC_CHECK(mproc_queue_new(&q, NULL));
 
-    check(mproc_queue_put(q, &(int){1}, sizeof(int), MPROC_FOREVER), "q.put(1)"); /* 1 */
-    check(mproc_queue_put(q, &(int){2}, sizeof(int), MPROC_FOREVER), "q.put(2)"); /* 2 1 */
-    check(mproc_queue_put(q, &(int){3}, sizeof(int), MPROC_FOREVER), "q.put(3)"); /* 3 2 1 */
+    MPROC_CHECK(mproc_queue_put(q, &(int){1}, sizeof(int), MPROC_FOREVER)); /* 1 */
+    MPROC_CHECK(mproc_queue_put(q, &(int){2}, sizeof(int), MPROC_FOREVER)); /* 2 1 */
+    MPROC_CHECK(mproc_queue_put(q, &(int){3}, sizeof(int), MPROC_FOREVER)); /* 3 2 1 */
 
     /* first = q.get(): blocks until an item is there, like Python's get(). */
-    check(mproc_queue_get_into(q, &first, sizeof first, &len, MPROC_FOREVER), "q.get()");
+    MPROC_CHECK(mproc_queue_get_into(q, &first, sizeof first, &len, MPROC_FOREVER));
     printf("%d\n", first);
 
     /* back --> 3 2 --> front: two items left, freed with the queue. */

@@ -60,15 +60,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "queue_square_list: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* Arguments of square_list: the list itself (copied into the child with
  * the argument bytes, as Python pickles mylist) and the queue pointer. */
 struct square_args {
@@ -81,9 +72,8 @@ static int square_list(void *arg)
 {
     const struct square_args *a = arg;
     for (int i = 0; i < 4; i++)
-        check(
-            mproc_queue_put(a->q, &(int){a->mylist[i] * a->mylist[i]}, sizeof(int), MPROC_FOREVER),
-            "q.put(num * num)");
+        MPROC_CHECK(
+            mproc_queue_put(a->q, &(int){a->mylist[i] * a->mylist[i]}, sizeof(int), MPROC_FOREVER));
     return 0;
 }
 
@@ -96,7 +86,7 @@ static int print_queue(void *arg)
     while (!mproc_queue_empty(q)) {
         int n;
         size_t len;
-        check(mproc_queue_get_into(q, &n, sizeof n, &len, MPROC_FOREVER), "q.get()");
+        MPROC_CHECK(mproc_queue_get_into(q, &n, sizeof n, &len, MPROC_FOREVER));
         printf("%d\n", n);
     }
     printf("Queue is now empty!\n");
@@ -108,21 +98,21 @@ static void run(mproc_target_fn target, const void *arg, size_t size)
 {
     mproc_process *p;
     int code;
-    check(mproc_process_new(&p, target, arg, size, NULL), "mproc_process_new");
-    check(mproc_process_start(p), "mproc_process_start");
-    check(mproc_process_join(p, MPROC_FOREVER), "mproc_process_join");
-    check(mproc_process_exitcode(p, &code), "mproc_process_exitcode");
+    MPROC_CHECK(mproc_process_new(&p, target, arg, size, NULL));
+    MPROC_CHECK(mproc_process_start(p));
+    MPROC_CHECK(mproc_process_join(p, MPROC_FOREVER));
+    MPROC_CHECK(mproc_process_exitcode(p, &code));
     if (code != 0) {
         fprintf(stderr, "queue_square_list: %s exited with code %d\n", mproc_process_name(p), code);
         exit(1);
     }
-    check(mproc_process_free(p), "mproc_process_free");
+    MPROC_CHECK(mproc_process_free(p));
 }
 
 int main(void)
 {
     mproc_queue *q;
-    check(mproc_queue_new(&q, NULL), "Queue()");
+    MPROC_CHECK(mproc_queue_new(&q, NULL));
     struct square_args args = {.mylist = {1, 2, 3, 4}, .q = q};
     run(square_list, &args, sizeof args); /* all squares are in the queue after this */
     run(print_queue, &q, sizeof q);

@@ -62,24 +62,14 @@
 #include <mproc/queue.h>
 
 #include <stdio.h>
-#include <stdlib.h>
-
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "queue_square_negative: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
 
 /* Target of p1. arg points to the child's copy of the queue pointer: the
  * queue lives in the arena, at the same address in every process. */
 static int square(void *arg)
 {
     for (int i = 1; i < 6; i++) /* for i in numbers: queue.put(i*i) */
-        check(mproc_queue_put(*(mproc_queue **)arg, &(int){i * i}, sizeof(int), MPROC_FOREVER),
-              "queue.put(i*i)");
+        MPROC_CHECK(
+            mproc_queue_put(*(mproc_queue **)arg, &(int){i * i}, sizeof(int), MPROC_FOREVER));
     return 0;
 }
 
@@ -87,8 +77,8 @@ static int square(void *arg)
 static int make_negative(void *arg)
 {
     for (int i = 1; i < 6; i++) /* for i in numbers: queue.put(i*-1) */
-        check(mproc_queue_put(*(mproc_queue **)arg, &(int){i * -1}, sizeof(int), MPROC_FOREVER),
-              "queue.put(i*-1)");
+        MPROC_CHECK(
+            mproc_queue_put(*(mproc_queue **)arg, &(int){i * -1}, sizeof(int), MPROC_FOREVER));
     return 0;
 }
 
@@ -96,20 +86,20 @@ int main(void)
 {
     mproc_queue *q;
     mproc_process *p[2];
-    check(mproc_queue_new(&q, NULL), "Queue()");
-    check(mproc_process_new(&p[0], square, &q, sizeof q, NULL), "mproc_process_new");
-    check(mproc_process_new(&p[1], make_negative, &q, sizeof q, NULL), "mproc_process_new");
-    check(mproc_process_start_all(p, 2), "mproc_process_start_all");
+    MPROC_CHECK(mproc_queue_new(&q, NULL));
+    MPROC_CHECK(mproc_process_new(&p[0], square, &q, sizeof q, NULL));
+    MPROC_CHECK(mproc_process_new(&p[1], make_negative, &q, sizeof q, NULL));
+    MPROC_CHECK(mproc_process_start_all(p, 2));
     size_t failed;
-    check(mproc_process_join_all(p, 2, MPROC_FOREVER, &failed), "mproc_process_join_all");
+    MPROC_CHECK(mproc_process_join_all(p, 2, MPROC_FOREVER, &failed));
     if (failed) fprintf(stderr, "queue_square_negative: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < 2; i++) check(mproc_process_free(p[i]), "mproc_process_free");
+    for (int i = 0; i < 2; i++) MPROC_CHECK(mproc_process_free(p[i]));
 
     /* while not q.empty(): print(q.get()) */
     while (!mproc_queue_empty(q)) {
         int n;
         size_t len;
-        check(mproc_queue_get_into(q, &n, sizeof n, &len, MPROC_FOREVER), "q.get()");
+        MPROC_CHECK(mproc_queue_get_into(q, &n, sizeof n, &len, MPROC_FOREVER));
         printf("%d\n", n);
     }
     printf("end main\n");

@@ -18,21 +18,12 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 struct worker_args {
     mproc_shared *shared; /* both in the arena: valid in every process */
     mproc_lock *lock;
 };
-
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "shared_counter_lock: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
 
 /* add_100 and add_100_array in one: 100 times, add 1 to every element. */
 static int add_100(void *arg)
@@ -50,7 +41,7 @@ static int add_100(void *arg)
                     rc = mproc_shared_set_double(a->shared, i, d + 1);
                 }
             }
-            check(rc, "numbers[i] += 1");
+            MPROC_CHECK(rc);
         }
     }
     return 0;
@@ -62,7 +53,7 @@ static void print_array(const char *label, mproc_shared *s)
     printf("%s [", label);
     for (size_t i = 0; i < mproc_shared_len(s); i++) {
         double d;
-        check(mproc_shared_get_double(s, i, &d), "mproc_shared_get_double");
+        MPROC_CHECK(mproc_shared_get_double(s, i, &d));
         printf("%s%.1f", i ? ", " : "", d);
     }
     printf("]\n");
@@ -73,25 +64,24 @@ int main(void)
     mproc_lock *lock;
     mproc_shared *number, *array;
     int64_t v;
-    check(mproc_lock_new(&lock), "mproc_lock_new");
-    check(mproc_shared_value_new(&number, 'i', &(int){0}, NULL), "mproc_shared_value_new");
-    check(mproc_shared_get_int(number, 0, &v), "mproc_shared_get_int");
+    MPROC_CHECK(mproc_lock_new(&lock));
+    MPROC_CHECK(mproc_shared_value_new(&number, 'i', &(int){0}, NULL));
+    MPROC_CHECK(mproc_shared_get_int(number, 0, &v));
     printf("Value at beginning: %lld\n", (long long)v);
-    check(mproc_shared_array_new(&array, 'd', 3, (double[]){0.0, 100.0, 200.0}, NULL),
-          "mproc_shared_array_new");
+    MPROC_CHECK(mproc_shared_array_new(&array, 'd', 3, (double[]){0.0, 100.0, 200.0}, NULL));
     print_array("Array at beginning:", array);
 
     mproc_process *p[4];
     for (int i = 0; i < 4; i++) {
         struct worker_args args = {i < 2 ? number : array, lock};
-        check(mproc_process_new(&p[i], add_100, &args, sizeof args, NULL), "mproc_process_new");
+        MPROC_CHECK(mproc_process_new(&p[i], add_100, &args, sizeof args, NULL));
     }
-    check(mproc_process_start_all(p, 4), "mproc_process_start_all");
+    MPROC_CHECK(mproc_process_start_all(p, 4));
     size_t failed;
-    check(mproc_process_join_all(p, 4, MPROC_FOREVER, &failed), "mproc_process_join_all");
-    for (int i = 0; i < 4; i++) check(mproc_process_free(p[i]), "mproc_process_free");
+    MPROC_CHECK(mproc_process_join_all(p, 4, MPROC_FOREVER, &failed));
+    for (int i = 0; i < 4; i++) MPROC_CHECK(mproc_process_free(p[i]));
 
-    check(mproc_shared_get_int(number, 0, &v), "mproc_shared_get_int");
+    MPROC_CHECK(mproc_shared_get_int(number, 0, &v));
     printf("Value at end: %lld\n", (long long)v);
     print_array("Array at end:", array);
     printf("end main\n");

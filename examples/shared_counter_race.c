@@ -56,7 +56,6 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 /* The gap, in microseconds, between reading a value and writing it back.
@@ -65,15 +64,6 @@
  * is a few nanoseconds, so the race would almost never show. This pause
  * widens it to a size where lost updates really happen, as in the seed. */
 #define RACE_WINDOW_US 200
-
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "shared_counter_race: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
 
 /* The target of all four processes. arg holds the mproc_shared pointer:
  * the object lives in the arena, mapped at the same address here. */
@@ -84,9 +74,9 @@ static int add_100(void *arg)
         usleep(10000); /* time.sleep(0.01) */
         for (size_t i = 0; i < mproc_shared_len(numbers); i++) {
             double d; /* numbers[i] += 1: a locked read, then a locked write */
-            check(mproc_shared_get_double(numbers, i, &d), "numbers[i]");
+            MPROC_CHECK(mproc_shared_get_double(numbers, i, &d));
             usleep(RACE_WINDOW_US); /* the widened race window, see above */
-            check(mproc_shared_set_double(numbers, i, d + 1), "numbers[i] += 1");
+            MPROC_CHECK(mproc_shared_set_double(numbers, i, d + 1));
         }
     }
     return 0;
@@ -98,7 +88,7 @@ static void print_array(const char *label, mproc_shared *s)
     printf("%s [", label);
     for (size_t i = 0; i < mproc_shared_len(s); i++) {
         double d;
-        check(mproc_shared_get_double(s, i, &d), "mproc_shared_get_double");
+        MPROC_CHECK(mproc_shared_get_double(s, i, &d));
         printf("%s%.1f", i ? ", " : "", d);
     }
     printf("]\n");
@@ -110,26 +100,25 @@ int main(void)
     int64_t v;
     /* Value('i', 0) and Array('d', ...): NULL options give each an RLock
      * of its own, as Python. */
-    check(mproc_shared_value_new(&number, 'i', &(int){0}, NULL), "Value('i', 0)");
-    check(mproc_shared_get_int(number, 0, &v), "shared_number.value");
+    MPROC_CHECK(mproc_shared_value_new(&number, 'i', &(int){0}, NULL));
+    MPROC_CHECK(mproc_shared_get_int(number, 0, &v));
     printf("Value at beginning: %lld\n", (long long)v);
-    check(mproc_shared_array_new(&array, 'd', 3, (double[]){0.0, 100.0, 200.0}, NULL),
-          "Array('d', [0.0, 100.0, 200.0])");
+    MPROC_CHECK(mproc_shared_array_new(&array, 'd', 3, (double[]){0.0, 100.0, 200.0}, NULL));
     print_array("Array at beginning:", array);
 
     /* Processes 1 and 2 get the Value, 3 and 4 the Array: the argument
      * bytes are the handle pointer itself. */
     mproc_process *p[4];
     for (int i = 0; i < 4; i++)
-        check(mproc_process_new(&p[i], add_100, i < 2 ? &number : &array, sizeof number, NULL),
-              "mproc_process_new");
-    check(mproc_process_start_all(p, 4), "mproc_process_start_all");
+        MPROC_CHECK(
+            mproc_process_new(&p[i], add_100, i < 2 ? &number : &array, sizeof number, NULL));
+    MPROC_CHECK(mproc_process_start_all(p, 4));
     size_t failed;
-    check(mproc_process_join_all(p, 4, MPROC_FOREVER, &failed), "mproc_process_join_all");
+    MPROC_CHECK(mproc_process_join_all(p, 4, MPROC_FOREVER, &failed));
     if (failed) fprintf(stderr, "shared_counter_race: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < 4; i++) check(mproc_process_free(p[i]), "mproc_process_free");
+    for (int i = 0; i < 4; i++) MPROC_CHECK(mproc_process_free(p[i]));
 
-    check(mproc_shared_get_int(number, 0, &v), "shared_number.value");
+    MPROC_CHECK(mproc_shared_get_int(number, 0, &v));
     printf("Value at end: %lld\n", (long long)v);
     print_array("Array at end:", array);
     printf("end main\n");

@@ -37,7 +37,6 @@
 #include <mproc.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 
 #define LIST_LEN 4
 
@@ -49,25 +48,16 @@ struct square_args {
     mproc_shared *result, *square_sum;
 };
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "shared_square_list: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* print("Result(in WHERE): {}".format(result[:])) and the sum's line. */
 static void print_shared(const char *where, const struct square_args *a)
 {
     int64_t v, sum;
     printf("Result(in %s): [", where);
     for (size_t i = 0; i < LIST_LEN; i++) {
-        check(mproc_shared_get_int(a->result, i, &v), "result[i]");
+        MPROC_CHECK(mproc_shared_get_int(a->result, i, &v));
         printf("%s%lld", i ? ", " : "", (long long)v);
     }
-    check(mproc_shared_get_int(a->square_sum, 0, &sum), "square_sum.value");
+    MPROC_CHECK(mproc_shared_get_int(a->square_sum, 0, &sum));
     printf("]\nSum of squares(in %s): %lld\n", where, (long long)sum);
 }
 
@@ -77,13 +67,12 @@ static int square_list(void *arg)
     const struct square_args *a = arg;
     int64_t sum = 0, v;
     for (size_t idx = 0; idx < LIST_LEN; idx++) /* result[idx] = num * num */
-        check(mproc_shared_set_int(a->result, idx, a->mylist[idx] * a->mylist[idx]),
-              "result[idx] = num * num");
+        MPROC_CHECK(mproc_shared_set_int(a->result, idx, a->mylist[idx] * a->mylist[idx]));
     for (size_t i = 0; i < LIST_LEN; i++) { /* sum(result) reads the array back */
-        check(mproc_shared_get_int(a->result, i, &v), "result[i]");
+        MPROC_CHECK(mproc_shared_get_int(a->result, i, &v));
         sum += v;
     }
-    check(mproc_shared_set_int(a->square_sum, 0, sum), "square_sum.value = sum(result)");
+    MPROC_CHECK(mproc_shared_set_int(a->square_sum, 0, sum));
     print_shared("process p1", a);
     return 0;
 }
@@ -95,15 +84,15 @@ int main(void)
     int code;
 
     /* Array('i', 4) and Value('i'): zeros, each with an RLock of its own. */
-    check(mproc_shared_array_new(&args.result, 'i', LIST_LEN, NULL, NULL), "Array('i', 4)");
-    check(mproc_shared_value_new(&args.square_sum, 'i', NULL, NULL), "Value('i')");
+    MPROC_CHECK(mproc_shared_array_new(&args.result, 'i', LIST_LEN, NULL, NULL));
+    MPROC_CHECK(mproc_shared_value_new(&args.square_sum, 'i', NULL, NULL));
 
     /* p1 = Process(target=square_list, args=(mylist, result, square_sum)) */
-    check(mproc_process_new(&p1, square_list, &args, sizeof args, NULL), "mproc_process_new");
-    check(mproc_process_start(p1), "mproc_process_start");
-    check(mproc_process_join(p1, MPROC_FOREVER), "mproc_process_join");
-    check(mproc_process_exitcode(p1, &code), "mproc_process_exitcode");
-    check(mproc_process_free(p1), "mproc_process_free");
+    MPROC_CHECK(mproc_process_new(&p1, square_list, &args, sizeof args, NULL));
+    MPROC_CHECK(mproc_process_start(p1));
+    MPROC_CHECK(mproc_process_join(p1, MPROC_FOREVER));
+    MPROC_CHECK(mproc_process_exitcode(p1, &code));
+    MPROC_CHECK(mproc_process_free(p1));
     if (code != 0) {
         fprintf(stderr, "shared_square_list: p1 exited with code %d\n", code);
         return 1;

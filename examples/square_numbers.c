@@ -30,14 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc >= 0) return;
-    fprintf(stderr, "square_numbers: %s: %s\n", what, mproc_strerror(rc));
-    exit(1);
-}
-
 /* The target; it takes no argument (arg is NULL). */
 static int square_numbers(void *arg)
 {
@@ -53,16 +45,16 @@ int main(void)
 {
     /* num_processes = os.cpu_count(): at least 1, or an error code. */
     int num_processes = mproc_cpu_count();
-    check(num_processes, "cpu_count");
+    MPROC_CHECK(num_processes);
     mproc_process **processes = calloc((size_t)num_processes, sizeof *processes);
-    check(processes ? 0 : MPROC_ENOMEM, "calloc");
+    MPROC_CHECK(processes ? 0 : MPROC_ENOMEM);
 
     for (int i = 0; i < num_processes; i++)
-        check(mproc_process_new(&processes[i], square_numbers, NULL, 0, NULL), "Process");
-    for (int i = 0; i < num_processes; i++) check(mproc_process_start(processes[i]), "start");
+        MPROC_CHECK(mproc_process_new(&processes[i], square_numbers, NULL, 0, NULL));
+    for (int i = 0; i < num_processes; i++) MPROC_CHECK(mproc_process_start(processes[i]));
     for (int i = 0; i < num_processes; i++) {
-        check(mproc_process_join(processes[i], MPROC_FOREVER), "join");
-        check(mproc_process_free(processes[i]), "close");
+        MPROC_CHECK(mproc_process_join(processes[i], MPROC_FOREVER));
+        MPROC_CHECK(mproc_process_free(processes[i]));
     }
     free(processes);
     printf("%d processes finished\n", num_processes);

@@ -26,46 +26,30 @@
 #include <mproc.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "start_method_context: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
+/* foo(q): q.put('hello') */
 static int foo(void *arg)
 {
-    mproc_queue *q = *(mproc_queue **)arg;
-    mproc_value *v = mproc_value_str("hello");
-    if (!v) return 1;
-    int rc = mproc_queue_put_value(q, v, MPROC_FOREVER);
-    mproc_value_free(v);
-    return rc ? 1 : 0;
+    return MPROC_CHECK(mproc_queue_putf(*(mproc_queue **)arg, MPROC_FOREVER, "s", "hello"));
 }
 
 int main(void)
 {
     const mproc_context *ctx;
-    check(mproc_get_context("spawn", &ctx), "mproc_get_context");
-
+    MPROC_CHECK(mproc_get_context("spawn", &ctx));
     mproc_queue *q;
-    check(mproc_queue_new(&q, NULL), "mproc_queue_new");
+    MPROC_CHECK(mproc_queue_new(&q, NULL));
     mproc_process *p;
-    check(mproc_context_process_new(ctx, &p, foo, &q, sizeof q, NULL), "mproc_context_process_new");
-    check(mproc_process_start(p), "mproc_process_start");
-
+    MPROC_CHECK(mproc_context_process_new(ctx, &p, foo, &q, sizeof q, NULL));
+    MPROC_CHECK(mproc_process_start(p));
+    /* print(q.get()), waiting 30 s rather than for ever: a dead child is
+     * an error, not a hang. MPROC_CHECK stops the program at a failed
+     * call, as an uncaught exception stops Python's. */
     mproc_value *v;
-    check(mproc_queue_get_value(q, &v, 30000), "mproc_queue_get_value");
-    printf("%s\n", mproc_value_get_str(v, NULL));
+    MPROC_CHECK(mproc_queue_get_value(q, &v, 30000));
+    printf("%s\n", MPROC_STR(v));
     mproc_value_free(v);
-
-    check(mproc_process_join(p, MPROC_FOREVER), "mproc_process_join");
-    int code;
-    check(mproc_process_exitcode(p, &code), "mproc_process_exitcode");
-    check(mproc_process_free(p), "mproc_process_free");
+    MPROC_CHECK(mproc_process_join_free(p, MPROC_FOREVER, NULL));
     mproc_queue_free(q);
-    return code == 0 ? 0 : 1;
+    return 0;
 }

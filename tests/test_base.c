@@ -560,6 +560,29 @@ START_TEST(check_stops_at_the_first_error)
 }
 END_TEST
 
+/* MPROC_FREE frees objects of several types in one statement: what they
+ * took from the arena is back, and the heap ones are freed (LSan, under
+ * ASan, would report the value); NULLs are skipped. */
+START_TEST(free_macro_frees_each_by_its_type)
+{
+    size_t before = tu_arena_allocated();
+    mproc_queue *q;
+    mproc_lock *l;
+    mproc_sem *sem;
+    mproc_event *e;
+    TU_OK(mproc_queue_new(&q, NULL));
+    TU_OK(mproc_lock_new(&l));
+    TU_OK(mproc_sem_new(&sem, 1));
+    TU_OK(mproc_event_new(&e));
+    mproc_value *v = mproc_value_str("x");
+    mproc_pool *none = NULL;
+    ck_assert_uint_gt(tu_arena_allocated(), before);
+    if (v) MPROC_FREE(q, l, sem, e, v, none); /* one statement, also after an if */
+    ck_assert_uint_eq(tu_arena_allocated(), before);
+    MPROC_FREE(none);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -580,6 +603,7 @@ int main(void)
     tcase_add_test(tc, settings_read_the_environment_at_each_call);
     tcase_add_test(tc, cpu_count_respects_override);
     tcase_add_test(tc, check_stops_at_the_first_error);
+    tcase_add_test(tc, free_macro_frees_each_by_its_type);
     tcase_add_test(tc, cgroup_quota_v2_and_v1);
     tc = tu_tcase(s, "modules", 30);
     tcase_add_test(tc, modules_start_and_fork_in_rank_order);

@@ -1,6 +1,7 @@
 /* Compiled by tests/pool/typed_mismatch.cmake, never linked: with
  * -DMISMATCH=n the short form n passes arrays whose element types are not
- * the function's, and must not compile; without it, every form compiles. */
+ * the function's (6: MPROC_FREE is given a process), and must not
+ * compile; without it, every form compiles. */
 #include "mproc.h"
 
 static int64_t cube(int64_t x)
@@ -33,7 +34,11 @@ int use(mproc_pool *p, mproc_imap **it)
     return MPROC_POOL_MAP_RANGE(p, twice, MPROC_RANGE(4), f64); /* a range to a double fn */
 #elif MISMATCH == 4
     return MPROC_POOL_IMAP(p, cube, f64, 4, NULL, it);
-#else
+#elif MISMATCH == 5
     return MPROC_POOL_IMAP_RANGE(p, twice, MPROC_RANGE(4), NULL, it);
+#else
+    mproc_process *proc = NULL;
+    MPROC_FREE(proc); /* a process is not among MPROC_FREE's types */
+    return 0;
 #endif
 }
