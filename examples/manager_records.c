@@ -57,7 +57,6 @@
 #include <mproc.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 
 /* insert_record's arguments (record, records). */
 struct insert_args {
@@ -88,22 +87,6 @@ static int print_records(void *arg)
     return 0;
 }
 
-/* p.start(); p.join(); and the child must have exited with 0. */
-static void run(mproc_target_fn target, const void *arg, size_t size)
-{
-    mproc_process *p;
-    int code;
-    MPROC_CHECK(mproc_process_new(&p, target, arg, size, NULL));
-    MPROC_CHECK(mproc_process_start(p));
-    MPROC_CHECK(mproc_process_join(p, MPROC_FOREVER));
-    MPROC_CHECK(mproc_process_exitcode(p, &code));
-    if (code != 0) {
-        fprintf(stderr, "manager_records: %s exited with code %d\n", mproc_process_name(p), code);
-        exit(1);
-    }
-    MPROC_CHECK(mproc_process_free(p));
-}
-
 int main(void)
 {
     mproc_manager *manager;
@@ -116,11 +99,12 @@ int main(void)
     /* stdout is flushed first, so no buffered output is copied into a
      * forked child. */
     fflush(stdout);
-    run(insert_record, &a1, sizeof a1);
-    run(print_records, &records, sizeof records);
-
-    /* The end of the with block: mproc_manager_free shuts the server down. */
-    mproc_proxy_free(records);
-    mproc_manager_free(manager);
+    mproc_process *p1, *p2;
+    MPROC_CHECK(mproc_process_start_new(&p1, insert_record, &a1, sizeof a1, NULL));
+    MPROC_CHECK(mproc_process_join_free(p1, MPROC_FOREVER, NULL));
+    MPROC_CHECK(mproc_process_start_new(&p2, print_records, &records, sizeof records, NULL));
+    MPROC_CHECK(mproc_process_join_free(p2, MPROC_FOREVER, NULL));
+    /* The end of the with block: freeing the manager shuts its server down. */
+    MPROC_FREE(records, manager);
     return 0;
 }

@@ -55,8 +55,6 @@ struct pipe_args {
     size_t nmsgs;      /* sender only: how many */
 };
 
-static const char *const msgs[] = {"hello", "hey", "hru?", "END"};
-
 /* Target of p1: sends every message, then closes its end. */
 static int sender(void *arg)
 {
@@ -100,31 +98,14 @@ static int receiver(void *arg)
 int main(void)
 {
     mproc_conn *parent_conn, *child_conn;
-    mproc_process *p1, *p2;
-
     MPROC_CHECK(mproc_pipe(&parent_conn, &child_conn, true));
-
-    struct pipe_args sender_args = {
-        .conn = parent_conn,
-        .other = child_conn,
-        .nmsgs = sizeof msgs / sizeof msgs[0],
-    };
-    for (size_t i = 0; i < sender_args.nmsgs; i++)
-        snprintf(sender_args.msgs[i], sizeof sender_args.msgs[i], "%s", msgs[i]);
+    struct pipe_args sender_args = {parent_conn, child_conn, {"hello", "hey", "hru?", "END"}, 4};
     struct pipe_args receiver_args = {.conn = child_conn, .other = parent_conn};
-
-    MPROC_CHECK(mproc_process_new(&p1, sender, &sender_args, sizeof sender_args, NULL));
-    MPROC_CHECK(mproc_process_new(&p2, receiver, &receiver_args, sizeof receiver_args, NULL));
-    mproc_process *procs[] = {p1, p2};
-    MPROC_CHECK(mproc_process_start_all(procs, 2));
-
-    /* The parent uses neither end; the children have their own copies. */
-    mproc_conn_free(parent_conn);
-    mproc_conn_free(child_conn);
-
-    size_t failed;
-    MPROC_CHECK(mproc_process_join_all(procs, 2, MPROC_FOREVER, &failed));
-    if (failed) fprintf(stderr, "pipe_sender_receiver: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < 2; i++) MPROC_CHECK(mproc_process_free(procs[i]));
-    return failed != 0;
+    mproc_process *p[2];
+    MPROC_CHECK(mproc_process_start_new(&p[0], sender, &sender_args, sizeof sender_args, NULL));
+    MPROC_CHECK(
+        mproc_process_start_new(&p[1], receiver, &receiver_args, sizeof receiver_args, NULL));
+    MPROC_FREE(parent_conn, child_conn); /* the parent uses neither end: the children have theirs */
+    MPROC_CHECK(mproc_process_join_free_all(p, 2, MPROC_FOREVER, NULL));
+    return 0;
 }

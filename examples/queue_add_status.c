@@ -62,19 +62,9 @@
 #include <mproc/queue.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define NUM_WORKERS 3
-
-/* Puts the value the format makes (Python's queue.put(item)). */
-#define PUT(queue, ...)                                                                            \
-    do {                                                                                           \
-        mproc_value *v_;                                                                           \
-        MPROC_CHECK(mproc_value_pack(&v_, __VA_ARGS__));                                           \
-        MPROC_CHECK(mproc_queue_put_value(queue, v_, MPROC_FOREVER));                              \
-        mproc_value_free(v_);                                                                      \
-    } while (0)
 
 /* The target. arg points to the child's copy of the queue pointer: the
  * queue lives in the arena, at the same address in every process. */
@@ -93,10 +83,8 @@ static int worker(void *arg)
         }
         /* item['status'] = 'processed' (the map takes the new value) */
         MPROC_CHECK(mproc_value_map_set_str(item, "status", mproc_value_str("processed")));
-        char *repr = mproc_value_repr_alloc(item);
-        if (repr == NULL) MPROC_CHECK(MPROC_ENOMEM);
-        printf("Process %s: processed %s\n", mproc_process_name(mproc_current_process()), repr);
-        free(repr);
+        printf("Process %s: processed %s\n", mproc_process_name(mproc_current_process()),
+               MPROC_REPR(item));
         mproc_value_free(item);
     }
     return 0;
@@ -114,20 +102,19 @@ int main(void)
         char name[32];
         snprintf(name, sizeof name, "Worker-%d", i);
         mproc_process_opts opts = {.name = name};
-        MPROC_CHECK(mproc_process_new(&processes[i], worker, &queue, sizeof queue, &opts));
-        MPROC_CHECK(mproc_process_start(processes[i]));
+        MPROC_CHECK(mproc_process_start_new(&processes[i], worker, &queue, sizeof queue, &opts));
     }
 
     /* for item in initial_data: queue.put(item) */
-    PUT(queue, "{s:i, s:s}", "id", 1, "data", "first data item");
-    PUT(queue, "{s:i, s:s}", "id", 2, "data", "second data item");
-    PUT(queue, "{s:i, s:s}", "id", 3, "data", "third data item");
-    for (int i = 0; i < NUM_WORKERS; i++) PUT(queue, "s", "STOP"); /* one per worker */
-
-    size_t failed;
-    MPROC_CHECK(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed));
-    if (failed) fprintf(stderr, "queue_add_status: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < NUM_WORKERS; i++) MPROC_CHECK(mproc_process_free(processes[i]));
-    mproc_queue_free(queue);
-    return failed != 0;
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 1, "data", "first data item"));
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 2, "data", "second data item"));
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 3, "data", "third data item"));
+    for (int i = 0; i < NUM_WORKERS; i++) /* one STOP per worker */
+        MPROC_CHECK(mproc_queue_putf(queue, MPROC_FOREVER, "s", "STOP"));
+    MPROC_CHECK(mproc_process_join_free_all(processes, NUM_WORKERS, MPROC_FOREVER, NULL));
+    MPROC_FREE(queue);
+    return 0;
 }

@@ -71,19 +71,9 @@
 #include <mproc/queue.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define NUM_WORKERS 3
-
-/* Puts the value the format makes (Python's queue.put(item)). */
-#define PUT(queue, ...)                                                                            \
-    do {                                                                                           \
-        mproc_value *v_;                                                                           \
-        MPROC_CHECK(mproc_value_pack(&v_, __VA_ARGS__));                                           \
-        MPROC_CHECK(mproc_queue_put_value(queue, v_, MPROC_FOREVER));                              \
-        mproc_value_free(v_);                                                                      \
-    } while (0)
 
 /* What each worker gets, copied as bytes: the queue and the counter live
  * in the arena, at the same address in every process of the family. */
@@ -92,21 +82,6 @@ struct worker_args {
     mproc_shared *processed_count;
 };
 
-/* item['data'] = item['data'] * 2: the string twice over. The map takes
- * the new string and frees the old, so data is not used after that. */
-static void double_data(mproc_value *item)
-{
-    const char *data;
-    size_t len;
-    MPROC_CHECK(mproc_value_unpack(item, "{s:s#}", "data", &data, &len));
-    char *twice = malloc(2 * len + 1);
-    if (twice == NULL) MPROC_CHECK(MPROC_ENOMEM);
-    memcpy(twice, data, len);
-    memcpy(twice + len, data, len);
-    MPROC_CHECK(mproc_value_map_set_str(item, "data", mproc_value_strn(twice, 2 * len)));
-    free(twice);
-}
-
 /* The target. */
 static int worker(void *arg)
 {
@@ -114,15 +89,17 @@ static int worker(void *arg)
     mproc_queue *queue = a->queue;
     for (;;) {
         mproc_value *item;
-        const char *stop;
+        const char *data;
         int rc = mproc_queue_get_value(queue, &item, 1000); /* queue.get(timeout=1) */
         if (rc == MPROC_ETIMEDOUT) continue;                /* except ...Empty: continue */
         MPROC_CHECK(rc);
-        if (mproc_value_unpack(item, "s", &stop) == 0 && strcmp(stop, "STOP") == 0) {
+        if (mproc_value_unpack(item, "s", &data) == 0 && strcmp(data, "STOP") == 0) {
             mproc_value_free(item);
             break;
         }
-        double_data(item);
+        /* item['data'] = item['data'] * 2; the map frees the old string. */
+        MPROC_CHECK(mproc_value_unpack(item, "{s:s}", "data", &data));
+        MPROC_CHECK(mproc_value_map_set_str(item, "data", mproc_value_strf("%s%s", data, data)));
         MPROC_CHECK(mproc_value_map_set_str(item, "status", mproc_value_str("processed")));
         /* with processed_count.get_lock(): processed_count.value += 1. The
          * total is the one written under the lock, so each line's differs. */
@@ -133,11 +110,8 @@ static int worker(void *arg)
             MPROC_CHECK(mproc_shared_set_int(a->processed_count, 0, ++total));
         }
         if (total < 0) return 1; /* the lock could not be taken (logged) */
-        char *repr = mproc_value_repr_alloc(item);
-        if (repr == NULL) MPROC_CHECK(MPROC_ENOMEM);
         printf("Process %s: processed %s, Total processed: %lld\n",
-               mproc_process_name(mproc_current_process()), repr, (long long)total);
-        free(repr);
+               mproc_process_name(mproc_current_process()), MPROC_REPR(item), (long long)total);
         mproc_value_free(item);
     }
     return 0;
@@ -159,25 +133,23 @@ int main(void)
         char name[32];
         snprintf(name, sizeof name, "Worker-%d", i);
         mproc_process_opts opts = {.name = name};
-        MPROC_CHECK(mproc_process_new(&processes[i], worker, &args, sizeof args, &opts));
-        MPROC_CHECK(mproc_process_start(processes[i]));
+        MPROC_CHECK(mproc_process_start_new(&processes[i], worker, &args, sizeof args, &opts));
     }
 
     /* for item in initial_data: queue.put(item) */
-    PUT(queue, "{s:i, s:s}", "id", 1, "data", "first data item");
-    PUT(queue, "{s:i, s:s}", "id", 2, "data", "second data item");
-    PUT(queue, "{s:i, s:s}", "id", 3, "data", "third data item");
-    for (int i = 0; i < NUM_WORKERS; i++) PUT(queue, "s", "STOP"); /* one per worker */
-
-    size_t failed;
-    MPROC_CHECK(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed));
-    if (failed) fprintf(stderr, "queue_count_processed: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < NUM_WORKERS; i++) MPROC_CHECK(mproc_process_free(processes[i]));
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 1, "data", "first data item"));
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 2, "data", "second data item"));
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 3, "data", "third data item"));
+    for (int i = 0; i < NUM_WORKERS; i++) /* one STOP per worker */
+        MPROC_CHECK(mproc_queue_putf(queue, MPROC_FOREVER, "s", "STOP"));
+    MPROC_CHECK(mproc_process_join_free_all(processes, NUM_WORKERS, MPROC_FOREVER, NULL));
 
     int64_t total;
     MPROC_CHECK(mproc_shared_get_int(args.processed_count, 0, &total));
     printf("Total items processed: %lld\n", (long long)total);
-    mproc_shared_free(args.processed_count);
-    mproc_queue_free(queue);
-    return failed != 0;
+    MPROC_FREE(args.processed_count, queue);
+    return 0;
 }

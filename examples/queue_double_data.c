@@ -59,55 +59,29 @@
 #include <mproc/queue.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define NUM_WORKERS 3
 
-/* Puts the value the format makes (Python's queue.put(item)). */
-#define PUT(queue, ...)                                                                            \
-    do {                                                                                           \
-        mproc_value *v_;                                                                           \
-        MPROC_CHECK(mproc_value_pack(&v_, __VA_ARGS__));                                           \
-        MPROC_CHECK(mproc_queue_put_value(queue, v_, MPROC_FOREVER));                              \
-        mproc_value_free(v_);                                                                      \
-    } while (0)
-
-/* item['data'] = item['data'] * 2: the string twice over. The map takes
- * the new string and frees the old, so data is not used after that. */
-static void double_data(mproc_value *item)
-{
-    const char *data;
-    size_t len;
-    MPROC_CHECK(mproc_value_unpack(item, "{s:s#}", "data", &data, &len));
-    char *twice = malloc(2 * len + 1);
-    if (twice == NULL) MPROC_CHECK(MPROC_ENOMEM);
-    memcpy(twice, data, len);
-    memcpy(twice + len, data, len);
-    MPROC_CHECK(mproc_value_map_set_str(item, "data", mproc_value_strn(twice, 2 * len)));
-    free(twice);
-}
-
-/* The target. */
 static int worker(void *arg)
 {
     mproc_queue *queue = *(mproc_queue **)arg; /* in the arena: the same in every process */
     for (;;) {
         mproc_value *item;
-        const char *stop;
+        const char *data;
         int rc = mproc_queue_get_value(queue, &item, 1000); /* queue.get(timeout=1) */
         if (rc == MPROC_ETIMEDOUT) continue;                /* except ...Empty: continue */
         MPROC_CHECK(rc);
-        if (mproc_value_unpack(item, "s", &stop) == 0 && strcmp(stop, "STOP") == 0) {
+        if (mproc_value_unpack(item, "s", &data) == 0 && strcmp(data, "STOP") == 0) {
             mproc_value_free(item);
             break;
         }
-        double_data(item);
+        /* item['data'] = item['data'] * 2; the map frees the old string. */
+        MPROC_CHECK(mproc_value_unpack(item, "{s:s}", "data", &data));
+        MPROC_CHECK(mproc_value_map_set_str(item, "data", mproc_value_strf("%s%s", data, data)));
         MPROC_CHECK(mproc_value_map_set_str(item, "status", mproc_value_str("processed")));
-        char *repr = mproc_value_repr_alloc(item);
-        if (repr == NULL) MPROC_CHECK(MPROC_ENOMEM);
-        printf("Process %s: processed %s\n", mproc_process_name(mproc_current_process()), repr);
-        free(repr);
+        printf("Process %s: processed %s\n", mproc_process_name(mproc_current_process()),
+               MPROC_REPR(item));
         mproc_value_free(item);
     }
     return 0;
@@ -117,28 +91,24 @@ int main(void)
 {
     mproc_queue *queue;
     MPROC_CHECK(mproc_queue_new(&queue, NULL));
-
-    /* Three workers named Worker-0..2, each started as it is created. */
     fflush(stdout); /* nothing buffered is copied into a forked child */
     mproc_process *processes[NUM_WORKERS];
     for (int i = 0; i < NUM_WORKERS; i++) {
         char name[32];
         snprintf(name, sizeof name, "Worker-%d", i);
         mproc_process_opts opts = {.name = name};
-        MPROC_CHECK(mproc_process_new(&processes[i], worker, &queue, sizeof queue, &opts));
-        MPROC_CHECK(mproc_process_start(processes[i]));
+        MPROC_CHECK(mproc_process_start_new(&processes[i], worker, &queue, sizeof queue, &opts));
     }
-
     /* for item in initial_data: queue.put(item) */
-    PUT(queue, "{s:i, s:s}", "id", 1, "data", "first data item");
-    PUT(queue, "{s:i, s:s}", "id", 2, "data", "second data item");
-    PUT(queue, "{s:i, s:s}", "id", 3, "data", "third data item");
-    for (int i = 0; i < NUM_WORKERS; i++) PUT(queue, "s", "STOP"); /* one per worker */
-
-    size_t failed;
-    MPROC_CHECK(mproc_process_join_all(processes, NUM_WORKERS, MPROC_FOREVER, &failed));
-    if (failed) fprintf(stderr, "queue_double_data: %zu processes exited non-zero\n", failed);
-    for (int i = 0; i < NUM_WORKERS; i++) MPROC_CHECK(mproc_process_free(processes[i]));
-    mproc_queue_free(queue);
-    return failed != 0;
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 1, "data", "first data item"));
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 2, "data", "second data item"));
+    MPROC_CHECK(
+        mproc_queue_putf(queue, MPROC_FOREVER, "{s:i, s:s}", "id", 3, "data", "third data item"));
+    for (int i = 0; i < NUM_WORKERS; i++) /* one STOP per worker */
+        MPROC_CHECK(mproc_queue_putf(queue, MPROC_FOREVER, "s", "STOP"));
+    MPROC_CHECK(mproc_process_join_free_all(processes, NUM_WORKERS, MPROC_FOREVER, NULL));
+    MPROC_FREE(queue);
+    return 0;
 }

@@ -47,7 +47,6 @@ int main(void)
     MPROC_CHECK(mproc_queue_get_value(queue, &message, 30000));
     MPROC_CHECK(mproc_process_join_free(p, MPROC_FOREVER, NULL));
     printf("Received: %s\n", MPROC_STR(message)); /* an f-string shows a str's text */
-    mproc_value_free(message);
-    mproc_queue_free(queue);
+    MPROC_FREE(message, queue);
     return 0;
 }

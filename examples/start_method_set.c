@@ -46,8 +46,7 @@ int main(void)
     mproc_value *v;
     MPROC_CHECK(mproc_queue_get_value(q, &v, 30000));
     printf("%s\n", MPROC_STR(v));
-    mproc_value_free(v);
     MPROC_CHECK(mproc_process_join_free(p, MPROC_FOREVER, NULL));
-    mproc_queue_free(q);
+    MPROC_FREE(v, q);
     return 0;
 }
