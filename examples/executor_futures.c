@@ -205,8 +205,7 @@ static void run(const char *name, bool processes)
     printf("cancelled: %s\n", py_bool(mproc_future_cancelled(bad)));
     mproc_future_free(bad);
 
-    /* Leaving the with block: shutdown(wait=True). */
-    MPROC_CHECK(mproc_executor_shutdown(executor, true, false));
+    /* Leaving the with block: shutdown(wait=True), as freeing does. */
     mproc_executor_free(executor);
 }
 

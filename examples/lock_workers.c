@@ -32,10 +32,9 @@ int main(void)
     mproc_lock *lock;
     MPROC_CHECK(mproc_lock_new(&lock));
     mproc_process *p[5];
-    for (int i = 0; i < 5; i++) {
-        struct worker_args args = {lock, i};
-        MPROC_CHECK(mproc_process_start_new(&p[i], worker, &args, sizeof args, NULL));
-    }
+    for (int i = 0; i < 5; i++) /* args=(lock, i): the bytes of a worker_args */
+        MPROC_CHECK(mproc_process_start_new(&p[i], worker, &(struct worker_args){lock, i},
+                                            sizeof(struct worker_args), NULL));
     MPROC_CHECK(mproc_process_join_free_all(p, 5, MPROC_FOREVER, NULL));
     MPROC_FREE(lock);
     return 0;

@@ -86,19 +86,11 @@ static int64_t square(int64_t x)
     return x * x;
 }
 
-/* square(x) as a task function, for apply: one long in, one long out. */
-static int square_task(const void *arg, size_t arglen, mproc_result *res)
-{
-    if (arglen != sizeof(long)) return mproc_task_fail("square: expected one long");
-    long x = *(const long *)arg, r = x * x;
-    return mproc_result_set(res, &r, sizeof r);
-}
-
 /* def slow_square(x): time.sleep(1); return x * x */
-static int slow_square(const void *arg, size_t arglen, mproc_result *res)
+static int64_t slow_square(int64_t x)
 {
     sleep(1);
-    return square_task(arg, arglen, res);
+    return x * x;
 }
 
 /* def divide(a, b): return a / b. Its two arguments travel as one array. */
@@ -140,26 +132,21 @@ int main(void)
     mproc_imap_free(it);
 
     /* print('apply:', pool.apply(square, (7,))) */
-    long seven = 7;
-    void *buf;
-    MPROC_CHECK(mproc_pool_apply(pool, square_task, &seven, sizeof seven, &buf, NULL));
-    printf("apply: %ld\n", *(long *)buf);
-    free(buf);
+    MPROC_CHECK(MPROC_POOL_APPLY(pool, square, &(int64_t){7}, &r));
+    printf("apply: %lld\n", (long long)r);
 
     /* result = pool.apply_async(slow_square, (8,)); print('ready:', result.ready()) */
-    long eight = 8;
     mproc_future *result;
-    MPROC_CHECK(mproc_pool_apply_async(pool, slow_square, &eight, sizeof eight, NULL, &result));
+    MPROC_CHECK(MPROC_POOL_APPLY_ASYNC(pool, slow_square, &(int64_t){8}, &r, &result));
     printf("ready: %s\n", py_bool(mproc_future_done(result)));
 
     /* result.get(timeout=0.1) raises TimeoutError: not done yet. */
-    if (mproc_future_result(result, NULL, NULL, 100) == MPROC_ETIMEDOUT)
+    if (mproc_future_wait(result, 100) == MPROC_ETIMEDOUT)
         printf("get(timeout=0.1): TimeoutError\n");
 
-    /* print('get:', result.get(timeout=5)): the bytes of one long. */
-    const void *got;
-    MPROC_CHECK(mproc_future_result(result, &got, NULL, 5000));
-    printf("get: %ld\n", *(const long *)got);
+    /* print('get:', result.get(timeout=5)): r is written once it is done. */
+    MPROC_CHECK(mproc_future_result(result, NULL, NULL, 5000));
+    printf("get: %lld\n", (long long)r);
     printf("ready: %s\n", py_bool(mproc_future_done(result)));
     printf("successful: %s\n", py_bool(mproc_future_successful(result)));
     mproc_future_free(result);
@@ -179,10 +166,8 @@ int main(void)
         printf("get failed: %s\n", msg);
     mproc_future_free(bad);
 
-    /* Leaving the with block: Pool.__exit__ terminates the pool. Every task
-     * is done, so close and join (the clean way) end it the same. */
-    MPROC_CHECK(mproc_pool_close(pool));
-    MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
+    /* Leaving the with block: Pool.__exit__ terminates the pool, as freeing
+     * an open pool does. */
     mproc_pool_free(pool);
     return 0;
 }

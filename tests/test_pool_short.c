@@ -261,6 +261,34 @@ START_TEST(typed_map_arrays)
 }
 END_TEST
 
+/* apply and apply_async of a typed function: one element through map. */
+START_TEST(typed_apply)
+{
+    mproc_pool *p = new_pool(_i, 2);
+    int64_t r = 0;
+    TU_OK(MPROC_POOL_APPLY(p, cube, &(int64_t){-3}, &r));
+    ck_assert_int_eq(r, -27);
+    double h = 0;
+    TU_OK(MPROC_POOL_APPLY(p, half, &(int64_t){5}, &h));
+    ck_assert(h == 2.5);
+    mproc_future *f, *bad;
+    int64_t r2 = 0, r3 = 0;
+    TU_OK(MPROC_POOL_APPLY_ASYNC(p, cube, &(int64_t){4}, &r2, &f));
+    TU_OK(MPROC_POOL_APPLY_ASYNC(p, no_seven, &(int64_t){7}, &r3, &bad));
+    TU_OK(mproc_future_wait(f, 20000));
+    ck_assert(mproc_future_successful(f));
+    ck_assert_int_eq(r2, 64);
+    TU_RC(mproc_future_result(bad, NULL, NULL, 20000), MPROC_ETASK);
+    const char *msg = NULL;
+    TU_OK(mproc_future_error(bad, NULL, &msg, NULL));
+    ck_assert_ptr_nonnull(strstr(msg, "seven"));
+    MPROC_FREE(f, bad);
+    /* A failed apply gives the task's error. */
+    TU_RC(MPROC_POOL_APPLY(p, no_seven, &(int64_t){7}, &r), MPROC_ETASK);
+    end_pool(p);
+}
+END_TEST
+
 START_TEST(typed_failure)
 {
     mproc_pool *p = new_pool(_i, 2);
@@ -490,6 +518,7 @@ int main(void)
     tcase_add_loop_test(tc, imap_arrays, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, typed_map_arrays, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, typed_failure, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, typed_apply, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, bad_arguments, 0, TU_NMETHODS);
     tc = tu_tcase(s, "stop_workers", 120);
     tcase_add_loop_test(tc, terminate_workers_pending, 0, TU_NMETHODS);

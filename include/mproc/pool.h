@@ -218,6 +218,12 @@ MPROC_API int mproc_pool_imap_array(mproc_pool *pool, mproc_map_fn fn, const voi
 MPROC_API int mproc_pool_map_typed(mproc_pool *pool, mproc_map_kind kind, mproc_any_fn fn,
                                    const void *in, size_t n, size_t in_size, void *out,
                                    size_t out_size, const mproc_map_opts *opts);
+/* map_async with the function's kind: out is written as the chunks
+ * complete and must stay valid until *fut is done. */
+MPROC_API int mproc_pool_map_async_typed(mproc_pool *pool, mproc_map_kind kind, mproc_any_fn fn,
+                                         const void *in, size_t n, size_t in_size, void *out,
+                                         size_t out_size, const mproc_map_opts *opts,
+                                         mproc_future **fut);
 MPROC_API int mproc_pool_map_range_typed(mproc_pool *pool, mproc_map_kind kind, mproc_any_fn fn,
                                          mproc_range r, void *out, size_t out_size,
                                          const mproc_map_opts *opts);
@@ -244,8 +250,18 @@ MPROC_API int mproc_pool_imap_array_typed(mproc_pool *pool, mproc_map_kind kind,
  * int64_t, or is an mproc_map_fn).
  * MPROC_POOL_IMAP(pool, fn, in, n, opts, &it) and
  * MPROC_POOL_IMAP_RANGE(pool, fn, range, opts, &it): imap over an array or
- * a range; mproc_imap_next writes one result of fn's type. Each evaluates
- * to the call's return code. */
+ * a range; mproc_imap_next writes one result of fn's type.
+ * MPROC_POOL_APPLY(pool, fn, in, out): Python's `pool.apply(fn, (x,))`, fn
+ * on the one element *in, its result in *out:
+ *
+ *     int64_t r;
+ *     rc = MPROC_POOL_APPLY(pool, square, &(int64_t){7}, &r);
+ *
+ * MPROC_POOL_APPLY_ASYNC(pool, fn, in, out, &fut): the same without
+ * waiting; *out is written when fut is done (keep *in and *out valid
+ * until then: a compound literal lives to the end of its block),
+ * and a failure of fn is the future's error, as for apply_async.
+ * Each evaluates to the call's return code. */
 #define MPROC_POOL_MAP(pool, fn, in, n, out)                                                       \
     (MPROC__ASSERT(MPROC__ARG_OK(fn, in) && MPROC__RES_OK(fn, out),                                \
                    "MPROC_POOL_MAP: the arrays' element types are not fn's argument and result "   \
@@ -268,6 +284,18 @@ MPROC_API int mproc_pool_imap_array_typed(mproc_pool *pool, mproc_map_kind kind,
                    "MPROC_POOL_IMAP_RANGE: fn must be typed and take int64_t"),                    \
      mproc_pool_imap_range_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (range), 8,       \
                                  (opts), (it)))
+
+#define MPROC_POOL_APPLY(pool, fn, in, out)                                                        \
+    (MPROC__ASSERT(MPROC__ARG_OK(fn, in) && MPROC__RES_OK(fn, out),                                \
+                   "MPROC_POOL_APPLY: in and out must point to fn's argument and result types"),   \
+     mproc_pool_map_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (in), 1, sizeof *(in),   \
+                          (out), sizeof *(out), NULL))
+#define MPROC_POOL_APPLY_ASYNC(pool, fn, in, out, fut)                                             \
+    (MPROC__ASSERT(MPROC__ARG_OK(fn, in) && MPROC__RES_OK(fn, out),                                \
+                   "MPROC_POOL_APPLY_ASYNC: in and out must point to fn's argument and result "    \
+                   "types"),                                                                       \
+     mproc_pool_map_async_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (in), 1,           \
+                                sizeof *(in), (out), sizeof *(out), NULL, (fut)))
 
 /* The machinery of the short forms. */
 #define MPROC__KIND_OF(fn)                                                                         \

@@ -268,6 +268,13 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void *in, size
                           opts, fut);
 }
 
+int mproc_pool_map_async_typed(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn,
+                               const void *in, size_t n, size_t in_size, void *out, size_t out_size,
+                               const mproc_map_opts *opts, mproc_future **fut)
+{
+    return map_async_call(pool, call, fn, in, n, in_size, out, out_size, opts, fut);
+}
+
 int mproc_pool_map_typed(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn, const void *in,
                          size_t n, size_t in_size, void *out, size_t out_size,
                          const mproc_map_opts *opts)

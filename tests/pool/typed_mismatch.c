@@ -25,7 +25,8 @@ int use(mproc_pool *p, mproc_imap **it)
     return MPROC_POOL_MAP(p, cube, i64, 4, i64) | MPROC_POOL_MAP(p, twice, f64, 4, f64) |
            MPROC_POOL_MAP_RANGE(p, cube, MPROC_RANGE(4), i64) |
            MPROC_POOL_IMAP(p, twice, f64, 4, NULL, it) |
-           MPROC_POOL_IMAP_RANGE(p, cube, MPROC_RANGE(1, 9, 2), NULL, it);
+           MPROC_POOL_IMAP_RANGE(p, cube, MPROC_RANGE(1, 9, 2), NULL, it) |
+           MPROC_POOL_APPLY(p, cube, i64, i64) | MPROC_POOL_APPLY_ASYNC(p, twice, f64, f64, NULL);
 #elif MISMATCH == 1
     return MPROC_POOL_MAP(p, cube, i64, 4, f64); /* double results of an int64_t function */
 #elif MISMATCH == 2
