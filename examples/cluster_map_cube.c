@@ -51,15 +51,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "cluster_map_cube: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* def cube(number): return number * number * number */
 static int cube(const void *in, void *out)
 {
@@ -71,7 +62,7 @@ static int cube(const void *in, void *out)
 int main(int argc, char **argv)
 {
     /* The other ranks serve from here and never return. */
-    check(mproc_cluster_init(&argc, &argv), "mproc_cluster_init");
+    MPROC_CHECK(mproc_cluster_init(&argc, &argv));
 
     /* numbers = range(10) */
     enum { N = 10 };
@@ -80,15 +71,15 @@ int main(int argc, char **argv)
 
     /* p = Pool(), over every other rank: the one changed line. */
     mproc_pool *p;
-    check(mproc_cluster_pool_new(&p, NULL), "mproc_cluster_pool_new");
+    MPROC_CHECK(mproc_cluster_pool_new(&p, NULL));
 
     /* result = p.map(cube, numbers) */
-    check(mproc_pool_map(p, cube, numbers, N, sizeof numbers[0], result, sizeof result[0], NULL),
-          "mproc_pool_map");
+    MPROC_CHECK(
+        mproc_pool_map(p, cube, numbers, N, sizeof numbers[0], result, sizeof result[0], NULL));
 
     /* p.close(); p.join() */
-    check(mproc_pool_close(p), "mproc_pool_close");
-    check(mproc_pool_join(p, MPROC_FOREVER), "mproc_pool_join");
+    MPROC_CHECK(mproc_pool_close(p));
+    MPROC_CHECK(mproc_pool_join(p, MPROC_FOREVER));
     mproc_pool_free(p);
 
     /* print(result): a Python list. */

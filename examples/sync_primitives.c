@@ -107,15 +107,6 @@ struct child_args {
     int num;
 };
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "sync_primitives: %s: %s\n", what, mproc_strerror(rc));
-        exit(1);
-    }
-}
-
 /* In a child: prints what failed and returns the exit code to report. */
 static int child_fail(int rc, const char *what)
 {
@@ -131,8 +122,8 @@ static void start_children(mproc_process **procs, int n, mproc_target_fn target,
 {
     for (int i = 0; i < n; i++) {
         const struct child_args args = {st, i};
-        check(mproc_process_new(&procs[i], target, &args, sizeof args, NULL), "mproc_process_new");
-        check(mproc_process_start(procs[i]), "mproc_process_start");
+        MPROC_CHECK(mproc_process_new(&procs[i], target, &args, sizeof args, NULL));
+        MPROC_CHECK(mproc_process_start(procs[i]));
     }
 }
 
@@ -142,14 +133,14 @@ static int join_children(mproc_process **procs, int n)
     int failed = 0;
     for (int i = 0; i < n; i++) {
         int code;
-        check(mproc_process_join(procs[i], MPROC_FOREVER), "mproc_process_join");
-        check(mproc_process_exitcode(procs[i], &code), "mproc_process_exitcode");
+        MPROC_CHECK(mproc_process_join(procs[i], MPROC_FOREVER));
+        MPROC_CHECK(mproc_process_exitcode(procs[i], &code));
         if (code != 0) {
             fprintf(stderr, "sync_primitives: %s exited with code %d\n",
                     mproc_process_name(procs[i]), code);
             failed++;
         }
-        check(mproc_process_free(procs[i]), "mproc_process_free");
+        MPROC_CHECK(mproc_process_free(procs[i]));
     }
     return failed;
 }
@@ -262,11 +253,11 @@ int main(void)
 
     /* One zeroed arena block holds every shared object; initialise each. */
     struct shared_state *st;
-    check(mproc_arena_calloc((void **)&st, sizeof *st), "mproc_arena_calloc");
-    check(mproc_barrier_init(&st->start_line, NUM_PARTIES, all_started, st), "mproc_barrier_init");
-    check(mproc_cond_init(&st->cond, NULL), "mproc_cond_init"); /* its own RLock */
-    check(mproc_sem_init(&st->running, 0), "mproc_sem_init");
-    check(mproc_event_init(&st->stop), "mproc_event_init");
+    MPROC_CHECK(mproc_arena_calloc((void **)&st, sizeof *st));
+    MPROC_CHECK(mproc_barrier_init(&st->start_line, NUM_PARTIES, all_started, st));
+    MPROC_CHECK(mproc_cond_init(&st->cond, NULL)); /* its own RLock */
+    MPROC_CHECK(mproc_sem_init(&st->running, 0));
+    MPROC_CHECK(mproc_event_init(&st->stop));
 
     /* Act 1: three runners meet at the barrier. */
     mproc_process *runners[NUM_PARTIES];
@@ -301,12 +292,11 @@ int main(void)
     /* Act 3: start the stoppers, wait until both run, then stop them. */
     mproc_process *stoppers[NUM_STOPPERS];
     start_children(stoppers, NUM_STOPPERS, stopper, st);
-    for (int i = 0; i < NUM_STOPPERS; i++)
-        check(mproc_sem_acquire(&st->running, WAIT_MS), "mproc_sem_acquire");
+    for (int i = 0; i < NUM_STOPPERS; i++) MPROC_CHECK(mproc_sem_acquire(&st->running, WAIT_MS));
     printf("Stoppers running: %d\n", NUM_STOPPERS);
     usleep(50000); /* let them work for 50 ms */
     printf("Parent: setting the stop event\n");
-    check(mproc_event_set(&st->stop), "mproc_event_set");
+    MPROC_CHECK(mproc_event_set(&st->stop));
     failed += join_children(stoppers, NUM_STOPPERS);
     for (int i = 0; i < NUM_STOPPERS; i++)
         if (st->saw_stop[i]) printf("Stopper %d saw the stop event\n", i);
@@ -317,6 +307,6 @@ int main(void)
     mproc_sem_fini(&st->running);
     mproc_cond_fini(&st->cond);
     mproc_barrier_fini(&st->start_line);
-    check(mproc_arena_free(st), "mproc_arena_free");
+    MPROC_CHECK(mproc_arena_free(st));
     return failed ? 1 : 0;
 }
