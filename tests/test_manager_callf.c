@@ -225,6 +225,53 @@ START_TEST(wrong_results_and_method_errors)
 }
 END_TEST
 
+/* Wrappers of one's own over the va_list forms, as over vprintf. */
+static int my_create(mproc_manager *m, const char *typeid, mproc_proxy **out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = mproc_manager_vcreatef(m, typeid, out, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int my_call(mproc_proxy *p, const char *method, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = mproc_proxy_vcallf(p, method, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int my_call_unpack(mproc_proxy *p, const char *method, const char *args_fmt,
+                          const char *result_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, result_fmt);
+    int rc = mproc_proxy_vcallf_unpack(p, method, args_fmt, result_fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+START_TEST(va_list_forms)
+{
+    mproc_manager *m = mgr_start(_i, NULL);
+    mproc_proxy *l;
+    TU_OK(my_create(m, "list", &l, "[is]", 1, "a"));
+    TU_OK(my_call(l, "append", "f", 2.5));
+    ASSERT_COPY(l, "[1, 'a', 2.5]");
+    int x = 0;
+    TU_OK(my_call_unpack(l, "getitem", "i", "i", 0, &x));
+    ck_assert_int_eq(x, 1);
+    TU_RC(my_call(l, "append", "Z", 1), MPROC_EINVAL);
+    TU_RC(my_call_unpack(l, "getitem", "i", "s", 1, &x), MPROC_EINVAL); /* borrowing */
+    ASSERT_COPY(l, "[1, 'a', 2.5]");
+    mproc_proxy_free(l);
+    mproc_manager_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("manager_callf");
@@ -232,5 +279,6 @@ int main(void)
     tcase_add_loop_test(tc, python_one_liners, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, bad_formats_send_nothing, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, wrong_results_and_method_errors, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, va_list_forms, 0, TU_NMETHODS);
     return tu_run(s);
 }

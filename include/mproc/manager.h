@@ -335,6 +335,16 @@ MPROC_API int mproc_manager_createf(mproc_manager *m, const char *typeid, mproc_
 MPROC_API int mproc_proxy_callf_unpack(mproc_proxy *p, const char *method, const char *args_fmt,
                                        const char *result_fmt, ...);
 
+/* The same three with a va_list (for wrappers of their own, as vprintf):
+ * ap is read through a copy, so the caller may use it again after
+ * va_end/va_start as usual. */
+MPROC_API int mproc_proxy_vcallf(mproc_proxy *p, const char *method, mproc_value **result,
+                                 const char *fmt, va_list ap);
+MPROC_API int mproc_manager_vcreatef(mproc_manager *m, const char *typeid, mproc_proxy **out,
+                                     const char *fmt, va_list ap);
+MPROC_API int mproc_proxy_vcallf_unpack(mproc_proxy *p, const char *method, const char *args_fmt,
+                                        const char *result_fmt, va_list ap);
+
 /* As mproc_proxy_call for a method returning a new object: *out is its
  * proxy. */
 MPROC_API int mproc_proxy_call_proxy(mproc_proxy *p, const char *method, const mproc_value *args,

@@ -26,6 +26,8 @@
 
 #include "base.h"
 
+#include <stdarg.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -89,6 +91,18 @@ MPROC_API int mproc_queue_get_value(mproc_queue *q, struct mproc_value **out, in
  * "x")`). Errors: pack's (a bad format: MPROC_EINVAL, nothing put), then
  * put_value's. */
 MPROC_API int mproc_queue_putf(mproc_queue *q, int timeout_ms, const char *fmt, ...);
+/* Gets one value and reads it through fmt, as mproc_value_unpack:
+ * `int n; mproc_queue_getf(q, MPROC_FOREVER, "i", &n)`. The value is
+ * freed before the call returns, so fmt may not hold the codes that point
+ * into it (s, s#, y#, o outside a map key): use O (a copy), or
+ * mproc_queue_get_value. Errors: MPROC_EINVAL for a bad or borrowing
+ * format (found before anything is taken); get_value's; then unpack's
+ * (MPROC_EINVAL: another kind, MPROC_ERANGE, MPROC_ENOENT): the message
+ * has been taken and is dropped. */
+MPROC_API int mproc_queue_getf(mproc_queue *q, int timeout_ms, const char *fmt, ...);
+/* The same two with a va_list (read through a copy). */
+MPROC_API int mproc_queue_vputf(mproc_queue *q, int timeout_ms, const char *fmt, va_list ap);
+MPROC_API int mproc_queue_vgetf(mproc_queue *q, int timeout_ms, const char *fmt, va_list ap);
 
 /* Number of messages in the queue now (a snapshot, as Python's qsize). */
 MPROC_API size_t mproc_queue_qsize(const mproc_queue *q);

@@ -24,17 +24,43 @@ static int pack_args(const char *fn, const char *fmt, va_list *ap, mproc_value *
     return rc;
 }
 
+/* The va_list forms take their own copy of ap (a va_list parameter may be
+ * an array that decays to a pointer: &ap would not be a va_list *). */
+int mproc_proxy_vcallf(mproc_proxy *p, const char *method, mproc_value **result, const char *fmt,
+                       va_list ap)
+{
+    if (result) *result = NULL;
+    va_list cp;
+    va_copy(cp, ap);
+    mproc_value *args;
+    int rc = pack_args("mproc_proxy_callf", fmt, &cp, &args);
+    va_end(cp);
+    if (rc) return rc;
+    rc = mproc_proxy_call(p, method, args, result);
+    mproc_value_free(args);
+    return rc;
+}
+
 int mproc_proxy_callf(mproc_proxy *p, const char *method, mproc_value **result, const char *fmt,
                       ...)
 {
-    if (result) *result = NULL;
     va_list ap;
     va_start(ap, fmt);
-    mproc_value *args;
-    int rc = pack_args("mproc_proxy_callf", fmt, &ap, &args);
+    int rc = mproc_proxy_vcallf(p, method, result, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+int mproc_manager_vcreatef(mproc_manager *m, const char *typeid, mproc_proxy **out, const char *fmt,
+                           va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    mproc_value *args;
+    int rc = pack_args("mproc_manager_createf", fmt, &cp, &args);
+    va_end(cp);
     if (rc) return rc;
-    rc = mproc_proxy_call(p, method, args, result);
+    rc = mproc_manager_create(m, typeid, args, out);
     mproc_value_free(args);
     return rc;
 }
@@ -44,24 +70,20 @@ int mproc_manager_createf(mproc_manager *m, const char *typeid, mproc_proxy **ou
 {
     va_list ap;
     va_start(ap, fmt);
-    mproc_value *args;
-    int rc = pack_args("mproc_manager_createf", fmt, &ap, &args);
+    int rc = mproc_manager_vcreatef(m, typeid, out, fmt, ap);
     va_end(ap);
-    if (rc) return rc;
-    rc = mproc_manager_create(m, typeid, args, out);
-    mproc_value_free(args);
     return rc;
 }
 
-int mproc_proxy_callf_unpack(mproc_proxy *p, const char *method, const char *args_fmt,
-                             const char *result_fmt, ...)
+int mproc_proxy_vcallf_unpack(mproc_proxy *p, const char *method, const char *args_fmt,
+                              const char *result_fmt, va_list ap)
 {
     static const char fn[] = "mproc_proxy_callf_unpack";
-    va_list ap;
-    va_start(ap, result_fmt);
+    va_list cp;
+    va_copy(cp, ap);
     mproc_value *args, *result = NULL;
     bool borrows = false;
-    int rc = pack_args(fn, args_fmt, &ap, &args);
+    int rc = pack_args(fn, args_fmt, &cp, &args);
     if (!rc && (rc = mproc__value_unpack_check(fn, result_fmt, &borrows)) == 0 && borrows) {
         mproc_log(MPROC_LOG_ERROR,
                   "%s: result format \"%s\" would point into a result that is freed on return "
@@ -70,9 +92,19 @@ int mproc_proxy_callf_unpack(mproc_proxy *p, const char *method, const char *arg
         rc = MPROC_EINVAL;
     }
     if (!rc) rc = mproc_proxy_call(p, method, args, &result);
-    if (!rc) rc = mproc__value_unpack_ap(fn, result, result_fmt, &ap);
-    va_end(ap);
+    if (!rc) rc = mproc__value_unpack_ap(fn, result, result_fmt, &cp);
+    va_end(cp);
     mproc_value_free(args);
     mproc_value_free(result);
+    return rc;
+}
+
+int mproc_proxy_callf_unpack(mproc_proxy *p, const char *method, const char *args_fmt,
+                             const char *result_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, result_fmt);
+    int rc = mproc_proxy_vcallf_unpack(p, method, args_fmt, result_fmt, ap);
+    va_end(ap);
     return rc;
 }

@@ -646,20 +646,6 @@ int mproc_queue_put_value(mproc_queue *q, const mproc_value *v, int timeout_ms)
     return rc;
 }
 
-int mproc_queue_putf(mproc_queue *q, int timeout_ms, const char *fmt, ...)
-{
-    if (!valid(q)) return MPROC_EINVAL;
-    mproc_value *v;
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = mproc_value_vpack(&v, fmt, ap);
-    va_end(ap);
-    if (rc) return rc;
-    rc = mproc_queue_put_value(q, v, timeout_ms);
-    mproc_value_free(v);
-    return rc;
-}
-
 int mproc_queue_get_value(mproc_queue *q, mproc_value **out, int timeout_ms)
 {
     if (!out) return MPROC_EINVAL;

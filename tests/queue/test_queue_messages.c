@@ -246,6 +246,36 @@ START_TEST(putf_packs_and_puts)
 }
 END_TEST
 
+/* getf reads a value through a format; borrowing codes are refused before
+ * anything is taken; a value of another kind is taken and dropped. */
+START_TEST(getf_unpacks)
+{
+    mproc_queue *q;
+    TU_OK(mproc_queue_new(&q, NULL));
+    TU_OK(mproc_queue_putf(q, 0, "[if]", 3, 0.5));
+    TU_OK(mproc_queue_putf(q, 0, "s", "text"));
+    int i = 0;
+    double d = 0;
+    TU_OK(mproc_queue_getf(q, 0, "[if]", &i, &d));
+    ck_assert_int_eq(i, 3);
+    ck_assert(d == 0.5);
+    const char *s = NULL;
+    TU_RC(mproc_queue_getf(q, 0, "s", &s), MPROC_EINVAL); /* would dangle */
+    ck_assert_uint_eq(mproc_queue_qsize(q), 1);           /* nothing taken */
+    mproc_value *copy = NULL;
+    TU_OK(mproc_queue_getf(q, 0, "O", &copy)); /* a copy is fine */
+    ck_assert_str_eq(MPROC_STR(copy), "text");
+    mproc_value_free(copy);
+    TU_OK(mproc_queue_putf(q, 0, "s", "not an int"));
+    TU_RC(mproc_queue_getf(q, 0, "i", &i), MPROC_EINVAL);
+    ck_assert_uint_eq(mproc_queue_qsize(q), 0); /* taken and dropped */
+    TU_RC(mproc_queue_getf(q, 0, "i", &i), MPROC_ETIMEDOUT);
+    TU_RC(mproc_queue_getf(q, 0, "[i", &i), MPROC_EINVAL);
+    TU_RC(mproc_queue_getf(NULL, 0, "i", &i), MPROC_EINVAL);
+    mproc_queue_free(q);
+}
+END_TEST
+
 START_TEST(a_non_value_message_is_eproto_and_consumed)
 {
     mproc_queue *q;
@@ -355,6 +385,7 @@ int main(void)
     tcase_add_test(tc, get_into_too_small_keeps_the_message);
     tcase_add_loop_test(tc, values_roundtrip, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, putf_packs_and_puts, 0, TU_NMETHODS);
+    tcase_add_test(tc, getf_unpacks);
     tcase_add_test(tc, a_non_value_message_is_eproto_and_consumed);
     tcase_add_test(tc, invalid_arguments);
     tcase_add_test(tc, oversized_messages_are_emsgsize);
