@@ -1,14 +1,19 @@
 /* The cluster layer's internals (mproc/cluster.h).
  *
  * Rank 0 (the root) runs the program; ranks 1..size-1 serve. Every
- * message goes over a private duplicate of the world communicator:
+ * message goes over a communicator of the cluster's own, whose rank 0 is
+ * the root: a duplicate of the world (world mode), the merge of the
+ * program and the workers it spawned (spawn mode), or a split of the
+ * program's communicator with the chosen root first (communicator mode):
  *
  *   root -> rank  TAG_TASK    cl_task_hdr, the module path, the payload
  *                             (an apply's argument bytes, a map chunk's
  *                             inputs)
  *   rank -> root  TAG_RESULT  cl_result_hdr, the failure message, the
  *                             result bytes (a map chunk's outputs)
- *   root -> rank  TAG_STOP    no bytes: finalize MPI and exit(0)
+ *   root -> rank  TAG_STOP    no bytes: stop serving (world and spawn
+ *                             mode: finalize MPI and exit(0); communicator
+ *                             mode: return to the program)
  *
  * A rank runs its tasks in the order they came and answers each one. The
  * root has one thread (root.c) that makes every MPI call of the library
@@ -30,7 +35,11 @@
 enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP };
 enum { CL_APPLY = 1, CL_MAP = 2 };
 
-#define CL_DEPTH 2 /* tasks sent to one rank and not yet answered */
+#define CL_DEPTH     2    /* tasks sent to one rank and not yet answered */
+#define CL_MAX_SPAWN 4096 /* spawn mode: workers at most */
+/* A serving rank looks whether its root's process (on the same host) is
+ * still there this often while it waits for tasks. */
+#define CL_WATCH_NS 200000000L
 
 typedef struct cl_task_hdr {
     uint64_t id;

@@ -303,8 +303,12 @@ static void *root_thread(void *arg)
 
 int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p)
 {
-    mproc__thread_cond_init(&wake_cv);
-    mproc__thread_cond_init(&done_cv);
+    static bool conds; /* communicator mode may start the root again */
+    if (!conds) {
+        mproc__thread_cond_init(&wake_cv);
+        mproc__thread_cond_init(&done_cv);
+        conds = true;
+    }
     held = calloc((size_t)n, sizeof *held);
     nheld = calloc((size_t)n, sizeof *nheld);
     pids = malloc((size_t)n * sizeof *pids);
