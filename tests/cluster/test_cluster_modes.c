@@ -14,6 +14,10 @@
  *   root-crash FILE      world mode: rank 0 dies by SIGKILL with tasks in
  *                        flight
  *   root-abort FILE      world mode: rank 0 calls abort()
+ *   root-exit FILE       world mode: rank 0 leaves by _exit(0), with
+ *                        tasks in flight and no exit handler run (the
+ *                        launcher sees a clean exit): the serving ranks
+ *                        must notice and exit
  *
  * The root exits non-zero at the first failed check. For the modes with a
  * FILE, tests/cluster/expect_gone.sh runs the program and checks that it
@@ -267,6 +271,7 @@ static int run_world_death(int argc, char **argv, const char *what)
     fflush(stdout);
     if (strcmp(what, "root-crash") == 0) raise(SIGKILL);
     if (strcmp(what, "root-abort") == 0) abort();
+    if (strcmp(what, "root-exit") == 0) _exit(0);
     /* worker-killed: one task kills its rank; the job must end (the
      * launcher's doing) or its future fail, never hang. */
     mproc_future *f;
@@ -286,10 +291,10 @@ int main(int argc, char **argv)
     if (strcmp(mode, "spawn-crash") == 0 && argc > 3) return run_spawn(argc, argv, true);
     if (strcmp(mode, "comm") == 0) return run_comm(argc, argv);
     if ((strcmp(mode, "worker-killed") == 0 || strcmp(mode, "root-crash") == 0 ||
-         strcmp(mode, "root-abort") == 0) &&
+         strcmp(mode, "root-abort") == 0 || strcmp(mode, "root-exit") == 0) &&
         argc > 2)
         return run_world_death(argc, argv, mode);
     fprintf(stderr, "usage: test_cluster_modes spawn N | spawn-crash N FILE | comm | "
-                    "worker-killed FILE | root-crash FILE | root-abort FILE\n");
+                    "worker-killed FILE | root-crash FILE | root-abort FILE | root-exit FILE\n");
     return 2;
 }
