@@ -11,7 +11,8 @@
  *                             inputs)
  *   rank -> root  TAG_RESULT  cl_result_hdr, the failure message, the
  *                             result bytes (a map chunk's outputs)
- *   root -> rank  TAG_STOP    no bytes: stop serving (world and spawn
+ *   root -> rank  TAG_STOP    one byte, 1 if a rank died (then exit
+ *                             without MPI_Finalize): stop serving (world and spawn
  *                             mode: finalize MPI and exit(0); communicator
  *                             mode: return to the program)
  *
@@ -84,13 +85,18 @@ uint64_t mproc__cluster_program_id(void);
 
 /* ---- root.c ---- */
 
-/* Starts the root's thread over comm (size ranks; pids[r]: rank r's pid).
+/* Starts the root's thread over comm (size ranks; pids[r]: rank r's pid;
+ * pidfds[r]: a pidfd of rank r when it runs on the root's host, else -1:
+ * a rank whose process is gone is dead, and the tasks it held fail with
+ * MPROC_EWORKERDIED). pidfds (malloc'd) is taken over on success.
  * Errors: MPROC_EAGAIN, MPROC_ENOMEM. */
-int mproc__cluster_root_start(MPI_Comm comm, int size, const int32_t *pids);
+int mproc__cluster_root_start(MPI_Comm comm, int size, const int32_t *pids, int *pidfds);
 /* Shuts down: pools terminated (tasks not sent fail with MPROC_ESHUTDOWN),
- * the tasks the ranks hold waited for, STOP sent to every rank, the
- * communicator freed, the thread joined. */
-void mproc__cluster_root_stop(void);
+ * the tasks the ranks hold waited for, STOP sent to every live rank (its
+ * byte: 1 when a rank died, so that they exit without MPI_Finalize), the
+ * communicator freed, the thread joined. Returns the number of ranks that
+ * died. */
+int mproc__cluster_root_stop(void);
 /* The number of worker ranks; 0 when the root is not running. */
 int mproc__cluster_root_workers(void);
 int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers);

@@ -121,11 +121,13 @@ static bool root_gone(void)
     return poll(&p, 1, 0) > 0;
 }
 
-/* Runs the root's tasks until it says stop (then frees comm and returns),
- * or until the root's process is gone (then _exit(1): MPI cannot end
- * cleanly without it). */
-static void serve(MPI_Comm comm)
+/* Runs the root's tasks until it says stop (then frees comm and returns
+ * whether MPI can still be finalized: not after a rank's death), or until
+ * the root's process is gone (then _exit(1): MPI cannot end cleanly
+ * without it). */
+static bool serve(MPI_Comm comm)
 {
+    bool can_finalize = true;
     unsigned idle = 0;
     struct timespec last;
     clock_gettime(CLOCK_MONOTONIC, &last);
@@ -154,6 +156,7 @@ static void serve(MPI_Comm comm)
         if (!m) mproc__panic("cluster: out of memory for a task of %d bytes", n);
         MPI_Recv(m, n, MPI_BYTE, 0, st.MPI_TAG, comm, MPI_STATUS_IGNORE);
         if (st.MPI_TAG == CL_TAG_STOP) {
+            can_finalize = !(n >= 1 && m[0] == 1);
             free(m);
             break;
         }
@@ -163,6 +166,7 @@ static void serve(MPI_Comm comm)
     MPI_Comm_free(&comm);
     if (root_pidfd >= 0) close(root_pidfd);
     root_pidfd = -1;
+    return can_finalize;
 }
 
 /* ---- start-up -------------------------------------------------------------------- */
@@ -198,10 +202,11 @@ static uint64_t host_id(void)
 
 /* Checks the ranks of comm (rank 0 is the root): the thread level
  * (provided, this rank's), and that every rank runs the root's program.
- * On the root, *pids gets every rank's pid (malloc'd); on the others,
+ * On the root, *pids gets every rank's pid and *pidfds a pidfd of each
+ * rank on this host, -1 for the others (both malloc'd); on the others,
  * root_pidfd watches the root when it runs on this host. On error comm is
  * freed, and *own_fault says whether this rank is the one at fault. */
-static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, bool *own_fault)
+static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, int **pidfds, bool *own_fault)
 {
     int rank = 0, size = 0;
     MPI_Comm_rank(comm, &rank);
@@ -255,6 +260,17 @@ static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, bool *own_fa
         int fd = mproc__pidfd_open((pid_t)all[0].pid);
         root_pidfd = fd >= 0 ? fd : -1;
     }
+    *pidfds = NULL;
+    if (!rc && rank == 0) {
+        if (!(*pidfds = malloc((size_t)size * sizeof **pidfds)))
+            mproc__panic("cluster: out of memory at start-up");
+        for (int r = 0; r < size; r++) {
+            int fd = r > 0 && all[r].host == me.host && me.host != 0
+                         ? mproc__pidfd_open((pid_t)all[r].pid)
+                         : -1;
+            (*pidfds)[r] = fd >= 0 ? fd : -1;
+        }
+    }
     free(all);
     if (rc) {
         free(*pids);
@@ -266,13 +282,16 @@ static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, bool *own_fa
 
 /* With state_mu held, on the root, after check_ranks: starts the root's
  * thread over comm. On error the ranks are told to stop and comm freed. */
-static int root_start(MPI_Comm comm, int32_t *pids)
+static int root_start(MPI_Comm comm, int32_t *pids, int *pidfds)
 {
     int size = 0;
     MPI_Comm_size(comm, &size);
-    int rc = mproc__cluster_root_start(comm, size, pids);
+    int rc = mproc__cluster_root_start(comm, size, pids, pidfds);
     free(pids);
     if (rc) {
+        for (int r = 0; r < size; r++)
+            if (pidfds[r] >= 0) close(pidfds[r]);
+        free(pidfds);
         /* The ranks wait for tasks: tell them to stop. */
         for (int r = 1; r < size; r++) MPI_Send(NULL, 0, MPI_BYTE, r, CL_TAG_STOP, comm);
         MPI_Comm_free(&comm);
@@ -310,14 +329,16 @@ static MPROC__NORETURN void spawned_worker(MPI_Comm parent, int provided)
     MPI_Comm comm = MPI_COMM_NULL;
     int rc = MPI_Intercomm_merge(parent, 1, &comm) == MPI_SUCCESS ? 0 : MPROC_EIO;
     int32_t *pids = NULL;
+    int *pidfds = NULL;
     bool own_fault = true;
-    if (!rc) rc = check_ranks(comm, provided, &pids, &own_fault);
+    if (!rc) rc = check_ranks(comm, provided, &pids, &pidfds, &own_fault);
     free(pids);
     if (!rc) {
         mode = M_SPAWN;
         state = C_ACTIVE;
         MPROC__UNLOCK(&state_mu);
-        serve(comm);
+        bool fin = serve(comm);
+        if (!fin) _exit(0); /* a rank died: disconnect and finalize would wait for it */
         MPROC__LOCK(&state_mu);
     }
     state = C_DOWN;
@@ -347,24 +368,26 @@ int mproc_cluster_init(int *argc, char ***argv)
     MPI_Comm comm = MPI_COMM_NULL;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     int32_t *pids = NULL;
+    int *pidfds = NULL;
     bool own_fault = false;
     rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm) == MPI_SUCCESS ? 0 : MPROC_EIO;
-    if (!rc) rc = check_ranks(comm, provided, &pids, &own_fault);
+    if (!rc) rc = check_ranks(comm, provided, &pids, &pidfds, &own_fault);
     if (!rc && rank != 0) {
         free(pids);
         mode = M_WORLD;
         state = C_ACTIVE;
         MPROC__UNLOCK(&state_mu);
-        serve(comm);
+        bool fin = serve(comm);
         MPROC__LOCK(&state_mu);
         state = C_DOWN;
         MPROC__UNLOCK(&state_mu);
+        if (!fin) _exit(0); /* a rank died: MPI_Finalize would wait for it */
         if (own_mpi) MPI_Finalize();
         exit(0);
     }
     if (!rc) {
         mode = M_WORLD;
-        rc = root_start(comm, pids);
+        rc = root_start(comm, pids, pidfds);
     }
     if (rc) {
         if (own_mpi) MPI_Finalize();
@@ -453,11 +476,12 @@ int mproc_cluster_spawn(int *argc, char ***argv, int nworkers)
     free(args);
     free(errs);
     int32_t *pids = NULL;
+    int *pidfds = NULL;
     bool own_fault = false;
-    if (!rc) rc = check_ranks(merged, provided, &pids, &own_fault);
+    if (!rc) rc = check_ranks(merged, provided, &pids, &pidfds, &own_fault);
     if (!rc) {
         mode = M_SPAWN;
-        rc = root_start(merged, pids);
+        rc = root_start(merged, pids, pidfds);
     }
     if (rc) {
         if (inter != MPI_COMM_NULL) MPI_Comm_disconnect(&inter);
@@ -500,8 +524,9 @@ int mproc_cluster_init_comm(const void *comm, int root, bool *is_root)
     MPI_Comm mine = MPI_COMM_NULL;
     int rc = MPI_Comm_split(user, 0, rank == root ? 0 : 1, &mine) == MPI_SUCCESS ? 0 : MPROC_EIO;
     int32_t *pids = NULL;
+    int *pidfds = NULL;
     bool own_fault = false;
-    if (!rc) rc = check_ranks(mine, provided, &pids, &own_fault);
+    if (!rc) rc = check_ranks(mine, provided, &pids, &pidfds, &own_fault);
     if (!rc && rank != root) {
         free(pids);
         mode = M_COMM;
@@ -515,7 +540,7 @@ int mproc_cluster_init_comm(const void *comm, int root, bool *is_root)
     }
     if (!rc) {
         mode = M_COMM;
-        rc = root_start(mine, pids);
+        rc = root_start(mine, pids, pidfds);
         *is_root = rc == 0;
     }
     MPROC__UNLOCK(&state_mu);
@@ -577,12 +602,18 @@ int mproc_cluster_shutdown(void)
         return MPROC_EBADSTATE;
     }
     root_here = false;
-    mproc__cluster_root_stop();
-    if (inter != MPI_COMM_NULL) MPI_Comm_disconnect(&inter);
+    int ndead = mproc__cluster_root_stop();
+    /* After a rank's death, disconnect and MPI_Finalize would wait for it
+     * for ever: MPI is left as it is (the process may exit; the launcher
+     * may call the job failed). */
+    if (ndead)
+        mproc_log(MPROC_LOG_WARNING,
+                  "cluster: %d rank(s) died: MPI is not finalized (it would wait for them)", ndead);
+    if (inter != MPI_COMM_NULL && !ndead) MPI_Comm_disconnect(&inter);
     inter = MPI_COMM_NULL;
     /* Communicator mode leaves MPI to the program, and may start again. */
     state = mode == M_COMM ? C_NONE : C_DOWN;
-    if (own_mpi && mode != M_COMM) MPI_Finalize();
+    if (own_mpi && mode != M_COMM && !ndead) MPI_Finalize();
     MPROC__UNLOCK(&state_mu);
     return 0;
 }

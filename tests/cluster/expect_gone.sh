@@ -1,9 +1,10 @@
 #!/bin/sh
-# Usage: expect_gone.sh PIDFILE SECONDS COMMAND...
+# Usage: [EXPECT_STATUS=N] expect_gone.sh PIDFILE SECONDS COMMAND...
 # Runs COMMAND (which writes the pids of every process of the job to
 # PIDFILE) under a limit of SECONDS, and passes when it ended by itself
 # (any status but a timeout: a hang fails) and no process named in PIDFILE
 # is still running 10 s later. The processes left are killed and named.
+# With EXPECT_STATUS, the job must also end with that status.
 pidfile=$1
 limit=$2
 shift 2
@@ -21,6 +22,10 @@ fi
 # because a rank was killed (Open MPI): told apart by the time taken.
 if [ $rc -eq 124 ] || { [ $rc -eq 137 ] && [ $((t1 - t0)) -ge "$limit" ]; }; then
     echo "expect_gone: FAILED: the job hung (killed after $limit s)"
+    exit 1
+fi
+if [ -n "${EXPECT_STATUS:-}" ] && [ $rc -ne "$EXPECT_STATUS" ]; then
+    echo "expect_gone: FAILED: status $rc, want $EXPECT_STATUS"
     exit 1
 fi
 if [ ! -s "$pidfile" ]; then

@@ -11,6 +11,11 @@
  *                        as root, twice, then over the world with rank 0
  *                        as root; the program finalizes MPI itself
  *   worker-killed FILE   world mode: a task kills its rank (SIGKILL)
+ *   worker-exit FILE     world mode: a task ends its rank's process
+ *                        (_exit(0)); run with a launcher that leaves the
+ *                        others running, its future must fail with
+ *                        MPROC_EWORKERDIED, the next tasks must run on the
+ *                        other ranks, and shutdown must end every rank
  *   root-crash FILE      world mode: rank 0 dies by SIGKILL with tasks in
  *                        flight
  *   root-abort FILE      world mode: rank 0 calls abort()
@@ -81,6 +86,16 @@ static int kill_self(const void *arg, size_t len, mproc_result *res)
     (void)res;
     raise(SIGKILL);
     return 0;
+}
+
+/* Leaves the rank's process (status 0, so that a launcher that leaves the
+ * others running does not kill them for it). */
+static int exit_self(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    (void)res;
+    _exit(0);
 }
 
 /* Applies and a map on a pool over nworkers ranks: the results are right
@@ -274,13 +289,37 @@ static int run_world_death(int argc, char **argv, const char *what)
     if (strcmp(what, "root-exit") == 0) _exit(0);
     /* worker-killed: one task kills its rank; the job must end (the
      * launcher's doing) or its future fail, never hang. */
+    bool killed = strcmp(what, "worker-killed") == 0;
     mproc_future *f;
-    if (mproc_pool_apply_async(p, kill_self, NULL, 0, NULL, &f)) return 1;
+    if (mproc_pool_apply_async(p, killed ? kill_self : exit_self, NULL, 0, NULL, &f)) return 1;
     const void *buf;
     size_t len;
     rc = mproc_future_result(f, &buf, &len, 100000);
-    printf("test_cluster_modes: the killed task's future: %s\n", mproc_strerror(rc));
-    return rc == MPROC_EWORKERDIED ? 0 : 1;
+    const char *msg = NULL;
+    pid_t pid = 0;
+    mproc_future_error(f, NULL, &msg, &pid);
+    printf("test_cluster_modes: the dead rank's task: %s (%s, pid %d)\n", mproc_strerror(rc),
+           msg ? msg : "", (int)pid);
+    mproc_future_free(f);
+    if (rc != MPROC_EWORKERDIED || pid <= 0) return 1;
+    /* The rank is out of the pool: the other ranks run the next tasks. */
+    for (long x = 0; x < 20; x++) {
+        void *res = NULL;
+        rc = mproc_pool_apply(p, square, &x, sizeof x, &res, &len);
+        bool ok = x == 13 ? rc == MPROC_ETASK : rc == 0 && *(long *)res == x * x;
+        free(res);
+        if (!ok) {
+            fprintf(stderr, "test_cluster_modes: after the death, x=%ld: %s\n", x,
+                    mproc_strerror(rc));
+            return 1;
+        }
+    }
+    mproc_pool_close(p);
+    rc = mproc_pool_join(p, 60000);
+    mproc_pool_free(p);
+    rc = rc ? rc : mproc_cluster_shutdown();
+    printf("test_cluster_modes: shut down after a rank's death: %s\n", mproc_strerror(rc));
+    return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -290,11 +329,13 @@ int main(int argc, char **argv)
     if (strcmp(mode, "spawn") == 0) return run_spawn(argc, argv, false);
     if (strcmp(mode, "spawn-crash") == 0 && argc > 3) return run_spawn(argc, argv, true);
     if (strcmp(mode, "comm") == 0) return run_comm(argc, argv);
-    if ((strcmp(mode, "worker-killed") == 0 || strcmp(mode, "root-crash") == 0 ||
-         strcmp(mode, "root-abort") == 0 || strcmp(mode, "root-exit") == 0) &&
+    if ((strcmp(mode, "worker-killed") == 0 || strcmp(mode, "worker-exit") == 0 ||
+         strcmp(mode, "root-crash") == 0 || strcmp(mode, "root-abort") == 0 ||
+         strcmp(mode, "root-exit") == 0) &&
         argc > 2)
         return run_world_death(argc, argv, mode);
     fprintf(stderr, "usage: test_cluster_modes spawn N | spawn-crash N FILE | comm | "
-                    "worker-killed FILE | root-crash FILE | root-abort FILE | root-exit FILE\n");
+                    "worker-killed FILE | worker-exit FILE | root-crash FILE | root-abort FILE | "
+                    "root-exit FILE\n");
     return 2;
 }
