@@ -4,7 +4,7 @@
  * libmproc_cluster.a, only when an MPI implementation was found (standard
  * MPI only; MPICH in development). A program that uses it links that
  * library (it brings the static libmproc and MPI) and starts under
- * mpiexec.
+ * mpiexec (or alone, in spawn mode).
  *
  * World mode, as `mpiexec -n N python -m mpi4py.futures prog.py`:
  *
@@ -108,8 +108,10 @@ MPROC_API int mproc_cluster_init_comm(const void *comm, int root, bool *is_root)
 /* Whether mproc_cluster_init succeeded and shutdown has not yet come. */
 MPROC_API bool mproc_cluster_active(void);
 
-/* The number of worker ranks (the world's size less rank 0), or 0 when
- * the cluster is not active. */
+/* The number of worker ranks (the cluster's ranks less the root: the
+ * world's size less one in world mode, the processes spawned in spawn
+ * mode, the communicator's size less one in communicator mode), or 0
+ * when the cluster is not active on this process as its root. */
 MPROC_API int mproc_cluster_workers(void);
 
 /* A pool over the worker ranks. opts (may be NULL): processes, the number
