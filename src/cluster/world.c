@@ -289,7 +289,7 @@ static int root_start(MPI_Comm comm, int32_t *pids, int *pidfds)
     int rc = mproc__cluster_root_start(comm, size, pids, pidfds);
     free(pids);
     if (rc) {
-        for (int r = 0; r < size; r++)
+        for (int r = 0; pidfds && r < size; r++)
             if (pidfds[r] >= 0) close(pidfds[r]);
         free(pidfds);
         /* The ranks wait for tasks: tell them to stop. */
