@@ -8,6 +8,7 @@ FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
 ANALYZE_BUILD ?= build-analyze
 RELEASE_BUILD ?= build-release
+OMPI_BUILD ?= build-openmpi
 FUZZ_SECONDS ?= 30
 FAULT_TRIALS ?= 30
 # The fuzz targets (tests/fuzz/fuzz_<name>.c); FUZZ_TARGETS=name runs one.
@@ -15,7 +16,7 @@ FUZZ_TARGETS ?= manager_request conn_frames value_decode auth_server auth_client
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check release asan-check tsan-check analyze inject-check fault fuzz bench format clean
+.PHONY: all deps build demo check release asan-check tsan-check analyze inject-check fault fuzz bench format clean cluster-openmpi
 
 all: build
 
@@ -65,6 +66,14 @@ tsan-check: deps
 	  -DMPROC_SANITIZE=thread >/dev/null
 	@cmake --build $(TSAN_BUILD) -j$(JOBS) --target tsan_tests
 	@cd $(TSAN_BUILD) && ctest -L tsan -j$(JOBS) --output-on-failure
+
+# The cluster layer's tests with Open MPI instead of MPICH (docs/cluster.md),
+# in their own directory: only the cluster library and its test programs.
+cluster-openmpi: deps
+	@sh tools/deps.sh openmpi
+	@cmake -S . -B $(OMPI_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_MPI=openmpi >/dev/null
+	@cmake --build $(OMPI_BUILD) -j$(JOBS) --target cluster_tests
+	@cd $(OMPI_BUILD) && ctest -R '^cluster_' --output-on-failure
 
 # gcc 12's static analyzer (-fanalyzer) over src/, in its own directory: any
 # finding fails the build. False positives are silenced where they occur,
@@ -124,4 +133,4 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD) \
-	  $(RELEASE_BUILD)
+	  $(RELEASE_BUILD) $(OMPI_BUILD)

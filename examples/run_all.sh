@@ -53,6 +53,41 @@ run() {
     fi
 }
 
+# The cluster's examples run under the build's MPI launcher (CMake's
+# MPIEXEC_EXECUTABLE and MPIEXEC_PREFLAGS), when the cluster library was
+# built (MPI found).
+mpiexec=""
+mpiflags=""
+if [ -f "$1/src/cluster/libmproc_cluster.a" ] && [ -f "$1/CMakeCache.txt" ]; then
+    mpiexec=$(sed -n 's/^MPIEXEC_EXECUTABLE:[A-Z]*=//p' "$1/CMakeCache.txt")
+    mpiflags=$(sed -n 's/^MPIEXEC_PREFLAGS:[A-Z]*=//p' "$1/CMakeCache.txt" | tr ';' ' ')
+fi
+
+# run_mpi NAME N: as run, under the MPI launcher with N ranks.
+run_mpi() {
+    echo "== $1 (mpiexec -n $2) =="
+    ok=1
+    missing=0
+    if [ ! -x "$bindir/$1" ]; then
+        fail "$bindir/$1 not found (build first)"
+        missing=1
+        return
+    fi
+    # shellcheck disable=SC2086 # the flags are words
+    timeout -k 5 60 "$mpiexec" -n "$2" $mpiflags "$bindir/$1" >"$out" 2>"$err"
+    local rc=$?
+    cat "$out"
+    if [ -s "$err" ]; then
+        sed 's/^/stderr: /' "$err"
+        fail "$1 wrote to stderr"
+    fi
+    if [ $rc -eq 124 ]; then
+        fail "$1 timed out after 60 s"
+    elif [ $rc -ne 0 ]; then
+        fail "$1 exited with status $rc"
+    fi
+}
+
 # expect_count N: the output has exactly N lines (catches duplicated output).
 expect_count() {
     [ $missing -eq 0 ] || return
@@ -371,6 +406,25 @@ normalize 's/^(Server: listening on 127\.0\.0\.1:)[1-9][0-9]*$/\1PORT/'
 expect_exact "Server: listening on 127.0.0.1:PORT" \
     "Client 1: putting 'hello'" "Client 2: got 'hello'"
 finish manager_remote_queue
+
+# The cluster's twins of seed 001's cube and seed 004's prime checking:
+# rank 0 runs main, the two other ranks are the pool's workers.
+if [ -n "$mpiexec" ]; then
+    run_mpi cluster_map_cube 3
+    expect_exact "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]"
+    finish cluster_map_cube
+
+    run_mpi cluster_primes 3
+    expect_count 6
+    normalize 's/ in [0-9]+\.[0-9]{2} s$/ in T s/; s/: +[0-9]+\.[0-9]{2}x$/: Kx/; s/ with [0-9]+ workers$/ with W workers/'
+    expect_exact "Checking 10000 numbers from 1000000000000 with W workers" \
+        "Sequential: 335 primes in T s" "Threads:    335 primes in T s" \
+        "Processes:  335 primes in T s" "Speed-up with threads: Kx" \
+        "Speed-up with processes: Kx"
+    finish cluster_primes
+else
+    echo "== cluster examples: not built (no MPI): not run =="
+fi
 
 if [ $failures -ne 0 ]; then
     echo "$failures example(s) failed"

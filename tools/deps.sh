@@ -2,7 +2,8 @@
 # Installs the Debian packages mproc needs to build and test (and, with the
 # argument "bench", the benchmarks' extra peers; with "fuzz" or "tsan",
 # clang and its sanitizer runtimes (libFuzzer, ThreadSanitizer), only
-# recommended by clang), if any are missing: as root with apt-get,
+# recommended by clang; with "openmpi", Open MPI for the cluster layer's
+# second MPI), if any are missing: as root with apt-get,
 # otherwise it prints the command. `make analyze` needs only gcc (12:
 # -fanalyzer).
 set -eu
@@ -10,6 +11,7 @@ PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 mpich libmp
 [ "${1:-}" = bench ] && PKGS="$PKGS libzmq3-dev"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = tsan ] && PKGS="$PKGS clang libclang-rt-dev"
+[ "${1:-}" = openmpi ] && PKGS="$PKGS openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -4,7 +4,7 @@
  * libmproc_cluster.a, only when an MPI implementation was found (standard
  * MPI only; MPICH in development). A program that uses it links that
  * library (it brings the static libmproc and MPI) and starts under
- * mpiexec.
+ * mpiexec (or alone, in spawn mode).
  *
  * World mode, as `mpiexec -n N python -m mpi4py.futures prog.py`:
  *
@@ -34,8 +34,18 @@
  * finds them) and the same futures. A task that fails gives the same error
  * and message as in a process pool. Not yet on a cluster pool (they give
  * MPROC_ENOSYS): mproc_pool_imap, mproc_pool_apply_value_async, task time
- * limits, initializers. A rank that dies ends the whole MPI job (as mpiexec
- * does), not only its tasks.
+ * limits, initializers.
+ *
+ * Launch modes: world (mproc_cluster_init under mpiexec -n N), spawn
+ * (mproc_cluster_spawn: the program starts its workers) and communicator
+ * (mproc_cluster_init_comm over a communicator the program has).
+ *
+ * A rank that dies: with MPICH and Open MPI as launched by their mpiexec,
+ * the launcher ends the whole job (every rank, rank 0 included), so
+ * nothing hangs but the futures see no error; a serving rank whose root
+ * dies exits by itself when the launcher leaves it running (spawn mode's
+ * workers, ranks on the root's host). docs/cluster.md says what survives
+ * a rank's death and what does not.
  *
  * Threads: rank 0 runs one internal thread that makes every MPI call of
  * the library (MPI_THREAD_SERIALIZED at least; MPI_THREAD_MULTIPLE is
@@ -53,19 +63,55 @@ extern "C" {
 
 /* World mode: initializes MPI (unless the program did) and the cluster
  * over MPI_COMM_WORLD, with rank 0 as the root. Returns 0 on rank 0; on
- * every other rank it never returns (serves tasks, then exit(0)).
- * argc/argv: main's (may be NULL). Errors on rank 0: MPROC_EBADSTATE
- * (called twice, or after shutdown), MPROC_ENOTSUP (the MPI library
- * gives less than MPI_THREAD_SERIALIZED), MPROC_EPROTO (a rank runs
- * another program: refused, the ranks named on stderr; those ranks exit
- * with status 1, the others with 0), MPROC_EIO (an MPI call failed). */
+ * every other rank it never returns (serves tasks, then exit(0)). In a
+ * process that mproc_cluster_spawn started, it serves that program
+ * instead (as mproc_cluster_spawn does there). argc/argv: main's (may be
+ * NULL). Errors on rank 0: MPROC_EBADSTATE (called twice, after
+ * shutdown, or after MPI_Finalize), MPROC_ENOTSUP (the MPI library gives
+ * less than MPI_THREAD_SERIALIZED), MPROC_EPROTO (a rank runs another
+ * program: refused, the ranks named on stderr; those ranks exit with
+ * status 1, the others with 0), MPROC_EIO (an MPI call failed). */
 MPROC_API int mproc_cluster_init(int *argc, char ***argv);
+
+/* Spawn mode (mpi4py's MPIPoolExecutor): a program started alone, or
+ * under mpiexec -n 1, starts nworkers processes of its own executable
+ * with MPI_Comm_spawn (given argv[1..]) and is their root. Returns 0 in
+ * the program. In the processes it started, the same call (or
+ * mproc_cluster_init) never returns: they serve the program's tasks,
+ * then exit(0) at its shutdown; they exit(1) if it is gone (on the same
+ * host) without shutting down. The ranks' programs are compared as in
+ * world mode. MPI is initialized here unless the program did it, and
+ * finalized at shutdown if so. Errors: MPROC_EINVAL (nworkers < 1 or
+ * above 4096; or the world has more than one rank: use
+ * mproc_cluster_init), MPROC_EBADSTATE (as mproc_cluster_init),
+ * MPROC_ENOTSUP (thread level), MPROC_EIO (MPI_Comm_spawn failed: its
+ * message is logged), MPROC_EPROTO (a worker runs another program). */
+MPROC_API int mproc_cluster_spawn(int *argc, char ***argv, int nworkers);
+
+/* Communicator mode (mpi4py's MPICommExecutor(comm, root)): the cluster
+ * over the ranks of a communicator the program has, `comm` being the
+ * address of an MPI_Comm (an intracommunicator; this header does not
+ * include mpi.h), with `root` its rank that runs the program. Collective
+ * over comm. On the root it returns 0 with *is_root true, and the
+ * cluster is active until mproc_cluster_shutdown. On every other rank it
+ * serves the root's tasks until the root shuts down, then returns 0 with
+ * *is_root false. MPI stays the program's: it must be initialized (at
+ * MPI_THREAD_SERIALIZED or above) before, it is never finalized here,
+ * and the root must shut the cluster down before MPI_Finalize. After
+ * shutdown the call may be made again. Errors: MPROC_EINVAL (NULL
+ * arguments, MPI_COMM_NULL, an intercommunicator, root out of range),
+ * MPROC_EBADSTATE (MPI not initialized or finalized; a cluster already
+ * active), MPROC_ENOTSUP, MPROC_EPROTO, MPROC_EIO (as mproc_cluster_init;
+ * returned on every rank, none exits). */
+MPROC_API int mproc_cluster_init_comm(const void *comm, int root, bool *is_root);
 
 /* Whether mproc_cluster_init succeeded and shutdown has not yet come. */
 MPROC_API bool mproc_cluster_active(void);
 
-/* The number of worker ranks (the world's size less rank 0), or 0 when
- * the cluster is not active. */
+/* The number of worker ranks (the cluster's ranks less the root: the
+ * world's size less one in world mode, the processes spawned in spawn
+ * mode, the communicator's size less one in communicator mode), or 0
+ * when the cluster is not active on this process as its root. */
 MPROC_API int mproc_cluster_workers(void);
 
 /* A pool over the worker ranks. opts (may be NULL): processes, the number
@@ -77,12 +123,14 @@ MPROC_API int mproc_cluster_workers(void);
  * task_timeout_ms), MPROC_ENOMEM. */
 MPROC_API int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts);
 
-/* Shuts the cluster down from rank 0: tasks not yet sent fail with
+/* Shuts the cluster down from the root: tasks not yet sent fail with
  * MPROC_ESHUTDOWN, the tasks the ranks hold are waited for, every rank is
- * told to stop (it finalizes MPI and exits 0), and MPI is finalized here
- * if mproc_cluster_init initialized it. Pools still open are terminated.
- * Runs at exit() when the program did not call it. 0, or MPROC_EBADSTATE
- * (no active cluster). */
+ * told to stop (world and spawn mode: it finalizes MPI and exits 0;
+ * communicator mode: its mproc_cluster_init_comm returns), and MPI is
+ * finalized here if mproc_cluster_init or mproc_cluster_spawn
+ * initialized it. Pools still open are terminated. Runs at exit() when
+ * the program did not call it. 0, or MPROC_EBADSTATE (no active cluster
+ * on this process, or MPI already finalized). */
 MPROC_API int mproc_cluster_shutdown(void);
 
 #ifdef __cplusplus

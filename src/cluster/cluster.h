@@ -1,14 +1,20 @@
 /* The cluster layer's internals (mproc/cluster.h).
  *
  * Rank 0 (the root) runs the program; ranks 1..size-1 serve. Every
- * message goes over a private duplicate of the world communicator:
+ * message goes over a communicator of the cluster's own, whose rank 0 is
+ * the root: a duplicate of the world (world mode), the merge of the
+ * program and the workers it spawned (spawn mode), or a split of the
+ * program's communicator with the chosen root first (communicator mode):
  *
  *   root -> rank  TAG_TASK    cl_task_hdr, the module path, the payload
  *                             (an apply's argument bytes, a map chunk's
  *                             inputs)
  *   rank -> root  TAG_RESULT  cl_result_hdr, the failure message, the
  *                             result bytes (a map chunk's outputs)
- *   root -> rank  TAG_STOP    no bytes: finalize MPI and exit(0)
+ *   root -> rank  TAG_STOP    one byte, 1 if a rank died (then exit
+ *                             without MPI_Finalize): stop serving (world and spawn
+ *                             mode: finalize MPI and exit(0); communicator
+ *                             mode: return to the program)
  *
  * A rank runs its tasks in the order they came and answers each one. The
  * root has one thread (root.c) that makes every MPI call of the library
@@ -30,7 +36,11 @@
 enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP };
 enum { CL_APPLY = 1, CL_MAP = 2 };
 
-#define CL_DEPTH 2 /* tasks sent to one rank and not yet answered */
+#define CL_DEPTH     2    /* tasks sent to one rank and not yet answered */
+#define CL_MAX_SPAWN 4096 /* spawn mode: workers at most */
+/* A serving rank looks whether its root's process (on the same host) is
+ * still there this often while it waits for tasks. */
+#define CL_WATCH_NS 200000000L
 
 typedef struct cl_task_hdr {
     uint64_t id;
@@ -75,13 +85,18 @@ uint64_t mproc__cluster_program_id(void);
 
 /* ---- root.c ---- */
 
-/* Starts the root's thread over comm (size ranks; pids[r]: rank r's pid).
+/* Starts the root's thread over comm (size ranks; pids[r]: rank r's pid;
+ * pidfds[r]: a pidfd of rank r when it runs on the root's host, else -1:
+ * a rank whose process is gone is dead, and the tasks it held fail with
+ * MPROC_EWORKERDIED). pidfds (malloc'd) is taken over on success.
  * Errors: MPROC_EAGAIN, MPROC_ENOMEM. */
-int mproc__cluster_root_start(MPI_Comm comm, int size, const int32_t *pids);
+int mproc__cluster_root_start(MPI_Comm comm, int size, const int32_t *pids, int *pidfds);
 /* Shuts down: pools terminated (tasks not sent fail with MPROC_ESHUTDOWN),
- * the tasks the ranks hold waited for, STOP sent to every rank, the
- * communicator freed, the thread joined. */
-void mproc__cluster_root_stop(void);
+ * the tasks the ranks hold waited for, STOP sent to every live rank (its
+ * byte: 1 when a rank died, so that they exit without MPI_Finalize), the
+ * communicator freed, the thread joined. Returns the number of ranks that
+ * died. */
+int mproc__cluster_root_stop(void);
 /* The number of worker ranks; 0 when the root is not running. */
 int mproc__cluster_root_workers(void);
 int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers);

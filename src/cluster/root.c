@@ -15,12 +15,15 @@
 #include "sync/thread_cond.h"
 
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { P_OPEN, P_CLOSED, P_TERMINATED };
 
@@ -71,6 +74,8 @@ static int *nheld;        /* [size] */
 static size_t inflight;   /* tasks the ranks hold */
 static mproc__list pools = MPROC__LIST_INIT(pools);
 static uint64_t next_id;
+static int *pidfds; /* [size]: a pidfd of each rank on the root's host, or -1 */
+static bool *dead;  /* [size]: ranks whose process is gone */
 
 static void pool_unref_locked(cpool *p)
 {
@@ -234,6 +239,70 @@ static void backoff(unsigned *idle)
     nanosleep(&ts, NULL);
 }
 
+/* ---- ranks that die --------------------------------------------------------- */
+
+/* With mu held: whether every rank of p died. */
+static bool pool_dead_locked(const cpool *p)
+{
+    for (int r = 1; r <= p->nworkers; r++)
+        if (!dead[r]) return false;
+    return true;
+}
+
+/* With mu held: moves the pending tasks of pools whose ranks all died to l. */
+static void take_orphans_locked(mproc__list *l)
+{
+    MPROC__LIST_FOREACH_SAFE (n, &pend) {
+        ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
+        if (!pool_dead_locked(t->pool)) continue;
+        mproc__list_remove(n);
+        mproc__list_insert_tail(l, n);
+    }
+}
+
+/* The root's thread, every CL_WATCH_NS: a rank on this host whose process
+ * is gone is dead. The tasks it held fail with MPROC_EWORKERDIED (their
+ * messages are left allocated: MPI may still read them), it gets no more
+ * tasks, and the tasks of a pool left with no rank fail too. */
+static void watch_ranks(struct timespec *last)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - last->tv_sec) * 1000000000L + (now.tv_nsec - last->tv_nsec) < CL_WATCH_NS)
+        return;
+    *last = now;
+    mproc__list gone;
+    mproc__list_init(&gone);
+    char msg[128] = "";
+    pid_t pid = 0;
+    MPROC__LOCK(&mu);
+    for (int r = 1; r < size; r++) {
+        if (dead[r] || pidfds[r] < 0) continue;
+        struct pollfd p = {.fd = pidfds[r], .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0) continue;
+        dead[r] = true;
+        pid = pids[r];
+        snprintf(msg, sizeof msg, "cluster rank %d (pid %d) died", r, (int)pids[r]);
+        mproc_log(MPROC_LOG_ERROR, "cluster: rank %d (pid %d) died: its tasks fail", r,
+                  (int)pids[r]);
+        MPROC__LIST_FOREACH_SAFE (n, &held[r]) {
+            ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
+            MPI_Request_free(&t->req);
+            t->msg = NULL; /* MPI may still read it: left allocated */
+            mproc__list_remove(n);
+            mproc__list_insert_tail(&gone, n);
+            inflight--;
+        }
+        nheld[r] = CL_DEPTH; /* never picked again */
+    }
+    if (pid) take_orphans_locked(&gone);
+    MPROC__UNLOCK(&mu);
+    MPROC__LIST_FOREACH_SAFE (n, &gone) {
+        mproc__list_remove(n);
+        task_end(MPROC__CONTAINER_OF(n, ctask, node), MPROC_EWORKERDIED, NULL, 0, msg, pid);
+    }
+}
+
 static void *root_thread(void *arg)
 {
     (void)arg;
@@ -242,6 +311,8 @@ static void *root_thread(void *arg)
     mproc__deadline_init(&forever, MPROC_FOREVER);
     ctask **batch = NULL;
     size_t cap = 0;
+    struct timespec watched;
+    clock_gettime(CLOCK_MONOTONIC, &watched);
     MPROC__LOCK(&mu);
     for (;;) {
         /* Send what the ranks have room for, oldest first. */
@@ -268,6 +339,16 @@ static void *root_thread(void *arg)
             t->rank = r;
             batch[nb++] = t;
         }
+        if (nb == 0 && inflight == 0 && !mproc__list_empty(&pend)) { /* no live rank for them? */
+            mproc__list orphans;
+            mproc__list_init(&orphans);
+            take_orphans_locked(&orphans);
+            bool took = !mproc__list_empty(&orphans);
+            MPROC__UNLOCK(&mu);
+            end_list(&orphans, MPROC_EWORKERDIED, "every rank of the pool died");
+            MPROC__LOCK(&mu);
+            if (took) continue;
+        }
         if (stopping && mproc__list_empty(&pend) && inflight == 0) break;
         if (nb == 0 && inflight == 0) { /* nothing to send, nothing to wait for */
             mproc__thread_cond_wait(&wake_cv, &mu, &forever);
@@ -288,6 +369,7 @@ static void *root_thread(void *arg)
             receive(&st);
             any = true;
         }
+        watch_ranks(&watched);
         if (any)
             idle = 0;
         else
@@ -296,33 +378,47 @@ static void *root_thread(void *arg)
     }
     MPROC__UNLOCK(&mu);
     free(batch);
-    for (int r = 1; r < size; r++) MPI_Send(NULL, 0, MPI_BYTE, r, CL_TAG_STOP, comm);
+    /* After a rank's death MPI_Finalize would wait for it for ever: the
+     * STOP message tells the others to exit without it. */
+    char no_finalize = 0;
+    for (int r = 1; r < size; r++) no_finalize |= dead[r];
+    for (int r = 1; r < size; r++)
+        if (!dead[r]) MPI_Send(&no_finalize, 1, MPI_BYTE, r, CL_TAG_STOP, comm);
     MPI_Comm_free(&comm);
     return NULL;
 }
 
-int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p)
+int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p, int *fds)
 {
-    mproc__thread_cond_init(&wake_cv);
-    mproc__thread_cond_init(&done_cv);
+    static bool conds; /* communicator mode may start the root again */
+    if (!conds) {
+        mproc__thread_cond_init(&wake_cv);
+        mproc__thread_cond_init(&done_cv);
+        conds = true;
+    }
     held = calloc((size_t)n, sizeof *held);
     nheld = calloc((size_t)n, sizeof *nheld);
     pids = malloc((size_t)n * sizeof *pids);
-    if (!held || !nheld || !pids) {
+    dead = calloc((size_t)n, sizeof *dead);
+    if (!held || !nheld || !pids || !dead) {
         free(held);
         free(nheld);
         free(pids);
+        free(dead);
         return MPROC_ENOMEM;
     }
     memcpy(pids, p, (size_t)n * sizeof *pids);
     for (int r = 0; r < n; r++) mproc__list_init(&held[r]);
     comm = c;
     size = n;
+    pidfds = fds;
     stopping = false;
     if (pthread_create(&thr, NULL, root_thread, NULL) != 0) {
         free(held);
         free(nheld);
         free(pids);
+        free(dead);
+        pidfds = NULL;
         return MPROC_EAGAIN;
     }
     running = true;
@@ -367,12 +463,12 @@ static void fail_all(mproc_future **fs, size_t n, const char *msg)
     free(fs);
 }
 
-void mproc__cluster_root_stop(void)
+int mproc__cluster_root_stop(void)
 {
     MPROC__LOCK(&mu);
     if (!running) {
         MPROC__UNLOCK(&mu);
-        return;
+        return 0;
     }
     mproc__list l;
     mproc__list_init(&l);
@@ -388,13 +484,23 @@ void mproc__cluster_root_stop(void)
     pthread_join(thr, NULL);
     MPROC__LOCK(&mu);
     running = false;
+    int ndead = 0;
+    for (int r = 0; r < size; r++) {
+        ndead += dead[r];
+        if (pidfds[r] >= 0) close(pidfds[r]);
+    }
+    free(pidfds);
     free(held);
     free(nheld);
     free(pids);
+    free(dead);
     held = NULL;
     nheld = NULL;
     pids = NULL;
+    pidfds = NULL;
+    dead = NULL;
     MPROC__UNLOCK(&mu);
+    return ndead;
 }
 
 int mproc__cluster_root_workers(void)

@@ -1,10 +1,14 @@
-/* World mode: start-up, the program check, a serving rank's loop, and
- * shutdown (mproc/cluster.h, cluster/cluster.h). */
+/* The launch modes (world, spawn, communicator): start-up, the program
+ * check, a serving rank's loop, and shutdown (mproc/cluster.h, cluster/cluster.h). */
 #include "cluster/cluster.h"
 #include "base/log.h"
+#include "platform/platform.h"
 #include "pool/future.h"
 
+#include <poll.h>
+
 #include <limits.h>
+#include <linux/limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -105,14 +109,43 @@ static void idle_wait(unsigned *idle)
     nanosleep(&ts, NULL);
 }
 
-static MPROC__NORETURN void serve(MPI_Comm comm)
+/* The root's process, when it runs on this host (a pidfd, or -1): a
+ * serving rank whose root is gone exits (a launcher that does not end the
+ * job when rank 0 dies, or spawn mode's workers after their parent). */
+static int root_pidfd = -1;
+
+static bool root_gone(void)
 {
+    if (root_pidfd < 0) return false;
+    struct pollfd p = {.fd = root_pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+/* Runs the root's tasks until it says stop (then frees comm and returns
+ * whether MPI can still be finalized: not after a rank's death), or until
+ * the root's process is gone (then _exit(1): MPI cannot end cleanly
+ * without it). */
+static bool serve(MPI_Comm comm)
+{
+    bool can_finalize = true;
     unsigned idle = 0;
+    struct timespec last;
+    clock_gettime(CLOCK_MONOTONIC, &last);
     for (;;) {
         int flag = 0;
         MPI_Status st;
         MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &st);
         if (!flag) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if ((now.tv_sec - last.tv_sec) * 1000000000L + (now.tv_nsec - last.tv_nsec) >
+                CL_WATCH_NS) {
+                last = now;
+                if (root_gone()) {
+                    fprintf(stderr, "mproc cluster: the root (rank 0) is gone: rank exits\n");
+                    _exit(1);
+                }
+            }
             idle_wait(&idle);
             continue;
         }
@@ -123,6 +156,7 @@ static MPROC__NORETURN void serve(MPI_Comm comm)
         if (!m) mproc__panic("cluster: out of memory for a task of %d bytes", n);
         MPI_Recv(m, n, MPI_BYTE, 0, st.MPI_TAG, comm, MPI_STATUS_IGNORE);
         if (st.MPI_TAG == CL_TAG_STOP) {
+            can_finalize = !(n >= 1 && m[0] == 1);
             free(m);
             break;
         }
@@ -130,11 +164,19 @@ static MPROC__NORETURN void serve(MPI_Comm comm)
         free(m);
     }
     MPI_Comm_free(&comm);
-    if (own_mpi) MPI_Finalize();
-    exit(0);
+    if (root_pidfd >= 0) close(root_pidfd);
+    root_pidfd = -1;
+    return can_finalize;
 }
 
 /* ---- start-up -------------------------------------------------------------------- */
+
+enum { M_WORLD, M_SPAWN, M_COMM };
+
+static int mode;
+static MPI_Comm inter = MPI_COMM_NULL; /* spawn mode: the program and its workers */
+static bool atexit_set;
+static bool root_here; /* this process is the root of the active cluster */
 
 static void at_exit(void)
 {
@@ -143,42 +185,44 @@ static void at_exit(void)
 
 typedef struct rank_id {
     uint64_t program;
+    uint64_t host;
     int32_t pid;
     int32_t pad;
 } rank_id;
 
-int mproc_cluster_init(int *argc, char ***argv)
+static uint64_t host_id(void)
 {
-    MPROC__LOCK(&state_mu);
-    if (state != C_NONE) {
-        MPROC__UNLOCK(&state_mu);
-        return MPROC_EBADSTATE;
-    }
-    int inited = 0, provided = 0;
-    MPI_Initialized(&inited);
-    if (inited) {
-        MPI_Query_thread(&provided);
-    } else {
-        if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
-            MPROC__UNLOCK(&state_mu);
-            return MPROC_EIO;
-        }
-        own_mpi = true;
-    }
+    char name[MPI_MAX_PROCESSOR_NAME + 1] = "";
+    int len = 0;
+    if (MPI_Get_processor_name(name, &len) != MPI_SUCCESS || len <= 0) return 0;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < len; i++) h = (h ^ (unsigned char)name[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Checks the ranks of comm (rank 0 is the root): the thread level
+ * (provided, this rank's), and that every rank runs the root's program.
+ * On the root, *pids gets every rank's pid and *pidfds a pidfd of each
+ * rank on this host, -1 for the others (both malloc'd); on the others,
+ * root_pidfd watches the root when it runs on this host. On error comm is
+ * freed, and *own_fault says whether this rank is the one at fault. */
+static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, int **pidfds, bool *own_fault)
+{
     int rank = 0, size = 0;
-    MPI_Comm comm = MPI_COMM_NULL;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    rank_id me = {.program = mproc__cluster_program_id(), .pid = (int32_t)getpid()};
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    rank_id me = {
+        .program = mproc__cluster_program_id(), .host = host_id(), .pid = (int32_t)getpid()};
     rank_id *all = malloc((size_t)size * sizeof *all);
-    int32_t *pids = malloc((size_t)size * sizeof *pids);
-    if (!all || !pids) mproc__panic("cluster: out of memory at start-up");
-    /* Every rank learns every rank's program and pid, and whether all
-     * of them have the threads the root needs. */
-    MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, MPI_COMM_WORLD);
+    *pids = malloc((size_t)size * sizeof **pids);
+    if (!all || !*pids) mproc__panic("cluster: out of memory at start-up");
+    /* Every rank learns every rank's program, host and pid, and whether
+     * all of them have the threads the root needs. */
+    MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, comm);
     int threads_ok = provided >= MPI_THREAD_SERIALIZED, all_threads_ok = 0;
-    MPI_Allreduce(&threads_ok, &all_threads_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&threads_ok, &all_threads_ok, 1, MPI_INT, MPI_MIN, comm);
     int rc = 0;
+    *own_fault = false;
     if (!all_threads_ok) {
         if (rank == 0)
             mproc_log(MPROC_LOG_ERROR,
@@ -186,19 +230,18 @@ int mproc_cluster_init(int *argc, char ***argv)
                       "MPI_THREAD_SERIALIZED: the cluster needs a thread of its own on rank 0",
                       provided);
         rc = MPROC_ENOTSUP;
+        *own_fault = !threads_ok;
     }
     char ranks[256] = "";
     size_t used = 0;
     int differ = 0;
-    for (int r = 1; r < size; r++) {
-        pids[r] = all[r].pid;
-        if (all[r].program == all[0].program && all[r].program != 0) continue;
+    for (int r = 0; r < size; r++) {
+        (*pids)[r] = all[r].pid;
+        if (r == 0 || (all[r].program == all[0].program && all[r].program != 0)) continue;
         if (differ++ < 16 && used < sizeof ranks - 16)
             used +=
                 (size_t)snprintf(ranks + used, sizeof ranks - used, "%s%d", used ? ", " : "", r);
     }
-    pids[0] = all[0].pid;
-    uint64_t all0 = all[0].program;
     if (!rc && differ) {
         /* On stderr, not only in the log: the job fails and must say why. */
         if (rank == 0)
@@ -211,40 +254,297 @@ int mproc_cluster_init(int *argc, char ***argv)
             fprintf(stderr, "mproc cluster: rank %d runs another program than rank 0: refused\n",
                     rank);
         rc = MPROC_EPROTO;
+        *own_fault = rank != 0 && all[rank].program != all[0].program;
+    }
+    if (!rc && rank != 0 && all[0].host == me.host && me.host != 0) {
+        int fd = mproc__pidfd_open((pid_t)all[0].pid);
+        root_pidfd = fd >= 0 ? fd : -1;
+    }
+    *pidfds = NULL;
+    if (!rc && rank == 0) {
+        if (!(*pidfds = malloc((size_t)size * sizeof **pidfds)))
+            mproc__panic("cluster: out of memory at start-up");
+        for (int r = 0; r < size; r++) {
+            int fd = r > 0 && all[r].host == me.host && me.host != 0
+                         ? mproc__pidfd_open((pid_t)all[r].pid)
+                         : -1;
+            (*pidfds)[r] = fd >= 0 ? fd : -1;
+        }
     }
     free(all);
-    if (!rc && MPI_Comm_dup(MPI_COMM_WORLD, &comm) != MPI_SUCCESS) rc = MPROC_EIO;
     if (rc) {
+        free(*pids);
+        *pids = NULL;
+        MPI_Comm_free(&comm);
+    }
+    return rc;
+}
+
+/* With state_mu held, on the root, after check_ranks: starts the root's
+ * thread over comm. On error the ranks are told to stop and comm freed. */
+static int root_start(MPI_Comm comm, int32_t *pids, int *pidfds)
+{
+    int size = 0;
+    MPI_Comm_size(comm, &size);
+    int rc = mproc__cluster_root_start(comm, size, pids, pidfds);
+    free(pids);
+    if (rc) {
+        for (int r = 0; pidfds && r < size; r++)
+            if (pidfds[r] >= 0) close(pidfds[r]);
+        free(pidfds);
+        /* The ranks wait for tasks: tell them to stop. */
+        for (int r = 1; r < size; r++) MPI_Send(NULL, 0, MPI_BYTE, r, CL_TAG_STOP, comm);
+        MPI_Comm_free(&comm);
+        return rc;
+    }
+    state = C_ACTIVE;
+    root_here = true;
+    if (!atexit_set) atexit(at_exit);
+    atexit_set = true;
+    return 0;
+}
+
+/* With state_mu held: MPI initialized (unless the program did) with the
+ * thread level *provided. */
+static int mpi_up(int *argc, char ***argv, int *provided)
+{
+    int inited = 0, fin = 0;
+    MPI_Finalized(&fin);
+    if (fin) return MPROC_EBADSTATE;
+    MPI_Initialized(&inited);
+    if (inited) {
+        MPI_Query_thread(provided);
+        return 0;
+    }
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, provided) != MPI_SUCCESS) return MPROC_EIO;
+    own_mpi = true;
+    return 0;
+}
+
+/* A process that MPI_Comm_spawn started (spawn mode's workers): it
+ * serves its parent, then disconnects and exits. Called with state_mu
+ * held. */
+static MPROC__NORETURN void spawned_worker(MPI_Comm parent, int provided)
+{
+    MPI_Comm comm = MPI_COMM_NULL;
+    int rc = MPI_Intercomm_merge(parent, 1, &comm) == MPI_SUCCESS ? 0 : MPROC_EIO;
+    int32_t *pids = NULL;
+    int *pidfds = NULL;
+    bool own_fault = true;
+    if (!rc) rc = check_ranks(comm, provided, &pids, &pidfds, &own_fault);
+    free(pids);
+    if (!rc) {
+        mode = M_SPAWN;
+        state = C_ACTIVE;
+        MPROC__UNLOCK(&state_mu);
+        bool fin = serve(comm);
+        if (!fin) _exit(0); /* a rank died: disconnect and finalize would wait for it */
+        MPROC__LOCK(&state_mu);
+    }
+    state = C_DOWN;
+    MPROC__UNLOCK(&state_mu);
+    MPI_Comm_disconnect(&parent);
+    if (own_mpi) MPI_Finalize();
+    exit(rc && own_fault ? 1 : 0);
+}
+
+int mproc_cluster_init(int *argc, char ***argv)
+{
+    MPROC__LOCK(&state_mu);
+    if (state != C_NONE) {
+        MPROC__UNLOCK(&state_mu);
+        return MPROC_EBADSTATE;
+    }
+    int provided = 0;
+    int rc = mpi_up(argc, argv, &provided);
+    if (rc) {
+        MPROC__UNLOCK(&state_mu);
+        return rc;
+    }
+    MPI_Comm parent = MPI_COMM_NULL;
+    MPI_Comm_get_parent(&parent);
+    if (parent != MPI_COMM_NULL) spawned_worker(parent, provided);
+    int rank = 0;
+    MPI_Comm comm = MPI_COMM_NULL;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int32_t *pids = NULL;
+    int *pidfds = NULL;
+    bool own_fault = false;
+    rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm) == MPI_SUCCESS ? 0 : MPROC_EIO;
+    if (!rc) rc = check_ranks(comm, provided, &pids, &pidfds, &own_fault);
+    if (!rc && rank != 0) {
         free(pids);
+        mode = M_WORLD;
+        state = C_ACTIVE;
+        MPROC__UNLOCK(&state_mu);
+        bool fin = serve(comm);
+        MPROC__LOCK(&state_mu);
+        state = C_DOWN;
+        MPROC__UNLOCK(&state_mu);
+        if (!fin) _exit(0); /* a rank died: MPI_Finalize would wait for it */
+        if (own_mpi) MPI_Finalize();
+        exit(0);
+    }
+    if (!rc) {
+        mode = M_WORLD;
+        rc = root_start(comm, pids, pidfds);
+    }
+    if (rc) {
         if (own_mpi) MPI_Finalize();
         state = C_DOWN;
         MPROC__UNLOCK(&state_mu);
         /* A rank that runs another program fails; the others did nothing
          * wrong. */
-        if (rank != 0) exit(rc == MPROC_EPROTO && me.program == all0 ? 0 : 1);
+        if (rank != 0) exit(own_fault ? 1 : 0);
         return rc;
     }
-    if (rank != 0) {
-        free(pids);
-        state = C_ACTIVE;
-        MPROC__UNLOCK(&state_mu);
-        serve(comm);
+    MPROC__UNLOCK(&state_mu);
+    return 0;
+}
+
+int mproc_cluster_spawn(int *argc, char ***argv, int nworkers)
+{
+    if (nworkers < 1 || nworkers > CL_MAX_SPAWN) {
+        mproc_log(MPROC_LOG_ERROR, "cluster: %d workers asked for spawn mode (1 to %d)", nworkers,
+                  CL_MAX_SPAWN);
+        return MPROC_EINVAL;
     }
-    rc = mproc__cluster_root_start(comm, size, pids);
-    free(pids);
+    MPROC__LOCK(&state_mu);
+    if (state != C_NONE) {
+        MPROC__UNLOCK(&state_mu);
+        return MPROC_EBADSTATE;
+    }
+    int provided = 0;
+    int rc = mpi_up(argc, argv, &provided);
     if (rc) {
-        /* The ranks wait for tasks: tell them to stop. */
-        for (int r = 1; r < size; r++) MPI_Send(NULL, 0, MPI_BYTE, r, CL_TAG_STOP, comm);
-        MPI_Comm_free(&comm);
+        MPROC__UNLOCK(&state_mu);
+        return rc;
+    }
+    MPI_Comm parent = MPI_COMM_NULL;
+    MPI_Comm_get_parent(&parent);
+    if (parent != MPI_COMM_NULL) spawned_worker(parent, provided);
+    int wsize = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+    char exe[PATH_MAX];
+    ssize_t elen = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (wsize != 1) {
+        mproc_log(MPROC_LOG_ERROR,
+                  "cluster: spawn mode runs alone or under mpiexec -n 1 (this "
+                  "world has %d ranks): use mproc_cluster_init",
+                  wsize);
+        rc = MPROC_EINVAL;
+    } else if (provided < MPI_THREAD_SERIALIZED) {
+        mproc_log(MPROC_LOG_ERROR,
+                  "cluster: the MPI library gives thread level %d, below "
+                  "MPI_THREAD_SERIALIZED",
+                  provided);
+        rc = MPROC_ENOTSUP;
+    } else if (elen <= 0) {
+        rc = MPROC_EIO;
+    }
+    char **args = NULL;
+    int *errs = NULL;
+    if (!rc) {
+        exe[elen] = '\0';
+        int n = argc && argv && *argv && *argc > 1 ? *argc - 1 : 0;
+        args = calloc((size_t)n + 1, sizeof *args);
+        errs = calloc((size_t)nworkers, sizeof *errs);
+        if (!args || !errs) rc = MPROC_ENOMEM;
+        for (int i = 0; !rc && i < n; i++) args[i] = (*argv)[i + 1];
+    }
+    MPI_Comm merged = MPI_COMM_NULL;
+    if (!rc) {
+        MPI_Errhandler old;
+        MPI_Comm_get_errhandler(MPI_COMM_SELF, &old);
+        MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+        int mrc =
+            MPI_Comm_spawn(exe, args, nworkers, MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter, errs);
+        MPI_Comm_set_errhandler(MPI_COMM_SELF, old);
+        MPI_Errhandler_free(&old);
+        if (mrc != MPI_SUCCESS) {
+            char why[MPI_MAX_ERROR_STRING] = "";
+            int wl = 0;
+            MPI_Error_string(mrc, why, &wl);
+            mproc_log(MPROC_LOG_ERROR, "cluster: MPI_Comm_spawn of %d workers (%s): %s", nworkers,
+                      exe, why);
+            rc = MPROC_EIO;
+            inter = MPI_COMM_NULL;
+        } else if (MPI_Intercomm_merge(inter, 0, &merged) != MPI_SUCCESS) {
+            rc = MPROC_EIO;
+        }
+    }
+    free(args);
+    free(errs);
+    int32_t *pids = NULL;
+    int *pidfds = NULL;
+    bool own_fault = false;
+    if (!rc) rc = check_ranks(merged, provided, &pids, &pidfds, &own_fault);
+    if (!rc) {
+        mode = M_SPAWN;
+        rc = root_start(merged, pids, pidfds);
+    }
+    if (rc) {
+        if (inter != MPI_COMM_NULL) MPI_Comm_disconnect(&inter);
+        inter = MPI_COMM_NULL;
         if (own_mpi) MPI_Finalize();
         state = C_DOWN;
-        MPROC__UNLOCK(&state_mu);
-        return rc;
     }
-    state = C_ACTIVE;
     MPROC__UNLOCK(&state_mu);
-    atexit(at_exit);
-    return 0;
+    return rc;
+}
+
+int mproc_cluster_init_comm(const void *comm, int root, bool *is_root)
+{
+    if (!comm || !is_root) return MPROC_EINVAL;
+    *is_root = false;
+    int inited = 0, fin = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&fin);
+    if (!inited || fin) {
+        mproc_log(MPROC_LOG_ERROR, "cluster: communicator mode needs MPI initialized by the "
+                                   "program (and not finalized)");
+        return MPROC_EBADSTATE;
+    }
+    MPI_Comm user = *(const MPI_Comm *)comm;
+    int inter_flag = 0, size = 0, rank = 0;
+    if (user == MPI_COMM_NULL || MPI_Comm_test_inter(user, &inter_flag) != MPI_SUCCESS ||
+        inter_flag)
+        return MPROC_EINVAL;
+    MPI_Comm_size(user, &size);
+    MPI_Comm_rank(user, &rank);
+    if (root < 0 || root >= size) return MPROC_EINVAL;
+    MPROC__LOCK(&state_mu);
+    if (state != C_NONE) {
+        MPROC__UNLOCK(&state_mu);
+        return MPROC_EBADSTATE;
+    }
+    int provided = 0;
+    MPI_Query_thread(&provided);
+    /* The cluster's own communicator: the root first, the others in order. */
+    MPI_Comm mine = MPI_COMM_NULL;
+    int rc = MPI_Comm_split(user, 0, rank == root ? 0 : 1, &mine) == MPI_SUCCESS ? 0 : MPROC_EIO;
+    int32_t *pids = NULL;
+    int *pidfds = NULL;
+    bool own_fault = false;
+    if (!rc) rc = check_ranks(mine, provided, &pids, &pidfds, &own_fault);
+    if (!rc && rank != root) {
+        free(pids);
+        mode = M_COMM;
+        state = C_ACTIVE;
+        MPROC__UNLOCK(&state_mu);
+        serve(mine);
+        MPROC__LOCK(&state_mu);
+        state = C_NONE;
+        MPROC__UNLOCK(&state_mu);
+        return 0;
+    }
+    if (!rc) {
+        mode = M_COMM;
+        rc = root_start(mine, pids, pidfds);
+        *is_root = rc == 0;
+    }
+    MPROC__UNLOCK(&state_mu);
+    return rc;
 }
 
 bool mproc_cluster_active(void)
@@ -288,13 +588,32 @@ int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
 int mproc_cluster_shutdown(void)
 {
     MPROC__LOCK(&state_mu);
-    if (state != C_ACTIVE) {
+    if (state != C_ACTIVE || !root_here) {
         MPROC__UNLOCK(&state_mu);
         return MPROC_EBADSTATE;
     }
-    state = C_DOWN;
-    mproc__cluster_root_stop();
-    if (own_mpi) MPI_Finalize();
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (fin) { /* the program finalized MPI under the cluster: nothing can be sent */
+        mproc_log(MPROC_LOG_ERROR, "cluster: MPI was finalized before mproc_cluster_shutdown");
+        state = C_DOWN;
+        root_here = false;
+        MPROC__UNLOCK(&state_mu);
+        return MPROC_EBADSTATE;
+    }
+    root_here = false;
+    int ndead = mproc__cluster_root_stop();
+    /* After a rank's death, disconnect and MPI_Finalize would wait for it
+     * for ever: MPI is left as it is (the process may exit; the launcher
+     * may call the job failed). */
+    if (ndead)
+        mproc_log(MPROC_LOG_WARNING,
+                  "cluster: %d rank(s) died: MPI is not finalized (it would wait for them)", ndead);
+    if (inter != MPI_COMM_NULL && !ndead) MPI_Comm_disconnect(&inter);
+    inter = MPI_COMM_NULL;
+    /* Communicator mode leaves MPI to the program, and may start again. */
+    state = mode == M_COMM ? C_NONE : C_DOWN;
+    if (own_mpi && mode != M_COMM && !ndead) MPI_Finalize();
     MPROC__UNLOCK(&state_mu);
     return 0;
 }
