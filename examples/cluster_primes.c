@@ -45,14 +45,6 @@
 #define START INT64_C(1000000000000) /* 10**12 */
 #define COUNT 10000
 
-/* Prints what failed and why, then exits: every mproc call is checked. */
-static void check(int rc, const char *what)
-{
-    if (rc == 0) return;
-    fprintf(stderr, "cluster_primes: %s: %s\n", what, mproc_strerror(rc));
-    exit(1);
-}
-
 /* def is_prime(n): trial division by 2, then by the odd numbers up to
  * isqrt(n). 1 for a prime, else 0. */
 static int64_t is_prime(int64_t n)
@@ -87,7 +79,7 @@ static int64_t sum(const int64_t *v)
 int main(int argc, char **argv)
 {
     /* The other ranks serve from here and never return. */
-    check(mproc_cluster_init(&argc, &argv), "mproc_cluster_init");
+    MPROC_CHECK(mproc_cluster_init(&argc, &argv));
     static int64_t numbers[COUNT], seq[COUNT], thr[COUNT], par[COUNT];
     for (size_t i = 0; i < COUNT; i++) numbers[i] = START + (int64_t)i;
     int workers = mproc_cpu_count();
@@ -103,11 +95,9 @@ int main(int argc, char **argv)
      *     thr = list(ex.map(is_prime, numbers)) */
     t0 = perf_counter();
     mproc_executor *ex;
-    check(mproc_executor_new_thread(&ex, &(mproc_executor_opts){.max_workers = workers}),
-          "ThreadPoolExecutor");
-    check(mproc_executor_map(ex, is_prime_bytes, numbers, COUNT, sizeof *numbers, thr, sizeof *thr,
-                             MPROC_FOREVER),
-          "ex.map");
+    MPROC_CHECK(mproc_executor_new_thread(&ex, &(mproc_executor_opts){.max_workers = workers}));
+    MPROC_CHECK(mproc_executor_map(ex, is_prime_bytes, numbers, COUNT, sizeof *numbers, thr,
+                                   sizeof *thr, MPROC_FOREVER));
     mproc_executor_free(ex); /* the with block's shutdown(wait=True) */
     double t_thr = perf_counter() - t0;
     printf("Threads:    %lld primes in %.2f s\n", (long long)sum(thr), t_thr);
@@ -117,16 +107,15 @@ int main(int argc, char **argv)
     t0 = perf_counter();
     mproc_pool *pool;
     /* Pool(processes=workers), over worker ranks: the one changed line. */
-    check(mproc_cluster_pool_new(&pool, &(mproc_pool_opts){.processes = workers}), "Pool");
+    MPROC_CHECK(mproc_cluster_pool_new(&pool, &(mproc_pool_opts){.processes = workers}));
     /* pool_primes.c maps the typed is_prime over the range itself
      * (MPROC_POOL_MAP_RANGE); a cluster pool takes the byte form of map
      * only for now (typed maps give MPROC_ENOSYS), so the numbers go as an
      * array to is_prime_bytes, the thread executor's wrapper. */
-    check(mproc_pool_map(pool, is_prime_bytes, numbers, COUNT, sizeof *numbers, par, sizeof *par,
-                         NULL),
-          "pool.map");
-    check(mproc_pool_close(pool), "pool.close");
-    check(mproc_pool_join(pool, MPROC_FOREVER), "pool.join");
+    MPROC_CHECK(mproc_pool_map(pool, is_prime_bytes, numbers, COUNT, sizeof *numbers, par,
+                               sizeof *par, NULL));
+    MPROC_CHECK(mproc_pool_close(pool));
+    MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
     mproc_pool_free(pool);
     double t_proc = perf_counter() - t0;
     printf("Processes:  %lld primes in %.2f s\n", (long long)sum(par), t_proc);
