@@ -11,7 +11,6 @@
 #include "base/module.h"
 #include "base/ptrset.h"
 #include "manager/manager.h"
-#include "process/arg_check.h"
 #include "process/passer.h"
 
 #include <stdlib.h>
@@ -209,13 +208,6 @@ static int adopt(const mproc_value *desc, void *bytes, size_t len, void **kept)
     return 0;
 }
 
-static const mproc__arg_passer proxy_passer = {
-    .name = "manager.proxy",
-    .describe = describe,
-    .adopt = adopt,
-    .release = release,
-};
-
 /* A live proxy of this process: a handle the start translates, not a
  * stray heap pointer (process/arg_check.h). */
 static bool is_live_proxy(uintptr_t word)
@@ -223,10 +215,17 @@ static bool is_live_proxy(uintptr_t word)
     return mproc__ptrset_contains(&live, word);
 }
 
+static const mproc__arg_passer proxy_passer = {
+    .name = "manager.proxy",
+    .describe = describe,
+    .adopt = adopt,
+    .release = release,
+    .is_handle = is_live_proxy,
+};
+
 static void travel_init(void)
 {
     mproc__arg_passer_register(&proxy_passer);
-    mproc__arg_check_add_handles(is_live_proxy);
 }
 
 /* In a fork child: another thread may have held the lock at the fork. */

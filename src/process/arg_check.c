@@ -18,6 +18,7 @@
  * integer that happens to equal a live heap or stack address: unlikely,
  * and opts.unchecked_args turns the check off for a process. */
 #include "process/arg_check.h"
+#include "process/passer.h"
 #include "conn/conn.h"
 
 #include <pthread.h>
@@ -25,20 +26,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-#define MAX_HANDLE_KINDS 4
-
-static bool (*_Atomic handle_kinds[MAX_HANDLE_KINDS])(uintptr_t);
-
-void mproc__arg_check_add_handles(bool (*is_handle)(uintptr_t word))
-{
-    for (int i = 0; i < MAX_HANDLE_KINDS; i++) {
-        bool (*none)(uintptr_t) = NULL;
-        if (atomic_load(&handle_kinds[i]) == is_handle) return;
-        if (atomic_compare_exchange_strong(&handle_kinds[i], &none, is_handle)) return;
-    }
-    mproc__panic("mproc: more than %d kinds of handles in argument bytes", MAX_HANDLE_KINDS);
-}
 
 /* The start of the brk heap, or 0 while there is none (inherited by fork,
  * which keeps the address). */
@@ -87,12 +74,7 @@ static void find_stack(uintptr_t *lo, uintptr_t *hi)
 static bool translated(const unsigned char *word_at, uintptr_t w)
 {
     mproc__conn_hit hit;
-    if (mproc__conn_scan(word_at, sizeof w, &hit, 1)) return true;
-    for (int i = 0; i < MAX_HANDLE_KINDS; i++) {
-        bool (*is_handle)(uintptr_t) = atomic_load(&handle_kinds[i]);
-        if (is_handle && is_handle(w)) return true;
-    }
-    return false;
+    return mproc__conn_scan(word_at, sizeof w, &hit, 1) || mproc__args_is_handle(w);
 }
 
 int mproc__arg_check(const mproc_process *p)

@@ -12,13 +12,8 @@
  * with a warning naming the offset, if p's argument bytes hold (at an
  * 8-byte-aligned offset) a pointer into this process's brk heap or the
  * calling thread's stack, other than a handle the start translates (a
- * connection, or one a higher layer claims through
- * mproc__arg_check_add_handles); else 0. Nothing when p->unchecked_args. */
+ * connection, or one a higher layer's argument passer claims through its
+ * is_handle, process/passer.h); else 0. Nothing when p->unchecked_args. */
 int mproc__arg_check(const mproc_process *p);
-
-/* Lets a higher layer whose handles travel in argument bytes (and are
- * translated for the child) say which words are its handles: is_handle(w)
- * is true for one. At most 4; for a module's start. */
-void mproc__arg_check_add_handles(bool (*is_handle)(uintptr_t word));
 
 #endif

@@ -84,3 +84,11 @@ void mproc__args_release(void)
         if (kept_by[nkept]->release) kept_by[nkept]->release(kept[nkept]);
     }
 }
+
+bool mproc__args_is_handle(uintptr_t word)
+{
+    int n = atomic_load(&npassers);
+    for (int i = 0; i < n; i++)
+        if (passers[i]->is_handle && passers[i]->is_handle(word)) return true;
+    return false;
+}

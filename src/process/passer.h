@@ -17,7 +17,9 @@
 
 #include "mproc/value.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct mproc__arg_passer {
     const char *name; /* unique: its key in the description */
@@ -30,6 +32,10 @@ typedef struct mproc__arg_passer {
     int (*adopt)(const mproc_value *desc, void *bytes, size_t len, void **kept);
     /* Child side, after the target returned: frees what adopt made. */
     void (*release)(void *kept);
+    /* Whether a word of argument bytes is one of this passer's handles
+     * (the start translates it: the pointer check lets it pass,
+     * process/arg_check.h); may be NULL. */
+    bool (*is_handle)(uintptr_t word);
 } mproc__arg_passer;
 
 /* Registers p (which must live as long as the program); at most 8, a
@@ -46,5 +52,8 @@ int mproc__args_adopt(const mproc_value *passed, void *bytes, size_t len, const 
 
 /* Child side, after the target: releases what mproc__args_adopt made. */
 void mproc__args_release(void);
+
+/* Whether some passer's is_handle claims word. */
+bool mproc__args_is_handle(uintptr_t word);
 
 #endif
