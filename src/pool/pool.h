@@ -151,6 +151,13 @@ int mproc__pool_submit_hook(mproc_pool *pool, void *msg, size_t len, int timeout
                             pool_task_hook hook, pool_task_prep prep, void *ud, uint64_t seq,
                             size_t count);
 
+/* map_async with the function's kind given (mproc_pool_map_typed without
+ * the wait): for the cluster's ranks, which run map chunks in a local
+ * pool. */
+int mproc__pool_map_async_typed(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn,
+                                const void *in, size_t n, size_t in_size, void *out,
+                                size_t out_size, const mproc_map_opts *opts, mproc_future **fut);
+
 /* Ends the pool as mproc_pool_terminate does, stopping its workers with
  * sig (SIGTERM: a worker still alive grace_ms later gets SIGKILL; SIGKILL)
  * and waiting for them; the unfinished tasks fail with MPROC_ESHUTDOWN
