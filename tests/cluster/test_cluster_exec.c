@@ -596,6 +596,47 @@ static void test_hybrid(mproc_pool *local)
     CHECK(mproc_cluster_pool_new_opts(&h, &bad) == MPROC_EINVAL, "too many ranks");
 }
 
+/* mproc_cluster_shutdown with tasks in flight in ranks' local pools (a
+ * hybrid pool, a time limit): the tasks the ranks hold end, the others
+ * fail with MPROC_ESHUTDOWN; nothing hangs. */
+enum { NF = 40 };
+static mproc_future *inflight[NF];
+static mproc_pool *h, *l;
+
+static void start_inflight(void)
+{
+    int rc = mproc_cluster_pool_new_opts(
+        &h, &(mproc_cluster_pool_opts){.layout = MPROC_CLUSTER_HYBRID, .rank_processes = 2});
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    rc = mproc_cluster_pool_new(&l, &(mproc_pool_opts){.task_timeout_ms = 5000});
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    long ms = 200;
+    for (int i = 0; i < NF; i++)
+        CHECK(mproc_pool_apply_async(i % 2 ? h : l, sleeper, &ms, sizeof ms, NULL, &inflight[i]) ==
+                  0,
+              "apply");
+    /* Both pools' first tasks are with ranks (then they end, at shutdown,
+     * rather than fail); the pools stay open: shutdown terminates them. */
+    for (int k = 0;
+         k < 1000 && !(mproc_future_running(inflight[0]) && mproc_future_running(inflight[1])); k++)
+        sleep_ms(10);
+}
+
+static void check_inflight(void)
+{
+    int ran = 0, shut = 0;
+    for (int i = 0; i < NF; i++) {
+        if (!inflight[i]) continue;
+        int r = mproc_future_result(inflight[i], NULL, NULL, 0);
+        CHECK(r == 0 || r == MPROC_ESHUTDOWN, "task %d: %s", i, mproc_strerror(r));
+        r ? shut++ : ran++;
+        mproc_future_free(inflight[i]);
+    }
+    mproc_pool_free(h);
+    mproc_pool_free(l);
+    CHECK(ran > 0 && shut > 0, "%d ran, %d shut down", ran, shut);
+}
+
 int main(int argc, char **argv)
 {
     int rc = mproc_cluster_init(&argc, &argv);
@@ -646,10 +687,12 @@ int main(int argc, char **argv)
     mproc_pool_close(c);
     mproc_pool_join(c, MPROC_FOREVER);
     mproc_pool_free(c);
+    if (!only) start_inflight();
     if ((rc = mproc_cluster_shutdown())) {
         fprintf(stderr, "test_cluster_exec: shutdown: %s\n", mproc_strerror(rc));
         failures++;
     }
+    if (!only) RUN("shutdown_in_flight", check_inflight());
     printf("test_cluster_exec: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }
