@@ -10,14 +10,19 @@
  *                             result bytes (a map chunk's outputs)
  *   root -> rank  TAG_STOP    no bytes: finalize MPI and exit(0)
  *
- * A rank runs its tasks in the order they came and answers each one. The
+ * A rank runs its tasks in the order they came and answers each one; a
+ * task with a time limit, or of a hybrid pool (cl_task_hdr.local), runs in
+ * a local process pool of the rank (rank.c) and may answer out of order. The
  * root has one thread (root.c) that makes every MPI call of the library
- * after start-up: it sends the queued tasks, at most CL_DEPTH to a rank
- * at a time, receives the results, and completes the futures.
+ * after start-up: it sends the queued tasks, at most the pool's depth to
+ * a rank at a time (CL_DEPTH; two per local process in the hybrid
+ * layout), receives the results, and completes the futures.
  *
- * Files, bottom up: wire.c (function references and messages), root.c
- * (the root's thread and the pool over ranks), world.c (start-up, the
- * program check, a rank's loop, shutdown). */
+ * Files, bottom up: wire.c (function references and messages), rank.c
+ * (a serving rank's local process pools, for time limits and the hybrid
+ * layout), root.c (the root's thread and the pool over ranks), world.c
+ * (start-up, the program check, a rank's loop, shutdown), exec.c (the
+ * pool with cluster options, the executor over ranks). */
 #ifndef MPROC_INTERNAL_CLUSTER_H
 #define MPROC_INTERNAL_CLUSTER_H
 
