@@ -64,11 +64,14 @@ void mproc__cluster_rank_submit(MPI_Comm comm, const cl_task_hdr *h, void *fn, c
 {
     int rc = 0;
     mproc_pool *p = local_pool(h->local ? h->local : 1, &rc);
-    job *j = p ? calloc(1, sizeof *j) : NULL;
-    if (p && !j) rc = MPROC_ENOMEM;
-    if (!j) {
+    if (!p) {
         mproc__cluster_send_result(comm, h->id, rc, "the rank could not start a local pool", NULL,
                                    0);
+        return;
+    }
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        mproc__cluster_send_result(comm, h->id, MPROC_ENOMEM, "no memory for the task", NULL, 0);
         return;
     }
     *j = (job){.id = h->id, .kind = h->kind};

@@ -594,17 +594,21 @@ static void top_up_locked(mproc_imap *it)
         it->produced += k;
         it->inflight += k;
         it->refs++;
+        MPROC__UNLOCK(&it->mu);
+        /* Unlocked: fn, call, the sizes and inbuf are this producer's. */
         void *ctx;
         const mproc__pool_backend *be = mproc__pool_backend_of(it->pool, &ctx);
-        void *m = be ? NULL
-                     : chunk_msg(false, it->fn, it->call, it->inbuf, NULL, k, it->in_size,
-                                 it->out_size, &len);
-        MPROC__UNLOCK(&it->mu);
-        int rc = be  ? be->map_chunk(ctx, it->call, it->raw_fn, it->inbuf, k, it->in_size,
-                                     it->out_size, it->timeout_ms, imap_chunk_done, it, seq)
-                 : m ? mproc__pool_submit_hook(it->pool, m, len, it->timeout_ms, imap_chunk_done,
-                                               NULL, it, seq, k)
-                     : MPROC_ENOMEM;
+        int rc;
+        if (be) {
+            rc = be->map_chunk(ctx, it->call, it->raw_fn, it->inbuf, k, it->in_size, it->out_size,
+                               it->timeout_ms, imap_chunk_done, it, seq);
+        } else {
+            void *m = chunk_msg(false, it->fn, it->call, it->inbuf, NULL, k, it->in_size,
+                                it->out_size, &len);
+            rc = m ? mproc__pool_submit_hook(it->pool, m, len, it->timeout_ms, imap_chunk_done,
+                                             NULL, it, seq, k)
+                   : MPROC_ENOMEM;
+        }
         if (rc) imap_chunk_done(it, seq, k, rc, NULL, 0, NULL, 0);
         MPROC__LOCK(&it->mu);
     }
