@@ -28,13 +28,23 @@
  * executable) at start-up and a rank that differs is refused.
  *
  * The pool a cluster makes is an mproc_pool: mproc_pool_apply_async,
- * mproc_pool_apply, mproc_pool_map, mproc_pool_map_async, close, terminate,
- * join, free and mproc_pool_workers take it, with the same task and map
- * functions (found on the other ranks by module and offset, as spawn
- * finds them) and the same futures. A task that fails gives the same error
- * and message as in a process pool. Not yet on a cluster pool (they give
- * MPROC_ENOSYS): mproc_pool_imap, mproc_pool_apply_value_async, task time
- * limits, initializers.
+ * mproc_pool_apply, mproc_pool_apply_value_async, mproc_pool_map,
+ * mproc_pool_map_async, the imaps (mproc_pool_imap, with unordered, and
+ * the range, array and typed forms, with bounded work in flight), the
+ * typed maps, close, terminate, join, free and mproc_pool_workers take it,
+ * with the same task and map functions (found on the other ranks by module
+ * and offset, as spawn finds them) and the same futures. A task that fails
+ * gives the same error and message as in a process pool. Task time limits
+ * (mproc_task_opts, mproc_map_opts, mproc_imap_opts timeout_ms; the pool's
+ * task_timeout_ms) work as in a process pool (MPROC_ETIMELIMIT): a rank
+ * cannot be killed without ending the MPI job, so a rank runs a task that
+ * has a limit in a local process pool of its own, whose overdue worker is
+ * killed. mproc_cluster_executor_new gives the executor (submit, map,
+ * shutdown with cancel_futures) over ranks. The hybrid layout
+ * (mproc_cluster_pool_opts) runs a local process pool on every rank, so
+ * that the work spreads over ranks x cores. Not yet on a cluster pool (they
+ * give MPROC_ENOSYS): initializers, maxtasksperchild, a context, map
+ * progress reporting.
  *
  * Launch modes: world (mproc_cluster_init under mpiexec -n N), spawn
  * (mproc_cluster_spawn: the program starts its workers) and communicator
@@ -115,13 +125,52 @@ MPROC_API bool mproc_cluster_active(void);
 MPROC_API int mproc_cluster_workers(void);
 
 /* A pool over the worker ranks. opts (may be NULL): processes, the number
- * of ranks to use (0: all of them); the other fields must be 0 (NULL)
- * for now. Several pools may share the ranks. Errors: MPROC_EBADSTATE
- * (no active cluster), MPROC_EINVAL (no worker rank: run with mpiexec -n
- * 2 or more; or more processes than ranks), MPROC_ENOSYS (an option not
- * yet supported on a cluster: initializer, maxtasksperchild, context,
- * task_timeout_ms), MPROC_ENOMEM. */
+ * of ranks to use (0: all of them), and task_timeout_ms; the other fields
+ * must be 0 (NULL) for now. Ranks-only layout (see
+ * mproc_cluster_pool_new_opts for the hybrid one). Several pools may share the ranks. Errors:
+ * MPROC_EBADSTATE (no active cluster), MPROC_EINVAL (no worker rank: run with mpiexec -n 2 or more;
+ * or more processes than ranks), MPROC_ENOSYS (an option not yet supported on a cluster:
+ * initializer, maxtasksperchild, context), MPROC_ENOMEM. */
 MPROC_API int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts);
+
+/* How a cluster pool uses its ranks. */
+typedef enum mproc_cluster_layout {
+    MPROC_CLUSTER_RANKS = 0, /* each worker rank runs its tasks itself, one at a time */
+    MPROC_CLUSTER_HYBRID,    /* each worker rank runs a local process pool: ranks x cores */
+} mproc_cluster_layout;
+
+/* Options of a cluster pool or executor (zero: defaults; NULL: all). */
+typedef struct mproc_cluster_pool_opts {
+    int ranks; /* worker ranks to use; 0: all of them */
+    mproc_cluster_layout layout;
+    /* MPROC_CLUSTER_HYBRID: the processes of each rank's local pool; 0:
+     * the rank's host's mproc_cpu_count() (rank 0 assumes its own count
+     * when it decides how many tasks a rank may hold). Must be 0 for
+     * MPROC_CLUSTER_RANKS; at most 4096. */
+    int rank_processes;
+    int task_timeout_ms; /* default time limit of a task, as mproc_pool_opts's; 0: none */
+} mproc_cluster_pool_opts;
+
+/* A pool over the worker ranks with the cluster's own options: as
+ * mproc_cluster_pool_new, with the layout chosen. A hybrid pool's tasks
+ * run in a local process pool on each rank (started on a rank's first
+ * task of that pool, kept until shutdown); a map chunk sent to a rank is
+ * spread over its processes. Errors: MPROC_EBADSTATE (no active cluster),
+ * MPROC_EINVAL (bad options, logged; no worker rank; more ranks than
+ * exist), MPROC_ENOMEM. */
+MPROC_API int mproc_cluster_pool_new_opts(mproc_pool **out, const mproc_cluster_pool_opts *opts);
+
+/* An executor over the worker ranks (mpi4py.futures' MPIPoolExecutor):
+ * the process executor with a cluster pool inside, so that
+ * mproc_executor_submit, mproc_executor_map, mproc_executor_shutdown
+ * (wait, cancel_futures), mproc_executor_free and the futures
+ * (callbacks, mproc_futures_wait, as_completed) work unchanged. Its size
+ * is ranks (x rank_processes in the hybrid layout).
+ * mproc_executor_terminate_workers and _kill_workers fail the tasks the
+ * ranks hold with MPROC_ESHUTDOWN at once, but the ranks run them to
+ * their end (a rank is not killed). Errors: as
+ * mproc_cluster_pool_new_opts. */
+MPROC_API int mproc_cluster_executor_new(mproc_executor **out, const mproc_cluster_pool_opts *opts);
 
 /* Shuts the cluster down from the root: tasks not yet sent fail with
  * MPROC_ESHUTDOWN, the tasks the ranks hold are waited for, every rank is

@@ -16,14 +16,19 @@
  *                             mode: finalize MPI and exit(0); communicator
  *                             mode: return to the program)
  *
- * A rank runs its tasks in the order they came and answers each one. The
+ * A rank runs its tasks in the order they came and answers each one; a
+ * task with a time limit, or of a hybrid pool (cl_task_hdr.local), runs in
+ * a local process pool of the rank (rank.c) and may answer out of order. The
  * root has one thread (root.c) that makes every MPI call of the library
- * after start-up: it sends the queued tasks, at most CL_DEPTH to a rank
- * at a time, receives the results, and completes the futures.
+ * after start-up: it sends the queued tasks, at most the pool's depth to
+ * a rank at a time (CL_DEPTH; two per local process in the hybrid
+ * layout), receives the results, and completes the futures.
  *
- * Files, bottom up: wire.c (function references and messages), root.c
- * (the root's thread and the pool over ranks), world.c (start-up, the
- * program check, a rank's loop, shutdown). */
+ * Files, bottom up: wire.c (function references and messages), rank.c
+ * (a serving rank's local process pools, for time limits and the hybrid
+ * layout), root.c (the root's thread and the pool over ranks), world.c
+ * (start-up, the program check, a rank's loop, shutdown), exec.c (the
+ * pool with cluster options, the executor over ranks). */
 #ifndef MPROC_INTERNAL_CLUSTER_H
 #define MPROC_INTERNAL_CLUSTER_H
 
@@ -34,7 +39,7 @@
 #include <stdint.h>
 
 enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP };
-enum { CL_APPLY = 1, CL_MAP = 2 };
+enum { CL_APPLY = 1, CL_MAP = 2, CL_VALUE = 3 };
 
 #define CL_DEPTH     2    /* tasks sent to one rank and not yet answered */
 #define CL_MAX_SPAWN 4096 /* spawn mode: workers at most */
@@ -49,7 +54,14 @@ typedef struct cl_task_hdr {
     uint64_t off;     /* the function's offset in its module */
     uint64_t count;   /* CL_MAP: items, of in_size bytes in, out_size out */
     uint64_t in_size, out_size;
+    uint32_t call;      /* CL_MAP: how fn is called (mproc_map_kind) */
+    int32_t timeout_ms; /* the task's time limit; 0: none */
+    uint32_t local;     /* run in a local pool of this many processes (CL_LOCAL_CPUS:
+                           the host's CPUs); 0: in the rank, unless timeout_ms */
+    uint32_t pad;
 } cl_task_hdr;
+
+#define CL_LOCAL_CPUS UINT32_MAX
 
 typedef struct cl_result_hdr {
     uint64_t id;
@@ -75,13 +87,33 @@ typedef struct cl_fn {
 int mproc__cluster_fn_make(const void *fn, cl_fn *out);
 /* The address of a named function in this process, or NULL. */
 void *mproc__cluster_fn_resolve(const char *path, uint32_t pathlen, uint64_t off);
-/* A task message (malloc'd), or NULL: MPROC_ENOMEM, or a message larger
- * than MPI can send in one piece (*rc: MPROC_EMSGSIZE). */
-void *mproc__cluster_task_msg(const cl_fn *fn, uint32_t kind, uint64_t count, uint64_t in_size,
-                              uint64_t out_size, const void *payload, size_t plen, size_t *len,
-                              int *rc);
+/* A task message (malloc'd): the header h (its kind, count, sizes, call,
+ * timeout_ms and local; the rest is filled in), fn, the payload. NULL:
+ * MPROC_ENOMEM, or a message larger than MPI can send in one piece (*rc:
+ * MPROC_EMSGSIZE). */
+void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *h, const void *payload,
+                              size_t plen, size_t *len, int *rc);
 /* This program's identity: its build id, or a hash of the executable. */
 uint64_t mproc__cluster_program_id(void);
+
+/* ---- rank.c: a serving rank's local pools ---- */
+
+/* Runs the task of header h (fn resolved, payload its bytes, copied) in
+ * a local process pool of this rank (h->local processes, or one to
+ * enforce a time limit); its answer is sent by a later
+ * mproc__cluster_rank_poll. */
+void mproc__cluster_rank_submit(MPI_Comm comm, const cl_task_hdr *h, void *fn, const char *payload,
+                                size_t plen);
+/* Sends the answers of the local tasks that ended; whether any did. */
+bool mproc__cluster_rank_poll(MPI_Comm comm);
+/* At STOP: the local pools are ended and freed. */
+void mproc__cluster_rank_stop(void);
+
+/* ---- world.c ---- */
+
+/* A serving rank's answer to task id (rc, msg; or the result bytes). */
+void mproc__cluster_send_result(MPI_Comm comm, uint64_t id, int rc, const char *msg,
+                                const void *res, size_t len);
 
 /* ---- root.c ---- */
 
@@ -99,6 +131,10 @@ int mproc__cluster_root_start(MPI_Comm comm, int size, const int32_t *pids, int 
 int mproc__cluster_root_stop(void);
 /* The number of worker ranks; 0 when the root is not running. */
 int mproc__cluster_root_workers(void);
-int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers);
+/* A pool over ranks 1..nworkers; local: cl_task_hdr.local of its tasks
+ * (0: ranks only); depth: tasks one rank may hold; task_timeout_ms: the
+ * pool's default time limit. */
+int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers, uint32_t local, int depth,
+                                 int task_timeout_ms);
 
 #endif

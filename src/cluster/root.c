@@ -33,6 +33,11 @@ typedef struct cpool {
     int nworkers; /* it uses ranks 1..nworkers */
     size_t unfinished;
     int refs;
+    int holds;           /* imaps still producing (pool/backend.h hold) */
+    uint32_t local;      /* cl_task_hdr.local of its tasks: 0, ranks only */
+    int depth;           /* tasks one rank holds for it at most */
+    size_t width;        /* processes that run its tasks: ranks x local */
+    int task_timeout_ms; /* its tasks' default time limit; 0: none */
 } cpool;
 
 typedef struct cmap {
@@ -50,8 +55,12 @@ typedef struct ctask {
     mproc__list node;
     uint64_t id;
     cpool *pool;
-    mproc_future *f; /* an apply's */
-    cmap *map;       /* a map chunk's */
+    mproc_future *f;     /* an apply's */
+    cmap *map;           /* a map chunk's */
+    pool_task_hook hook; /* an imap chunk's (pool/backend.h map_chunk) */
+    void *ud;
+    uint64_t seq;
+    bool hook_ended; /* its hook was called (terminate): not again */
     size_t first, count;
     void *msg;
     size_t len;
@@ -74,8 +83,9 @@ static int *nheld;        /* [size] */
 static size_t inflight;   /* tasks the ranks hold */
 static mproc__list pools = MPROC__LIST_INIT(pools);
 static uint64_t next_id;
-static int *pidfds; /* [size]: a pidfd of each rank on the root's host, or -1 */
-static bool *dead;  /* [size]: ranks whose process is gone */
+static int *pidfds;              /* [size]: a pidfd of each rank on the root's host, or -1 */
+static bool *dead;               /* [size]: ranks whose process is gone */
+static int max_depth = CL_DEPTH; /* the largest depth of any pool */
 
 static void pool_unref_locked(cpool *p)
 {
@@ -103,6 +113,13 @@ MPROC__ANALYZER_OFF("-Wanalyzer-malloc-leak")
 static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, pid_t pid)
 {
     cmap *done_map = NULL;
+    if (t->hook) {
+        MPROC__LOCK(&mu);
+        bool call = !t->hook_ended;
+        t->hook_ended = true;
+        MPROC__UNLOCK(&mu);
+        if (call) t->hook(t->ud, t->seq, t->count, rc, res, len, msg, pid);
+    }
     if (t->f) {
         if (rc == 0)
             mproc__future_finish(t->f, res, len);
@@ -159,12 +176,12 @@ static void take_pending_locked(cpool *p, mproc__list *l)
 /* ---- the root's thread --------------------------------------------------------- */
 
 /* With mu held: the rank of p that holds the fewest tasks, if fewer than
- * CL_DEPTH; 0 if none. */
+ * p->depth; 0 if none. */
 static int pick_locked(const cpool *p)
 {
     int best = 0;
     for (int r = 1; r <= p->nworkers; r++)
-        if (nheld[r] < CL_DEPTH && (!best || nheld[r] < nheld[best])) best = r;
+        if (nheld[r] < p->depth && (!best || nheld[r] < nheld[best])) best = r;
     return best;
 }
 
@@ -318,7 +335,7 @@ static void *root_thread(void *arg)
         /* Send what the ranks have room for, oldest first. */
         size_t nb = 0;
         int room = 0; /* ranks that can take a task: the scan ends when none can */
-        for (int r = 1; r < size; r++) room += nheld[r] < CL_DEPTH;
+        for (int r = 1; r < size; r++) room += nheld[r] < max_depth;
         MPROC__LIST_FOREACH_SAFE (n, &pend) {
             if (room == 0) break;
             ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
@@ -334,7 +351,7 @@ static void *root_thread(void *arg)
             }
             mproc__list_remove(n);
             mproc__list_insert_tail(&held[r], n);
-            if (++nheld[r] == CL_DEPTH) room--;
+            if (++nheld[r] == max_depth) room--;
             inflight++;
             t->rank = r;
             batch[nb++] = t;
@@ -425,9 +442,19 @@ int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p, int *fds)
     return 0;
 }
 
+/* An imap chunk a rank holds, ended by terminate. */
+typedef struct hook_rec {
+    pool_task_hook hook;
+    void *ud;
+    uint64_t seq;
+    size_t count;
+} hook_rec;
+
 /* With mu held: terminates p (its pending tasks to l; the futures of the
- * tasks ranks hold, referenced, to fs/maps, failed by the caller). */
-static void terminate_locked(cpool *p, mproc__list *l, mproc_future ***fs, size_t *nfs)
+ * tasks ranks hold, referenced, to fs/maps, and their imap chunks to hs,
+ * failed by the caller). */
+static void terminate_locked(cpool *p, mproc__list *l, mproc_future ***fs, size_t *nfs,
+                             hook_rec **hs, size_t *nhs)
 {
     p->state = P_TERMINATED;
     take_pending_locked(p, l);
@@ -437,6 +464,14 @@ static void terminate_locked(cpool *p, mproc__list *l, mproc_future ***fs, size_
             if (t->pool != p || t->detached) continue;
             t->detached = true;
             p->unfinished--;
+            if (t->hook && !t->hook_ended) {
+                hook_rec *nh = realloc(*hs, (*nhs + 1) * sizeof *nh);
+                if (!nh) continue; /* it ends when its rank answers */
+                *hs = nh;
+                t->hook_ended = true;
+                (*hs)[(*nhs)++] = (hook_rec){t->hook, t->ud, t->seq, t->count};
+                continue;
+            }
             mproc_future *f = t->f;
             if (t->map && !t->map->dead) {
                 t->map->dead = true;
@@ -519,6 +554,12 @@ static int state_error_locked(const cpool *p)
     return running && !stopping && p->state == P_OPEN ? 0 : MPROC_ESHUTDOWN;
 }
 
+/* A task's time limit: timeout_ms as mproc_task_opts's (0: the pool's). */
+static int32_t time_limit(const cpool *p, int timeout_ms)
+{
+    return timeout_ms == MPROC_FOREVER ? 0 : timeout_ms > 0 ? timeout_ms : p->task_timeout_ms;
+}
+
 static void queue_locked(ctask *t, cpool *p)
 {
     t->pool = p;
@@ -556,18 +597,20 @@ static bool withdraw(void *owner, mproc_future *f)
     return true;
 }
 
-static int be_apply_async(void *ctx, mproc_task_fn fn, const void *arg, size_t arglen,
+static int be_apply_async(void *ctx, uint32_t kind, const void *fn, const void *arg, size_t arglen,
                           const mproc_task_opts *opts, mproc_future **out)
 {
     cpool *p = ctx;
     mproc_task_opts o = opts ? *opts : (mproc_task_opts){0};
-    if (o.timeout_ms > 0) return MPROC_ENOSYS; /* time limits: not yet on a cluster */
     cl_fn ref;
-    int rc = mproc__cluster_fn_make((const void *)fn, &ref);
+    int rc = mproc__cluster_fn_make(fn, &ref);
     if (rc) return rc;
     ctask *t = calloc(1, sizeof *t);
     if (!t) return MPROC_ENOMEM;
-    t->msg = mproc__cluster_task_msg(&ref, CL_APPLY, 0, 0, 0, arg, arglen, &t->len, &rc);
+    cl_task_hdr h = {.kind = kind == KIND_VALUE ? CL_VALUE : CL_APPLY,
+                     .timeout_ms = time_limit(p, o.timeout_ms),
+                     .local = p->local};
+    t->msg = mproc__cluster_task_msg(&ref, &h, arg, arglen, &t->len, &rc);
     t->f = t->msg ? mproc__future_new(o.callback, o.error_callback, o.userdata) : NULL;
     if (!t->f) {
         free(t->msg);
@@ -596,19 +639,20 @@ static int be_apply_async(void *ctx, mproc_task_fn fn, const void *arg, size_t a
 /* Every chunk task is either queued (then the thread owns it) or freed
  * below; the analyzer loses them across the loops. */
 MPROC__ANALYZER_OFF("-Wanalyzer-malloc-leak")
-static int be_map_async(void *ctx, mproc_map_fn fn, const void *in, size_t n, size_t in_size,
-                        void *out, size_t out_size, const mproc_map_opts *opts, mproc_future **fut)
+static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *in, size_t n,
+                        size_t in_size, void *out, size_t out_size, const mproc_map_opts *opts,
+                        mproc_future **fut)
 {
     cpool *p = ctx;
     const mproc_map_opts o = *opts;
     if ((n && ((!in && in_size) || (!out && out_size))) ||
         (n && in_size + out_size > SIZE_MAX / 2 / n) || o.timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
-    if (o.timeout_ms > 0 || o.progress || o.progress_bar) return MPROC_ENOSYS;
+    if (o.progress || o.progress_bar) return MPROC_ENOSYS;
     cl_fn ref;
     int rc = mproc__cluster_fn_make((const void *)fn, &ref);
     if (rc) return rc;
-    size_t w = (size_t)p->nworkers;
+    size_t w = p->width;
     size_t cs = o.chunksize ? o.chunksize : (n + 4 * w - 1) / (4 * w);
     if (cs == 0) cs = 1;
     size_t nchunks = (n + cs - 1) / cs;
@@ -626,9 +670,16 @@ static int be_map_async(void *ctx, mproc_map_fn fn, const void *in, size_t n, si
         if (count * out_size > (size_t)INT_MAX - sizeof(cl_result_hdr) - 4096)
             rc = MPROC_EMSGSIZE; /* the outputs would not come back in one message */
         else
-            ts[c]->msg = mproc__cluster_task_msg(&ref, CL_MAP, count, in_size, out_size,
-                                                 (const char *)in + first * in_size,
-                                                 count * in_size, &ts[c]->len, &rc);
+            ts[c]->msg = mproc__cluster_task_msg(
+                &ref,
+                &(cl_task_hdr){.kind = CL_MAP,
+                               .count = count,
+                               .in_size = in_size,
+                               .out_size = out_size,
+                               .call = call,
+                               .timeout_ms = time_limit(p, o.timeout_ms),
+                               .local = p->local},
+                (const char *)in + first * in_size, count * in_size, &ts[c]->len, &rc);
     }
     if (!rc) {
         (void)mproc__future_set_running(f, 0); /* a map is not cancelled (its out is written) */
@@ -659,6 +710,56 @@ static int be_map_async(void *ctx, mproc_map_fn fn, const void *in, size_t n, si
 }
 MPROC__ANALYZER_ON
 
+static int be_map_chunk(void *ctx, uint32_t call, mproc_any_fn fn, const void *in, size_t count,
+                        size_t in_size, size_t out_size, int timeout_ms, pool_task_hook hook,
+                        void *ud, uint64_t seq)
+{
+    cpool *p = ctx;
+    if (count && out_size > ((size_t)INT_MAX - sizeof(cl_result_hdr) - 4096) / count)
+        return MPROC_EMSGSIZE; /* the outputs would not come back in one message */
+    cl_fn ref;
+    int rc = mproc__cluster_fn_make((const void *)fn, &ref);
+    if (rc) return rc;
+    ctask *t = calloc(1, sizeof *t);
+    if (!t) return MPROC_ENOMEM;
+    *t = (ctask){.hook = hook, .ud = ud, .seq = seq, .count = count};
+    cl_task_hdr h = {.kind = CL_MAP,
+                     .count = count,
+                     .in_size = in_size,
+                     .out_size = out_size,
+                     .call = call,
+                     .timeout_ms = time_limit(p, timeout_ms),
+                     .local = p->local};
+    if (!(t->msg = mproc__cluster_task_msg(&ref, &h, in, count * in_size, &t->len, &rc))) {
+        free(t);
+        return rc;
+    }
+    MPROC__LOCK(&mu);
+    rc = state_error_locked(p);
+    if (rc && running && !stopping && p->state == P_CLOSED && p->holds > 0) rc = 0; /* held */
+    if (!rc) {
+        queue_locked(t, p);
+        pthread_cond_signal(&wake_cv);
+    }
+    MPROC__UNLOCK(&mu);
+    if (rc) {
+        free(t->msg);
+        free(t);
+    }
+    return rc;
+}
+
+static int be_hold(void *ctx, int delta)
+{
+    cpool *p = ctx;
+    MPROC__LOCK(&mu);
+    int rc = delta > 0 ? state_error_locked(p) : 0;
+    if (!rc) p->holds += delta > 0 ? 1 : -1;
+    if (p->holds == 0) pthread_cond_broadcast(&done_cv);
+    MPROC__UNLOCK(&mu);
+    return rc;
+}
+
 static int be_close(void *ctx)
 {
     cpool *p = ctx;
@@ -674,12 +775,17 @@ static int be_terminate(void *ctx)
     mproc__list l;
     mproc__list_init(&l);
     mproc_future **fs = NULL;
-    size_t nfs = 0;
+    hook_rec *hs = NULL;
+    size_t nfs = 0, nhs = 0;
     MPROC__LOCK(&mu);
-    terminate_locked(p, &l, &fs, &nfs);
+    terminate_locked(p, &l, &fs, &nfs, &hs, &nhs);
     MPROC__UNLOCK(&mu);
     end_list(&l, MPROC_ESHUTDOWN, "the pool was terminated");
     fail_all(fs, nfs, "the pool was terminated");
+    for (size_t i = 0; i < nhs; i++)
+        hs[i].hook(hs[i].ud, hs[i].seq, hs[i].count, MPROC_ESHUTDOWN, NULL, 0,
+                   "the pool was terminated", 0);
+    free(hs);
     return 0;
 }
 
@@ -691,7 +797,7 @@ static int be_join(void *ctx, int timeout_ms)
     if (rc) return rc;
     MPROC__LOCK(&mu);
     if (p->state == P_OPEN && running && !stopping) rc = MPROC_EBADSTATE;
-    while (!rc && p->unfinished)
+    while (!rc && (p->unfinished || (p->holds && p->state == P_CLOSED && running && !stopping)))
         if (mproc__thread_cond_wait(&done_cv, &mu, &dl) == MPROC_ETIMEDOUT) rc = MPROC_ETIMEDOUT;
     MPROC__UNLOCK(&mu);
     return rc;
@@ -723,6 +829,8 @@ static void be_free(void *ctx)
 static const mproc__pool_backend ops = {
     .apply_async = be_apply_async,
     .map_async = be_map_async,
+    .map_chunk = be_map_chunk,
+    .hold = be_hold,
     .close = be_close,
     .terminate = be_terminate,
     .join = be_join,
@@ -730,11 +838,19 @@ static const mproc__pool_backend ops = {
     .free = be_free,
 };
 
-int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers)
+int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers, uint32_t local, int depth,
+                                 int task_timeout_ms)
 {
     cpool *p = calloc(1, sizeof *p);
     if (!p) return MPROC_ENOMEM;
-    *p = (cpool){.state = P_OPEN, .nworkers = nworkers, .refs = 1};
+    size_t per = local == 0 ? 1 : local == CL_LOCAL_CPUS ? (size_t)mproc_cpu_count() : local;
+    *p = (cpool){.state = P_OPEN,
+                 .nworkers = nworkers,
+                 .refs = 1,
+                 .local = local,
+                 .depth = depth,
+                 .width = (size_t)nworkers * per,
+                 .task_timeout_ms = task_timeout_ms};
     int rc = mproc__pool_new_backend(out, &ops, p);
     if (rc) {
         free(p);
@@ -742,6 +858,7 @@ int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers)
     }
     MPROC__LOCK(&mu);
     mproc__list_insert_tail(&pools, &p->node);
+    if (depth > max_depth) max_depth = depth;
     MPROC__UNLOCK(&mu);
     return 0;
 }

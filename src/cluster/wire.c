@@ -65,9 +65,8 @@ void *mproc__cluster_fn_resolve(const char *path, uint32_t pathlen, uint64_t off
     return (void *)((uintptr_t)lm->l_addr + (uintptr_t)off); /* the handle is kept */
 }
 
-void *mproc__cluster_task_msg(const cl_fn *fn, uint32_t kind, uint64_t count, uint64_t in_size,
-                              uint64_t out_size, const void *payload, size_t plen, size_t *len,
-                              int *rc)
+void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *hdr, const void *payload,
+                              size_t plen, size_t *len, int *rc)
 {
     size_t total = sizeof(cl_task_hdr) + fn->pathlen;
     if (plen > (size_t)INT_MAX - total) {
@@ -80,12 +79,10 @@ void *mproc__cluster_task_msg(const cl_fn *fn, uint32_t kind, uint64_t count, ui
         *rc = MPROC_ENOMEM;
         return NULL;
     }
-    cl_task_hdr h = {.kind = kind,
-                     .pathlen = fn->pathlen,
-                     .off = fn->off,
-                     .count = count,
-                     .in_size = in_size,
-                     .out_size = out_size};
+    cl_task_hdr h = *hdr;
+    h.pathlen = fn->pathlen;
+    h.off = fn->off;
+    h.pad = 0;
     memcpy(m, &h, sizeof h);
     memcpy(m + sizeof h, fn->path, fn->pathlen);
     if (plen) memcpy(m + sizeof h + fn->pathlen, payload, plen);

@@ -67,8 +67,9 @@ static void run_task(MPI_Comm comm, const char *m, size_t n)
         ok = h.in_size <= SIZE_MAX &&
              (h.count == 0 ||
               (h.in_size <= plen / h.count && h.out_size <= SIZE_MAX / 2 / h.count)) &&
-             h.count * h.in_size == plen;
-    if (!ok || (h.kind != CL_APPLY && h.kind != CL_MAP)) {
+             h.count * h.in_size == plen && h.call <= MPROC_MAP_F64_F64 &&
+             (h.call == MPROC_MAP_BYTES || (h.in_size == 8 && h.out_size == 8));
+    if (!ok || h.timeout_ms < 0 || (h.kind != CL_APPLY && h.kind != CL_MAP && h.kind != CL_VALUE)) {
         send_result(comm, h.id, MPROC_EPROTO, "a malformed task message", NULL, 0);
         return;
     }
@@ -78,22 +79,34 @@ static void run_task(MPI_Comm comm, const char *m, size_t n)
                     NULL, 0);
         return;
     }
+    if (h.local || h.timeout_ms) { /* in a local pool (rank.c) */
+        mproc__cluster_rank_submit(comm, &h, fn, payload, plen);
+        return;
+    }
     char *msg = NULL;
-    if (h.kind == CL_APPLY) {
+    if (h.kind != CL_MAP) {
         mproc_result res;
-        int rc = mproc__task_run((mproc_task_fn)fn, payload, plen, &res, &msg);
+        int rc = h.kind == CL_APPLY
+                     ? mproc__task_run((mproc_task_fn)fn, payload, plen, &res, &msg)
+                     : mproc__value_task_run((mproc_value_task_fn)fn, payload, plen, &res, &msg);
         send_result(comm, h.id, rc, msg, res.buf, res.len);
         free(res.buf);
     } else {
         size_t olen = (size_t)(h.count * h.out_size);
         char *out = malloc(olen ? olen : 1);
-        int rc = out ? mproc__task_run_map(fn, MPROC_MAP_BYTES, payload, out, (size_t)h.count,
+        int rc = out ? mproc__task_run_map(fn, h.call, payload, out, (size_t)h.count,
                                            (size_t)h.in_size, (size_t)h.out_size, &msg)
                      : MPROC_ENOMEM;
         send_result(comm, h.id, rc, msg, out, olen);
         free(out);
     }
     free(msg);
+}
+
+void mproc__cluster_send_result(MPI_Comm comm, uint64_t id, int rc, const char *msg,
+                                const void *res, size_t len)
+{
+    send_result(comm, id, rc, msg, res, len);
 }
 
 /* Sleeps a little more each time no message has come, up to 1 ms. */
@@ -134,6 +147,7 @@ static bool serve(MPI_Comm comm)
     for (;;) {
         int flag = 0;
         MPI_Status st;
+        bool answered = mproc__cluster_rank_poll(comm); /* local pools' tasks */
         MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &st);
         if (!flag) {
             struct timespec now;
@@ -146,7 +160,10 @@ static bool serve(MPI_Comm comm)
                     _exit(1);
                 }
             }
-            idle_wait(&idle);
+            if (answered)
+                idle = 0;
+            else
+                idle_wait(&idle);
             continue;
         }
         idle = 0;
@@ -163,6 +180,7 @@ static bool serve(MPI_Comm comm)
         if (st.MPI_TAG == CL_TAG_TASK) run_task(comm, m, (size_t)n);
         free(m);
     }
+    mproc__cluster_rank_stop();
     MPI_Comm_free(&comm);
     if (root_pidfd >= 0) close(root_pidfd);
     root_pidfd = -1;
@@ -566,9 +584,9 @@ int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     mproc_pool_opts o = opts ? *opts : (mproc_pool_opts){0};
     if (o.processes < 0 || (o.initargs_len && !o.initargs) || o.task_timeout_ms < 0)
         return MPROC_EINVAL;
-    if (o.initializer || o.initargs || o.maxtasksperchild || o.context || o.task_timeout_ms) {
-        mproc_log(MPROC_LOG_ERROR, "cluster: initializer, maxtasksperchild, context and "
-                                   "task_timeout_ms are not yet supported on a cluster pool");
+    if (o.initializer || o.initargs || o.maxtasksperchild || o.context) {
+        mproc_log(MPROC_LOG_ERROR, "cluster: initializer, maxtasksperchild and context are not "
+                                   "yet supported on a cluster pool");
         return MPROC_ENOSYS;
     }
     if (!mproc_cluster_active()) return MPROC_EBADSTATE;
@@ -582,7 +600,8 @@ int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
         mproc_log(MPROC_LOG_ERROR, "cluster: %d worker ranks asked for, %d exist", o.processes, n);
         return MPROC_EINVAL;
     }
-    return mproc__cluster_root_pool_new(out, o.processes ? o.processes : n);
+    return mproc__cluster_root_pool_new(out, o.processes ? o.processes : n, 0, CL_DEPTH,
+                                        o.task_timeout_ms);
 }
 
 int mproc_cluster_shutdown(void)

@@ -9,15 +9,30 @@
 #define MPROC_INTERNAL_POOL_BACKEND_H
 
 #include "base/base.h"
+#include "pool/pool.h"
 #include "mproc/pool.h"
 
 typedef struct mproc__pool_backend {
     /* The arguments are checked by the pool (non-NULL pool, fn, out;
      * payload sizes) before these run. */
-    int (*apply_async)(void *ctx, mproc_task_fn fn, const void *arg, size_t arglen,
+    /* kind: KIND_APPLY (fn is an mproc_task_fn, arg its bytes) or
+     * KIND_VALUE (an mproc_value_task_fn, arg the encoded value). */
+    int (*apply_async)(void *ctx, uint32_t kind, const void *fn, const void *arg, size_t arglen,
                        const mproc_task_opts *opts, mproc_future **out);
-    int (*map_async)(void *ctx, mproc_map_fn fn, const void *in, size_t n, size_t in_size,
-                     void *out, size_t out_size, const mproc_map_opts *opts, mproc_future **fut);
+    /* call: how fn is called (mproc_map_kind; the sizes fit it). */
+    int (*map_async)(void *ctx, uint32_t call, mproc_any_fn fn, const void *in, size_t n,
+                     size_t in_size, void *out, size_t out_size, const mproc_map_opts *opts,
+                     mproc_future **fut);
+    /* imap's chunks: count items of in_size bytes from in (copied before
+     * it returns), ended through hook(ud, seq, count, ...) instead of a
+     * future (no lock of the pool held); timeout_ms as mproc_imap_opts's.
+     * Accepted after close while the pool is held. */
+    int (*map_chunk)(void *ctx, uint32_t call, mproc_any_fn fn, const void *in, size_t count,
+                     size_t in_size, size_t out_size, int timeout_ms, pool_task_hook hook, void *ud,
+                     uint64_t seq);
+    /* mproc__pool_hold (delta 1: MPROC_ESHUTDOWN unless open) and
+     * mproc__pool_unhold (delta -1): see pool/pool.h. */
+    int (*hold)(void *ctx, int delta);
     int (*close)(void *ctx);
     int (*terminate)(void *ctx);
     int (*join)(void *ctx, int timeout_ms);

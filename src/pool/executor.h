@@ -39,5 +39,10 @@ static inline bool mproc__executor_owned(const mproc_executor *ex)
 
 int mproc__executor_thread_new(mproc_executor **out, const mproc_executor_opts *opts);
 int mproc__executor_process_new(mproc_executor **out, const mproc_executor_opts *opts);
+/* A process executor over a ready pool (taken over: the executor frees
+ * it), for the cluster's executor, whose pool runs on MPI ranks. workers:
+ * what the executor reports as its size. Errors: MPROC_EINVAL,
+ * MPROC_ENOMEM (then the pool is not taken). */
+int mproc__executor_process_wrap(mproc_executor **out, mproc_pool *pool, int workers);
 
 #endif

@@ -168,3 +168,18 @@ int mproc__executor_process_new(mproc_executor **out, const mproc_executor_opts 
     *out = &x->base;
     return 0;
 }
+
+int mproc__executor_process_wrap(mproc_executor **out, mproc_pool *pool, int workers)
+{
+    if (!out || !pool || workers < 1) return MPROC_EINVAL;
+    pexec *x = calloc(1, sizeof *x);
+    if (!x) return MPROC_ENOMEM;
+    x->base.ops = &process_ops;
+    x->base.workers = workers;
+    x->base.owner = mproc__self_pid();
+    x->pool = pool;
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_mutex_init(&x->join_mu, NULL);
+    *out = &x->base;
+    return 0;
+}

@@ -235,6 +235,8 @@ int mproc__pool_stop(mproc_pool *pool, int sig, int grace_ms, const char *why)
 {
     if (!pool || (sig != SIGTERM && sig != SIGKILL) || grace_ms < 0) return MPROC_EINVAL;
     if (!pool_owned(pool)) return MPROC_ECHILD;
+    /* Workers elsewhere cannot be signalled from here: their tasks fail. */
+    if (pool->backend) return pool->backend->terminate(pool->backend_ctx);
     MPROC__LOCK(&pool->mu);
     pool->state = ST_TERMINATED;
     mproc__list all;

@@ -191,8 +191,7 @@ static int map_async_call(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn
     if (!mproc__pool_owned(pool)) return MPROC_ECHILD;
     void *ctx;
     const mproc__pool_backend *be = mproc__pool_backend_of(pool, &ctx);
-    if (be && call != MPROC_MAP_BYTES) return MPROC_ENOSYS; /* typed maps: not yet there */
-    if (be) return be->map_async(ctx, (mproc_map_fn)fn, in, n, in_size, out, out_size, &o, fut);
+    if (be) return be->map_async(ctx, (uint32_t)call, fn, in, n, in_size, out, out_size, &o, fut);
     mproc__fnref ref;
     int rc = mproc__fnref_make((const void *)fn, &ref);
     if (rc) return rc;
@@ -358,6 +357,7 @@ struct mproc_imap {
     pthread_cond_t cv;
     mproc_pool *pool;
     mproc__fnref fn;
+    mproc_any_fn raw_fn; /* for a pool of another kind (pool/backend.h) */
     uint32_t call;
     size_t in_size, out_size, chunksize, max_inflight;
     bool unordered;
@@ -447,10 +447,6 @@ static int imap_make(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn, siz
         free(src);
         return MPROC_ECHILD;
     }
-    if (mproc__pool_backend_of(pool, NULL)) { /* not yet on other kinds of pool */
-        free(src);
-        return MPROC_ENOSYS;
-    }
     mproc_imap *it = calloc(1, sizeof *it);
     if (!it) {
         free(src);
@@ -458,6 +454,7 @@ static int imap_make(mproc_pool *pool, mproc_map_kind call, mproc_any_fn fn, siz
     }
     it->src = src;
     it->call = (uint32_t)call;
+    it->raw_fn = fn;
     int rc = mproc__fnref_make((const void *)fn, &it->fn);
     if (rc) {
         free(it->src);
@@ -597,12 +594,21 @@ static void top_up_locked(mproc_imap *it)
         it->produced += k;
         it->inflight += k;
         it->refs++;
-        void *m =
-            chunk_msg(false, it->fn, it->call, it->inbuf, NULL, k, it->in_size, it->out_size, &len);
         MPROC__UNLOCK(&it->mu);
-        int rc = m ? mproc__pool_submit_hook(it->pool, m, len, it->timeout_ms, imap_chunk_done,
+        /* Unlocked: fn, call, the sizes and inbuf are this producer's. */
+        void *ctx;
+        const mproc__pool_backend *be = mproc__pool_backend_of(it->pool, &ctx);
+        int rc;
+        if (be) {
+            rc = be->map_chunk(ctx, it->call, it->raw_fn, it->inbuf, k, it->in_size, it->out_size,
+                               it->timeout_ms, imap_chunk_done, it, seq);
+        } else {
+            void *m = chunk_msg(false, it->fn, it->call, it->inbuf, NULL, k, it->in_size,
+                                it->out_size, &len);
+            rc = m ? mproc__pool_submit_hook(it->pool, m, len, it->timeout_ms, imap_chunk_done,
                                              NULL, it, seq, k)
                    : MPROC_ENOMEM;
+        }
         if (rc) imap_chunk_done(it, seq, k, rc, NULL, 0, NULL, 0);
         MPROC__LOCK(&it->mu);
     }

@@ -117,6 +117,7 @@ bool mproc__pool_owned(const mproc_pool *pool)
 
 int mproc__pool_hold(mproc_pool *pool)
 {
+    if (pool->backend) return pool->backend->hold(pool->backend_ctx, 1);
     MPROC__LOCK(&pool->mu);
     int rc = state_error(pool);
     if (!rc) pool->holds++;
@@ -126,6 +127,10 @@ int mproc__pool_hold(mproc_pool *pool)
 
 void mproc__pool_unhold(mproc_pool *pool)
 {
+    if (pool->backend) {
+        (void)pool->backend->hold(pool->backend_ctx, -1);
+        return;
+    }
     MPROC__LOCK(&pool->mu);
     if (--pool->holds == 0) {
         mproc__pool_send_stops_locked(pool);
@@ -177,7 +182,8 @@ int mproc_pool_apply_async(mproc_pool *pool, mproc_task_fn fn, const void *arg, 
         if (!fn || !out || (!arg && arglen) || (opts && opts->timeout_ms < MPROC_FOREVER))
             return MPROC_EINVAL;
         if (!pool_owned(pool)) return MPROC_ECHILD;
-        return pool->backend->apply_async(pool->backend_ctx, fn, arg, arglen, opts, out);
+        return pool->backend->apply_async(pool->backend_ctx, KIND_APPLY, (const void *)fn, arg,
+                                          arglen, opts, out);
     }
     return submit_future(pool, KIND_APPLY, (const void *)fn, arg, arglen, opts, out);
 }
@@ -186,14 +192,19 @@ int mproc_pool_apply_value_async(mproc_pool *pool, mproc_value_task_fn fn, const
                                  const mproc_task_opts *opts, mproc_future **out)
 {
     if (pool && !pool_owned(pool)) return MPROC_ECHILD;
-    if (pool && pool->backend) return MPROC_ENOSYS; /* not yet on other kinds of pool */
+    if (pool && pool->backend && (!fn || !out || (opts && opts->timeout_ms < MPROC_FOREVER)))
+        return MPROC_EINVAL;
     void *buf = NULL;
     size_t len = 0;
     mproc_value *nil = arg ? NULL : mproc_value_nil();
     int rc = mproc_value_encode(arg ? arg : nil, &buf, &len);
     mproc_value_free(nil);
     if (rc) return rc;
-    rc = submit_future(pool, KIND_VALUE, (const void *)fn, buf, len, opts, out);
+    if (pool && pool->backend)
+        rc = pool->backend->apply_async(pool->backend_ctx, KIND_VALUE, (const void *)fn, buf, len,
+                                        opts, out);
+    else
+        rc = submit_future(pool, KIND_VALUE, (const void *)fn, buf, len, opts, out);
     free(buf);
     return rc;
 }
