@@ -167,7 +167,8 @@ def cluster_launcher(build):
 
 def bind_flags(mpiexec):
     """The launcher's flags that bind each rank to a core of its own (the
-    MPI ping-pong floor: two busy-polling ranks must not share a CPU)."""
+    MPI ping-pong floor, and the rows whose ranks fit the CPUs: two
+    busy-polling ranks must not share a CPU)."""
     name = os.path.basename(mpiexec)
     if "openmpi" in name or "orterun" in name:
         return ["--bind-to", "core"]
@@ -184,7 +185,10 @@ def mpi4py_launcher():
     for py in dict.fromkeys(("/usr/bin/python3", sys.executable)):
         if not os.access(py, os.X_OK):
             continue
-        r = subprocess.run([py, "-c", probe], capture_output=True, text=True, timeout=60)
+        try:
+            r = subprocess.run([py, "-c", probe], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
         if r.returncode != 0:
             continue
         if "Open MPI" in r.stdout:
@@ -237,7 +241,12 @@ def cluster_rows(build, runners, rows, line):
     results, failed = [], False
     for name, unit, better, ranks, floor, peers in rows:
         res = {"name": name, "unit": unit, "better": better}
-        res["mproc"], bad = measure(mpiexec + [str(ranks)] + preflags + [bench_cluster], name)
+        # Bound to a core each when the ranks fit the CPUs, as the floor and
+        # as Open MPI (the mpi4py peer's launcher) does by default for
+        # 2 ranks: unbound, busy ranks now and then share a CPU.
+        bind = bind_flags(mpiexec[0]) if ranks <= len(os.sched_getaffinity(0)) else []
+        res["mproc"], bad = measure(mpiexec + [str(ranks)] + preflags + bind + [bench_cluster],
+                                    name)
         failed |= bad
         res["python"] = None
         res["floor"] = other(floor, name)
