@@ -213,6 +213,7 @@ def cluster_rows(build, runners, rows, line):
     bench_cluster = find_binary(build, "bench_cluster")
     cluster_floor = find_binary(build, "bench_cluster_floor")
     py4, why4 = mpi4py_launcher()
+    ncpus = len(CPUS) if CPUS else len(os.sched_getaffinity(0))  # the runs' CPUs
 
     def other(spec, row):
         """The figure of a floor or peer spec, measured once per run."""
@@ -221,7 +222,8 @@ def cluster_rows(build, runners, rows, line):
         if spec not in cache:
             kind = spec[0]
             if kind == "cluster_floor":
-                cmd = mpiexec + ["2"] + preflags + bind_flags(mpiexec[0]) + [cluster_floor]
+                bind = bind_flags(mpiexec[0]) if 2 <= ncpus else []
+                cmd = mpiexec + ["2"] + preflags + bind + [cluster_floor]
                 cmd = cmd if cluster_floor else None
                 cache[spec] = measure(cmd, row, label=f"{row} floor")[0]
             elif kind == "mproc":
@@ -244,7 +246,7 @@ def cluster_rows(build, runners, rows, line):
         # Bound to a core each when the ranks fit the CPUs, as the floor and
         # as Open MPI (the mpi4py peer's launcher) does by default for
         # 2 ranks: unbound, busy ranks now and then share a CPU.
-        bind = bind_flags(mpiexec[0]) if ranks <= len(os.sched_getaffinity(0)) else []
+        bind = bind_flags(mpiexec[0]) if ranks <= ncpus else []
         res["mproc"], bad = measure(mpiexec + [str(ranks)] + preflags + bind + [bench_cluster],
                                     name)
         failed |= bad
