@@ -113,7 +113,7 @@ static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, p
             rc = MPROC_EPROTO;
             msg = "a rank sent a map chunk's outputs of the wrong size";
         }
-        if (rc == 0 && !m->dead && len) memcpy(m->out + t->first * m->out_size, res, len);
+        if (rc == 0 && !m->dead && len && res) memcpy(m->out + t->first * m->out_size, res, len);
         if (rc && !m->rc) {
             m->rc = rc;
             m->msg = msg ? strdup(msg) : NULL;
