@@ -17,11 +17,17 @@ not queue.mpmc) run on different CPUs, in every runner and peer alike (see
 bench_pin_apart): a wake-up that crosses CPUs costs far more on some
 machines, so the pipe peer of the queue rows can be well below the
 (unpinned) pipe.throughput rows.
-Exits 1 if a bench_mproc run failed (as opposed to an unsupported row).
+Rows cluster.* (when the cluster layer was built: BUILD_DIR/bench/
+bench_cluster.cfg names its launcher) run bench_cluster under mpiexec with
+each row's number of ranks; their floor and peers are other runs (see
+CLUSTER_ROWS), the mpi4py peer under the launcher of mpi4py's own MPI.
+Exits 1 if a bench_mproc (or bench_cluster) run failed (as opposed to an
+unsupported row).
 """
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +76,21 @@ ROWS = [
     ("manager.start_shutdown", "ms", "lower"),
 ]
 
+# The cluster.* rows (BENCH.md): (name, unit, better, ranks, floor, peers).
+# ranks: mpiexec -n for bench_cluster (rank 0 runs the row, the others
+# serve); floor and each peer: ("cluster_floor",) a raw MPI ping-pong
+# (bench_cluster_floor, 2 ranks), ("mproc", ROW) / ("floor", ROW, PEER)
+# another row's figure, ("mpi4py", RANKS) mpi4py.futures doing the same
+# (py_mpi4py.py). Measured once per run where rows share them.
+SEQUENTIAL = ("floor", "pool.map.cpu_bound", "sequential")
+CLUSTER_ROWS = [
+    ("cluster.apply.rtt", "us", "lower", 2, ("cluster_floor",), {"mpi4py": ("mpi4py", 2)}),
+    ("cluster.submit.pipelined", "us", "lower", 3, None, {"mpi4py": ("mpi4py", 3)}),
+    ("cluster.map.cpu_bound", "s", "lower", 3, ("mproc", "pool.map.cpu_bound"),
+     {"pool.map.cpu_bound": ("mproc", "pool.map.cpu_bound"), "sequential": SEQUENTIAL}),
+] + [(f"cluster.map.scaling.{n}", "s", "lower", n + 1, SEQUENTIAL, {"sequential": SEQUENTIAL})
+     for n in (1, 2, 4)]
+
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 TIMEOUT = 30 if QUICK else 120  # seconds per run
 UNSUPPORTED = 2  # exit status of a runner for a row it does not support
@@ -84,13 +105,15 @@ def find_binary(build, name):
     return None
 
 
-def measure(cmd, row, peer=None):
-    """Runs cmd + [row] (+ [peer]); returns (figure or None, failed)."""
+def measure(cmd, row, peer=None, label=None):
+    """Runs cmd + [row] (+ [peer]); returns (figure or None, failed).
+    label: how messages name the run (default: the row and peer)."""
     if cmd is None:
         return None, False
     args = cmd + [row] + ([peer] if peer else [])
     if peer:
         row = f"{row} {peer}"
+    row = label or row
     pin = (lambda: os.sched_setaffinity(0, CPUS)) if CPUS else None
     # A session of its own, so a timeout can kill the run's children too.
     r = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -129,6 +152,117 @@ def fmt(v, suffix=""):
     return "null" if v is None else f"{v:.4g}{suffix}"
 
 
+def cluster_launcher(build):
+    """[mpiexec, -n] + flags for bench_cluster, from bench_cluster.cfg
+    (written by CMake when the cluster layer is built), or None."""
+    path = os.path.join(build, "bench", "bench_cluster.cfg")
+    if not os.path.exists(path) or find_binary(build, "bench_cluster") is None:
+        return None
+    with open(path) as f:
+        cfg = json.load(f)
+    if not cfg.get("mpiexec"):
+        return None
+    return [cfg["mpiexec"], cfg.get("numproc_flag") or "-n"], cfg.get("preflags") or []
+
+
+def bind_flags(mpiexec):
+    """The launcher's flags that bind each rank to a core of its own (the
+    MPI ping-pong floor, and the rows whose ranks fit the CPUs: two
+    busy-polling ranks must not share a CPU)."""
+    name = os.path.basename(mpiexec)
+    if "openmpi" in name or "orterun" in name:
+        return ["--bind-to", "core"]
+    if "mpich" in name or "hydra" in name:
+        return ["-bind-to", "core"]
+    return []
+
+
+def mpi4py_launcher():
+    """(python, [mpiexec], flags) for the mpi4py peer, with the launcher of
+    the MPI that mpi4py was built with (Debian's: Open MPI), or (None, why)."""
+    probe = ("import mpi4py; mpi4py.rc.initialize = False; from mpi4py import MPI; "
+             "print(MPI.Get_library_version())")
+    for py in dict.fromkeys(("/usr/bin/python3", sys.executable)):
+        if not os.access(py, os.X_OK):
+            continue
+        try:
+            r = subprocess.run([py, "-c", probe], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if r.returncode != 0:
+            continue
+        if "Open MPI" in r.stdout:
+            exe, flags = shutil.which("mpiexec.openmpi"), ["--allow-run-as-root", "--oversubscribe"]
+        elif "MPICH" in r.stdout:
+            exe, flags = shutil.which("mpiexec.mpich"), []
+        else:
+            return None, f"mpi4py's MPI is neither Open MPI nor MPICH: {r.stdout.strip()[:60]}"
+        if exe is None:
+            return None, "no mpiexec for mpi4py's MPI"
+        return (py, [exe, "-n"], flags), None
+    return None, "no python3 with mpi4py (Debian: python3-mpi4py)"
+
+
+def cluster_rows(build, runners, rows, line):
+    """Measures and prints the cluster.* rows; returns (results, failed)."""
+    launch = cluster_launcher(build)
+    if launch is None:
+        print("  cluster.*: skipped, the cluster layer was not built (no MPI)", file=sys.stderr)
+        return [], False
+    (mpiexec, preflags), cache = launch, {}
+    bench_cluster = find_binary(build, "bench_cluster")
+    cluster_floor = find_binary(build, "bench_cluster_floor")
+    py4, why4 = mpi4py_launcher()
+    ncpus = len(CPUS) if CPUS else len(os.sched_getaffinity(0))  # the runs' CPUs
+
+    def other(spec, row):
+        """The figure of a floor or peer spec, measured once per run."""
+        if spec is None:
+            return None
+        if spec not in cache:
+            kind = spec[0]
+            if kind == "cluster_floor":
+                bind = bind_flags(mpiexec[0]) if 2 <= ncpus else []
+                cmd = mpiexec + ["2"] + preflags + bind + [cluster_floor]
+                cmd = cmd if cluster_floor else None
+                cache[spec] = measure(cmd, row, label=f"{row} floor")[0]
+            elif kind == "mproc":
+                cache[spec] = measure(runners["mproc"], spec[1])[0]
+            elif kind == "floor":
+                cache[spec] = measure(runners["floor"], spec[1], spec[2])[0]
+            elif kind == "mpi4py" and py4 is None:
+                print(f"  {row} mpi4py: null: {why4}", file=sys.stderr)
+                cache[spec] = None
+            elif kind == "mpi4py":
+                py, exe, flags = py4
+                cmd = exe + [str(spec[1])] + flags + [py, "-m", "mpi4py.futures",
+                                                      os.path.join(HERE, "py_mpi4py.py")]
+                cache[spec] = measure(cmd, row, label=f"{row} mpi4py")[0]
+        return cache[spec]
+
+    results, failed = [], False
+    for name, unit, better, ranks, floor, peers in rows:
+        res = {"name": name, "unit": unit, "better": better}
+        # Bound to a core each when the ranks fit the CPUs, as the floor and
+        # as Open MPI (the mpi4py peer's launcher) does by default for
+        # 2 ranks: unbound, busy ranks now and then share a CPU.
+        bind = bind_flags(mpiexec[0]) if ranks <= ncpus else []
+        res["mproc"], bad = measure(mpiexec + [str(ranks)] + preflags + bind + [bench_cluster],
+                                    name)
+        failed |= bad
+        res["python"] = None
+        res["floor"] = other(floor, name)
+        res["peers"] = {p: other(spec, name) for p, spec in peers.items()}
+        results.append(res)
+        print(line.format(name, unit, better, fmt(res["mproc"]), fmt(None), fmt(res["floor"]),
+                          fmt(None, "x"), fmt(ratio(res["mproc"], res["floor"], better), "x")),
+              flush=True)
+        print("  peers:  " + "   ".join(
+            f"{p} {fmt(v)} ({fmt(ratio(res['mproc'], v, better), 'x')})"
+            for p, v in res["peers"].items()), flush=True)
+    return results, failed
+
+
 def main():
     if len(sys.argv) not in (2, 3) or not os.path.isdir(sys.argv[1]):
         print(__doc__.strip(), file=sys.stderr)
@@ -144,7 +278,8 @@ def main():
 
     only = os.environ.get("BENCH_ONLY", "")
     rows = [r for r in ROWS if r[0].startswith(only)]
-    width = max([len(r[0]) for r in rows] + [3])
+    crows = [r for r in CLUSTER_ROWS if r[0].startswith(only)]
+    width = max([len(r[0]) for r in rows + crows] + [3])
     head = ["unit", "better", "mproc", "python", "floor", "vs python", "vs floor"]
     line = "{:<%d}  {:<6}  {:<6}  {:>10}  {:>10}  {:>10}  {:>9}  {:>8}" % width
     print(line.format("row", *head))
@@ -165,6 +300,11 @@ def main():
             print("  peers:  " + "   ".join(
                 f"{p} {fmt(v)} ({fmt(ratio(res['mproc'], v, better), 'x')})"
                 for p, v in res["peers"].items()), flush=True)
+
+    if crows:
+        cres, cfailed = cluster_rows(build, runners, crows, line)
+        results += cres
+        mproc_failed |= cfailed
 
     out = sys.argv[2] if len(sys.argv) == 3 else os.path.join(build, "bench.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

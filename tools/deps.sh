@@ -8,7 +8,7 @@
 # -fanalyzer).
 set -eu
 PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 mpich libmpich-dev"
-[ "${1:-}" = bench ] && PKGS="$PKGS libzmq3-dev"
+[ "${1:-}" = bench ] && PKGS="$PKGS libzmq3-dev python3-mpi4py" # zeromq peer; mpi4py.futures peer
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = tsan ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = openmpi ] && PKGS="$PKGS openmpi-bin libopenmpi-dev"

@@ -135,7 +135,7 @@ static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, p
             rc = MPROC_EPROTO;
             msg = "a rank sent a map chunk's outputs of the wrong size";
         }
-        if (rc == 0 && !m->dead && len) memcpy(m->out + t->first * m->out_size, res, len);
+        if (rc == 0 && !m->dead && len && res) memcpy(m->out + t->first * m->out_size, res, len);
         if (rc && !m->rc) {
             m->rc = rc;
             m->msg = msg ? strdup(msg) : NULL;
@@ -242,18 +242,43 @@ static void receive(MPI_Status *st)
     free(msg);
 }
 
-/* Sleeps a little more each time nothing happens, up to 1 ms. */
-static void backoff(unsigned *idle)
+/* How the thread waits while ranks hold tasks and nothing came (idle: 0
+ * after anything happened). For BACKOFF_SPIN_NS after the last event it
+ * polls MPI again at once, only yielding the CPU, so that a result that
+ * comes soon (a short task) is seen within microseconds. Then it sleeps
+ * between polls, 20 us at first, doubling up to BACKOFF_MAX_NS: a long
+ * task costs little CPU here, and its result waits at most that long (a
+ * rank holds CL_DEPTH tasks, so it does not wait for the root meanwhile).
+ * A sleep is a wait on wake_cv, so a task queued meanwhile is sent at
+ * once; it is not taken when a pending task can be sent now. With no task
+ * held by any rank the thread does not come here: it waits on wake_cv. */
+#define BACKOFF_SPIN_NS 200000LL
+#define BACKOFF_MAX_NS  200000LL
+static void backoff(unsigned *idle, long long *since)
 {
     unsigned k = (*idle)++;
-    if (k < 64) {
+    long long now = mproc_now_ns();
+    if (k == 0) *since = now;
+    if (now - *since < BACKOFF_SPIN_NS) {
+        *idle = 1; /* the sleeps below count from 1 */
         sched_yield();
         return;
     }
-    long ns = 20000L << (k - 64 < 6 ? k - 64 : 6);
-    if (ns > 1000000L) ns = 1000000L;
-    struct timespec ts = {0, ns};
-    nanosleep(&ts, NULL);
+    long long ns = 20000LL << (k - 1 < 8 ? k - 1 : 8);
+    if (ns > BACKOFF_MAX_NS) ns = BACKOFF_MAX_NS;
+    mproc__deadline dl = {.at_ns = now + ns, .forever = false};
+    MPROC__LOCK(&mu);
+    bool sendable = false;
+    int room = 0;
+    for (int r = 1; r < size; r++) room += nheld[r] < CL_DEPTH;
+    if (room)
+        MPROC__LIST_FOREACH (n, &pend)
+            if (pick_locked(MPROC__CONTAINER_OF(n, ctask, node)->pool)) {
+                sendable = true;
+                break;
+            }
+    if (!sendable && !stopping) mproc__thread_cond_wait(&wake_cv, &mu, &dl);
+    MPROC__UNLOCK(&mu);
 }
 
 /* ---- ranks that die --------------------------------------------------------- */
@@ -324,6 +349,7 @@ static void *root_thread(void *arg)
 {
     (void)arg;
     unsigned idle = 0;
+    long long idle_since = 0;
     mproc__deadline forever;
     mproc__deadline_init(&forever, MPROC_FOREVER);
     ctask **batch = NULL;
@@ -368,6 +394,15 @@ static void *root_thread(void *arg)
         }
         if (stopping && mproc__list_empty(&pend) && inflight == 0) break;
         if (nb == 0 && inflight == 0) { /* nothing to send, nothing to wait for */
+            if (idle == 0 || mproc_now_ns() - idle_since < BACKOFF_SPIN_NS) {
+                /* A caller that waits for a result often queues the next
+                 * task at once: look again for a while before sleeping. */
+                if (idle++ == 0) idle_since = mproc_now_ns();
+                MPROC__UNLOCK(&mu);
+                sched_yield();
+                MPROC__LOCK(&mu);
+                continue;
+            }
             mproc__thread_cond_wait(&wake_cv, &mu, &forever);
             idle = 0;
             continue;
@@ -390,7 +425,7 @@ static void *root_thread(void *arg)
         if (any)
             idle = 0;
         else
-            backoff(&idle);
+            backoff(&idle, &idle_since);
         MPROC__LOCK(&mu);
     }
     MPROC__UNLOCK(&mu);

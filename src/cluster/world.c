@@ -109,16 +109,29 @@ void mproc__cluster_send_result(MPI_Comm comm, uint64_t id, int rc, const char *
     send_result(comm, id, rc, msg, res, len);
 }
 
-/* Sleeps a little more each time no message has come, up to 1 ms. */
-static void idle_wait(unsigned *idle)
+/* How a rank waits for its next task (idle: 0 after a message came). For
+ * IDLE_SPIN_NS after the last message it polls again at once, only
+ * yielding the CPU: a rank kept busy by a stream of tasks takes the next
+ * one within microseconds. Then it sleeps between polls, 20 us at first,
+ * doubling up to IDLE_MAX_NS, so that a rank without work costs almost no
+ * CPU and takes a new task within about IDLE_MAX_NS. (A blocking MPI
+ * receive would not do: MPICH and Open MPI busy-poll in it, a core per
+ * idle rank.) */
+#define IDLE_SPIN_NS 2000000LL
+#define IDLE_MAX_NS  1000000LL
+static void idle_wait(unsigned *idle, long long *since)
 {
     unsigned k = (*idle)++;
-    if (k < 64) {
+    long long now = mproc_now_ns();
+    if (k == 0) *since = now;
+    if (now - *since < IDLE_SPIN_NS) {
+        *idle = 1; /* the sleeps below count from 1 */
         sched_yield();
         return;
     }
-    long ns = 20000L << (k - 64 < 6 ? k - 64 : 6);
-    struct timespec ts = {0, ns > 1000000L ? 1000000L : ns};
+    long long ns = 20000LL << (k - 1 < 6 ? k - 1 : 6);
+    if (ns > IDLE_MAX_NS) ns = IDLE_MAX_NS;
+    struct timespec ts = {0, (long)ns};
     nanosleep(&ts, NULL);
 }
 
@@ -144,6 +157,7 @@ static bool serve(MPI_Comm comm)
     unsigned idle = 0;
     struct timespec last;
     clock_gettime(CLOCK_MONOTONIC, &last);
+    long long idle_since = 0;
     for (;;) {
         int flag = 0;
         MPI_Status st;
@@ -163,7 +177,7 @@ static bool serve(MPI_Comm comm)
             if (answered)
                 idle = 0;
             else
-                idle_wait(&idle);
+                idle_wait(&idle, &idle_since);
             continue;
         }
         idle = 0;

@@ -1,0 +1,217 @@
+/* bench_cluster: mproc's figures for the cluster.* rows (BENCH.md): the
+ * process pool's calls over MPI ranks (mproc/cluster.h), in world mode.
+ * Usage: mpiexec -n RANKS bench_cluster ROW; rank 0 prints the figure, the
+ * other ranks serve. bench/run.py chooses RANKS per row (bench_cluster.cfg
+ * names the launcher): 2 for cluster.apply.rtt (one worker rank), 3 for
+ * cluster.submit.pipelined and cluster.map.cpu_bound (two, as the process
+ * pool's rows have two workers), N + 1 for cluster.map.scaling.N. A row
+ * run with another number of worker ranks fails. */
+#include "bench_primes.h"
+#include "bench_util.h"
+
+#include <mproc.h>
+#include <mproc/cluster.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != 0) {                                                                            \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, mproc_err_name(rc_));    \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* A pool over exactly `workers` worker ranks; 0 or -1. */
+static int pool_new(mproc_pool **pool, int workers)
+{
+    if (mproc_cluster_workers() != workers) {
+        fprintf(stderr, "bench_cluster: this row wants %d worker rank(s) (mpiexec -n %d), got %d\n",
+                workers, workers + 1, mproc_cluster_workers());
+        return -1;
+    }
+    mproc_pool_opts opts = {.processes = workers};
+    CHECK(mproc_cluster_pool_new(pool, &opts));
+    return 0;
+}
+
+static int pool_end(mproc_pool *pool)
+{
+    int rc = mproc_pool_close(pool);
+    if (rc == 0) rc = mproc_pool_join(pool, MPROC_FOREVER);
+    mproc_pool_free(pool);
+    CHECK(rc);
+    return 0;
+}
+
+static int noop_task(const void *arg, size_t arglen, mproc_result *res)
+{
+    (void)arg, (void)arglen, (void)res;
+    return 0;
+}
+
+static int apply_wait(mproc_pool *pool)
+{
+    mproc_future *f;
+    CHECK(mproc_pool_apply_async(pool, noop_task, NULL, 0, NULL, &f));
+    int rc = mproc_future_result(f, NULL, NULL, MPROC_FOREVER);
+    mproc_future_free(f);
+    CHECK(rc);
+    return 0;
+}
+
+/* ---- cluster.apply.rtt: one task at a time, one worker rank ------------------ */
+
+static int apply_rtt(long n, double *secs)
+{
+    mproc_pool *pool;
+    if (pool_new(&pool, 1) != 0) return -1;
+    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    double t0 = bench_now();
+    for (long i = 0; i < n && !bad; i++) bad = apply_wait(pool) != 0;
+    *secs = bench_now() - t0;
+    return pool_end(pool) != 0 || bad ? -1 : 0;
+}
+
+/* ---- cluster.submit.pipelined: 10 000 tasks in flight, two worker ranks ------ */
+
+/* As executor.submit.pipelined (bench_mproc_pool.c), with the executor
+ * over the ranks (mpi4py.futures' MPIPoolExecutor): whole batches of
+ * 10 000 (BENCH_QUICK: 1 000), the time of n at the rate measured. */
+static int submit_pipelined(long n, double *secs)
+{
+    long batch = bench_quick() ? 1000 : 10000, nb = (n + batch - 1) / batch;
+    mproc_future **fs = malloc((size_t)batch * sizeof *fs);
+    mproc_pool *probe;
+    mproc_executor *ex = NULL;
+    if (!fs || pool_new(&probe, 2) != 0) { /* checks the ranks */
+        free(fs);
+        return -1;
+    }
+    mproc_pool_free(probe);
+    int rc = mproc_cluster_executor_new(&ex, &(mproc_cluster_pool_opts){.ranks = 2});
+    if (rc != 0) {
+        fprintf(stderr, "mproc_cluster_executor_new: %s\n", mproc_err_name(rc));
+        free(fs);
+        return -1;
+    }
+    int bad = 0;
+    if (mproc_executor_submit(ex, noop_task, NULL, 0, &fs[0]) != 0) bad = 1; /* warm-up */
+    if (!bad) {
+        bad = mproc_future_result(fs[0], NULL, NULL, MPROC_FOREVER) != 0;
+        mproc_future_free(fs[0]);
+    }
+    double t0 = bench_now();
+    for (long b = 0; b < nb && !bad; b++) {
+        long k = 0;
+        rc = 0;
+        for (; k < batch && rc == 0; k++)
+            rc = mproc_executor_submit(ex, noop_task, NULL, 0, &fs[k]);
+        if (rc != 0) {
+            fprintf(stderr, "mproc_executor_submit: %s\n", mproc_err_name(rc));
+            k--;
+            bad = 1;
+        }
+        int wrc = mproc_futures_wait(fs, (size_t)k, MPROC_FOREVER, MPROC_ALL_COMPLETED, NULL);
+        for (long i = 0; i < k; i++) {
+            int r = mproc_future_result(fs[i], NULL, NULL, 0);
+            if (wrc == 0) wrc = r;
+            mproc_future_free(fs[i]);
+        }
+        if (wrc != 0) fprintf(stderr, "a pipelined task: %s\n", mproc_err_name(wrc));
+        bad |= wrc != 0;
+    }
+    *secs = (bench_now() - t0) * (double)n / ((double)nb * (double)batch);
+    free(fs);
+    rc = mproc_executor_shutdown(ex, true, false);
+    mproc_executor_free(ex);
+    return rc != 0 || bad ? -1 : 0;
+}
+
+/* ---- cluster.map.cpu_bound / .scaling.N: the prime check over the ranks ------ */
+
+static int is_prime_item(const void *in, void *out)
+{
+    *(int *)out = bench_is_prime(*(const int64_t *)in);
+    return 0;
+}
+
+/* One op: a map over the range of bench_primes.h, default chunks (as
+ * pool.map.cpu_bound); only the maps are timed, the prime counts are
+ * checked off the clock. */
+static int map_primes(int workers, long n, double *secs)
+{
+    long k = bench_primes_n();
+    int64_t *in = malloc((size_t)k * sizeof *in);
+    int *out = malloc((size_t)k * sizeof *out);
+    mproc_pool *pool;
+    if (!in || !out || pool_new(&pool, workers) != 0) {
+        free(in);
+        free(out);
+        return -1;
+    }
+    for (long i = 0; i < k; i++) in[i] = i;
+    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    double t = 0;
+    for (long i = 0; i < n && !bad; i++) {
+        memset(out, 0xff, (size_t)k * sizeof *out);
+        double t0 = bench_now();
+        int rc =
+            mproc_pool_map(pool, is_prime_item, in, (size_t)k, sizeof *in, out, sizeof *out, NULL);
+        t += bench_now() - t0;
+        if (rc != 0) fprintf(stderr, "mproc_pool_map: %s\n", mproc_err_name(rc));
+        long primes = 0;
+        for (long j = 0; j < k; j++) primes += out[j];
+        if (rc == 0 && primes != bench_primes_count())
+            fprintf(stderr, "map_primes: wrong prime count %ld\n", primes);
+        bad = rc != 0 || primes != bench_primes_count();
+    }
+    *secs = t;
+    free(in);
+    free(out);
+    return pool_end(pool) != 0 || bad ? -1 : 0;
+}
+
+static int map_cpu_bound(long n, double *secs)
+{
+    return map_primes(2, n, secs);
+}
+static int scaling_1(long n, double *secs)
+{
+    return map_primes(1, n, secs);
+}
+static int scaling_2(long n, double *secs)
+{
+    return map_primes(2, n, secs);
+}
+static int scaling_4(long n, double *secs)
+{
+    return map_primes(4, n, secs);
+}
+
+static const bench_row rows[] = {
+    {"cluster.apply.rtt", apply_rtt, BENCH_US, 0},
+    {"cluster.submit.pipelined", submit_pipelined, BENCH_US, 0},
+    {"cluster.map.cpu_bound", map_cpu_bound, BENCH_S, 0},
+    {"cluster.map.scaling.1", scaling_1, BENCH_S, 0},
+    {"cluster.map.scaling.2", scaling_2, BENCH_S, 0},
+    {"cluster.map.scaling.4", scaling_4, BENCH_S, 0},
+};
+
+int main(int argc, char **argv)
+{
+    /* Ranks other than 0 serve tasks in here, then exit. */
+    int rc = mproc_cluster_init(&argc, &argv);
+    if (rc != 0) {
+        fprintf(stderr, "mproc_cluster_init: %s\n", mproc_err_name(rc));
+        return 1;
+    }
+    const bench_table tables[] = {BENCH_TABLE(rows)};
+    int status = bench_main(argc, argv, tables, 1);
+    mproc_cluster_shutdown();
+    return status;
+}
