@@ -1,0 +1,57 @@
+# Installing mproc (docs/install.md): `cmake --install`, GNUInstallDirs
+# paths, DESTDIR honoured. Components, also the Debian packages of
+# `make deb` (CPack, below):
+#   Runtime      libmproc.so.MAJOR                        -> libmproc0
+#   Development  headers, libmproc.so, libmproc.a, mproc.pc,
+#                the CMake package (find_package(mproc))  -> libmproc-dev
+#   Tools        mproc-manager and its man page, mproc(7) -> mproc-tools
+#   Cluster      libmproc_cluster.a (only when MPI was found)
+#                                                         -> libmproc-cluster-dev
+set(MPROC_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mproc)
+
+install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT Development
+        FILES_MATCHING PATTERN "*.h")
+install(TARGETS mproc EXPORT mprocTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Runtime NAMELINK_SKIP)
+install(TARGETS mproc EXPORT mprocTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development NAMELINK_ONLY)
+install(TARGETS mproc_static EXPORT mprocStaticTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development)
+install(TARGETS mproc_manager_tool RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Tools)
+install(EXPORT mprocTargets NAMESPACE mproc:: DESTINATION ${MPROC_CMAKE_DIR} COMPONENT Development)
+install(EXPORT mprocStaticTargets NAMESPACE mproc:: DESTINATION ${MPROC_CMAKE_DIR}
+        COMPONENT Development)
+set(MPROC_COMPONENTS "library (Runtime, Development), mproc-manager (Tools)")
+set(MPROC_HAVE_CLUSTER 0)
+if(TARGET mproc_cluster)
+  set(MPROC_HAVE_CLUSTER 1)
+  # (src/cluster names the source tree's include/ as is: the build's only.)
+  set_target_properties(mproc_cluster PROPERTIES EXPORT_NAME cluster INTERFACE_INCLUDE_DIRECTORIES
+    "$<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/include>;$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>")
+  install(TARGETS mproc_cluster EXPORT mprocClusterTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Cluster)
+  install(EXPORT mprocClusterTargets NAMESPACE mproc:: DESTINATION ${MPROC_CMAKE_DIR}
+          COMPONENT Cluster)
+  string(APPEND MPROC_COMPONENTS ", cluster (Cluster, MPI ${MPI_C_VERSION})")
+else()
+  string(APPEND MPROC_COMPONENTS "; not built: cluster (no MPI)")
+endif()
+set_target_properties(mproc_static PROPERTIES EXPORT_NAME mproc_static)
+message(STATUS "mproc: install components: ${MPROC_COMPONENTS}")
+
+include(CMakePackageConfigHelpers)
+configure_package_config_file(cmake/mprocConfig.cmake.in ${CMAKE_BINARY_DIR}/mprocConfig.cmake
+                              INSTALL_DESTINATION ${MPROC_CMAKE_DIR})
+write_basic_package_version_file(${CMAKE_BINARY_DIR}/mprocConfigVersion.cmake
+                                 COMPATIBILITY SameMajorVersion)
+install(FILES ${CMAKE_BINARY_DIR}/mprocConfig.cmake ${CMAKE_BINARY_DIR}/mprocConfigVersion.cmake
+        DESTINATION ${MPROC_CMAKE_DIR} COMPONENT Development)
+
+# mproc.pc: the shared library by default; `pkg-config --static` adds what
+# libmproc.a needs.
+configure_file(cmake/mproc.pc.in ${CMAKE_BINARY_DIR}/mproc.pc @ONLY)
+install(FILES ${CMAKE_BINARY_DIR}/mproc.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+        COMPONENT Development)
+
+# `make deb`: one .deb per component (cmake/package.cmake).
+include(cmake/package.cmake)
