@@ -15,7 +15,7 @@ FUZZ_TARGETS ?= manager_request conn_frames value_decode auth_server auth_client
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check release asan-check tsan-check analyze inject-check fault fuzz bench format clean
+.PHONY: all deps build demo check release deb asan-check tsan-check analyze inject-check fault fuzz bench format clean
 
 all: build
 
@@ -40,6 +40,19 @@ release: deps
 	  $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(RELEASE_BUILD) -j$(JOBS)
 	@python3 tools/check_test_hooks.py --absent $(RELEASE_BUILD)/libmproc.so $(RELEASE_BUILD)/libmproc.a
+
+# The Debian packages (docs/install.md): libmproc0, libmproc-dev,
+# mproc-tools (and libmproc-cluster-dev with MPI), by CPack from the
+# release build configured for /usr, into $(RELEASE_BUILD); then
+# tools/test_deb.sh installs them with dpkg into a clean prefix, builds and
+# runs a program against them, and runs lintian.
+deb: deps
+	@sh tools/deps.sh deb
+	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DMPROC_TESTING=AUTO \
+	  -DCMAKE_INSTALL_PREFIX=/usr $(CMAKE_ARGS) >/dev/null
+	@$(MAKE) --no-print-directory release
+	@cd $(RELEASE_BUILD) && cpack -G DEB >cpack.log || { cat cpack.log; exit 1; }
+	@sh tools/test_deb.sh $(RELEASE_BUILD) .
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # two programs at a time (the exhaustion test alone).

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages mproc needs to build and test (and, with the
-# argument "bench", the benchmarks' extra peers; with "fuzz" or "tsan",
+# argument "bench", the benchmarks' extra peers; with "deb" or "docs", the
+# packaging and documentation tools; with "fuzz" or "tsan",
 # clang and its sanitizer runtimes (libFuzzer, ThreadSanitizer), only
 # recommended by clang), if any are missing: as root with apt-get,
 # otherwise it prints the command. `make analyze` needs only gcc (12:
@@ -10,6 +11,10 @@ PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 mpich libmp
 [ "${1:-}" = bench ] && PKGS="$PKGS libzmq3-dev"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = tsan ] && PKGS="$PKGS clang libclang-rt-dev"
+# `make deb`: CPack's dpkg-shlibdeps (dpkg-dev) and lintian; `make docs`:
+# the API reference (doxygen) and the man page of mproc-manager (help2man).
+[ "${1:-}" = deb ] && PKGS="$PKGS dpkg-dev lintian"
+[ "${1:-}" = docs ] && PKGS="$PKGS doxygen help2man"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
