@@ -15,7 +15,7 @@ FUZZ_TARGETS ?= manager_request conn_frames value_decode auth_server auth_client
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check release deb asan-check tsan-check analyze inject-check fault fuzz bench format clean
+.PHONY: all deps build demo check release deb docs asan-check tsan-check analyze inject-check fault fuzz bench format clean
 
 all: build
 
@@ -53,6 +53,16 @@ deb: deps
 	@$(MAKE) --no-print-directory release
 	@cd $(RELEASE_BUILD) && cpack -G DEB >cpack.log || { cat cpack.log; exit 1; }
 	@sh tools/test_deb.sh $(RELEASE_BUILD) .
+
+# The API reference (docs/Doxyfile): HTML from the public headers into
+# $(BUILD)/docs/html; any Doxygen warning (an undocumented public name, a
+# broken reference) fails it, the warnings in $(BUILD)/docs/warnings.log.
+docs:
+	@sh tools/deps.sh docs
+	@mkdir -p $(BUILD)/docs
+	@MPROC_VERSION=$$(sed -n 's/^#define MPROC_VERSION_STRING *"\(.*\)"/\1/p' include/mproc/base.h) \
+	  MPROC_DOCS_OUT=$(BUILD)/docs doxygen docs/Doxyfile || { cat $(BUILD)/docs/warnings.log; exit 1; }
+	@echo "docs: $(BUILD)/docs/html/index.html"
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # two programs at a time (the exhaustion test alone).
