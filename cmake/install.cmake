@@ -36,6 +36,24 @@ if(TARGET mproc_cluster)
 else()
   string(APPEND MPROC_COMPONENTS "; not built: cluster (no MPI)")
 endif()
+# The man page of mproc-manager, from its --help by help2man (Debian's
+# help2man; tools/deps.sh docs), when installed.
+find_program(MPROC_HELP2MAN help2man)
+if(MPROC_HELP2MAN)
+  set(mproc_man1 ${CMAKE_BINARY_DIR}/man/mproc-manager.1)
+  add_custom_command(OUTPUT ${mproc_man1}.gz
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/man
+    COMMAND ${MPROC_HELP2MAN} --no-info --no-discard-stderr --version-string=${PROJECT_VERSION}
+            "--name=a standalone mproc manager server" --output=${mproc_man1}
+            $<TARGET_FILE:mproc_manager_tool>
+    COMMAND gzip -9nf ${mproc_man1}
+    DEPENDS mproc_manager_tool VERBATIM)
+  add_custom_target(mproc_man ALL DEPENDS ${mproc_man1}.gz)
+  install(FILES ${mproc_man1}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT Tools)
+  string(APPEND MPROC_COMPONENTS "; man page of mproc-manager")
+else()
+  string(APPEND MPROC_COMPONENTS "; no man page (help2man not found)")
+endif()
 set_target_properties(mproc_static PROPERTIES EXPORT_NAME mproc_static)
 message(STATUS "mproc: install components: ${MPROC_COMPONENTS}")
 

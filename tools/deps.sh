@@ -13,7 +13,7 @@ PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 mpich libmp
 [ "${1:-}" = tsan ] && PKGS="$PKGS clang libclang-rt-dev"
 # `make deb`: CPack's dpkg-shlibdeps (dpkg-dev) and lintian; `make docs`:
 # the API reference (doxygen) and the man page of mproc-manager (help2man).
-[ "${1:-}" = deb ] && PKGS="$PKGS dpkg-dev lintian"
+[ "${1:-}" = deb ] && PKGS="$PKGS dpkg-dev lintian help2man"
 [ "${1:-}" = docs ] && PKGS="$PKGS doxygen help2man"
 missing=""
 for p in $PKGS; do

@@ -37,6 +37,9 @@ if grep -q '\.h$\|\.a$\|bin/' "$tmp/libmproc$major.list"; then
 fi
 grep -q 'include/mproc.h$' "$tmp/libmproc-dev.list" || fail "libmproc-dev lacks mproc.h"
 grep -q 'usr/bin/mproc-manager$' "$tmp/mproc-tools.list" || fail "mproc-tools lacks mproc-manager"
+if [ -e "$build/man/mproc-manager.1.gz" ]; then
+    grep -q 'man1/mproc-manager.1.gz$' "$tmp/mproc-tools.list" || fail "mproc-tools lacks the man page"
+fi
 
 mkdir -p "$tmp/root" "$tmp/admin"
 cp -a /var/lib/dpkg/. "$tmp/admin/"

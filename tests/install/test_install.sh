@@ -3,7 +3,8 @@
 # builds tests/install/hello.c against it three ways: with pkg-config
 # (libmproc.so), with find_package(mproc) (mproc::mproc, mproc::mproc_static,
 # and mproc::cluster linked when the build has it), and linking libmproc.a
-# by hand. Every program runs, and must not load anything from the build tree.
+# by hand. Every program runs (the pkg-config and static ones under each
+# start method), and must not load anything from the build tree.
 #
 # Usage: test_install.sh BUILD_DIR SOURCE_DIR C_COMPILER
 set -eu
@@ -31,6 +32,9 @@ if grep -rlI "$build" "$root" >/dev/null 2>&1; then
     fail "installed files name the build tree: $(grep -rlI "$build" "$root" | head -3)"
 fi
 "$root/bin/mproc-manager" --help >/dev/null || fail "mproc-manager --help failed"
+if [ -e "$build/man/mproc-manager.1.gz" ]; then # built when help2man is installed
+    [ -e "$root/share/man/man1/mproc-manager.1.gz" ] || fail "the man page of mproc-manager is not installed"
+fi
 
 # 1. pkg-config, against libmproc.so (the sysroot makes the .pc file's
 #    paths point into DESTDIR).
@@ -42,7 +46,9 @@ pkg-config --exists mproc || fail "pkg-config does not find mproc"
     $(pkg-config --cflags --libs mproc) || fail "build with pkg-config failed"
 LD_LIBRARY_PATH=$lib ldd "$tmp/hello_pc" | grep -q "libmproc.so.$major => $lib/" ||
     fail "hello_pc does not load the installed libmproc.so.$major"
-LD_LIBRARY_PATH=$lib "$tmp/hello_pc" || fail "hello_pc failed"
+for m in fork spawn forkserver; do
+    MPROC_START_METHOD=$m LD_LIBRARY_PATH=$lib "$tmp/hello_pc" || fail "hello_pc failed under $m"
+done
 echo "pkg-config: ok"
 
 # 2. find_package(mproc): mproc::mproc and mproc::mproc_static (and
@@ -68,5 +74,7 @@ libs=$(pkg-config --static --libs mproc | sed 's/-lmproc\b/-l:libmproc.a/')
 "$cc" -std=c11 -Wall -Werror -o "$tmp/hello_a" "$src/tests/install/hello.c" \
     $(pkg-config --cflags mproc) $libs || fail "build with libmproc.a failed"
 if readelf -d "$tmp/hello_a" | grep -q 'NEEDED.*libmproc'; then fail "hello_a needs libmproc.so"; fi
-"$tmp/hello_a" || fail "hello_a failed"
+for m in fork spawn forkserver; do
+    MPROC_START_METHOD=$m "$tmp/hello_a" || fail "hello_a failed under $m"
+done
 echo "static: ok"
