@@ -54,6 +54,22 @@ if(MPROC_HELP2MAN)
 else()
   string(APPEND MPROC_COMPONENTS "; no man page (help2man not found)")
 endif()
+# mproc(7), the overview, from docs/mproc.7.md by pandoc (Debian's pandoc;
+# tools/deps.sh docs), when installed.
+find_program(MPROC_PANDOC pandoc)
+if(MPROC_PANDOC)
+  set(mproc_man7 ${CMAKE_BINARY_DIR}/man/mproc.7)
+  add_custom_command(OUTPUT ${mproc_man7}.gz
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/man
+    COMMAND ${MPROC_PANDOC} --standalone --to man ${CMAKE_SOURCE_DIR}/docs/mproc.7.md -o ${mproc_man7}
+    COMMAND gzip -9nf ${mproc_man7}
+    DEPENDS ${CMAKE_SOURCE_DIR}/docs/mproc.7.md VERBATIM)
+  add_custom_target(mproc_man7 ALL DEPENDS ${mproc_man7}.gz)
+  install(FILES ${mproc_man7}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man7 COMPONENT Development)
+  string(APPEND MPROC_COMPONENTS "; mproc(7)")
+else()
+  string(APPEND MPROC_COMPONENTS "; no mproc(7) (pandoc not found)")
+endif()
 set_target_properties(mproc_static PROPERTIES EXPORT_NAME mproc_static)
 message(STATUS "mproc: install components: ${MPROC_COMPONENTS}")
 

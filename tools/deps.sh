@@ -12,9 +12,10 @@ PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 mpich libmp
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = tsan ] && PKGS="$PKGS clang libclang-rt-dev"
 # `make deb`: CPack's dpkg-shlibdeps (dpkg-dev) and lintian; `make docs`:
-# the API reference (doxygen) and the man page of mproc-manager (help2man).
-[ "${1:-}" = deb ] && PKGS="$PKGS dpkg-dev lintian help2man"
-[ "${1:-}" = docs ] && PKGS="$PKGS doxygen help2man"
+# the API reference (doxygen) and the man pages (help2man for mproc-manager,
+# pandoc for mproc(7)).
+[ "${1:-}" = deb ] && PKGS="$PKGS dpkg-dev lintian help2man pandoc"
+[ "${1:-}" = docs ] && PKGS="$PKGS doxygen help2man pandoc"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

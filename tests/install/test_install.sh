@@ -35,6 +35,9 @@ fi
 if [ -e "$build/man/mproc-manager.1.gz" ]; then # built when help2man is installed
     [ -e "$root/share/man/man1/mproc-manager.1.gz" ] || fail "the man page of mproc-manager is not installed"
 fi
+if [ -e "$build/man/mproc.7.gz" ]; then # built when pandoc is installed
+    [ -e "$root/share/man/man7/mproc.7.gz" ] || fail "mproc(7) is not installed"
+fi
 
 # 1. pkg-config, against libmproc.so (the sysroot makes the .pc file's
 #    paths point into DESTDIR).
