@@ -37,9 +37,10 @@ else()
   string(APPEND MPROC_COMPONENTS "; not built: cluster (no MPI)")
 endif()
 # The man page of mproc-manager, from its --help by help2man (Debian's
-# help2man; tools/deps.sh docs), when installed.
+# help2man; tools/deps.sh docs), when installed; not in the sanitizer and
+# fuzz builds, whose program is no shipping one.
 find_program(MPROC_HELP2MAN help2man)
-if(MPROC_HELP2MAN)
+if(MPROC_HELP2MAN AND NOT MPROC_SANITIZE AND NOT MPROC_FUZZ)
   set(mproc_man1 ${CMAKE_BINARY_DIR}/man/mproc-manager.1)
   add_custom_command(OUTPUT ${mproc_man1}.gz
     COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/man
@@ -52,7 +53,7 @@ if(MPROC_HELP2MAN)
   install(FILES ${mproc_man1}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT Tools)
   string(APPEND MPROC_COMPONENTS "; man page of mproc-manager")
 else()
-  string(APPEND MPROC_COMPONENTS "; no man page (help2man not found)")
+  string(APPEND MPROC_COMPONENTS "; no man page of mproc-manager (no help2man, or a sanitizer or fuzz build)")
 endif()
 # mproc(7), the overview, from docs/mproc.7.md by pandoc (Debian's pandoc;
 # tools/deps.sh docs), when installed.

@@ -6,9 +6,11 @@
 # by hand. Every program runs (the pkg-config and static ones under each
 # start method), and must not load anything from the build tree.
 #
-# Usage: test_install.sh BUILD_DIR SOURCE_DIR C_COMPILER
+# Usage: test_install.sh BUILD_DIR SOURCE_DIR C_COMPILER [CFLAGS]
+# (CFLAGS: the sanitizer flags of a sanitizer build, for every program built
+# here, as its library needs their runtime.)
 set -eu
-build=$(cd "$1" && pwd); src=$(cd "$2" && pwd); cc=$3
+build=$(cd "$1" && pwd); src=$(cd "$2" && pwd); cc=$3; extra=${4:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mproc-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "test_install: $*" >&2; exit 1; }
@@ -44,8 +46,8 @@ fi
 export PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp/root"
 pkg-config --exists mproc || fail "pkg-config does not find mproc"
 [ "$(pkg-config --modversion mproc)" = "$version" ] || fail "mproc.pc version is not $version"
-# shellcheck disable=SC2046
-"$cc" -std=c11 -Wall -Werror -o "$tmp/hello_pc" "$src/tests/install/hello.c" \
+# shellcheck disable=SC2046,SC2086
+"$cc" $extra -std=c11 -Wall -Werror -o "$tmp/hello_pc" "$src/tests/install/hello.c" \
     $(pkg-config --cflags --libs mproc) || fail "build with pkg-config failed"
 LD_LIBRARY_PATH=$lib ldd "$tmp/hello_pc" | grep -q "libmproc.so.$major => $lib/" ||
     fail "hello_pc does not load the installed libmproc.so.$major"
@@ -60,7 +62,8 @@ cluster=OFF
 [ -e "$lib/libmproc_cluster.a" ] && cluster=ON
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH
 cmake -S "$src/tests/install/consumer" -B "$tmp/consumer" -DCMAKE_C_COMPILER="$cc" \
-    -DCMAKE_PREFIX_PATH="$root" -DMPROC_EXPECT_CLUSTER=$cluster >"$tmp/consumer.log" 2>&1 &&
+    -DCMAKE_PREFIX_PATH="$root" -DMPROC_EXPECT_CLUSTER=$cluster -DCMAKE_C_FLAGS="$extra" \
+    -DCMAKE_EXE_LINKER_FLAGS="$extra" >"$tmp/consumer.log" 2>&1 &&
     cmake --build "$tmp/consumer" >>"$tmp/consumer.log" 2>&1 ||
     { cat "$tmp/consumer.log"; fail "build with find_package failed"; }
 ldd "$tmp/consumer/hello_shared" | grep -q "libmproc.so.$major => $lib/" ||
@@ -74,7 +77,7 @@ echo "find_package: ok (cluster $cluster)"
 export PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp/root"
 libs=$(pkg-config --static --libs mproc | sed 's/-lmproc\b/-l:libmproc.a/')
 # shellcheck disable=SC2086
-"$cc" -std=c11 -Wall -Werror -o "$tmp/hello_a" "$src/tests/install/hello.c" \
+"$cc" $extra -std=c11 -Wall -Werror -o "$tmp/hello_a" "$src/tests/install/hello.c" \
     $(pkg-config --cflags mproc) $libs || fail "build with libmproc.a failed"
 if readelf -d "$tmp/hello_a" | grep -q 'NEEDED.*libmproc'; then fail "hello_a needs libmproc.so"; fi
 for m in fork spawn forkserver; do
