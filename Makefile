@@ -16,7 +16,7 @@ FUZZ_TARGETS ?= manager_request conn_frames value_decode auth_server auth_client
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo check release asan-check tsan-check analyze inject-check fault fuzz bench format clean cluster-openmpi
+.PHONY: all deps build demo check release deb docs asan-check tsan-check analyze inject-check fault fuzz bench format clean cluster-openmpi
 
 all: build
 
@@ -41,6 +41,29 @@ release: deps
 	  $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(RELEASE_BUILD) -j$(JOBS)
 	@python3 tools/check_test_hooks.py --absent $(RELEASE_BUILD)/libmproc.so $(RELEASE_BUILD)/libmproc.a
+
+# The Debian packages (docs/install.md): libmproc0, libmproc-dev,
+# mproc-tools (and libmproc-cluster-dev with MPI), by CPack from the
+# release build configured for /usr, into $(RELEASE_BUILD); then
+# tools/test_deb.sh installs them with dpkg into a clean prefix, builds and
+# runs a program against them, and runs lintian.
+deb: deps
+	@sh tools/deps.sh deb
+	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DMPROC_TESTING=AUTO \
+	  -DCMAKE_INSTALL_PREFIX=/usr $(CMAKE_ARGS) >/dev/null
+	@$(MAKE) --no-print-directory release
+	@cd $(RELEASE_BUILD) && cpack -G DEB >cpack.log || { cat cpack.log; exit 1; }
+	@sh tools/test_deb.sh $(RELEASE_BUILD) .
+
+# The API reference (docs/Doxyfile): HTML from the public headers into
+# $(BUILD)/docs/html; any Doxygen warning (an undocumented public name, a
+# broken reference) fails it, the warnings in $(BUILD)/docs/warnings.log.
+docs:
+	@sh tools/deps.sh docs
+	@mkdir -p $(BUILD)/docs
+	@MPROC_VERSION=$$(sed -n 's/^#define MPROC_VERSION_STRING *"\(.*\)"/\1/p' include/mproc/base.h) \
+	  MPROC_DOCS_OUT=$(BUILD)/docs doxygen docs/Doxyfile || { cat $(BUILD)/docs/warnings.log; exit 1; }
+	@echo "docs: $(BUILD)/docs/html/index.html"
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # two programs at a time (the exhaustion test alone).

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages mproc needs to build and test (and, with the
-# argument "bench", the benchmarks' extra peers; with "fuzz" or "tsan",
+# argument "bench", the benchmarks' extra peers; with "deb" or "docs", the
+# packaging and documentation tools; with "fuzz" or "tsan",
 # clang and its sanitizer runtimes (libFuzzer, ThreadSanitizer), only
 # recommended by clang; with "openmpi", Open MPI for the cluster layer's
 # second MPI), if any are missing: as root with apt-get,
@@ -12,6 +13,11 @@ PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 mpich libmp
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = tsan ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = openmpi ] && PKGS="$PKGS openmpi-bin libopenmpi-dev"
+# `make deb`: CPack's dpkg-shlibdeps (dpkg-dev) and lintian; `make docs`:
+# the API reference (doxygen) and the man pages (help2man for mproc-manager,
+# pandoc for mproc(7)).
+[ "${1:-}" = deb ] && PKGS="$PKGS dpkg-dev lintian help2man pandoc"
+[ "${1:-}" = docs ] && PKGS="$PKGS doxygen help2man pandoc"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -32,6 +32,7 @@ extern "C" {
 
 /* ---- version ------------------------------------------------------------ */
 
+/* The version of these headers. */
 #define MPROC_VERSION_MAJOR  0
 #define MPROC_VERSION_MINOR  1
 #define MPROC_VERSION_PATCH  0
@@ -89,6 +90,7 @@ MPROC_API int mproc_version_number(void);
     X(EOWNERDEAD, -EOWNERDEAD, "owner died")                                                       \
     X(ENOTRECOVERABLE, -ENOTRECOVERABLE, "state not recoverable")
 
+/* The library's own codes, X(name, value, message). */
 #define MPROC_LIBERR_TABLE(X)                                                                      \
     X(ETIMEDOUT, -1000, "timed out")                                                               \
     X(ECLOSED, -1001, "object is closed")                                                          \

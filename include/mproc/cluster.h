@@ -141,8 +141,8 @@ typedef enum mproc_cluster_layout {
 
 /* Options of a cluster pool or executor (zero: defaults; NULL: all). */
 typedef struct mproc_cluster_pool_opts {
-    int ranks; /* worker ranks to use; 0: all of them */
-    mproc_cluster_layout layout;
+    int ranks;                   /* worker ranks to use; 0: all of them */
+    mproc_cluster_layout layout; /* ranks only, or a local process pool on each rank */
     /* MPROC_CLUSTER_HYBRID: the processes of each rank's local pool; 0:
      * the rank's host's mproc_cpu_count() (rank 0 assumes its own count
      * when it decides how many tasks a rank may hold). Must be 0 for

@@ -27,6 +27,7 @@
 extern "C" {
 #endif
 
+/* One end of a connection (opaque). */
 typedef struct mproc_conn mproc_conn;
 
 /* Creates a pair of connected connections. duplex: both ends read and write
@@ -90,6 +91,7 @@ MPROC_API int mproc_conn_set_max_message(mproc_conn *c, size_t max);
  * second fd for writing. */
 MPROC_API int mproc_conn_fileno(const mproc_conn *c);
 
+/* What the end may do, and whether it was closed. */
 MPROC_API bool mproc_conn_readable(const mproc_conn *c);
 MPROC_API bool mproc_conn_writable(const mproc_conn *c);
 MPROC_API bool mproc_conn_closed(const mproc_conn *c);

@@ -34,6 +34,7 @@
 extern "C" {
 #endif
 
+/* A context (opaque): a start method, as get_context() gives. */
 typedef struct mproc_context mproc_context;
 
 /* The context of a start method: "fork", "spawn", "forkserver", or NULL

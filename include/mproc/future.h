@@ -52,6 +52,7 @@ MPROC_API int mproc_task_fail(const char *fmt, ...) MPROC_PRINTF(1, 2);
 
 /* ---- futures ----------------------------------------------------------- */
 
+/* A future (opaque). */
 typedef struct mproc_future mproc_future;
 
 /* Waits until the future is done (finished, failed or cancelled): 0, or
@@ -106,6 +107,7 @@ MPROC_API void mproc_future_free(mproc_future *f);
 
 /* ---- waiting on many ----------------------------------------------------- */
 
+/* When mproc_futures_wait returns (Python's return_when). */
 typedef enum mproc_wait_mode {
     MPROC_FIRST_COMPLETED = 1,
     MPROC_FIRST_EXCEPTION = 2, /* ALL_COMPLETED unless one fails first */
@@ -130,6 +132,7 @@ MPROC_API int mproc_as_completed_new(mproc_as_completed **out, mproc_future *con
  * MPROC_ECHILD as mproc_futures_wait. */
 MPROC_API int mproc_as_completed_next(mproc_as_completed *it, mproc_future **f, int timeout_ms);
 
+/* Frees the iterator. NULL is a no-op. */
 MPROC_API void mproc_as_completed_free(mproc_as_completed *it);
 
 #ifdef __cplusplus

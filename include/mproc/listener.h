@@ -88,6 +88,7 @@ MPROC_API int mproc_set_authkey(const void *key, size_t len);
 
 /* ---- listener ------------------------------------------------------------- */
 
+/* A listener (opaque). */
 typedef struct mproc_listener mproc_listener;
 
 /* Options for mproc_listener_new; zero (or NULL) means defaults. */

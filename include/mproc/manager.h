@@ -119,6 +119,7 @@
 extern "C" {
 #endif
 
+/* A manager and a proxy to one of its objects (opaque). */
 typedef struct mproc_manager mproc_manager;
 typedef struct mproc_proxy mproc_proxy;
 
@@ -129,17 +130,19 @@ typedef struct mproc_proxy mproc_proxy;
  * fails with mproc_task_fail(...) or any negative code. */
 typedef int (*mproc_method_fn)(void *state, const mproc_value *args, mproc_value **result);
 
+/* One method of a registered type. */
 typedef struct mproc_method_def {
-    const char *name;
-    mproc_method_fn fn;
+    const char *name;   /* what clients call */
+    mproc_method_fn fn; /* runs it */
     /* If set, the method returns a new object of this type: fn's result
      * becomes the argument of that type's constructor, and the caller gets
      * a proxy (Python's method_to_typeid). */
     const char *returns_typeid;
 } mproc_method_def;
 
+/* A type the manager serves (Python's register()). */
 typedef struct mproc_type_def {
-    const char *typeid;
+    const char *typeid; /* its name */
     /* Makes an object's state from the creation arguments (a list or
      * NULL); returns 0 or a negative code. */
     int (*create)(const mproc_value *args, void **state);
@@ -160,6 +163,7 @@ typedef struct mproc_manager_shared {
     const mproc_value *args; /* its constructor arguments (a list), NULL for none */
 } mproc_manager_shared;
 
+/* Options for a manager; zero (or NULL) means defaults. */
 typedef struct mproc_manager_opts {
     /* Where the server listens: NULL, a Unix socket path, or "host:port"
      * (TCP; port 0 picks one). See listener.h for the forms. */
@@ -379,9 +383,9 @@ MPROC_API void mproc_proxy_free(mproc_proxy *p);
  * Returns 0 when every call was made (whatever each returned), or a
  * transport error. */
 typedef struct mproc_call {
-    mproc_proxy *proxy;
-    const char *method;
-    const mproc_value *args;
+    mproc_proxy *proxy;      /* whose method */
+    const char *method;      /* its name */
+    const mproc_value *args; /* its arguments (a list), NULL for none */
 } mproc_call;
 MPROC_API int mproc_manager_call_many(mproc_manager *m, const mproc_call *calls, size_t n,
                                       mproc_value **results, int *codes);

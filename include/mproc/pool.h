@@ -30,12 +30,15 @@
 extern "C" {
 #endif
 
+/* A pool (opaque). */
 typedef struct mproc_pool mproc_pool;
 
+/* Options for mproc_pool_new; zero (or NULL) means defaults. */
 typedef struct mproc_pool_opts {
     int processes;             /* workers; 0: mproc_cpu_count() */
     mproc_task_fn initializer; /* run once in each worker before tasks */
     const void *initargs;      /* its argument bytes (copied) */
+    /* their length */
     size_t initargs_len;
     unsigned maxtasksperchild;    /* a worker is replaced after this many tasks; 0: never */
     const mproc_context *context; /* start method; NULL: the default */
@@ -52,7 +55,7 @@ MPROC_API int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts);
 typedef struct mproc_task_opts {
     mproc_future_cb callback;       /* on success, in the pool's result thread */
     mproc_future_cb error_callback; /* on failure (not on cancel) */
-    void *userdata;
+    void *userdata;                 /* passed to the callbacks */
     int timeout_ms; /* time limit once running; 0: the pool's default; MPROC_FOREVER: none */
 } mproc_task_opts;
 
@@ -81,6 +84,7 @@ MPROC_API int mproc_pool_apply_value_async(mproc_pool *pool, mproc_value_task_fn
  * returns 0 or fails (mproc_task_fail). */
 typedef int (*mproc_map_fn)(const void *in, void *out);
 
+/* Options of a map. */
 typedef struct mproc_map_opts {
     size_t chunksize; /* 0: ceil(n / (4 * workers)), Python's rule */
     int timeout_ms;   /* time limit of each chunk; 0: the pool's default */
@@ -117,6 +121,7 @@ MPROC_API int mproc_pool_map_async(mproc_pool *pool, mproc_map_fn fn, const void
  * items in flight: an endless producer never floods memory. */
 typedef int (*mproc_producer_fn)(void *userdata, void *item);
 
+/* Options of an imap. */
 typedef struct mproc_imap_opts {
     bool unordered;      /* results in completion order (imap_unordered) */
     size_t chunksize;    /* items per task; 0: 1 */
@@ -124,8 +129,10 @@ typedef struct mproc_imap_opts {
     int timeout_ms;      /* time limit of each task; 0: the pool's default */
 } mproc_imap_opts;
 
+/* An imap in progress (opaque). */
 typedef struct mproc_imap mproc_imap;
 
+/* imap: fn over the items produce gives, results by mproc_imap_next. */
 MPROC_API int mproc_pool_imap(mproc_pool *pool, mproc_map_fn fn, size_t in_size, size_t out_size,
                               mproc_producer_fn produce, void *userdata,
                               const mproc_imap_opts *opts, mproc_imap **out);
@@ -148,7 +155,7 @@ MPROC_API void mproc_imap_free(mproc_imap *it);
 /* Python's range(start, stop, step): start, start + step, ... up to stop
  * (excluded). step may be negative, never 0. */
 typedef struct mproc_range {
-    int64_t start, stop, step;
+    int64_t start, stop, step; /* as Python's */
 } mproc_range;
 
 /* MPROC_RANGE(stop), MPROC_RANGE(start, stop), MPROC_RANGE(start, stop,
@@ -284,12 +291,13 @@ MPROC_API int mproc_pool_imap_array_typed(mproc_pool *pool, mproc_map_kind kind,
                    "MPROC_POOL_IMAP_RANGE: fn must be typed and take int64_t"),                    \
      mproc_pool_imap_range_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (range), 8,       \
                                  (opts), (it)))
-
+/* pool.apply(fn, (x,)) for a typed fn: *out = fn(*in) (see above). */
 #define MPROC_POOL_APPLY(pool, fn, in, out)                                                        \
     (MPROC__ASSERT(MPROC__ARG_OK(fn, in) && MPROC__RES_OK(fn, out),                                \
                    "MPROC_POOL_APPLY: in and out must point to fn's argument and result types"),   \
      mproc_pool_map_typed((pool), MPROC__KIND_OF(fn), (mproc_any_fn)(fn), (in), 1, sizeof *(in),   \
                           (out), sizeof *(out), NULL))
+/* apply_async of a typed fn: *out written when *fut is done (see above). */
 #define MPROC_POOL_APPLY_ASYNC(pool, fn, in, out, fut)                                             \
     (MPROC__ASSERT(MPROC__ARG_OK(fn, in) && MPROC__RES_OK(fn, out),                                \
                    "MPROC_POOL_APPLY_ASYNC: in and out must point to fn's argument and result "    \
@@ -343,11 +351,14 @@ MPROC_API void mproc_pool_free(mproc_pool *pool);
 
 /* ---- executors -------------------------------------------------------- */
 
+/* An executor (opaque). */
 typedef struct mproc_executor mproc_executor;
 
+/* Options for an executor; zero (or NULL) means defaults. */
 typedef struct mproc_executor_opts {
     int max_workers;           /* 0: mproc_cpu_count() (threads: + 4, as Python) */
     mproc_task_fn initializer; /* run once in each worker */
+    /* its argument bytes (copied), and their length */
     const void *initargs;
     size_t initargs_len;
     unsigned max_tasks_per_child; /* process executor only; 0: never replaced */

@@ -23,6 +23,7 @@
 extern "C" {
 #endif
 
+/* A process (opaque). */
 typedef struct mproc_process mproc_process;
 
 /* A process target. arg points to a private copy of the argument bytes
@@ -140,6 +141,7 @@ MPROC_API const char *mproc_process_name(const mproc_process *p);
  * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
 MPROC_API int mproc_process_set_name(mproc_process *p, const char *name);
 
+/* Whether the process is a daemon. */
 MPROC_API bool mproc_process_daemon(const mproc_process *p);
 
 /* Sets the daemon flag. Errors: MPROC_ESTARTED after start, MPROC_EINVAL. */

@@ -32,12 +32,14 @@
 extern "C" {
 #endif
 
+/* A queue (opaque). */
 typedef struct mproc_queue mproc_queue;
 struct mproc_value;
 
 /* Largest message: 1 GiB. */
 #define MPROC_QUEUE_MAX_MESSAGE ((size_t)1 << 30)
 
+/* Options for mproc_queue_new. */
 typedef struct mproc_queue_opts {
     /* Most messages in the queue at once (Python's maxsize); 0: no limit. */
     size_t maxsize;

@@ -32,9 +32,10 @@ typedef enum mproc_shared_lock_mode {
     MPROC_SHARED_USE_LOCK,  /* the caller's lock, in opts.lock */
 } mproc_shared_lock_mode;
 
+/* Options for a shared value or array; zero (or NULL) means defaults. */
 typedef struct mproc_shared_opts {
-    mproc_shared_lock_mode lock_mode;
-    mproc_lock *lock; /* for MPROC_SHARED_USE_LOCK: must outlive the object */
+    mproc_shared_lock_mode lock_mode; /* the lock it comes with */
+    mproc_lock *lock;                 /* for MPROC_SHARED_USE_LOCK: must outlive the object */
 } mproc_shared_opts;
 
 /* A value, array or raw block in the arena, with its lock. The handle is
@@ -85,8 +86,10 @@ MPROC_API int mproc_shared_set_double(mproc_shared *s, size_t i, double v);
 
 /* ---- named shared memory (for unrelated processes) --------------------- */
 
+/* A named shared memory segment (opaque). */
 typedef struct mproc_shm mproc_shm;
 
+/* Options for mproc_shm_create. */
 typedef struct mproc_shm_opts {
     /* Do not unlink the segment when the creating family ends without
      * unlinking it (for segments meant to outlive their creator). */
@@ -114,6 +117,7 @@ MPROC_API int mproc_shm_create(mproc_shm **out, const char *name, size_t size,
  * Errors: MPROC_ENOENT, MPROC_EINVAL, MPROC_EACCES, MPROC_ENOMEM. */
 MPROC_API int mproc_shm_attach(mproc_shm **out, const char *name);
 
+/* The mapped bytes and their size. */
 MPROC_API void *mproc_shm_buf(const mproc_shm *m);
 MPROC_API size_t mproc_shm_size(const mproc_shm *m);
 /* The name, without the leading '/'. */
@@ -129,6 +133,7 @@ MPROC_API int mproc_shm_unlink(mproc_shm *m);
 
 /* ---- ShareableList ----------------------------------------------------- */
 
+/* The type of a ShareableList item. */
 typedef enum mproc_shareable_type {
     MPROC_SHAREABLE_NIL = 0,
     MPROC_SHAREABLE_INT,    /* int64 */
@@ -148,7 +153,7 @@ typedef enum mproc_shareable_type {
 /* One item. For STR and BYTES, data/len point at the bytes (a get points
  * into the shared segment: copy them out if they must outlive the list). */
 typedef struct mproc_shareable_item {
-    mproc_shareable_type type;
+    mproc_shareable_type type; /* which member of u is set */
     union {
         int64_t i;
         double d;
@@ -157,9 +162,10 @@ typedef struct mproc_shareable_item {
             const void *data;
             size_t len;
         } s;
-    } u;
+    } u; /* the item */
 } mproc_shareable_item;
 
+/* Items of each type, for mproc_shareable_list_create and _set. */
 #define MPROC_SHAREABLE_INT_ITEM(v)                                                                \
     ((mproc_shareable_item){.type = MPROC_SHAREABLE_INT, .u.i = (v)})
 #define MPROC_SHAREABLE_DOUBLE_ITEM(v)                                                             \

@@ -53,6 +53,7 @@
 extern "C" {
 #endif
 
+/* What a value holds. */
 typedef enum mproc_value_kind {
     MPROC_V_NIL = 0,
     MPROC_V_BOOL,
@@ -65,6 +66,7 @@ typedef enum mproc_value_kind {
     MPROC_V_HANDLE,
 } mproc_value_kind;
 
+/* A value (opaque): a tree of the kinds above. */
 typedef struct mproc_value mproc_value;
 
 /* ---- building ------------------------------------------------------------

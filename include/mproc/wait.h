@@ -11,6 +11,7 @@
 extern "C" {
 #endif
 
+/* What an mproc_waitable refers to. */
 typedef enum mproc_wait_kind {
     MPROC_WAIT_CONN = 1,    /* ready: a message or end of file can be read */
     MPROC_WAIT_PROCESS = 2, /* ready: the process has exited */
@@ -21,16 +22,17 @@ typedef enum mproc_wait_kind {
 /* One object to wait on. Fill kind and the matching member; `ready` is set
  * by mproc_wait. */
 typedef struct mproc_waitable {
-    mproc_wait_kind kind;
+    mproc_wait_kind kind; /* which member of u is set */
     union {
         mproc_conn *conn;
         mproc_process *process;
         int fd;
         mproc_queue *queue;
-    } u;
-    bool ready;
+    } u;        /* the object */
+    bool ready; /* set by mproc_wait */
 } mproc_waitable;
 
+/* A waitable for each kind of object. */
 #define MPROC_WAITABLE_CONN(c)    ((mproc_waitable){.kind = MPROC_WAIT_CONN, .u.conn = (c)})
 #define MPROC_WAITABLE_PROCESS(p) ((mproc_waitable){.kind = MPROC_WAIT_PROCESS, .u.process = (p)})
 #define MPROC_WAITABLE_FD(f)      ((mproc_waitable){.kind = MPROC_WAIT_FD, .u.fd = (f)})
