@@ -841,16 +841,24 @@ void mproc_value_free(mproc_value *v)
     }
 }
 
+/* Formats straight into the string's block: measured once, then written. */
 mproc_value *mproc_value_strf(const char *fmt, ...)
 {
     if (!fmt) return NULL;
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
-    char *s = NULL;
-    int n = vasprintf(&s, fmt, ap);
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0) return NULL;
-    mproc_value *v = mproc_value_strn(s, (size_t)n);
-    free(s);
-    return v;
+    mproc__vstr *s = n < 0 ? NULL : malloc(sizeof *s + (size_t)n + 1);
+    if (s) {
+        vsnprintf(s->data, (size_t)n + 1, fmt, again);
+        s->h.kind = MPROC_V_STR;
+        s->h.is_uint = 0;
+        s->h.inl = 0;
+        s->h.htype = 0;
+        s->len = (size_t)n;
+    }
+    va_end(again);
+    return s ? &s->h : NULL;
 }
