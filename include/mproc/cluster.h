@@ -60,8 +60,8 @@
  * seen at once on the root's host (a pidfd per rank), and on any host by
  * a heartbeat: the root and each serving rank send each other a message
  * every T/5 ms, T being the root's MPROC_CLUSTER_HEARTBEAT_MS (10000 by
- * default, 0: off). A rank silent for T (dead, or frozen) is dead ("no
- * heartbeat for N ms"); a serving rank that hears nothing from its root
+ * default, 0: off). A rank silent for T (dead, or frozen) is dead ("sent
+ * no heartbeat for N ms"); a serving rank that hears nothing from its root
  * for T exits (status 1). A serving rank beats from a thread of its own,
  * so a task longer than T is no death; this needs MPI_THREAD_MULTIPLE on
  * every rank (without it the heartbeat is off, with a warning). The root

@@ -29,8 +29,8 @@
  *
  * Files, bottom up: wire.c (function references and messages), rank.c
  * (a serving rank's local process pools, for time limits and the hybrid
- * layout), root.c (the root's thread and the pool over ranks), world.c
- * (start-up, the program check, a rank's loop, shutdown), exec.c (the
+ * layout), beat.c (the heartbeat's set-up and a serving rank's side), root.c (the root's thread and
+ * the pool over ranks), world.c (start-up, the program check, a rank's loop, shutdown), exec.c (the
  * pool with cluster options, the executor over ranks). */
 #ifndef MPROC_INTERNAL_CLUSTER_H
 #define MPROC_INTERNAL_CLUSTER_H

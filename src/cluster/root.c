@@ -313,8 +313,8 @@ static void take_orphans_locked(mproc__list *l)
     }
 }
 
-/* The root's thread: rank r is dead (why: "died", "no heartbeat for N
- * ms"). The tasks it held fail with MPROC_EWORKERDIED (their messages are
+/* The root's thread: rank r is dead (why: "died", "sent no heartbeat
+ * for N ms"). The tasks it held fail with MPROC_EWORKERDIED (their messages are
  * left allocated: MPI may still read them), it gets no more tasks, and the
  * tasks of a pool left with no rank fail too. */
 static void rank_dead(int r, const char *why)
@@ -324,8 +324,8 @@ static void rank_dead(int r, const char *why)
     char msg[160];
     MPROC__LOCK(&mu);
     pid_t pid = pids[r];
-    snprintf(msg, sizeof msg, "cluster rank %d (pid %d): %s", r, (int)pid, why);
-    mproc_log(MPROC_LOG_ERROR, "cluster: rank %d (pid %d): %s: its tasks fail", r, (int)pid, why);
+    snprintf(msg, sizeof msg, "cluster rank %d (pid %d) %s", r, (int)pid, why);
+    mproc_log(MPROC_LOG_ERROR, "cluster: rank %d (pid %d) %s: its tasks fail", r, (int)pid, why);
     dead[r] = true;
     MPROC__LIST_FOREACH_SAFE (n, &held[r]) {
         ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
@@ -388,7 +388,8 @@ static void heartbeat(void)
     for (int r = 1; r < size; r++) {
         if (dead[r] || now - beat_last[r] <= t_ns) continue;
         char why[64];
-        snprintf(why, sizeof why, "no heartbeat for %lld ms", (now - beat_last[r]) / 1000000LL);
+        snprintf(why, sizeof why, "sent no heartbeat for %lld ms",
+                 (now - beat_last[r]) / 1000000LL);
         rank_dead(r, why);
     }
 }

@@ -242,8 +242,10 @@ static uint64_t host_id(void)
  * (provided, this rank's), and that every rank runs the root's program.
  * On the root, *pids gets every rank's pid and *pidfds a pidfd of each
  * rank on this host, -1 for the others (both malloc'd); on the others,
- * root_pidfd watches the root when it runs on this host. On error comm is
- * freed, and *own_fault says whether this rank is the one at fault. */
+ * root_pidfd watches the root when it runs on this host (no pidfd at all
+ * with MPROC_CLUSTER_PIDFD_WATCH=0). On success the heartbeat is agreed on
+ * (beat_comm, beat_ms). On error comm is freed, and *own_fault says
+ * whether this rank is the one at fault. */
 static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, int **pidfds, bool *own_fault)
 {
     int rank = 0, size = 0;
