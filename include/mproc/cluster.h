@@ -54,8 +54,20 @@
  * the launcher ends the whole job (every rank, rank 0 included), so
  * nothing hangs but the futures see no error; a serving rank whose root
  * dies exits by itself when the launcher leaves it running (spawn mode's
- * workers, ranks on the root's host). docs/cluster.md says what survives
- * a rank's death and what does not.
+ * workers, ranks on the root's host). When the launcher leaves the job
+ * running, a rank's death fails the tasks it held with MPROC_EWORKERDIED
+ * (message naming the rank), and the pool goes on with the other ranks:
+ * seen at once on the root's host (a pidfd per rank), and on any host by
+ * a heartbeat: the root and each serving rank send each other a message
+ * every T/5 ms, T being the root's MPROC_CLUSTER_HEARTBEAT_MS (10000 by
+ * default, 0: off). A rank silent for T (dead, or frozen) is dead ("sent
+ * no heartbeat for N ms"); a serving rank that hears nothing from its root
+ * for T exits (status 1). A serving rank beats from a thread of its own,
+ * so a task longer than T is no death; this needs MPI_THREAD_MULTIPLE on
+ * every rank (without it the heartbeat is off, with a warning). The root
+ * beats from its internal thread, which runs the futures' callbacks: a
+ * callback longer than T loses the ranks. docs/cluster.md says what
+ * survives a rank's death and what does not.
  *
  * Threads: rank 0 runs one internal thread that makes every MPI call of
  * the library (MPI_THREAD_SERIALIZED at least; MPI_THREAD_MULTIPLE is

@@ -15,6 +15,8 @@ typedef enum mproc__setting_id {
     MPROC__SET_ARENA_SIZE,    /* MPROC_ARENA_SIZE (arena) */
     MPROC__SET_START_METHOD,  /* MPROC_START_METHOD (process) */
     MPROC__SET_MANAGER_LOCAL, /* MPROC_MANAGER_LOCAL (manager) */
+    MPROC__SET_CLUSTER_BEAT,  /* MPROC_CLUSTER_HEARTBEAT_MS (cluster) */
+    MPROC__SET_CLUSTER_PIDFD, /* MPROC_CLUSTER_PIDFD_WATCH (cluster) */
     /* Internal: the child protocol. A parent sets them in the environment
      * of the new image it starts; the child's code reads them before main
      * and removes them. */

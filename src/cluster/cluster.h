@@ -15,6 +15,9 @@
  *                             without MPI_Finalize): stop serving (world and spawn
  *                             mode: finalize MPI and exit(0); communicator
  *                             mode: return to the program)
+ *   root <-> rank TAG_BEAT    one byte every T/5 ms each way, on a
+ *                             duplicate communicator of its own (beat.c),
+ *                             when the heartbeat is on
  *
  * A rank runs its tasks in the order they came and answers each one; a
  * task with a time limit, or of a hybrid pool (cl_task_hdr.local), runs in
@@ -26,8 +29,8 @@
  *
  * Files, bottom up: wire.c (function references and messages), rank.c
  * (a serving rank's local process pools, for time limits and the hybrid
- * layout), root.c (the root's thread and the pool over ranks), world.c
- * (start-up, the program check, a rank's loop, shutdown), exec.c (the
+ * layout), beat.c (the heartbeat's set-up and a serving rank's side), root.c (the root's thread and
+ * the pool over ranks), world.c (start-up, the program check, a rank's loop, shutdown), exec.c (the
  * pool with cluster options, the executor over ranks). */
 #ifndef MPROC_INTERNAL_CLUSTER_H
 #define MPROC_INTERNAL_CLUSTER_H
@@ -38,7 +41,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
-enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP };
+enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP, CL_TAG_BEAT };
 enum { CL_APPLY = 1, CL_MAP = 2, CL_VALUE = 3 };
 
 #define CL_DEPTH     2    /* tasks sent to one rank and not yet answered */
@@ -109,6 +112,24 @@ bool mproc__cluster_rank_poll(MPI_Comm comm);
 /* At STOP: the local pools are ended and freed. */
 void mproc__cluster_rank_stop(void);
 
+/* ---- beat.c: the heartbeat ---- */
+
+/* Collective over comm (rank 0: the root), after the ranks' check: the
+ * heartbeat's timeout T in ms (the root's MPROC_CLUSTER_HEARTBEAT_MS) and a
+ * duplicate of comm for it in *hb, when T > 0 and every rank has
+ * MPI_THREAD_MULTIPLE; otherwise 0 and MPI_COMM_NULL (logged on the root
+ * when the thread level is the reason). */
+int mproc__cluster_beat_setup(MPI_Comm comm, int provided, MPI_Comm *hb);
+/* Whether the ranks on the root's host are watched by pidfd
+ * (MPROC_CLUSTER_PIDFD_WATCH, not 0). */
+bool mproc__cluster_pidfd_watch(void);
+/* A serving rank: starts the thread that sends the root a beat every T/5
+ * ms and exits the process (status 1) when none came from the root for T
+ * ms (hb and ms from mproc__cluster_beat_setup; nothing when ms is 0). */
+void mproc__cluster_beat_rank_start(MPI_Comm hb, int ms);
+/* A serving rank at STOP: the thread is joined, its communicator freed. */
+void mproc__cluster_beat_rank_stop(void);
+
 /* ---- world.c ---- */
 
 /* A serving rank's answer to task id (rc, msg; or the result bytes). */
@@ -129,6 +150,11 @@ int mproc__cluster_root_start(MPI_Comm comm, int size, const int32_t *pids, int 
  * communicator freed, the thread joined. Returns the number of ranks that
  * died. */
 int mproc__cluster_root_stop(void);
+/* Before mproc__cluster_root_start: the heartbeat's communicator and
+ * timeout (mproc__cluster_beat_setup; ms 0: none), taken over by the next
+ * start (freed by it on failure, by the root's thread at its end). A rank
+ * silent for ms is dead as a rank whose process is gone is. */
+void mproc__cluster_root_heartbeat(MPI_Comm hb, int ms);
 /* The number of worker ranks; 0 when the root is not running. */
 int mproc__cluster_root_workers(void);
 /* A pool over ranks 1..nworkers; local: cl_task_hdr.local of its tasks

@@ -86,6 +86,13 @@ static uint64_t next_id;
 static int *pidfds;              /* [size]: a pidfd of each rank on the root's host, or -1 */
 static bool *dead;               /* [size]: ranks whose process is gone */
 static int max_depth = CL_DEPTH; /* the largest depth of any pool */
+/* The heartbeat (beat.c): its communicator, T in ms (0: none), when each
+ * rank's last beat came, and when the root sends its next ones. Only the
+ * root's thread uses them once it runs. */
+static MPI_Comm beat_comm = MPI_COMM_NULL;
+static int beat_ms;
+static long long *beat_last; /* [size] */
+static long long beat_next;
 
 static void pool_unref_locked(cpool *p)
 {
@@ -211,9 +218,13 @@ static void receive(MPI_Status *st)
         nheld[src]--;
         inflight--;
     }
+    /* A rank taken for dead (no heartbeat) that was only frozen may answer
+     * later: its tasks have failed already. */
+    bool late = !t && src > 0 && src < size && dead[src];
     MPROC__UNLOCK(&mu);
     if (!t) {
-        mproc_log(MPROC_LOG_ERROR, "cluster: rank %d sent a result for no task it held", src);
+        if (!late)
+            mproc_log(MPROC_LOG_ERROR, "cluster: rank %d sent a result for no task it held", src);
         free(buf);
         return;
     }
@@ -302,10 +313,39 @@ static void take_orphans_locked(mproc__list *l)
     }
 }
 
+/* The root's thread: rank r is dead (why: "died", "sent no heartbeat
+ * for N ms"). The tasks it held fail with MPROC_EWORKERDIED (their messages are
+ * left allocated: MPI may still read them), it gets no more tasks, and the
+ * tasks of a pool left with no rank fail too. */
+static void rank_dead(int r, const char *why)
+{
+    mproc__list gone;
+    mproc__list_init(&gone);
+    char msg[160];
+    MPROC__LOCK(&mu);
+    pid_t pid = pids[r];
+    snprintf(msg, sizeof msg, "cluster rank %d (pid %d) %s", r, (int)pid, why);
+    mproc_log(MPROC_LOG_ERROR, "cluster: rank %d (pid %d) %s: its tasks fail", r, (int)pid, why);
+    dead[r] = true;
+    MPROC__LIST_FOREACH_SAFE (n, &held[r]) {
+        ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
+        MPI_Request_free(&t->req);
+        t->msg = NULL; /* MPI may still read it: left allocated */
+        mproc__list_remove(n);
+        mproc__list_insert_tail(&gone, n);
+        inflight--;
+    }
+    nheld[r] = INT_MAX / 2; /* never picked again, whatever a pool's depth */
+    take_orphans_locked(&gone);
+    MPROC__UNLOCK(&mu);
+    MPROC__LIST_FOREACH_SAFE (n, &gone) {
+        mproc__list_remove(n);
+        task_end(MPROC__CONTAINER_OF(n, ctask, node), MPROC_EWORKERDIED, NULL, 0, msg, pid);
+    }
+}
+
 /* The root's thread, every CL_WATCH_NS: a rank on this host whose process
- * is gone is dead. The tasks it held fail with MPROC_EWORKERDIED (their
- * messages are left allocated: MPI may still read them), it gets no more
- * tasks, and the tasks of a pool left with no rank fail too. */
+ * is gone is dead. (dead[] is written by this thread only.) */
 static void watch_ranks(struct timespec *last)
 {
     struct timespec now;
@@ -313,35 +353,44 @@ static void watch_ranks(struct timespec *last)
     if ((now.tv_sec - last->tv_sec) * 1000000000L + (now.tv_nsec - last->tv_nsec) < CL_WATCH_NS)
         return;
     *last = now;
-    mproc__list gone;
-    mproc__list_init(&gone);
-    char msg[128] = "";
-    pid_t pid = 0;
-    MPROC__LOCK(&mu);
     for (int r = 1; r < size; r++) {
         if (dead[r] || pidfds[r] < 0) continue;
         struct pollfd p = {.fd = pidfds[r], .events = POLLIN};
-        if (poll(&p, 1, 0) <= 0) continue;
-        dead[r] = true;
-        pid = pids[r];
-        snprintf(msg, sizeof msg, "cluster rank %d (pid %d) died", r, (int)pids[r]);
-        mproc_log(MPROC_LOG_ERROR, "cluster: rank %d (pid %d) died: its tasks fail", r,
-                  (int)pids[r]);
-        MPROC__LIST_FOREACH_SAFE (n, &held[r]) {
-            ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
-            MPI_Request_free(&t->req);
-            t->msg = NULL; /* MPI may still read it: left allocated */
-            mproc__list_remove(n);
-            mproc__list_insert_tail(&gone, n);
-            inflight--;
-        }
-        nheld[r] = CL_DEPTH; /* never picked again */
+        if (poll(&p, 1, 0) > 0) rank_dead(r, "died");
     }
-    if (pid) take_orphans_locked(&gone);
-    MPROC__UNLOCK(&mu);
-    MPROC__LIST_FOREACH_SAFE (n, &gone) {
-        mproc__list_remove(n);
-        task_end(MPROC__CONTAINER_OF(n, ctask, node), MPROC_EWORKERDIED, NULL, 0, msg, pid);
+}
+
+/* The root's thread, every T/5 ms when the heartbeat is on (no lock
+ * held): a beat to every live rank, the ranks' beats taken, and a rank
+ * silent for T ms is dead. The beats are taken before the silences are
+ * judged, so that a root that was itself held up (a long callback) takes
+ * no rank for dead. */
+static void heartbeat(void)
+{
+    static const char beat = 0; /* MPI may read it after the request is freed */
+    long long now = mproc_now_ns(), t_ns = (long long)beat_ms * 1000000LL;
+    beat_next = now + (t_ns / 5 > 0 ? t_ns / 5 : 1);
+    for (int r = 1; r < size; r++) {
+        if (dead[r]) continue;
+        MPI_Request rq;
+        MPI_Isend(&beat, 1, MPI_BYTE, r, CL_TAG_BEAT, beat_comm, &rq);
+        MPI_Request_free(&rq);
+    }
+    for (;;) {
+        int flag = 0;
+        char b;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, CL_TAG_BEAT, beat_comm, &flag, &st);
+        if (!flag) break;
+        MPI_Recv(&b, 1, MPI_BYTE, st.MPI_SOURCE, CL_TAG_BEAT, beat_comm, MPI_STATUS_IGNORE);
+        if (st.MPI_SOURCE > 0 && st.MPI_SOURCE < size) beat_last[st.MPI_SOURCE] = now;
+    }
+    for (int r = 1; r < size; r++) {
+        if (dead[r] || now - beat_last[r] <= t_ns) continue;
+        char why[64];
+        snprintf(why, sizeof why, "sent no heartbeat for %lld ms",
+                 (now - beat_last[r]) / 1000000LL);
+        rank_dead(r, why);
     }
 }
 
@@ -358,6 +407,11 @@ static void *root_thread(void *arg)
     clock_gettime(CLOCK_MONOTONIC, &watched);
     MPROC__LOCK(&mu);
     for (;;) {
+        if (beat_ms && mproc_now_ns() >= beat_next) {
+            MPROC__UNLOCK(&mu);
+            heartbeat();
+            MPROC__LOCK(&mu);
+        }
         /* Send what the ranks have room for, oldest first. */
         size_t nb = 0;
         int room = 0; /* ranks that can take a task: the scan ends when none can */
@@ -403,7 +457,9 @@ static void *root_thread(void *arg)
                 MPROC__LOCK(&mu);
                 continue;
             }
-            mproc__thread_cond_wait(&wake_cv, &mu, &forever);
+            /* With the heartbeat on, wake for the next beat. */
+            mproc__deadline until = {.at_ns = beat_next, .forever = false};
+            mproc__thread_cond_wait(&wake_cv, &mu, beat_ms ? &until : &forever);
             idle = 0;
             continue;
         }
@@ -437,7 +493,24 @@ static void *root_thread(void *arg)
     for (int r = 1; r < size; r++)
         if (!dead[r]) MPI_Send(&no_finalize, 1, MPI_BYTE, r, CL_TAG_STOP, comm);
     MPI_Comm_free(&comm);
+    if (beat_comm != MPI_COMM_NULL) MPI_Comm_free(&beat_comm);
+    beat_comm = MPI_COMM_NULL;
     return NULL;
+}
+
+void mproc__cluster_root_heartbeat(MPI_Comm hb, int ms)
+{
+    beat_comm = hb;
+    beat_ms = hb != MPI_COMM_NULL && ms > 0 ? ms : 0;
+}
+
+/* The root's start failed: the heartbeat's communicator is freed. */
+static void beat_drop(void)
+{
+    if (beat_comm != MPI_COMM_NULL) MPI_Comm_free(&beat_comm);
+    beat_comm = MPI_COMM_NULL;
+    free(beat_last);
+    beat_last = NULL;
 }
 
 int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p, int *fds)
@@ -452,13 +525,17 @@ int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p, int *fds)
     nheld = calloc((size_t)n, sizeof *nheld);
     pids = malloc((size_t)n * sizeof *pids);
     dead = calloc((size_t)n, sizeof *dead);
-    if (!held || !nheld || !pids || !dead) {
+    beat_last = malloc((size_t)n * sizeof *beat_last);
+    if (!held || !nheld || !pids || !dead || !beat_last) {
         free(held);
         free(nheld);
         free(pids);
         free(dead);
+        beat_drop();
         return MPROC_ENOMEM;
     }
+    for (int r = 0; r < n; r++) beat_last[r] = mproc_now_ns();
+    beat_next = 0;
     memcpy(pids, p, (size_t)n * sizeof *pids);
     for (int r = 0; r < n; r++) mproc__list_init(&held[r]);
     comm = c;
@@ -470,6 +547,7 @@ int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p, int *fds)
         free(nheld);
         free(pids);
         free(dead);
+        beat_drop();
         pidfds = NULL;
         return MPROC_EAGAIN;
     }
@@ -564,6 +642,8 @@ int mproc__cluster_root_stop(void)
     free(nheld);
     free(pids);
     free(dead);
+    free(beat_last);
+    beat_last = NULL;
     held = NULL;
     nheld = NULL;
     pids = NULL;

@@ -139,6 +139,9 @@ static void idle_wait(unsigned *idle, long long *since)
  * serving rank whose root is gone exits (a launcher that does not end the
  * job when rank 0 dies, or spawn mode's workers after their parent). */
 static int root_pidfd = -1;
+/* The heartbeat (beat.c) agreed on by check_ranks, for serve or root_start. */
+static MPI_Comm beat_comm = MPI_COMM_NULL;
+static int beat_ms;
 
 static bool root_gone(void)
 {
@@ -158,6 +161,8 @@ static bool serve(MPI_Comm comm)
     struct timespec last;
     clock_gettime(CLOCK_MONOTONIC, &last);
     long long idle_since = 0;
+    mproc__cluster_beat_rank_start(beat_comm, beat_ms);
+    beat_comm = MPI_COMM_NULL;
     for (;;) {
         int flag = 0;
         MPI_Status st;
@@ -195,6 +200,7 @@ static bool serve(MPI_Comm comm)
         free(m);
     }
     mproc__cluster_rank_stop();
+    mproc__cluster_beat_rank_stop();
     MPI_Comm_free(&comm);
     if (root_pidfd >= 0) close(root_pidfd);
     root_pidfd = -1;
@@ -236,8 +242,10 @@ static uint64_t host_id(void)
  * (provided, this rank's), and that every rank runs the root's program.
  * On the root, *pids gets every rank's pid and *pidfds a pidfd of each
  * rank on this host, -1 for the others (both malloc'd); on the others,
- * root_pidfd watches the root when it runs on this host. On error comm is
- * freed, and *own_fault says whether this rank is the one at fault. */
+ * root_pidfd watches the root when it runs on this host (no pidfd at all
+ * with MPROC_CLUSTER_PIDFD_WATCH=0). On success the heartbeat is agreed on
+ * (beat_comm, beat_ms). On error comm is freed, and *own_fault says
+ * whether this rank is the one at fault. */
 static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, int **pidfds, bool *own_fault)
 {
     int rank = 0, size = 0;
@@ -288,7 +296,9 @@ static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, int **pidfds
         rc = MPROC_EPROTO;
         *own_fault = rank != 0 && all[rank].program != all[0].program;
     }
-    if (!rc && rank != 0 && all[0].host == me.host && me.host != 0) {
+    if (!rc) beat_ms = mproc__cluster_beat_setup(comm, provided, &beat_comm);
+    bool watch = mproc__cluster_pidfd_watch();
+    if (!rc && watch && rank != 0 && all[0].host == me.host && me.host != 0) {
         int fd = mproc__pidfd_open((pid_t)all[0].pid);
         root_pidfd = fd >= 0 ? fd : -1;
     }
@@ -297,7 +307,7 @@ static int check_ranks(MPI_Comm comm, int provided, int32_t **pids, int **pidfds
         if (!(*pidfds = malloc((size_t)size * sizeof **pidfds)))
             mproc__panic("cluster: out of memory at start-up");
         for (int r = 0; r < size; r++) {
-            int fd = r > 0 && all[r].host == me.host && me.host != 0
+            int fd = watch && r > 0 && all[r].host == me.host && me.host != 0
                          ? mproc__pidfd_open((pid_t)all[r].pid)
                          : -1;
             (*pidfds)[r] = fd >= 0 ? fd : -1;
@@ -318,6 +328,8 @@ static int root_start(MPI_Comm comm, int32_t *pids, int *pidfds)
 {
     int size = 0;
     MPI_Comm_size(comm, &size);
+    mproc__cluster_root_heartbeat(beat_comm, beat_ms);
+    beat_comm = MPI_COMM_NULL;
     int rc = mproc__cluster_root_start(comm, size, pids, pidfds);
     free(pids);
     if (rc) {

@@ -16,6 +16,15 @@
  *                        others running, its future must fail with
  *                        MPROC_EWORKERDIED, the next tasks must run on the
  *                        other ranks, and shutdown must end every rank
+ *   worker-frozen FILE   world mode, with MPROC_CLUSTER_HEARTBEAT_MS=T
+ *                        and MPROC_CLUSTER_PIDFD_WATCH=0: a task of 3T
+ *                        on every rank completes; then a task stops its
+ *                        rank (SIGSTOP): its future must fail with
+ *                        MPROC_EWORKERDIED ("no heartbeat for N ms")
+ *                        within 2T + 1 s, the next tasks run on the other
+ *                        rank; the stopped rank is continued (SIGCONT)
+ *                        and must exit by itself (its root's heartbeat
+ *                        stopped); prints "heartbeat ok"
  *   root-crash FILE      world mode: rank 0 dies by SIGKILL with tasks in
  *                        flight
  *   root-abort FILE      world mode: rank 0 calls abort()
@@ -96,6 +105,16 @@ static int exit_self(const void *arg, size_t len, mproc_result *res)
     (void)len;
     (void)res;
     _exit(0);
+}
+
+/* Stops its own rank's process mid-task; returns once continued. */
+static int stop_self(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    (void)res;
+    raise(SIGSTOP);
+    return 0;
 }
 
 /* Applies and a map on a pool over nworkers ranks: the results are right
@@ -322,6 +341,87 @@ static int run_world_death(int argc, char **argv, const char *what)
     return rc ? 1 : 0;
 }
 
+static int run_frozen(int argc, char **argv)
+{
+    const char *env = getenv("MPROC_CLUSTER_HEARTBEAT_MS");
+    long t = env ? atol(env) : 0;
+    if (t <= 0) {
+        fprintf(stderr, "test_cluster_modes: set MPROC_CLUSTER_HEARTBEAT_MS\n");
+        return 2;
+    }
+    int rc = mproc_cluster_init(&argc, &argv);
+    if (rc) {
+        fprintf(stderr, "test_cluster_modes: mproc_cluster_init: %s\n", mproc_strerror(rc));
+        return 1;
+    }
+    mproc_pool *p;
+    if (mproc_cluster_pool_new(&p, NULL)) return 1;
+    write_pids(p, argv[2]);
+    int n = mproc_cluster_workers();
+    /* A task longer than T on every rank is no death. */
+    long ms = 3 * t;
+    mproc_future *fs[64];
+    long long t0 = mproc_now_ns();
+    for (int i = 0; i < n && i < 64; i++)
+        if (mproc_pool_apply_async(p, nap, &ms, sizeof ms, NULL, &fs[i])) return 1;
+    for (int i = 0; i < n && i < 64; i++) {
+        const void *buf;
+        size_t len;
+        rc = mproc_future_result(fs[i], &buf, &len, (int)(20 * t));
+        mproc_future_free(fs[i]);
+        if (rc) {
+            fprintf(stderr, "test_cluster_modes: a task of %ld ms (T %ld): %s\n", ms, t,
+                    mproc_strerror(rc));
+            return 1;
+        }
+    }
+    printf("test_cluster_modes: %d tasks of %ld ms (3T) completed in %lld ms\n", n, ms,
+           (mproc_now_ns() - t0) / 1000000LL);
+    /* A rank frozen mid-task. */
+    mproc_future *f;
+    t0 = mproc_now_ns();
+    if (mproc_pool_apply_async(p, stop_self, NULL, 0, NULL, &f)) return 1;
+    const void *buf;
+    size_t len;
+    rc = mproc_future_result(f, &buf, &len, (int)(20 * t));
+    long long took = (mproc_now_ns() - t0) / 1000000LL;
+    const char *msg = NULL;
+    pid_t pid = 0;
+    mproc_future_error(f, NULL, &msg, &pid);
+    printf("test_cluster_modes: the frozen rank's task: %s (%s, pid %d) after %lld ms\n",
+           mproc_strerror(rc), msg ? msg : "", (int)pid, took);
+    bool ok = rc == MPROC_EWORKERDIED && pid > 0 && msg && strstr(msg, "no heartbeat for") &&
+              took <= 2 * t + 1000;
+    mproc_future_free(f);
+    if (!ok) {
+        fprintf(stderr, "test_cluster_modes: FAILED: the frozen rank was not detected in time\n");
+        if (pid > 0) kill(pid, SIGKILL);
+        return 1;
+    }
+    /* The other ranks run the next tasks. */
+    for (long x = 0; x < 20; x++) {
+        void *res = NULL;
+        rc = mproc_pool_apply(p, square, &x, sizeof x, &res, &len);
+        ok = x == 13 ? rc == MPROC_ETASK : rc == 0 && *(long *)res == x * x;
+        free(res);
+        if (!ok) {
+            fprintf(stderr, "test_cluster_modes: FAILED: after the freeze, x=%ld: %s\n", x,
+                    mproc_strerror(rc));
+            kill(pid, SIGKILL);
+            return 1;
+        }
+    }
+    kill(pid, SIGCONT); /* it must leave by itself: no heartbeat from here any more */
+    mproc_pool_close(p);
+    rc = mproc_pool_join(p, 60000);
+    mproc_pool_free(p);
+    rc = rc ? rc : mproc_cluster_shutdown();
+    printf("test_cluster_modes: shut down after a freeze: %s\n", mproc_strerror(rc));
+    if (rc) return 1;
+    printf("test_cluster_modes: heartbeat ok\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -329,13 +429,15 @@ int main(int argc, char **argv)
     if (strcmp(mode, "spawn") == 0) return run_spawn(argc, argv, false);
     if (strcmp(mode, "spawn-crash") == 0 && argc > 3) return run_spawn(argc, argv, true);
     if (strcmp(mode, "comm") == 0) return run_comm(argc, argv);
+    if (strcmp(mode, "worker-frozen") == 0 && argc > 2) return run_frozen(argc, argv);
     if ((strcmp(mode, "worker-killed") == 0 || strcmp(mode, "worker-exit") == 0 ||
          strcmp(mode, "root-crash") == 0 || strcmp(mode, "root-abort") == 0 ||
          strcmp(mode, "root-exit") == 0) &&
         argc > 2)
         return run_world_death(argc, argv, mode);
     fprintf(stderr, "usage: test_cluster_modes spawn N | spawn-crash N FILE | comm | "
-                    "worker-killed FILE | worker-exit FILE | root-crash FILE | root-abort FILE | "
+                    "worker-killed FILE | worker-exit FILE | worker-frozen FILE | root-crash FILE "
+                    "| root-abort FILE | "
                     "root-exit FILE\n");
     return 2;
 }
