@@ -6,7 +6,8 @@
  * kind, and the object. A Handle is one process's reference to a box:
  * - made by *_new in this process, it holds one reference;
  * - inherited by a fork child, it gets one reference of the child's own
- *   (handles_after_fork), so that the parent dropping its handle never
+ *   (taken before the fork: handles_before_fork), so that the parent
+ *   dropping its handle never
  *   frees what the child still uses;
  * - exported for a spawn or forkserver child (handle_export) it takes one
  *   reference on the child's behalf, which the child's handle_import adopts.
@@ -288,15 +289,28 @@ static PyObject *handle_import(PyObject *self, PyObject *args)
     return (PyObject *)h;
 }
 
-/* In a fork child: every inherited handle takes a reference of its own. */
-static void handles_after_fork(void)
+/* Before a fork: every handle of this process takes one reference for the
+ * child, before the parent can drop its own (the child adopts them in
+ * handles_after_fork; a fork that failed gives them back). */
+static void handles_before_fork(int delta)
 {
     pid_t me = getpid();
     for (Handle *h = live; h; h = h->next)
-        if (h->b && h->owner != 0) {
-            atomic_fetch_add(&h->b->refs, 1);
-            h->owner = me;
+        if (h->b && h->owner == me) {
+            if (delta > 0)
+                atomic_fetch_add(&h->b->refs, 1);
+            else
+                box_decref(h->b);
         }
+}
+
+/* In a fork child: the references taken before the fork become the
+ * child's. */
+static void handles_after_fork(pid_t parent)
+{
+    pid_t me = getpid();
+    for (Handle *h = live; h; h = h->next)
+        h->owner = h->b && h->owner == parent ? me : 0;
 }
 
 /* At a child's end: gives back every reference this process holds. */
@@ -1054,9 +1068,11 @@ static int run_child_code(PyObject *payload, PyObject *conns)
 static int fork_target(void *arg)
 {
     PyObject *func;
+    pid_t parent;
     memcpy(&func, arg, sizeof func);
+    memcpy(&parent, (char *)arg + sizeof func, sizeof parent);
     PyOS_AfterFork_Child();
-    handles_after_fork();
+    handles_after_fork(parent);
     int code = 1;
     PyObject *r = PyObject_CallNoArgs(func);
     if (r) {
@@ -1075,7 +1091,7 @@ static int spawn_target(void *arg)
 {
     if (embed_pid != getpid()) { /* a forkserver's clone: its interpreter, copied */
         PyOS_AfterFork_Child();
-        handles_after_fork();
+        handles_after_fork(0); /* the server holds no references */
     }
     uint64_t n;
     memcpy(&n, arg, sizeof n);
@@ -1128,7 +1144,11 @@ static PyObject *process_new(PyObject *self, PyObject *args)
     if (m == MPROC_START_FORK) {
         Py_INCREF(what);
         pr->func = what;
-        rc = mproc_process_new(&pr->p, fork_target, &what, sizeof what, &o);
+        char arg[sizeof what + sizeof(pid_t)];
+        pid_t me = getpid();
+        memcpy(arg, &what, sizeof what);
+        memcpy(arg + sizeof what, &me, sizeof me);
+        rc = mproc_process_new(&pr->p, fork_target, arg, sizeof arg, &o);
     } else {
         char *payload;
         Py_ssize_t plen;
@@ -1185,9 +1205,11 @@ static PyObject *process_start(PyObject *self, PyObject *o)
     int rc;
     if (((Proc *)o)->method == MPROC_START_FORK) {
         /* The child is a copy of this interpreter: as os.fork does. */
+        handles_before_fork(1);
         PyOS_BeforeFork();
         rc = mproc_process_start(p);
         PyOS_AfterFork_Parent();
+        if (rc) handles_before_fork(-1);
     } else {
         Py_BEGIN_ALLOW_THREADS rc = mproc_process_start(p);
         Py_END_ALLOW_THREADS
