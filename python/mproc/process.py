@@ -266,10 +266,7 @@ class BaseProcess:
             _process_counter = itertools.count(1)
             _children = set()
             _close_stdin()
-            # The core starts a fork child with default signal handlers:
-            # Python's Ctrl-C handler back in place.
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+            _rearm_signal_handlers()
             _current_process = self
             _parent_process = _ParentProcess(self._parent_name, self._parent_pid)
             try:
@@ -294,6 +291,19 @@ class BaseProcess:
             threading._shutdown()
             _flush_std_streams()
         return exitcode
+
+
+def _rearm_signal_handlers():
+    """The core starts fork and forkserver children with the default
+    handlers at the C level; the handlers Python still lists (Ctrl-C's
+    KeyboardInterrupt, the program's own) are put back in place."""
+    for sig in signal.valid_signals():
+        try:
+            h = signal.getsignal(sig)
+            if callable(h):
+                signal.signal(sig, h)
+        except (OSError, ValueError, TypeError):
+            pass
 
 
 def _close_stdin():

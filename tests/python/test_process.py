@@ -44,6 +44,36 @@ def child_with_child(q):
     q.put(p.exitcode)
 
 
+def ctrl_c_self():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+
+
+def usr1_handler(signum, frame):
+    sys.exit(42)
+
+
+def usr1_self():
+    os.kill(os.getpid(), signal.SIGUSR1)
+    time.sleep(5)
+
+
+@both()
+class Signals:
+    def test_ctrl_c_is_keyboard_interrupt(self):
+        self.assertEqual(run(self.mp, ctrl_c_self), 1)
+
+
+@both(methods=('fork',))
+class SignalsFork:
+    def test_handler_inherited(self):
+        old = signal.signal(signal.SIGUSR1, usr1_handler)
+        try:
+            self.assertEqual(run(self.mp, usr1_self), 42)
+        finally:
+            signal.signal(signal.SIGUSR1, old)
+
+
 @both()
 class Lifecycle:
     def test_exitcodes(self):
