@@ -5,10 +5,22 @@
  * own start-up ran, then hands over. */
 #include "testutil.h"
 
-static int runtime_started; /* set by main's runtime mode, before the hand-over */
+static int runtime_started;           /* set by main's runtime mode, before the hand-over */
+static int forks_before, forks_after; /* the fork hooks' calls, in a forkserver */
+
+static void before_fork(void)
+{
+    forks_before++;
+}
+
+static void after_fork_parent(void)
+{
+    forks_after++;
+}
 
 typedef struct embed_arg {
     int code;
+    int forkserver;
     int *shared; /* in the arena */
 } embed_arg;
 
@@ -18,6 +30,9 @@ static int target(void *arg)
 {
     embed_arg *a = arg;
     if (!runtime_started) return 55;
+    /* In a forkserver's child: the hook ran before this fork, the parent's
+     * side only after it, in the server. */
+    if (a->forkserver && forks_before != forks_after + 1) return 56;
     *a->shared = 42;
     return a->code;
 }
@@ -29,7 +44,7 @@ static int run_one(mproc_start_method m, int **shared)
     int *s;
     TU_OK(mproc_arena_alloc((void **)&s, sizeof *s));
     *s = 0;
-    embed_arg a = {7, s};
+    embed_arg a = {7, m == MPROC_START_FORKSERVER, s};
     int code = tu_run_child(target, &a, sizeof a, m);
     *shared = s;
     return code;
@@ -74,7 +89,7 @@ START_TEST(runtime_that_never_hands_over_fails_the_start)
     TU_OK(mproc_forkserver_stop()); /* the fixture's server has the old argv */
     int *s;
     TU_OK(mproc_arena_alloc((void **)&s, sizeof *s));
-    embed_arg a = {7, s};
+    embed_arg a = {7, 0, s};
     mproc_process *p;
     TU_OK(mproc_process_new(&p, target, &a, sizeof a,
                             &(mproc_process_opts){.start_method = MPROC_START_SPAWN}));
@@ -101,6 +116,7 @@ int main(int argc, char **argv)
         runtime_started = 1;
         if (argc > 2 && strcmp(argv[2], "--exit-early") == 0) return 3;
         if (!mproc_embed_child_pending()) return 90;
+        mproc_embed_set_fork_hooks(before_fork, after_fork_parent);
         mproc_embed_child_main();
         return 91; /* not reached */
     }

@@ -111,6 +111,17 @@ MPROC_API int mproc_forkserver_set_preload(mproc_preload_fn fn);
  * Errors: MPROC_EINVAL (argv with no argv[0]), MPROC_ENOMEM. */
 MPROC_API int mproc_embed_set_argv(const char *const *argv);
 
+/* A runtime's own calls around a fork it does not make itself. */
+typedef void (*mproc_embed_fork_fn)(void);
+
+/* In a forkserver image of an embedding runtime, before
+ * mproc_embed_child_main: functions the server calls before each fork of
+ * a child, and after it in the server (an interpreter's PyOS_BeforeFork
+ * and PyOS_AfterFork_Parent; the child's side is the target's business).
+ * NULL for none. They run in the server's one thread. Returns 0. */
+MPROC_API int mproc_embed_set_fork_hooks(mproc_embed_fork_fn before,
+                                         mproc_embed_fork_fn after_parent);
+
 /* True in a new image started with an embedding argv whose child (or
  * forkserver) waits for mproc_embed_child_main. */
 MPROC_API bool mproc_embed_child_pending(void);

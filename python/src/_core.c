@@ -309,8 +309,7 @@ static void handles_before_fork(int delta)
 static void handles_after_fork(pid_t parent)
 {
     pid_t me = getpid();
-    for (Handle *h = live; h; h = h->next)
-        h->owner = h->b && h->owner == parent ? me : 0;
+    for (Handle *h = live; h; h = h->next) h->owner = h->b && h->owner == parent ? me : 0;
 }
 
 /* At a child's end: gives back every reference this process holds. */
@@ -1359,10 +1358,23 @@ static PyObject *embed_pending(PyObject *self, PyObject *unused)
     return PyBool_FromLong(mproc_embed_child_pending());
 }
 
+/* A forkserver's forks, as os.fork does them (the child's side is
+ * spawn_target's PyOS_AfterFork_Child). */
+static void server_before_fork(void)
+{
+    PyOS_BeforeFork();
+}
+
+static void server_after_fork_parent(void)
+{
+    PyOS_AfterFork_Parent();
+}
+
 static PyObject *embed_child_main(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
     embed_pid = getpid();
+    mproc_embed_set_fork_hooks(server_before_fork, server_after_fork_parent);
     int rc = mproc_embed_child_main(); /* returns only on failure */
     return raise_rc(rc);
 }

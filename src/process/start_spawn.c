@@ -53,31 +53,27 @@
 static pthread_mutex_t embed_mu = PTHREAD_MUTEX_INITIALIZER;
 static char **embed_argv; /* NULL: the default argv, no deferred start */
 
-static void argv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++) free(v[i]);
-    free(v);
-}
-
 int mproc_embed_set_argv(const char *const *argv)
 {
     if (argv && !argv[0]) return MPROC_EINVAL;
     char **copy = NULL;
-    if (argv) {
-        size_t n = 0;
-        while (argv[n]) n++;
-        if (!(copy = calloc(n + 1, sizeof *copy))) return MPROC_ENOMEM;
-        for (size_t i = 0; i < n; i++)
-            if (!(copy[i] = strdup(argv[i]))) {
-                argv_free(copy);
-                return MPROC_ENOMEM;
-            }
+    if (argv) { /* one block: the pointers, then the strings */
+        size_t n = 0, bytes = 0;
+        for (; argv[n]; n++) bytes += strlen(argv[n]) + 1;
+        if (!(copy = malloc((n + 1) * sizeof *copy + bytes))) return MPROC_ENOMEM;
+        char *str = (char *)(copy + n + 1);
+        for (size_t i = 0; i < n; i++) {
+            size_t len = strlen(argv[i]) + 1;
+            copy[i] = memcpy(str, argv[i], len);
+            str += len;
+        }
+        copy[n] = NULL;
     }
     pthread_mutex_lock(&embed_mu);
     char **old = embed_argv;
     embed_argv = copy;
     pthread_mutex_unlock(&embed_mu);
-    argv_free(old);
+    free(old);
     return 0;
 }
 
