@@ -8,7 +8,7 @@
 # otherwise it prints the command. `make analyze` needs only gcc (12:
 # -fanalyzer).
 set -eu
-PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 mpich libmpich-dev"
+PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 python3-dev python3-setuptools python3-pip python3-wheel mpich libmpich-dev"
 [ "${1:-}" = bench ] && PKGS="$PKGS libzmq3-dev python3-mpi4py" # zeromq peer; mpi4py.futures peer
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = tsan ] && PKGS="$PKGS clang libclang-rt-dev"

@@ -94,6 +94,48 @@ MPROC_API int mproc_forkserver_stop(void);
 typedef void (*mproc_preload_fn)(void);
 MPROC_API int mproc_forkserver_set_preload(mproc_preload_fn fn);
 
+/* ---- embedding runtimes ------------------------------------------------ */
+
+/* For a runtime that embeds mproc (an interpreter that loaded it, such as
+ * the Python package) and whose children must run its own start-up before
+ * their target: sets the argv of the new images of spawn and forkserver
+ * (the program file is still the running one, /proc/self/exe), argv[0]
+ * first, NULL-terminated, copied. In such an image mproc's start-up code
+ * maps the family arena and starts the library as usual, then leaves the
+ * child pending and returns to the program's main: the runtime starts,
+ * loads what it needs and calls mproc_embed_child_main, from which the
+ * child runs (its target is looked up then, so it may live in a module the
+ * runtime loaded). The parent's start waits for that call (up to 60 s); an
+ * image that exits before it fails the start with MPROC_ECHILDSTART. NULL
+ * restores the default argv (and start-up). Process-wide; applies to
+ * images started afterwards, including the next forkserver.
+ * Errors: MPROC_EINVAL (argv with no argv[0]), MPROC_ENOMEM. */
+MPROC_API int mproc_embed_set_argv(const char *const *argv);
+
+/* A runtime's own calls around a fork it does not make itself. */
+typedef void (*mproc_embed_fork_fn)(void);
+
+/* In a forkserver image of an embedding runtime, before
+ * mproc_embed_child_main: functions the server calls before each fork of
+ * a child, and after it in the server (an interpreter's PyOS_BeforeFork
+ * and PyOS_AfterFork_Parent; the child's side is the target's business).
+ * NULL for none. They run in the server's one thread. Returns 0. */
+MPROC_API int mproc_embed_set_fork_hooks(mproc_embed_fork_fn before,
+                                         mproc_embed_fork_fn after_parent);
+
+/* True in a new image started with an embedding argv whose child (or
+ * forkserver) waits for mproc_embed_child_main. */
+MPROC_API bool mproc_embed_child_pending(void);
+
+/* In such an image: builds the pending child, reports its start to the
+ * parent and runs its target, then exits with its code, as a spawn child
+ * does; for a pending forkserver, serves until its parent goes. Signal
+ * handlers the runtime installed stay in place in a spawn child. Does not
+ * return on success. Errors: MPROC_EBADSTATE (nothing pending: not such an
+ * image, or called before). A child that cannot be built (its target not
+ * found) reports the failure to the parent and exits with 1. */
+MPROC_API int mproc_embed_child_main(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -189,6 +189,16 @@ MPROC__ANALYZER_ON
 volatile int mproc__forkserver_die_after_read;
 #endif
 
+/* An embedding runtime's calls around each fork of the server. */
+static mproc_embed_fork_fn embed_before_fork, embed_after_fork_parent;
+
+int mproc_embed_set_fork_hooks(mproc_embed_fork_fn before, mproc_embed_fork_fn after_parent)
+{
+    embed_before_fork = before;
+    embed_after_fork_parent = after_parent;
+    return 0;
+}
+
 static void serve_one(int ctl)
 {
     req_hdr h;
@@ -216,7 +226,9 @@ static void serve_one(int ctl)
         drop_child(&b, p, fds, nfds);
         return;
     }
+    if (embed_before_fork) embed_before_fork();
     pid_t pid = mproc__clone_parent();
+    if (pid != 0 && embed_after_fork_parent) embed_after_fork_parent();
     if (pid == 0) {
         close(ctl);
         mproc__modules_after_fork_child(); /* clone ran no fork handlers */

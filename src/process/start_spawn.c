@@ -11,7 +11,14 @@
  * a large parent, safe in a threaded one) does the moves and closes every
  * other fd. The parent's start waits for the child's status, so that a
  * start-up failure (the arena address taken, the target not found) is the
- * start call's error. */
+ * start call's error.
+ *
+ * An embedding runtime (an interpreter that loaded mproc) sets the new
+ * image's argv with mproc_embed_set_argv: the image is then told (the
+ * value 2 of the spawn variable) to map the arena and build the library
+ * as usual, but to leave the child pending and return to the program's
+ * main; the runtime calls mproc_embed_child_main once it can run code, and
+ * the start-up status is sent from there. */
 #include "arena/arena.h"
 #include "base/base.h"
 #include "base/io.h"
@@ -21,6 +28,7 @@
 #include "platform/platform.h"
 #include "process/process.h"
 #include "process/spawn.h"
+#include "mproc/context.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -39,6 +47,35 @@
 #define ARENA_FD         4
 #define FIRST_FD         5
 #define START_TIMEOUT_MS 60000
+
+/* ---- the argv of an embedding runtime's images --------------------------------- */
+
+static pthread_mutex_t embed_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **embed_argv; /* NULL: the default argv, no deferred start */
+
+int mproc_embed_set_argv(const char *const *argv)
+{
+    if (argv && !argv[0]) return MPROC_EINVAL;
+    char **copy = NULL;
+    if (argv) { /* one block: the pointers, then the strings */
+        size_t n = 0, bytes = 0;
+        for (; argv[n]; n++) bytes += strlen(argv[n]) + 1;
+        if (!(copy = malloc((n + 1) * sizeof *copy + bytes))) return MPROC_ENOMEM;
+        char *str = (char *)(copy + n + 1);
+        for (size_t i = 0; i < n; i++) {
+            size_t len = strlen(argv[i]) + 1;
+            copy[i] = memcpy(str, argv[i], len);
+            str += len;
+        }
+        copy[n] = NULL;
+    }
+    pthread_mutex_lock(&embed_mu);
+    char **old = embed_argv;
+    embed_argv = copy;
+    pthread_mutex_unlock(&embed_mu);
+    free(old);
+    return 0;
+}
 
 /* ---- the status a new image reports ---------------------------------------- */
 
@@ -121,13 +158,16 @@ int mproc__spawn_image(const void *blob, size_t len, const int *fds, size_t nfds
     pthread_sigmask(SIG_SETMASK, NULL, &mask);
     posix_spawnattr_setsigmask(&attr, &mask);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    rc = mproc__exec_env_make(SPAWN_ENV "=1", &env);
+    pthread_mutex_lock(&embed_mu);
+    rc = mproc__exec_env_make(embed_argv ? SPAWN_ENV "=2" : SPAWN_ENV "=1", &env);
     pid_t pid = 0;
     if (!rc) {
         char *argv[] = {mproc__program_name(), NULL};
-        int e = posix_spawn(&pid, mproc__self_exe(), &fa, &attr, argv, env.envp);
+        int e = posix_spawn(&pid, mproc__self_exe(), &fa, &attr, embed_argv ? embed_argv : argv,
+                            env.envp);
         if (e) rc = mproc__err_from_errno(e);
     }
+    pthread_mutex_unlock(&embed_mu);
     mproc__exec_env_free(&env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -182,11 +222,50 @@ static MPROC__NORETURN void fail(int rc, const char *msg)
     _exit(1);
 }
 
+/* A child (or forkserver) of an embedding runtime, built up to the point
+ * where it needs the runtime: its description, the arena mapped. */
+static mproc__boot pending;
+static bool have_pending;
+
+/* Builds and runs the child that b describes (role CHILD); never returns. */
+static MPROC__NORETURN void run_child(mproc__boot *b, bool reset_signals)
+{
+    int fds[MPROC__BOOT_MAX_FDS];
+    for (int i = 0; i < MPROC__BOOT_MAX_FDS; i++) fds[i] = FIRST_FD + i;
+    mproc_process *p;
+    const char *msg = NULL;
+    int rc;
+    if ((rc = mproc__boot_make_child(b, fds, MPROC__BOOT_MAX_FDS, &p, &msg))) fail(rc, msg);
+    pid_t ppid = b->ppid;
+    mproc__boot_free(b);
+    /* As under fork: the target starts with default handlers (a runtime
+     * such as a sanitizer may have caught signals in this new image). An
+     * embedding runtime's own handlers stay: they are its business. */
+    if (reset_signals) mproc__reset_signal_handlers();
+    mproc__spawn_report(CTL_FD, 0, NULL);
+    close(CTL_FD);
+    mproc__child_main(p, ppid, mproc__boot_parent_fd(ppid));
+}
+
+bool mproc_embed_child_pending(void)
+{
+    return have_pending;
+}
+
+int mproc_embed_child_main(void)
+{
+    if (!have_pending) return MPROC_EBADSTATE;
+    have_pending = false;
+    if (pending.role == MPROC__ROLE_FORKSERVER) mproc__forkserver_serve(&pending, CTL_FD);
+    run_child(&pending, false);
+}
+
 __attribute__((constructor(102))) static void spawn_ctor(void)
 {
     const char *v = mproc__setting(MPROC__SET_SPAWN);
     struct stat st;
     if (!v) return;
+    bool defer = strcmp(v, "2") == 0;
     unsetenv(SPAWN_ENV);
     mproc__exec_env_restore();
     if (fstat(CTL_FD, &st) != 0 || !S_ISSOCK(st.st_mode)) return; /* not ours */
@@ -209,18 +288,11 @@ __attribute__((constructor(102))) static void spawn_ctor(void)
         fail(rc, msg);
     }
     mproc__init();
+    if (defer) { /* the runtime's main goes on; it calls mproc_embed_child_main */
+        pending = b;
+        have_pending = true;
+        return;
+    }
     if (b.role == MPROC__ROLE_FORKSERVER) mproc__forkserver_serve(&b, CTL_FD);
-    int fds[MPROC__BOOT_MAX_FDS];
-    for (int i = 0; i < MPROC__BOOT_MAX_FDS; i++) fds[i] = FIRST_FD + i;
-    mproc_process *p;
-    const char *msg = NULL;
-    if ((rc = mproc__boot_make_child(&b, fds, MPROC__BOOT_MAX_FDS, &p, &msg))) fail(rc, msg);
-    pid_t ppid = b.ppid;
-    mproc__boot_free(&b);
-    /* As under fork: the target starts with default handlers (a runtime
-     * such as a sanitizer may have caught signals in this new image). */
-    mproc__reset_signal_handlers();
-    mproc__spawn_report(CTL_FD, 0, NULL);
-    close(CTL_FD);
-    mproc__child_main(p, ppid, mproc__boot_parent_fd(ppid));
+    run_child(&b, true);
 }

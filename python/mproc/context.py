@@ -1,0 +1,210 @@
+"""Contexts and start methods (the twin of multiprocessing.context)."""
+import os
+import sys
+
+import multiprocessing.context as _std  # Python's exception classes
+
+from . import _core
+from . import process
+
+__all__ = ['BaseContext', 'get_context', 'set_start_method', 'get_start_method',
+           'get_all_start_methods']
+
+ProcessError = _std.ProcessError
+BufferTooShort = _std.BufferTooShort
+TimeoutError = _std.TimeoutError
+AuthenticationError = _std.AuthenticationError
+
+# Python's default on Linux: fork until 3.13, forkserver from 3.14.
+_DEFAULT = 'forkserver' if sys.version_info >= (3, 14) else 'fork'
+
+
+class BaseContext:
+    ProcessError = ProcessError
+    BufferTooShort = BufferTooShort
+    TimeoutError = TimeoutError
+    AuthenticationError = AuthenticationError
+
+    current_process = staticmethod(process.current_process)
+    parent_process = staticmethod(process.parent_process)
+    active_children = staticmethod(process.active_children)
+
+    def cpu_count(self):
+        return _core.cpu_count()
+
+    def Lock(self):
+        from .synchronize import Lock
+        return Lock(ctx=self.get_context())
+
+    def RLock(self):
+        from .synchronize import RLock
+        return RLock(ctx=self.get_context())
+
+    def Condition(self, lock=None):
+        from .synchronize import Condition
+        return Condition(lock, ctx=self.get_context())
+
+    def Semaphore(self, value=1):
+        from .synchronize import Semaphore
+        return Semaphore(value, ctx=self.get_context())
+
+    def BoundedSemaphore(self, value=1):
+        from .synchronize import BoundedSemaphore
+        return BoundedSemaphore(value, ctx=self.get_context())
+
+    def Event(self):
+        from .synchronize import Event
+        return Event(ctx=self.get_context())
+
+    def Barrier(self, parties, action=None, timeout=None):
+        from .synchronize import Barrier
+        return Barrier(parties, action, timeout, ctx=self.get_context())
+
+    def Queue(self, maxsize=0):
+        from .queues import Queue
+        return Queue(maxsize, ctx=self.get_context())
+
+    def JoinableQueue(self, maxsize=0):
+        from .queues import JoinableQueue
+        return JoinableQueue(maxsize, ctx=self.get_context())
+
+    def SimpleQueue(self):
+        from .queues import SimpleQueue
+        return SimpleQueue(ctx=self.get_context())
+
+    def Pipe(self, duplex=True):
+        from .connection import Pipe
+        return Pipe(duplex)
+
+    def get_context(self, method=None):
+        if method is None:
+            return self
+        try:
+            ctx = _concrete_contexts[method]
+        except KeyError:
+            raise ValueError('cannot find context for %r' % method) from None
+        return ctx
+
+    def get_start_method(self, allow_none=False):
+        return self._name
+
+    def set_start_method(self, method, force=False):
+        raise ValueError('cannot set start method of concrete context')
+
+    def get_all_start_methods(self):
+        return _default_context.get_all_start_methods()
+
+    def allow_connection_pickling(self):
+        pass
+
+    def freeze_support(self):
+        pass
+
+    def set_executable(self, executable):
+        pass
+
+    def set_forkserver_preload(self, module_names):
+        pass
+
+    @property
+    def reducer(self):
+        from . import reduction
+        return reduction
+
+    def _check_available(self):
+        pass
+
+
+class Process(process.BaseProcess):
+    _start_method = None
+
+
+class DefaultContext(BaseContext):
+    Process = Process
+
+    def __init__(self, context):
+        self._default_context = context
+        self._actual_context = None
+
+    def get_context(self, method=None):
+        if method is None:
+            if self._actual_context is None:
+                self._actual_context = self._default_context
+            return self._actual_context
+        return super().get_context(method)
+
+    def set_start_method(self, method, force=False):
+        if self._actual_context is not None and not force:
+            raise RuntimeError('context has already been set')
+        if method is None and force:
+            self._actual_context = None
+            return
+        self._actual_context = self.get_context(method)
+
+    def get_start_method(self, allow_none=False):
+        if self._actual_context is None:
+            if allow_none:
+                return None
+            self._actual_context = self._default_context
+        return self._actual_context._name
+
+    def get_all_start_methods(self):
+        core = _core.all_start_methods()
+        methods = [m for m in ('fork', 'spawn', 'forkserver') if m in core]
+        methods.remove(_DEFAULT) if _DEFAULT in methods else None
+        return [_DEFAULT] + methods if _DEFAULT in core else methods
+
+
+class ForkProcess(process.BaseProcess):
+    _start_method = 'fork'
+
+
+class SpawnProcess(process.BaseProcess):
+    _start_method = 'spawn'
+
+
+class ForkServerProcess(process.BaseProcess):
+    _start_method = 'forkserver'
+
+
+class ForkContext(BaseContext):
+    _name = 'fork'
+    Process = ForkProcess
+
+
+class SpawnContext(BaseContext):
+    _name = 'spawn'
+    Process = SpawnProcess
+
+
+class ForkServerContext(BaseContext):
+    _name = 'forkserver'
+    Process = ForkServerProcess
+
+
+_concrete_contexts = {
+    'fork': ForkContext(),
+    'spawn': SpawnContext(),
+    'forkserver': ForkServerContext(),
+}
+_default_context = DefaultContext(_concrete_contexts[_DEFAULT])
+
+
+def _force_start_method(method):
+    _default_context._actual_context = _concrete_contexts[method]
+
+
+def get_context(method=None):
+    return _default_context.get_context(method)
+
+
+def set_start_method(method, force=False):
+    return _default_context.set_start_method(method, force)
+
+
+def get_start_method(allow_none=False):
+    return _default_context.get_start_method(allow_none)
+
+
+def get_all_start_methods():
+    return _default_context.get_all_start_methods()

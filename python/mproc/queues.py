@@ -1,0 +1,119 @@
+"""Queue, SimpleQueue and JoinableQueue (the twin of multiprocessing.queues):
+pickled bytes in the core's queue in the family arena; no feeder thread, so
+put raises at once what cannot be pickled, and a process that put items and
+exits never blocks."""
+import queue as _queue
+
+from . import _core
+from . import reduction
+from .synchronize import _ms, _rebuild
+
+__all__ = ['Queue', 'SimpleQueue', 'JoinableQueue']
+
+_MAX = 2**31 - 1
+
+
+class Queue:
+    _joinable = False
+    _kind = _core.K_QUEUE
+
+    def __init__(self, maxsize=0, *, ctx=None):
+        if maxsize <= 0:
+            maxsize = _MAX
+        self._maxsize = maxsize
+        self._h = _core.queue_new(maxsize if maxsize < _MAX else 0, self._joinable)
+        self._closed = False
+
+    def _setstate(self, state):
+        self._maxsize = state
+        self._closed = False
+
+    def __reduce__(self):
+        reduction.assert_spawning(self)
+        return (_rebuild, (type(self), _core.handle_export(self._h), self._kind,
+                           self._maxsize))
+
+    def _check_closed(self):
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+
+    def put(self, obj, block=True, timeout=None):
+        self._check_closed()
+        if not _core.queue_put(self._h, reduction.dumps(obj), _ms(block, timeout)):
+            raise _queue.Full
+
+    def get(self, block=True, timeout=None):
+        self._check_closed()
+        buf = _core.queue_get(self._h, _ms(block, timeout))
+        if buf is None:
+            raise _queue.Empty
+        return reduction.loads(buf)
+
+    def qsize(self):
+        return _core.queue_op(self._h, 0)
+
+    def empty(self):
+        return _core.queue_op(self._h, 1)
+
+    def full(self):
+        return _core.queue_op(self._h, 2)
+
+    def get_nowait(self):
+        return self.get(False)
+
+    def put_nowait(self, obj):
+        return self.put(obj, False)
+
+    def close(self):
+        """This process puts and gets no more (the queue stays open for the
+        others)."""
+        self._closed = True
+
+    def join_thread(self):
+        assert self._closed, "Queue {0!r} not closed".format(self)
+
+    def cancel_join_thread(self):
+        pass
+
+
+class JoinableQueue(Queue):
+    _joinable = True
+
+    def task_done(self):
+        _core.queue_op(self._h, 3)
+
+    def join(self):
+        _core.queue_join(self._h, -1)
+
+
+class SimpleQueue:
+    _kind = _core.K_QUEUE
+
+    def __init__(self, *, ctx=None):
+        self._h = _core.queue_new(0, False)
+        self._closed = False
+
+    def _setstate(self, state):
+        self._closed = False
+
+    def __reduce__(self):
+        reduction.assert_spawning(self)
+        return (_rebuild, (type(self), _core.handle_export(self._h), self._kind, None))
+
+    def close(self):
+        self._closed = True
+
+    def empty(self):
+        return _core.queue_op(self._h, 1)
+
+    def get(self):
+        if self._closed:
+            raise OSError("handle is closed")
+        return reduction.loads(_core.queue_get(self._h, -1))
+
+    def put(self, obj):
+        if self._closed:
+            raise OSError("handle is closed")
+        _core.queue_put(self._h, reduction.dumps(obj), -1)
+
+    __class_getitem__ = classmethod(type(list[int]))

@@ -1,0 +1,65 @@
+"""Pickling of mproc's objects (the twin of multiprocessing.reduction).
+
+Shared objects (locks, queues, ...) and connections are pickled only while
+a spawn or forkserver child is being prepared, as in Python: elsewhere they
+travel by inheritance. While spawning, a shared object pickles as its
+address in the family arena (the child maps the arena before it unpickles
+anything), and a connection as an index into the connections the core hands
+to the child as file descriptors."""
+import io
+import pickle
+import threading
+
+__all__ = ['dumps', 'loads', 'assert_spawning', 'spawning']
+
+HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+_tls = threading.local()
+_child_conns = None  # in a spawn child: the connections received
+
+
+def dumps(obj, protocol=HIGHEST_PROTOCOL):
+    return pickle.dumps(obj, protocol)
+
+
+def loads(buf):
+    return pickle.loads(buf)
+
+
+class spawning:
+    """Context of pickling for a new child: collects the connections."""
+
+    def __enter__(self):
+        self.conns = []
+        _tls.spawning = self
+        return self
+
+    def __exit__(self, *exc):
+        _tls.spawning = None
+
+
+def _current():
+    return getattr(_tls, 'spawning', None)
+
+
+def assert_spawning(obj):
+    if _current() is None:
+        raise RuntimeError(
+            '%s objects should only be shared between processes'
+            ' through inheritance' % type(obj).__name__)
+
+
+def add_conn(handle):
+    """While spawning: the index of a connection handed to the child."""
+    s = _current()
+    s.conns.append(handle)
+    return len(s.conns) - 1
+
+
+def child_conn(index):
+    if _child_conns is None or not 0 <= index < len(_child_conns):
+        raise RuntimeError('no such connection passed to this process')
+    return _child_conns[index]
+
+
+ForkingPickler = pickle.Pickler

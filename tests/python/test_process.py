@@ -1,0 +1,207 @@
+"""Process and the module's functions: mproc against Python's
+multiprocessing, under each start method."""
+import os
+import signal
+import sys
+import time
+import unittest
+
+from mputil import both, run
+
+
+def noop():
+    pass
+
+
+def exit_with(code):
+    sys.exit(code)
+
+
+def raise_error():
+    raise ValueError('boom')
+
+
+def sleep_long():
+    time.sleep(60)
+
+
+def report(q, *args, **kwargs):
+    import mproc
+    import multiprocessing
+    mod = mproc if 'mproc' in q.__class__.__module__ else multiprocessing
+    me = mod.current_process()
+    q.put((me.name, me.daemon, args, kwargs, os.getpid(),
+           mod.parent_process().pid if mod.parent_process() else None))
+
+
+def child_with_child(q):
+    import mproc
+    import multiprocessing
+    mod = mproc if 'mproc' in q.__class__.__module__ else multiprocessing
+    p = mod.Process(target=report, args=(q,))
+    p.start()
+    p.join()
+    q.put(p.exitcode)
+
+
+def ctrl_c_self():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+
+
+def usr1_handler(signum, frame):
+    sys.exit(42)
+
+
+def usr1_self():
+    os.kill(os.getpid(), signal.SIGUSR1)
+    time.sleep(5)
+
+
+@both()
+class Signals:
+    def test_ctrl_c_is_keyboard_interrupt(self):
+        self.assertEqual(run(self.mp, ctrl_c_self), 1)
+
+
+@both(methods=('fork',))
+class SignalsFork:
+    def test_handler_inherited(self):
+        old = signal.signal(signal.SIGUSR1, usr1_handler)
+        try:
+            self.assertEqual(run(self.mp, usr1_self), 42)
+        finally:
+            signal.signal(signal.SIGUSR1, old)
+
+
+@both()
+class Lifecycle:
+    def test_exitcodes(self):
+        self.assertEqual(run(self.mp, noop), 0)
+        self.assertEqual(run(self.mp, exit_with, 3), 3)
+        self.assertEqual(run(self.mp, exit_with, None), 0)
+
+    def test_exception_exitcode(self):
+        self.assertEqual(run(self.mp, raise_error), 1)
+
+    def test_args_name_daemon(self):
+        q = self.mp.Queue()
+        p = self.mp.Process(target=report, args=(q, 1, 'a'), kwargs={'k': [2]},
+                            name='Worker-7', daemon=True)
+        self.assertEqual(p.name, 'Worker-7')
+        self.assertTrue(p.daemon)
+        self.assertIsNone(p.pid)
+        self.assertIsNone(p.exitcode)
+        self.assertFalse(p.is_alive())
+        p.start()
+        name, daemon, args, kwargs, pid, ppid = q.get(timeout=30)
+        p.join(30)
+        self.assertEqual((name, daemon, args, kwargs), ('Worker-7', True, (1, 'a'), {'k': [2]}))
+        self.assertEqual(pid, p.pid)
+        self.assertEqual(ppid, os.getpid())
+        self.assertEqual(p.exitcode, 0)
+        self.assertFalse(p.is_alive())
+
+    def test_default_names(self):
+        p1 = self.mp.Process(target=noop)
+        p2 = self.mp.Process(target=noop)
+        n1 = int(p1.name.rsplit('-', 1)[1])
+        self.assertEqual(p2.name.rsplit('-', 1), [p1.name.rsplit('-', 1)[0], str(n1 + 1)])
+
+    def test_join_timeout_terminate_kill(self):
+        p = self.mp.Process(target=sleep_long)
+        p.start()
+        t0 = time.monotonic()
+        p.join(0.2)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.15)
+        self.assertTrue(p.is_alive())
+        self.assertIsNone(p.exitcode)
+        self.assertRaises(ValueError, p.close)
+        p.terminate()
+        p.join(30)
+        self.assertEqual(p.exitcode, -signal.SIGTERM)
+        p.close()
+        self.assertRaises(ValueError, p.is_alive)
+        self.assertRaises(ValueError, p.start)
+        p = self.mp.Process(target=sleep_long)
+        p.start()
+        p.kill()
+        p.join(30)
+        self.assertEqual(p.exitcode, -signal.SIGKILL)
+        self.assertIn('exitcode=-SIGKILL', repr(p))
+
+    def test_start_twice(self):
+        p = self.mp.Process(target=noop)
+        p.start()
+        self.assertRaises(AssertionError, p.start)
+        p.join(30)
+
+    def test_join_unstarted(self):
+        self.assertRaises(AssertionError, self.mp.Process(target=noop).join)
+
+    def test_sentinel(self):
+        p = self.mp.Process(target=noop)
+        self.assertRaises(ValueError, lambda: p.sentinel)
+        p.start()
+        self.assertIsInstance(p.sentinel, int)
+        p.join(30)
+
+    def test_grandchild(self):
+        q = self.mp.Queue()
+        self.assertEqual(run(self.mp, child_with_child, q), 0)
+        name = q.get(timeout=30)[0]
+        self.assertRegex(name, r'^Process-\d+:\d+$')
+        self.assertEqual(q.get(timeout=30), 0)
+
+    def test_active_children(self):
+        p = self.mp.Process(target=sleep_long)
+        p.start()
+        self.assertIn(p, self.mp.active_children())
+        p.kill()
+        p.join(30)
+        self.assertNotIn(p, self.mp.active_children())
+
+
+@both(methods=('fork',))
+class ModuleFunctions:
+    def test_current_process(self):
+        me = self.mod.current_process()
+        self.assertEqual(me.name, 'MainProcess')
+        self.assertTrue(me.is_alive())
+        self.assertEqual(me.pid, os.getpid())
+        self.assertIsNone(self.mod.parent_process())
+
+    def test_cpu_count(self):
+        n = self.mod.cpu_count()
+        self.assertIsInstance(n, int)
+        self.assertGreaterEqual(n, 1)
+        self.assertLessEqual(n, os.cpu_count())
+
+    def test_start_methods(self):
+        import multiprocessing
+        self.assertEqual(self.mod.get_all_start_methods(),
+                         multiprocessing.get_all_start_methods())
+        self.assertRaises(ValueError, self.mod.get_context, 'nope')
+        for m in ('fork', 'spawn', 'forkserver'):
+            ctx = self.mod.get_context(m)
+            self.assertEqual(ctx.get_start_method(), m)
+            self.assertRaises(ValueError, ctx.set_start_method, m)
+        old = self.mod.get_start_method(allow_none=True)
+        try:
+            self.mod.set_start_method('spawn', force=True)
+            self.assertEqual(self.mod.get_start_method(), 'spawn')
+            self.assertRaises(RuntimeError, self.mod.set_start_method, 'fork')
+            self.mod.set_start_method(None, force=True)
+            self.assertIsNone(self.mod.get_start_method(allow_none=True))
+            self.assertEqual(self.mod.get_start_method(), multiprocessing.get_start_method())
+        finally:
+            self.mod.set_start_method(old, force=True)
+
+    def test_exceptions_are_pythons(self):
+        import multiprocessing
+        for name in ('ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError'):
+            self.assertIs(getattr(self.mod, name), getattr(multiprocessing, name))
+
+
+if __name__ == '__main__':
+    unittest.main()
