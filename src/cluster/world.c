@@ -392,22 +392,28 @@ static MPROC__NORETURN void spawned_worker(MPI_Comm parent, int provided)
     exit(rc && own_fault ? 1 : 0);
 }
 
-int mproc_cluster_init(int *argc, char ***argv)
+/* The start of world and spawn mode: with state_mu taken (held on 0),
+ * no cluster yet, MPI up (*provided: its thread level); a process that
+ * MPI_Comm_spawn started serves its parent here and never returns. */
+static int begin(int *argc, char ***argv, int *provided)
 {
     MPROC__LOCK(&state_mu);
-    if (state != C_NONE) {
-        MPROC__UNLOCK(&state_mu);
-        return MPROC_EBADSTATE;
-    }
-    int provided = 0;
-    int rc = mpi_up(argc, argv, &provided);
+    int rc = state != C_NONE ? MPROC_EBADSTATE : mpi_up(argc, argv, provided);
     if (rc) {
         MPROC__UNLOCK(&state_mu);
         return rc;
     }
     MPI_Comm parent = MPI_COMM_NULL;
     MPI_Comm_get_parent(&parent);
-    if (parent != MPI_COMM_NULL) spawned_worker(parent, provided);
+    if (parent != MPI_COMM_NULL) spawned_worker(parent, *provided);
+    return 0;
+}
+
+int mproc_cluster_init(int *argc, char ***argv)
+{
+    int provided = 0;
+    int rc = begin(argc, argv, &provided);
+    if (rc) return rc;
     int rank = 0;
     MPI_Comm comm = MPI_COMM_NULL;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -453,20 +459,9 @@ int mproc_cluster_spawn(int *argc, char ***argv, int nworkers)
                   CL_MAX_SPAWN);
         return MPROC_EINVAL;
     }
-    MPROC__LOCK(&state_mu);
-    if (state != C_NONE) {
-        MPROC__UNLOCK(&state_mu);
-        return MPROC_EBADSTATE;
-    }
     int provided = 0;
-    int rc = mpi_up(argc, argv, &provided);
-    if (rc) {
-        MPROC__UNLOCK(&state_mu);
-        return rc;
-    }
-    MPI_Comm parent = MPI_COMM_NULL;
-    MPI_Comm_get_parent(&parent);
-    if (parent != MPI_COMM_NULL) spawned_worker(parent, provided);
+    int rc = begin(argc, argv, &provided);
+    if (rc) return rc;
     int wsize = 0;
     MPI_Comm_size(MPI_COMM_WORLD, &wsize);
     char exe[PATH_MAX];
@@ -615,19 +610,9 @@ int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
                                    "yet supported on a cluster pool");
         return MPROC_ENOSYS;
     }
-    if (!mproc_cluster_active()) return MPROC_EBADSTATE;
-    int n = mproc__cluster_root_workers();
-    if (n == 0) {
-        mproc_log(MPROC_LOG_ERROR, "cluster: no worker rank: start the program with mpiexec -n N, "
-                                   "N >= 2 (rank 0 runs the program, the others serve)");
-        return MPROC_EINVAL;
-    }
-    if (o.processes > n) {
-        mproc_log(MPROC_LOG_ERROR, "cluster: %d worker ranks asked for, %d exist", o.processes, n);
-        return MPROC_EINVAL;
-    }
-    return mproc__cluster_root_pool_new(out, o.processes ? o.processes : n, 0, CL_DEPTH,
-                                        o.task_timeout_ms);
+    /* The ranks-only layout of the cluster's own options (exec.c). */
+    mproc_cluster_pool_opts co = {.ranks = o.processes, .task_timeout_ms = o.task_timeout_ms};
+    return mproc_cluster_pool_new_opts(out, &co);
 }
 
 int mproc_cluster_shutdown(void)
