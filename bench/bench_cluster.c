@@ -6,6 +6,7 @@
  * cluster.submit.pipelined and cluster.map.cpu_bound (two, as the process
  * pool's rows have two workers), N + 1 for cluster.map.scaling.N. A row
  * run with another number of worker ranks fails. */
+#include "bench_pool.h"
 #include "bench_primes.h"
 #include "bench_util.h"
 
@@ -16,15 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != 0) {                                                                            \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, mproc_err_name(rc_));    \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
 
 /* A pool over exactly `workers` worker ranks; 0 or -1. */
 static int pool_new(mproc_pool **pool, int workers)
@@ -39,42 +31,17 @@ static int pool_new(mproc_pool **pool, int workers)
     return 0;
 }
 
-static int pool_end(mproc_pool *pool)
-{
-    int rc = mproc_pool_close(pool);
-    if (rc == 0) rc = mproc_pool_join(pool, MPROC_FOREVER);
-    mproc_pool_free(pool);
-    CHECK(rc);
-    return 0;
-}
-
-static int noop_task(const void *arg, size_t arglen, mproc_result *res)
-{
-    (void)arg, (void)arglen, (void)res;
-    return 0;
-}
-
-static int apply_wait(mproc_pool *pool)
-{
-    mproc_future *f;
-    CHECK(mproc_pool_apply_async(pool, noop_task, NULL, 0, NULL, &f));
-    int rc = mproc_future_result(f, NULL, NULL, MPROC_FOREVER);
-    mproc_future_free(f);
-    CHECK(rc);
-    return 0;
-}
-
 /* ---- cluster.apply.rtt: one task at a time, one worker rank ------------------ */
 
 static int apply_rtt(long n, double *secs)
 {
     mproc_pool *pool;
     if (pool_new(&pool, 1) != 0) return -1;
-    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    int bad = bench_apply_wait(pool) != 0; /* warm-up, off the clock */
     double t0 = bench_now();
-    for (long i = 0; i < n && !bad; i++) bad = apply_wait(pool) != 0;
+    for (long i = 0; i < n && !bad; i++) bad = bench_apply_wait(pool) != 0;
     *secs = bench_now() - t0;
-    return pool_end(pool) != 0 || bad ? -1 : 0;
+    return bench_pool_end(pool) != 0 || bad ? -1 : 0;
 }
 
 /* ---- cluster.submit.pipelined: 10 000 tasks in flight, two worker ranks ------ */
@@ -100,7 +67,7 @@ static int submit_pipelined(long n, double *secs)
         return -1;
     }
     int bad = 0;
-    if (mproc_executor_submit(ex, noop_task, NULL, 0, &fs[0]) != 0) bad = 1; /* warm-up */
+    if (mproc_executor_submit(ex, bench_noop_task, NULL, 0, &fs[0]) != 0) bad = 1; /* warm-up */
     if (!bad) {
         bad = mproc_future_result(fs[0], NULL, NULL, MPROC_FOREVER) != 0;
         mproc_future_free(fs[0]);
@@ -110,7 +77,7 @@ static int submit_pipelined(long n, double *secs)
         long k = 0;
         rc = 0;
         for (; k < batch && rc == 0; k++)
-            rc = mproc_executor_submit(ex, noop_task, NULL, 0, &fs[k]);
+            rc = mproc_executor_submit(ex, bench_noop_task, NULL, 0, &fs[k]);
         if (rc != 0) {
             fprintf(stderr, "mproc_executor_submit: %s\n", mproc_err_name(rc));
             k--;
@@ -155,7 +122,7 @@ static int map_primes(int workers, long n, double *secs)
         return -1;
     }
     for (long i = 0; i < k; i++) in[i] = i;
-    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    int bad = bench_apply_wait(pool) != 0; /* warm-up, off the clock */
     double t = 0;
     for (long i = 0; i < n && !bad; i++) {
         memset(out, 0xff, (size_t)k * sizeof *out);
@@ -173,7 +140,7 @@ static int map_primes(int workers, long n, double *secs)
     *secs = t;
     free(in);
     free(out);
-    return pool_end(pool) != 0 || bad ? -1 : 0;
+    return bench_pool_end(pool) != 0 || bad ? -1 : 0;
 }
 
 static int map_cpu_bound(long n, double *secs)

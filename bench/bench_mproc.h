@@ -3,21 +3,12 @@
 #ifndef BENCH_MPROC_H
 #define BENCH_MPROC_H
 
+#include "bench_pool.h"
 #include "bench_util.h"
 
 #include <mproc.h>
 
 #include <stdio.h>
-
-/* Returns -1 from the calling function, after saying why, unless call is 0. */
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != 0) {                                                                            \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, mproc_err_name(rc_));    \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
 
 /* Creates and starts a child running target(copy of arg) under the fork
  * method. 0 or -1. */

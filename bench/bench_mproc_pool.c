@@ -34,44 +34,17 @@ static int pool_new(mproc_pool **pool)
     return 0;
 }
 
-/* close + join + free; 0 or -1. */
-static int pool_end(mproc_pool *pool)
-{
-    int rc = mproc_pool_close(pool);
-    if (rc == 0) rc = mproc_pool_join(pool, MPROC_FOREVER);
-    mproc_pool_free(pool);
-    CHECK(rc);
-    return 0;
-}
-
-static int noop_task(const void *arg, size_t arglen, mproc_result *res)
-{
-    (void)arg, (void)arglen, (void)res;
-    return 0;
-}
-
-/* One apply_async + result wait. */
-static int apply_wait(mproc_pool *pool)
-{
-    mproc_future *f;
-    CHECK(mproc_pool_apply_async(pool, noop_task, NULL, 0, NULL, &f));
-    int rc = mproc_future_result(f, NULL, NULL, MPROC_FOREVER);
-    mproc_future_free(f);
-    CHECK(rc);
-    return 0;
-}
-
 /* ---- pool.apply_async.rtt: one task at a time --------------------------- */
 
 static int apply_rtt(long n, double *secs)
 {
     mproc_pool *pool;
     if (pool_new(&pool) != 0) return -1;
-    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    int bad = bench_apply_wait(pool) != 0; /* warm-up, off the clock */
     double t0 = bench_now();
-    for (long i = 0; i < n && !bad; i++) bad = apply_wait(pool) != 0;
+    for (long i = 0; i < n && !bad; i++) bad = bench_apply_wait(pool) != 0;
     *secs = bench_now() - t0;
-    return pool_end(pool) != 0 || bad ? -1 : 0;
+    return bench_pool_end(pool) != 0 || bad ? -1 : 0;
 }
 
 /* ---- pipelined rows: a batch of tasks in flight, then wait for all ------- */
@@ -118,13 +91,13 @@ static int apply_pipelined(long n, double *secs)
         free(fs);
         return -1;
     }
-    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    int bad = bench_apply_wait(pool) != 0; /* warm-up, off the clock */
     double t0 = bench_now();
     for (long b = 0; b < nb && !bad; b++) {
         long k = 0;
         int rc = 0;
         for (; k < batch && rc == 0; k++)
-            rc = mproc_pool_apply_async(pool, noop_task, NULL, 0, NULL, &fs[k]);
+            rc = mproc_pool_apply_async(pool, bench_noop_task, NULL, 0, NULL, &fs[k]);
         if (rc != 0) {
             fprintf(stderr, "mproc_pool_apply_async: %s\n", mproc_err_name(rc));
             k--;
@@ -134,7 +107,7 @@ static int apply_pipelined(long n, double *secs)
     }
     *secs = scaled(bench_now() - t0, n, nb, batch);
     free(fs);
-    return pool_end(pool) != 0 || bad ? -1 : 0;
+    return bench_pool_end(pool) != 0 || bad ? -1 : 0;
 }
 
 /* ---- executor.submit.pipelined: the process executor --------------------- */
@@ -154,13 +127,14 @@ static int submit_pipelined(long n, double *secs)
         free(fs);
         CHECK(rc);
     }
-    int bad = mproc_executor_submit(ex, noop_task, NULL, 0, &fs[0]) != 0 || wait_all(fs, 1) != 0;
+    int bad =
+        mproc_executor_submit(ex, bench_noop_task, NULL, 0, &fs[0]) != 0 || wait_all(fs, 1) != 0;
     double t0 = bench_now();
     for (long b = 0; b < nb && !bad; b++) {
         long k = 0;
         rc = 0;
         for (; k < batch && rc == 0; k++)
-            rc = mproc_executor_submit(ex, noop_task, NULL, 0, &fs[k]);
+            rc = mproc_executor_submit(ex, bench_noop_task, NULL, 0, &fs[k]);
         if (rc != 0) {
             fprintf(stderr, "mproc_executor_submit: %s\n", mproc_err_name(rc));
             k--;
@@ -198,7 +172,7 @@ static int map_trivial(long n, double *secs)
         return -1;
     }
     for (long i = 0; i < MAP_ITEMS; i++) in[i] = (int)i;
-    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    int bad = bench_apply_wait(pool) != 0; /* warm-up, off the clock */
     double t0 = bench_now();
     for (long b = 0; b < nb && !bad; b++) {
         memset(out, 0, MAP_ITEMS * sizeof *out); /* so that each map is checked */
@@ -211,7 +185,7 @@ static int map_trivial(long n, double *secs)
     if (bad) fprintf(stderr, "map_trivial: wrong results\n");
     free(in);
     free(out);
-    return pool_end(pool) != 0 || bad ? -1 : 0;
+    return bench_pool_end(pool) != 0 || bad ? -1 : 0;
 }
 
 /* ---- pool.map.zero_copy_10M: x+1 over doubles in the arena, in place ---- */
@@ -241,7 +215,7 @@ static int map_zero_copy(long n, double *secs)
     /* Every page touched before the clock, the output's too. */
     for (long i = 0; i < ZC_ITEMS; i++) in[i] = (double)i;
     memset(out, 0, ZC_ITEMS * sizeof *out);
-    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    int bad = bench_apply_wait(pool) != 0; /* warm-up, off the clock */
     double t0 = bench_now();
     for (long i = 0; i < n && !bad; i++) {
         rc = mproc_pool_map(pool, inc_double, in, ZC_ITEMS, sizeof *in, out, sizeof *out, NULL);
@@ -253,7 +227,7 @@ static int map_zero_copy(long n, double *secs)
     if (bad) fprintf(stderr, "map_zero_copy: wrong results\n");
     mproc_arena_free(in);
     mproc_arena_free(out);
-    return pool_end(pool) != 0 || bad ? -1 : 0;
+    return bench_pool_end(pool) != 0 || bad ? -1 : 0;
 }
 
 /* ---- pool.map.cpu_bound: prime check over a fixed range (copy mode) ----- */
@@ -278,7 +252,7 @@ static int map_cpu_bound(long n, double *secs)
         return -1;
     }
     for (long i = 0; i < k; i++) in[i] = i;
-    int bad = apply_wait(pool) != 0; /* warm-up, off the clock */
+    int bad = bench_apply_wait(pool) != 0; /* warm-up, off the clock */
     double t = 0;
     for (long i = 0; i < n && !bad; i++) {
         memset(out, 0xff, (size_t)k * sizeof *out); /* so that each map is checked */
@@ -295,7 +269,7 @@ static int map_cpu_bound(long n, double *secs)
     if (bad) fprintf(stderr, "map_cpu_bound: wrong prime count\n");
     free(in);
     free(out);
-    return pool_end(pool) != 0 || bad ? -1 : 0;
+    return bench_pool_end(pool) != 0 || bad ? -1 : 0;
 }
 
 /* ---- pool.create_close_join (.fork: under the fork method) -------------- */
@@ -310,7 +284,7 @@ static int create_close_join_with(const char *method, long n, double *secs)
     for (long i = 0; i < n; i++) {
         mproc_pool *pool;
         CHECK(mproc_pool_new(&pool, &opts));
-        if (pool_end(pool) != 0) return -1;
+        if (bench_pool_end(pool) != 0) return -1;
     }
     *secs = bench_now() - t0;
     return 0;

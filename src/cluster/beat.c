@@ -136,6 +136,34 @@ void mproc__cluster_beat_rank_start(MPI_Comm hb, int ms)
     started = true;
 }
 
+void mproc__cluster_beat_close(MPI_Comm hb, const int *peers, int n, int ms)
+{
+    static const char end = 0;
+    if (hb == MPI_COMM_NULL || n <= 0) return;
+    bool *done = calloc((size_t)n, sizeof *done);
+    for (int i = 0; i < n; i++) MPI_Send(&end, 1, MPI_BYTE, peers[i], CL_TAG_BEAT_END, hb);
+    long long stop = mproc_now_ns() + (ms > 2000 ? ms : 2000) * 1000000LL;
+    int left = done ? n : 0;
+    while (left > 0 && mproc_now_ns() < stop) {
+        int flag = 0;
+        MPI_Status st;
+        char b;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, hb, &flag, &st);
+        if (!flag) {
+            usleep(100);
+            continue;
+        }
+        MPI_Recv(&b, 1, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, hb, MPI_STATUS_IGNORE);
+        if (st.MPI_TAG != CL_TAG_BEAT_END) continue;
+        for (int i = 0; i < n; i++)
+            if (peers[i] == st.MPI_SOURCE && !done[i]) {
+                done[i] = true;
+                left--;
+            }
+    }
+    free(done);
+}
+
 void mproc__cluster_beat_rank_stop(void)
 {
     if (started) {
@@ -145,6 +173,8 @@ void mproc__cluster_beat_rank_stop(void)
         MPROC__UNLOCK(&bmu);
         pthread_join(bthr, NULL);
         started = false;
+        static const int root = 0;
+        mproc__cluster_beat_close(bcomm, &root, 1, 2 * bms);
     }
     if (bcomm != MPI_COMM_NULL) MPI_Comm_free(&bcomm);
     bcomm = MPI_COMM_NULL;

@@ -41,7 +41,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
-enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP, CL_TAG_BEAT };
+enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP, CL_TAG_BEAT, CL_TAG_BEAT_END };
 enum { CL_APPLY = 1, CL_MAP = 2, CL_VALUE = 3 };
 
 #define CL_DEPTH     2    /* tasks sent to one rank and not yet answered */
@@ -127,8 +127,15 @@ bool mproc__cluster_pidfd_watch(void);
  * ms and exits the process (status 1) when none came from the root for T
  * ms (hb and ms from mproc__cluster_beat_setup; nothing when ms is 0). */
 void mproc__cluster_beat_rank_start(MPI_Comm hb, int ms);
-/* A serving rank at STOP: the thread is joined, its communicator freed. */
+/* A serving rank at STOP: the thread is joined, the heartbeat closed
+ * (mproc__cluster_beat_close) and its communicator freed. */
 void mproc__cluster_beat_rank_stop(void);
+/* Ends the heartbeat on hb once this side sends no more beats: an end
+ * mark to each of the n peers (ranks[0..n)), then their beats taken and
+ * dropped until each one's end mark has come, or ms (at least 2 s) have
+ * passed. So no beat is left unreceived when hb is freed (UCX warns of
+ * such messages on stdout at exit). */
+void mproc__cluster_beat_close(MPI_Comm hb, const int *peers, int n, int ms);
 
 /* ---- world.c ---- */
 

@@ -493,7 +493,14 @@ static void *root_thread(void *arg)
     for (int r = 1; r < size; r++)
         if (!dead[r]) MPI_Send(&no_finalize, 1, MPI_BYTE, r, CL_TAG_STOP, comm);
     MPI_Comm_free(&comm);
-    if (beat_comm != MPI_COMM_NULL) MPI_Comm_free(&beat_comm);
+    if (beat_comm != MPI_COMM_NULL) { /* the live ranks' last beats taken */
+        int *live = malloc((size_t)size * sizeof *live), nlive = 0;
+        for (int r = 1; live && r < size; r++)
+            if (!dead[r]) live[nlive++] = r;
+        mproc__cluster_beat_close(beat_comm, live, nlive, 2 * beat_ms);
+        free(live);
+        MPI_Comm_free(&beat_comm);
+    }
     beat_comm = MPI_COMM_NULL;
     return NULL;
 }
