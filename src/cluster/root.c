@@ -558,7 +558,9 @@ int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p, int *fds)
         pidfds = NULL;
         return MPROC_EAGAIN;
     }
+    MPROC__LOCK(&mu); /* read under mu by the pools' calls */
     running = true;
+    MPROC__UNLOCK(&mu);
     return 0;
 }
 
