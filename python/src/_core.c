@@ -117,6 +117,40 @@ static int sliced(wait_fn fn, void *ctx, int timeout_ms)
     }
 }
 
+/* fn(ctx, 0) at once (with the GIL), then, if that timed out and
+ * timeout_ms is not 0, sliced. */
+static int try_then_sliced(wait_fn fn, void *ctx, int timeout_ms)
+{
+    int rc = fn(ctx, 0);
+    if (rc == MPROC_ETIMEDOUT && timeout_ms != 0) rc = sliced(fn, ctx, timeout_ms);
+    return rc;
+}
+
+/* The result of a timed wait: True (done), False (timed out), NULL if a
+ * signal handler raised (rc 1) or for an error. */
+static PyObject *bool_result(int rc)
+{
+    if (rc == 1) return NULL;
+    if (rc == 0) Py_RETURN_TRUE;
+    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
+    return raise_rc(rc);
+}
+
+/* A wait_fn over a core call f(obj, ms). */
+#define WAIT_FN(name, f)                                                                           \
+    static int name(void *ctx, int ms)                                                             \
+    {                                                                                              \
+        return f(ctx, ms);                                                                         \
+    }
+
+WAIT_FN(lock_wait, mproc_lock_acquire)
+WAIT_FN(sem_wait, mproc_sem_acquire)
+WAIT_FN(cond_wait_fn, mproc_cond_wait)
+WAIT_FN(event_wait_fn, mproc_event_wait)
+WAIT_FN(join_fn, mproc_queue_join)
+WAIT_FN(poll_fn, mproc_conn_poll)
+WAIT_FN(pjoin_fn, mproc_process_join)
+
 /* ---- boxes and handles ---------------------------------------------------------- */
 
 static void obj_free(int kind, void *obj)
@@ -246,6 +280,14 @@ static box *get_box(PyObject *o, unsigned mask)
     return h->b;
 }
 
+/* Parses (h, int) into the box of h (of a kind in mask) and *n. */
+static box *box_arg(PyObject *args, unsigned mask, int *n)
+{
+    PyObject *o;
+    if (!PyArg_ParseTuple(args, "Oi", &o, n)) return NULL;
+    return get_box(o, mask);
+}
+
 #define M_LOCK  ((1u << K_LOCK) | (1u << K_RLOCK))
 #define M_SEM   ((1u << K_SEM) | (1u << K_BSEM))
 #define M_COND  (1u << K_COND)
@@ -343,27 +385,16 @@ static PyObject *lock_new(PyObject *self, PyObject *arg)
     return handle_wrap(recursive ? K_RLOCK : K_LOCK, l, NULL);
 }
 
-static int lock_wait(void *ctx, int ms)
-{
-    return mproc_lock_acquire(ctx, ms);
-}
-
 /* lock_acquire(h, timeout_ms) -> bool. A Lock its thread holds already:
  * False after the timeout (0: at once), RuntimeError with no timeout
  * (Python would hang). */
 static PyObject *lock_acquire(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_LOCK);
+    box *b = box_arg(args, M_LOCK, &ms);
     if (!b) return NULL;
-    int rc = mproc_lock_acquire(b->obj, 0);
-    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(lock_wait, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
+    int rc = try_then_sliced(lock_wait, b->obj, ms);
     if (rc == MPROC_EDEADLK && ms >= 0) {
         if (ms > 0) {
             Py_BEGIN_ALLOW_THREADS usleep((useconds_t)ms * 1000);
@@ -376,7 +407,7 @@ static PyObject *lock_acquire(PyObject *self, PyObject *args)
                         "deadlock: this thread already holds the Lock (Python would hang)");
         return NULL;
     }
-    return raise_rc(rc);
+    return bool_result(rc);
 }
 
 static PyObject *lock_release(PyObject *self, PyObject *o)
@@ -444,25 +475,13 @@ static PyObject *sem_new(PyObject *self, PyObject *args)
     return handle_wrap(bounded ? K_BSEM : K_SEM, s, NULL);
 }
 
-static int sem_wait(void *ctx, int ms)
-{
-    return mproc_sem_acquire(ctx, ms);
-}
-
 static PyObject *sem_acquire(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_SEM);
+    box *b = box_arg(args, M_SEM, &ms);
     if (!b) return NULL;
-    int rc = mproc_sem_acquire(b->obj, 0);
-    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(sem_wait, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    return raise_rc(rc);
+    return bool_result(try_then_sliced(sem_wait, b->obj, ms));
 }
 
 static PyObject *sem_release(PyObject *self, PyObject *o)
@@ -503,32 +522,22 @@ static PyObject *cond_new(PyObject *self, PyObject *o)
     return handle_wrap(K_COND, c, lb);
 }
 
-static int cond_wait_fn(void *ctx, int ms)
-{
-    return mproc_cond_wait(ctx, ms);
-}
-
 /* cond_wait(h, timeout_ms) -> bool (False: timed out). The lock is held
  * again on return, also after a signal handler raised. */
 static PyObject *cond_wait(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_COND);
+    box *b = box_arg(args, M_COND, &ms);
     if (!b) return NULL;
     /* A slice that times out holds the lock, so no notify can come between
      * two slices: none is lost. */
     int rc = sliced(cond_wait_fn, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
     if (rc == MPROC_EPERM) {
         PyErr_SetString(PyExc_AssertionError, "must acquire() condition before using wait()");
         return NULL;
     }
-    return raise_rc(rc);
+    return bool_result(rc);
 }
 
 static PyObject *cond_notify(PyObject *self, PyObject *args)
@@ -588,24 +597,13 @@ static PyObject *event_is_set(PyObject *self, PyObject *o)
     return event_op(o, 2);
 }
 
-static int event_wait_fn(void *ctx, int ms)
-{
-    return mproc_event_wait(ctx, ms);
-}
-
 static PyObject *event_wait(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_EVENT);
+    box *b = box_arg(args, M_EVENT, &ms);
     if (!b) return NULL;
-    int rc = sliced(event_wait_fn, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    return raise_rc(rc);
+    return bool_result(sliced(event_wait_fn, b->obj, ms));
 }
 
 /* ---- Barrier --------------------------------------------------------------------- */
@@ -630,10 +628,8 @@ static PyObject *barrier_new(PyObject *self, PyObject *args)
 static PyObject *barrier_wait(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_BAR);
+    box *b = box_arg(args, M_BAR, &ms);
     if (!b) return NULL;
     unsigned index = 0;
     int rc;
@@ -651,10 +647,8 @@ static PyObject *barrier_wait(PyObject *self, PyObject *args)
 static PyObject *barrier_op(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int op, rc = 0;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &op)) return NULL;
-    box *b = get_box(o, M_BAR);
+    box *b = box_arg(args, M_BAR, &op);
     if (!b) return NULL;
     switch (op) {
     case 0:
@@ -719,19 +713,15 @@ static PyObject *queue_put(PyObject *self, PyObject *args)
         return NULL;
     }
     put_ctx c = {b->obj, view.buf, (size_t)view.len};
-    int rc = mproc_queue_put(c.q, c.buf, c.len, 0);
-    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(put_fn, &c, ms);
+    int rc = try_then_sliced(put_fn, &c, ms);
     PyBuffer_Release(&view);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
     if (rc == MPROC_EMSGSIZE) {
         PyErr_Format(PyExc_ValueError,
                      "message too long for an mproc queue (%zu bytes, at most %zu)", c.len,
                      (size_t)MPROC_QUEUE_MAX_MESSAGE);
         return NULL;
     }
-    return raise_rc(rc);
+    return bool_result(rc);
 }
 
 typedef struct get_ctx {
@@ -750,14 +740,11 @@ static int get_fn(void *ctx, int ms)
 static PyObject *queue_get(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_QUEUE);
+    box *b = box_arg(args, M_QUEUE, &ms);
     if (!b) return NULL;
     get_ctx c = {b->obj, NULL, 0};
-    int rc = mproc_queue_get(c.q, &c.buf, &c.len, 0);
-    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(get_fn, &c, ms);
+    int rc = try_then_sliced(get_fn, &c, ms);
     if (rc == 1) return NULL;
     if (rc == MPROC_ETIMEDOUT) Py_RETURN_NONE;
     if (rc) return raise_rc(rc);
@@ -770,10 +757,8 @@ static PyObject *queue_get(PyObject *self, PyObject *args)
 static PyObject *queue_op(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int op;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &op)) return NULL;
-    box *b = get_box(o, M_QUEUE);
+    box *b = box_arg(args, M_QUEUE, &op);
     if (!b) return NULL;
     switch (op) {
     case 0:
@@ -797,24 +782,13 @@ static PyObject *queue_op(PyObject *self, PyObject *args)
     }
 }
 
-static int join_fn(void *ctx, int ms)
-{
-    return mproc_queue_join(ctx, ms);
-}
-
 static PyObject *queue_join(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_QUEUE);
+    box *b = box_arg(args, M_QUEUE, &ms);
     if (!b) return NULL;
-    int rc = sliced(join_fn, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    return raise_rc(rc);
+    return bool_result(sliced(join_fn, b->obj, ms));
 }
 
 /* ---- Connection ------------------------------------------------------------------ */
@@ -964,11 +938,6 @@ static PyObject *conn_recv(PyObject *self, PyObject *args)
     return res;
 }
 
-static int poll_fn(void *ctx, int ms)
-{
-    return mproc_conn_poll(ctx, ms);
-}
-
 static PyObject *conn_poll(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -978,9 +947,7 @@ static PyObject *conn_poll(PyObject *self, PyObject *args)
     mproc_conn *c = get_conn(o);
     if (!c) return NULL;
     int rc = sliced(poll_fn, c, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
+    if (rc == 1 || rc == 0 || rc == MPROC_ETIMEDOUT) return bool_result(rc);
     if (rc == MPROC_EBADF) {
         PyErr_SetString(PyExc_OSError, "connection is write-only");
         return NULL;
@@ -1217,11 +1184,6 @@ static PyObject *process_start(PyObject *self, PyObject *o)
     Py_RETURN_NONE;
 }
 
-static int pjoin_fn(void *ctx, int ms)
-{
-    return mproc_process_join(ctx, ms);
-}
-
 /* process_join(h, timeout_ms) -> bool (True: it has ended). */
 static PyObject *process_join(PyObject *self, PyObject *args)
 {
@@ -1231,11 +1193,7 @@ static PyObject *process_join(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
     mproc_process *p = get_proc(o);
     if (!p) return NULL;
-    int rc = sliced(pjoin_fn, p, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    return raise_rc(rc);
+    return bool_result(sliced(pjoin_fn, p, ms));
 }
 
 /* process_op(h, op): 0 is_alive, 1 exitcode (None while running), 2 pid,
