@@ -724,16 +724,32 @@ static PyObject *queue_put(PyObject *self, PyObject *args)
     return bool_result(rc);
 }
 
-typedef struct get_ctx {
-    mproc_queue *q;
+/* A timed receive: its source (a queue or a connection) and the message
+ * it took (malloc'd). */
+typedef struct msg_ctx {
+    void *src;
     void *buf;
     size_t len;
-} get_ctx;
+} msg_ctx;
 
 static int get_fn(void *ctx, int ms)
 {
-    get_ctx *c = ctx;
-    return mproc_queue_get(c->q, &c->buf, &c->len, ms);
+    msg_ctx *m = ctx;
+    return mproc_queue_get(m->src, &m->buf, &m->len, ms);
+}
+
+static int recv_fn(void *ctx, int ms)
+{
+    msg_ctx *m = ctx;
+    return mproc_conn_recv_bytes(m->src, &m->buf, &m->len, ms);
+}
+
+/* The message taken, as bytes (its buffer freed). */
+static PyObject *msg_bytes(msg_ctx *m)
+{
+    PyObject *r = PyBytes_FromStringAndSize(m->buf, (Py_ssize_t)m->len);
+    free(m->buf);
+    return r;
 }
 
 /* queue_get(h, timeout_ms) -> bytes, or None when still empty. */
@@ -743,14 +759,12 @@ static PyObject *queue_get(PyObject *self, PyObject *args)
     int ms;
     box *b = box_arg(args, M_QUEUE, &ms);
     if (!b) return NULL;
-    get_ctx c = {b->obj, NULL, 0};
-    int rc = try_then_sliced(get_fn, &c, ms);
+    msg_ctx m = {b->obj, NULL, 0};
+    int rc = try_then_sliced(get_fn, &m, ms);
     if (rc == 1) return NULL;
     if (rc == MPROC_ETIMEDOUT) Py_RETURN_NONE;
     if (rc) return raise_rc(rc);
-    PyObject *r = PyBytes_FromStringAndSize(c.buf, (Py_ssize_t)c.len);
-    free(c.buf);
-    return r;
+    return msg_bytes(&m);
 }
 
 /* queue_info(h, op): 0 qsize, 1 empty, 2 full, 3 task_done. */
@@ -831,8 +845,22 @@ static mproc_conn *get_conn(PyObject *o)
     return ((Conn *)o)->c;
 }
 
-static PyObject *conn_error(int rc)
+/* Parses (conn, int) into the connection and *n. */
+static mproc_conn *conn_arg(PyObject *args, int *n)
 {
+    PyObject *o;
+    if (!PyArg_ParseTuple(args, "Oi", &o, n)) return NULL;
+    return get_conn(o);
+}
+
+/* Raises for a connection's error code; badf: the message for
+ * MPROC_EBADF (NULL: the generic one). */
+static PyObject *conn_error(int rc, const char *badf)
+{
+    if (rc == MPROC_EBADF && badf) {
+        PyErr_SetString(PyExc_OSError, badf);
+        return NULL;
+    }
     if (rc == MPROC_ECLOSED) {
         PyErr_SetString(PyExc_OSError, "handle is closed");
         return NULL;
@@ -895,74 +923,42 @@ static PyObject *conn_send(PyObject *self, PyObject *args)
     }
     PyBuffer_Release(&view);
     if (!c) return NULL;
-    if (rc == MPROC_EBADF) {
-        PyErr_SetString(PyExc_OSError, "connection is read-only");
-        return NULL;
-    }
-    if (rc) return conn_error(rc);
+    if (rc) return conn_error(rc, "connection is read-only");
     Py_RETURN_NONE;
-}
-
-typedef struct recv_ctx {
-    mproc_conn *c;
-    void *buf;
-    size_t len;
-} recv_ctx;
-
-static int recv_fn(void *ctx, int ms)
-{
-    recv_ctx *r = ctx;
-    return mproc_conn_recv_bytes(r->c, &r->buf, &r->len, ms);
 }
 
 /* conn_recv(h, timeout_ms) -> bytes, or None at the timeout. */
 static PyObject *conn_recv(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    mproc_conn *c = get_conn(o);
+    mproc_conn *c = conn_arg(args, &ms);
     if (!c) return NULL;
-    recv_ctx r = {c, NULL, 0};
-    int rc = sliced(recv_fn, &r, ms);
+    msg_ctx m = {c, NULL, 0};
+    int rc = sliced(recv_fn, &m, ms);
     if (rc == 1) return NULL;
     if (rc == MPROC_ETIMEDOUT) Py_RETURN_NONE;
-    if (rc == MPROC_EBADF) {
-        PyErr_SetString(PyExc_OSError, "connection is write-only");
-        return NULL;
-    }
-    if (rc) return conn_error(rc);
-    PyObject *res = PyBytes_FromStringAndSize(r.buf, (Py_ssize_t)r.len);
-    free(r.buf);
-    return res;
+    if (rc) return conn_error(rc, "connection is write-only");
+    return msg_bytes(&m);
 }
 
 static PyObject *conn_poll(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    mproc_conn *c = get_conn(o);
+    mproc_conn *c = conn_arg(args, &ms);
     if (!c) return NULL;
     int rc = sliced(poll_fn, c, ms);
     if (rc == 1 || rc == 0 || rc == MPROC_ETIMEDOUT) return bool_result(rc);
-    if (rc == MPROC_EBADF) {
-        PyErr_SetString(PyExc_OSError, "connection is write-only");
-        return NULL;
-    }
-    return conn_error(rc);
+    return conn_error(rc, "connection is write-only");
 }
 
 /* conn_info(h, op): 0 close, 1 closed, 2 readable, 3 writable, 4 fileno. */
 static PyObject *conn_op(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int op;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &op)) return NULL;
-    mproc_conn *c = get_conn(o);
+    mproc_conn *c = conn_arg(args, &op);
     if (!c) return NULL;
     switch (op) {
     case 0:
@@ -976,7 +972,7 @@ static PyObject *conn_op(PyObject *self, PyObject *args)
         return PyBool_FromLong(mproc_conn_writable(c));
     case 4: {
         int fd = mproc_conn_fileno(c);
-        if (fd < 0) return conn_error(fd);
+        if (fd < 0) return conn_error(fd, NULL);
         return PyLong_FromLong(fd);
     }
     default:
