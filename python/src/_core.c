@@ -237,6 +237,19 @@ static PyTypeObject HandleType = {
     .tp_doc = "A process's reference to a shared object in the family arena.",
 };
 
+/* A new handle of this process over b, holding one reference the caller
+ * gives it. */
+static PyObject *handle_new(box *b, int kind)
+{
+    Handle *h = PyObject_New(Handle, &HandleType);
+    if (!h) return NULL;
+    h->b = b;
+    h->kind = kind;
+    h->owner = getpid();
+    handle_link(h);
+    return (PyObject *)h;
+}
+
 /* A new handle over a new box holding obj (adopted); on failure obj is
  * freed by box_free. */
 static PyObject *handle_wrap(int kind, void *obj, box *dep)
@@ -253,16 +266,9 @@ static PyObject *handle_wrap(int kind, void *obj, box *dep)
     b->obj = obj;
     b->dep = dep;
     if (dep) atomic_fetch_add(&dep->refs, 1);
-    Handle *h = PyObject_New(Handle, &HandleType);
-    if (!h) {
-        box_decref(b);
-        return NULL;
-    }
-    h->b = b;
-    h->kind = kind;
-    h->owner = getpid();
-    handle_link(h);
-    return (PyObject *)h;
+    PyObject *h = handle_new(b, kind);
+    if (!h) box_decref(b);
+    return h;
 }
 
 /* The box of a Handle of one of the kinds in mask (bit k: kind k). */
@@ -322,13 +328,7 @@ static PyObject *handle_import(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "not an mproc shared object of this family");
         return NULL;
     }
-    Handle *h = PyObject_New(Handle, &HandleType);
-    if (!h) return NULL;
-    h->b = b;
-    h->kind = kind;
-    h->owner = getpid();
-    handle_link(h);
-    return (PyObject *)h;
+    return handle_new(b, kind);
 }
 
 /* Before a fork: every handle of this process takes one reference for the
@@ -1008,19 +1008,26 @@ static PyTypeObject ProcType = {
 
 static pid_t embed_pid; /* the process that called embed_child_main */
 
-/* Calls mproc._child._run(payload, conns) in a spawn or forkserver child;
- * its result is the exit code. */
-static int run_child_code(PyObject *payload, PyObject *conns)
+/* A child's exit code from what its Python code returned (r, a new
+ * reference or NULL): 1 on an exception, which is printed. */
+static int exit_code(PyObject *r)
 {
     int code = 1;
-    PyObject *mod = PyImport_ImportModule("mproc._child");
-    PyObject *r = mod ? PyObject_CallMethod(mod, "_run", "OO", payload, conns) : NULL;
     if (r) {
         code = (int)PyLong_AsLong(r);
         if (code == -1 && PyErr_Occurred()) code = 1;
     }
     if (PyErr_Occurred()) PyErr_Print();
     Py_XDECREF(r);
+    return code;
+}
+
+/* Calls mproc._child._run(payload, conns) in a spawn or forkserver child;
+ * its result is the exit code. */
+static int run_child_code(PyObject *payload, PyObject *conns)
+{
+    PyObject *mod = PyImport_ImportModule("mproc._child");
+    int code = exit_code(mod ? PyObject_CallMethod(mod, "_run", "OO", payload, conns) : NULL);
     Py_XDECREF(mod);
     return code;
 }
@@ -1035,14 +1042,7 @@ static int fork_target(void *arg)
     memcpy(&parent, (char *)arg + sizeof func, sizeof parent);
     PyOS_AfterFork_Child();
     handles_after_fork(parent);
-    int code = 1;
-    PyObject *r = PyObject_CallNoArgs(func);
-    if (r) {
-        code = (int)PyLong_AsLong(r);
-        if (code == -1 && PyErr_Occurred()) code = 1;
-    }
-    if (PyErr_Occurred()) PyErr_Print();
-    Py_XDECREF(r);
+    int code = exit_code(PyObject_CallNoArgs(func));
     handles_release_all();
     return code;
 }
@@ -1159,6 +1159,14 @@ static mproc_process *get_proc(PyObject *o)
     return ((Proc *)o)->p;
 }
 
+/* Parses (process, int) into the process object and *n. */
+static Proc *proc_arg(PyObject *args, int *n)
+{
+    PyObject *o;
+    if (!PyArg_ParseTuple(args, "Oi", &o, n)) return NULL;
+    return get_proc(o) ? (Proc *)o : NULL;
+}
+
 static PyObject *process_start(PyObject *self, PyObject *o)
 {
     (void)self;
@@ -1184,12 +1192,10 @@ static PyObject *process_start(PyObject *self, PyObject *o)
 static PyObject *process_join(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    mproc_process *p = get_proc(o);
-    if (!p) return NULL;
-    return bool_result(sliced(pjoin_fn, p, ms));
+    Proc *pr = proc_arg(args, &ms);
+    if (!pr) return NULL;
+    return bool_result(sliced(pjoin_fn, pr->p, ms));
 }
 
 /* process_op(h, op): 0 is_alive, 1 exitcode (None while running), 2 pid,
@@ -1197,11 +1203,10 @@ static PyObject *process_join(PyObject *self, PyObject *args)
 static PyObject *process_op(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int op, rc = 0;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &op)) return NULL;
-    mproc_process *p = get_proc(o);
-    if (!p) return NULL;
+    Proc *pr = proc_arg(args, &op);
+    if (!pr) return NULL;
+    mproc_process *p = pr->p;
     switch (op) {
     case 0:
         return PyBool_FromLong(mproc_process_is_alive(p));
@@ -1233,8 +1238,8 @@ static PyObject *process_op(PyObject *self, PyObject *args)
     case 7:
         rc = mproc_process_free(p);
         if (rc == 0) {
-            ((Proc *)o)->p = NULL;
-            Py_CLEAR(((Proc *)o)->func);
+            pr->p = NULL;
+            Py_CLEAR(pr->func);
         }
         break;
     default:
