@@ -117,6 +117,40 @@ static int sliced(wait_fn fn, void *ctx, int timeout_ms)
     }
 }
 
+/* fn(ctx, 0) at once (with the GIL), then, if that timed out and
+ * timeout_ms is not 0, sliced. */
+static int try_then_sliced(wait_fn fn, void *ctx, int timeout_ms)
+{
+    int rc = fn(ctx, 0);
+    if (rc == MPROC_ETIMEDOUT && timeout_ms != 0) rc = sliced(fn, ctx, timeout_ms);
+    return rc;
+}
+
+/* The result of a timed wait: True (done), False (timed out), NULL if a
+ * signal handler raised (rc 1) or for an error. */
+static PyObject *bool_result(int rc)
+{
+    if (rc == 1) return NULL;
+    if (rc == 0) Py_RETURN_TRUE;
+    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
+    return raise_rc(rc);
+}
+
+/* A wait_fn over a core call f(obj, ms). */
+#define WAIT_FN(name, f)                                                                           \
+    static int name(void *ctx, int ms)                                                             \
+    {                                                                                              \
+        return f(ctx, ms);                                                                         \
+    }
+
+WAIT_FN(lock_wait, mproc_lock_acquire)
+WAIT_FN(sem_wait, mproc_sem_acquire)
+WAIT_FN(cond_wait_fn, mproc_cond_wait)
+WAIT_FN(event_wait_fn, mproc_event_wait)
+WAIT_FN(join_fn, mproc_queue_join)
+WAIT_FN(poll_fn, mproc_conn_poll)
+WAIT_FN(pjoin_fn, mproc_process_join)
+
 /* ---- boxes and handles ---------------------------------------------------------- */
 
 static void obj_free(int kind, void *obj)
@@ -203,6 +237,19 @@ static PyTypeObject HandleType = {
     .tp_doc = "A process's reference to a shared object in the family arena.",
 };
 
+/* A new handle of this process over b, holding one reference the caller
+ * gives it. */
+static PyObject *handle_new(box *b, int kind)
+{
+    Handle *h = PyObject_New(Handle, &HandleType);
+    if (!h) return NULL;
+    h->b = b;
+    h->kind = kind;
+    h->owner = getpid();
+    handle_link(h);
+    return (PyObject *)h;
+}
+
 /* A new handle over a new box holding obj (adopted); on failure obj is
  * freed by box_free. */
 static PyObject *handle_wrap(int kind, void *obj, box *dep)
@@ -219,16 +266,9 @@ static PyObject *handle_wrap(int kind, void *obj, box *dep)
     b->obj = obj;
     b->dep = dep;
     if (dep) atomic_fetch_add(&dep->refs, 1);
-    Handle *h = PyObject_New(Handle, &HandleType);
-    if (!h) {
-        box_decref(b);
-        return NULL;
-    }
-    h->b = b;
-    h->kind = kind;
-    h->owner = getpid();
-    handle_link(h);
-    return (PyObject *)h;
+    PyObject *h = handle_new(b, kind);
+    if (!h) box_decref(b);
+    return h;
 }
 
 /* The box of a Handle of one of the kinds in mask (bit k: kind k). */
@@ -244,6 +284,14 @@ static box *get_box(PyObject *o, unsigned mask)
         return NULL;
     }
     return h->b;
+}
+
+/* Parses (h, int) into the box of h (of a kind in mask) and *n. */
+static box *box_arg(PyObject *args, unsigned mask, int *n)
+{
+    PyObject *o;
+    if (!PyArg_ParseTuple(args, "Oi", &o, n)) return NULL;
+    return get_box(o, mask);
 }
 
 #define M_LOCK  ((1u << K_LOCK) | (1u << K_RLOCK))
@@ -280,13 +328,7 @@ static PyObject *handle_import(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "not an mproc shared object of this family");
         return NULL;
     }
-    Handle *h = PyObject_New(Handle, &HandleType);
-    if (!h) return NULL;
-    h->b = b;
-    h->kind = kind;
-    h->owner = getpid();
-    handle_link(h);
-    return (PyObject *)h;
+    return handle_new(b, kind);
 }
 
 /* Before a fork: every handle of this process takes one reference for the
@@ -343,27 +385,16 @@ static PyObject *lock_new(PyObject *self, PyObject *arg)
     return handle_wrap(recursive ? K_RLOCK : K_LOCK, l, NULL);
 }
 
-static int lock_wait(void *ctx, int ms)
-{
-    return mproc_lock_acquire(ctx, ms);
-}
-
 /* lock_acquire(h, timeout_ms) -> bool. A Lock its thread holds already:
  * False after the timeout (0: at once), RuntimeError with no timeout
  * (Python would hang). */
 static PyObject *lock_acquire(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_LOCK);
+    box *b = box_arg(args, M_LOCK, &ms);
     if (!b) return NULL;
-    int rc = mproc_lock_acquire(b->obj, 0);
-    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(lock_wait, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
+    int rc = try_then_sliced(lock_wait, b->obj, ms);
     if (rc == MPROC_EDEADLK && ms >= 0) {
         if (ms > 0) {
             Py_BEGIN_ALLOW_THREADS usleep((useconds_t)ms * 1000);
@@ -376,7 +407,7 @@ static PyObject *lock_acquire(PyObject *self, PyObject *args)
                         "deadlock: this thread already holds the Lock (Python would hang)");
         return NULL;
     }
-    return raise_rc(rc);
+    return bool_result(rc);
 }
 
 static PyObject *lock_release(PyObject *self, PyObject *o)
@@ -444,25 +475,13 @@ static PyObject *sem_new(PyObject *self, PyObject *args)
     return handle_wrap(bounded ? K_BSEM : K_SEM, s, NULL);
 }
 
-static int sem_wait(void *ctx, int ms)
-{
-    return mproc_sem_acquire(ctx, ms);
-}
-
 static PyObject *sem_acquire(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_SEM);
+    box *b = box_arg(args, M_SEM, &ms);
     if (!b) return NULL;
-    int rc = mproc_sem_acquire(b->obj, 0);
-    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(sem_wait, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    return raise_rc(rc);
+    return bool_result(try_then_sliced(sem_wait, b->obj, ms));
 }
 
 static PyObject *sem_release(PyObject *self, PyObject *o)
@@ -503,32 +522,22 @@ static PyObject *cond_new(PyObject *self, PyObject *o)
     return handle_wrap(K_COND, c, lb);
 }
 
-static int cond_wait_fn(void *ctx, int ms)
-{
-    return mproc_cond_wait(ctx, ms);
-}
-
 /* cond_wait(h, timeout_ms) -> bool (False: timed out). The lock is held
  * again on return, also after a signal handler raised. */
 static PyObject *cond_wait(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_COND);
+    box *b = box_arg(args, M_COND, &ms);
     if (!b) return NULL;
     /* A slice that times out holds the lock, so no notify can come between
      * two slices: none is lost. */
     int rc = sliced(cond_wait_fn, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
     if (rc == MPROC_EPERM) {
         PyErr_SetString(PyExc_AssertionError, "must acquire() condition before using wait()");
         return NULL;
     }
-    return raise_rc(rc);
+    return bool_result(rc);
 }
 
 static PyObject *cond_notify(PyObject *self, PyObject *args)
@@ -588,24 +597,13 @@ static PyObject *event_is_set(PyObject *self, PyObject *o)
     return event_op(o, 2);
 }
 
-static int event_wait_fn(void *ctx, int ms)
-{
-    return mproc_event_wait(ctx, ms);
-}
-
 static PyObject *event_wait(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_EVENT);
+    box *b = box_arg(args, M_EVENT, &ms);
     if (!b) return NULL;
-    int rc = sliced(event_wait_fn, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    return raise_rc(rc);
+    return bool_result(sliced(event_wait_fn, b->obj, ms));
 }
 
 /* ---- Barrier --------------------------------------------------------------------- */
@@ -630,10 +628,8 @@ static PyObject *barrier_new(PyObject *self, PyObject *args)
 static PyObject *barrier_wait(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_BAR);
+    box *b = box_arg(args, M_BAR, &ms);
     if (!b) return NULL;
     unsigned index = 0;
     int rc;
@@ -651,10 +647,8 @@ static PyObject *barrier_wait(PyObject *self, PyObject *args)
 static PyObject *barrier_op(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int op, rc = 0;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &op)) return NULL;
-    box *b = get_box(o, M_BAR);
+    box *b = box_arg(args, M_BAR, &op);
     if (!b) return NULL;
     switch (op) {
     case 0:
@@ -719,61 +713,66 @@ static PyObject *queue_put(PyObject *self, PyObject *args)
         return NULL;
     }
     put_ctx c = {b->obj, view.buf, (size_t)view.len};
-    int rc = mproc_queue_put(c.q, c.buf, c.len, 0);
-    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(put_fn, &c, ms);
+    int rc = try_then_sliced(put_fn, &c, ms);
     PyBuffer_Release(&view);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
     if (rc == MPROC_EMSGSIZE) {
         PyErr_Format(PyExc_ValueError,
                      "message too long for an mproc queue (%zu bytes, at most %zu)", c.len,
                      (size_t)MPROC_QUEUE_MAX_MESSAGE);
         return NULL;
     }
-    return raise_rc(rc);
+    return bool_result(rc);
 }
 
-typedef struct get_ctx {
-    mproc_queue *q;
+/* A timed receive: its source (a queue or a connection) and the message
+ * it took (malloc'd). */
+typedef struct msg_ctx {
+    void *src;
     void *buf;
     size_t len;
-} get_ctx;
+} msg_ctx;
 
 static int get_fn(void *ctx, int ms)
 {
-    get_ctx *c = ctx;
-    return mproc_queue_get(c->q, &c->buf, &c->len, ms);
+    msg_ctx *m = ctx;
+    return mproc_queue_get(m->src, &m->buf, &m->len, ms);
+}
+
+static int recv_fn(void *ctx, int ms)
+{
+    msg_ctx *m = ctx;
+    return mproc_conn_recv_bytes(m->src, &m->buf, &m->len, ms);
+}
+
+/* The message taken, as bytes (its buffer freed). */
+static PyObject *msg_bytes(msg_ctx *m)
+{
+    PyObject *r = PyBytes_FromStringAndSize(m->buf, (Py_ssize_t)m->len);
+    free(m->buf);
+    return r;
 }
 
 /* queue_get(h, timeout_ms) -> bytes, or None when still empty. */
 static PyObject *queue_get(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_QUEUE);
+    box *b = box_arg(args, M_QUEUE, &ms);
     if (!b) return NULL;
-    get_ctx c = {b->obj, NULL, 0};
-    int rc = mproc_queue_get(c.q, &c.buf, &c.len, 0);
-    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(get_fn, &c, ms);
+    msg_ctx m = {b->obj, NULL, 0};
+    int rc = try_then_sliced(get_fn, &m, ms);
     if (rc == 1) return NULL;
     if (rc == MPROC_ETIMEDOUT) Py_RETURN_NONE;
     if (rc) return raise_rc(rc);
-    PyObject *r = PyBytes_FromStringAndSize(c.buf, (Py_ssize_t)c.len);
-    free(c.buf);
-    return r;
+    return msg_bytes(&m);
 }
 
 /* queue_info(h, op): 0 qsize, 1 empty, 2 full, 3 task_done. */
 static PyObject *queue_op(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int op;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &op)) return NULL;
-    box *b = get_box(o, M_QUEUE);
+    box *b = box_arg(args, M_QUEUE, &op);
     if (!b) return NULL;
     switch (op) {
     case 0:
@@ -797,24 +796,13 @@ static PyObject *queue_op(PyObject *self, PyObject *args)
     }
 }
 
-static int join_fn(void *ctx, int ms)
-{
-    return mproc_queue_join(ctx, ms);
-}
-
 static PyObject *queue_join(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    box *b = get_box(o, M_QUEUE);
+    box *b = box_arg(args, M_QUEUE, &ms);
     if (!b) return NULL;
-    int rc = sliced(join_fn, b->obj, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    return raise_rc(rc);
+    return bool_result(sliced(join_fn, b->obj, ms));
 }
 
 /* ---- Connection ------------------------------------------------------------------ */
@@ -857,8 +845,22 @@ static mproc_conn *get_conn(PyObject *o)
     return ((Conn *)o)->c;
 }
 
-static PyObject *conn_error(int rc)
+/* Parses (conn, int) into the connection and *n. */
+static mproc_conn *conn_arg(PyObject *args, int *n)
 {
+    PyObject *o;
+    if (!PyArg_ParseTuple(args, "Oi", &o, n)) return NULL;
+    return get_conn(o);
+}
+
+/* Raises for a connection's error code; badf: the message for
+ * MPROC_EBADF (NULL: the generic one). */
+static PyObject *conn_error(int rc, const char *badf)
+{
+    if (rc == MPROC_EBADF && badf) {
+        PyErr_SetString(PyExc_OSError, badf);
+        return NULL;
+    }
     if (rc == MPROC_ECLOSED) {
         PyErr_SetString(PyExc_OSError, "handle is closed");
         return NULL;
@@ -921,81 +923,42 @@ static PyObject *conn_send(PyObject *self, PyObject *args)
     }
     PyBuffer_Release(&view);
     if (!c) return NULL;
-    if (rc == MPROC_EBADF) {
-        PyErr_SetString(PyExc_OSError, "connection is read-only");
-        return NULL;
-    }
-    if (rc) return conn_error(rc);
+    if (rc) return conn_error(rc, "connection is read-only");
     Py_RETURN_NONE;
-}
-
-typedef struct recv_ctx {
-    mproc_conn *c;
-    void *buf;
-    size_t len;
-} recv_ctx;
-
-static int recv_fn(void *ctx, int ms)
-{
-    recv_ctx *r = ctx;
-    return mproc_conn_recv_bytes(r->c, &r->buf, &r->len, ms);
 }
 
 /* conn_recv(h, timeout_ms) -> bytes, or None at the timeout. */
 static PyObject *conn_recv(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    mproc_conn *c = get_conn(o);
+    mproc_conn *c = conn_arg(args, &ms);
     if (!c) return NULL;
-    recv_ctx r = {c, NULL, 0};
-    int rc = sliced(recv_fn, &r, ms);
+    msg_ctx m = {c, NULL, 0};
+    int rc = sliced(recv_fn, &m, ms);
     if (rc == 1) return NULL;
     if (rc == MPROC_ETIMEDOUT) Py_RETURN_NONE;
-    if (rc == MPROC_EBADF) {
-        PyErr_SetString(PyExc_OSError, "connection is write-only");
-        return NULL;
-    }
-    if (rc) return conn_error(rc);
-    PyObject *res = PyBytes_FromStringAndSize(r.buf, (Py_ssize_t)r.len);
-    free(r.buf);
-    return res;
-}
-
-static int poll_fn(void *ctx, int ms)
-{
-    return mproc_conn_poll(ctx, ms);
+    if (rc) return conn_error(rc, "connection is write-only");
+    return msg_bytes(&m);
 }
 
 static PyObject *conn_poll(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    mproc_conn *c = get_conn(o);
+    mproc_conn *c = conn_arg(args, &ms);
     if (!c) return NULL;
     int rc = sliced(poll_fn, c, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    if (rc == MPROC_EBADF) {
-        PyErr_SetString(PyExc_OSError, "connection is write-only");
-        return NULL;
-    }
-    return conn_error(rc);
+    if (rc == 1 || rc == 0 || rc == MPROC_ETIMEDOUT) return bool_result(rc);
+    return conn_error(rc, "connection is write-only");
 }
 
 /* conn_info(h, op): 0 close, 1 closed, 2 readable, 3 writable, 4 fileno. */
 static PyObject *conn_op(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int op;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &op)) return NULL;
-    mproc_conn *c = get_conn(o);
+    mproc_conn *c = conn_arg(args, &op);
     if (!c) return NULL;
     switch (op) {
     case 0:
@@ -1009,7 +972,7 @@ static PyObject *conn_op(PyObject *self, PyObject *args)
         return PyBool_FromLong(mproc_conn_writable(c));
     case 4: {
         int fd = mproc_conn_fileno(c);
-        if (fd < 0) return conn_error(fd);
+        if (fd < 0) return conn_error(fd, NULL);
         return PyLong_FromLong(fd);
     }
     default:
@@ -1045,19 +1008,26 @@ static PyTypeObject ProcType = {
 
 static pid_t embed_pid; /* the process that called embed_child_main */
 
-/* Calls mproc._child._run(payload, conns) in a spawn or forkserver child;
- * its result is the exit code. */
-static int run_child_code(PyObject *payload, PyObject *conns)
+/* A child's exit code from what its Python code returned (r, a new
+ * reference or NULL): 1 on an exception, which is printed. */
+static int exit_code(PyObject *r)
 {
     int code = 1;
-    PyObject *mod = PyImport_ImportModule("mproc._child");
-    PyObject *r = mod ? PyObject_CallMethod(mod, "_run", "OO", payload, conns) : NULL;
     if (r) {
         code = (int)PyLong_AsLong(r);
         if (code == -1 && PyErr_Occurred()) code = 1;
     }
     if (PyErr_Occurred()) PyErr_Print();
     Py_XDECREF(r);
+    return code;
+}
+
+/* Calls mproc._child._run(payload, conns) in a spawn or forkserver child;
+ * its result is the exit code. */
+static int run_child_code(PyObject *payload, PyObject *conns)
+{
+    PyObject *mod = PyImport_ImportModule("mproc._child");
+    int code = exit_code(mod ? PyObject_CallMethod(mod, "_run", "OO", payload, conns) : NULL);
     Py_XDECREF(mod);
     return code;
 }
@@ -1072,14 +1042,7 @@ static int fork_target(void *arg)
     memcpy(&parent, (char *)arg + sizeof func, sizeof parent);
     PyOS_AfterFork_Child();
     handles_after_fork(parent);
-    int code = 1;
-    PyObject *r = PyObject_CallNoArgs(func);
-    if (r) {
-        code = (int)PyLong_AsLong(r);
-        if (code == -1 && PyErr_Occurred()) code = 1;
-    }
-    if (PyErr_Occurred()) PyErr_Print();
-    Py_XDECREF(r);
+    int code = exit_code(PyObject_CallNoArgs(func));
     handles_release_all();
     return code;
 }
@@ -1196,6 +1159,14 @@ static mproc_process *get_proc(PyObject *o)
     return ((Proc *)o)->p;
 }
 
+/* Parses (process, int) into the process object and *n. */
+static Proc *proc_arg(PyObject *args, int *n)
+{
+    PyObject *o;
+    if (!PyArg_ParseTuple(args, "Oi", &o, n)) return NULL;
+    return get_proc(o) ? (Proc *)o : NULL;
+}
+
 static PyObject *process_start(PyObject *self, PyObject *o)
 {
     (void)self;
@@ -1217,25 +1188,14 @@ static PyObject *process_start(PyObject *self, PyObject *o)
     Py_RETURN_NONE;
 }
 
-static int pjoin_fn(void *ctx, int ms)
-{
-    return mproc_process_join(ctx, ms);
-}
-
 /* process_join(h, timeout_ms) -> bool (True: it has ended). */
 static PyObject *process_join(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int ms;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    mproc_process *p = get_proc(o);
-    if (!p) return NULL;
-    int rc = sliced(pjoin_fn, p, ms);
-    if (rc == 1) return NULL;
-    if (rc == 0) Py_RETURN_TRUE;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_FALSE;
-    return raise_rc(rc);
+    Proc *pr = proc_arg(args, &ms);
+    if (!pr) return NULL;
+    return bool_result(sliced(pjoin_fn, pr->p, ms));
 }
 
 /* process_op(h, op): 0 is_alive, 1 exitcode (None while running), 2 pid,
@@ -1243,11 +1203,10 @@ static PyObject *process_join(PyObject *self, PyObject *args)
 static PyObject *process_op(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o;
     int op, rc = 0;
-    if (!PyArg_ParseTuple(args, "Oi", &o, &op)) return NULL;
-    mproc_process *p = get_proc(o);
-    if (!p) return NULL;
+    Proc *pr = proc_arg(args, &op);
+    if (!pr) return NULL;
+    mproc_process *p = pr->p;
     switch (op) {
     case 0:
         return PyBool_FromLong(mproc_process_is_alive(p));
@@ -1279,8 +1238,8 @@ static PyObject *process_op(PyObject *self, PyObject *args)
     case 7:
         rc = mproc_process_free(p);
         if (rc == 0) {
-            ((Proc *)o)->p = NULL;
-            Py_CLEAR(((Proc *)o)->func);
+            pr->p = NULL;
+            Py_CLEAR(pr->func);
         }
         break;
     default:
