@@ -1,8 +1,7 @@
 /* cluster_primes — seed 004's prime-checking program (pool_primes.c)
  * over MPI ranks: pool_primes.c with one line changed (the pool's
  * constructor, mproc_cluster_pool_new instead of mproc_pool_new) and the
- * cluster started at the top of main; and, for now, the pool's map in its
- * byte form (a cluster pool does not yet take typed maps). Run it with
+ * cluster started at the top of main. Run it with
  *
  *     mpiexec -n 3 examples/cluster_primes
  *
@@ -40,7 +39,6 @@
 #include <mproc/cluster.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 
 #define START INT64_C(1000000000000) /* 10**12 */
 #define COUNT 10000
@@ -108,12 +106,7 @@ int main(int argc, char **argv)
     mproc_pool *pool;
     /* Pool(processes=workers), over worker ranks: the one changed line. */
     MPROC_CHECK(mproc_cluster_pool_new(&pool, &(mproc_pool_opts){.processes = workers}));
-    /* pool_primes.c maps the typed is_prime over the range itself
-     * (MPROC_POOL_MAP_RANGE); a cluster pool takes the byte form of map
-     * only for now (typed maps give MPROC_ENOSYS), so the numbers go as an
-     * array to is_prime_bytes, the thread executor's wrapper. */
-    MPROC_CHECK(mproc_pool_map(pool, is_prime_bytes, numbers, COUNT, sizeof *numbers, par,
-                               sizeof *par, NULL));
+    MPROC_CHECK(MPROC_POOL_MAP_RANGE(pool, is_prime, MPROC_RANGE(START, START + COUNT), par));
     MPROC_CHECK(mproc_pool_close(pool));
     MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
     mproc_pool_free(pool);
