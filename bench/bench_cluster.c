@@ -47,56 +47,15 @@ static int apply_rtt(long n, double *secs)
 /* ---- cluster.submit.pipelined: 10 000 tasks in flight, two worker ranks ------ */
 
 /* As executor.submit.pipelined (bench_mproc_pool.c), with the executor
- * over the ranks (mpi4py.futures' MPIPoolExecutor): whole batches of
- * 10 000 (BENCH_QUICK: 1 000), the time of n at the rate measured. */
+ * over the ranks (mpi4py.futures' MPIPoolExecutor). */
 static int submit_pipelined(long n, double *secs)
 {
-    long batch = bench_quick() ? 1000 : 10000, nb = (n + batch - 1) / batch;
-    mproc_future **fs = malloc((size_t)batch * sizeof *fs);
     mproc_pool *probe;
-    mproc_executor *ex = NULL;
-    if (!fs || pool_new(&probe, 2) != 0) { /* checks the ranks */
-        free(fs);
-        return -1;
-    }
+    mproc_executor *ex;
+    if (pool_new(&probe, 2) != 0) return -1; /* checks the ranks */
     mproc_pool_free(probe);
-    int rc = mproc_cluster_executor_new(&ex, &(mproc_cluster_pool_opts){.ranks = 2});
-    if (rc != 0) {
-        fprintf(stderr, "mproc_cluster_executor_new: %s\n", mproc_err_name(rc));
-        free(fs);
-        return -1;
-    }
-    int bad = 0;
-    if (mproc_executor_submit(ex, bench_noop_task, NULL, 0, &fs[0]) != 0) bad = 1; /* warm-up */
-    if (!bad) {
-        bad = mproc_future_result(fs[0], NULL, NULL, MPROC_FOREVER) != 0;
-        mproc_future_free(fs[0]);
-    }
-    double t0 = bench_now();
-    for (long b = 0; b < nb && !bad; b++) {
-        long k = 0;
-        rc = 0;
-        for (; k < batch && rc == 0; k++)
-            rc = mproc_executor_submit(ex, bench_noop_task, NULL, 0, &fs[k]);
-        if (rc != 0) {
-            fprintf(stderr, "mproc_executor_submit: %s\n", mproc_err_name(rc));
-            k--;
-            bad = 1;
-        }
-        int wrc = mproc_futures_wait(fs, (size_t)k, MPROC_FOREVER, MPROC_ALL_COMPLETED, NULL);
-        for (long i = 0; i < k; i++) {
-            int r = mproc_future_result(fs[i], NULL, NULL, 0);
-            if (wrc == 0) wrc = r;
-            mproc_future_free(fs[i]);
-        }
-        if (wrc != 0) fprintf(stderr, "a pipelined task: %s\n", mproc_err_name(wrc));
-        bad |= wrc != 0;
-    }
-    *secs = (bench_now() - t0) * (double)n / ((double)nb * (double)batch);
-    free(fs);
-    rc = mproc_executor_shutdown(ex, true, false);
-    mproc_executor_free(ex);
-    return rc != 0 || bad ? -1 : 0;
+    CHECK(mproc_cluster_executor_new(&ex, &(mproc_cluster_pool_opts){.ranks = 2}));
+    return bench_submit_pipelined(ex, n, secs);
 }
 
 /* ---- cluster.map.cpu_bound / .scaling.N: the prime check over the ranks ------ */

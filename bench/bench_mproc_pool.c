@@ -69,19 +69,6 @@ static long inflight(void)
     return bench_quick() ? 1000 : 10000;
 }
 
-/* Waits for fs[0..k), checks that each succeeded, frees them. */
-static int wait_all(mproc_future **fs, long k)
-{
-    int rc = mproc_futures_wait(fs, (size_t)k, MPROC_FOREVER, MPROC_ALL_COMPLETED, NULL);
-    for (long i = 0; i < k; i++) {
-        int r = mproc_future_result(fs[i], NULL, NULL, 0);
-        if (rc == 0) rc = r;
-        mproc_future_free(fs[i]);
-    }
-    CHECK(rc);
-    return 0;
-}
-
 static int apply_pipelined(long n, double *secs)
 {
     long batch = inflight(), nb = batches(n, batch);
@@ -103,7 +90,7 @@ static int apply_pipelined(long n, double *secs)
             k--;
             bad = 1;
         }
-        bad |= wait_all(fs, k) != 0;
+        bad |= bench_wait_all(fs, k) != 0;
     }
     *secs = scaled(bench_now() - t0, n, nb, batch);
     free(fs);
@@ -114,40 +101,11 @@ static int apply_pipelined(long n, double *secs)
 
 static int submit_pipelined(long n, double *secs)
 {
-    long batch = inflight(), nb = batches(n, batch);
-    mproc_future **fs = malloc((size_t)batch * sizeof *fs);
     mproc_executor_opts opts = {.max_workers = WORKERS};
     mproc_executor *ex;
-    if (!fs || ensure_server() != 0) {
-        free(fs);
-        return -1;
-    }
-    int rc = mproc_executor_new_process(&ex, &opts);
-    if (rc != 0) {
-        free(fs);
-        CHECK(rc);
-    }
-    int bad =
-        mproc_executor_submit(ex, bench_noop_task, NULL, 0, &fs[0]) != 0 || wait_all(fs, 1) != 0;
-    double t0 = bench_now();
-    for (long b = 0; b < nb && !bad; b++) {
-        long k = 0;
-        rc = 0;
-        for (; k < batch && rc == 0; k++)
-            rc = mproc_executor_submit(ex, bench_noop_task, NULL, 0, &fs[k]);
-        if (rc != 0) {
-            fprintf(stderr, "mproc_executor_submit: %s\n", mproc_err_name(rc));
-            k--;
-            bad = 1;
-        }
-        bad |= wait_all(fs, k) != 0;
-    }
-    *secs = scaled(bench_now() - t0, n, nb, batch);
-    free(fs);
-    rc = mproc_executor_shutdown(ex, true, false);
-    mproc_executor_free(ex);
-    CHECK(rc);
-    return bad ? -1 : 0;
+    if (ensure_server() != 0) return -1;
+    CHECK(mproc_executor_new_process(&ex, &opts));
+    return bench_submit_pipelined(ex, n, secs);
 }
 
 /* ---- pool.map.trivial_100k: x+1 over ints outside the arena (copy mode) -- */

@@ -27,32 +27,6 @@ fail() {
     ok=0
 }
 
-# run NAME: runs the example, capturing stdout in $out and stderr in $err.
-run() {
-    echo "== $1 =="
-    ok=1
-    missing=0
-    if [ ! -x "$bindir/$1" ]; then
-        fail "$bindir/$1 not found (build first)"
-        missing=1
-        return
-    fi
-    # -k 5: SIGKILL if SIGTERM is not enough. timeout(1) signals its whole
-    # process group, so child processes left behind are stopped too.
-    timeout -k 5 30 "$bindir/$1" >"$out" 2>"$err"
-    local rc=$?
-    cat "$out"
-    if [ -s "$err" ]; then
-        sed 's/^/stderr: /' "$err"
-        fail "$1 wrote to stderr"
-    fi
-    if [ $rc -eq 124 ]; then
-        fail "$1 timed out after 30 s"
-    elif [ $rc -ne 0 ]; then
-        fail "$1 exited with status $rc"
-    fi
-}
-
 # The cluster's examples run under the build's MPI launcher (CMake's
 # MPIEXEC_EXECUTABLE and MPIEXEC_PREFLAGS), when the cluster library was
 # built (MPI found).
@@ -63,9 +37,18 @@ if [ -f "$1/src/cluster/libmproc_cluster.a" ] && [ -f "$1/CMakeCache.txt" ]; the
     mpiflags=$(sed -n 's/^MPIEXEC_PREFLAGS:[A-Z]*=//p' "$1/CMakeCache.txt" | tr ';' ' ')
 fi
 
-# run_mpi NAME N: as run, under the MPI launcher with N ranks.
-run_mpi() {
-    echo "== $1 (mpiexec -n $2) =="
+# run NAME [N]: runs the example (with N, under the MPI launcher with N
+# ranks), capturing stdout in $out and stderr in $err.
+run() {
+    local limit=30 launch=()
+    if [ $# -ge 2 ]; then
+        echo "== $1 (mpiexec -n $2) =="
+        limit=60
+        # shellcheck disable=SC2206 # the flags are words
+        launch=("$mpiexec" -n "$2" $mpiflags)
+    else
+        echo "== $1 =="
+    fi
     ok=1
     missing=0
     if [ ! -x "$bindir/$1" ]; then
@@ -73,8 +56,9 @@ run_mpi() {
         missing=1
         return
     fi
-    # shellcheck disable=SC2086 # the flags are words
-    timeout -k 5 60 "$mpiexec" -n "$2" $mpiflags "$bindir/$1" >"$out" 2>"$err"
+    # -k 5: SIGKILL if SIGTERM is not enough. timeout(1) signals its whole
+    # process group, so child processes left behind are stopped too.
+    timeout -k 5 "$limit" "${launch[@]}" "$bindir/$1" >"$out" 2>"$err"
     local rc=$?
     cat "$out"
     if [ -s "$err" ]; then
@@ -82,7 +66,7 @@ run_mpi() {
         fail "$1 wrote to stderr"
     fi
     if [ $rc -eq 124 ]; then
-        fail "$1 timed out after 60 s"
+        fail "$1 timed out after $limit s"
     elif [ $rc -ne 0 ]; then
         fail "$1 exited with status $rc"
     fi
@@ -410,11 +394,11 @@ finish manager_remote_queue
 # The cluster's twins of seed 001's cube and seed 004's prime checking:
 # rank 0 runs main, the two other ranks are the pool's workers.
 if [ -n "$mpiexec" ]; then
-    run_mpi cluster_map_cube 3
+    run cluster_map_cube 3
     expect_exact "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]"
     finish cluster_map_cube
 
-    run_mpi cluster_primes 3
+    run cluster_primes 3
     expect_count 6
     normalize 's/ in [0-9]+\.[0-9]{2} s$/ in T s/; s/: +[0-9]+\.[0-9]{2}x$/: Kx/; s/ with [0-9]+ workers$/ with W workers/'
     expect_exact "Checking 10000 numbers from 1000000000000 with W workers" \

@@ -82,15 +82,9 @@ int mproc_proxy_vcallf_unpack(mproc_proxy *p, const char *method, const char *ar
     va_list cp;
     va_copy(cp, ap);
     mproc_value *args, *result = NULL;
-    bool borrows = false;
     int rc = pack_args(fn, args_fmt, &cp, &args);
-    if (!rc && (rc = mproc__value_unpack_check(fn, result_fmt, &borrows)) == 0 && borrows) {
-        mproc_log(MPROC_LOG_ERROR,
-                  "%s: result format \"%s\" would point into a result that is freed on return "
-                  "(s, s#, y#, o): use O, or mproc_proxy_callf and mproc_value_unpack",
-                  fn, result_fmt);
-        rc = MPROC_EINVAL;
-    }
+    if (!rc)
+        rc = mproc__value_unpack_owned(fn, result_fmt, "mproc_proxy_callf and mproc_value_unpack");
     if (!rc) rc = mproc_proxy_call(p, method, args, &result);
     if (!rc) rc = mproc__value_unpack_ap(fn, result, result_fmt, &cp);
     va_end(cp);

@@ -32,15 +32,8 @@ int mproc_queue_putf(mproc_queue *q, int timeout_ms, const char *fmt, ...)
 int mproc_queue_vgetf(mproc_queue *q, int timeout_ms, const char *fmt, va_list ap)
 {
     static const char fn[] = "mproc_queue_getf";
-    bool borrows = false;
-    int rc = q ? mproc__value_unpack_check(fn, fmt, &borrows) : MPROC_EINVAL;
-    if (!rc && borrows) {
-        mproc_log(MPROC_LOG_ERROR,
-                  "%s: format \"%s\" would point into a value that is freed on return "
-                  "(s, s#, y#, o): use O, or mproc_queue_get_value and mproc_value_unpack",
-                  fn, fmt);
-        rc = MPROC_EINVAL;
-    }
+    int rc = q ? mproc__value_unpack_owned(fn, fmt, "mproc_queue_get_value and mproc_value_unpack")
+               : MPROC_EINVAL;
     mproc_value *v = NULL;
     if (!rc) rc = mproc_queue_get_value(q, &v, timeout_ms);
     if (!rc) {

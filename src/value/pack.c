@@ -669,7 +669,7 @@ int mproc__value_unpack_ap(const char *fn, const mproc_value *v, const char *fmt
     return rc;
 }
 
-int mproc__value_unpack_check(const char *fn, const char *fmt, bool *borrows)
+int mproc__value_unpack_owned(const char *fn, const char *fmt, const char *instead)
 {
     syn s;
     if (!fmt) {
@@ -678,7 +678,6 @@ int mproc__value_unpack_check(const char *fn, const char *fmt, bool *borrows)
     }
     if (!check_format(&s, fmt, M_UNPACK, false)) return format_error(fn, fmt, &s);
     /* s, s#, y# and o borrow, except inside a map key (which is only read). */
-    *borrows = false;
     int depth = 0;
     bool is_map[MAXDEPTH + 1] = {false}, in_key[MAXDEPTH + 1] = {false};
     size_t n[MAXDEPTH + 1] = {0}; /* items seen in each open group */
@@ -698,7 +697,13 @@ int mproc__value_unpack_check(const char *fn, const char *fmt, bool *borrows)
             n[depth] = 0;
             continue;
         }
-        if (!key && (c == 's' || c == 'y' || c == 'o')) *borrows = true;
+        if (!key && (c == 's' || c == 'y' || c == 'o')) {
+            mproc_log(MPROC_LOG_ERROR,
+                      "%s: format \"%s\" would point into a value that is freed on return "
+                      "(s, s#, y#, o): use O, or %s",
+                      fn, fmt, instead);
+            return MPROC_EINVAL;
+        }
         n[depth]++;
     }
     return 0;

@@ -249,9 +249,11 @@ mproc_value *mproc_value_handle(uint32_t type, uint64_t ref)
     return v;
 }
 
-mproc_value *mproc__value_strn(mproc_value_kind kind, const void *p, size_t len)
+/* A string or bytes block for len bytes (and the NUL after them), its
+ * bytes not yet written; NULL when memory runs out. */
+static mproc__vstr *vstr_new(mproc_value_kind kind, size_t len)
 {
-    if ((!p && len) || len > SIZE_MAX - sizeof(mproc__vstr) - 1) return NULL;
+    if (len > SIZE_MAX - sizeof(mproc__vstr) - 1) return NULL;
     mproc__vstr *s = malloc(sizeof *s + len + 1);
     if (!s) return NULL;
     s->h.kind = (uint8_t)kind;
@@ -259,8 +261,15 @@ mproc_value *mproc__value_strn(mproc_value_kind kind, const void *p, size_t len)
     s->h.inl = 0;
     s->h.htype = 0;
     s->len = len;
-    if (len) memcpy(s->data, p, len);
     s->data[len] = '\0';
+    return s;
+}
+
+mproc_value *mproc__value_strn(mproc_value_kind kind, const void *p, size_t len)
+{
+    mproc__vstr *s = !p && len ? NULL : vstr_new(kind, len);
+    if (!s) return NULL;
+    if (len) memcpy(s->data, p, len);
     return &s->h;
 }
 
@@ -850,15 +859,8 @@ mproc_value *mproc_value_strf(const char *fmt, ...)
     va_copy(again, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    mproc__vstr *s = n < 0 ? NULL : malloc(sizeof *s + (size_t)n + 1);
-    if (s) {
-        vsnprintf(s->data, (size_t)n + 1, fmt, again);
-        s->h.kind = MPROC_V_STR;
-        s->h.is_uint = 0;
-        s->h.inl = 0;
-        s->h.htype = 0;
-        s->len = (size_t)n;
-    }
+    mproc__vstr *s = n < 0 ? NULL : vstr_new(MPROC_V_STR, (size_t)n);
+    if (s) vsnprintf(s->data, (size_t)n + 1, fmt, again);
     va_end(again);
     return s ? &s->h : NULL;
 }

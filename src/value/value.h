@@ -102,10 +102,11 @@ int mproc__map_reserve(mproc_value *map, size_t n);
 int mproc__value_pack_ap(const char *fn, mproc_value **out, const char *fmt, bool many,
                          va_list *ap);
 int mproc__value_unpack_ap(const char *fn, const mproc_value *v, const char *fmt, va_list *ap);
-/* Checks an unpack format without a value: 0 (and *borrows: whether an
- * item stores a pointer into the value: s, s#, y# or o outside a key) or
- * MPROC_EINVAL with a log line. */
-int mproc__value_unpack_check(const char *fn, const char *fmt, bool *borrows);
+/* Checks, without a value, an unpack format for a value that is freed
+ * before the caller sees the variables: 0, or MPROC_EINVAL with a log line
+ * for a bad format or one whose items would point into the value (s, s#,
+ * y# or o outside a map key; the line suggests instead). */
+int mproc__value_unpack_owned(const char *fn, const char *fmt, const char *instead);
 
 /* Whether p[0..len) is well-formed UTF-8 (no overlong forms, no
  * surrogates, nothing above U+10FFFF). */

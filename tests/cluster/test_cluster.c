@@ -283,18 +283,9 @@ static void test_after_shutdown(mproc_pool *p)
 
 int main(int argc, char **argv)
 {
-    int rc = mproc_cluster_init(&argc, &argv);
-    if (rc) {
-        fprintf(stderr, "test_cluster: mproc_cluster_init: %s\n", mproc_strerror(rc));
-        return 1;
-    }
-    printf("test_cluster: %d worker ranks\n", mproc_cluster_workers());
     mproc_pool *c, *local;
-    mproc_pool_opts two = {.processes = 2};
-    if ((rc = mproc_cluster_pool_new(&c, NULL)) || (rc = mproc_pool_new(&local, &two))) {
-        fprintf(stderr, "test_cluster: pools: %s\n", mproc_strerror(rc));
-        return 1;
-    }
+    if (clu_start("test_cluster", &argc, &argv, &c, &local)) return 1;
+    int rc;
     test_apply_same_as_process_pool(c, local);
     test_many_async(c);
     test_map_same_as_process_pool(c, local);

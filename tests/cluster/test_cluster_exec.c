@@ -628,18 +628,9 @@ static void check_inflight(void)
 
 int main(int argc, char **argv)
 {
-    int rc = mproc_cluster_init(&argc, &argv);
-    if (rc) {
-        fprintf(stderr, "test_cluster_exec: mproc_cluster_init: %s\n", mproc_strerror(rc));
-        return 1;
-    }
-    printf("test_cluster_exec: %d worker ranks\n", mproc_cluster_workers());
     mproc_pool *c, *local;
-    mproc_pool_opts two = {.processes = 2};
-    if ((rc = mproc_cluster_pool_new(&c, NULL)) || (rc = mproc_pool_new(&local, &two))) {
-        fprintf(stderr, "test_cluster_exec: pools: %s\n", mproc_strerror(rc));
-        return 1;
-    }
+    if (clu_start("test_cluster_exec", &argc, &argv, &c, &local)) return 1;
+    int rc;
     const char *only = getenv("CLUSTER_CASE");
 #define RUN(name, call)                                                                            \
     do {                                                                                           \
