@@ -4,6 +4,7 @@ setuptools (Debian: python3-setuptools, python3-dev, libcbor-dev,
 libssl-dev). The extension mproc._core is built with the whole C core
 compiled into it: the sources are those the layers' CMakeLists.txt list,
 read from the source tree this directory sits in."""
+import glob
 import os
 import re
 import subprocess
@@ -42,7 +43,7 @@ incs = [f[2:] for f in pkg_config('--cflags') if f.startswith('-I')]
 
 core = Extension(
     'mproc._core',
-    sources=['src/_core.c'] + layer_sources(),
+    sources=sorted(glob.glob('src/*.c')) + layer_sources(),
     include_dirs=[os.path.join(ROOT, 'include'), os.path.join(ROOT, 'src')] + incs,
     define_macros=[('_GNU_SOURCE', None)],
     extra_compile_args=['-std=c11', '-fvisibility=hidden', '-Wno-unused-parameter'],

@@ -1,0 +1,330 @@
+/* Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event and Barrier. */
+#include "core.h"
+
+WAIT_FN(lock_wait, mproc_lock_acquire)
+WAIT_FN(sem_wait, mproc_sem_acquire)
+WAIT_FN(cond_wait_fn, mproc_cond_wait)
+WAIT_FN(event_wait_fn, mproc_event_wait)
+
+/* ---- Lock and RLock -------------------------------------------------------------- */
+
+static PyObject *lock_new(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    int recursive = PyObject_IsTrue(arg);
+    if (recursive < 0) return NULL;
+    mproc_lock *l;
+    int rc = recursive ? mproc_rlock_new(&l) : mproc_lock_new(&l);
+    if (rc) return raise_rc(rc);
+    return handle_wrap(recursive ? K_RLOCK : K_LOCK, l, NULL);
+}
+
+/* lock_acquire(h, timeout_ms) -> bool. A Lock its thread holds already:
+ * False after the timeout (0: at once), RuntimeError with no timeout
+ * (Python would hang). */
+static PyObject *lock_acquire(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int ms;
+    box *b = box_arg(args, M_LOCK, &ms);
+    if (!b) return NULL;
+    int rc = try_then_sliced(lock_wait, b->obj, ms);
+    if (rc == MPROC_EDEADLK && ms >= 0) {
+        if (ms > 0) {
+            Py_BEGIN_ALLOW_THREADS usleep((useconds_t)ms * 1000);
+            Py_END_ALLOW_THREADS
+        }
+        Py_RETURN_FALSE;
+    }
+    if (rc == MPROC_EDEADLK) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "deadlock: this thread already holds the Lock (Python would hang)");
+        return NULL;
+    }
+    return bool_result(rc);
+}
+
+static PyObject *lock_release(PyObject *self, PyObject *o)
+{
+    (void)self;
+    box *b = get_box(o, M_LOCK);
+    if (!b) return NULL;
+    int rc = mproc_lock_release(b->obj);
+    if (rc == 0) Py_RETURN_NONE;
+    if (rc == MPROC_EPERM) {
+        if (b->kind == K_RLOCK) {
+            PyErr_SetString(PyExc_AssertionError,
+                            "attempt to release recursive lock not owned by thread");
+            return NULL;
+        }
+        if (!mproc_lock_locked(b->obj)) {
+            PyErr_SetString(PyExc_ValueError, "semaphore or lock released too many times");
+            return NULL;
+        }
+        PyErr_SetString(PyExc_RuntimeError,
+                        "an mproc Lock can only be released by the thread that holds it");
+        return NULL;
+    }
+    return raise_rc(rc);
+}
+
+static PyObject *lock_locked(PyObject *self, PyObject *o)
+{
+    (void)self;
+    box *b = get_box(o, M_LOCK);
+    if (!b) return NULL;
+    return PyBool_FromLong(mproc_lock_locked(b->obj));
+}
+
+static PyObject *lock_make_consistent(PyObject *self, PyObject *o)
+{
+    (void)self;
+    box *b = get_box(o, M_LOCK);
+    if (!b) return NULL;
+    int rc = mproc_lock_make_consistent(b->obj);
+    if (rc) return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+/* ---- Semaphore and BoundedSemaphore ---------------------------------------------- */
+
+static PyObject *sem_new(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long value;
+    int bounded;
+    if (!PyArg_ParseTuple(args, "Lp", &value, &bounded)) return NULL;
+    if (value < 0) {
+        PyErr_SetString(PyExc_ValueError, "semaphore initial value must be >= 0");
+        return NULL;
+    }
+    if (value > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "semaphore value too large");
+        return NULL;
+    }
+    mproc_sem *s;
+    int rc =
+        bounded ? mproc_bounded_sem_new(&s, (unsigned)value) : mproc_sem_new(&s, (unsigned)value);
+    if (rc) return raise_rc(rc);
+    return handle_wrap(bounded ? K_BSEM : K_SEM, s, NULL);
+}
+
+static PyObject *sem_acquire(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int ms;
+    box *b = box_arg(args, M_SEM, &ms);
+    if (!b) return NULL;
+    return bool_result(try_then_sliced(sem_wait, b->obj, ms));
+}
+
+static PyObject *sem_release(PyObject *self, PyObject *o)
+{
+    (void)self;
+    box *b = get_box(o, M_SEM);
+    if (!b) return NULL;
+    int rc = mproc_sem_release(b->obj);
+    if (rc == MPROC_EOVERFLOW) {
+        PyErr_SetString(PyExc_ValueError, "semaphore or lock released too many times");
+        return NULL;
+    }
+    if (rc) return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *sem_value(PyObject *self, PyObject *o)
+{
+    (void)self;
+    box *b = get_box(o, M_SEM);
+    if (!b) return NULL;
+    unsigned v = 0;
+    int rc = mproc_sem_get_value(b->obj, &v);
+    if (rc) return raise_rc(rc);
+    return PyLong_FromUnsignedLong(v);
+}
+
+/* ---- Condition ------------------------------------------------------------------- */
+
+static PyObject *cond_new(PyObject *self, PyObject *o)
+{
+    (void)self;
+    box *lb = get_box(o, M_LOCK);
+    if (!lb) return NULL;
+    mproc_cond *c;
+    int rc = mproc_cond_new(&c, lb->obj);
+    if (rc) return raise_rc(rc);
+    return handle_wrap(K_COND, c, lb);
+}
+
+/* cond_wait(h, timeout_ms) -> bool (False: timed out). The lock is held
+ * again on return, also after a signal handler raised. */
+static PyObject *cond_wait(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int ms;
+    box *b = box_arg(args, M_COND, &ms);
+    if (!b) return NULL;
+    /* A slice that times out holds the lock, so no notify can come between
+     * two slices: none is lost. */
+    int rc = sliced(cond_wait_fn, b->obj, ms);
+    if (rc == MPROC_EPERM) {
+        PyErr_SetString(PyExc_AssertionError, "must acquire() condition before using wait()");
+        return NULL;
+    }
+    return bool_result(rc);
+}
+
+static PyObject *cond_notify(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o;
+    long long n;
+    if (!PyArg_ParseTuple(args, "OL", &o, &n)) return NULL;
+    box *b = get_box(o, M_COND);
+    if (!b) return NULL;
+    int rc = n < 0 ? mproc_cond_notify_all(b->obj)
+                   : mproc_cond_notify(b->obj, n > UINT32_MAX ? UINT32_MAX : (unsigned)n);
+    if (rc == MPROC_EPERM) {
+        PyErr_SetString(PyExc_AssertionError, "lock is not owned");
+        return NULL;
+    }
+    if (rc) return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+/* ---- Event ----------------------------------------------------------------------- */
+
+static PyObject *event_new(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    mproc_event *e;
+    int rc = mproc_event_new(&e);
+    if (rc) return raise_rc(rc);
+    return handle_wrap(K_EVENT, e, NULL);
+}
+
+static PyObject *event_op(PyObject *o, int op)
+{
+    box *b = get_box(o, M_EVENT);
+    if (!b) return NULL;
+    if (op == 2) return PyBool_FromLong(mproc_event_is_set(b->obj));
+    int rc = op ? mproc_event_set(b->obj) : mproc_event_clear(b->obj);
+    if (rc) return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *event_set(PyObject *self, PyObject *o)
+{
+    (void)self;
+    return event_op(o, 1);
+}
+
+static PyObject *event_clear(PyObject *self, PyObject *o)
+{
+    (void)self;
+    return event_op(o, 0);
+}
+
+static PyObject *event_is_set(PyObject *self, PyObject *o)
+{
+    (void)self;
+    return event_op(o, 2);
+}
+
+static PyObject *event_wait(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int ms;
+    box *b = box_arg(args, M_EVENT, &ms);
+    if (!b) return NULL;
+    return bool_result(sliced(event_wait_fn, b->obj, ms));
+}
+
+/* ---- Barrier --------------------------------------------------------------------- */
+
+static PyObject *barrier_new(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long parties;
+    if (!PyArg_ParseTuple(args, "L", &parties)) return NULL;
+    if (parties < 1 || parties > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "parties must be >= 1");
+        return NULL;
+    }
+    mproc_barrier *bar;
+    int rc = mproc_barrier_new(&bar, (unsigned)parties, NULL, NULL);
+    if (rc) return raise_rc(rc);
+    return handle_wrap(K_BARRIER, bar, NULL);
+}
+
+/* barrier_wait(h, timeout_ms) -> index; BrokenBarrierError. Not sliced: a
+ * party that times out breaks the barrier. */
+static PyObject *barrier_wait(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int ms;
+    box *b = box_arg(args, M_BAR, &ms);
+    if (!b) return NULL;
+    unsigned index = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mproc_barrier_wait(b->obj, ms, &index);
+    Py_END_ALLOW_THREADS if (rc == MPROC_ETIMEDOUT || rc == MPROC_EBROKEN)
+    {
+        PyErr_SetNone(BrokenBarrierError);
+        return NULL;
+    }
+    if (rc) return raise_rc(rc);
+    return PyLong_FromUnsignedLong(index);
+}
+
+/* barrier_info(h, op): 0 abort, 1 reset, 2 parties, 3 n_waiting, 4 broken. */
+static PyObject *barrier_op(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int op, rc = 0;
+    box *b = box_arg(args, M_BAR, &op);
+    if (!b) return NULL;
+    switch (op) {
+    case 0:
+        rc = mproc_barrier_abort(b->obj);
+        break;
+    case 1:
+        rc = mproc_barrier_reset(b->obj);
+        break;
+    case 2:
+        return PyLong_FromUnsignedLong(mproc_barrier_parties(b->obj));
+    case 3:
+        return PyLong_FromUnsignedLong(mproc_barrier_n_waiting(b->obj));
+    case 4:
+        return PyBool_FromLong(mproc_barrier_broken(b->obj));
+    default:
+        PyErr_SetString(PyExc_ValueError, "bad barrier operation");
+        return NULL;
+    }
+    if (rc) return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+PyMethodDef sync_methods[] = {
+    {"lock_new", lock_new, METH_O, NULL},
+    {"lock_acquire", lock_acquire, METH_VARARGS, NULL},
+    {"lock_release", lock_release, METH_O, NULL},
+    {"lock_locked", lock_locked, METH_O, NULL},
+    {"lock_make_consistent", lock_make_consistent, METH_O, NULL},
+    {"sem_new", sem_new, METH_VARARGS, NULL},
+    {"sem_acquire", sem_acquire, METH_VARARGS, NULL},
+    {"sem_release", sem_release, METH_O, NULL},
+    {"sem_value", sem_value, METH_O, NULL},
+    {"cond_new", cond_new, METH_O, NULL},
+    {"cond_wait", cond_wait, METH_VARARGS, NULL},
+    {"cond_notify", cond_notify, METH_VARARGS, NULL},
+    {"event_new", event_new, METH_NOARGS, NULL},
+    {"event_set", event_set, METH_O, NULL},
+    {"event_clear", event_clear, METH_O, NULL},
+    {"event_is_set", event_is_set, METH_O, NULL},
+    {"event_wait", event_wait, METH_VARARGS, NULL},
+    {"barrier_new", barrier_new, METH_VARARGS, NULL},
+    {"barrier_wait", barrier_wait, METH_VARARGS, NULL},
+    {"barrier_op", barrier_op, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
