@@ -40,6 +40,11 @@ typedef struct mproc__pool_backend {
     void (*free)(void *ctx); /* after terminate when the pool was open */
 } mproc__pool_backend;
 
+/* A map's progress bar on stderr (mproc_map_opts.progress_bar): done of
+ * n items since t0 (mproc_now_ns); drawn at most every 100 ms (*last: when
+ * it was last), and always when final (then with a newline). */
+void mproc__map_bar(size_t done, size_t n, long long t0, long long *last, bool final);
+
 /* A pool that runs its tasks through ops on ctx (owned by the pool from
  * now on: ops->free releases it). Errors: MPROC_EINVAL, MPROC_ENOMEM
  * (then ctx is not taken). */

@@ -72,9 +72,36 @@ void mproc__futures_unlock(void)
     MPROC__UNLOCK(&all_mu);
 }
 
+/* The calling thread's step function (mproc__future_set_thread_step). */
+static _Thread_local mproc__future_step_fn step_fn;
+static _Thread_local void *step_ctx;
+
+void mproc__future_set_thread_step(mproc__future_step_fn fn, void *ctx)
+{
+    step_fn = fn;
+    step_ctx = ctx;
+}
+
+bool mproc__future_thread_step(const mproc__deadline *dl)
+{
+    if (!step_fn) return false;
+    step_fn(step_ctx, dl);
+    return true;
+}
+
 int mproc__futures_wait_any(const mproc__deadline *dl)
 {
-    return mproc__thread_cond_wait(&all_cv, &all_mu, dl);
+    if (!step_fn) return mproc__thread_cond_wait(&all_cv, &all_mu, dl);
+    /* This thread completes futures itself: make progress until one
+     * completes (a completion takes this lock: step without it). */
+    uint64_t seen = all_seq;
+    while (all_seq == seen) {
+        if (mproc__deadline_passed(dl)) return MPROC_ETIMEDOUT;
+        MPROC__UNLOCK(&all_mu);
+        step_fn(step_ctx, dl);
+        MPROC__LOCK(&all_mu);
+    }
+    return 0;
 }
 
 uint64_t mproc__future_seq(const mproc_future *f)
@@ -282,6 +309,13 @@ int mproc__future_wait_until(mproc_future *f, const mproc__deadline *dl)
 {
     if (state_of(f) == DONE) return 0;
     if (f->pid_owner != mproc__self_pid()) return MPROC_ECHILD; /* it never completes here */
+    if (step_fn) { /* this thread completes futures: it makes the progress itself */
+        while (state_of(f) != DONE) {
+            if (mproc__deadline_passed(dl)) return MPROC_ETIMEDOUT;
+            step_fn(step_ctx, dl);
+        }
+        return 0;
+    }
     int rc = 0;
     MPROC__LOCK(&f->mu);
     while (rc == 0 && atomic_load_explicit(&f->state, memory_order_relaxed) != DONE)

@@ -44,6 +44,20 @@ bool mproc__future_set_running(mproc_future *f, pid_t worker);
 void mproc__future_finish(mproc_future *f, void *buf, size_t len);
 void mproc__future_fail(mproc_future *f, int code, const char *msg, pid_t pid);
 
+/* A thread that alone completes some futures (the cluster root's thread,
+ * which makes every MPI call, and runs done callbacks as it completes
+ * futures) registers a step function for itself (NULL: none). A wait made
+ * in that thread (mproc__future_wait_until, mproc__futures_wait_any, an
+ * imap's next), which would sleep until some other thread made progress,
+ * calls step in a loop instead, so that the wait makes the progress
+ * itself: step makes one round of progress (no lock of the waiter held)
+ * and may sleep a little, never past dl. */
+typedef void (*mproc__future_step_fn)(void *ctx, const mproc__deadline *dl);
+void mproc__future_set_thread_step(mproc__future_step_fn fn, void *ctx);
+/* In a thread with a step function: runs it once and returns true; false
+ * (and nothing done) in any other thread. */
+bool mproc__future_thread_step(const mproc__deadline *dl);
+
 /* ---- waiting on many (mproc_futures_wait, as_completed) ------------------ */
 
 /* Every completion in the process takes one process-wide lock, stamps the

@@ -88,19 +88,24 @@ typedef struct map_state {
     long long t0, last_bar;
 } map_state;
 
-static void draw_bar(map_state *s, bool final)
+void mproc__map_bar(size_t done, size_t n, long long t0, long long *last, bool final)
 {
     long long now = mproc_now_ns();
-    if (!final && now - s->last_bar < 100000000LL) return;
-    s->last_bar = now;
-    double secs = (now - s->t0) / 1e9, rate = secs > 0 ? s->done / secs : 0;
-    double eta = rate > 0 ? (s->n - s->done) / rate : 0;
-    int pct = s->n ? (int)(100.0 * s->done / s->n) : 100, fill = pct / 5;
+    if (!final && now - *last < 100000000LL) return;
+    *last = now;
+    double secs = (now - t0) / 1e9, rate = secs > 0 ? done / secs : 0;
+    double eta = rate > 0 ? (n - done) / rate : 0;
+    int pct = n ? (int)(100.0 * done / n) : 100, fill = pct / 5;
     char bar[21];
     for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
     bar[20] = '\0';
-    fprintf(stderr, "\r[%s] %3d%% %zu/%zu %.0f it/s ETA %.0fs%s", bar, pct, s->done, s->n, rate,
-            eta, final ? "\n" : "");
+    fprintf(stderr, "\r[%s] %3d%% %zu/%zu %.0f it/s ETA %.0fs%s", bar, pct, done, n, rate, eta,
+            final ? "\n" : "");
+}
+
+static void draw_bar(map_state *s, bool final)
+{
+    mproc__map_bar(s->done, s->n, s->t0, &s->last_bar, final);
 }
 
 /* Stages a chunk's inputs as it is handed to a worker: then the copy runs
@@ -666,7 +671,14 @@ int mproc_imap_next(mproc_imap *it, void *out, size_t *index, int timeout_ms)
             it->produce_rc = 0;
             break;
         }
-        if (mproc__thread_cond_wait(&it->cv, &it->mu, &dl) == MPROC_ETIMEDOUT) {
+        if (mproc__deadline_passed(&dl)) {
+            rc = MPROC_ETIMEDOUT;
+            break;
+        }
+        MPROC__UNLOCK(&it->mu);
+        bool stepped = mproc__future_thread_step(&dl); /* a thread that completes tasks itself */
+        MPROC__LOCK(&it->mu);
+        if (!stepped && mproc__thread_cond_wait(&it->cv, &it->mu, &dl) == MPROC_ETIMEDOUT) {
             rc = MPROC_ETIMEDOUT;
             break;
         }
