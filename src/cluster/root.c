@@ -49,6 +49,13 @@ typedef struct cmap {
     int rc;
     char *msg;
     pid_t pid;
+    /* Progress (mproc_map_opts): items whose chunks ended, of n. */
+    size_t n, done;
+    void (*progress)(size_t done, size_t total, void *userdata);
+    void *progress_ud;
+    bool bar;
+    long long t0, last_bar;
+    pthread_mutex_t pmu; /* the progress calls, one at a time and in order */
 } cmap;
 
 typedef struct ctask {
@@ -109,7 +116,20 @@ static void map_release(cmap *m)
         mproc__future_finish(m->f, NULL, 0);
     mproc_future_free(m->f);
     free(m->msg);
+    pthread_mutex_destroy(&m->pmu);
     free(m);
+}
+
+/* A map's chunk of count items ended (no lock held): its progress call
+ * and bar, as a process pool's map makes them. */
+static void map_progress(cmap *m, size_t count)
+{
+    if (!m->progress && !m->bar) return;
+    MPROC__LOCK(&m->pmu);
+    m->done += count;
+    if (m->progress) m->progress(m->done, m->n, m->progress_ud);
+    if (m->bar) mproc__map_bar(m->done, m->n, m->t0, &m->last_bar, m->done == m->n);
+    MPROC__UNLOCK(&m->pmu);
 }
 
 /* Ends t (no lock held): its future or its part of a map; res is taken
@@ -135,9 +155,11 @@ static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, p
         mproc_future_free(t->f);
         res = NULL;
     }
+    bool report = false; /* a map's progress: not after terminate failed it */
     MPROC__LOCK(&mu);
     if (t->map) {
         cmap *m = t->map;
+        report = !m->dead;
         if (rc == 0 && len != t->count * m->out_size) {
             rc = MPROC_EPROTO;
             msg = "a rank sent a map chunk's outputs of the wrong size";
@@ -148,12 +170,17 @@ static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, p
             m->msg = msg ? strdup(msg) : NULL;
             m->pid = pid;
         }
-        if (--m->chunks_left == 0) done_map = m;
     }
     if (!t->detached) t->pool->unfinished--;
     pool_unref_locked(t->pool);
     pthread_cond_broadcast(&done_cv);
     MPROC__UNLOCK(&mu);
+    if (t->map) { /* the map lives until its last chunk is counted */
+        if (report) map_progress(t->map, t->count);
+        MPROC__LOCK(&mu);
+        if (--t->map->chunks_left == 0) done_map = t->map;
+        MPROC__UNLOCK(&mu);
+    }
     if (done_map) map_release(done_map);
     free(res);
     free(t->msg);
@@ -263,6 +290,17 @@ static void receive(MPI_Status *st)
  * A sleep is a wait on wake_cv, so a task queued meanwhile is sent at
  * once; it is not taken when a pending task can be sent now. With no task
  * held by any rank the thread does not come here: it waits on wake_cv. */
+/* With mu held: whether a pending task can be sent now. */
+static bool sendable_locked(void)
+{
+    int room = 0;
+    for (int r = 1; r < size; r++) room += nheld[r] < CL_DEPTH;
+    if (room)
+        MPROC__LIST_FOREACH (n, &pend)
+            if (pick_locked(MPROC__CONTAINER_OF(n, ctask, node)->pool)) return true;
+    return false;
+}
+
 #define BACKOFF_SPIN_NS 200000LL
 #define BACKOFF_MAX_NS  200000LL
 static void backoff(unsigned *idle, long long *since)
@@ -279,16 +317,7 @@ static void backoff(unsigned *idle, long long *since)
     if (ns > BACKOFF_MAX_NS) ns = BACKOFF_MAX_NS;
     mproc__deadline dl = {.at_ns = now + ns, .forever = false};
     MPROC__LOCK(&mu);
-    bool sendable = false;
-    int room = 0;
-    for (int r = 1; r < size; r++) room += nheld[r] < CL_DEPTH;
-    if (room)
-        MPROC__LIST_FOREACH (n, &pend)
-            if (pick_locked(MPROC__CONTAINER_OF(n, ctask, node)->pool)) {
-                sendable = true;
-                break;
-            }
-    if (!sendable && !stopping) mproc__thread_cond_wait(&wake_cv, &mu, &dl);
+    if (!sendable_locked() && !stopping) mproc__thread_cond_wait(&wake_cv, &mu, &dl);
     MPROC__UNLOCK(&mu);
 }
 
@@ -394,6 +423,105 @@ static void heartbeat(void)
     }
 }
 
+/* The tasks being sent (the root's thread only): picked under mu, sent
+ * without it. A batch is sent in full before any result is received, so
+ * that a callback run meanwhile (which may step, below) finds it free. */
+static ctask **batch;
+static size_t batch_cap;
+static struct timespec watched; /* watch_ranks' last look */
+
+/* With mu held: the pending tasks the ranks have room for, oldest first,
+ * moved to their ranks' lists and to batch; how many. */
+static size_t pick_batch_locked(void)
+{
+    size_t nb = 0;
+    int room = 0; /* ranks that can take a task: the scan ends when none can */
+    for (int r = 1; r < size; r++) room += nheld[r] < max_depth;
+    MPROC__LIST_FOREACH_SAFE (n, &pend) {
+        if (room == 0) break;
+        ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
+        int r = pick_locked(t->pool);
+        if (!r) continue;
+        if (t->f && !mproc__future_set_running(t->f, 0)) continue; /* being cancelled */
+        if (nb == batch_cap) {
+            size_t c = batch_cap ? 2 * batch_cap : 64;
+            ctask **b = realloc(batch, c * sizeof *b);
+            if (!b) break;
+            batch = b;
+            batch_cap = c;
+        }
+        mproc__list_remove(n);
+        mproc__list_insert_tail(&held[r], n);
+        if (++nheld[r] == max_depth) room--;
+        inflight++;
+        t->rank = r;
+        batch[nb++] = t;
+    }
+    return nb;
+}
+
+/* No lock held: sends batch[0..nb), then receives every result that has
+ * come (their futures complete here); whether anything was sent or came. */
+static bool send_and_receive(size_t nb)
+{
+    for (size_t i = 0; i < nb; i++) {
+        ctask *t = batch[i];
+        MPI_Isend(t->msg, (int)t->len, MPI_BYTE, t->rank, CL_TAG_TASK, comm, &t->req);
+    }
+    bool any = nb > 0;
+    for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, CL_TAG_RESULT, comm, &flag, &st);
+        if (!flag) break;
+        receive(&st);
+        any = true;
+    }
+    return any;
+}
+
+/* With mu held (dropped meanwhile): when no task can be sent and no rank
+ * holds one, the pending tasks of pools whose ranks all died fail;
+ * whether any did. */
+static bool end_orphans_locked(size_t nb)
+{
+    if (nb || inflight || mproc__list_empty(&pend)) return false;
+    mproc__list orphans;
+    mproc__list_init(&orphans);
+    take_orphans_locked(&orphans);
+    bool took = !mproc__list_empty(&orphans);
+    MPROC__UNLOCK(&mu);
+    end_list(&orphans, MPROC_EWORKERDIED, "every rank of the pool died");
+    MPROC__LOCK(&mu);
+    return took;
+}
+
+/* The root's thread waits inside a done callback that it runs (the
+ * callback waits for another task: a future's result, apply, map,
+ * futures_wait, as_completed, an imap, a join). Nobody else makes the MPI
+ * calls, so the wait makes them (pool/future.h step): one round of the
+ * thread's loop (beats, sends, results, deaths), then, if nothing
+ * happened, a sleep of up to STEP_SLEEP_NS (never past dl), cut short when
+ * a task is queued. */
+#define STEP_SLEEP_NS 50000LL
+static void step(void *ctx, const mproc__deadline *dl)
+{
+    (void)ctx;
+    if (beat_ms && mproc_now_ns() >= beat_next) heartbeat();
+    MPROC__LOCK(&mu);
+    size_t nb = pick_batch_locked();
+    bool any = end_orphans_locked(nb);
+    MPROC__UNLOCK(&mu);
+    any |= send_and_receive(nb);
+    watch_ranks(&watched);
+    if (any) return;
+    mproc__deadline nap = {.at_ns = mproc_now_ns() + STEP_SLEEP_NS, .forever = false};
+    if (!dl->forever && dl->at_ns < nap.at_ns) nap.at_ns = dl->at_ns;
+    MPROC__LOCK(&mu);
+    if (!sendable_locked()) mproc__thread_cond_wait(&wake_cv, &mu, &nap);
+    MPROC__UNLOCK(&mu);
+}
+
 static void *root_thread(void *arg)
 {
     (void)arg;
@@ -401,10 +529,10 @@ static void *root_thread(void *arg)
     long long idle_since = 0;
     mproc__deadline forever;
     mproc__deadline_init(&forever, MPROC_FOREVER);
-    ctask **batch = NULL;
-    size_t cap = 0;
-    struct timespec watched;
     clock_gettime(CLOCK_MONOTONIC, &watched);
+    /* A done callback run here that waits for a task makes the progress
+     * itself (step). */
+    mproc__future_set_thread_step(step, NULL);
     MPROC__LOCK(&mu);
     for (;;) {
         if (beat_ms && mproc_now_ns() >= beat_next) {
@@ -413,39 +541,8 @@ static void *root_thread(void *arg)
             MPROC__LOCK(&mu);
         }
         /* Send what the ranks have room for, oldest first. */
-        size_t nb = 0;
-        int room = 0; /* ranks that can take a task: the scan ends when none can */
-        for (int r = 1; r < size; r++) room += nheld[r] < max_depth;
-        MPROC__LIST_FOREACH_SAFE (n, &pend) {
-            if (room == 0) break;
-            ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
-            int r = pick_locked(t->pool);
-            if (!r) continue;
-            if (t->f && !mproc__future_set_running(t->f, 0)) continue; /* being cancelled */
-            if (nb == cap) {
-                size_t c = cap ? 2 * cap : 64;
-                ctask **b = realloc(batch, c * sizeof *b);
-                if (!b) break;
-                batch = b;
-                cap = c;
-            }
-            mproc__list_remove(n);
-            mproc__list_insert_tail(&held[r], n);
-            if (++nheld[r] == max_depth) room--;
-            inflight++;
-            t->rank = r;
-            batch[nb++] = t;
-        }
-        if (nb == 0 && inflight == 0 && !mproc__list_empty(&pend)) { /* no live rank for them? */
-            mproc__list orphans;
-            mproc__list_init(&orphans);
-            take_orphans_locked(&orphans);
-            bool took = !mproc__list_empty(&orphans);
-            MPROC__UNLOCK(&mu);
-            end_list(&orphans, MPROC_EWORKERDIED, "every rank of the pool died");
-            MPROC__LOCK(&mu);
-            if (took) continue;
-        }
+        size_t nb = pick_batch_locked();
+        if (end_orphans_locked(nb)) continue; /* no live rank for them */
         if (stopping && mproc__list_empty(&pend) && inflight == 0) break;
         if (nb == 0 && inflight == 0) { /* nothing to send, nothing to wait for */
             if (idle == 0 || mproc_now_ns() - idle_since < BACKOFF_SPIN_NS) {
@@ -464,19 +561,7 @@ static void *root_thread(void *arg)
             continue;
         }
         MPROC__UNLOCK(&mu);
-        for (size_t i = 0; i < nb; i++) {
-            ctask *t = batch[i];
-            MPI_Isend(t->msg, (int)t->len, MPI_BYTE, t->rank, CL_TAG_TASK, comm, &t->req);
-        }
-        bool any = nb > 0;
-        for (;;) {
-            int flag = 0;
-            MPI_Status st;
-            MPI_Iprobe(MPI_ANY_SOURCE, CL_TAG_RESULT, comm, &flag, &st);
-            if (!flag) break;
-            receive(&st);
-            any = true;
-        }
+        bool any = send_and_receive(nb);
         watch_ranks(&watched);
         if (any)
             idle = 0;
@@ -485,7 +570,10 @@ static void *root_thread(void *arg)
         MPROC__LOCK(&mu);
     }
     MPROC__UNLOCK(&mu);
+    mproc__future_set_thread_step(NULL, NULL);
     free(batch);
+    batch = NULL;
+    batch_cap = 0;
     /* After a rank's death MPI_Finalize would wait for it for ever: the
      * STOP message tells the others to exit without it. */
     char no_finalize = 0;
@@ -772,7 +860,6 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     if ((n && ((!in && in_size) || (!out && out_size))) ||
         (n && in_size + out_size > SIZE_MAX / 2 / n) || o.timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
-    if (o.progress || o.progress_bar) return MPROC_ENOSYS;
     cl_fn ref;
     int rc = mproc__cluster_fn_make((const void *)fn, &ref);
     if (rc) return rc;
@@ -807,7 +894,16 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     }
     if (!rc) {
         (void)mproc__future_set_running(f, 0); /* a map is not cancelled (its out is written) */
-        *m = (cmap){.f = f, .out = out, .out_size = out_size, .chunks_left = nchunks};
+        *m = (cmap){.f = f,
+                    .out = out,
+                    .out_size = out_size,
+                    .chunks_left = nchunks,
+                    .n = n,
+                    .progress = o.progress,
+                    .progress_ud = o.progress_userdata,
+                    .bar = o.progress_bar,
+                    .t0 = mproc_now_ns()};
+        pthread_mutex_init(&m->pmu, NULL);
         MPROC__LOCK(&mu);
         rc = state_error_locked(p);
         for (size_t c = 0; c < nchunks && !rc; c++) queue_locked(ts[c], p);
@@ -921,8 +1017,17 @@ static int be_join(void *ctx, int timeout_ms)
     if (rc) return rc;
     MPROC__LOCK(&mu);
     if (p->state == P_OPEN && running && !stopping) rc = MPROC_EBADSTATE;
-    while (!rc && (p->unfinished || (p->holds && p->state == P_CLOSED && running && !stopping)))
-        if (mproc__thread_cond_wait(&done_cv, &mu, &dl) == MPROC_ETIMEDOUT) rc = MPROC_ETIMEDOUT;
+    while (!rc && (p->unfinished || (p->holds && p->state == P_CLOSED && running && !stopping))) {
+        if (mproc__deadline_passed(&dl)) {
+            rc = MPROC_ETIMEDOUT;
+            break;
+        }
+        MPROC__UNLOCK(&mu);
+        bool stepped = mproc__future_thread_step(&dl); /* in a callback on the root's thread */
+        MPROC__LOCK(&mu);
+        if (!stepped && mproc__thread_cond_wait(&done_cv, &mu, &dl) == MPROC_ETIMEDOUT)
+            rc = MPROC_ETIMEDOUT;
+    }
     MPROC__UNLOCK(&mu);
     return rc;
 }

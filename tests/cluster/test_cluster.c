@@ -5,6 +5,7 @@
 #include <mproc.h>
 #include <mproc/cluster.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,120 @@ static void test_many_async(mproc_pool *c)
     }
 }
 
+/* A done callback runs in rank 0's thread, the one that makes the MPI
+ * calls: when it waits for another task of the cluster, that wait must
+ * make the progress itself (it hung before: nothing else receives). Every
+ * way of waiting, each bounded (10 s) so that a hang shows as a failure:
+ * a future's result, apply, map, futures_wait, as_completed, imap, and
+ * close + join of another pool. */
+typedef struct in_callback {
+    mproc_pool *pool;
+    atomic_int step; /* 0 while the callback runs, then 1 + the number of checks failed */
+    char why[256];
+} in_callback;
+
+static void waits_in_callback(mproc_future *f, void *ud)
+{
+    (void)f;
+    in_callback *cb = ud;
+    int bad = 0;
+#define CB_CHECK(cond, ...)                                                                        \
+    do {                                                                                           \
+        if (!(cond) && bad++ == 0) snprintf(cb->why, sizeof cb->why, __VA_ARGS__);                 \
+    } while (0)
+    long x = 9;
+    mproc_future *g;
+    int rc = mproc_pool_apply_async(cb->pool, square, &x, sizeof x, NULL, &g);
+    CB_CHECK(rc == 0, "submit: %s", mproc_strerror(rc));
+    if (rc == 0) {
+        const void *buf = NULL;
+        size_t len = 0;
+        rc = mproc_future_result(g, &buf, &len, 10000);
+        CB_CHECK(rc == 0 && len == sizeof(long) && *(const long *)buf == 81, "result: %s",
+                 mproc_strerror(rc));
+        mproc_future_free(g);
+    }
+    void *res = NULL;
+    size_t len = 0;
+    rc = mproc_pool_apply(cb->pool, greet, "cb", 2, &res, &len);
+    CB_CHECK(rc == 0 && len == 8 && memcmp(res, "hello cb", 8) == 0, "apply: %s",
+             mproc_strerror(rc));
+    free(res);
+    long in[40], out[40];
+    for (int i = 0; i < 40; i++) in[i] = i;
+    rc = mproc_pool_map(cb->pool, cube, in, 40, sizeof in[0], out, sizeof out[0],
+                        &(mproc_map_opts){.chunksize = 3, .timeout_ms = 0});
+    CB_CHECK(rc == 0 && out[39] == 39L * 39 * 39, "map: %s", mproc_strerror(rc));
+    enum { K = 6 };
+    mproc_future *fs[K];
+    int n = 0;
+    for (; n < K; n++) {
+        long v = n;
+        if (mproc_pool_apply_async(cb->pool, square, &v, sizeof v, NULL, &fs[n])) break;
+    }
+    CB_CHECK(n == K, "submit %d", n);
+    size_t ndone = 0;
+    rc = mproc_futures_wait(fs, (size_t)n, 10000, MPROC_ALL_COMPLETED, &ndone);
+    CB_CHECK(rc == 0 && ndone == (size_t)n, "futures_wait: %s, %zu done", mproc_strerror(rc),
+             ndone);
+    for (int i = 0; i < n; i++) mproc_future_free(fs[i]);
+    for (n = 0; n < K; n++) {
+        long v = n;
+        if (mproc_pool_apply_async(cb->pool, square, &v, sizeof v, NULL, &fs[n])) break;
+    }
+    mproc_as_completed *it = NULL;
+    rc = mproc_as_completed_new(&it, fs, (size_t)n);
+    int yielded = 0;
+    mproc_future *next;
+    while (rc == 0 && (rc = mproc_as_completed_next(it, &next, 10000)) == 0) yielded++;
+    CB_CHECK(rc == MPROC_EEOF && yielded == K, "as_completed: %s after %d", mproc_strerror(rc),
+             yielded);
+    mproc_as_completed_free(it);
+    for (int i = 0; i < n; i++) mproc_future_free(fs[i]);
+    mproc_imap *im = NULL;
+    rc = mproc_pool_imap_array(cb->pool, cube, in, 40, sizeof in[0], sizeof out[0],
+                               &(mproc_imap_opts){.chunksize = 4}, &im);
+    size_t got = 0, idx;
+    long o;
+    while (rc == 0 && (rc = mproc_imap_next(im, &o, &idx, 10000)) == 0)
+        got += o == in[idx] * in[idx] * in[idx];
+    CB_CHECK(rc == MPROC_EEOF && got == 40, "imap: %s after %zu", mproc_strerror(rc), got);
+    mproc_imap_free(im);
+    mproc_pool *q = NULL;
+    rc = mproc_cluster_pool_new(&q, NULL);
+    if (rc == 0) {
+        for (n = 0; n < K; n++)
+            if (mproc_pool_apply_async(q, nap, NULL, 0, NULL, &fs[n])) break;
+        mproc_pool_close(q);
+        rc = mproc_pool_join(q, 10000);
+        CB_CHECK(rc == 0, "join: %s", mproc_strerror(rc));
+        for (int i = 0; i < n; i++) mproc_future_free(fs[i]);
+        mproc_pool_free(q);
+    }
+#undef CB_CHECK
+    atomic_store(&cb->step, 1 + bad);
+}
+
+static void test_wait_in_callback(mproc_pool *c)
+{
+    static in_callback cb;
+    cb.pool = c;
+    atomic_init(&cb.step, 0);
+    mproc_future *f;
+    long x = 3;
+    int rc = mproc_pool_apply_async(
+        c, square, &x, sizeof x, &(mproc_task_opts){.callback = waits_in_callback, .userdata = &cb},
+        &f);
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    rc = mproc_future_result(f, NULL, NULL, 60000);
+    mproc_future_free(f);
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    for (int i = 0; i < 12000 && atomic_load(&cb.step) == 0; i++)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    int step = atomic_load(&cb.step);
+    CHECK(step == 1, "waits in a callback: %s", step == 0 ? "still waiting after 120 s" : cb.why);
+}
+
 static void test_map_same_as_process_pool(mproc_pool *c, mproc_pool *local)
 {
     enum { N = 1000 };
@@ -155,6 +270,47 @@ static void test_map_same_as_process_pool(mproc_pool *c, mproc_pool *local)
     int rc2 = mproc_pool_map(local, mul, ps, 50, sizeof ps[0], d2, sizeof d2[0], NULL);
     CHECK(rc1 == 0 && rc2 == 0 && memcmp(d1, d2, sizeof d1) == 0, "%s %s", mproc_strerror(rc1),
           mproc_strerror(rc2));
+}
+
+/* A map's progress (mproc_map_opts.progress), as a process pool reports
+ * it: (done, total) after each chunk, done rising to total. */
+typedef struct prog {
+    size_t calls, last, total;
+    int bad; /* done went down, or a wrong total */
+} prog;
+
+static void on_progress(size_t done, size_t total, void *ud)
+{
+    prog *g = ud;
+    g->bad += done < g->last || done > total || (g->total && total != g->total);
+    g->calls++;
+    g->last = done;
+    g->total = total;
+}
+
+static void test_map_progress(mproc_pool *c, mproc_pool *local)
+{
+    enum { N = 500 };
+    static long in[N], a[N], b[N];
+    for (long i = 0; i < N; i++) in[i] = i;
+    prog pc = {0}, pl = {0};
+    int rc1 = mproc_pool_map(
+        c, cube, in, N, sizeof in[0], a, sizeof a[0],
+        &(mproc_map_opts){.chunksize = 10, .progress = on_progress, .progress_userdata = &pc});
+    int rc2 = mproc_pool_map(
+        local, cube, in, N, sizeof in[0], b, sizeof b[0],
+        &(mproc_map_opts){.chunksize = 10, .progress = on_progress, .progress_userdata = &pl});
+    CHECK(rc1 == 0 && rc2 == 0, "%s %s", mproc_strerror(rc1), mproc_strerror(rc2));
+    CHECK(memcmp(a, b, sizeof a) == 0, "outputs differ");
+    CHECK(pc.bad == 0 && pc.last == N && pc.total == N && pc.calls == N / 10,
+          "cluster: %zu calls, last %zu of %zu, %d bad", pc.calls, pc.last, pc.total, pc.bad);
+    CHECK(pl.last == pc.last && pl.total == pc.total, "process pool: last %zu of %zu", pl.last,
+          pl.total);
+    /* the bar: drawn on stderr, the map's result unchanged */
+    memset(a, 0, sizeof a);
+    rc1 = mproc_pool_map(c, cube, in, N, sizeof in[0], a, sizeof a[0],
+                         &(mproc_map_opts){.chunksize = 50, .progress_bar = true});
+    CHECK(rc1 == 0 && memcmp(a, b, sizeof a) == 0, "with a bar: %s", mproc_strerror(rc1));
 }
 
 static void test_map_failure(mproc_pool *c, mproc_pool *local)
@@ -288,7 +444,9 @@ int main(int argc, char **argv)
     int rc;
     test_apply_same_as_process_pool(c, local);
     test_many_async(c);
+    test_wait_in_callback(c);
     test_map_same_as_process_pool(c, local);
+    test_map_progress(c, local);
     test_map_failure(c, local);
     test_empty_map(c);
     test_bad_input(c);
