@@ -161,6 +161,15 @@ typedef struct mproc_cluster_pool_opts {
      * MPROC_CLUSTER_RANKS; at most 4096. */
     int rank_processes;
     int task_timeout_ms; /* default time limit of a task, as mproc_pool_opts's; 0: none */
+    /* Run once on each of the pool's ranks, in the rank itself, with a
+     * copy of initargs, before the pool is returned (NULL: none). A
+     * failure fails the pool's creation with its code (the rank and the
+     * message logged). Tasks run in a rank's local process pool (the
+     * hybrid layout, time limits) run in other processes, which it does
+     * not reach: a hybrid pool refuses it (MPROC_ENOTSUP). */
+    mproc_task_fn initializer;
+    const void *initargs;
+    size_t initargs_len;
 } mproc_cluster_pool_opts;
 
 /* A pool over the worker ranks with the cluster's own options: as

@@ -166,8 +166,11 @@ void mproc__cluster_root_heartbeat(MPI_Comm hb, int ms);
 int mproc__cluster_root_workers(void);
 /* A pool over ranks 1..nworkers; local: cl_task_hdr.local of its tasks
  * (0: ranks only); depth: tasks one rank may hold; task_timeout_ms: the
- * pool's default time limit. */
+ * pool's default time limit; init (may be NULL): run once on each of its
+ * ranks, in the rank, with initargs, before the call returns (its failure
+ * fails the call, and no pool is left). */
 int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers, uint32_t local, int depth,
-                                 int task_timeout_ms);
+                                 int task_timeout_ms, mproc_task_fn init, const void *initargs,
+                                 size_t initargs_len);
 
 #endif

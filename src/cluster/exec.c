@@ -19,6 +19,12 @@ int mproc_cluster_pool_new_opts(mproc_pool **out, const mproc_cluster_pool_opts 
                   o.ranks, (int)o.layout, o.rank_processes, o.task_timeout_ms);
         return MPROC_EINVAL;
     }
+    if (o.initargs_len && !o.initargs) return MPROC_EINVAL;
+    if (o.initializer && o.layout == MPROC_CLUSTER_HYBRID) {
+        mproc_log(MPROC_LOG_ERROR, "cluster: an initializer runs in the ranks, not in a hybrid "
+                                   "pool's local processes, where its tasks run");
+        return MPROC_ENOTSUP;
+    }
     if (!mproc_cluster_active()) return MPROC_EBADSTATE;
     int n = mproc__cluster_root_workers();
     if (n == 0) {
@@ -40,8 +46,8 @@ int mproc_cluster_pool_new_opts(mproc_pool **out, const mproc_cluster_pool_opts 
         int per = o.rank_processes ? o.rank_processes : mproc_cpu_count();
         depth = per > 512 ? 1024 : 2 * per;
     }
-    return mproc__cluster_root_pool_new(out, o.ranks ? o.ranks : n, local, depth,
-                                        o.task_timeout_ms);
+    return mproc__cluster_root_pool_new(out, o.ranks ? o.ranks : n, local, depth, o.task_timeout_ms,
+                                        o.initializer, o.initargs, o.initargs_len);
 }
 
 int mproc_cluster_executor_new(mproc_executor **out, const mproc_cluster_pool_opts *opts)

@@ -72,6 +72,7 @@ typedef struct ctask {
     void *msg;
     size_t len;
     int rank;      /* 0 until sent */
+    int want;      /* the rank it must go to (a pool's initializer); 0: any */
     bool detached; /* its pool was terminated while a rank held it */
     MPI_Request req;
 } ctask;
@@ -366,6 +367,11 @@ static void rank_dead(int r, const char *why)
     }
     nheld[r] = INT_MAX / 2; /* never picked again, whatever a pool's depth */
     take_orphans_locked(&gone);
+    MPROC__LIST_FOREACH_SAFE (n, &pend) { /* tasks that must go to r alone */
+        if (MPROC__CONTAINER_OF(n, ctask, node)->want != r) continue;
+        mproc__list_remove(n);
+        mproc__list_insert_tail(&gone, n);
+    }
     MPROC__UNLOCK(&mu);
     MPROC__LIST_FOREACH_SAFE (n, &gone) {
         mproc__list_remove(n);
@@ -440,7 +446,7 @@ static size_t pick_batch_locked(void)
     MPROC__LIST_FOREACH_SAFE (n, &pend) {
         if (room == 0) break;
         ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
-        int r = pick_locked(t->pool);
+        int r = t->want ? (nheld[t->want] < t->pool->depth ? t->want : 0) : pick_locked(t->pool);
         if (!r) continue;
         if (t->f && !mproc__future_set_running(t->f, 0)) continue; /* being cancelled */
         if (nb == batch_cap) {
@@ -809,10 +815,10 @@ static bool withdraw(void *owner, mproc_future *f)
     return true;
 }
 
-static int be_apply_async(void *ctx, uint32_t kind, const void *fn, const void *arg, size_t arglen,
-                          const mproc_task_opts *opts, mproc_future **out)
+/* An apply (kind as be_apply_async's) of p, sent to rank want (0: any). */
+static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const void *arg,
+                    size_t arglen, const mproc_task_opts *opts, mproc_future **out)
 {
-    cpool *p = ctx;
     mproc_task_opts o = opts ? *opts : (mproc_task_opts){0};
     cl_fn ref;
     int rc = mproc__cluster_fn_make(fn, &ref);
@@ -830,6 +836,7 @@ static int be_apply_async(void *ctx, uint32_t kind, const void *fn, const void *
         return rc ? rc : MPROC_ENOMEM;
     }
     mproc__future_set_withdraw(t->f, withdraw, p);
+    t->want = want;
     MPROC__LOCK(&mu);
     rc = state_error_locked(p);
     if (!rc) {
@@ -846,6 +853,12 @@ static int be_apply_async(void *ctx, uint32_t kind, const void *fn, const void *
     }
     *out = t->f;
     return 0;
+}
+
+static int be_apply_async(void *ctx, uint32_t kind, const void *fn, const void *arg, size_t arglen,
+                          const mproc_task_opts *opts, mproc_future **out)
+{
+    return apply_to(ctx, 0, kind, fn, arg, arglen, opts, out);
 }
 
 /* Every chunk task is either queued (then the thread owns it) or freed
@@ -1067,8 +1080,37 @@ static const mproc__pool_backend ops = {
     .free = be_free,
 };
 
+/* Runs p's initializer once on each of its ranks, in the rank itself
+ * (before any task of p is queued): 0, or the first failure (logged with
+ * the rank and the initializer's message). */
+static int run_initializer(cpool *p, mproc_task_fn init, const void *args, size_t len)
+{
+    mproc_future **fs = calloc((size_t)p->nworkers, sizeof *fs);
+    if (!fs) return MPROC_ENOMEM;
+    int rc = 0, r;
+    /* KIND_APPLY, in the rank itself (no time limit, no local pool) */
+    for (r = 1; r <= p->nworkers && !rc; r++)
+        rc = apply_to(p, r, KIND_APPLY, (const void *)init, args, len,
+                      &(mproc_task_opts){.timeout_ms = MPROC_FOREVER}, &fs[r - 1]);
+    if (rc) mproc_log(MPROC_LOG_ERROR, "cluster: the initializer: %s", mproc_strerror(rc));
+    for (int i = 0; i < p->nworkers && fs[i]; i++) {
+        int frc = mproc_future_wait(fs[i], MPROC_FOREVER), code = 0;
+        const char *msg = NULL;
+        if (!frc && mproc_future_error(fs[i], &code, &msg, NULL) == 0) frc = code;
+        if (frc && !rc) {
+            rc = frc;
+            mproc_log(MPROC_LOG_ERROR, "cluster: the initializer failed on rank %d: %s", i + 1,
+                      msg ? msg : mproc_strerror(frc));
+        }
+        mproc_future_free(fs[i]);
+    }
+    free(fs);
+    return rc;
+}
+
 int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers, uint32_t local, int depth,
-                                 int task_timeout_ms)
+                                 int task_timeout_ms, mproc_task_fn init, const void *initargs,
+                                 size_t initargs_len)
 {
     cpool *p = calloc(1, sizeof *p);
     if (!p) return MPROC_ENOMEM;
@@ -1089,5 +1131,9 @@ int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers, uint32_t local,
     mproc__list_insert_tail(&pools, &p->node);
     if (depth > max_depth) max_depth = depth;
     MPROC__UNLOCK(&mu);
-    return 0;
+    if (init && (rc = run_initializer(p, init, initargs, initargs_len))) {
+        mproc_pool_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }

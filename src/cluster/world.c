@@ -605,13 +605,21 @@ int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     mproc_pool_opts o = opts ? *opts : (mproc_pool_opts){0};
     if (o.processes < 0 || (o.initargs_len && !o.initargs) || o.task_timeout_ms < 0)
         return MPROC_EINVAL;
-    if (o.initializer || o.initargs || o.maxtasksperchild || o.context) {
-        mproc_log(MPROC_LOG_ERROR, "cluster: initializer, maxtasksperchild and context are not "
-                                   "yet supported on a cluster pool");
-        return MPROC_ENOSYS;
+    /* A rank is started by the launcher and cannot be replaced without
+     * ending the MPI job: no start method to choose, no worker to retire. */
+    if (o.maxtasksperchild || o.context) {
+        mproc_log(MPROC_LOG_ERROR,
+                  "cluster: %s does not apply to MPI ranks (the launcher starts "
+                  "them; one cannot be replaced without ending the job)",
+                  o.context ? "a context" : "maxtasksperchild");
+        return MPROC_ENOTSUP;
     }
     /* The ranks-only layout of the cluster's own options (exec.c). */
-    mproc_cluster_pool_opts co = {.ranks = o.processes, .task_timeout_ms = o.task_timeout_ms};
+    mproc_cluster_pool_opts co = {.ranks = o.processes,
+                                  .task_timeout_ms = o.task_timeout_ms,
+                                  .initializer = o.initializer,
+                                  .initargs = o.initargs,
+                                  .initargs_len = o.initargs_len};
     return mproc_cluster_pool_new_opts(out, &co);
 }
 

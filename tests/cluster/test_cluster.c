@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clutil.h"
 
@@ -366,9 +367,104 @@ static void test_bad_input(mproc_pool *c)
     mproc_pool *p;
     mproc_pool_opts too_many = {.processes = mproc_cluster_workers() + 1};
     CHECK(mproc_cluster_pool_new(&p, &too_many) == MPROC_EINVAL, "more ranks than exist");
-    mproc_pool_opts init = {.initializer = square};
-    CHECK(mproc_cluster_pool_new(&p, &init) == MPROC_ENOSYS, "initializer");
+    mproc_pool_opts retire = {.maxtasksperchild = 10};
+    CHECK(mproc_cluster_pool_new(&p, &retire) == MPROC_ENOTSUP, "maxtasksperchild");
+    const mproc_context *ctx;
+    CHECK(mproc_get_context("spawn", &ctx) == 0, "context");
+    mproc_pool_opts with_ctx = {.context = ctx};
+    CHECK(mproc_cluster_pool_new(&p, &with_ctx) == MPROC_ENOTSUP, "context");
+    mproc_pool_opts no_args = {.initializer = square, .initargs_len = 3};
+    CHECK(mproc_cluster_pool_new(&p, &no_args) == MPROC_EINVAL, "initargs NULL");
+    mproc_cluster_pool_opts hybrid_init = {.layout = MPROC_CLUSTER_HYBRID, .initializer = square};
+    CHECK(mproc_cluster_pool_new_opts(&p, &hybrid_init) == MPROC_ENOTSUP, "hybrid initializer");
     CHECK(mproc_cluster_init(NULL, NULL) == MPROC_EBADSTATE, "init twice");
+}
+
+/* The initializer: once on each rank, in the rank, before the pool is
+ * returned; its failure fails the pool's creation. */
+static long init_value; /* set on a rank by set_init */
+static int init_runs;
+
+static int set_init(const void *arg, size_t len, mproc_result *res)
+{
+    (void)res;
+    if (len != sizeof init_value) return mproc_task_fail("want %zu bytes", sizeof init_value);
+    memcpy(&init_value, arg, sizeof init_value);
+    if (init_value < 0) return mproc_task_fail("init refused %ld", init_value);
+    init_runs++;
+    return 0;
+}
+
+typedef struct init_seen {
+    long value;
+    int runs;
+    pid_t pid;
+} init_seen;
+
+static int read_init(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    nanosleep(&(struct timespec){0, 2000000}, NULL); /* so that every rank takes some */
+    init_seen s = {init_value, init_runs, getpid()};
+    return mproc_result_set(res, &s, sizeof s);
+}
+
+static void test_initializer(void)
+{
+    long v = 4242;
+    mproc_pool *p = NULL;
+    int rc = mproc_cluster_pool_new(
+        &p, &(mproc_pool_opts){.initializer = set_init, .initargs = &v, .initargs_len = sizeof v});
+    CHECK(rc == 0, "%s", mproc_strerror(rc));
+    pid_t pids[64];
+    size_t nw = mproc_pool_workers(p, pids, 64);
+    enum { N = 40 };
+    mproc_future *fs[N];
+    for (int i = 0; i < N; i++)
+        CHECK(mproc_pool_apply_async(p, read_init, NULL, 0, NULL, &fs[i]) == 0, "submit");
+    size_t ranks_seen = 0;
+    bool seen[64] = {0};
+    for (int i = 0; i < N; i++) {
+        const void *buf;
+        size_t len;
+        rc = mproc_future_result(fs[i], &buf, &len, 60000);
+        CHECK(rc == 0 && len == sizeof(init_seen), "%s", mproc_strerror(rc));
+        init_seen s;
+        memcpy(&s, buf, sizeof s);
+        CHECK(s.value == 4242 && s.runs == 1, "task %d: value %ld, %d runs", i, s.value, s.runs);
+        for (size_t k = 0; k < nw && k < 64; k++)
+            if (pids[k] == s.pid && !seen[k]) seen[k] = true, ranks_seen++;
+        mproc_future_free(fs[i]);
+    }
+    CHECK(ranks_seen == nw, "the tasks ran on %zu of %zu ranks", ranks_seen, nw);
+    mproc_pool_close(p);
+    mproc_pool_join(p, 60000);
+    mproc_pool_free(p);
+    /* A failing initializer: no pool, the task's code. */
+    v = -1;
+    p = NULL;
+    rc = mproc_cluster_pool_new(
+        &p, &(mproc_pool_opts){.initializer = set_init, .initargs = &v, .initargs_len = sizeof v});
+    CHECK(rc == MPROC_ETASK && p == NULL, "a failing initializer: %s", mproc_strerror(rc));
+    /* The executor's: on one rank. */
+    v = 7;
+    mproc_executor *ex;
+    rc = mproc_cluster_executor_new(
+        &ex, &(mproc_cluster_pool_opts){
+                 .ranks = 1, .initializer = set_init, .initargs = &v, .initargs_len = sizeof v});
+    CHECK(rc == 0, "executor: %s", mproc_strerror(rc));
+    mproc_future *f;
+    CHECK(mproc_executor_submit(ex, read_init, NULL, 0, &f) == 0, "submit");
+    const void *buf;
+    size_t len;
+    rc = mproc_future_result(f, &buf, &len, 60000);
+    init_seen s = {0};
+    if (rc == 0 && len == sizeof s) memcpy(&s, buf, sizeof s);
+    mproc_future_free(f);
+    mproc_executor_free(ex);
+    CHECK(rc == 0 && s.value == 7 && s.runs == 2, "executor: %s, value %ld, %d runs",
+          mproc_strerror(rc), s.value, s.runs);
 }
 
 static void test_cancel_and_terminate(void)
@@ -450,6 +546,7 @@ int main(int argc, char **argv)
     test_map_failure(c, local);
     test_empty_map(c);
     test_bad_input(c);
+    test_initializer();
     test_cancel_and_terminate();
     test_close_join();
     mproc_pool_close(local);
