@@ -42,9 +42,13 @@
  * killed. mproc_cluster_executor_new gives the executor (submit, map,
  * shutdown with cancel_futures) over ranks. The hybrid layout
  * (mproc_cluster_pool_opts) runs a local process pool on every rank, so
- * that the work spreads over ranks x cores. Not yet on a cluster pool (they
- * give MPROC_ENOSYS): initializers, maxtasksperchild, a context, map
- * progress reporting.
+ * that the work spreads over ranks x cores. A map's progress callback and
+ * bar work as on a process pool; an initializer runs once on each rank of
+ * the pool (in the rank); maxtasksperchild and a context do not apply to
+ * ranks (MPROC_ENOTSUP: the launcher starts them, and one cannot be
+ * replaced without ending the job). A done callback (run in rank 0's
+ * thread, which makes the MPI calls) may wait for other cluster tasks:
+ * the wait makes the progress itself.
  *
  * Launch modes: world (mproc_cluster_init under mpiexec -n N), spawn
  * (mproc_cluster_spawn: the program starts its workers) and communicator
@@ -66,7 +70,8 @@
  * so a task longer than T is no death; this needs MPI_THREAD_MULTIPLE on
  * every rank (without it the heartbeat is off, with a warning). The root
  * beats from its internal thread, which runs the futures' callbacks: a
- * callback longer than T loses the ranks. docs/cluster.md says what
+ * callback longer than T (other than in a wait for cluster tasks, which
+ * beats as it waits) loses the ranks. docs/cluster.md says what
  * survives a rank's death and what does not.
  *
  * Threads: rank 0 runs one internal thread that makes every MPI call of
@@ -137,12 +142,16 @@ MPROC_API bool mproc_cluster_active(void);
 MPROC_API int mproc_cluster_workers(void);
 
 /* A pool over the worker ranks. opts (may be NULL): processes, the number
- * of ranks to use (0: all of them), and task_timeout_ms; the other fields
- * must be 0 (NULL) for now. Ranks-only layout (see
- * mproc_cluster_pool_new_opts for the hybrid one). Several pools may share the ranks. Errors:
- * MPROC_EBADSTATE (no active cluster), MPROC_EINVAL (no worker rank: run with mpiexec -n 2 or more;
- * or more processes than ranks), MPROC_ENOSYS (an option not yet supported on a cluster:
- * initializer, maxtasksperchild, context), MPROC_ENOMEM. */
+ * of ranks to use (0: all of them), task_timeout_ms, and initializer with
+ * initargs (run once on each rank of the pool, in the rank, before this
+ * returns). Ranks-only layout (see mproc_cluster_pool_new_opts for the
+ * hybrid one). Several pools may share the ranks. Errors: MPROC_EBADSTATE
+ * (no active cluster), MPROC_EINVAL (no worker rank: run with mpiexec -n
+ * 2 or more; or more processes than ranks), MPROC_ENOTSUP
+ * (maxtasksperchild or a context: they do not apply to ranks, which the
+ * launcher starts and which cannot be replaced), the initializer's
+ * failure (its code; the rank and message logged; no pool is left),
+ * MPROC_ENOMEM. */
 MPROC_API int mproc_cluster_pool_new(mproc_pool **out, const mproc_pool_opts *opts);
 
 /* How a cluster pool uses its ranks. */
@@ -178,7 +187,8 @@ typedef struct mproc_cluster_pool_opts {
  * task of that pool, kept until shutdown); a map chunk sent to a rank is
  * spread over its processes. Errors: MPROC_EBADSTATE (no active cluster),
  * MPROC_EINVAL (bad options, logged; no worker rank; more ranks than
- * exist), MPROC_ENOMEM. */
+ * exist), MPROC_ENOTSUP (an initializer with the hybrid layout), the
+ * initializer's failure (as mproc_cluster_pool_new), MPROC_ENOMEM. */
 MPROC_API int mproc_cluster_pool_new_opts(mproc_pool **out, const mproc_cluster_pool_opts *opts);
 
 /* An executor over the worker ranks (mpi4py.futures' MPIPoolExecutor):
