@@ -839,6 +839,7 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
     t->want = want;
     MPROC__LOCK(&mu);
     rc = state_error_locked(p);
+    if (!rc && want && dead[want]) rc = MPROC_EWORKERDIED; /* it would wait for ever */
     if (!rc) {
         queue_locked(t, p);
         pthread_cond_signal(&wake_cv);
