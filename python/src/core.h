@@ -47,7 +47,18 @@
 #define SLICE_MS  100
 #define BOX_MAGIC 0x6d70626fu /* "mpbo" */
 
-enum kind { K_LOCK = 1, K_RLOCK, K_SEM, K_BSEM, K_COND, K_EVENT, K_BARRIER, K_QUEUE, K_NKINDS };
+enum kind {
+    K_LOCK = 1,
+    K_RLOCK,
+    K_SEM,
+    K_BSEM,
+    K_COND,
+    K_EVENT,
+    K_BARRIER,
+    K_QUEUE,
+    K_SHARED,
+    K_NKINDS
+};
 
 typedef struct box {
     uint32_t magic;
@@ -73,7 +84,7 @@ int sliced(wait_fn fn, void *ctx, int timeout_ms);
 int try_then_sliced(wait_fn fn, void *ctx, int timeout_ms);
 PyObject *bool_result(int rc);
 
- /* A wait_fn over a core call f(obj, ms). */
+/* A wait_fn over a core call f(obj, ms). */
 #define WAIT_FN(name, f)                                                                           \
     static int name(void *ctx, int ms)                                                             \
     {                                                                                              \
@@ -115,5 +126,7 @@ extern pid_t embed_pid; /* the process that called embed_child_main */
 /* The method tables, one per file. */
 extern PyMethodDef handle_methods[], sync_methods[], queue_methods[], conn_methods[],
     process_methods[], embed_methods[];
+/* shared.c: shared values' memory, named shared memory */
+extern PyMethodDef shared_methods[];
 
 #endif
