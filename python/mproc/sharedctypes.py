@@ -170,7 +170,9 @@ prop_cache = {}
 class_cache = weakref.WeakKeyDictionary()
 
 
-class SynchronizedBase(object):
+class SynchronizedBase(_core.SyncBase):
+    """_obj and _lock, get_obj(), get_lock() and the context manager are
+    SyncBase's, in C."""
 
     def __init__(self, obj, lock=None, ctx=None):
         self._obj = obj
@@ -182,43 +184,17 @@ class SynchronizedBase(object):
         self.acquire = self._lock.acquire
         self.release = self._lock.release
 
-    def __enter__(self):
-        return self._lock.__enter__()
-
-    def __exit__(self, *args):
-        return self._lock.__exit__(*args)
-
     def __reduce__(self):
         assert_spawning(self)
         return synchronized, (self._obj, self._lock)
-
-    def get_obj(self):
-        return self._obj
-
-    def get_lock(self):
-        return self._lock
 
     def __repr__(self):
         return '<%s wrapper for %s>' % (type(self).__name__, self._obj)
 
 
-class Synchronized(SynchronizedBase):
-
-    @property
-    def value(self):
-        self.acquire()
-        try:
-            return self._obj.value
-        finally:
-            self.release()
-
-    @value.setter
-    def value(self, value):
-        self.acquire()
-        try:
-            self._obj.value = value
-        finally:
-            self.release()
+class Synchronized(SynchronizedBase, _core.SyncValue):
+    """A value: `value` (SyncValue's, in C) reads and writes it under the
+    lock."""
 
 
 class SynchronizedArray(SynchronizedBase):

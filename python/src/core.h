@@ -128,5 +128,12 @@ extern PyMethodDef handle_methods[], sync_methods[], queue_methods[], conn_metho
     process_methods[], embed_methods[];
 /* shared.c: shared values' memory, named shared memory */
 extern PyMethodDef shared_methods[];
+/* Types of sync.c and shared.c, readied and added to the module. */
+int sync_add_types(PyObject *m);
+int shared_add_types(PyObject *m);
+/* sync.c: acquire (no timeout) and release of a lock object (C for an mproc
+ * Lock, else its methods): 0, or -1 with the exception set. */
+int lockobj_acquire(PyObject *lock);
+int lockobj_release(PyObject *lock);
 
 #endif

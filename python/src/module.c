@@ -26,6 +26,7 @@ PyMODINIT_FUNC PyInit__core(void)
                              process_methods, embed_methods, shared_methods};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (PyModule_AddFunctions(m, tables[i])) return NULL;
+    if (sync_add_types(m) || shared_add_types(m)) return NULL;
     PyObject *threading = PyImport_ImportModule("threading");
     if (!threading) return NULL;
     BrokenBarrierError = PyObject_GetAttrString(threading, "BrokenBarrierError");

@@ -14,6 +14,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <structmember.h>
 
 #define M_SHARED (1u << K_SHARED)
 
@@ -45,6 +46,130 @@ static PyObject *shared_addr(PyObject *self, PyObject *o)
     if (!b) return NULL;
     return PyLong_FromVoidPtr(mproc_shared_ptr(b->obj));
 }
+
+/* ---- the synchronized wrappers' base ----------------------------------------------- */
+
+/* The base of sharedctypes.SynchronizedBase: the ctypes object _obj and
+ * its lock _lock, with get_obj, get_lock and the context manager in C;
+ * SyncValue adds `value` (the object's value under the lock), so that
+ * `with v.get_lock(): v.value += 1` calls no Python code. */
+typedef struct SyncBase {
+    PyObject_HEAD PyObject *obj;
+    PyObject *lock;
+} SyncBase;
+
+static PyObject *sync_lock(SyncBase *s)
+{
+    if (!s->lock) PyErr_SetString(PyExc_AttributeError, "_lock");
+    return s->lock;
+}
+
+static PyObject *SyncBase_enter(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    PyObject *lock = sync_lock((SyncBase *)self);
+    if (!lock || lockobj_acquire(lock)) return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *SyncBase_exit(PyObject *self, PyObject *args)
+{
+    (void)args;
+    PyObject *lock = sync_lock((SyncBase *)self);
+    if (!lock || lockobj_release(lock)) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *SyncBase_get_lock(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    PyObject *lock = sync_lock((SyncBase *)self);
+    Py_XINCREF(lock);
+    return lock;
+}
+
+static PyObject *SyncBase_get_obj(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    SyncBase *s = (SyncBase *)self;
+    if (!s->obj) PyErr_SetString(PyExc_AttributeError, "_obj");
+    Py_XINCREF(s->obj);
+    return s->obj;
+}
+
+static void SyncBase_dealloc(SyncBase *s)
+{
+    Py_CLEAR(s->obj);
+    Py_CLEAR(s->lock);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyMethodDef SyncBase_methods[] = {
+    {"__enter__", SyncBase_enter, METH_NOARGS, NULL},
+    {"__exit__", SyncBase_exit, METH_VARARGS, NULL},
+    {"get_lock", SyncBase_get_lock, METH_NOARGS, "The lock."},
+    {"get_obj", SyncBase_get_obj, METH_NOARGS, "The ctypes object."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef SyncBase_members[] = {
+    {"_obj", T_OBJECT_EX, offsetof(SyncBase, obj), 0, "the ctypes object"},
+    {"_lock", T_OBJECT_EX, offsetof(SyncBase, lock), 0, "its lock"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject SyncBaseType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mproc._core.SyncBase",
+    .tp_basicsize = sizeof(SyncBase),
+    .tp_dealloc = (destructor)SyncBase_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "A ctypes object in shared memory and its lock.",
+    .tp_methods = SyncBase_methods,
+    .tp_members = SyncBase_members,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *value_str; /* "value" */
+
+static PyObject *SyncValue_get(PyObject *self, void *closure)
+{
+    (void)closure;
+    SyncBase *s = (SyncBase *)self;
+    PyObject *lock = sync_lock(s);
+    if (!lock || !SyncBase_get_obj(self, NULL)) return NULL;
+    Py_DECREF(s->obj);
+    if (lockobj_acquire(lock)) return NULL;
+    PyObject *v = PyObject_GetAttr(s->obj, value_str);
+    if (lockobj_release(lock)) Py_CLEAR(v);
+    return v;
+}
+
+static int SyncValue_set(PyObject *self, PyObject *v, void *closure)
+{
+    (void)closure;
+    SyncBase *s = (SyncBase *)self;
+    PyObject *lock = sync_lock(s);
+    if (!lock || !SyncBase_get_obj(self, NULL)) return -1;
+    Py_DECREF(s->obj);
+    if (lockobj_acquire(lock)) return -1;
+    int rc = PyObject_SetAttr(s->obj, value_str, v);
+    if (lockobj_release(lock)) rc = -1;
+    return rc;
+}
+
+static PyGetSetDef SyncValue_getset[] = {
+    {"value", SyncValue_get, SyncValue_set, "The value, read and written under the lock.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject SyncValueType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mproc._core.SyncValue",
+    .tp_basicsize = sizeof(SyncBase),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "A ctypes object in shared memory and its lock, with `value`.",
+    .tp_getset = SyncValue_getset,
+    .tp_new = PyType_GenericNew,
+};
 
 /* ---- named shared memory --------------------------------------------------------- */
 
@@ -132,7 +257,6 @@ static PyObject *shm_open_(PyObject *self, PyObject *args)
     int create;
     Py_ssize_t size;
     if (!PyArg_ParseTuple(args, "zpn", &name, &create, &size)) return NULL;
-    if (!(ShmType.tp_flags & Py_TPFLAGS_READY) && PyType_Ready(&ShmType) < 0) return NULL;
     Shm *s = PyObject_New(Shm, &ShmType);
     if (!s) return NULL;
     s->m = NULL;
@@ -193,3 +317,25 @@ PyMethodDef shared_methods[] = {
     {"shm_open", shm_open_, METH_VARARGS, NULL},    {"shm_close", shm_close_, METH_O, NULL},
     {"shm_unlink", shm_unlink_, METH_O, NULL},      {NULL, NULL, 0, NULL},
 };
+
+/* Readies SyncBase and SyncValue and adds them to the module m: 0, or -1. */
+int shared_add_types(PyObject *m)
+{
+    value_str = PyUnicode_InternFromString("value");
+    if (!value_str) return -1;
+    SyncValueType.tp_base = &SyncBaseType;
+    if (PyType_Ready(&SyncBaseType) < 0 || PyType_Ready(&SyncValueType) < 0 ||
+        PyType_Ready(&ShmType) < 0)
+        return -1;
+    Py_INCREF(&SyncBaseType);
+    if (PyModule_AddObject(m, "SyncBase", (PyObject *)&SyncBaseType)) {
+        Py_DECREF(&SyncBaseType);
+        return -1;
+    }
+    Py_INCREF(&SyncValueType);
+    if (PyModule_AddObject(m, "SyncValue", (PyObject *)&SyncValueType)) {
+        Py_DECREF(&SyncValueType);
+        return -1;
+    }
+    return 0;
+}
