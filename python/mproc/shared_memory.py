@@ -36,6 +36,8 @@ class SharedMemory:
         if name is None and not create:
             raise ValueError("'name' can only be None if create=True")
         self._shm, self._name, self._size = _core.shm_open(name, bool(create), size)
+        if name is not None:
+            self._name = name  # as given (with its leading '/', if any), as Python's
         self._buf = memoryview(self._shm)
 
     def __del__(self):
