@@ -20,7 +20,9 @@ _child_conns = None  # in a spawn child: the connections received
 
 
 def dumps(obj, protocol=HIGHEST_PROTOCOL):
-    if not ForkingPickler._extra_reducers:
+    # The registered reducers (shared ctypes objects) apply while a child
+    # is being prepared; elsewhere (queues, connections) pickle's own.
+    if not ForkingPickler._extra_reducers or _current() is None:
         return pickle.dumps(obj, protocol)
     buf = io.BytesIO()
     ForkingPickler(buf, protocol).dump(obj)
