@@ -97,10 +97,24 @@ static PyObject *SyncBase_get_obj(PyObject *self, PyObject *unused)
     return s->obj;
 }
 
-static void SyncBase_dealloc(SyncBase *s)
+static int SyncBase_traverse(SyncBase *s, visitproc visit, void *arg)
+{
+    Py_VISIT(s->obj);
+    Py_VISIT(s->lock);
+    return 0;
+}
+
+static int SyncBase_clear(SyncBase *s)
 {
     Py_CLEAR(s->obj);
     Py_CLEAR(s->lock);
+    return 0;
+}
+
+static void SyncBase_dealloc(SyncBase *s)
+{
+    PyObject_GC_UnTrack(s);
+    SyncBase_clear(s);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -122,7 +136,9 @@ static PyTypeObject SyncBaseType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mproc._core.SyncBase",
     .tp_basicsize = sizeof(SyncBase),
     .tp_dealloc = (destructor)SyncBase_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)SyncBase_traverse,
+    .tp_clear = (inquiry)SyncBase_clear,
     .tp_doc = "A ctypes object in shared memory and its lock.",
     .tp_methods = SyncBase_methods,
     .tp_members = SyncBase_members,
@@ -165,7 +181,7 @@ static PyGetSetDef SyncValue_getset[] = {
 static PyTypeObject SyncValueType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mproc._core.SyncValue",
     .tp_basicsize = sizeof(SyncBase),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, /* GC: SyncBase's, inherited */
     .tp_doc = "A ctypes object in shared memory and its lock, with `value`.",
     .tp_getset = SyncValue_getset,
     .tp_new = PyType_GenericNew,
