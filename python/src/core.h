@@ -26,10 +26,11 @@
  *
  * The files: errors.c (exceptions, waits), handle.c (boxes and handles),
  * sync.c, queue.c, conn.c, process.c, embed.c (start methods and the
- * child's start), module.c (the module). Each file's functions for Python
- * are in its own method table, which module.c adds to the module. Names
- * shared between the files are hidden outside the extension (it is built
- * with -fvisibility=hidden). */
+ * child's start), shared.c (shared values' memory and the synchronized
+ * wrappers' base, named shared memory), module.c (the module). Each file's
+ * functions for Python are in its own method table, which module.c adds to
+ * the module. Names shared between the files are hidden outside the
+ * extension (it is built with -fvisibility=hidden). */
 #ifndef MPROC_PY_CORE_H
 #define MPROC_PY_CORE_H
 
