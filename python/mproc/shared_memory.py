@@ -21,21 +21,23 @@ from . import _core
 
 class SharedMemory:
     """Creates a new shared memory block or attaches to an existing one,
-    by name (a random "mproc_..." name when created without one)."""
+    by name (a random "mproc_..." name when created without one). track
+    (Python 3.13's): False leaves a created block to the caller to unlink,
+    even when the family ends without doing so."""
 
     _shm = None
     _buf = None
     _name = None
     _size = 0
 
-    def __init__(self, name=None, create=False, size=0):
+    def __init__(self, name=None, create=False, size=0, *, track=True):
         if not size >= 0:
             raise ValueError("'size' must be a positive integer")
         if create and size == 0:
             raise ValueError("'size' must be a positive number different from zero")
         if name is None and not create:
             raise ValueError("'name' can only be None if create=True")
-        self._shm, self._name, self._size = _core.shm_open(name, bool(create), size)
+        self._shm, self._name, self._size = _core.shm_open(name, bool(create), size, bool(track))
         if name is not None:
             self._name = name  # as given (with its leading '/', if any), as Python's
         self._buf = memoryview(self._shm)

@@ -261,25 +261,26 @@ static Shm *get_shm(PyObject *o)
     return (Shm *)o;
 }
 
-/* shm_open(name or None, create, size) -> (Shm, name, size). A created
- * segment is tracked by the core (unlinked if the family ends without
- * unlinking it) and its memory reserved at once: a full /dev/shm is
- * OSError(ENOSPC) here, where Python's would raise SIGBUS on a later
- * write. */
+/* shm_open(name or None, create, size, track) -> (Shm, name, size). A
+ * created segment is tracked by the core unless track is false (unlinked
+ * if the family ends without unlinking it; Python 3.13's track=False) and
+ * its memory reserved at once: a full /dev/shm is OSError(ENOSPC) here,
+ * where Python's would raise SIGBUS on a later write. */
 static PyObject *shm_open_(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *name;
-    int create;
+    int create, track;
     Py_ssize_t size;
-    if (!PyArg_ParseTuple(args, "zpn", &name, &create, &size)) return NULL;
+    if (!PyArg_ParseTuple(args, "zpnp", &name, &create, &size, &track)) return NULL;
+    mproc_shm_opts o = {.persist = !track};
     Shm *s = PyObject_New(Shm, &ShmType);
     if (!s) return NULL;
     s->m = NULL;
     s->exports = 0;
     int rc;
     Py_BEGIN_ALLOW_THREADS;
-    rc = create ? mproc_shm_create(&s->m, name, (size_t)size, NULL) : mproc_shm_attach(&s->m, name);
+    rc = create ? mproc_shm_create(&s->m, name, (size_t)size, &o) : mproc_shm_attach(&s->m, name);
     Py_END_ALLOW_THREADS;
     if (rc) {
         Py_DECREF(s);

@@ -265,6 +265,26 @@ class NoLeftovers:
             time.sleep(0.05)
         self.assertEqual([n for n in names if in_shm(True)(n)], [])
 
+    def test_untracked_stays(self):
+        """track=False (Python 3.13's): the caller unlinks, not the family's
+        end (a tracked segment of the same program shows when it ended)."""
+        sm = shm_module(self.mod)
+        r = subprocess.run([sys.executable, '-c', 'from mproc import shared_memory as sm; '
+                            'print(sm.SharedMemory(create=True, size=8, track=False).name, '
+                            'sm.SharedMemory(create=True, size=8).name)'],
+                           capture_output=True, text=True, timeout=60, env=dict(
+                               os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+                                   os.path.abspath(mproc.__file__)))))
+        self.assertEqual((r.returncode, r.stderr), (0, ''))
+        untracked, tracked = r.stdout.split()
+        deadline = time.monotonic() + 10
+        while in_shm(True)(tracked) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(in_shm(False)(tracked))
+        self.assertTrue(in_shm(True)(untracked))
+        sm.SharedMemory(untracked).unlink()
+        self.assertTrue(in_shm(False)(untracked))
+
     def test_python_warns(self):
         names, err = self.program('multiprocessing')
         self.assertIn('resource_tracker', err)
