@@ -6,11 +6,12 @@ travel by inheritance. While spawning, a shared object pickles as its
 address in the family arena (the child maps the arena before it unpickles
 anything), and a connection as an index into the connections the core hands
 to the child as file descriptors."""
+import copyreg
 import io
 import pickle
 import threading
 
-__all__ = ['dumps', 'loads', 'assert_spawning', 'spawning']
+__all__ = ['dumps', 'loads', 'assert_spawning', 'spawning', 'ForkingPickler', 'register']
 
 HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -19,7 +20,13 @@ _child_conns = None  # in a spawn child: the connections received
 
 
 def dumps(obj, protocol=HIGHEST_PROTOCOL):
-    return pickle.dumps(obj, protocol)
+    # The registered reducers (shared ctypes objects) apply while a child
+    # is being prepared; elsewhere (queues, connections) pickle's own.
+    if not ForkingPickler._extra_reducers or _current() is None:
+        return pickle.dumps(obj, protocol)
+    buf = io.BytesIO()
+    ForkingPickler(buf, protocol).dump(obj)
+    return buf.getvalue()
 
 
 def loads(buf):
@@ -62,4 +69,32 @@ def child_conn(index):
     return _child_conns[index]
 
 
-ForkingPickler = pickle.Pickler
+class ForkingPickler(pickle.Pickler):
+    """Pickler with the reducers registered for mproc's objects (ctypes
+    objects in shared memory), as Python's ForkingPickler."""
+    _extra_reducers = {}
+    _table = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if ForkingPickler._table is None:
+            table = copyreg.dispatch_table.copy()
+            table.update(ForkingPickler._extra_reducers)
+            ForkingPickler._table = table
+        self.dispatch_table = ForkingPickler._table
+
+    @classmethod
+    def register(cls, type, reduce):
+        """Register a reduce function for a type."""
+        if ForkingPickler._extra_reducers.get(type) is not reduce:
+            ForkingPickler._extra_reducers[type] = reduce
+            ForkingPickler._table = None
+
+    @classmethod
+    def dumps(cls, obj, protocol=None):
+        return dumps(obj, HIGHEST_PROTOCOL if protocol is None else protocol)
+
+    loads = pickle.loads
+
+
+register = ForkingPickler.register

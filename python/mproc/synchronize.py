@@ -49,9 +49,10 @@ class _Shared:
                            self._getstate()))
 
 
-class Lock(_Shared):
+class Lock(_core.LockBase, _Shared):
     """A non-recursive lock. Beyond Python: if its holder dies, the next
-    acquire raises OwnerDiedError with the lock held."""
+    acquire raises OwnerDiedError with the lock held. The handle (_h) and
+    the context manager are LockBase's, in C."""
     _kind = _core.K_LOCK
 
     def __init__(self, *, ctx=None):
@@ -69,12 +70,6 @@ class Lock(_Shared):
     def make_consistent(self):
         """After OwnerDiedError: marks the lock usable again (held)."""
         _core.lock_make_consistent(self._h)
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *args):
-        self.release()
 
     def __repr__(self):
         return '<%s(%s)>' % (type(self).__name__,

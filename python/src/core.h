@@ -26,10 +26,11 @@
  *
  * The files: errors.c (exceptions, waits), handle.c (boxes and handles),
  * sync.c, queue.c, conn.c, process.c, embed.c (start methods and the
- * child's start), module.c (the module). Each file's functions for Python
- * are in its own method table, which module.c adds to the module. Names
- * shared between the files are hidden outside the extension (it is built
- * with -fvisibility=hidden). */
+ * child's start), shared.c (shared values' memory and the synchronized
+ * wrappers' base, named shared memory), module.c (the module). Each file's
+ * functions for Python are in its own method table, which module.c adds to
+ * the module. Names shared between the files are hidden outside the
+ * extension (it is built with -fvisibility=hidden). */
 #ifndef MPROC_PY_CORE_H
 #define MPROC_PY_CORE_H
 
@@ -47,7 +48,18 @@
 #define SLICE_MS  100
 #define BOX_MAGIC 0x6d70626fu /* "mpbo" */
 
-enum kind { K_LOCK = 1, K_RLOCK, K_SEM, K_BSEM, K_COND, K_EVENT, K_BARRIER, K_QUEUE, K_NKINDS };
+enum kind {
+    K_LOCK = 1,
+    K_RLOCK,
+    K_SEM,
+    K_BSEM,
+    K_COND,
+    K_EVENT,
+    K_BARRIER,
+    K_QUEUE,
+    K_SHARED,
+    K_NKINDS
+};
 
 typedef struct box {
     uint32_t magic;
@@ -73,7 +85,7 @@ int sliced(wait_fn fn, void *ctx, int timeout_ms);
 int try_then_sliced(wait_fn fn, void *ctx, int timeout_ms);
 PyObject *bool_result(int rc);
 
- /* A wait_fn over a core call f(obj, ms). */
+/* A wait_fn over a core call f(obj, ms). */
 #define WAIT_FN(name, f)                                                                           \
     static int name(void *ctx, int ms)                                                             \
     {                                                                                              \
@@ -115,5 +127,14 @@ extern pid_t embed_pid; /* the process that called embed_child_main */
 /* The method tables, one per file. */
 extern PyMethodDef handle_methods[], sync_methods[], queue_methods[], conn_methods[],
     process_methods[], embed_methods[];
+/* shared.c: shared values' memory, named shared memory */
+extern PyMethodDef shared_methods[];
+/* Types of sync.c and shared.c, readied and added to the module. */
+int sync_add_types(PyObject *m);
+int shared_add_types(PyObject *m);
+/* sync.c: acquire (no timeout) and release of a lock object (C for an mproc
+ * Lock, else its methods): 0, or -1 with the exception set. */
+int lockobj_acquire(PyObject *lock);
+int lockobj_release(PyObject *lock);
 
 #endif

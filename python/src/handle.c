@@ -26,6 +26,9 @@ static void obj_free(int kind, void *obj)
     case K_QUEUE:
         mproc_queue_free(obj);
         break;
+    case K_SHARED:
+        mproc_shared_free(obj);
+        break;
     }
 }
 

@@ -22,10 +22,11 @@ PyMODINIT_FUNC PyInit__core(void)
     (void)mproc_arena_init(NULL);
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    PyMethodDef *tables[] = {handle_methods, sync_methods,    queue_methods,
-                             conn_methods,   process_methods, embed_methods};
+    PyMethodDef *tables[] = {handle_methods,  sync_methods,  queue_methods, conn_methods,
+                             process_methods, embed_methods, shared_methods};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (PyModule_AddFunctions(m, tables[i])) return NULL;
+    if (sync_add_types(m) || shared_add_types(m)) return NULL;
     PyObject *threading = PyImport_ImportModule("threading");
     if (!threading) return NULL;
     BrokenBarrierError = PyObject_GetAttrString(threading, "BrokenBarrierError");
@@ -58,6 +59,7 @@ PyMODINIT_FUNC PyInit__core(void)
     PyModule_AddIntConstant(m, "K_EVENT", K_EVENT);
     PyModule_AddIntConstant(m, "K_BARRIER", K_BARRIER);
     PyModule_AddIntConstant(m, "K_QUEUE", K_QUEUE);
+    PyModule_AddIntConstant(m, "K_SHARED", K_SHARED);
     PyModule_AddStringConstant(m, "version", mproc_version());
     return m;
 }

@@ -1,6 +1,8 @@
 /* Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event and Barrier. */
 #include "core.h"
 
+#include <structmember.h>
+
 WAIT_FN(lock_wait, mproc_lock_acquire)
 WAIT_FN(sem_wait, mproc_sem_acquire)
 WAIT_FN(cond_wait_fn, mproc_cond_wait)
@@ -328,3 +330,154 @@ PyMethodDef sync_methods[] = {
     {"barrier_op", barrier_op, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
+
+/* ---- LockBase: Lock's context manager in C; blocking acquires from C ------------- */
+
+/* How long a blocking acquire from C that finds the lock held spins,
+ * trying again each time the lock looks free, before it sleeps: a
+ * critical section of a few hundred nanoseconds (a Value's increment) is
+ * then entered without a futex sleep and wake-up, which cost microseconds
+ * each. */
+#define SPIN_NS 20000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Acquires the lock of box b with no timeout: one attempt, then a bounded
+ * spin while another holds it, then sliced sleeps. 0, or -1 with the
+ * exception set (a Lock this thread holds: RuntimeError, as lock_acquire
+ * without a timeout). */
+static int lock_acquire_blocking(box *b)
+{
+    mproc_lock *l = b->obj;
+    int rc = mproc_lock_acquire(l, 0);
+    long long end = 0;
+    for (unsigned i = 1; rc == MPROC_ETIMEDOUT; i++) {
+        if (!mproc_lock_locked(l)) {
+            rc = mproc_lock_acquire(l, 0);
+            continue;
+        }
+        cpu_relax();
+        if ((i & 63) == 0) {
+            long long now = mproc_now_ns();
+            if (!end) {
+                end = now + SPIN_NS;
+            } else if (now >= end) {
+                rc = sliced(lock_wait, l, -1);
+                break;
+            }
+        }
+    }
+    if (rc == 0) return 0;
+    if (rc == MPROC_EDEADLK) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "deadlock: this thread already holds the Lock (Python would hang)");
+        return -1;
+    }
+    if (rc != 1) raise_rc(rc);
+    return -1;
+}
+
+/* The base of synchronize.Lock: the handle in _h, and __enter__ and
+ * __exit__ in C, so that `with lock:` runs no Python code. */
+typedef struct LockBase {
+    PyObject_HEAD PyObject *h;
+} LockBase;
+
+static box *lockbase_box(PyObject *self)
+{
+    PyObject *h = ((LockBase *)self)->h;
+    if (!h) {
+        PyErr_SetString(PyExc_ValueError, "the lock is not initialised");
+        return NULL;
+    }
+    return get_box(h, M_LOCK);
+}
+
+static PyObject *LockBase_enter(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    box *b = lockbase_box(self);
+    if (!b || lock_acquire_blocking(b)) return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *LockBase_exit(PyObject *self, PyObject *args)
+{
+    (void)args;
+    box *b = lockbase_box(self);
+    if (!b) return NULL;
+    PyObject *r = lock_release(NULL, ((LockBase *)self)->h);
+    if (!r) return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static void LockBase_dealloc(LockBase *l)
+{
+    Py_CLEAR(l->h);
+    Py_TYPE(l)->tp_free((PyObject *)l);
+}
+
+static PyMethodDef LockBase_methods[] = {
+    {"__enter__", LockBase_enter, METH_NOARGS, NULL},
+    {"__exit__", LockBase_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef LockBase_members[] = {
+    {"_h", T_OBJECT_EX, offsetof(LockBase, h), 0, "the lock's handle"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject LockBaseType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mproc._core.LockBase",
+    .tp_basicsize = sizeof(LockBase),
+    .tp_dealloc = (destructor)LockBase_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "The handle (_h) and the context manager of an mproc Lock or RLock.",
+    .tp_methods = LockBase_methods,
+    .tp_members = LockBase_members,
+    .tp_new = PyType_GenericNew,
+};
+
+/* For shared.c: acquires (no timeout) / releases a lock object: in C for
+ * an mproc Lock or RLock, else through its acquire() / release(). 0, or -1
+ * with the exception set. */
+int lockobj_acquire(PyObject *lock)
+{
+    if (PyObject_TypeCheck(lock, &LockBaseType)) {
+        box *b = lockbase_box(lock);
+        return b ? lock_acquire_blocking(b) : -1;
+    }
+    PyObject *r = PyObject_CallMethod(lock, "acquire", NULL);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+int lockobj_release(PyObject *lock)
+{
+    PyObject *r = PyObject_TypeCheck(lock, &LockBaseType)
+                      ? LockBase_exit(lock, NULL)
+                      : PyObject_CallMethod(lock, "release", NULL);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* Readies LockBase and adds it to the module m: 0, or -1. */
+int sync_add_types(PyObject *m)
+{
+    if (PyType_Ready(&LockBaseType) < 0) return -1;
+    Py_INCREF(&LockBaseType);
+    if (PyModule_AddObject(m, "LockBase", (PyObject *)&LockBaseType)) {
+        Py_DECREF(&LockBaseType);
+        return -1;
+    }
+    return 0;
+}

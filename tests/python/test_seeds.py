@@ -24,13 +24,64 @@ PROGRAMS = [
     ('000_', 1, 'multiset'),
     ('004_', 0, 'exact'),     # set_start_method('spawn'), Queue, Process
     ('004_', 1, 'exact'),     # get_context('spawn')
+    ('003_', 'square_sum', 'exact'),  # Array('i', 4), Value('i') in a child (unfenced)
 ]
+
+# Seeds whose programs are not in code fences, with their indentation lost
+# in the text: each by a name, the lines of its first and last statement.
+# The test restores the indentation by the fixed rules of reindent() and
+# runs that same text with multiprocessing and with mproc.
+UNFENCED = {
+    'square_sum': (r'^def square_list\(mylist, result, square_sum\):$',
+                   r'^print\("Sum of squares\(in main program\).*$'),
+}
 
 
 def blocks(path):
     with open(path, encoding='utf-8') as f:
         text = f.read()
     return re.findall(r'```python\n(.*?)```', text, re.S)
+
+
+def unfenced(path, name):
+    """The program `name` of UNFENCED in the seed at path, re-indented; a
+    line `import multiprocessing` right before its first line belongs to
+    it."""
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().splitlines()
+    first, last = UNFENCED[name]
+    i = next(n for n, l in enumerate(lines) if re.match(first, l))
+    j = next(n for n, l in enumerate(lines) if n > i and re.match(last, l))
+    if lines[i - 1].startswith('import '):
+        i -= 1
+    return reindent(lines[i:j + 1])
+
+
+def reindent(lines):
+    """Indentation for flattened Python: `import`, `def`, `class` and `if
+    __name__` lines are at the top level; a line ending in ':' opens a
+    block one level in; a docstring is one statement; the block of a `for`
+    or `while` inside a function is its next statement (the seeds' loops
+    are one line long); everything else stays at the current level."""
+    out, level, loop, doc = [], 0, False, False
+    for line in lines:
+        text = line.strip()
+        if doc:
+            out.append('    ' * level + text)
+            doc = not text.endswith('"""')
+            continue
+        if re.match(r'(import |from |def |class |if __name__)', text):
+            level = 0
+        out.append('    ' * level + text)
+        if text.startswith('"""') and not (len(text) > 3 and text.endswith('"""')):
+            doc = True
+        elif text.endswith(':'):
+            loop = level > 0 and re.match(r'(for|while) ', text) is not None
+            level += 1
+        elif loop and text and not text.startswith('#'):
+            loop = False
+            level -= 1
+    return '\n'.join(out) + '\n'
 
 
 def to_mproc(src):
@@ -71,7 +122,8 @@ class Seeds(unittest.TestCase):
         files = sorted(os.listdir(SEEDS))
         for prefix, index, mode in PROGRAMS:
             seed = [f for f in files if f.startswith(prefix)][0]
-            src = blocks(os.path.join(SEEDS, seed))[index]
+            path = os.path.join(SEEDS, seed)
+            src = blocks(path)[index] if isinstance(index, int) else unfenced(path, index)
             self.assertIn('multiprocessing', src)
             mine = to_mproc(src)
             self.assertNotEqual(mine, src)
