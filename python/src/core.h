@@ -73,7 +73,7 @@ int sliced(wait_fn fn, void *ctx, int timeout_ms);
 int try_then_sliced(wait_fn fn, void *ctx, int timeout_ms);
 PyObject *bool_result(int rc);
 
- /* A wait_fn over a core call f(obj, ms). */
+/* A wait_fn over a core call f(obj, ms). */
 #define WAIT_FN(name, f)                                                                           \
     static int name(void *ctx, int ms)                                                             \
     {                                                                                              \
@@ -115,5 +115,9 @@ extern pid_t embed_pid; /* the process that called embed_child_main */
 /* The method tables, one per file. */
 extern PyMethodDef handle_methods[], sync_methods[], queue_methods[], conn_methods[],
     process_methods[], embed_methods[];
+
+/* listener.c: listeners, clients, the handshake, wait */
+extern PyTypeObject ListenerType;
+extern PyMethodDef listener_methods[];
 
 #endif
