@@ -12,6 +12,7 @@ from .synchronize import _ms
 __all__ = ['Client', 'Listener', 'Pipe', 'wait']
 
 from multiprocessing import BufferTooShort, AuthenticationError  # Python's own classes
+from multiprocessing import connection as _std_conn  # for connection-like objects
 
 
 def _poll_ms(timeout):
@@ -354,8 +355,7 @@ def deliver_challenge(connection, authkey):
     AuthenticationError if its answer is wrong."""
     _authkey_bytes(authkey)
     if not isinstance(connection, Connection):  # any object with send_bytes/recv_bytes
-        from multiprocessing import connection as std
-        return std.deliver_challenge(connection, authkey)
+        return _std_conn.deliver_challenge(connection, authkey)
     connection._check_closed()
     _core.deliver_challenge(connection._handle, authkey)
 
@@ -365,8 +365,7 @@ def answer_challenge(connection, authkey):
     AuthenticationError if the peer refuses it."""
     _authkey_bytes(authkey)
     if not isinstance(connection, Connection):  # any object with send_bytes/recv_bytes
-        from multiprocessing import connection as std
-        return std.answer_challenge(connection, authkey)
+        return _std_conn.answer_challenge(connection, authkey)
     connection._check_closed()
     _core.answer_challenge(connection._handle, authkey)
 
