@@ -72,8 +72,14 @@ static int auth_arg(PyObject *key, mproc_auth *a, char *buf)
 
 /* ---- Listener ------------------------------------------------------------------ */
 
+/* The core forbids closing a listener during an accept: a close from
+ * another thread while accepts wait is deferred to the end of their
+ * current slice (they then return MPROC_ECLOSED). `active` and
+ * `close_pending` change under the GIL; the accept slices read the flag. */
 typedef struct Listener {
     PyObject_HEAD mproc_listener *l;
+    int active;
+    _Atomic int close_pending;
 } Listener;
 
 static void Listener_dealloc(Listener *o)
@@ -113,6 +119,8 @@ static PyObject *listener_new(PyObject *self, PyObject *args)
     Listener *py = PyObject_New(Listener, &ListenerType);
     if (!py) return NULL;
     py->l = NULL;
+    py->active = 0;
+    atomic_init(&py->close_pending, 0);
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = mproc_listener_new(&py->l, address, &o);
     Py_END_ALLOW_THREADS memset(keybuf, 0, sizeof keybuf);
@@ -124,14 +132,24 @@ static PyObject *listener_new(PyObject *self, PyObject *args)
 }
 
 typedef struct accept_ctx {
-    mproc_listener *l;
+    Listener *o;
     mproc_conn *c;
 } accept_ctx;
 
 static int accept_fn(void *ctx, int ms)
 {
     accept_ctx *a = ctx;
-    return mproc_listener_accept(a->l, &a->c, ms);
+    if (atomic_load(&a->o->close_pending)) return MPROC_ECLOSED;
+    return mproc_listener_accept(a->o->l, &a->c, ms);
+}
+
+/* Closes the listener now, or after the accepts under way. */
+static void close_or_defer(Listener *o)
+{
+    if (o->active > 0)
+        atomic_store(&o->close_pending, 1);
+    else
+        mproc_listener_close(o->l);
 }
 
 /* listener_accept(listener, timeout_ms) -> Conn, or None at the timeout */
@@ -141,10 +159,12 @@ static PyObject *listener_accept(PyObject *self, PyObject *args)
     PyObject *o;
     int ms;
     if (!PyArg_ParseTuple(args, "Oi", &o, &ms)) return NULL;
-    accept_ctx a = {get_listener(o), NULL};
-    if (!a.l) return NULL;
+    if (!get_listener(o)) return NULL;
+    accept_ctx a = {(Listener *)o, NULL};
     Py_INCREF(o); /* the listener outlives the wait */
+    a.o->active++;
     int rc = sliced(accept_fn, &a, ms);
+    if (--a.o->active == 0 && atomic_load(&a.o->close_pending)) mproc_listener_close(a.o->l);
     Py_DECREF(o);
     if (rc == 1) return NULL;
     if (rc == MPROC_ETIMEDOUT) Py_RETURN_NONE;
@@ -163,7 +183,7 @@ static PyObject *listener_op(PyObject *self, PyObject *args)
     if (!l) return NULL;
     switch (op) {
     case 0:
-        mproc_listener_close(l);
+        close_or_defer((Listener *)o);
         Py_RETURN_NONE;
     case 1:
         return PyUnicode_DecodeFSDefault(mproc_listener_address(l));
@@ -182,9 +202,8 @@ static PyObject *listener_op(PyObject *self, PyObject *args)
 static PyObject *listener_close(PyObject *self, PyObject *o)
 {
     (void)self;
-    mproc_listener *l = get_listener(o);
-    if (!l) return NULL;
-    mproc_listener_close(l);
+    if (!get_listener(o)) return NULL;
+    close_or_defer((Listener *)o);
     Py_RETURN_NONE;
 }
 

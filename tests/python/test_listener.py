@@ -248,6 +248,35 @@ class ListenerProcesses:
 
 
 @only_mproc(methods=('fork',))
+class MprocOnly:
+    def test_close_during_accept(self):
+        # Python's accept() on Linux is not woken by a close from another
+        # thread; mproc's ends within a slice with OSError.
+        l = mp_conn.Listener()
+        errs = []
+
+        def acc():
+            try:
+                l.accept()
+            except OSError as e:
+                errs.append(e)
+        t = threading.Thread(target=acc)
+        t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        l.close()
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(len(errs), 1)
+        self.assertRaises(OSError, l.accept)
+
+    def test_oversize_authkey(self):
+        self.assertRaises(ValueError, mp_conn.Listener, authkey=b'k' * 1025)
+        self.assertRaises(ValueError, mp_conn.Listener, authkey=b'')
+
+
+@only_mproc(methods=('fork',))
 class Interop:
     """An mproc Client with Python's Listener and the reverse: the same
     framing and handshake (Python 3.11 speaks the legacy HMAC-MD5 one,
