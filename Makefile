@@ -32,6 +32,7 @@ demo: build
 
 check: build
 	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
+	@cat $(BUILD)/python_cpython_suite.md 2>/dev/null || true
 
 # The release library (docs/testing.md): configured with
 # -DBUILD_TESTING=OFF, so without the test hooks, which nm must not find

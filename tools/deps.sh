@@ -9,6 +9,9 @@
 # -fanalyzer).
 set -eu
 PKGS="gcc make cmake pkg-config check libcbor-dev libssl-dev python3 python3-dev python3-setuptools python3-pip python3-wheel mpich libmpich-dev"
+# CPython's test suite for the package's python_cpython_suite test.
+PYV=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3.11)
+PKGS="$PKGS libpython$PYV-testsuite"
 [ "${1:-}" = bench ] && PKGS="$PKGS libzmq3-dev python3-mpi4py" # zeromq peer; mpi4py.futures peer
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev"
 [ "${1:-}" = tsan ] && PKGS="$PKGS clang libclang-rt-dev"

@@ -1,15 +1,18 @@
-"""Connection and Pipe over the core's connections (the twin of
-multiprocessing.connection): the core frames the messages, byte-compatible
-with Python's."""
+"""Connection, Pipe, Listener, Client and wait over the core's connections
+(the twin of multiprocessing.connection): the core frames the messages and
+runs the authkey handshake, byte-compatible with Python's."""
 import io
+import os
+import socket
 
 from . import _core
 from . import reduction
 from .synchronize import _ms
 
-__all__ = ['Connection', 'Pipe']
+__all__ = ['Client', 'Listener', 'Pipe', 'wait']
 
 from multiprocessing import BufferTooShort, AuthenticationError  # Python's own classes
+from multiprocessing import connection as _std_conn  # for connection-like objects
 
 
 def _poll_ms(timeout):
@@ -125,7 +128,7 @@ class Connection:
             if bytesize - offset < size:
                 raise BufferTooShort(result)
             m.cast('B')[offset:offset + size] = result
-            return size // itemsize
+            return size  # in bytes, as Python's
 
     def recv(self):
         self._check_closed()
@@ -161,3 +164,226 @@ def Pipe(duplex=True):
     if duplex:
         return Connection(a), Connection(b)
     return Connection(a, writable=False), Connection(b, readable=False)
+
+
+# ---- Listener, Client, the handshake, wait ----------------------------------
+
+families = ['AF_UNIX', 'AF_INET']
+default_family = 'AF_UNIX'
+
+# Python's handshake constants (the messages themselves are the core's).
+CHALLENGE = b'#CHALLENGE#'
+WELCOME = b'#WELCOME#'
+FAILURE = b'#FAILURE#'
+MESSAGE_LENGTH = 40
+
+_FOREVER = -1
+
+
+def address_type(address):
+    """The family of an address: 'AF_INET' for a (host, port) tuple,
+    'AF_PIPE' for a Windows pipe name, 'AF_UNIX' for a path or an abstract
+    name ('\0name')."""
+    if type(address) == tuple:
+        return 'AF_INET'
+    elif type(address) is str and address.startswith('\\\\'):
+        return 'AF_PIPE'
+    elif type(address) is str or _is_abstract(address):
+        return 'AF_UNIX'
+    else:
+        raise ValueError('address type of %r unrecognized' % address)
+
+
+def _is_abstract(address):
+    if not address:
+        return False
+    if isinstance(address, bytes):
+        return address[0] == 0
+    elif isinstance(address, str):
+        return address[0] == '\0'
+    raise TypeError(f'address type of {address!r} unrecognized')
+
+
+def _validate_family(family):
+    if family not in families:
+        raise ValueError('Family %s is not recognized.' % family)
+
+
+def arbitrary_address(family):
+    """A free address of the family: ('localhost', 0) for AF_INET; for
+    AF_UNIX None, which lets the core choose a private temporary path."""
+    if family == 'AF_INET':
+        return ('localhost', 0)
+    if family == 'AF_UNIX':
+        return None
+    raise ValueError('unrecognized family')
+
+
+def _core_address(address, family):
+    """The core's string for a Python address (include/mproc/listener.h)."""
+    if family == 'AF_INET':
+        if not (isinstance(address, tuple) and len(address) == 2):
+            raise TypeError('AF_INET address must be a pair (host, port)')
+        host, port = address
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise TypeError("'%s' object cannot be interpreted as an integer"
+                            % type(port).__name__)
+        if not 0 <= port <= 65535:
+            raise OverflowError('port must be 0-65535.')
+        host = str(host)
+        if ':' in host:
+            host = '[%s]' % host
+        return '%s:%d' % (host, port)
+    if isinstance(address, bytes):
+        address = os.fsdecode(address)
+    if not isinstance(address, str):
+        raise TypeError('AF_UNIX address must be str or bytes, not %s' %
+                        type(address).__name__)
+    if address.startswith('\0'):
+        if '\0' in address[1:]:
+            raise ValueError('embedded null character')
+        return '@' + address[1:]
+    if not address:
+        raise FileNotFoundError(2, 'No such file or directory')
+    if '\0' in address:
+        raise ValueError('embedded null byte')
+    if '/' in address:
+        return address
+    return './' + address
+
+
+def _python_address(s, family):
+    """The Python address for the core's string."""
+    if family == 'AF_INET':
+        host, _, port = s.rpartition(':')
+        if host.startswith('['):
+            host = host[1:-1]
+        return (host, int(port))
+    if s.startswith('@'):
+        return os.fsencode('\0' + s[1:])  # as getsockname() gives it
+    return s
+
+
+def _check_authkey(authkey):
+    if authkey is not None and not isinstance(authkey, bytes):
+        raise TypeError('authkey should be a byte string')
+
+
+class Listener:
+    """A listening socket that accepts Connections (Python's
+    multiprocessing.connection.Listener on the core's listener): with an
+    authkey, each client passes the core's handshake (Python's) in accept."""
+
+    def __init__(self, address=None, family=None, backlog=1, authkey=None):
+        family = family or (address and address_type(address)) or default_family
+        _validate_family(family)
+        if address is None:
+            address = arbitrary_address(family)
+        _check_authkey(authkey)
+        self._family = family
+        self._authkey = authkey
+        self._last_accepted = None
+        core = None if address is None else _core_address(address, family)
+        self._listener = _core.listener_new(core, authkey, backlog)
+        real = _core.listener_op(self._listener, 1)
+        if family == 'AF_INET':
+            host, port = _python_address(real, family)
+            try:
+                host = socket.gethostbyname(host) if host else '0.0.0.0'
+            except OSError:
+                pass
+            self._address = (host, port)
+        elif address is None or _is_abstract(address):
+            self._address = _python_address(real, family)
+        elif isinstance(address, bytes):
+            self._address = os.fsdecode(address)
+        else:
+            self._address = address
+
+    def accept(self):
+        """Waits for a client and returns its Connection (after the
+        handshake, with an authkey)."""
+        if self._listener is None:
+            raise OSError('listener is closed')
+        h = _core.listener_accept(self._listener, _FOREVER)
+        c = Connection(h)
+        try:
+            with socket.socket(fileno=os.dup(c.fileno())) as s:
+                self._last_accepted = s.getpeername()
+        except OSError:
+            self._last_accepted = None
+        return c
+
+    def close(self):
+        """Closes the socket (and removes its Unix path)."""
+        listener = self._listener
+        if listener is not None:
+            self._listener = None
+            _core.listener_close(listener)
+
+    @property
+    def address(self):
+        return self._address
+
+    @property
+    def last_accepted(self):
+        return self._last_accepted
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, exc_tb):
+        self.close()
+
+
+def Client(address, family=None, authkey=None):
+    """Connects to a Listener at address and returns the Connection (with
+    an authkey, after the handshake)."""
+    family = family or address_type(address)
+    _validate_family(family)
+    _check_authkey(authkey)
+    return Connection(_core.client_connect(_core_address(address, family), authkey, _FOREVER))
+
+
+def _authkey_bytes(authkey):
+    if not isinstance(authkey, bytes):
+        raise ValueError("Authkey must be bytes, not {0!s}".format(type(authkey)))
+
+
+def deliver_challenge(connection, authkey):
+    """Challenges the peer of connection (Python's handshake, by the core);
+    AuthenticationError if its answer is wrong."""
+    _authkey_bytes(authkey)
+    if not isinstance(connection, Connection):  # any object with send_bytes/recv_bytes
+        return _std_conn.deliver_challenge(connection, authkey)
+    connection._check_closed()
+    _core.deliver_challenge(connection._handle, authkey)
+
+
+def answer_challenge(connection, authkey):
+    """Answers the peer's challenge (Python's handshake, by the core);
+    AuthenticationError if the peer refuses it."""
+    _authkey_bytes(authkey)
+    if not isinstance(connection, Connection):  # any object with send_bytes/recv_bytes
+        return _std_conn.answer_challenge(connection, authkey)
+    connection._check_closed()
+    _core.answer_challenge(connection._handle, authkey)
+
+
+def wait(object_list, timeout=None):
+    """Waits until one or more of object_list is ready and returns those:
+    Connections (a message or end of file to read), sockets and other
+    objects with fileno(), and fds (Process sentinels) that are readable.
+    [] at the timeout (None: no timeout)."""
+    object_list = list(object_list)
+    keys = []
+    for o in object_list:
+        if isinstance(o, Connection):
+            o._check_closed()
+            keys.append(o._handle)
+        elif isinstance(o, int):
+            keys.append(o)
+        else:
+            keys.append(o.fileno())
+    ready = _core.wait(keys, _poll_ms(timeout))
+    return [object_list[i] for i in ready]

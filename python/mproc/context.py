@@ -3,6 +3,7 @@ import os
 import sys
 
 import multiprocessing.context as _std  # Python's exception classes
+import multiprocessing.util as _util  # Python's logger
 
 from . import _core
 from . import process
@@ -92,6 +93,14 @@ class BaseContext:
     def Pipe(self, duplex=True):
         from .connection import Pipe
         return Pipe(duplex)
+
+    def get_logger(self):
+        """Python's multiprocessing logger (logging.getLogger('multiprocessing'))."""
+        return _util.get_logger()
+
+    def log_to_stderr(self, level=None):
+        """Python's log_to_stderr: the logger above, printing to stderr."""
+        return _util.log_to_stderr(level)
 
     def get_context(self, method=None):
         if method is None:

@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import threading
+from _weakrefset import WeakSet
 
 from . import _core
 
@@ -101,6 +102,7 @@ class BaseProcess:
             ':'.join(str(i) for i in self._identity)
         if daemon is not None:
             self.daemon = daemon
+        _dangling.add(self)
 
     def _check_closed(self):
         if self._closed:
@@ -269,6 +271,8 @@ class BaseProcess:
             _rearm_signal_handlers()
             _current_process = self
             _parent_process = _ParentProcess(self._parent_name, self._parent_pid)
+            if threading._HAVE_THREAD_NATIVE_ID:
+                threading.main_thread()._set_native_id()
             try:
                 self.run()
                 exitcode = 0
@@ -397,6 +401,8 @@ _parent_process = None
 _current_process = _MainProcess()
 _process_counter = itertools.count(1)
 _children = set()
+# Every Process object alive (Python's test suite checks for dangling ones).
+_dangling = WeakSet()
 del _MainProcess
 
 _exitcode_to_name = {}

@@ -14,6 +14,9 @@ import threading
 __all__ = ['dumps', 'loads', 'assert_spawning', 'spawning', 'ForkingPickler', 'register']
 
 HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
+# Connections and sockets pickle only while a child is being prepared
+# (docs/python.md): no send_handle / recv_handle / DupFd.
+HAVE_SEND_HANDLE = False
 
 _tls = threading.local()
 _child_conns = None  # in a spawn child: the connections received

@@ -186,12 +186,14 @@ class Event(_Shared):
         return _core.event_wait(self._h, _ms(True, timeout))
 
     def __repr__(self):
-        return '<Event(%s)>' % ('set' if self.is_set() else 'unset')
+        set_status = 'set' if self.is_set() else 'unset'
+        return f"<{type(self).__qualname__} at {id(self):#x} {set_status}>"
 
 
 class Barrier(_Shared):
-    """A barrier; the action runs in the last party to arrive, after the
-    others are released (Python runs it before)."""
+    """A barrier; the action runs in the last party to arrive before the
+    others are released, as Python's (a second wait of the core's barrier
+    holds them until it has run)."""
     _kind = _core.K_BARRIER
 
     def __init__(self, parties, action=None, timeout=None, *, ctx=None):
@@ -208,13 +210,20 @@ class Barrier(_Shared):
     def wait(self, timeout=None):
         if timeout is None:
             timeout = self._timeout
+        if self._action is None:
+            return _core.barrier_wait(self._h, _ms(True, timeout))
+        deadline = None if timeout is None else time.monotonic() + timeout
         index = _core.barrier_wait(self._h, _ms(True, timeout))
-        if self._action is not None and index == self.parties - 1:
+        if index == self.parties - 1:
             try:
                 self._action()
             except BaseException:
                 self.abort()
                 raise
+        # Every party waits again: released once the action has run (or
+        # broken, if it raised).
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        _core.barrier_wait(self._h, _ms(True, left))
         return index
 
     def reset(self):

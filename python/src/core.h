@@ -137,4 +137,8 @@ int shared_add_types(PyObject *m);
 int lockobj_acquire(PyObject *lock);
 int lockobj_release(PyObject *lock);
 
+/* listener.c: listeners, clients, the handshake, wait */
+extern PyTypeObject ListenerType;
+extern PyMethodDef listener_methods[];
+
 #endif

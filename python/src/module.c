@@ -15,15 +15,18 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__core(void)
 {
-    if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&ConnType) < 0 || PyType_Ready(&ProcType) < 0)
+    if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&ConnType) < 0 ||
+        PyType_Ready(&ProcType) < 0 || PyType_Ready(&ListenerType) < 0)
         return NULL;
     /* The family arena now, so that every child shares it (a spawn
      * child's exists already: the call then changes nothing). */
     (void)mproc_arena_init(NULL);
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    PyMethodDef *tables[] = {handle_methods,  sync_methods,  queue_methods, conn_methods,
-                             process_methods, embed_methods, shared_methods};
+    PyMethodDef *tables[] = {
+        handle_methods,  sync_methods,  queue_methods,  conn_methods,
+        process_methods, embed_methods, shared_methods, listener_methods,
+    };
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (PyModule_AddFunctions(m, tables[i])) return NULL;
     if (sync_add_types(m) || shared_add_types(m)) return NULL;
