@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Rows py.queue.* (BENCH.md): one program, run with Python's
+multiprocessing or with mproc:
+
+    python3 bench/py_queue.py stdlib|mproc ROW
+
+- py.queue.small: a child puts n small tuples (i, "item", 1.5) on a Queue,
+  the parent gets them and checks the numbers; msgs/s.
+- py.queue.mpmc: 4 producer children put n small tuples in all, 4 consumer
+  children get them (checking each producer's order); msgs/s.
+- py.queue.1MiB: a child puts n 1 MiB bytes objects, the parent gets them
+  and checks their length; MB/s.
+
+The 'fork' start method on both sides (Python 3.11's default; mproc's
+package has Python's default). The clock starts once the consumer has the
+producer's first message (small, 1MiB; so children start off the clock)
+or when all eight children pass a barrier (mpmc), and stops at the last
+message taken. In small and 1MiB the producer's main thread and the
+consumer run on different CPUs unless only one is allowed, as in
+py_anchor.py's queue rows (a Queue's feeder thread, started by the first
+put before the pinning, is left free); mpmc (9 processes) is not pinned.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from py_harness import MIB, main, mb_s, per_s, pin_apart, unpin  # noqa: E402
+
+NPROD = NCONS = 4
+
+
+def producer(q, n, size):
+    unpin()  # the child inherits the parent's pinning of an earlier run
+    q.put("ready")  # starts Python's feeder thread
+    pin_apart(1)
+    if size:
+        msg = b"x" * size  # the same object each time: no copy to make one
+        for _ in range(n):
+            q.put(msg)
+    else:
+        for i in range(n):
+            q.put((i, "item", 1.5))
+
+
+def spsc(size):
+    def make(mp):
+        ctx = mp.get_context("fork")
+
+        def run(n):
+            q = ctx.Queue()
+            p = ctx.Process(target=producer, args=(q, n, size))
+            p.start()
+            pin_apart(0)
+            if q.get() != "ready":
+                raise RuntimeError("wrong first message")
+            t0 = time.perf_counter()
+            if size:
+                for i in range(n):
+                    if len(q.get()) != size:
+                        raise RuntimeError(f"wrong message {i}")
+            else:
+                for i in range(n):
+                    if q.get()[0] != i:
+                        raise RuntimeError(f"wrong message {i}")
+            t = time.perf_counter() - t0
+            p.join()
+            if p.exitcode != 0:
+                raise RuntimeError(f"child exit code {p.exitcode}")
+            return t
+
+        return run
+
+    return make
+
+
+def mpmc_producer(q, who, k, gate):
+    gate.wait()
+    for i in range(k):
+        q.put((who, i))
+
+
+def mpmc_consumer(q, gate, results):
+    gate.wait()
+    nxt, count = [0] * NPROD, 0
+    while True:
+        m = q.get()
+        if m is None:
+            break
+        who, i = m
+        if i < nxt[who]:
+            raise RuntimeError(f"message {i} of producer {who} out of order")
+        nxt[who] = i + 1
+        count += 1
+    results.put((count, time.perf_counter()))  # CLOCK_MONOTONIC: one clock for all
+
+
+def mpmc(mp):
+    """NPROD producers put n messages in all, NCONS consumers get them; the
+    clock runs from the barrier until the last consumer gets its stop
+    (None, one per consumer, put once every producer exited, so after
+    every message)."""
+    ctx = mp.get_context("fork")
+
+    def run(n):
+        q, results = ctx.Queue(), ctx.Queue()
+        gate = ctx.Barrier(NPROD + NCONS + 1)
+        cons = [ctx.Process(target=mpmc_consumer, args=(q, gate, results))
+                for _ in range(NCONS)]
+        prods = [ctx.Process(target=mpmc_producer,
+                             args=(q, who, n // NPROD + (who < n % NPROD), gate))
+                 for who in range(NPROD)]
+        for p in cons + prods:
+            p.start()
+        gate.wait()
+        t0 = time.perf_counter()
+        for p in prods:
+            p.join()
+        for _ in cons:
+            q.put(None)
+        got = [results.get() for _ in cons]
+        for p in prods + cons:
+            p.join()
+            if p.exitcode != 0:
+                raise RuntimeError(f"child exit code {p.exitcode}")
+        if sum(c for c, _ in got) != n:
+            raise RuntimeError(f"{sum(c for c, _ in got)} messages, {n} expected")
+        return max(end for _, end in got) - t0
+
+    return run
+
+
+ROWS = {
+    "py.queue.small": (spsc(0), per_s),
+    "py.queue.mpmc": (mpmc, per_s),
+    "py.queue.1MiB": (spsc(MIB), mb_s),
+}
+
+if __name__ == "__main__":
+    sys.exit(main(ROWS))
