@@ -72,8 +72,9 @@ typedef int (*wait_fn)(void *ctx, int ms);
 int sliced(wait_fn fn, void *ctx, int timeout_ms);
 int try_then_sliced(wait_fn fn, void *ctx, int timeout_ms);
 PyObject *bool_result(int rc);
+int py_timeout_ms(PyObject *block, PyObject *timeout, int *ms);
 
- /* A wait_fn over a core call f(obj, ms). */
+/* A wait_fn over a core call f(obj, ms). */
 #define WAIT_FN(name, f)                                                                           \
     static int name(void *ctx, int ms)                                                             \
     {                                                                                              \
@@ -115,5 +116,9 @@ extern pid_t embed_pid; /* the process that called embed_child_main */
 /* The method tables, one per file. */
 extern PyMethodDef handle_methods[], sync_methods[], queue_methods[], conn_methods[],
     process_methods[], embed_methods[];
+/* sync.c: the methods of a Handle (acquire and release of a lock or a
+ * semaphore, which Lock and Semaphore bind as their own, as Python's
+ * SemLock). */
+extern PyMethodDef handle_obj_methods[];
 
 #endif
