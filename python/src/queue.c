@@ -105,6 +105,7 @@ static PyObject *queue_get(PyObject *self, PyObject *args)
  *   built in the same kind of kept buffer instead of a new bytes object. */
 #define LARGE_BYTES  ((Py_ssize_t)64 << 10)
 #define SCRATCH_KEEP ((size_t)8 << 20) /* larger buffers are not kept */
+#define SMALL_COPY   ((size_t)4096)    /* unpickled from a copy up to this size */
 
 static PyObject *pk_dumps, *pk_loads, *pk_proto, *exc_full, *exc_empty;
 
@@ -299,7 +300,11 @@ static PyObject *queue_get_obj(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     PyObject *r = NULL;
     if (rc == 0) {
-        PyObject *view = PyMemoryView_FromMemory(m.buf, (Py_ssize_t)m.len, PyBUF_READ);
+        /* A small message as bytes (one object to make, not two), a larger
+         * one seen where it is. */
+        PyObject *view = m.len <= SMALL_COPY
+                             ? PyBytes_FromStringAndSize(m.buf, (Py_ssize_t)m.len)
+                             : PyMemoryView_FromMemory(m.buf, (Py_ssize_t)m.len, PyBUF_READ);
         if (view) {
             r = PyObject_Vectorcall(pk_loads, &view, 1, NULL);
             Py_DECREF(view);
