@@ -295,7 +295,15 @@ PY_PROBE = """import importlib, sys
 obj, name = importlib.import_module("mproc"), "mproc"
 for part in sys.argv[1].split("."):
     name += "." + part
-    obj = getattr(obj, part) if hasattr(obj, part) else importlib.import_module(name)
+    if hasattr(obj, part):
+        obj = getattr(obj, part)
+        continue
+    try:
+        obj = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        sys.exit("there is no " + name)
 """
 
 
@@ -347,8 +355,7 @@ def py_rows(build, rows, line):
                 except (OSError, subprocess.TimeoutExpired) as e:
                     probed[needs] = str(e)
             if probed[needs] is not None:
-                print(f"  {name}: not available: mproc.{needs} does not import: "
-                      f"{probed[needs]}", file=sys.stderr)
+                print(f"  {name}: not available: {probed[needs]}", file=sys.stderr)
             else:
                 res["python"] = measure([py, path, "stdlib"], name, label=name)[0]
                 res["mproc"], bad = measure([py, path, "mproc"], name, label=name, env=env)
