@@ -13,7 +13,9 @@ multiprocessing or with mproc:
 
 The 'fork' start method on both sides (Python 3.11's default; mproc's
 package has Python's default). The clock starts once the consumer has the
-producer's first message (small, 1MiB; so children start off the clock)
+producer's first two messages, "ready" and a warm-up one of the row's
+kind (small, 1MiB; so children start off the clock, and the first touch
+of a message's memory in a new child is not on it)
 or when all eight children pass a barrier (mpmc), and stops at the last
 message taken. In small and 1MiB the producer's main thread and the
 consumer run on different CPUs unless only one is allowed, as in
@@ -32,13 +34,15 @@ NPROD = NCONS = 4
 
 def producer(q, n, size):
     unpin()  # the child inherits the parent's pinning of an earlier run
+    msg = b"x" * size  # the same object each time: no copy to make one
     q.put("ready")  # starts Python's feeder thread
     pin_apart(1)
     if size:
-        msg = b"x" * size  # the same object each time: no copy to make one
+        q.put(msg)  # warm-up, off the clock
         for _ in range(n):
             q.put(msg)
     else:
+        q.put((-1, "item", 1.5))  # warm-up, off the clock
         for i in range(n):
             q.put((i, "item", 1.5))
 
@@ -54,6 +58,7 @@ def spsc(size):
             pin_apart(0)
             if q.get() != "ready":
                 raise RuntimeError("wrong first message")
+            q.get()  # the warm-up message
             t0 = time.perf_counter()
             if size:
                 for i in range(n):
