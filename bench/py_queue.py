@@ -7,7 +7,8 @@ multiprocessing or with mproc:
 - py.queue.small: a child puts n small tuples (i, "item", 1.5) on a Queue,
   the parent gets them and checks the numbers; msgs/s.
 - py.queue.mpmc: 4 producer children put n small tuples in all, 4 consumer
-  children get them (checking each producer's order); msgs/s.
+  children get them (checking each producer's order); msgs/s, from a
+  barrier all nine processes pass to the last consumer's last message.
 - py.queue.1MiB: a child puts n 1 MiB bytes objects, the parent gets them
   and checks their length; MB/s.
 
@@ -16,7 +17,7 @@ package has Python's default). The clock starts once the consumer has the
 producer's first two messages, "ready" and a warm-up one of the row's
 kind (small, 1MiB; so children start off the clock, and the first touch
 of a message's memory in a new child is not on it)
-or when all eight children pass a barrier (mpmc), and stops at the last
+or when all nine processes pass a barrier (mpmc), and stops at the last
 message taken. In small and 1MiB the producer's main thread and the
 consumer run on different CPUs unless only one is allowed, as in
 py_anchor.py's queue rows (a Queue's feeder thread, started by the first
@@ -83,6 +84,7 @@ def mpmc_producer(q, who, k, gate):
     gate.wait()
     for i in range(k):
         q.put((who, i))
+    q.put(None)  # behind this producer's messages: one consumer stops
 
 
 def mpmc_consumer(q, gate, results):
@@ -102,9 +104,12 @@ def mpmc_consumer(q, gate, results):
 
 def mpmc(mp):
     """NPROD producers put n messages in all, NCONS consumers get them; the
-    clock runs from the barrier until the last consumer gets its stop
-    (None, one per consumer, put once every producer exited, so after
-    every message)."""
+    clock runs from the barrier until the last consumer gets its stop.
+    Each producer puts a stop (None) after its messages and each consumer
+    stops at the first it gets (NPROD == NCONS): a message is always
+    ahead of its producer's stop, and while some are left, so is a
+    consumer that has not stopped. So neither the producers' exit nor the
+    parent is on the clock."""
     ctx = mp.get_context("fork")
 
     def run(n):
@@ -119,10 +124,6 @@ def mpmc(mp):
             p.start()
         gate.wait()
         t0 = time.perf_counter()
-        for p in prods:
-            p.join()
-        for _ in cons:
-            q.put(None)
         got = [results.get() for _ in cons]
         for p in prods + cons:
             p.join()
