@@ -21,9 +21,17 @@ Rows cluster.* (when the cluster layer was built: BUILD_DIR/bench/
 bench_cluster.cfg names its launcher) run bench_cluster under mpiexec with
 each row's number of ranks; their floor and peers are other runs (see
 CLUSTER_ROWS), the mpi4py peer under the launcher of mpi4py's own MPI.
-Exits 1 if a bench_mproc (or bench_cluster) run failed (as opposed to an
-unsupported row).
+Rows py.* (when the Python package was built: BUILD_DIR/python/mproc)
+run one Python program of bench/ twice, `PY bench/py_X.py stdlib ROW`
+(the python column) and `PY bench/py_X.py mproc ROW` with
+PYTHONPATH=BUILD_DIR/python (the mproc column), PY being the interpreter
+the package was built for; a row whose program is missing, or whose part
+of the package does not import yet, is null with the reason printed (see
+PY_ROWS).
+Exits 1 if a bench_mproc (or bench_cluster, or a py.* row's mproc) run
+failed (as opposed to an unsupported row).
 """
+import glob
 import json
 import math
 import os
@@ -91,6 +99,25 @@ CLUSTER_ROWS = [
 ] + [(f"cluster.map.scaling.{n}", "s", "lower", n + 1, SEQUENTIAL, {"sequential": SEQUENTIAL})
      for n in (1, 2, 4)]
 
+# The py.* rows (BENCH.md): (name, unit, better, program in bench/, the
+# name in the mproc package the row needs: an attribute path, whose parts
+# are imported as submodules where they are not attributes). A row runs
+# when its program exists and that name imports; null otherwise, with the
+# reason (never a figure of something else).
+PY_ROWS = [
+    ("py.queue.small", "msgs/s", "higher", "py_queue.py", "Queue"),
+    ("py.queue.mpmc", "msgs/s", "higher", "py_queue.py", "Queue"),
+    ("py.queue.1MiB", "MB/s", "higher", "py_queue.py", "Queue"),
+    ("py.pool.map.trivial", "us", "lower", "py_pool.py", "Pool"),
+    ("py.pool.apply_async.rtt", "us", "lower", "py_pool.py", "Pool"),
+    ("py.executor.submit.pipelined", "us", "lower", "py_pool.py",
+     "futures.ProcessPoolExecutor"),
+    ("py.lock.uncontended", "ns", "lower", "py_process.py", "Lock"),
+    ("py.value.locked_increment.2proc", "ops/s", "higher", "py_value.py", "Value"),
+    ("py.manager.dict_set", "ops/s", "higher", "py_manager.py", "Manager"),
+    ("py.process.start_join.spawn", "ms", "lower", "py_process.py", "Process"),
+]
+
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 TIMEOUT = 30 if QUICK else 120  # seconds per run
 UNSUPPORTED = 2  # exit status of a runner for a row it does not support
@@ -105,9 +132,10 @@ def find_binary(build, name):
     return None
 
 
-def measure(cmd, row, peer=None, label=None):
+def measure(cmd, row, peer=None, label=None, env=None):
     """Runs cmd + [row] (+ [peer]); returns (figure or None, failed).
-    label: how messages name the run (default: the row and peer)."""
+    label: how messages name the run (default: the row and peer); env: the
+    run's environment (default: ours)."""
     if cmd is None:
         return None, False
     args = cmd + [row] + ([peer] if peer else [])
@@ -117,7 +145,7 @@ def measure(cmd, row, peer=None, label=None):
     pin = (lambda: os.sched_setaffinity(0, CPUS)) if CPUS else None
     # A session of its own, so a timeout can kill the run's children too.
     r = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True, preexec_fn=pin)
+                         start_new_session=True, preexec_fn=pin, env=env)
     try:
         out, err = r.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -127,7 +155,7 @@ def measure(cmd, row, peer=None, label=None):
         return None, True
     if r.returncode == UNSUPPORTED:
         why = err.strip().splitlines()[-1:]
-        if peer and why:
+        if (peer or label) and why:
             print(f"  {row}: null: {why[0]}", file=sys.stderr)
         return None, False
     try:
@@ -263,6 +291,82 @@ def cluster_rows(build, runners, rows, line):
     return results, failed
 
 
+PY_PROBE = """import importlib, sys
+obj, name = importlib.import_module("mproc"), "mproc"
+for part in sys.argv[1].split("."):
+    name += "." + part
+    if hasattr(obj, part):
+        obj = getattr(obj, part)
+        continue
+    try:
+        obj = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        sys.exit("there is no " + name)
+"""
+
+
+def python_package(build):
+    """(interpreter, environment) to run the mproc package of the build
+    tree, or (None, why not). The interpreter is the one the package was
+    built for (CMake's MPROC_PYTHON), else ours."""
+    pkg = os.path.join(build, "python", "mproc")
+    if not glob.glob(os.path.join(pkg, "_core*.so")):
+        return None, f"the Python package was not built (no {pkg}/_core*.so: Python headers?)"
+    py = sys.executable
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for ln in f:
+                if ln.startswith("MPROC_PYTHON:"):
+                    py = ln.split("=", 1)[1].strip() or py
+    except OSError:
+        pass
+    env = dict(os.environ)
+    path = os.path.abspath(os.path.join(build, "python"))
+    env["PYTHONPATH"] = os.pathsep.join([path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
+                                                   else []))
+    return (py, env), None
+
+
+def py_rows(build, rows, line):
+    """Measures and prints the py.* rows; returns (results, failed)."""
+    pkg, why = python_package(build)
+    if pkg is None:
+        print(f"  py.*: skipped, {why}", file=sys.stderr)
+        return [], False
+    py, env = pkg
+    probed = {}
+    results, failed = [], False
+    for name, unit, better, program, needs in rows:
+        res = {"name": name, "unit": unit, "better": better,
+               "mproc": None, "python": None, "floor": None}
+        path = os.path.join(HERE, program)
+        if not os.path.exists(path):
+            print(f"  {name}: not available: no bench/{program}", file=sys.stderr)
+        else:
+            if needs not in probed:
+                try:
+                    r = subprocess.run([py, "-c", PY_PROBE, needs], env=env,
+                                       capture_output=True, text=True, timeout=60)
+                    last = r.stderr.strip().splitlines()[-1:]
+                    probed[needs] = None if r.returncode == 0 else (
+                        last[0] if last else f"exit {r.returncode}")
+                except (OSError, subprocess.TimeoutExpired) as e:
+                    probed[needs] = str(e)
+            if probed[needs] is not None:
+                print(f"  {name}: not available: {probed[needs]}", file=sys.stderr)
+            else:
+                res["python"] = measure([py, path, "stdlib"], name, label=name)[0]
+                res["mproc"], bad = measure([py, path, "mproc"], name, label=name, env=env)
+                failed |= bad
+        results.append(res)
+        print(line.format(name, unit, better, fmt(res["mproc"]), fmt(res["python"]), fmt(None),
+                          fmt(ratio(res["mproc"], res["python"], better), "x"), fmt(None, "x")),
+              flush=True)
+    return results, failed
+
+
 def main():
     if len(sys.argv) not in (2, 3) or not os.path.isdir(sys.argv[1]):
         print(__doc__.strip(), file=sys.stderr)
@@ -279,7 +383,8 @@ def main():
     only = os.environ.get("BENCH_ONLY", "")
     rows = [r for r in ROWS if r[0].startswith(only)]
     crows = [r for r in CLUSTER_ROWS if r[0].startswith(only)]
-    width = max([len(r[0]) for r in rows + crows] + [3])
+    prows = [r for r in PY_ROWS if r[0].startswith(only)]
+    width = max([len(r[0]) for r in rows + crows + prows] + [3])
     head = ["unit", "better", "mproc", "python", "floor", "vs python", "vs floor"]
     line = "{:<%d}  {:<6}  {:<6}  {:>10}  {:>10}  {:>10}  {:>9}  {:>8}" % width
     print(line.format("row", *head))
@@ -300,6 +405,11 @@ def main():
             print("  peers:  " + "   ".join(
                 f"{p} {fmt(v)} ({fmt(ratio(res['mproc'], v, better), 'x')})"
                 for p, v in res["peers"].items()), flush=True)
+
+    if prows:
+        pres, pfailed = py_rows(build, prows, line)
+        results += pres
+        mproc_failed |= pfailed
 
     if crows:
         cres, cfailed = cluster_rows(build, runners, crows, line)

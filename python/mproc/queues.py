@@ -2,15 +2,14 @@
 pickled bytes in the core's queue in the family arena; no feeder thread, so
 put raises at once what cannot be pickled, and a process that put items and
 exits never blocks."""
-import queue as _queue
-
 from . import _core
 from . import reduction
-from .synchronize import _ms, _rebuild
+from .synchronize import _rebuild
 
 __all__ = ['Queue', 'SimpleQueue', 'JoinableQueue']
 
 _MAX = 2**31 - 1
+_put, _get = _core.queue_put_obj, _core.queue_get_obj
 
 
 class Queue:
@@ -37,17 +36,17 @@ class Queue:
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
 
+    # put and get: pickling (as reduction.dumps and loads), the wait and
+    # queue.Full / queue.Empty in one call of the core each.
     def put(self, obj, block=True, timeout=None):
-        self._check_closed()
-        if not _core.queue_put(self._h, reduction.dumps(obj), _ms(block, timeout)):
-            raise _queue.Full
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        _put(self._h, obj, block, timeout)
 
     def get(self, block=True, timeout=None):
-        self._check_closed()
-        buf = _core.queue_get(self._h, _ms(block, timeout))
-        if buf is None:
-            raise _queue.Empty
-        return reduction.loads(buf)
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        return _get(self._h, block, timeout)
 
     def qsize(self):
         return _core.queue_op(self._h, 0)
@@ -109,11 +108,11 @@ class SimpleQueue:
     def get(self):
         if self._closed:
             raise OSError("handle is closed")
-        return reduction.loads(_core.queue_get(self._h, -1))
+        return _get(self._h, True, None)
 
     def put(self, obj):
         if self._closed:
             raise OSError("handle is closed")
-        _core.queue_put(self._h, reduction.dumps(obj), -1)
+        _put(self._h, obj, True, None)
 
     __class_getitem__ = classmethod(type(list[int]))

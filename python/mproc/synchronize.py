@@ -57,6 +57,13 @@ class Lock(_core.LockBase, _Shared):
 
     def __init__(self, *, ctx=None):
         self._h = _core.lock_new(self._kind == _core.K_RLOCK)
+        self._setstate(None)
+
+    def _setstate(self, state):
+        # As Python's SemLock: acquire and release are the core's calls
+        # themselves (the methods below document them).
+        self.acquire = self._h.acquire
+        self.release = self._h.release
 
     def acquire(self, block=True, timeout=None):
         return _core.lock_acquire(self._h, _ms(block, timeout))
@@ -86,6 +93,11 @@ class Semaphore(_Shared):
 
     def __init__(self, value=1, *, ctx=None):
         self._h = _core.sem_new(value, self._kind == _core.K_BSEM)
+        self._setstate(None)
+
+    def _setstate(self, state):
+        self.acquire = self._h.acquire  # as Lock's
+        self.release = self._h.release
 
     def acquire(self, block=True, timeout=None):
         return _core.sem_acquire(self._h, _ms(block, timeout))

@@ -84,6 +84,7 @@ typedef int (*wait_fn)(void *ctx, int ms);
 int sliced(wait_fn fn, void *ctx, int timeout_ms);
 int try_then_sliced(wait_fn fn, void *ctx, int timeout_ms);
 PyObject *bool_result(int rc);
+int py_timeout_ms(PyObject *block, PyObject *timeout, int *ms);
 
 /* A wait_fn over a core call f(obj, ms). */
 #define WAIT_FN(name, f)                                                                           \
@@ -140,5 +141,10 @@ int lockobj_release(PyObject *lock);
 /* listener.c: listeners, clients, the handshake, wait */
 extern PyTypeObject ListenerType;
 extern PyMethodDef listener_methods[];
+
+/* sync.c: the methods of a Handle (acquire and release of a lock or a
+ * semaphore, which Lock and Semaphore bind as their own, as Python's
+ * SemLock). */
+extern PyMethodDef handle_obj_methods[];
 
 #endif

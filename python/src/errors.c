@@ -80,6 +80,35 @@ int try_then_sliced(wait_fn fn, void *ctx, int timeout_ms)
     return rc;
 }
 
+/* The core's milliseconds of Python's (block, timeout), as synchronize._ms:
+ * 0 or -1 (an exception set). */
+int py_timeout_ms(PyObject *block, PyObject *timeout, int *ms)
+{
+    if (block == Py_True && timeout == Py_None) { /* the common call, at once */
+        *ms = -1;
+        return 0;
+    }
+    int blocking = PyObject_IsTrue(block);
+    if (blocking < 0) return -1;
+    if (!blocking) {
+        *ms = 0;
+        return 0;
+    }
+    if (timeout == Py_None) {
+        *ms = -1;
+        return 0;
+    }
+    double t = PyFloat_AsDouble(timeout);
+    if (t == -1.0 && PyErr_Occurred()) return -1;
+    if (!(t > 0)) {
+        *ms = 0;
+        return 0;
+    }
+    double v = t * 1000 + 0.999;
+    *ms = v >= 2147483647.0 ? 2147483647 : v < 1 ? 1 : (int)v;
+    return 0;
+}
+
 /* The result of a timed wait: True (done), False (timed out), NULL if a
  * signal handler raised (rc 1) or for an error. */
 PyObject *bool_result(int rc)

@@ -86,6 +86,7 @@ PyTypeObject HandleType = {
     .tp_repr = (reprfunc)Handle_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A process's reference to a shared object in the family arena.",
+    .tp_methods = handle_obj_methods,
 };
 
 /* A new handle of this process over b, holding one reference the caller

@@ -1,6 +1,9 @@
 /* Queue, SimpleQueue and JoinableQueue: pickles in the core's queues. */
 #include "core.h"
 
+#include <pthread.h>
+#include <stdlib.h>
+
 WAIT_FN(join_fn, mproc_queue_join)
 
 /* ---- Queue ----------------------------------------------------------------------- */
@@ -85,6 +88,239 @@ static PyObject *queue_get(PyObject *self, PyObject *args)
     return msg_bytes(&m);
 }
 
+/* ---- put and get of objects: the pickling in C ----------------------------------- */
+
+/* What Queue.put and Queue.get call once per item, with nothing of Python's
+ * between them and the core: pickle.dumps / pickle.loads (protocol
+ * HIGHEST_PROTOCOL, as reduction.dumps), queue.Full / queue.Empty raised
+ * here. Two costs are avoided:
+ * - the message taken is read into a buffer of this thread, kept from one
+ *   get to the next (its pages stay mapped: a new 1 MiB buffer per message
+ *   faults every page in again), and unpickled from there; a get that runs
+ *   during another's unpickling (a __setstate__ that gets) uses a buffer of
+ *   its own;
+ * - an exact bytes object of LARGE_BYTES bytes or more is put as the very
+ *   pickle pickle.dumps makes of it (PROTO 5, BINBYTES, the payload,
+ *   MEMOIZE, STOP: a payload that large is written outside any frame),
+ *   built in the same kind of kept buffer instead of a new bytes object. */
+#define LARGE_BYTES  ((Py_ssize_t)64 << 10)
+#define SCRATCH_KEEP ((size_t)8 << 20) /* larger buffers are not kept */
+#define SMALL_COPY   ((size_t)4096)    /* unpickled from a copy up to this size */
+
+static PyObject *pk_dumps, *pk_loads, *pk_proto, *exc_full, *exc_empty;
+
+static int codec_ready(void)
+{
+    if (exc_empty) return 0;
+    PyObject *pickle = PyImport_ImportModule("pickle");
+    if (!pickle) return -1;
+    PyObject *queue = PyImport_ImportModule("queue");
+    if (queue) {
+        pk_dumps = PyObject_GetAttrString(pickle, "dumps");
+        pk_loads = PyObject_GetAttrString(pickle, "loads");
+        pk_proto = PyObject_GetAttrString(pickle, "HIGHEST_PROTOCOL");
+        exc_full = PyObject_GetAttrString(queue, "Full");
+        exc_empty = PyObject_GetAttrString(queue, "Empty");
+        Py_DECREF(queue);
+    }
+    Py_DECREF(pickle);
+    if (pk_dumps && pk_loads && pk_proto && exc_full && exc_empty) return 0;
+    Py_CLEAR(pk_dumps);
+    Py_CLEAR(pk_loads);
+    Py_CLEAR(pk_proto);
+    Py_CLEAR(exc_full);
+    Py_CLEAR(exc_empty);
+    return -1;
+}
+
+/* A thread's kept buffer (one for puts, one for gets), freed when the
+ * thread ends. */
+typedef struct scratch {
+    char *p;
+    size_t cap;
+    int busy;
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *v)
+{
+    scratch *s = v;
+    free(s[0].p);
+    free(s[1].p);
+    free(s);
+}
+
+static void scratch_key_new(void)
+{
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+/* This thread's buffer `which` (0: put, 1: get), or NULL when it is in use
+ * (re-entered) or cannot be had: the caller then uses one of its own. */
+static scratch *scratch_get(int which)
+{
+    (void)pthread_once(&scratch_once, scratch_key_new);
+    if (!scratch_key_ok) return NULL;
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(2, sizeof *s);
+        if (!s || pthread_setspecific(scratch_key, s)) {
+            free(s);
+            return NULL;
+        }
+    }
+    return s[which].busy ? NULL : &s[which];
+}
+
+/* At least n bytes in s (its content is not kept); 0 or -1 (no memory). */
+static int scratch_reserve(scratch *s, size_t n)
+{
+    if (n <= s->cap) return 0;
+    size_t cap = s->cap ? s->cap : 64 << 10;
+    while (cap < n) cap *= 2;
+    char *p = malloc(cap);
+    if (!p) return -1;
+    free(s->p);
+    s->p = p;
+    s->cap = cap;
+    return 0;
+}
+
+/* Done with s: not in use any more; not kept if it grew too large. */
+static void scratch_done(scratch *s)
+{
+    s->busy = 0;
+    if (s->cap > SCRATCH_KEEP) {
+        free(s->p);
+        s->p = NULL;
+        s->cap = 0;
+    }
+}
+
+/* queue_put_obj(h, obj, block, timeout): Queue.put after its closed check. */
+static PyObject *queue_put_obj(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "queue_put_obj(h, obj, block, timeout)");
+        return NULL;
+    }
+    int ms;
+    box *b = get_box(args[0], M_QUEUE);
+    if (!b || py_timeout_ms(args[2], args[3], &ms) || codec_ready()) return NULL;
+    PyObject *obj = args[1], *pk = NULL;
+    scratch *s = NULL;
+    put_ctx c = {b->obj, NULL, 0};
+    Py_ssize_t n = PyBytes_CheckExact(obj) ? PyBytes_GET_SIZE(obj) : 0;
+    if (n >= LARGE_BYTES && (size_t)n <= MPROC_QUEUE_MAX_MESSAGE - 9 &&
+        (s = scratch_get(0)) != NULL && scratch_reserve(s, (size_t)n + 9) == 0) {
+        unsigned char *p = (unsigned char *)s->p;
+        p[0] = 0x80, p[1] = 5, p[2] = 'B'; /* PROTO 5, BINBYTES (4-byte length) */
+        for (int i = 0; i < 4; i++) p[3 + i] = (unsigned char)((size_t)n >> (8 * i));
+        memcpy(p + 7, PyBytes_AS_STRING(obj), (size_t)n);
+        p[7 + n] = 0x94, p[8 + n] = '.'; /* MEMOIZE, STOP */
+        c.buf = p, c.len = (size_t)n + 9;
+        s->busy = 1;
+    } else {
+        s = NULL;
+        PyObject *pargs[2] = {obj, pk_proto};
+        pk = PyObject_Vectorcall(pk_dumps, pargs, 2, NULL);
+        if (!pk) return NULL;
+        if (!PyBytes_Check(pk)) {
+            Py_DECREF(pk);
+            PyErr_SetString(PyExc_TypeError, "pickle.dumps did not return bytes");
+            return NULL;
+        }
+        c.buf = PyBytes_AS_STRING(pk), c.len = (size_t)PyBytes_GET_SIZE(pk);
+    }
+    int rc = try_then_sliced(put_fn, &c, ms);
+    if (s) scratch_done(s);
+    Py_XDECREF(pk);
+    if (rc == 0) Py_RETURN_NONE;
+    if (rc == 1) return NULL;
+    if (rc == MPROC_ETIMEDOUT) {
+        PyErr_SetNone(exc_full);
+        return NULL;
+    }
+    if (rc == MPROC_EMSGSIZE) {
+        PyErr_Format(PyExc_ValueError,
+                     "message too long for an mproc queue (%zu bytes, at most %zu)", c.len,
+                     (size_t)MPROC_QUEUE_MAX_MESSAGE);
+        return NULL;
+    }
+    return raise_rc(rc);
+}
+
+typedef struct into_ctx {
+    mproc_queue *q;
+    void *buf;
+    size_t cap, len;
+} into_ctx;
+
+static int into_fn(void *ctx, int ms)
+{
+    into_ctx *c = ctx;
+    return mproc_queue_get_into(c->q, c->buf, c->cap, &c->len, ms);
+}
+
+/* queue_get_obj(h, block, timeout): Queue.get after its closed check. */
+static PyObject *queue_get_obj(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "queue_get_obj(h, block, timeout)");
+        return NULL;
+    }
+    int ms, rc;
+    box *b = get_box(args[0], M_QUEUE);
+    if (!b || py_timeout_ms(args[1], args[2], &ms) || codec_ready()) return NULL;
+    scratch *s = scratch_get(1);
+    msg_ctx m = {b->obj, NULL, 0};
+    if (s) {
+        if (!s->p && scratch_reserve(s, 1)) return PyErr_NoMemory();
+        s->busy = 1;
+        into_ctx c = {b->obj, NULL, 0, 0};
+        for (;;) {
+            c.buf = s->p, c.cap = s->cap;
+            rc = try_then_sliced(into_fn, &c, ms);
+            if (rc != MPROC_ETOOSMALL) break;
+            /* Still in the queue: make room and take it (or whatever is
+             * first by then: another consumer may be quicker). */
+            if (scratch_reserve(s, c.len)) {
+                scratch_done(s);
+                return PyErr_NoMemory();
+            }
+        }
+        m.buf = s->p, m.len = c.len;
+    } else {
+        rc = try_then_sliced(get_fn, &m, ms);
+    }
+    PyObject *r = NULL;
+    if (rc == 0) {
+        /* A small message as bytes (one object to make, not two), a larger
+         * one seen where it is. */
+        PyObject *view = m.len <= SMALL_COPY
+                             ? PyBytes_FromStringAndSize(m.buf, (Py_ssize_t)m.len)
+                             : PyMemoryView_FromMemory(m.buf, (Py_ssize_t)m.len, PyBUF_READ);
+        if (view) {
+            r = PyObject_Vectorcall(pk_loads, &view, 1, NULL);
+            Py_DECREF(view);
+        }
+    } else if (rc == MPROC_ETIMEDOUT) {
+        PyErr_SetNone(exc_empty);
+    } else if (rc != 1) {
+        raise_rc(rc);
+    }
+    if (s)
+        scratch_done(s);
+    else
+        free(m.buf);
+    return r;
+}
+
 /* queue_info(h, op): 0 qsize, 1 empty, 2 full, 3 task_done. */
 static PyObject *queue_op(PyObject *self, PyObject *args)
 {
@@ -124,7 +360,12 @@ static PyObject *queue_join(PyObject *self, PyObject *args)
 }
 
 PyMethodDef queue_methods[] = {
-    {"queue_new", queue_new, METH_VARARGS, NULL},   {"queue_put", queue_put, METH_VARARGS, NULL},
-    {"queue_get", queue_get, METH_VARARGS, NULL},   {"queue_op", queue_op, METH_VARARGS, NULL},
-    {"queue_join", queue_join, METH_VARARGS, NULL}, {NULL, NULL, 0, NULL},
+    {"queue_new", queue_new, METH_VARARGS, NULL},
+    {"queue_put", queue_put, METH_VARARGS, NULL},
+    {"queue_get", queue_get, METH_VARARGS, NULL},
+    {"queue_op", queue_op, METH_VARARGS, NULL},
+    {"queue_join", queue_join, METH_VARARGS, NULL},
+    {"queue_put_obj", (PyCFunction)(void (*)(void))queue_put_obj, METH_FASTCALL, NULL},
+    {"queue_get_obj", (PyCFunction)(void (*)(void))queue_get_obj, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
 };

@@ -24,12 +24,8 @@ static PyObject *lock_new(PyObject *self, PyObject *arg)
 /* lock_acquire(h, timeout_ms) -> bool. A Lock its thread holds already:
  * False after the timeout (0: at once), RuntimeError with no timeout
  * (Python would hang). */
-static PyObject *lock_acquire(PyObject *self, PyObject *args)
+static PyObject *lock_acquire_ms(box *b, int ms)
 {
-    (void)self;
-    int ms;
-    box *b = box_arg(args, M_LOCK, &ms);
-    if (!b) return NULL;
     int rc = try_then_sliced(lock_wait, b->obj, ms);
     if (rc == MPROC_EDEADLK && ms >= 0) {
         if (ms > 0) {
@@ -44,6 +40,15 @@ static PyObject *lock_acquire(PyObject *self, PyObject *args)
         return NULL;
     }
     return bool_result(rc);
+}
+
+static PyObject *lock_acquire(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int ms;
+    box *b = box_arg(args, M_LOCK, &ms);
+    if (!b) return NULL;
+    return lock_acquire_ms(b, ms);
 }
 
 static PyObject *lock_release(PyObject *self, PyObject *o)
@@ -306,6 +311,58 @@ static PyObject *barrier_op(PyObject *self, PyObject *args)
     if (rc) return raise_rc(rc);
     Py_RETURN_NONE;
 }
+
+/* ---- Handle.acquire and Handle.release ------------------------------------------- */
+
+/* h.acquire(block=True, timeout=None): Lock.acquire or Semaphore.acquire,
+ * Python's signature, in one call. */
+static PyObject *h_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    PyObject *a[2] = {Py_True, Py_None};
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "acquire() takes at most 2 arguments (%zd given)",
+                     nargs + nkw);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) a[i] = args[i];
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        int at = PyUnicode_CompareWithASCIIString(k, "block") == 0     ? 0
+                 : PyUnicode_CompareWithASCIIString(k, "timeout") == 0 ? 1
+                                                                       : -1;
+        if (at < 0 || at < nargs) {
+            PyErr_Format(PyExc_TypeError,
+                         at < 0 ? "acquire() got an unexpected keyword argument '%U'"
+                                : "acquire() got multiple values for argument '%U'",
+                         k);
+            return NULL;
+        }
+        a[at] = args[nargs + i];
+    }
+    int ms;
+    box *b = get_box(self, M_LOCK | M_SEM);
+    if (!b || py_timeout_ms(a[0], a[1], &ms)) return NULL;
+    if ((1u << b->kind) & M_LOCK) return lock_acquire_ms(b, ms);
+    return bool_result(try_then_sliced(sem_wait, b->obj, ms));
+}
+
+/* h.release(): Lock.release or Semaphore.release. */
+static PyObject *h_release(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    box *b = get_box(self, M_LOCK | M_SEM);
+    if (!b) return NULL;
+    return (1u << b->kind) & M_LOCK ? lock_release(NULL, self) : sem_release(NULL, self);
+}
+
+PyMethodDef handle_obj_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))h_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire(block=True, timeout=None): a Lock's or a Semaphore's acquire."},
+    {"release", h_release, METH_NOARGS, "release(): a Lock's or a Semaphore's release."},
+    {NULL, NULL, 0, NULL},
+};
 
 PyMethodDef sync_methods[] = {
     {"lock_new", lock_new, METH_O, NULL},

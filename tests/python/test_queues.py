@@ -27,6 +27,52 @@ def put_and_exit(q):
     q.put('bye')  # Python's feeder thread flushes it at exit; mproc has none
 
 
+_inner = None  # the queue _take_inner gets from
+
+
+def _take_inner(x):
+    return (x, _inner.get(timeout=10))
+
+
+class GetsWhileUnpickled:
+    """Unpickling it gets from _inner: a get inside a get."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __reduce__(self):
+        return (_take_inner, (self.x,))
+
+
+class Bytes(bytes):
+    pass
+
+
+@both(methods=('fork',))
+class Messages:
+    def test_bytes_of_every_size(self):
+        # Large bytes objects take another road in mproc: the same objects
+        # come out, of the same types.
+        q = self.mp.Queue()
+        objs = [b'', b'y' * 65535, b'y' * 65536, b'z' * 65537, bytes(range(256)) * 4096,
+                Bytes(b'w' * 70000), bytearray(b'v' * 70000), (b'u' * 70000, 1)]
+        for obj in objs:
+            q.put(obj)
+        for obj in objs:
+            got = q.get(timeout=10)
+            self.assertEqual(got, obj)
+            self.assertIs(type(got), type(obj))
+
+    def test_get_while_unpickling(self):
+        global _inner
+        q, _inner = self.mp.Queue(), self.mp.Queue()
+        try:
+            _inner.put(b'a' * 100000)
+            q.put((GetsWhileUnpickled(1), b'c' * 70000))
+            self.assertEqual(q.get(timeout=10), ((1, b'a' * 100000), b'c' * 70000))
+        finally:
+            _inner = None
+
 @both(methods=('fork',))
 class LocalSemantics:
     def test_put_get(self):

@@ -58,6 +58,21 @@ class LocalSemantics:
         self.assertTrue(lock.acquire(timeout=1))
         lock.release()
 
+    def test_acquire_arguments(self):
+        # Python's signature, keywords included, for Lock and Semaphore.
+        for obj in (self.mp.Lock(), self.mp.RLock(), self.mp.Semaphore(1)):
+            self.assertTrue(obj.acquire(block=True, timeout=None))
+            if not isinstance(obj, type(self.mp.RLock())):
+                self.assertFalse(obj.acquire(block=False))
+                self.assertFalse(obj.acquire(True, 0.05))
+                self.assertFalse(obj.acquire(timeout=-1))
+            obj.release()
+            self.assertTrue(obj.acquire(False))
+            obj.release()
+            self.assertRaises(TypeError, obj.acquire, spam=1)
+            self.assertRaises(TypeError, obj.acquire, True, None, 1)
+            self.assertRaises(TypeError, obj.release, 1)
+
     def test_lock_locked(self):
         if not hasattr(self.mp.Lock(), 'locked'):
             self.skipTest('this Python has no Lock.locked()')
