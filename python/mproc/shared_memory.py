@@ -20,27 +20,67 @@ from . import _core
 
 
 class SharedMemory:
-    """Creates a new shared memory block or attaches to an existing one,
-    by name (a random "mproc_..." name when created without one). track
-    (Python 3.13's): False leaves a created block to the caller to unlink,
-    even when the family ends without doing so."""
+    """A named shared memory segment: a new one (create=True, of size bytes,
+    named "mproc_<16 hex digits>" unless name is given) or an existing one
+    (by name; size is then the segment's own). track=False (Python 3.13's)
+    leaves a created segment to the caller to unlink, even when the family
+    ends without doing so."""
 
-    _shm = None
+    _seg = None  # the core's segment (kept after close(), for unlink())
     _buf = None
     _name = None
     _size = 0
 
     def __init__(self, name=None, create=False, size=0, *, track=True):
-        if not size >= 0:
+        create = bool(create)
+        if size < 0:
             raise ValueError("'size' must be a positive integer")
-        if create and size == 0:
-            raise ValueError("'size' must be a positive number different from zero")
-        if name is None and not create:
+        if create:
+            if size == 0:
+                raise ValueError("'size' must be a positive number different from zero")
+        elif name is None:
             raise ValueError("'name' can only be None if create=True")
-        self._shm, self._name, self._size = _core.shm_open(name, bool(create), size, bool(track))
-        if name is not None:
-            self._name = name  # as given (with its leading '/', if any), as Python's
-        self._buf = memoryview(self._shm)
+        seg, core_name, self._size = _core.shm_open(name, create, size, bool(track))
+        # Python keeps the name as the caller spelt it (a leading '/' too).
+        self._name = core_name if name is None else name
+        self._seg = seg
+        self._buf = memoryview(seg)
+
+    @property
+    def buf(self):
+        "The segment's bytes, a writable memoryview (None after close())."
+        return self._buf
+
+    @property
+    def name(self):
+        "The name other processes attach by."
+        return self._name
+
+    @property
+    def size(self):
+        "The segment's length in bytes."
+        return self._size
+
+    def close(self):
+        """Unmaps the segment in this process; it lives on for the others.
+        BufferError while a view taken from buf is still alive (as Python's),
+        since the view would outlive the mapping."""
+        view, self._buf = self._buf, None
+        if view is not None:
+            try:
+                view.release()
+            except BufferError:
+                self._buf = view
+                raise
+        if self._seg is not None:
+            _core.shm_close(self._seg)
+
+    def unlink(self):
+        """Removes the segment's name (FileNotFoundError if it is gone);
+        processes that have it mapped keep it until they close it. Allowed
+        after close()."""
+        if self._seg is not None:
+            _core.shm_unlink(self._seg)
 
     def __del__(self):
         try:
@@ -49,41 +89,11 @@ class SharedMemory:
             pass
 
     def __reduce__(self):
-        return (self.__class__, (self.name, False, self.size))
+        # A child attaches by name (and never unlinks what it only attached).
+        return type(self), (self._name, False, self._size)
 
     def __repr__(self):
-        return f'{self.__class__.__name__}({self.name!r}, size={self.size})'
-
-    @property
-    def buf(self):
-        "A memoryview of contents of the shared memory block."
-        return self._buf
-
-    @property
-    def name(self):
-        "Unique name that identifies the shared memory block."
-        return self._name
-
-    @property
-    def size(self):
-        "Size in bytes."
-        return self._size
-
-    def close(self):
-        """Closes access to the shared memory from this instance but does
-        not destroy the shared memory block (BufferError while views of
-        buf are still held, as Python's)."""
-        if self._buf is not None:
-            self._buf.release()
-            self._buf = None
-        if self._shm is not None:
-            _core.shm_close(self._shm)
-
-    def unlink(self):
-        """Requests that the underlying shared memory block be destroyed
-        (FileNotFoundError if it is gone already)."""
-        if self._shm is not None:
-            _core.shm_unlink(self._shm)
+        return '%s(%r, size=%d)' % (type(self).__name__, self._name, self._size)
 
 
 # ShareableList: Python's class (Lib/multiprocessing/shared_memory.py,
