@@ -5,14 +5,30 @@ SharedMemory is the core's segment: created ones are tracked by the core,
 which unlinks them if the family ends without unlinking them (even after
 SIGKILL), without resource_tracker or its warnings. Its memory is reserved
 at creation (a full /dev/shm is OSError(ENOSPC) then, not SIGBUS on a later
-write). ShareableList is Python's, in Python's layout (the class below is
-Python's, over this SharedMemory), so Python's own ShareableList and
-SharedMemory read and write it (and the other way round); the C core's
-mproc_shareable_list has a layout of its own and does not read it."""
+write).
+
+ShareableList keeps its items in the segment in the byte layout Python's
+ShareableList uses, so that Python's own class reads and writes an mproc
+list and the other way round (the C core's mproc_shareable_list has a
+layout of its own and does not read it). The layout, in native byte order,
+every field a multiple of 8 bytes except the last:
+
+    n                  int64, the number of items
+    offsets[n + 1]     int64, where each item's slot starts in the data
+                       area (offsets[0] == 0, offsets[n] == its length)
+    data               the slots: 8 bytes for an int, float, bool or None,
+                       a multiple of 8 for a str (UTF-8) or bytes item,
+                       zero-padded
+    formats[n]         8 bytes each: the struct format of the slot's
+                       current value, zero-padded ASCII
+    codes[n]           1 byte each: what the unpacked value stands for
+                       (0 itself, 1 a str, 2 bytes, 3 None)
+
+This module's code is mproc's own, written to that layout."""
 
 __all__ = ['SharedMemory', 'ShareableList']
 
-from functools import partial
+import operator
 import struct
 import types
 
@@ -20,27 +36,67 @@ from . import _core
 
 
 class SharedMemory:
-    """Creates a new shared memory block or attaches to an existing one,
-    by name (a random "mproc_..." name when created without one). track
-    (Python 3.13's): False leaves a created block to the caller to unlink,
-    even when the family ends without doing so."""
+    """A named shared memory segment: a new one (create=True, of size bytes,
+    named "mproc_<16 hex digits>" unless name is given) or an existing one
+    (by name; size is then the segment's own). track=False (Python 3.13's)
+    leaves a created segment to the caller to unlink, even when the family
+    ends without doing so."""
 
-    _shm = None
+    _seg = None  # the core's segment (kept after close(), for unlink())
     _buf = None
     _name = None
     _size = 0
 
     def __init__(self, name=None, create=False, size=0, *, track=True):
-        if not size >= 0:
+        create = bool(create)
+        if size < 0:
             raise ValueError("'size' must be a positive integer")
-        if create and size == 0:
-            raise ValueError("'size' must be a positive number different from zero")
-        if name is None and not create:
+        if create:
+            if size == 0:
+                raise ValueError("'size' must be a positive number different from zero")
+        elif name is None:
             raise ValueError("'name' can only be None if create=True")
-        self._shm, self._name, self._size = _core.shm_open(name, bool(create), size, bool(track))
-        if name is not None:
-            self._name = name  # as given (with its leading '/', if any), as Python's
-        self._buf = memoryview(self._shm)
+        seg, core_name, self._size = _core.shm_open(name, create, size, bool(track))
+        # Python keeps the name as the caller spelt it (a leading '/' too).
+        self._name = core_name if name is None else name
+        self._seg = seg
+        self._buf = memoryview(seg)
+
+    @property
+    def buf(self):
+        "The segment's bytes, a writable memoryview (None after close())."
+        return self._buf
+
+    @property
+    def name(self):
+        "The name other processes attach by."
+        return self._name
+
+    @property
+    def size(self):
+        "The segment's length in bytes."
+        return self._size
+
+    def close(self):
+        """Unmaps the segment in this process; it lives on for the others.
+        BufferError while a view taken from buf is still alive (as Python's),
+        since the view would outlive the mapping."""
+        view, self._buf = self._buf, None
+        if view is not None:
+            try:
+                view.release()
+            except BufferError:
+                self._buf = view
+                raise
+        if self._seg is not None:
+            _core.shm_close(self._seg)
+
+    def unlink(self):
+        """Removes the segment's name (FileNotFoundError if it is gone);
+        processes that have it mapped keep it until they close it. Allowed
+        after close()."""
+        if self._seg is not None:
+            _core.shm_unlink(self._seg)
 
     def __del__(self):
         try:
@@ -49,331 +105,172 @@ class SharedMemory:
             pass
 
     def __reduce__(self):
-        return (self.__class__, (self.name, False, self.size))
+        # A child attaches by name (and never unlinks what it only attached).
+        return type(self), (self._name, False, self._size)
 
     def __repr__(self):
-        return f'{self.__class__.__name__}({self.name!r}, size={self.size})'
-
-    @property
-    def buf(self):
-        "A memoryview of contents of the shared memory block."
-        return self._buf
-
-    @property
-    def name(self):
-        "Unique name that identifies the shared memory block."
-        return self._name
-
-    @property
-    def size(self):
-        "Size in bytes."
-        return self._size
-
-    def close(self):
-        """Closes access to the shared memory from this instance but does
-        not destroy the shared memory block (BufferError while views of
-        buf are still held, as Python's)."""
-        if self._buf is not None:
-            self._buf.release()
-            self._buf = None
-        if self._shm is not None:
-            _core.shm_close(self._shm)
-
-    def unlink(self):
-        """Requests that the underlying shared memory block be destroyed
-        (FileNotFoundError if it is gone already)."""
-        if self._shm is not None:
-            _core.shm_unlink(self._shm)
+        return '%s(%r, size=%d)' % (type(self).__name__, self._name, self._size)
 
 
-# ShareableList: Python's class (Lib/multiprocessing/shared_memory.py,
-# PSF licence), unchanged, over the SharedMemory above.
+# ---- ShareableList ---------------------------------------------------------
 
-_encoding = "utf8"
+_WORD = 8  # an offset, a fixed-size slot, a format field
+_UTF8 = 'utf-8'
+
+# The type codes of the layout.
+_AS_IS, _STR, _BYTES, _NONE = 0, 1, 2, 3
+
+# The struct formats of the fixed-size items; a bool sits in a slot's last
+# byte, the flag standing for None in its seventh (the layout's choice).
+_FIXED_FORMAT = {
+    int: 'q',
+    float: 'd',
+    bool: 'xxxxxxx?',
+    type(None): 'xxxxxx?x',
+}
+
+# The longest str/bytes slot whose format ("<digits>s") fits its field.
+_MAX_SLOT = (10 ** (_WORD - 1) - 1) // _WORD * _WORD
+
+
+def _stored_as(value, slot=None):
+    """How value goes into a slot: (struct format, the object struct packs,
+    type code). A str or bytes value fills a slot of `slot` bytes
+    (ValueError if it is longer), or in a new list one sized for it: its
+    encoded length plus 1 to 8 zero bytes. Any other type than the layout's
+    six is KeyError, as Python's."""
+    kind = type(value)
+    if kind is str or kind is bytes:
+        raw = value.encode(_UTF8) if kind is str else value
+        if slot is None:
+            slot = (len(raw) // _WORD + 1) * _WORD
+            if slot > _MAX_SLOT:
+                raise ValueError('a str or bytes item of a ShareableList holds '
+                                 'at most %d bytes' % (_MAX_SLOT - 1))
+        elif len(raw) > slot:
+            raise ValueError("bytes/str item exceeds available storage")
+        return '%ds' % slot, raw, (_STR if kind is str else _BYTES)
+    return _FIXED_FORMAT[kind], value, (_NONE if value is None else _AS_IS)
+
+
+def _value_of(code, unpacked):
+    "The item a slot's unpacked value and type code stand for."
+    if code == _AS_IS:
+        return unpacked
+    if code == _NONE:
+        return None
+    if code == _STR or code == _BYTES:
+        raw = unpacked.rstrip(b'\0')  # the zero padding (and any trailing zeros)
+        return raw.decode(_UTF8) if code == _STR else raw
+    raise ValueError('ShareableList item with an unknown type code %d' % code)
+
+
+def _new_list_bytes(items):
+    "A new list's whole contents, header to type codes."
+    formats, packed, codes = [], [], []
+    for item in items:
+        fmt, obj, code = _stored_as(item)
+        formats.append(fmt)
+        packed.append(obj)
+        codes.append(code)
+    ends = [0]
+    for fmt in formats:
+        ends.append(ends[-1] + struct.calcsize(fmt))
+    head = struct.pack('%dq' % (len(ends) + 1), len(items), *ends)
+    data = struct.pack(''.join(formats), *packed)
+    fields = b''.join(f.encode('ascii').ljust(_WORD, b'\0') for f in formats)
+    return head + data + fields + bytes(codes)
+
+
+def _attach_list(cls, name):
+    "Unpickles a ShareableList: attaches to its segment."
+    return cls(name=name)
+
 
 class ShareableList:
-    """Pattern for a mutable list-like object shareable via a shared
-    memory block.  It differs from the built-in list type in that these
-    lists can not change their overall length (i.e. no append, insert,
-    etc.)
-
-    Because values are packed into a memoryview as bytes, the struct
-    packing format for any storable value must require no more than 8
-    characters to describe its format."""
-
-    # The shared memory area is organized as follows:
-    # - 8 bytes: number of items (N) as a 64-bit integer
-    # - (N + 1) * 8 bytes: offsets of each element from the start of the
-    #                      data area
-    # - K bytes: the data area storing item values (with encoding and size
-    #            depending on their respective types)
-    # - N * 8 bytes: `struct` format string for each element
-    # - N bytes: index into _back_transforms_mapping for each element
-    #            (for reconstructing the corresponding Python value)
-    _types_mapping = {
-        int: "q",
-        float: "d",
-        bool: "xxxxxxx?",
-        str: "%ds",
-        bytes: "%ds",
-        None.__class__: "xxxxxx?x",
-    }
-    _alignment = 8
-    _back_transforms_mapping = {
-        0: lambda value: value,                   # int, float, bool
-        1: lambda value: value.rstrip(b'\x00').decode(_encoding),  # str
-        2: lambda value: value.rstrip(b'\x00'),   # bytes
-        3: lambda _value: None,                   # None
-    }
-
-    @staticmethod
-    def _extract_recreation_code(value):
-        """Used in concert with _back_transforms_mapping to convert values
-        into the appropriate Python objects when retrieving them from
-        the list as well as when storing them."""
-        if not isinstance(value, (str, bytes, None.__class__)):
-            return 0
-        elif isinstance(value, str):
-            return 1
-        elif isinstance(value, bytes):
-            return 2
-        else:
-            return 3  # NoneType
+    """A list of fixed length in a SharedMemory segment (its `shm`), for
+    int, float, bool, str, bytes and None items; other processes attach by
+    name (ShareableList(name=...)) or get it pickled. An item may be
+    replaced by one of another type, a str or bytes one only as long as its
+    slot (its first value's encoded length rounded up past the next
+    multiple of 8). Python's ShareableList and this one read and write each
+    other's lists (the layout is in the module's docstring)."""
 
     def __init__(self, sequence=None, *, name=None):
-        if name is None or sequence is not None:
-            sequence = sequence or ()
-            _formats = [
-                self._types_mapping[type(item)]
-                    if not isinstance(item, (str, bytes))
-                    else self._types_mapping[type(item)] % (
-                        self._alignment * (len(item) // self._alignment + 1),
-                    )
-                for item in sequence
-            ]
-            self._list_len = len(_formats)
-            assert sum(len(fmt) <= 8 for fmt in _formats) == self._list_len
-            offset = 0
-            # The offsets of each list element into the shared memory's
-            # data area (0 meaning the start of the data area, not the start
-            # of the shared memory area).
-            self._allocated_offsets = [0]
-            for fmt in _formats:
-                offset += self._alignment if fmt[-1] != "s" else int(fmt[:-1])
-                self._allocated_offsets.append(offset)
-            _recreation_codes = [
-                self._extract_recreation_code(item) for item in sequence
-            ]
-            requested_size = struct.calcsize(
-                "q" + self._format_size_metainfo +
-                "".join(_formats) +
-                self._format_packing_metainfo +
-                self._format_back_transform_codes
-            )
-
-            self.shm = SharedMemory(name, create=True, size=requested_size)
-        else:
+        if sequence is None and name is not None:
             self.shm = SharedMemory(name)
-
-        if sequence is not None:
-            _enc = _encoding
-            struct.pack_into(
-                "q" + self._format_size_metainfo,
-                self.shm.buf,
-                0,
-                self._list_len,
-                *(self._allocated_offsets)
-            )
-            struct.pack_into(
-                "".join(_formats),
-                self.shm.buf,
-                self._offset_data_start,
-                *(v.encode(_enc) if isinstance(v, str) else v for v in sequence)
-            )
-            struct.pack_into(
-                self._format_packing_metainfo,
-                self.shm.buf,
-                self._offset_packing_formats,
-                *(v.encode(_enc) for v in _formats)
-            )
-            struct.pack_into(
-                self._format_back_transform_codes,
-                self.shm.buf,
-                self._offset_back_transform_codes,
-                *(_recreation_codes)
-            )
-
         else:
-            self._list_len = len(self)  # Obtains size from offset 0 in buffer.
-            self._allocated_offsets = list(
-                struct.unpack_from(
-                    self._format_size_metainfo,
-                    self.shm.buf,
-                    1 * 8
-                )
-            )
+            contents = _new_list_bytes(list(sequence or ()))
+            self.shm = SharedMemory(name, create=True, size=len(contents))
+            self.shm.buf[:len(contents)] = contents
+        self._find_sections()
 
-    def _get_packing_format(self, position):
-        "Gets the packing format for a single value stored in the list."
-        position = position if position >= 0 else position + self._list_len
-        if (position >= self._list_len) or (self._list_len < 0):
-            raise IndexError("Requested position out of range.")
+    def _find_sections(self):
+        "Reads where the slots, formats and type codes are (fixed for life)."
+        buf = self.shm.buf
+        n = struct.unpack_from('q', buf, 0)[0]
+        self._slot_at = struct.unpack_from('%dq' % (n + 1), buf, _WORD)
+        self._data_at = (n + 2) * _WORD
+        self._formats_at = self._data_at + self._slot_at[n]
+        self._codes_at = self._formats_at + n * _WORD
 
-        v = struct.unpack_from(
-            "8s",
-            self.shm.buf,
-            self._offset_packing_formats + position * 8
-        )[0]
-        fmt = v.rstrip(b'\x00')
-        fmt_as_str = fmt.decode(_encoding)
+    def _position(self, index, message):
+        "index as a position in the list (negative ones from the end)."
+        n = len(self)
+        i = operator.index(index)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(message)
+        return i
 
-        return fmt_as_str
-
-    def _get_back_transform(self, position):
-        "Gets the back transformation function for a single value."
-
-        if (position >= self._list_len) or (self._list_len < 0):
-            raise IndexError("Requested position out of range.")
-
-        transform_code = struct.unpack_from(
-            "b",
-            self.shm.buf,
-            self._offset_back_transform_codes + position
-        )[0]
-        transform_function = self._back_transforms_mapping[transform_code]
-
-        return transform_function
-
-    def _set_packing_format_and_transform(self, position, fmt_as_str, value):
-        """Sets the packing format and back transformation code for a
-        single value in the list at the specified position."""
-
-        if (position >= self._list_len) or (self._list_len < 0):
-            raise IndexError("Requested position out of range.")
-
-        struct.pack_into(
-            "8s",
-            self.shm.buf,
-            self._offset_packing_formats + position * 8,
-            fmt_as_str.encode(_encoding)
-        )
-
-        transform_code = self._extract_recreation_code(value)
-        struct.pack_into(
-            "b",
-            self.shm.buf,
-            self._offset_back_transform_codes + position,
-            transform_code
-        )
-
-    def __getitem__(self, position):
-        position = position if position >= 0 else position + self._list_len
-        try:
-            offset = self._offset_data_start + self._allocated_offsets[position]
-            (v,) = struct.unpack_from(
-                self._get_packing_format(position),
-                self.shm.buf,
-                offset
-            )
-        except IndexError:
-            raise IndexError("index out of range")
-
-        back_transform = self._get_back_transform(position)
-        v = back_transform(v)
-
-        return v
-
-    def __setitem__(self, position, value):
-        position = position if position >= 0 else position + self._list_len
-        try:
-            item_offset = self._allocated_offsets[position]
-            offset = self._offset_data_start + item_offset
-            current_format = self._get_packing_format(position)
-        except IndexError:
-            raise IndexError("assignment index out of range")
-
-        if not isinstance(value, (str, bytes)):
-            new_format = self._types_mapping[type(value)]
-            encoded_value = value
-        else:
-            allocated_length = self._allocated_offsets[position + 1] - item_offset
-
-            encoded_value = (value.encode(_encoding)
-                             if isinstance(value, str) else value)
-            if len(encoded_value) > allocated_length:
-                raise ValueError("bytes/str item exceeds available storage")
-            if current_format[-1] == "s":
-                new_format = current_format
-            else:
-                new_format = self._types_mapping[str] % (
-                    allocated_length,
-                )
-
-        self._set_packing_format_and_transform(
-            position,
-            new_format,
-            value
-        )
-        struct.pack_into(new_format, self.shm.buf, offset, encoded_value)
-
-    def __reduce__(self):
-        return partial(self.__class__, name=self.shm.name), ()
+    def _slot_format(self, i):
+        "The struct format item i's slot holds its current value in."
+        field = struct.unpack_from('%ds' % _WORD, self.shm.buf, self._formats_at + i * _WORD)[0]
+        return field.rstrip(b'\0').decode('ascii')
 
     def __len__(self):
-        return struct.unpack_from("q", self.shm.buf, 0)[0]
+        return struct.unpack_from('q', self.shm.buf, 0)[0]
 
-    def __repr__(self):
-        return f'{self.__class__.__name__}({list(self)}, name={self.shm.name!r})'
+    def __getitem__(self, index):
+        i = self._position(index, "index out of range")
+        buf = self.shm.buf
+        unpacked = struct.unpack_from(self._slot_format(i), buf, self._data_at + self._slot_at[i])[0]
+        return _value_of(buf[self._codes_at + i], unpacked)
+
+    def __setitem__(self, index, value):
+        i = self._position(index, "assignment index out of range")
+        start = self._slot_at[i]
+        fmt, obj, code = _stored_as(value, self._slot_at[i + 1] - start)
+        buf = self.shm.buf
+        struct.pack_into('%ds' % _WORD, buf, self._formats_at + i * _WORD, fmt.encode('ascii'))
+        buf[self._codes_at + i] = code
+        struct.pack_into(fmt, buf, self._data_at + start, obj)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
 
     @property
     def format(self):
-        "The struct packing format used by all currently stored items."
-        return "".join(
-            self._get_packing_format(i) for i in range(self._list_len)
-        )
-
-    @property
-    def _format_size_metainfo(self):
-        "The struct packing format used for the items' storage offsets."
-        return "q" * (self._list_len + 1)
-
-    @property
-    def _format_packing_metainfo(self):
-        "The struct packing format used for the items' packing formats."
-        return "8s" * self._list_len
-
-    @property
-    def _format_back_transform_codes(self):
-        "The struct packing format used for the items' back transforms."
-        return "b" * self._list_len
-
-    @property
-    def _offset_data_start(self):
-        # - 8 bytes for the list length
-        # - (N + 1) * 8 bytes for the element offsets
-        return (self._list_len + 2) * 8
-
-    @property
-    def _offset_packing_formats(self):
-        return self._offset_data_start + self._allocated_offsets[-1]
-
-    @property
-    def _offset_back_transform_codes(self):
-        return self._offset_packing_formats + self._list_len * 8
+        "The struct formats of all items, joined (Python's `format`)."
+        return ''.join(map(self._slot_format, range(len(self))))
 
     def count(self, value):
-        "L.count(value) -> integer -- return number of occurrences of value."
-
-        return sum(value == entry for entry in self)
+        "How many items are equal to value."
+        return sum(1 for item in self if value == item)
 
     def index(self, value):
-        """L.index(value) -> integer -- return first index of value.
-        Raises ValueError if the value is not present."""
+        "The position of the first item equal to value (ValueError if none)."
+        for i, item in enumerate(self):
+            if value == item:
+                return i
+        raise ValueError(f"{value!r} not in this container")
 
-        for position, entry in enumerate(self):
-            if value == entry:
-                return position
-        else:
-            raise ValueError(f"{value!r} not in this container")
+    def __reduce__(self):
+        return _attach_list, (type(self), self.shm.name)
+
+    def __repr__(self):
+        return '%s(%r, name=%r)' % (type(self).__name__, list(self), self.shm.name)
 
     __class_getitem__ = classmethod(types.GenericAlias)
