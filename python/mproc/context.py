@@ -72,6 +72,11 @@ class BaseContext:
         from .queues import SimpleQueue
         return SimpleQueue(ctx=self.get_context())
 
+    def Pool(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None):
+        from .pool import Pool
+        return Pool(processes, initializer, initargs, maxtasksperchild,
+                    context=self.get_context())
+
     def Pipe(self, duplex=True):
         from .connection import Pipe
         return Pipe(duplex)
