@@ -15,12 +15,13 @@ import weakref
 
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.pool import ThreadPool as _StdThreadPool
+from multiprocessing.pool import MaybeEncodingError  # noqa: F401 (Python's class)
 
 from . import _core
 from . import _poolworker as _w
 from . import context as _context
 
-__all__ = ['Pool', 'ThreadPool', 'AsyncResult', 'ApplyResult', 'MapResult', 'IMapIterator',
+__all__ = ['Pool', 'ThreadPool', 'MaybeEncodingError', 'AsyncResult', 'ApplyResult', 'MapResult', 'IMapIterator',
            'WorkerDiedError', 'TaskTimeoutError']
 
 RUN, CLOSE, TERMINATE = 0, 1, 2
@@ -120,6 +121,7 @@ class _Progress:
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
         self.last = 0.0
+        self.ended = False
         self._draw(True)
 
     def add(self, n):
@@ -127,7 +129,16 @@ class _Progress:
             self.done += n
             self._draw(self.done >= self.total)
 
+    def end(self):
+        """Every item was taken: the bar's last state."""
+        with self.lock:
+            self.total = max(self.total, self.done)
+            self.done = self.total
+            self._draw(True)
+
     def _draw(self, force):
+        if self.ended:
+            return
         now = time.monotonic()
         if not force and now - self.last < 0.1:
             return
@@ -140,8 +151,9 @@ class _Progress:
         bar = '#' * int(frac * 30)
         sys.stderr.write('\r[%-30s] %3d%% %d/%d %.0f it/s ETA %.1fs' %
                          (bar, frac * 100, self.done, self.total, rate, eta))
-        if self.done >= self.total:
+        if self.done >= self.total and self.total:
             sys.stderr.write('\n')
+            self.ended = True
         sys.stderr.flush()
 
 
@@ -374,6 +386,8 @@ class IMapIterator:
                 return self._buf.pop()
             self._fill()
             if not self._pending:
+                if self._progress is not None:
+                    self._progress.end()
                 raise StopIteration
             if self._unordered:
                 try:
@@ -484,10 +498,13 @@ class Pool:
             chunksize, extra = divmod(n, self._processes * 4)
             if extra:
                 chunksize += 1
-        if n == 0:
-            chunksize = 0
-        elif chunksize < 1:
-            raise ValueError("Chunksize must be 1+, not {0:n}".format(chunksize))
+        if n == 0 or chunksize < 1:
+            # Python's: nothing runs, the result is n Nones
+            r = MapResult(n, callback, error_callback)
+            r._chunks = [(True, [None] * n)]
+            r._left = 0
+            r._finish()
+            return r
         bar = _Progress(n) if progress else None
         r = MapResult(n, callback, error_callback, bar)
         kind = _w.STARMAP if star else _w.MAP
