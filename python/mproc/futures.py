@@ -18,7 +18,8 @@ import concurrent.futures as _cf
 from concurrent.futures import (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED,  # noqa: F401
                                 CancelledError, TimeoutError, InvalidStateError, Executor,
                                 ThreadPoolExecutor, wait, as_completed)
-from concurrent.futures._base import PENDING, RUNNING, CANCELLED, CANCELLED_AND_NOTIFIED
+from concurrent.futures._base import (PENDING, RUNNING, CANCELLED, CANCELLED_AND_NOTIFIED,
+                                      FINISHED)
 from concurrent.futures.process import BrokenProcessPool
 
 from . import _core
@@ -34,38 +35,90 @@ __all__ = ['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED', 'CancelledErro
 _HIGHEST = pickle.HIGHEST_PROTOCOL
 
 
+class _Waiters(list):
+    """Future._waiters: the first waiter (concurrent.futures.wait,
+    as_completed) makes the future follow the core's from then on."""
+
+    def __init__(self, fut):
+        super().__init__()
+        self._fut = fut
+
+    def append(self, w):
+        super().append(w)
+        self._fut._arm()
+
+
 class Future(_cf.Future):
-    """A concurrent.futures.Future over a task of the core: done when the
-    core's future is; cancel() withdraws the task from the core."""
+    """A concurrent.futures.Future over a task of the core. Its state
+    follows the core's future lazily: when it is asked (done, result, ...),
+    or, once something waits on it (a waiter of wait/as_completed, a done
+    callback), from the core's completing thread; so a program that only
+    submits and reads results costs no thread switch per task.
+    cancel() withdraws the task from the core."""
 
     def __init__(self):
         super().__init__()
         self._cfut = None
+        self._armed = False
+        self._waiters = _Waiters(self)
+
+    def _arm(self):
+        if not self._armed and self._cfut is not None:
+            self._armed = True
+            _core.future_add_cb(self._cfut, self._on_done)
 
     def _on_done(self, out):
-        # In the core's completing thread (or the cancelling one).
-        if out[0] == _core.E_CANCELLED:
-            _cf.Future.cancel(self)
-            self.set_running_or_notify_cancel()
+        # The core's future is done: this one follows (once).
+        if out[0] == _core.E_TIMEDOUT:
             return
-        ok, value = _decode(out, executor=True)
         with self._condition:
-            if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED):
+            if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
                 return
-            if self._state == PENDING:
-                self._state = RUNNING
-        if ok:
-            self.set_result(value)
-        else:
-            self.set_exception(value)
+            if out[0] == _core.E_CANCELLED:
+                _cf.Future.cancel(self)
+                self.set_running_or_notify_cancel()
+                return
+            ok, value = _decode(out, executor=True)
+            self._state = RUNNING
+            if ok:
+                self.set_result(value)
+            else:
+                self.set_exception(value)
+
+    def _sync(self, timeout=0):
+        if self._cfut is None or self._state in (CANCELLED_AND_NOTIFIED, FINISHED):
+            return
+        self._on_done(_core.future_result(self._cfut, _ms(timeout)))
+
+    def done(self):
+        self._sync()
+        return super().done()
+
+    def cancelled(self):
+        self._sync()
+        return super().cancelled()
 
     def running(self):
+        self._sync()
         with self._condition:
             if self._state != PENDING or self._cfut is None:
                 return self._state == RUNNING
         return _core.future_op(self._cfut, 1)
 
+    def result(self, timeout=None):
+        self._sync(timeout)
+        return super().result(0 if self._cfut is not None else timeout)
+
+    def exception(self, timeout=None):
+        self._sync(timeout)
+        return super().exception(0 if self._cfut is not None else timeout)
+
+    def add_done_callback(self, fn):
+        self._arm()
+        super().add_done_callback(fn)
+
     def cancel(self):
+        self._sync()
         with self._condition:
             if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED):
                 return True
@@ -73,7 +126,8 @@ class Future(_cf.Future):
                 return False
         if self._cfut is None:
             return _cf.Future.cancel(self)
-        _core.future_op(self._cfut, 4)  # on success _on_done has cancelled self
+        _core.future_op(self._cfut, 4)
+        self._sync()
         return self.cancelled()
 
 
@@ -149,7 +203,7 @@ class ProcessPoolExecutor(_cf.Executor):
     def submit(self, fn, /, *args, **kwargs):
         f = Future()
         try:
-            f._cfut = self._raw_submit((_w.FUTURE + _w.APPLY, fn, args, kwargs), f._on_done)
+            f._cfut = self._raw_submit((_w.FUTURE + _w.APPLY, fn, args, kwargs), None)
         except (BrokenProcessPool, RuntimeError):
             raise
         except Exception as e:  # unpicklable: the future fails, as Python's

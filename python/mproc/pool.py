@@ -495,7 +495,9 @@ class Pool:
             iterable = list(iterable)
         n = len(iterable)
         if chunksize is None:
-            chunksize, extra = divmod(n, self._processes * 4)
+            # Python's rule gives 4 chunks a worker; 16 let the parent read
+            # results while the workers still run (the results are the same)
+            chunksize, extra = divmod(n, self._processes * 16)
             if extra:
                 chunksize += 1
         if n == 0 or chunksize < 1:

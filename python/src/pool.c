@@ -201,6 +201,15 @@ static PyObject *outcome(mproc_future *f)
 static void done_cb(mproc_future *f, void *userdata)
 {
     if (finalizing()) return;
+    /* The core's result thread completes every future: it keeps the thread
+     * state PyGILState_Ensure made for it (one more Ensure, never
+     * released), rather than a new one per callback. */
+    static _Thread_local int kept;
+    if (!kept) {
+        kept = 1;
+        (void)PyGILState_Ensure();
+        PyEval_SaveThread();
+    }
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *cb = userdata, *o = outcome(f);
     PyObject *r = o ? PyObject_CallOneArg(cb, o) : NULL;
@@ -219,6 +228,20 @@ static int add_cb(mproc_future *f, PyObject *cb)
     Py_BEGIN_ALLOW_THREADS rc = mproc_future_add_done_callback(f, done_cb, cb);
     Py_END_ALLOW_THREADS if (rc) Py_DECREF(cb);
     return rc;
+}
+
+/* future_add_cb(f, callback): callback(outcome) once f is done (at once,
+ * here, if it is). */
+static PyObject *future_add_cb(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o, *cb;
+    if (!PyArg_ParseTuple(args, "OO", &o, &cb)) return NULL;
+    mproc_future *f = get_fut(o);
+    if (!f) return NULL;
+    int rc = add_cb(f, cb);
+    if (rc) return raise_rc(rc);
+    Py_RETURN_NONE;
 }
 
 static int fwait_fn(void *ctx, int ms)
@@ -482,5 +505,6 @@ PyMethodDef pool_methods[] = {
     {"pool_op", pool_op, METH_VARARGS, NULL},
     {"future_result", future_result, METH_VARARGS, NULL},
     {"future_op", future_op, METH_VARARGS, NULL},
+    {"future_add_cb", future_add_cb, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
