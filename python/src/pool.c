@@ -54,13 +54,30 @@ void pool_install_hooks(void)
 /* In a worker, before any Python: a fork copy (from this interpreter or a
  * forkserver's) finishes the fork as os.fork does, and holds no
  * references of the parent's handles (the pool's owner keeps its
- * initargs alive). The worker's thread holds the GIL from then on. */
+ * initargs alive). Between tasks the worker waits without the GIL
+ * (py_leave), so that its other threads run, as in Python's workers. */
+static PyThreadState *idle_ts; /* the worker's thread state while it waits */
+static PyObject *run_fn;       /* _poolworker.run, in this worker */
+
 static void py_enter(void)
 {
-    if (py_pid == getpid()) return;
-    PyOS_AfterFork_Child();
-    handles_after_fork(-1);
-    py_pid = getpid();
+    if (py_pid != getpid()) {
+        PyOS_AfterFork_Child();
+        handles_after_fork(-1);
+        py_pid = getpid();
+        idle_ts = NULL;
+        run_fn = NULL;
+        return;
+    }
+    if (idle_ts) {
+        PyEval_RestoreThread(idle_ts);
+        idle_ts = NULL;
+    }
+}
+
+static void py_leave(void)
+{
+    idle_ts = PyEval_SaveThread();
 }
 
 static PyObject *worker_fn(const char *name)
@@ -93,22 +110,23 @@ static int py_fail(const char *what)
 static int py_task(const void *arg, size_t arglen, mproc_result *res)
 {
     py_enter();
-    static PyObject *run;
-    static pid_t run_pid;
-    if (!run || run_pid != getpid()) {
-        run = worker_fn("run");
-        run_pid = getpid();
-        if (!run) return py_fail("mproc._poolworker");
+    if (!run_fn && !(run_fn = worker_fn("run"))) {
+        int rc = py_fail("mproc._poolworker");
+        py_leave();
+        return rc;
     }
     PyObject *b = PyBytes_FromStringAndSize(arg, (Py_ssize_t)arglen);
-    PyObject *r = b ? PyObject_CallOneArg(run, b) : NULL;
+    PyObject *r = b ? PyObject_CallOneArg(run_fn, b) : NULL;
     Py_XDECREF(b);
+    int rc;
     if (!r || !PyBytes_Check(r)) {
         Py_XDECREF(r);
-        return py_fail("the task");
+        rc = py_fail("the task");
+    } else {
+        rc = mproc_result_set(res, PyBytes_AS_STRING(r), (size_t)PyBytes_GET_SIZE(r));
+        Py_DECREF(r);
     }
-    int rc = mproc_result_set(res, PyBytes_AS_STRING(r), (size_t)PyBytes_GET_SIZE(r));
-    Py_DECREF(r);
+    py_leave();
     return rc;
 }
 
@@ -133,9 +151,13 @@ static int py_init(const void *arg, size_t arglen, mproc_result *res)
     Py_XDECREF(init);
     Py_XDECREF(data);
     handles_after_fork(-1); /* imported handles: the owner's references */
-    if (!r) return py_fail("the pool's initializer failed");
-    Py_DECREF(r);
-    return 0;
+    int rc = 0;
+    if (!r)
+        rc = py_fail("the pool's initializer failed");
+    else
+        Py_DECREF(r);
+    py_leave();
+    return rc;
 }
 
 /* ---- futures --------------------------------------------------------------------------- */

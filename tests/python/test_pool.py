@@ -74,6 +74,23 @@ def init_fails():
     raise RuntimeError('init failed on purpose')
 
 
+_ticks = [0]
+
+
+def start_ticker():
+    import threading
+
+    def loop():
+        while True:
+            _ticks[0] += 1
+            time.sleep(0.01)
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def ticks():
+    return _ticks[0]
+
+
 def lock_init(lock):
     global _lock
     _lock = lock
@@ -182,6 +199,12 @@ class PoolBasics:
         lock = self.mp.Lock()
         p = self.pool(2, initializer=lock_init, initargs=(lock,))
         self.assertEqual(p.map(use_lock, range(5)), [1, 2, 3, 4, 5])
+
+    def test_worker_threads_run_between_tasks(self):
+        p = self.pool(1, initializer=start_ticker)
+        a = p.apply(ticks)
+        time.sleep(0.5)
+        self.assertGreater(p.apply(ticks) - a, 10)
 
     def test_maxtasksperchild(self):
         p = self.pool(2, maxtasksperchild=1)
