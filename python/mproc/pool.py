@@ -495,9 +495,10 @@ class Pool:
             iterable = list(iterable)
         n = len(iterable)
         if chunksize is None:
-            # Python's rule gives 4 chunks a worker; 16 let the parent read
-            # results while the workers still run (the results are the same)
-            chunksize, extra = divmod(n, self._processes * 16)
+            # Python's rule gives 4 chunks a worker; 64 let the parent read
+            # results while the workers still run, and a worker that gets
+            # less CPU than another hold back less (the results are the same)
+            chunksize, extra = divmod(n, self._processes * 64)
             if extra:
                 chunksize += 1
         if n == 0 or chunksize < 1:
