@@ -5,6 +5,8 @@
  * own start-up ran, then hands over. */
 #include "testutil.h"
 
+#include <pthread.h>
+
 static int runtime_started;           /* set by main's runtime mode, before the hand-over */
 static int forks_before, forks_after; /* the fork hooks' calls, in a forkserver */
 
@@ -110,6 +112,57 @@ START_TEST(bad_argv)
 }
 END_TEST
 
+/* ---- the fork start method's hooks ---- */
+
+static int start_before, start_after; /* their calls */
+static pthread_t start_thread;        /* where the last before hook ran */
+
+static void start_hook_before(void)
+{
+    start_before++;
+    start_thread = pthread_self();
+}
+
+static void start_hook_after(void)
+{
+    start_after++;
+}
+
+/* In the fork child: the before hook ran (in the parent, copied), the
+ * after hook not. */
+static int hooks_target(void *arg)
+{
+    (void)arg;
+    return start_before == 1 && start_after == 0 ? 8 : 57;
+}
+
+static void *start_in_thread(void *arg)
+{
+    *(int *)arg = tu_run_child(hooks_target, NULL, 0, MPROC_START_FORK);
+    return NULL;
+}
+
+START_TEST(fork_start_hooks_run_around_the_fork)
+{
+    TU_OK(mproc_embed_set_fork_start_hooks(start_hook_before, start_hook_after));
+    int code = 0;
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, start_in_thread, &code), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(code, 8);
+    ck_assert_int_eq(start_before, 1);
+    ck_assert_int_eq(start_after, 1);
+    ck_assert(pthread_equal(start_thread, t)); /* in the thread that started the child */
+    /* spawn does not fork this process: no calls */
+    ck_assert_int_eq(tu_run_child(hooks_target, NULL, 0, MPROC_START_SPAWN), 57);
+    ck_assert_int_eq(start_before, 1);
+    TU_OK(mproc_embed_set_fork_start_hooks(NULL, NULL));
+    start_before = start_after = 0;
+    ck_assert_int_eq(tu_run_child(hooks_target, NULL, 0, MPROC_START_FORK), 57);
+    ck_assert_int_eq(start_before + start_after, 0);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--embed") == 0) {
@@ -126,5 +179,6 @@ int main(int argc, char **argv)
     tcase_add_test(tc, fork_ignores_the_argv);
     tcase_add_test(tc, runtime_that_never_hands_over_fails_the_start);
     tcase_add_test(tc, bad_argv);
+    tcase_add_test(tc, fork_start_hooks_run_around_the_fork);
     return tu_run(s);
 }

@@ -123,6 +123,16 @@ typedef void (*mproc_embed_fork_fn)(void);
 MPROC_API int mproc_embed_set_fork_hooks(mproc_embed_fork_fn before,
                                          mproc_embed_fork_fn after_parent);
 
+/* Functions the fork start method calls around its fork(), in the parent,
+ * in the thread that starts the child: before it, and after it (the fork
+ * done or failed). That thread may be one the runtime never saw (a pool's
+ * internal thread, replacing a worker): the hooks must make it fit to be
+ * copied (Python takes its GIL there and calls PyOS_BeforeFork), and the
+ * child's side is the target's business. NULL for none. Process-wide;
+ * returns 0. */
+MPROC_API int mproc_embed_set_fork_start_hooks(mproc_embed_fork_fn before,
+                                               mproc_embed_fork_fn after_parent);
+
 /* True in a new image started with an embedding argv whose child (or
  * forkserver) waits for mproc_embed_child_main. */
 MPROC_API bool mproc_embed_child_pending(void);

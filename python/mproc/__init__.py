@@ -15,6 +15,9 @@ globals().update((name, getattr(_context._default_context, name)) for name in __
 __all__ += ['OwnerDiedError', 'NotRecoverableError', 'get_context', 'set_start_method',
             'get_start_method', 'get_all_start_methods']
 
+from .pool import WorkerDiedError, TaskTimeoutError  # noqa: E402
+__all__ += ['WorkerDiedError', 'TaskTimeoutError']
+
 from .context import get_context, set_start_method, get_start_method, get_all_start_methods  # noqa: E402
 
 SUBDEBUG = 5

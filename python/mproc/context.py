@@ -90,6 +90,11 @@ class BaseContext:
         return Array(typecode_or_type, size_or_initializer, lock=lock,
                      ctx=self.get_context())
 
+    def Pool(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None):
+        from .pool import Pool
+        return Pool(processes, initializer, initargs, maxtasksperchild,
+                    context=self.get_context())
+
     def Pipe(self, duplex=True):
         from .connection import Pipe
         return Pipe(duplex)

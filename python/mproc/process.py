@@ -297,6 +297,30 @@ class BaseProcess:
         return exitcode
 
 
+def _worker_started(kind='PoolWorker'):
+    """In a pool's worker: a process of its own, named as Python names its
+    pools' workers (ForkPoolWorker-1, SpawnProcess-2, ...)."""
+    global _current_process, _parent_process, _process_counter, _children
+    from . import context
+    parent = _current_process
+    _process_counter = itertools.count(1)
+    _children = set()
+    name = _core.worker_name() or ''
+    num = name.rsplit('-', 1)[-1] if '-' in name else '1'
+    method = context._default_context.get_start_method()
+    prefix = {'fork': 'Fork', 'spawn': 'Spawn', 'forkserver': 'ForkServer'}.get(method, '')
+    p = BaseProcess.__new__(BaseProcess)
+    p.__dict__.update(parent.__dict__)
+    p._name = '%s%s-%s' % (prefix, kind, num)
+    p._identity = (int(num),) if num.isdigit() else ()
+    p._parent_pid = os.getppid()
+    p._parent_name = parent.name
+    p._popen = None
+    p._closed = False
+    _current_process = p
+    _parent_process = _ParentProcess(parent.name, os.getppid())
+
+
 def _rearm_signal_handlers():
     """The core starts fork and forkserver children with the default
     handlers at the C level; the handlers Python still lists (Ctrl-C's

@@ -125,6 +125,11 @@ mproc_conn *get_conn(PyObject *o);
 extern PyTypeObject ProcType;
 extern pid_t embed_pid; /* the process that called embed_child_main */
 
+/* pool.c */
+extern PyTypeObject FutType, PoolObjType;
+extern pid_t py_pid; /* the process whose interpreter is set up (a fork copy differs) */
+void pool_install_hooks(void);
+
 /* The method tables, one per file. */
 extern PyMethodDef handle_methods[], sync_methods[], queue_methods[], conn_methods[],
     process_methods[], embed_methods[];
@@ -146,5 +151,8 @@ extern PyMethodDef listener_methods[];
  * semaphore, which Lock and Semaphore bind as their own, as Python's
  * SemLock). */
 extern PyMethodDef handle_obj_methods[];
+
+/* pool.c */
+extern PyMethodDef pool_methods[];
 
 #endif

@@ -16,16 +16,18 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&ConnType) < 0 ||
-        PyType_Ready(&ProcType) < 0 || PyType_Ready(&ListenerType) < 0)
+        PyType_Ready(&ProcType) < 0 || PyType_Ready(&ListenerType) < 0 ||
+        PyType_Ready(&FutType) < 0 || PyType_Ready(&PoolObjType) < 0)
         return NULL;
+    pool_install_hooks();
     /* The family arena now, so that every child shares it (a spawn
      * child's exists already: the call then changes nothing). */
     (void)mproc_arena_init(NULL);
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     PyMethodDef *tables[] = {
-        handle_methods,  sync_methods,  queue_methods,  conn_methods,
-        process_methods, embed_methods, shared_methods, listener_methods,
+        handle_methods, sync_methods,   queue_methods,    conn_methods, process_methods,
+        embed_methods,  shared_methods, listener_methods, pool_methods,
     };
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (PyModule_AddFunctions(m, tables[i])) return NULL;
@@ -64,5 +66,11 @@ PyMODINIT_FUNC PyInit__core(void)
     PyModule_AddIntConstant(m, "K_QUEUE", K_QUEUE);
     PyModule_AddIntConstant(m, "K_SHARED", K_SHARED);
     PyModule_AddStringConstant(m, "version", mproc_version());
+    PyModule_AddIntConstant(m, "E_TIMEDOUT", MPROC_ETIMEDOUT);
+    PyModule_AddIntConstant(m, "E_TASK", MPROC_ETASK);
+    PyModule_AddIntConstant(m, "E_WORKERDIED", MPROC_EWORKERDIED);
+    PyModule_AddIntConstant(m, "E_CANCELLED", MPROC_ECANCELLED);
+    PyModule_AddIntConstant(m, "E_TIMELIMIT", MPROC_ETIMELIMIT);
+    PyModule_AddIntConstant(m, "E_SHUTDOWN", MPROC_ESHUTDOWN);
     return m;
 }

@@ -63,6 +63,7 @@ static int fork_target(void *arg)
     memcpy(&func, arg, sizeof func);
     memcpy(&parent, (char *)arg + sizeof func, sizeof parent);
     PyOS_AfterFork_Child();
+    py_pid = getpid();
     handles_after_fork(parent);
     int code = exit_code(PyObject_CallNoArgs(func));
     handles_release_all();
@@ -75,6 +76,7 @@ static int spawn_target(void *arg)
 {
     if (embed_pid != getpid()) { /* a forkserver's clone: its interpreter, copied */
         PyOS_AfterFork_Child();
+        py_pid = getpid();
         handles_after_fork(0); /* the server holds no references */
     }
     uint64_t n;
@@ -196,11 +198,11 @@ static PyObject *process_start(PyObject *self, PyObject *o)
     if (!p) return NULL;
     int rc;
     if (((Proc *)o)->method == MPROC_START_FORK) {
-        /* The child is a copy of this interpreter: as os.fork does. */
+        /* The child is a copy of this interpreter: as os.fork does (the
+         * fork start method's hooks call PyOS_BeforeFork and
+         * PyOS_AfterFork_Parent around the fork, see pool.c). */
         handles_before_fork(1);
-        PyOS_BeforeFork();
         rc = mproc_process_start(p);
-        PyOS_AfterFork_Parent();
         if (rc) handles_before_fork(-1);
     } else {
         Py_BEGIN_ALLOW_THREADS rc = mproc_process_start(p);

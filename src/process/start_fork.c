@@ -3,10 +3,21 @@
 #include "base/base.h"
 #include "platform/platform.h"
 #include "process/process.h"
+#include "mproc/context.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
+
+/* An embedding runtime's calls around each fork (mproc_embed_set_fork_start_hooks). */
+static _Atomic(mproc_embed_fork_fn) hook_before, hook_after_parent;
+
+int mproc_embed_set_fork_start_hooks(mproc_embed_fork_fn before, mproc_embed_fork_fn after_parent)
+{
+    hook_before = before;
+    hook_after_parent = after_parent;
+    return 0;
+}
 
 static int fork_start(mproc_process *p)
 {
@@ -20,6 +31,8 @@ static int fork_start(mproc_process *p)
     /* No signal handler may run in the child before it is set up. */
     sigset_t all, old;
     sigfillset(&all);
+    mproc_embed_fork_fn before = hook_before, after_parent = hook_after_parent;
+    if (before) before();
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = fork();
     if (pid == 0) {
@@ -29,6 +42,7 @@ static int fork_start(mproc_process *p)
     }
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (after_parent) after_parent();
     if (parent_fd >= 0) close(parent_fd);
     if (pid < 0) return mproc__err_from_errno(err);
     return mproc__process_started(p, pid);

@@ -18,13 +18,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SEEDS = os.environ.get('MPROC_SEEDS_DIR',
                        os.path.join(HERE, '..', '..', '..', 'shared', 'seeds'))
 
-# (seed file prefix, index of its ```python block, comparison)
+# (seed file prefix, index of its ```python block or the (first, last)
+# lines of a program outside code fences, comparison)
 PROGRAMS = [
     ('000_', 0, 'multiset'),  # Queue + 3 Process workers, current_process().name
     ('000_', 1, 'multiset'),
     ('004_', 0, 'exact'),     # set_start_method('spawn'), Queue, Process
     ('004_', 1, 'exact'),     # get_context('spawn')
     ('003_', 'square_sum', 'exact'),  # Array('i', 4), Value('i') in a child (unfenced)
+    ('001_', ('from multiprocessing import Pool', '    print(result)'), 'exact'),  # Pool().map
 ]
 
 # Seeds whose programs are not in code fences, with their indentation lost
@@ -84,6 +86,21 @@ def reindent(lines):
     return '\n'.join(out) + '\n'
 
 
+def program(path, where):
+    """A ```python block by index, a program of UNFENCED by its name, or the
+    text from the line that starts with where[0] to the first line after it
+    that is where[1]."""
+    if isinstance(where, int):
+        return blocks(path)[where]
+    if isinstance(where, str):
+        return unfenced(path, where)
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().splitlines(keepends=True)
+    first = next(i for i, l in enumerate(lines) if l.startswith(where[0]))
+    last = next(i for i in range(first, len(lines)) if lines[i].rstrip() == where[1])
+    return ''.join(lines[first:last + 1])
+
+
 def to_mproc(src):
     """The one-line rewrite of each multiprocessing import."""
     out = []
@@ -122,12 +139,11 @@ class Seeds(unittest.TestCase):
         files = sorted(os.listdir(SEEDS))
         for prefix, index, mode in PROGRAMS:
             seed = [f for f in files if f.startswith(prefix)][0]
-            path = os.path.join(SEEDS, seed)
-            src = blocks(path)[index] if isinstance(index, int) else unfenced(path, index)
+            src = program(os.path.join(SEEDS, seed), index)
             self.assertIn('multiprocessing', src)
             mine = to_mproc(src)
             self.assertNotEqual(mine, src)
-            with self.subTest(seed=seed, block=index), tempfile.TemporaryDirectory() as tmp:
+            with self.subTest(seed=seed, block=str(index)), tempfile.TemporaryDirectory() as tmp:
                 want = run(src, tmp, 'prog_stdlib.py')
                 got = run(mine, tmp, 'prog_mproc.py')
                 self.assertEqual(got[0], want[0], 'exit status; stderr:\n' + got[2])

@@ -1,0 +1,76 @@
+"""The Python side of a pool worker (python/src/pool.c): the core's worker
+calls init() once, then run() for each task, with the task's pickle; run
+returns the pickle of (ok, value), an exception travelling as Python's
+pools send it (with the remote traceback's text as its __cause__)."""
+import itertools
+import pickle
+import sys
+
+from multiprocessing.pool import ExceptionWithTraceback, MaybeEncodingError
+
+from . import process
+
+# The kinds of task (their first field).
+APPLY, MAP, STARMAP = 0, 1, 2
+FUTURE = 3  # added to a kind: an executor's task (concurrent.futures' exceptions)
+
+_HIGHEST = pickle.HIGHEST_PROTOCOL
+
+
+def init(data):
+    """Prepares the worker (spawn, forkserver: as Python's spawn does) and
+    runs the pool's initializer. An exception ends the pool's creation.
+    data: (worker kind, initializer, initargs) under fork, else the pickle
+    of (worker kind, preparation data, the pickle of (initializer,
+    initargs))."""
+    if isinstance(data, bytes):
+        from . import _child, reduction
+        kind, prep, rest = pickle.loads(data)
+        _child._prepare(prep)
+        initializer, initargs = reduction.loads(rest)
+    else:
+        kind, initializer, initargs = data
+    process._worker_started(kind)
+    if initializer is not None:
+        initializer(*initargs)
+    _flush()
+
+
+def _flush():
+    for s in (sys.stdout, sys.stderr):
+        try:
+            if s is not None:
+                s.flush()
+        except Exception:
+            pass
+
+
+def _wrap(e, kind):
+    if kind >= FUTURE:
+        from concurrent.futures.process import _ExceptionWithTraceback
+        return _ExceptionWithTraceback(e, e.__traceback__)
+    return ExceptionWithTraceback(e, e.__traceback__)
+
+
+def run(payload):
+    kind = APPLY
+    r = None
+    try:
+        kind, func, args, kwds = pickle.loads(payload)
+        k = kind % FUTURE if kind >= FUTURE else kind
+        if k == APPLY:
+            r = func(*args, **kwds)
+        elif k == MAP:
+            r = list(map(func, args))
+        else:
+            r = list(itertools.starmap(func, args))
+        out = (True, r)
+    except Exception as e:
+        out = (False, _wrap(e, kind))
+    try:
+        data = pickle.dumps(out, _HIGHEST)
+    except Exception as e:
+        err = MaybeEncodingError(e, out[1])
+        data = pickle.dumps((False, _wrap(err, kind)), _HIGHEST)
+    _flush()
+    return data
