@@ -72,6 +72,13 @@ class BaseContext:
         from .queues import SimpleQueue
         return SimpleQueue(ctx=self.get_context())
 
+    def Manager(self):
+        """A started SyncManager, its server a child of this context."""
+        from .managers import SyncManager
+        m = SyncManager(ctx=self.get_context())
+        m.start()
+        return m
+
     def Pipe(self, duplex=True):
         from .connection import Pipe
         return Pipe(duplex)

@@ -269,11 +269,14 @@ class BaseProcess:
             _rearm_signal_handlers()
             _current_process = self
             _parent_process = _ParentProcess(self._parent_name, self._parent_pid)
+            _util_after_fork()
             try:
                 self.run()
                 exitcode = 0
             finally:
+                _util_exit(0)
                 _exit_function()
+                _util_exit(None)
         except SystemExit as e:
             if e.code is None:
                 exitcode = 0
@@ -291,6 +294,22 @@ class BaseProcess:
             threading._shutdown()
             _flush_std_streams()
         return exitcode
+
+
+def _util_after_fork():
+    """multiprocessing.util's hooks, as Python's child runs them: the
+    parent's finalizers dropped, the after-fork callbacks run (a manager's
+    proxies take their own references and connections there)."""
+    from multiprocessing import util
+    util._finalizer_registry.clear()
+    util._run_after_forkers()
+
+
+def _util_exit(minpriority):
+    """multiprocessing.util's finalizers at the child's exit (a proxy gives
+    back its reference), as Python's child runs them."""
+    from multiprocessing import util
+    util._run_finalizers(minpriority)
 
 
 def _rearm_signal_handlers():

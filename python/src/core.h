@@ -114,6 +114,6 @@ extern pid_t embed_pid; /* the process that called embed_child_main */
 
 /* The method tables, one per file. */
 extern PyMethodDef handle_methods[], sync_methods[], queue_methods[], conn_methods[],
-    process_methods[], embed_methods[];
+    process_methods[], embed_methods[], listener_methods[];
 
 #endif

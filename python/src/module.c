@@ -22,8 +22,8 @@ PyMODINIT_FUNC PyInit__core(void)
     (void)mproc_arena_init(NULL);
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    PyMethodDef *tables[] = {handle_methods, sync_methods,    queue_methods,
-                             conn_methods,   process_methods, embed_methods};
+    PyMethodDef *tables[] = {handle_methods,  sync_methods,  queue_methods,   conn_methods,
+                             process_methods, embed_methods, listener_methods};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (PyModule_AddFunctions(m, tables[i])) return NULL;
     PyObject *threading = PyImport_ImportModule("threading");
