@@ -24,6 +24,7 @@ PROGRAMS = [
     ('000_', 1, 'multiset'),
     ('004_', 0, 'exact'),     # set_start_method('spawn'), Queue, Process
     ('004_', 1, 'exact'),     # get_context('spawn')
+    ('000_', 2, 'exact'),     # Manager().Value; its workers fail as Python's do
 ]
 
 
