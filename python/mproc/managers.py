@@ -269,6 +269,9 @@ class Server(object):
         '''
         self.stop_event = threading.Event()
         process.current_process()._manager_server = self
+        # Python's RebuildProxy looks there: a proxy of Python's made for
+        # this server, sent back to it, is then known as this server's own.
+        _std.process.current_process()._manager_server = self
         try:
             accepter = threading.Thread(target=self.accepter)
             accepter.daemon = True
@@ -1033,7 +1036,8 @@ def RebuildProxy(func, token, serializer, kwds):
     '''
     Function used for unpickling proxy objects.
     '''
-    server = getattr(process.current_process(), '_manager_server', None)
+    server = getattr(process.current_process(), '_manager_server', None) or \
+        getattr(_std.process.current_process(), '_manager_server', None)  # Python's server
     if server and server.address == token.address:
         util.debug('Rebuild a proxy owned by manager, token=%r', token)
         kwds['manager_owned'] = True

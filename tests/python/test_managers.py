@@ -365,6 +365,23 @@ class Interop:
     def test_stdlib_client_mproc_server(self):
         self.check(mproc_managers, std_managers)
 
+    def test_nested_proxies_across(self):
+        # A proxy read back from a container connects with the process's
+        # authkey (Python's rule): make it the servers' key in both packages.
+        old = mproc.current_process().authkey, multiprocessing.current_process().authkey
+        mproc.current_process().authkey = b'interop'
+        multiprocessing.current_process().authkey = b'interop'
+        try:
+            for server_mod, client_mod in ((std_managers, mproc_managers),
+                                           (mproc_managers, std_managers)):
+                S, C = self.pair(server_mod, client_mod)
+                d = C.dict()
+                d['inner'] = C.list([1])
+                d['inner'].append(2)
+                self.assertEqual(d['inner'][:], [1, 2])
+        finally:
+            mproc.current_process().authkey, multiprocessing.current_process().authkey = old
+
     def test_unix_socket_address(self):
         S, C = self.pair(mproc_managers, std_managers)
         self.assertEqual(S.address[0], '127.0.0.1')
