@@ -119,9 +119,21 @@ def _py_address(s):
     return s
 
 
+# How long a side waiting for the other's next message polls before it
+# sleeps, in microseconds (MPROC_MANAGER_SPIN_US; 0 by default, and always
+# 0 with a single CPU). Polling saves a sleep and a wake-up when the peer
+# runs on another CPU, but on a loaded machine it takes the CPU the peer
+# needs: with 2 CPUs and a load of 15, 100 us made a dict set 15 times
+# slower (docs/python.md, "Managers").
+_SPIN_US = int(os.environ.get("MPROC_MANAGER_SPIN_US", "0") or 0) \
+    if len(os.sched_getaffinity(0)) > 1 else 0
+
+
 class _Conn(connection.Connection):
     """A connection of the manager's protocol: pickles as Python's
-    connections do for a manager (dict views as lists)."""
+    connections do for a manager (dict views as lists); a receive polls
+    briefly before it sleeps, and call() is a request and its reply in one
+    call of the core."""
 
     def send(self, obj):
         if self._handle is None:
@@ -131,7 +143,12 @@ class _Conn(connection.Connection):
     def recv(self):
         if self._handle is None:
             raise OSError("handle is closed")
-        return pickle.loads(_core.conn_recv(self._handle, -1))
+        return pickle.loads(_core.conn_call(self._handle, None, _SPIN_US))
+
+    def call(self, obj):
+        if self._handle is None:
+            raise OSError("handle is closed")
+        return pickle.loads(_core.conn_call(self._handle, _dumps(obj), _SPIN_US))
 
 
 class Listener:
@@ -922,8 +939,7 @@ class BaseProxy(object):
             self._connect()
             conn = self._tls.connection
 
-        conn.send((self._id, methodname, args, kwds))
-        kind, result = conn.recv()
+        kind, result = conn.call((self._id, methodname, args, kwds))
 
         if kind == '#RETURN':
             return result
