@@ -160,14 +160,19 @@ class Listener:
         if authkey is not None and not isinstance(authkey, bytes):
             raise TypeError('authkey should be a byte string')
         self._listener = _core.listener_new(_core_address(address), authkey, backlog)
-        self._address = _py_address(_core.listener_address(self._listener))
+        if isinstance(address, str) and not address.startswith('\0'):
+            self._address = address  # a Unix path, as given (Python's)
+        else:
+            self._address = _py_address(_core.listener_address(self._listener))
 
     def accept(self, timeout=-1):
-        """The next authenticated client; AuthenticationError for a client
-        that failed its handshake (the listener goes on)."""
+        """The next authenticated client (None when timeout, in ms, passes
+        first); AuthenticationError for a client that failed its handshake
+        (the listener goes on)."""
         if self._listener is None:
             raise OSError('listener is closed')
-        return _Conn(_core.listener_accept(self._listener, timeout))
+        c = _core.listener_accept(self._listener, timeout)
+        return None if c is None else _Conn(c)
 
     def close(self):
         listener, self._listener = self._listener, None
@@ -289,6 +294,7 @@ class Server(object):
         # Python's RebuildProxy looks there: a proxy of Python's made for
         # this server, sent back to it, is then known as this server's own.
         _std.process.current_process()._manager_server = self
+        accepter = None
         try:
             accepter = threading.Thread(target=self.accepter)
             accepter.daemon = True
@@ -299,6 +305,11 @@ class Server(object):
             except (KeyboardInterrupt, SystemExit):
                 pass
         finally:
+            # The accepter closes the listener (its socket path too) as it
+            # leaves: never while it accepts.
+            self.stop_event.set()
+            if accepter is not None:
+                accepter.join(1.0)
             if sys.stdout != sys.__stdout__: # what about stderr?
                 util.debug('resetting stdout, stderr')
                 sys.stdout = sys.__stdout__
@@ -306,12 +317,20 @@ class Server(object):
             sys.exit(0)
 
     def accepter(self):
-        while True:
+        try:
+            self._accept_until_stopped()
+        finally:
+            self.listener.close()
+
+    def _accept_until_stopped(self):
+        while not self.stop_event.is_set():
             try:
-                c = self.listener.accept()
+                c = self.listener.accept(100)
             except (OSError, AuthenticationError):
                 if self.listener._listener is None:
                     return
+                continue
+            if c is None:
                 continue
             t = threading.Thread(target=self.handle_request, args=(c,))
             t.daemon = True

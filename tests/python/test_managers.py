@@ -323,6 +323,18 @@ class BadInput:
         self.assertRaises(ConnectionRefusedError, m.connect)
 
 
+@both(methods=('fork', 'spawn'))
+class Cleanup:
+    def test_socket_removed_at_shutdown(self):
+        import os
+        m = self.mp.Manager()
+        address = m.address
+        self.assertTrue(os.path.exists(address))
+        m.shutdown()
+        self.assertFalse(os.path.exists(address))
+        self.assertFalse(os.path.exists(os.path.dirname(address)))
+
+
 @only_mproc(methods=('fork', 'spawn'))
 class Interop:
     """mproc's managers against Python's, both ways, over TCP."""
