@@ -56,6 +56,11 @@ def sync_child(ev, done, sem, bar, cond, flag):
     done.set()
 
 
+def proxy_from_queue(q):
+    d = q.get(timeout=30)
+    d['from'] = 'child'
+
+
 def nested_child(d):
     d['inner'].append('from child')
     d['inner_dict']['x'] = 1
@@ -190,6 +195,15 @@ class SyncTypes:
         self.assertTrue(b.acquire())
         b.release()
         self.assertRaises(ValueError, b.release)
+
+    def test_proxy_through_a_queue(self):
+        d, q = self.m.dict(), self.mp.Queue()
+        p = self.mp.Process(target=proxy_from_queue, args=(q,))
+        p.start()
+        q.put(d)
+        p.join(60)
+        self.assertEqual(p.exitcode, 0)
+        self.assertEqual(d.copy(), {'from': 'child'})
 
     def test_proxies_nested_in_proxies(self):
         d = self.m.dict()
