@@ -299,17 +299,20 @@ class BaseProcess:
 def _util_after_fork():
     """multiprocessing.util's hooks, as Python's child runs them: the
     parent's finalizers dropped, the after-fork callbacks run (a manager's
-    proxies take their own references and connections there)."""
-    from multiprocessing import util
-    util._finalizer_registry.clear()
-    util._run_after_forkers()
+    proxies take their own references and connections there). Nothing to
+    do where the module was never imported (nothing registered)."""
+    util = sys.modules.get('multiprocessing.util')
+    if util is not None:
+        util._finalizer_registry.clear()
+        util._run_after_forkers()
 
 
 def _util_exit(minpriority):
     """multiprocessing.util's finalizers at the child's exit (a proxy gives
     back its reference), as Python's child runs them."""
-    from multiprocessing import util
-    util._run_finalizers(minpriority)
+    util = sys.modules.get('multiprocessing.util')
+    if util is not None:
+        util._run_finalizers(minpriority)
 
 
 def _rearm_signal_handlers():
