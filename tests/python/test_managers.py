@@ -422,5 +422,57 @@ class Interop:
             m.shutdown()
 
 
+@only_mproc(methods=('fork',))
+class CoreTransport:
+    """The _core calls under the managers: the core's listener, client and
+    handshake."""
+
+    def test_handshake_both_sides(self):
+        from mproc import _core
+        for key, want in ((b'k', 'ok'), (b'wrong', 'AuthenticationError')):
+            a, b = _core.pipe(True)
+            res = {}
+
+            def server():
+                try:
+                    _core.deliver_challenge(a, b'k', 5000)
+                    _core.answer_challenge(a, b'k', 5000)
+                    res['s'] = 'ok'
+                except Exception as e:
+                    res['s'] = type(e).__name__
+            t = threading.Thread(target=server)
+            t.start()
+            try:
+                _core.answer_challenge(b, key, 5000)
+                _core.deliver_challenge(b, key, 5000)
+                res['c'] = 'ok'
+            except Exception as e:
+                res['c'] = type(e).__name__
+            t.join(30)
+            self.assertEqual(res, {'s': want, 'c': want})
+        self.assertRaises(TypeError, _core.answer_challenge, a, None, 100)
+
+    def test_listener_and_client(self):
+        from mproc import _core
+        lst = _core.listener_new(None, b'key', 0)
+        self.assertGreaterEqual(_core.listener_fileno(lst), 0)
+        self.assertIsNone(_core.listener_accept(lst, 20))
+        address = _core.listener_address(lst)
+        got = []
+        t = threading.Thread(target=lambda: got.append(_core.listener_accept(lst, 10000)))
+        t.start()
+        c = _core.client_connect(address, b'key', 10000)
+        t.join(30)
+        _core.conn_send(got[0], b'ping')
+        self.assertEqual(_core.conn_call(c, b'pong', 0), b'ping')
+        self.assertEqual(_core.conn_call(got[0], None, 50), b'pong')
+        _core.listener_close(lst)
+        self.assertRaises(OSError, _core.listener_accept, lst, 0)
+        self.assertRaises(ValueError, _core.listener_new, 'h:70000', None, 0)
+        self.assertRaises(FileNotFoundError, _core.client_connect, '/nonexistent/x', None, 1000)
+        self.assertRaises(ValueError, _core.listener_new, None, b'', 0)
+        self.assertRaises(TypeError, _core.listener_accept, object(), 0)
+
+
 if __name__ == '__main__':
     unittest.main()
