@@ -452,6 +452,25 @@ class CoreTransport:
             self.assertEqual(res, {'s': want, 'c': want})
         self.assertRaises(TypeError, _core.answer_challenge, a, None, 100)
 
+    def test_proxies_use_the_core_and_python_table_untouched(self):
+        # mproc's classes build on Python's; their transport stays the core's
+        # and Python's module table keeps Python's own Listener and Client.
+        import multiprocessing.connection as std_connection
+        self.assertEqual(std_managers.listener_client['pickle'],
+                         (std_connection.Listener, std_connection.Client))
+        with self.mp.Manager() as m:
+            d, lk = m.dict(), m.Lock()
+            d['a'] = 1
+            with lk:
+                pass
+            self.assertIsInstance(d, std_managers.DictProxy)
+            self.assertIs(type(d._tls.connection), mproc_managers._Conn)
+            self.assertIs(d._Client, mproc_managers.Client)
+            self.assertIs(m._Client, mproc_managers.Client)
+            self.assertIsInstance(m._process, mproc.process.BaseProcess)  # an mproc child
+        std = std_managers.SyncManager()
+        self.assertIs(std._Client, std_connection.Client)
+
     def test_listener_and_client(self):
         from mproc import _core
         lst = _core.listener_new(None, b'key', 0)
