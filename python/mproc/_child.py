@@ -121,7 +121,11 @@ def _run(payload_bytes, conns):
     try:
         _prepare(prep)
         reduction._child_conns = conns
-        process_obj = reduction.loads(proc)
+        process.current_process()._inheriting = True  # proxies: no incref yet
+        try:
+            process_obj = reduction.loads(proc)
+        finally:
+            del process.current_process()._inheriting
     except BaseException:
         import traceback
         traceback.print_exc()

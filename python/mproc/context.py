@@ -95,6 +95,13 @@ class BaseContext:
         return Pool(processes, initializer, initargs, maxtasksperchild,
                     context=self.get_context())
 
+    def Manager(self):
+        """A started SyncManager, its server a child of this context."""
+        from .managers import SyncManager
+        m = SyncManager(ctx=self.get_context())
+        m.start()
+        return m
+
     def Pipe(self, duplex=True):
         from .connection import Pipe
         return Pipe(duplex)

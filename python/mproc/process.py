@@ -273,11 +273,14 @@ class BaseProcess:
             _parent_process = _ParentProcess(self._parent_name, self._parent_pid)
             if threading._HAVE_THREAD_NATIVE_ID:
                 threading.main_thread()._set_native_id()
+            _util_after_fork()
             try:
                 self.run()
                 exitcode = 0
             finally:
+                _util_exit(0)
                 _exit_function()
+                _util_exit(None)
         except SystemExit as e:
             if e.code is None:
                 exitcode = 0
@@ -319,6 +322,25 @@ def _worker_started(kind='PoolWorker'):
     p._closed = False
     _current_process = p
     _parent_process = _ParentProcess(parent.name, os.getppid())
+
+
+def _util_after_fork():
+    """multiprocessing.util's hooks, as Python's child runs them: the
+    parent's finalizers dropped, the after-fork callbacks run (a manager's
+    proxies take their own references and connections there). Nothing to
+    do where the module was never imported (nothing registered)."""
+    util = sys.modules.get('multiprocessing.util')
+    if util is not None:
+        util._finalizer_registry.clear()
+        util._run_after_forkers()
+
+
+def _util_exit(minpriority):
+    """multiprocessing.util's finalizers at the child's exit (a proxy gives
+    back its reference), as Python's child runs them."""
+    util = sys.modules.get('multiprocessing.util')
+    if util is not None:
+        util._run_finalizers(minpriority)
 
 
 def _rearm_signal_handlers():

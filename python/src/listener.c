@@ -318,7 +318,74 @@ out:
     return res;
 }
 
+/* ---- round trips of the managers' protocol ---------------------------------------- */
+
+typedef struct rt_ctx {
+    mproc_conn *c;
+    const void *req; /* the request to send first, or NULL */
+    size_t req_len;
+    int spin_us;
+    void *buf;
+    size_t len;
+    int sent;
+} rt_ctx;
+
+/* Sends the request (once), then polls without sleeping for up to spin_us
+ * (a reply of a peer running on another CPU comes sooner than a sleep and
+ * a wake-up), then receives. */
+static int rt_fn(void *ctx, int ms)
+{
+    rt_ctx *r = ctx;
+    if (r->req && !r->sent) {
+        int rc = mproc_conn_send_bytes(r->c, r->req, r->req_len);
+        if (rc) return rc;
+        r->sent = 1;
+    }
+    if (r->spin_us > 0) {
+        long long end = mproc_now_ns() + (long long)r->spin_us * 1000;
+        int rc;
+        while ((rc = mproc_conn_poll(r->c, 0)) == MPROC_ETIMEDOUT && mproc_now_ns() < end) {
+        }
+        r->spin_us = 0;
+        if (rc != 0 && rc != MPROC_ETIMEDOUT) return rc;
+    }
+    return mproc_conn_recv_bytes(r->c, &r->buf, &r->len, ms);
+}
+
+/* conn_call(conn, request or None, spin_us) -> the next message: sends the
+ * request (if any), then receives, polling up to spin_us first. EOF
+ * raises EOFError; a closed or broken connection OSError. */
+static PyObject *conn_call(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o, *req;
+    int spin;
+    if (!PyArg_ParseTuple(args, "OOi", &o, &req, &spin)) return NULL;
+    rt_ctx r = {get_conn(o), NULL, 0, spin, NULL, 0, 0};
+    if (!r.c) return NULL;
+    Py_buffer view = {0};
+    if (req != Py_None) {
+        if (PyObject_GetBuffer(req, &view, PyBUF_SIMPLE) < 0) return NULL;
+        r.req = view.buf;
+        r.req_len = (size_t)view.len;
+    }
+    int rc = sliced(rt_fn, &r, -1);
+    if (view.obj) PyBuffer_Release(&view);
+    if (rc == 1) {
+        free(r.buf);
+        return NULL;
+    }
+    if (rc == MPROC_EPIPE) {
+        errno = EPIPE;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (rc) return net_error(rc);
+    msg_ctx m = {r.c, r.buf, r.len};
+    return msg_bytes(&m);
+}
+
 PyMethodDef listener_methods[] = {
+    {"conn_call", conn_call, METH_VARARGS, NULL},
     {"listener_new", listener_new, METH_VARARGS, NULL},
     {"listener_accept", listener_accept, METH_VARARGS, NULL},
     {"listener_close", listener_close, METH_O, NULL},

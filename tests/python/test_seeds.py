@@ -27,6 +27,7 @@ PROGRAMS = [
     ('004_', 1, 'exact'),     # get_context('spawn')
     ('003_', 'square_sum', 'exact'),  # Array('i', 4), Value('i') in a child (unfenced)
     ('001_', ('from multiprocessing import Pool', '    print(result)'), 'exact'),  # Pool().map
+    ('000_', 2, 'exact'),     # Manager().Value; its workers fail as Python's do
 ]
 
 # Seeds whose programs are not in code fences, with their indentation lost
