@@ -57,21 +57,19 @@ def RawArray(typecode_or_type, size_or_initializer):
     """A ctypes array allocated from shared memory."""
     type_ = typecode_to_type.get(typecode_or_type, typecode_or_type)
     if isinstance(size_or_initializer, int):
-        type_ = type_ * size_or_initializer
-        return _new_value(type_)
-    type_ = type_ * len(size_or_initializer)
-    result = _new_value(type_)
-    result.__init__(*size_or_initializer)
-    return result
+        return _new_value(type_ * size_or_initializer)
+    items = size_or_initializer
+    array = _new_value(type_ * len(items))
+    array.__init__(*items)
+    return array
 
 
 def _with_lock(obj, lock, ctx):
     if lock is False:
         return obj
     if lock in (True, None):
-        ctx = ctx or _get_context()
-        lock = ctx.RLock()
-    if not hasattr(lock, 'acquire'):
+        lock = (ctx or _get_context()).RLock()
+    elif not hasattr(lock, 'acquire'):
         raise AttributeError("%r has no method 'acquire'" % lock)
     return synchronized(obj, lock, ctx=ctx)
 
@@ -89,9 +87,9 @@ def Array(typecode_or_type, size_or_initializer, *, lock=True, ctx=None):
 
 def copy(obj):
     """A new shared ctypes object holding a copy of obj."""
-    new_obj = _new_value(type(obj))
-    ctypes.pointer(new_obj)[0] = obj
-    return new_obj
+    dup = _new_value(type(obj))
+    ctypes.pointer(dup)[0] = obj  # copies obj's bytes
+    return dup
 
 
 def synchronized(obj, lock=None, ctx=None):
