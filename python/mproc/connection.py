@@ -34,23 +34,22 @@ class Connection:
     def __del__(self):
         pass  # the core's handle closes its fds when it goes
 
-    def _check_closed(self):
+    def _check_closed(self, want=''):
+        # Python's OSErrors: closed, or not open for the direction wanted
+        # ('r' to read, 'w' to write)
         if self._handle is None:
             raise OSError("handle is closed")
-
-    def _check_readable(self):
-        if not self._readable:
+        if want == 'r' and not self._readable:
             raise OSError("connection is write-only")
-
-    def _check_writable(self):
-        if not self._writable:
+        if want == 'w' and not self._writable:
             raise OSError("connection is read-only")
 
-    def _bad_message_length(self):
-        if self._writable:
-            self._readable = False
-        else:
+    def _message_too_long(self):
+        # as Python: stop reading a duplex end, close a read-only one
+        if not self._writable:
             self.close()
+        else:
+            self._readable = False
         raise OSError("bad message length")
 
     @property
@@ -77,73 +76,65 @@ class Connection:
                 self._handle = None
 
     def send_bytes(self, buf, offset=0, size=None):
-        self._check_closed()
-        self._check_writable()
-        m = memoryview(buf)
-        if m.itemsize > 1:
-            m = m.cast('B')
-        n = m.nbytes
+        self._check_closed('w')
+        view = memoryview(buf)
+        if view.itemsize != 1:
+            view = view.cast('B')
+        total = view.nbytes
         if offset < 0:
             raise ValueError("offset is negative")
-        if n < offset:
+        if offset > total:
             raise ValueError("buffer length < offset")
         if size is None:
-            size = n - offset
-        elif size < 0:
+            size = total - offset
+        if size < 0:
             raise ValueError("size is negative")
-        elif offset + size > n:
+        if offset + size > total:
             raise ValueError("buffer length < offset + size")
-        _core.conn_send(self._handle, m[offset:offset + size])
+        _core.conn_send(self._handle, view[offset:offset + size])
 
     def send(self, obj):
-        self._check_closed()
-        self._check_writable()
+        self._check_closed('w')
         _core.conn_send(self._handle, reduction.dumps(obj))
 
     def _recv(self):
         return _core.conn_recv(self._handle, -1)
 
     def recv_bytes(self, maxlength=None):
-        self._check_closed()
-        self._check_readable()
+        self._check_closed('r')
         if maxlength is not None and maxlength < 0:
             raise ValueError("negative maxlength")
         buf = self._recv()
         if maxlength is not None and len(buf) > maxlength:
-            self._bad_message_length()
+            self._message_too_long()
         return buf
 
     def recv_bytes_into(self, buf, offset=0):
-        self._check_closed()
-        self._check_readable()
-        with memoryview(buf) as m:
-            itemsize = m.itemsize
-            bytesize = itemsize * len(m)
+        self._check_closed('r')
+        with memoryview(buf) as view:
+            room = len(view) * view.itemsize  # Python's measure of buf
             if offset < 0:
                 raise ValueError("negative offset")
-            elif offset > bytesize:
+            if offset > room:
                 raise ValueError("offset too large")
-            result = self._recv()
-            size = len(result)
-            if bytesize - offset < size:
-                raise BufferTooShort(result)
-            m.cast('B')[offset:offset + size] = result
-            return size  # in bytes, as Python's
+            msg = self._recv()
+            if len(msg) > room - offset:
+                raise BufferTooShort(msg)
+            view.cast('B')[offset:offset + len(msg)] = msg
+            return len(msg)  # in bytes, as Python's
 
     def recv(self):
-        self._check_closed()
-        self._check_readable()
+        self._check_closed('r')
         return reduction.loads(self._recv())
 
     def poll(self, timeout=0.0):
-        self._check_closed()
-        self._check_readable()
+        self._check_closed('r')
         return _core.conn_poll(self._handle, _poll_ms(timeout))
 
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, exc_value, exc_tb):
+    def __exit__(self, *exc_info):
         self.close()
 
     def __reduce__(self):
@@ -195,12 +186,11 @@ def address_type(address):
 
 
 def _is_abstract(address):
+    # an abstract AF_UNIX name (str or bytes) begins with a NUL
     if not address:
         return False
-    if isinstance(address, bytes):
-        return address[0] == 0
-    elif isinstance(address, str):
-        return address[0] == '\0'
+    if isinstance(address, (bytes, str)):
+        return address[:1] in (b'\0', '\0')
     raise TypeError(f'address type of {address!r} unrecognized')
 
 
@@ -332,7 +322,7 @@ class Listener:
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, exc_value, exc_tb):
+    def __exit__(self, *exc_info):
         self.close()
 
 

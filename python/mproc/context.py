@@ -21,14 +21,15 @@ _DEFAULT = 'forkserver' if sys.version_info >= (3, 14) else 'fork'
 
 
 class BaseContext:
+    current_process = staticmethod(process.current_process)
+    parent_process = staticmethod(process.parent_process)
+    active_children = staticmethod(process.active_children)
+
+    # Python's exception classes (the names are the module's)
     ProcessError = ProcessError
     BufferTooShort = BufferTooShort
     TimeoutError = TimeoutError
     AuthenticationError = AuthenticationError
-
-    current_process = staticmethod(process.current_process)
-    parent_process = staticmethod(process.parent_process)
-    active_children = staticmethod(process.active_children)
 
     def cpu_count(self):
         return _core.cpu_count()
@@ -115,13 +116,12 @@ class BaseContext:
         return _util.log_to_stderr(level)
 
     def get_context(self, method=None):
+        """This context (method None) or the one of start method method."""
         if method is None:
             return self
-        try:
-            ctx = _concrete_contexts[method]
-        except KeyError:
-            raise ValueError('cannot find context for %r' % method) from None
-        return ctx
+        if method not in _concrete_contexts:
+            raise ValueError('cannot find context for %r' % method)
+        return _concrete_contexts[method]
 
     def get_start_method(self, allow_none=False):
         return self._name
@@ -158,33 +158,33 @@ class Process(process.BaseProcess):
 
 
 class DefaultContext(BaseContext):
+    """The module's context: that of the start method set_start_method
+    chose, or of the default method once first used."""
     Process = Process
 
     def __init__(self, context):
         self._default_context = context
-        self._actual_context = None
+        self._actual_context = None  # fixed by set_start_method or first use
+
+    def _chosen(self):
+        if self._actual_context is None:
+            self._actual_context = self._default_context
+        return self._actual_context
 
     def get_context(self, method=None):
-        if method is None:
-            if self._actual_context is None:
-                self._actual_context = self._default_context
-            return self._actual_context
-        return super().get_context(method)
+        return self._chosen() if method is None else super().get_context(method)
 
     def set_start_method(self, method, force=False):
-        if self._actual_context is not None and not force:
+        if not force and self._actual_context is not None:
             raise RuntimeError('context has already been set')
-        if method is None and force:
-            self._actual_context = None
-            return
-        self._actual_context = self.get_context(method)
+        # force with no method forgets the choice; else method's (the default's for None)
+        self._actual_context = (None if force and method is None
+                                else self.get_context(method))
 
     def get_start_method(self, allow_none=False):
-        if self._actual_context is None:
-            if allow_none:
-                return None
-            self._actual_context = self._default_context
-        return self._actual_context._name
+        if allow_none and self._actual_context is None:
+            return None
+        return self._chosen()._name
 
     def get_all_start_methods(self):
         core = _core.all_start_methods()
@@ -193,16 +193,10 @@ class DefaultContext(BaseContext):
         return [_DEFAULT] + methods if _DEFAULT in core else methods
 
 
+# Each start method: its Process class and its context.
+
 class ForkProcess(process.BaseProcess):
     _start_method = 'fork'
-
-
-class SpawnProcess(process.BaseProcess):
-    _start_method = 'spawn'
-
-
-class ForkServerProcess(process.BaseProcess):
-    _start_method = 'forkserver'
 
 
 class ForkContext(BaseContext):
@@ -210,9 +204,17 @@ class ForkContext(BaseContext):
     Process = ForkProcess
 
 
+class SpawnProcess(process.BaseProcess):
+    _start_method = 'spawn'
+
+
 class SpawnContext(BaseContext):
     _name = 'spawn'
     Process = SpawnProcess
+
+
+class ForkServerProcess(process.BaseProcess):
+    _start_method = 'forkserver'
 
 
 class ForkServerContext(BaseContext):
@@ -220,11 +222,7 @@ class ForkServerContext(BaseContext):
     Process = ForkServerProcess
 
 
-_concrete_contexts = {
-    'fork': ForkContext(),
-    'spawn': SpawnContext(),
-    'forkserver': ForkServerContext(),
-}
+_concrete_contexts = {c._name: c() for c in (ForkContext, SpawnContext, ForkServerContext)}
 _default_context = DefaultContext(_concrete_contexts[_DEFAULT])
 
 

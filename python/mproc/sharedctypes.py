@@ -11,6 +11,8 @@ start method (pickled as their block's arena address while a child is being
 prepared, as Python pickles its heap blocks)."""
 import ctypes
 import weakref
+# Python's own table of typecodes (the array module's letters) to ctypes types
+from multiprocessing.sharedctypes import typecode_to_type
 
 from . import _core
 from . import reduction
@@ -18,16 +20,6 @@ from .reduction import assert_spawning
 from .synchronize import _Shared
 
 __all__ = ['RawValue', 'RawArray', 'Value', 'Array', 'copy', 'synchronized']
-
-typecode_to_type = {
-    'c': ctypes.c_char,     'u': ctypes.c_wchar,
-    'b': ctypes.c_byte,     'B': ctypes.c_ubyte,
-    'h': ctypes.c_short,    'H': ctypes.c_ushort,
-    'i': ctypes.c_int,      'I': ctypes.c_uint,
-    'l': ctypes.c_long,     'L': ctypes.c_ulong,
-    'q': ctypes.c_longlong, 'Q': ctypes.c_ulonglong,
-    'f': ctypes.c_float,    'd': ctypes.c_double
-}
 
 
 def _get_context():
@@ -65,21 +57,19 @@ def RawArray(typecode_or_type, size_or_initializer):
     """A ctypes array allocated from shared memory."""
     type_ = typecode_to_type.get(typecode_or_type, typecode_or_type)
     if isinstance(size_or_initializer, int):
-        type_ = type_ * size_or_initializer
-        return _new_value(type_)
-    type_ = type_ * len(size_or_initializer)
-    result = _new_value(type_)
-    result.__init__(*size_or_initializer)
-    return result
+        return _new_value(type_ * size_or_initializer)
+    items = size_or_initializer
+    array = _new_value(type_ * len(items))
+    array.__init__(*items)
+    return array
 
 
 def _with_lock(obj, lock, ctx):
     if lock is False:
         return obj
     if lock in (True, None):
-        ctx = ctx or _get_context()
-        lock = ctx.RLock()
-    if not hasattr(lock, 'acquire'):
+        lock = (ctx or _get_context()).RLock()
+    elif not hasattr(lock, 'acquire'):
         raise AttributeError("%r has no method 'acquire'" % lock)
     return synchronized(obj, lock, ctx=ctx)
 
@@ -97,77 +87,74 @@ def Array(typecode_or_type, size_or_initializer, *, lock=True, ctx=None):
 
 def copy(obj):
     """A new shared ctypes object holding a copy of obj."""
-    new_obj = _new_value(type(obj))
-    ctypes.pointer(new_obj)[0] = obj
-    return new_obj
+    dup = _new_value(type(obj))
+    ctypes.pointer(dup)[0] = obj  # copies obj's bytes
+    return dup
 
 
 def synchronized(obj, lock=None, ctx=None):
     """A wrapper of obj whose attribute and item accesses take lock."""
     assert not isinstance(obj, SynchronizedBase), 'object already synchronized'
-    ctx = ctx or _get_context()
+    return _wrapper_class(obj)(obj, lock, ctx or _get_context())
+
+
+def _wrapper_class(obj):
+    # a simple value, a char array (value and raw), another array, or a
+    # Structure (one locked property per field, the class made once per type)
     if isinstance(obj, ctypes._SimpleCData):
-        return Synchronized(obj, lock, ctx)
-    elif isinstance(obj, ctypes.Array):
-        if obj._type_ is ctypes.c_char:
-            return SynchronizedString(obj, lock, ctx)
-        return SynchronizedArray(obj, lock, ctx)
-    cls = type(obj)
-    try:
-        scls = class_cache[cls]
-    except KeyError:
-        names = [field[0] for field in cls._fields_]
-        d = {name: make_property(name) for name in names}
-        classname = 'Synchronized' + cls.__name__
-        scls = class_cache[cls] = type(classname, (SynchronizedBase,), d)
-    return scls(obj, lock, ctx)
+        return Synchronized
+    if isinstance(obj, ctypes.Array):
+        return SynchronizedString if obj._type_ is ctypes.c_char else SynchronizedArray
+    struct = type(obj)
+    wrapper = class_cache.get(struct)
+    if wrapper is None:
+        fields = {f[0]: make_property(f[0]) for f in struct._fields_}
+        wrapper = type('Synchronized' + struct.__name__, (SynchronizedBase,), fields)
+        class_cache[struct] = wrapper
+    return wrapper
 
 
 # ---- pickling (only while a child is being prepared) ----
 
 def reduce_ctype(obj):
+    """Pickles a shared ctypes object as (element type, block, length) or
+    (type, block, None); only while a child is being prepared."""
     assert_spawning(obj)
-    if isinstance(obj, ctypes.Array):
-        return rebuild_ctype, (obj._type_, obj._wrapper, obj._length_)
-    return rebuild_ctype, (type(obj), obj._wrapper, None)
+    length = obj._length_ if isinstance(obj, ctypes.Array) else None
+    base = type(obj) if length is None else obj._type_
+    return rebuild_ctype, (base, obj._wrapper, length)
 
 
 def rebuild_ctype(type_, wrapper, length):
-    if length is not None:
-        type_ = type_ * length
-    reduction.ForkingPickler.register(type_, reduce_ctype)
-    obj = type_.from_address(wrapper.address())
-    obj._wrapper = wrapper
-    return obj
+    """The ctypes object over wrapper's block (an array of length when it is
+    not None); its pickling is registered as reduce_ctype."""
+    full = type_ if length is None else type_ * length
+    reduction.ForkingPickler.register(full, reduce_ctype)
+    view = full.from_address(wrapper.address())
+    view._wrapper = wrapper  # keeps the block alive as long as the view
+    return view
 
 
 # ---- the synchronized wrappers ----
 
-def make_property(name):
-    try:
-        return prop_cache[name]
-    except KeyError:
-        pass
-
-    def get(self):
-        self.acquire()
-        try:
-            return getattr(self._obj, name)
-        finally:
-            self.release()
-
-    def set(self, value):
-        self.acquire()
-        try:
-            setattr(self._obj, name, value)
-        finally:
-            self.release()
-    prop_cache[name] = p = property(get, set)
-    return p
-
-
 prop_cache = {}
 class_cache = weakref.WeakKeyDictionary()
+
+
+def make_property(name):
+    """A property reading and writing attribute name of the wrapped object
+    under the wrapper's lock (one per name)."""
+    prop = prop_cache.get(name)
+    if prop is None:
+        def read(self):
+            with self:
+                return getattr(self._obj, name)
+
+        def write(self, value):
+            with self:
+                setattr(self._obj, name, value)
+        prop = prop_cache[name] = property(read, write)
+    return prop
 
 
 class SynchronizedBase(_core.SyncBase):
@@ -175,12 +162,9 @@ class SynchronizedBase(_core.SyncBase):
     SyncBase's, in C."""
 
     def __init__(self, obj, lock=None, ctx=None):
+        # no lock (or a false one): a new RLock of ctx, as Python's
         self._obj = obj
-        if lock:
-            self._lock = lock
-        else:
-            ctx = ctx or _get_context()
-            self._lock = ctx.RLock()
+        self._lock = lock or (ctx or _get_context()).RLock()
         self.acquire = self._lock.acquire
         self.release = self._lock.release
 
@@ -198,27 +182,29 @@ class Synchronized(SynchronizedBase, _core.SyncValue):
 
 
 class SynchronizedArray(SynchronizedBase):
+    """An array: len(), and items and slices read and written under the
+    lock."""
 
     def __len__(self):
         return len(self._obj)
 
-    def __getitem__(self, i):
+    def __getitem__(self, key):
         with self:
-            return self._obj[i]
+            return self._obj[key]
 
-    def __setitem__(self, i, value):
+    def __setitem__(self, key, value):
         with self:
-            self._obj[i] = value
+            self._obj[key] = value
 
+    # Python 2's slice methods, which Python's class still has
     def __getslice__(self, start, stop):
-        with self:
-            return self._obj[start:stop]
+        return self[start:stop]
 
     def __setslice__(self, start, stop, values):
-        with self:
-            self._obj[start:stop] = values
+        self[start:stop] = values
 
 
 class SynchronizedString(SynchronizedArray):
+    """A char array: value and raw too, under the lock."""
     value = make_property('value')
     raw = make_property('raw')

@@ -152,22 +152,19 @@ class Condition(_Shared):
         return _core.cond_wait(self._h, _ms(True, timeout))
 
     def wait_for(self, predicate, timeout=None):
-        result = predicate()
-        if result:
-            return result
-        if timeout is not None:
-            endtime = time.monotonic() + timeout
-        else:
-            endtime = None
-            waittime = None
-        while not result:
-            if endtime is not None:
-                waittime = endtime - time.monotonic()
-                if waittime <= 0:
-                    break
-            self.wait(waittime)
+        """Waits until predicate() is true or timeout seconds have passed
+        and returns predicate's last result."""
+        deadline = None
+        while True:
             result = predicate()
-        return result
+            if result:
+                return result
+            if timeout is not None:
+                now = time.monotonic()
+                deadline = now + timeout if deadline is None else deadline
+                if now >= deadline:
+                    return result
+            self.wait(None if deadline is None else deadline - now)
 
     def notify(self, n=1):
         _core.cond_notify(self._h, n)
