@@ -54,7 +54,7 @@ setup(
     name='mproc',
     version='0.1.0',
     description="Python's multiprocessing on the mproc C core",
-    packages=['mproc'],
+    packages=['mproc', 'mproc.futures'],
     ext_modules=[core],
     python_requires='>=3.11',
 )

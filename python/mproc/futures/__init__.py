@@ -22,10 +22,10 @@ from concurrent.futures._base import (PENDING, RUNNING, CANCELLED, CANCELLED_AND
                                       FINISHED)
 from concurrent.futures.process import BrokenProcessPool
 
-from . import _core
-from . import _poolworker as _w
-from . import context as _context
-from .pool import WorkerDiedError, _decode, _init_data, _ms
+from .. import _core
+from .. import _poolworker as _w
+from .. import context as _context
+from ..pool import WorkerDiedError, _decode, _init_data, _ms
 
 __all__ = ['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED', 'CancelledError',
            'TimeoutError', 'InvalidStateError', 'BrokenProcessPool', 'WorkerDiedError',
