@@ -8,6 +8,7 @@ below, with the payload the parent made. _run prepares the interpreter as
 Python's spawn does (sys.path, the working directory, the main module
 re-imported as __mp_main__), then unpickles the Process object and runs
 it."""
+import multiprocessing.util as util
 import os
 import pickle
 import runpy
@@ -129,8 +130,9 @@ def _run(payload_bytes, conns):
     except BaseException:
         import traceback
         traceback.print_exc()
-        process._flush_std_streams()
+        util._flush_std_streams()
         return 1
     finally:
         reduction._child_conns = None
-    return process_obj._bootstrap()
+    return process_obj._bootstrap(
+        parent_sentinel=process._parent_sentinel(process_obj._parent_pid))
