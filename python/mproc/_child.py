@@ -8,6 +8,8 @@ below, with the payload the parent made. _run has Python's own
 multiprocessing.spawn.prepare set up the interpreter (sys.path, the working
 directory, the main module re-imported as __mp_main__), sets mproc's start
 method, then unpickles the Process object and runs Python's bootstrap."""
+import copyreg
+import io
 import multiprocessing.spawn as spawn
 import multiprocessing.util as util
 import os
@@ -59,12 +61,29 @@ def _preparation_data(method):
     return d
 
 
+def _dumps_for_child(obj):
+    """The pickle of obj for the child being spawned. Python's
+    AuthenticationString (the Process's authkey, a manager's) pickles only
+    while Python spawns; while mproc spawns, it travels as its bytes, made an
+    AuthenticationString again in the child."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, reduction.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = dict(copyreg.dispatch_table)
+    pickler.dispatch_table[process.AuthenticationString] = _reduce_authkey
+    pickler.dump(obj)
+    return buf.getvalue()
+
+
+def _reduce_authkey(key):
+    return process.AuthenticationString, (bytes(key),)
+
+
 def payload(process_obj, method):
     """The bytes a spawn or forkserver child gets, and the connections that
     travel with them."""
     prep = _preparation_data(method)
     with reduction.spawning() as s:
-        proc = reduction.dumps(process_obj)
+        proc = _dumps_for_child(process_obj)
     return pickle.dumps((prep, proc)), s.conns
 
 

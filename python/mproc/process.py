@@ -112,23 +112,6 @@ class BaseProcess(_std.BaseProcess):
             context._force_start_method(self._start_method)
         _rearm_signal_handlers()
 
-    def __getstate__(self):
-        # A Process travels only to the spawn or forkserver child it
-        # describes. Python's AuthenticationString checks that against
-        # Python's spawning, not mproc's: while mproc spawns, the key goes
-        # as plain bytes; otherwise Python's check refuses it, as it does
-        # for Python's processes.
-        from . import reduction
-        state = dict(self.__dict__, _popen=None)
-        if reduction._current() is not None and 'authkey' in self._config:
-            state['_config'] = dict(self._config, authkey=bytes(self._config['authkey']))
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if 'authkey' in self._config:
-            self._config['authkey'] = AuthenticationString(self._config['authkey'])
-
 
 def _worker_started(kind='PoolWorker'):
     """In a pool's worker: a process of its own, named as Python names its
