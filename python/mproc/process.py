@@ -24,7 +24,13 @@ current_process = _std.current_process
 active_children = _std.active_children
 parent_process = _std.parent_process
 AuthenticationString = _std.AuthenticationString
-_dangling = _std._dangling  # every Process alive (Python's test suite checks it)
+
+
+def __getattr__(name):
+    # Every other name of Python's module (_cleanup, _children, _dangling,
+    # ORIGINAL_DIR, ...) is Python's, read when asked: some are rebound.
+    return getattr(_std, name)
+
 
 # process_op's operations (python/src/process.c)
 _OP_EXITCODE, _OP_PID, _OP_TERMINATE, _OP_KILL = 1, 2, 3, 4
