@@ -4,16 +4,18 @@ The core starts the new image as `python -c "...; mproc._child.main()"`
 (mproc_embed_set_argv): its start-up code maps the family arena before
 Python starts, then Python imports this module, and main() hands over to
 the core (mproc_embed_child_main), which runs the child's target: _run
-below, with the payload the parent made. _run prepares the interpreter as
-Python's spawn does (sys.path, the working directory, the main module
-re-imported as __mp_main__), then unpickles the Process object and runs
-it."""
+below, with the payload the parent made. _run has Python's own
+multiprocessing.spawn.prepare set up the interpreter (sys.path, the working
+directory, the main module re-imported as __mp_main__), sets mproc's start
+method, then unpickles the Process object and runs Python's bootstrap."""
+import copyreg
+import io
+import multiprocessing.spawn as spawn
+import multiprocessing.util as util
 import os
 import pickle
-import runpy
 import subprocess
 import sys
-import types
 
 from . import _core
 from . import process
@@ -50,7 +52,7 @@ def _preparation_data(method):
     main_mod_name = getattr(main_module.__spec__, "name", None)
     if main_mod_name is not None and main_mod_name != '__main__':
         d['init_main_from_name'] = main_mod_name
-    elif sys.platform != 'win32' or True:
+    else:
         main_path = getattr(main_module, '__file__', None)
         if main_path is not None:
             if not os.path.isabs(main_path):
@@ -59,60 +61,43 @@ def _preparation_data(method):
     return d
 
 
+def _dumps_for_child(obj):
+    """The pickle of obj for the child being spawned. Python's
+    AuthenticationString (the Process's authkey, a manager's) pickles only
+    while Python spawns; while mproc spawns, it travels as its bytes, made an
+    AuthenticationString again in the child."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, reduction.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = dict(copyreg.dispatch_table)
+    pickler.dispatch_table[process.AuthenticationString] = _reduce_authkey
+    pickler.dump(obj)
+    return buf.getvalue()
+
+
+def _reduce_authkey(key):
+    return process.AuthenticationString, (bytes(key),)
+
+
 def payload(process_obj, method):
     """The bytes a spawn or forkserver child gets, and the connections that
     travel with them."""
     prep = _preparation_data(method)
     with reduction.spawning() as s:
-        proc = reduction.dumps(process_obj)
+        proc = _dumps_for_child(process_obj)
     return pickle.dumps((prep, proc)), s.conns
 
 
-def _fixup_main_from_name(mod_name):
-    current_main = sys.modules['__main__']
-    if mod_name == "__main__" or mod_name.endswith(".__main__"):
-        return
-    if getattr(current_main.__spec__, "name", None) == mod_name:
-        return
-    main_module = types.ModuleType("__mp_main__")
-    main_content = runpy.run_module(mod_name, run_name="__mp_main__", alter_sys=True)
-    main_module.__dict__.update(main_content)
-    sys.modules['__main__'] = sys.modules['__mp_main__'] = main_module
-
-
-def _fixup_main_from_path(main_path):
-    current_main = sys.modules['__main__']
-    main_name = os.path.splitext(os.path.basename(main_path))[0]
-    if main_name == 'ipython':
-        return
-    if getattr(current_main, '__file__', None) == main_path:
-        return
-    main_module = types.ModuleType("__mp_main__")
-    main_content = runpy.run_path(main_path, run_name="__mp_main__")
-    main_module.__dict__.update(main_content)
-    sys.modules['__main__'] = sys.modules['__mp_main__'] = main_module
-
-
 def _prepare(data):
-    if 'name' in data:
-        process.current_process().name = data['name']
-    if 'authkey' in data:
-        process.current_process().authkey = data['authkey']
-    if 'sys_path' in data:
-        sys.path = data['sys_path']
-    if 'sys_argv' in data:
-        sys.argv = data['sys_argv']
-    if 'dir' in data:
-        os.chdir(data['dir'])
-    if 'orig_dir' in data:
-        process.ORIGINAL_DIR = data['orig_dir']
-    if 'start_method' in data:
+    """Python's own preparation of a spawned interpreter (name, authkey,
+    sys.path, sys.argv, working directory, the main module re-run as
+    __mp_main__), then the start method, which is mproc's contexts' to
+    know, not Python's."""
+    data = dict(data)
+    method = data.pop('start_method', None)
+    spawn.prepare(data)
+    if method is not None:
         from . import context
-        context.set_start_method(data['start_method'], force=True)
-    if 'init_main_from_name' in data:
-        _fixup_main_from_name(data['init_main_from_name'])
-    elif 'init_main_from_path' in data:
-        _fixup_main_from_path(data['init_main_from_path'])
+        context.set_start_method(method, force=True)
 
 
 def _run(payload_bytes, conns):
@@ -129,8 +114,9 @@ def _run(payload_bytes, conns):
     except BaseException:
         import traceback
         traceback.print_exc()
-        process._flush_std_streams()
+        util._flush_std_streams()
         return 1
     finally:
         reduction._child_conns = None
-    return process_obj._bootstrap()
+    return process_obj._bootstrap(
+        parent_sentinel=process._parent_sentinel(process_obj._parent_pid))

@@ -58,6 +58,36 @@ def usr1_self():
     time.sleep(5)
 
 
+def about_parent(q):
+    import mproc
+    import multiprocessing
+    mod = mproc if 'mproc' in q.__class__.__module__ else multiprocessing
+    pp = mod.parent_process()
+    q.put((pp.pid, pp.is_alive(), mod.current_process() is multiprocessing.current_process(),
+           repr(mod.current_process())))
+
+
+def watch_parent(q):
+    import mproc
+    import multiprocessing
+    mod = mproc if 'mproc' in q.__class__.__module__ else multiprocessing
+    pp = mod.parent_process()
+    alive_before = pp.is_alive()
+    q.put('ready')
+    pp.join(30)
+    q.put((alive_before, pp.is_alive()))
+
+
+def leave_child(q):
+    import mproc
+    import multiprocessing
+    mod = mproc if 'mproc' in q.__class__.__module__ else multiprocessing
+    p = mod.Process(target=watch_parent, args=(q,))
+    p.start()
+    q.get(timeout=30)
+    os._exit(0)
+
+
 @both()
 class Signals:
     def test_ctrl_c_is_keyboard_interrupt(self):
@@ -205,3 +235,20 @@ class ModuleFunctions:
 
 if __name__ == '__main__':
     unittest.main()
+
+
+@both()
+class Bootstrap:
+    def test_parent_process_in_child(self):
+        q = self.mp.Queue()
+        self.assertEqual(run(self.mp, about_parent, q), 0)
+        pid, alive, same, me = q.get(timeout=30)
+        self.assertEqual(pid, os.getpid())
+        self.assertTrue(alive)
+        self.assertTrue(same)
+        self.assertRegex(me, r"^<\w*Process name='\w*Process-\d+' parent=%d started>$" % os.getpid())
+
+    def test_parent_process_ends(self):
+        q = self.mp.Queue()
+        self.assertEqual(run(self.mp, leave_child, q), 0)
+        self.assertEqual(q.get(timeout=30), (True, False))
