@@ -412,6 +412,21 @@ class IMapIterator:
     __next__ = next
 
 
+
+def _check_pool_args(processes, maxtasksperchild, initializer):
+    """The worker count (the CPUs' by default), after the checks Python's
+    Pool makes, with its exceptions and messages."""
+    n = (os.cpu_count() or 1) if processes is None else processes
+    bad_max = maxtasksperchild is not None and (
+        not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0)
+    problem = (n < 1 and (ValueError, "Number of processes must be at least 1")
+               or bad_max and (ValueError, "maxtasksperchild must be a positive int or None")
+               or initializer is not None and not callable(initializer)
+               and (TypeError, "initializer must be a callable"))
+    if problem:
+        raise problem[0](problem[1])
+    return n
+
 class Pool:
     """multiprocessing.Pool on the core's pool."""
 
@@ -426,15 +441,7 @@ class Pool:
         self._state = RUN
         self._h = None
         self._ctx = context or _context.get_context()
-        if processes is None:
-            processes = os.cpu_count() or 1
-        if processes < 1:
-            raise ValueError("Number of processes must be at least 1")
-        if maxtasksperchild is not None:
-            if not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0:
-                raise ValueError("maxtasksperchild must be a positive int or None")
-        if initializer is not None and not callable(initializer):
-            raise TypeError('initializer must be a callable')
+        processes = _check_pool_args(processes, maxtasksperchild, initializer)
         self._processes = processes
         self._imaps = set()
         method, init = _init_data(self._ctx, 'PoolWorker', initializer, initargs)

@@ -170,10 +170,11 @@ class ProcessPoolExecutor(_cf.Executor):
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         if max_tasks_per_child is not None:
-            if not isinstance(max_tasks_per_child, int):
-                raise TypeError("max_tasks_per_child must be an integer")
-            elif max_tasks_per_child <= 0:
-                raise ValueError("max_tasks_per_child must be >= 1")
+            kind = (TypeError if not isinstance(max_tasks_per_child, int)
+                    else ValueError if max_tasks_per_child <= 0 else None)
+            if kind is not None:
+                raise kind("max_tasks_per_child must be "
+                           + ("an integer" if kind is TypeError else ">= 1"))
             if ctx.get_start_method() == "fork":
                 raise ValueError("max_tasks_per_child is incompatible with"
                                  " the 'fork' multiprocessing start method;"
@@ -193,12 +194,16 @@ class ProcessPoolExecutor(_cf.Executor):
 
     def _raw_submit(self, task, cb):
         with self._shutdown_lock:
-            if self._broken:
-                raise BrokenProcessPool(self._broken)
-            if self._shutdown_thread:
-                raise RuntimeError('cannot schedule new futures after shutdown')
+            self._check_open()
             data = pickle.dumps(task, _HIGHEST)
             return _core.pool_apply(self._h, data, 0, cb)
+
+    def _check_open(self):
+        """Raises as Python's executor does once it is broken or shut down."""
+        if self._broken:
+            raise BrokenProcessPool(self._broken)
+        if self._shutdown_thread:
+            raise RuntimeError('cannot schedule new futures after shutdown')
 
     def submit(self, fn, /, *args, **kwargs):
         f = Future()
