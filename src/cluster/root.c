@@ -1036,11 +1036,13 @@ static int be_join(void *ctx, int timeout_ms)
             rc = MPROC_ETIMEDOUT;
             break;
         }
-        MPROC__UNLOCK(&mu);
-        bool stepped = mproc__future_thread_step(&dl); /* in a callback on the root's thread */
-        MPROC__LOCK(&mu);
-        if (!stepped && mproc__thread_cond_wait(&done_cv, &mu, &dl) == MPROC_ETIMEDOUT)
+        if (mproc__future_thread_has_step()) { /* in a callback on the root's thread */
+            MPROC__UNLOCK(&mu);
+            mproc__future_thread_step(&dl);
+            MPROC__LOCK(&mu);
+        } else if (mproc__thread_cond_wait(&done_cv, &mu, &dl) == MPROC_ETIMEDOUT) {
             rc = MPROC_ETIMEDOUT;
+        }
     }
     MPROC__UNLOCK(&mu);
     return rc;

@@ -82,6 +82,11 @@ void mproc__future_set_thread_step(mproc__future_step_fn fn, void *ctx)
     step_ctx = ctx;
 }
 
+bool mproc__future_thread_has_step(void)
+{
+    return step_fn != NULL;
+}
+
 bool mproc__future_thread_step(const mproc__deadline *dl)
 {
     if (!step_fn) return false;

@@ -57,6 +57,10 @@ void mproc__future_set_thread_step(mproc__future_step_fn fn, void *ctx);
 /* In a thread with a step function: runs it once and returns true; false
  * (and nothing done) in any other thread. */
 bool mproc__future_thread_step(const mproc__deadline *dl);
+/* Whether the calling thread has a step function. A wait on a condition
+ * variable asks this before it lets its lock go: unlocking to step in a
+ * thread without one, then waiting, would miss a signal sent meanwhile. */
+bool mproc__future_thread_has_step(void);
 
 /* ---- waiting on many (mproc_futures_wait, as_completed) ------------------ */
 

@@ -675,10 +675,11 @@ int mproc_imap_next(mproc_imap *it, void *out, size_t *index, int timeout_ms)
             rc = MPROC_ETIMEDOUT;
             break;
         }
-        MPROC__UNLOCK(&it->mu);
-        bool stepped = mproc__future_thread_step(&dl); /* a thread that completes tasks itself */
-        MPROC__LOCK(&it->mu);
-        if (!stepped && mproc__thread_cond_wait(&it->cv, &it->mu, &dl) == MPROC_ETIMEDOUT) {
+        if (mproc__future_thread_has_step()) { /* a thread that completes tasks itself */
+            MPROC__UNLOCK(&it->mu);
+            mproc__future_thread_step(&dl);
+            MPROC__LOCK(&it->mu);
+        } else if (mproc__thread_cond_wait(&it->cv, &it->mu, &dl) == MPROC_ETIMEDOUT) {
             rc = MPROC_ETIMEDOUT;
             break;
         }
