@@ -8,7 +8,6 @@ below, with the payload the parent made. _run has Python's own
 multiprocessing.spawn.prepare set up the interpreter (sys.path, the working
 directory, the main module re-imported as __mp_main__), sets mproc's start
 method, then unpickles the Process object and runs Python's bootstrap."""
-import copyreg
 import io
 import multiprocessing.spawn as spawn
 import multiprocessing.util as util
@@ -67,8 +66,9 @@ def _dumps_for_child(obj):
     while Python spawns; while mproc spawns, it travels as its bytes, made an
     AuthenticationString again in the child."""
     buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, reduction.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = dict(copyreg.dispatch_table)
+    pickler = reduction.ForkingPickler(buf, reduction.HIGHEST_PROTOCOL)
+    # the registered reducers (shared ctypes objects) and the authkey's
+    pickler.dispatch_table = dict(pickler.dispatch_table)
     pickler.dispatch_table[process.AuthenticationString] = _reduce_authkey
     pickler.dump(obj)
     return buf.getvalue()

@@ -244,3 +244,11 @@ def get_start_method(allow_none=False):
 
 def get_all_start_methods():
     return _default_context.get_all_start_methods()
+
+
+def get_spawning_popen():
+    """Not None while mproc prepares a child (Python's name for it: Python's
+    own classes, such as the authkey's AuthenticationString, pickle only
+    then)."""
+    from . import reduction
+    return reduction._current()
