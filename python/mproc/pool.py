@@ -16,6 +16,10 @@ import weakref
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.pool import ThreadPool as _StdThreadPool
 from multiprocessing.pool import MaybeEncodingError  # noqa: F401 (Python's class)
+# Python's: a task's exception pickles as rebuild_exc(...) of multiprocessing.pool,
+# which must resolve where that module name leads (to this module, for a program
+# that makes `multiprocessing` mproc).
+from multiprocessing.pool import ExceptionWithTraceback, RemoteTraceback, rebuild_exc  # noqa: F401
 
 from . import _core
 from . import _poolworker as _w

@@ -118,6 +118,10 @@ MUST_PASS = {
         'FutureTests', 'ThreadPoolAsCompletedTest', 'ThreadPoolExecutorTest',
         'ThreadPoolFailingInitializerTest', 'ThreadPoolInitializerTest', 'ThreadPoolShutdownTest',
         'ThreadPoolWaitTests',
+        'ProcessPoolForkAsCompletedTest', 'ProcessPoolForkInitializerTest', 'ProcessPoolForkWaitTest',
+        'ProcessPoolSpawnAsCompletedTest', 'ProcessPoolSpawnInitializerTest',
+        'ProcessPoolSpawnWaitTest', 'ProcessPoolForkserverAsCompletedTest',
+        'ProcessPoolForkserverInitializerTest', 'ProcessPoolForkserverWaitTest',
     ],
 }
 
@@ -510,7 +514,7 @@ def main():
         if s == 'mp':
             jobs += [('mp', m) for m in methods]
         elif s == 'futures':
-            jobs.append(('futures', 'all'))
+            jobs.insert(0, ('futures', 'all'))  # the longest job first: the others fit beside it
     workdir = args.keep or tempfile.mkdtemp(prefix='mproc-cpython-suite-')
     os.makedirs(workdir, exist_ok=True)
     from concurrent.futures import ThreadPoolExecutor
