@@ -17,36 +17,11 @@ import pickle
 import sys
 import time
 
-QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-CPUS = sorted(os.sched_getaffinity(0))  # allowed at start
-
-
-def pin_apart(who):
-    """Mirrors bench_pin_apart: the who-th allowed CPU, if there are two.
-    Pins the calling thread only (Linux affinity is per thread)."""
-    if len(CPUS) >= 2:
-        os.sched_setaffinity(0, {CPUS[who % len(CPUS)]})
-
-
-def unpin():
-    """Mirrors bench_unpin: every CPU allowed at start again."""
-    os.sched_setaffinity(0, CPUS)
-
-
-def best_per_op(fn):
-    """Best seconds per op; mirrors best_per_op in bench_util.c."""
-    target = 0.02 if QUICK else 0.2
-    reps = 3 if QUICK else 5
-    best, n, done = math.inf, 1, 0
-    while done < reps:
-        t = fn(n)
-        if t >= target / 2:
-            done += 1
-            best = min(best, t / n)
-        if t < target / 2 or t > 2 * target:
-            grow = min(target / t, 100) if t > 0 else 100
-            n = max(1, min(10**9, int(n * grow)))
-    return best
+# What the Python programs of make bench share: the run length, the CPUs
+# and their pinning, the steering of n (py_harness.py imports no
+# multiprocessing).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from py_harness import CPUS, QUICK, best_per_op, pin_apart, unpin  # noqa: E402,F401
 
 
 # ---- process.start_join ----------------------------------------------------

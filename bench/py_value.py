@@ -2,55 +2,19 @@
 """Row py.value.locked_increment.2proc: two processes increment a
 Value('i') under its get_lock(), ops/s (higher is better).
 
-Usage: python3 bench/py_value.py stdlib|mproc. Runs the same program with
-Python's multiprocessing or with mproc (`import mproc as multiprocessing`:
-the build tree's package, PYTHONPATH=build/python, else ../build/python
-beside this file) and prints one number, as py_anchor.py's counter row
+Usage: python3 bench/py_value.py stdlib|mproc py.value.locked_increment.2proc
+(py_harness.py: the module by the first argument, mproc from
+PYTHONPATH=build/python). Prints one number, as py_anchor.py's counter row
 does (fork children pinned to different CPUs, n steered so that a run
 lasts a fixed time, best of a few runs; BENCH_QUICK=1 shortens it)."""
-import importlib
-import math
-import os
 import sys
 import time
 
-QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-CPUS = sorted(os.sched_getaffinity(0))
-
-
-def module(which):
-    """multiprocessing or mproc, by the command line."""
-    if which == "stdlib":
-        return importlib.import_module("multiprocessing")
-    if which != "mproc":
-        raise SystemExit(f"usage: {sys.argv[0]} stdlib|mproc")
-    try:
-        return importlib.import_module("mproc")
-    except ImportError:
-        here = os.path.dirname(os.path.abspath(__file__))
-        sys.path.insert(0, os.path.join(here, "..", "build", "python"))
-        return importlib.import_module("mproc")
-
-
-def best_per_op(fn):
-    """Best seconds per op (as py_anchor.py and bench_util.c)."""
-    target = 0.02 if QUICK else 0.2
-    reps = 3 if QUICK else 5
-    best, n, done = math.inf, 1, 0
-    while done < reps:
-        t = fn(n)
-        if t >= target / 2:
-            done += 1
-            best = min(best, t / n)
-        if t < target / 2 or t > 2 * target:
-            grow = min(target / t, 100) if t > 0 else 100
-            n = max(1, min(10**9, int(n * grow)))
-    return best
+from py_harness import main, per_s, pin_apart
 
 
 def incrementer(v, n, gate, ends, who):
-    if len(CPUS) >= 2:
-        os.sched_setaffinity(0, {CPUS[who % len(CPUS)]})
+    pin_apart(who)
     gate.wait()
     for _ in range(n):
         with v.get_lock():
@@ -83,15 +47,7 @@ def counter(mp):
     return run
 
 
-def main():
-    if len(sys.argv) not in (2, 3):  # make bench adds the row's name
-        print(f"usage: {sys.argv[0]} stdlib|mproc [py.value.locked_increment.2proc]",
-              file=sys.stderr)
-        return 2
-    mp = module(sys.argv[1])
-    print(f"{1 / best_per_op(counter(mp)):.6g}")
-    return 0
-
+ROWS = {"py.value.locked_increment.2proc": (counter, per_s)}
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(ROWS))
