@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Row py.manager.dict_set: Manager().dict() set from a child, ops/s.
 
-Usage: python3 py_manager.py stdlib|mproc [start-method]. The same program
+Usage: python3 py_manager.py stdlib|mproc [py.manager.dict_set] [start-method]
+(make bench passes the row's name). The same program
 with Python's multiprocessing or with mproc (`import mproc as
 multiprocessing`): a manager is started, a child process sets keys of a
 manager dict (d[i % 64] = i) for a fixed time, and reports how many sets it
@@ -47,7 +48,8 @@ def main():
             import mproc as mp
     else:
         import multiprocessing as mp
-    ctx = mp.get_context(sys.argv[2] if len(sys.argv) > 2 else None)
+    rest = [a for a in sys.argv[2:] if a != "py.manager.dict_set"]
+    ctx = mp.get_context(rest[0] if rest else None)
     seconds = 0.2 if QUICK else 1.0
     best = 0.0
     with ctx.Manager() as m:
