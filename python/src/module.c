@@ -56,21 +56,23 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObject(m, "BrokenBarrierError", BrokenBarrierError) ||
         PyModule_AddObject(m, "Handle", (PyObject *)&HandleType))
         return NULL;
-    PyModule_AddIntConstant(m, "K_LOCK", K_LOCK);
-    PyModule_AddIntConstant(m, "K_RLOCK", K_RLOCK);
-    PyModule_AddIntConstant(m, "K_SEM", K_SEM);
-    PyModule_AddIntConstant(m, "K_BSEM", K_BSEM);
-    PyModule_AddIntConstant(m, "K_COND", K_COND);
-    PyModule_AddIntConstant(m, "K_EVENT", K_EVENT);
-    PyModule_AddIntConstant(m, "K_BARRIER", K_BARRIER);
-    PyModule_AddIntConstant(m, "K_QUEUE", K_QUEUE);
-    PyModule_AddIntConstant(m, "K_SHARED", K_SHARED);
-    PyModule_AddStringConstant(m, "version", mproc_version());
-    PyModule_AddIntConstant(m, "E_TIMEDOUT", MPROC_ETIMEDOUT);
-    PyModule_AddIntConstant(m, "E_TASK", MPROC_ETASK);
-    PyModule_AddIntConstant(m, "E_WORKERDIED", MPROC_EWORKERDIED);
-    PyModule_AddIntConstant(m, "E_CANCELLED", MPROC_ECANCELLED);
-    PyModule_AddIntConstant(m, "E_TIMELIMIT", MPROC_ETIMELIMIT);
-    PyModule_AddIntConstant(m, "E_SHUTDOWN", MPROC_ESHUTDOWN);
+    static const struct {
+        const char *name;
+        long value;
+    } ints[] = {
+#define K(kind) {#kind, kind}
+#define E(code)                                                                                    \
+    {                                                                                              \
+        "E_" #code, MPROC_E##code                                                                  \
+    }
+        K(K_LOCK),  K(K_RLOCK),    K(K_SEM),     K(K_BSEM),    K(K_COND),
+        K(K_EVENT), K(K_BARRIER),  K(K_QUEUE),   K(K_SHARED),  E(TIMEDOUT),
+        E(TASK),    E(WORKERDIED), E(CANCELLED), E(TIMELIMIT), E(SHUTDOWN),
+#undef K
+#undef E
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+        if (PyModule_AddIntConstant(m, ints[i].name, ints[i].value)) return NULL;
+    if (PyModule_AddStringConstant(m, "version", mproc_version())) return NULL;
     return m;
 }

@@ -34,31 +34,6 @@ static int put_fn(void *ctx, int ms)
     return mproc_queue_put(c->q, c->buf, c->len, ms);
 }
 
-/* queue_put(h, bytes, timeout_ms) -> bool (False: still full). */
-static PyObject *queue_put(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *o;
-    Py_buffer view;
-    int ms;
-    if (!PyArg_ParseTuple(args, "Oy*i", &o, &view, &ms)) return NULL;
-    box *b = get_box(o, M_QUEUE);
-    if (!b) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    put_ctx c = {b->obj, view.buf, (size_t)view.len};
-    int rc = try_then_sliced(put_fn, &c, ms);
-    PyBuffer_Release(&view);
-    if (rc == MPROC_EMSGSIZE) {
-        PyErr_Format(PyExc_ValueError,
-                     "message too long for an mproc queue (%zu bytes, at most %zu)", c.len,
-                     (size_t)MPROC_QUEUE_MAX_MESSAGE);
-        return NULL;
-    }
-    return bool_result(rc);
-}
-
 static int get_fn(void *ctx, int ms)
 {
     msg_ctx *m = ctx;
@@ -71,21 +46,6 @@ PyObject *msg_bytes(msg_ctx *m)
     PyObject *r = PyBytes_FromStringAndSize(m->buf, (Py_ssize_t)m->len);
     free(m->buf);
     return r;
-}
-
-/* queue_get(h, timeout_ms) -> bytes, or None when still empty. */
-static PyObject *queue_get(PyObject *self, PyObject *args)
-{
-    (void)self;
-    int ms;
-    box *b = box_arg(args, M_QUEUE, &ms);
-    if (!b) return NULL;
-    msg_ctx m = {b->obj, NULL, 0};
-    int rc = try_then_sliced(get_fn, &m, ms);
-    if (rc == 1) return NULL;
-    if (rc == MPROC_ETIMEDOUT) Py_RETURN_NONE;
-    if (rc) return raise_rc(rc);
-    return msg_bytes(&m);
 }
 
 /* ---- put and get of objects: the pickling in C ----------------------------------- */
@@ -361,8 +321,6 @@ static PyObject *queue_join(PyObject *self, PyObject *args)
 
 PyMethodDef queue_methods[] = {
     {"queue_new", queue_new, METH_VARARGS, NULL},
-    {"queue_put", queue_put, METH_VARARGS, NULL},
-    {"queue_get", queue_get, METH_VARARGS, NULL},
     {"queue_op", queue_op, METH_VARARGS, NULL},
     {"queue_join", queue_join, METH_VARARGS, NULL},
     {"queue_put_obj", (PyCFunction)(void (*)(void))queue_put_obj, METH_FASTCALL, NULL},
