@@ -83,6 +83,23 @@ typedef struct cl_fn {
     char path[1024];
 } cl_fn;
 
+/* ---- buf.c: buffers that keep their pages ---- */
+
+/* A buffer kept from one message to the next. */
+typedef struct cl_kbuf {
+    char *p;
+    size_t cap;
+} cl_kbuf;
+/* At least n bytes of b (what it held is not kept), or NULL. */
+char *mproc__cluster_kbuf(cl_kbuf *b, size_t n);
+void mproc__cluster_kbuf_free(cl_kbuf *b);
+/* The root's task messages: n bytes (NULL: no memory), freed by
+ * mproc__cluster_msg_free, which keeps large ones for the next. */
+void *mproc__cluster_msg_alloc(size_t n);
+void mproc__cluster_msg_free(void *m);
+/* At shutdown: the kept messages are freed. */
+void mproc__cluster_msg_cache_drop(void);
+
 /* ---- wire.c ---- */
 
 /* Names fn (as spawn does, arena/fnref.h). Errors: MPROC_EINVAL (not the
@@ -90,8 +107,9 @@ typedef struct cl_fn {
 int mproc__cluster_fn_make(const void *fn, cl_fn *out);
 /* The address of a named function in this process, or NULL. */
 void *mproc__cluster_fn_resolve(const char *path, uint32_t pathlen, uint64_t off);
-/* A task message (malloc'd): the header h (its kind, count, sizes, call,
- * timeout_ms and local; the rest is filled in), fn, the payload. NULL:
+/* A task message (mproc__cluster_msg_alloc'd): the header h (its kind, count, sizes, call,
+ * timeout_ms and local; the rest is filled in), fn, the payload (NULL:
+ * its plen bytes, the message's last, are left to the caller). NULL:
  * MPROC_ENOMEM, or a message larger than MPI can send in one piece (*rc:
  * MPROC_EMSGSIZE). */
 void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *h, const void *payload,

@@ -71,6 +71,12 @@ typedef struct ctask {
     size_t first, count;
     void *msg;
     size_t len;
+    /* A map chunk's inputs, copied into the end of msg when it is sent
+     * (not before: the ranks start on the first chunk at once). Only
+     * while the task is pending: the map's caller keeps them until the
+     * map is done, and a pending chunk is never sent after that. */
+    const char *inputs;
+    size_t inputs_len;
     int rank;      /* 0 until sent */
     int want;      /* the rank it must go to (a pool's initializer); 0: any */
     bool detached; /* its pool was terminated while a rank held it */
@@ -134,19 +140,22 @@ static void map_progress(cmap *m, size_t count)
 }
 
 /* Ends t (no lock held): its future or its part of a map; res is taken
- * over (malloc'd) for an apply. The map's first error message is freed by
+ * over (malloc'd) for an apply, view (not taken over) holds the bytes of
+ * a map's or an imap's chunk. The map's first error message is freed by
  * map_release when its last chunk ends (the analyzer, which follows one
  * chunk, sees it leak). */
 MPROC__ANALYZER_OFF("-Wanalyzer-malloc-leak")
-static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, pid_t pid)
+static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, pid_t pid,
+                     const void *view)
 {
+    const void *bytes = res ? res : view;
     cmap *done_map = NULL;
     if (t->hook) {
         MPROC__LOCK(&mu);
         bool call = !t->hook_ended;
         t->hook_ended = true;
         MPROC__UNLOCK(&mu);
-        if (call) t->hook(t->ud, t->seq, t->count, rc, res, len, msg, pid);
+        if (call) t->hook(t->ud, t->seq, t->count, rc, bytes, len, msg, pid);
     }
     if (t->f) {
         if (rc == 0)
@@ -165,7 +174,8 @@ static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, p
             rc = MPROC_EPROTO;
             msg = "a rank sent a map chunk's outputs of the wrong size";
         }
-        if (rc == 0 && !m->dead && len && res) memcpy(m->out + t->first * m->out_size, res, len);
+        if (rc == 0 && !m->dead && len && bytes)
+            memcpy(m->out + t->first * m->out_size, bytes, len);
         if (rc && !m->rc) {
             m->rc = rc;
             m->msg = msg ? strdup(msg) : NULL;
@@ -184,7 +194,7 @@ static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, p
     }
     if (done_map) map_release(done_map);
     free(res);
-    free(t->msg);
+    mproc__cluster_msg_free(t->msg);
     free(t);
 }
 MPROC__ANALYZER_ON
@@ -193,7 +203,7 @@ static void end_list(mproc__list *l, int rc, const char *msg)
 {
     MPROC__LIST_FOREACH_SAFE (n, l) {
         mproc__list_remove(n);
-        task_end(MPROC__CONTAINER_OF(n, ctask, node), rc, NULL, 0, msg, 0);
+        task_end(MPROC__CONTAINER_OF(n, ctask, node), rc, NULL, 0, msg, 0, NULL);
     }
 }
 
@@ -220,11 +230,16 @@ static int pick_locked(const cpool *p)
     return best;
 }
 
+/* The results are received into a buffer kept from one to the next
+ * (buf.c: a map chunk's outputs are megabytes). A result is used before
+ * its task ends, so a callback that steps (and receives) finds it free. */
+static cl_kbuf rx;
+
 static void receive(MPI_Status *st)
 {
     int n = 0, src = st->MPI_SOURCE;
     MPI_Get_count(st, MPI_BYTE, &n);
-    char *buf = malloc(n > 0 ? (size_t)n : 1);
+    char *buf = mproc__cluster_kbuf(&rx, n > 0 ? (size_t)n : 1);
     if (!buf) mproc__panic("cluster: out of memory for a result of %d bytes", n);
     MPI_Recv(buf, n, MPI_BYTE, src, CL_TAG_RESULT, comm, MPI_STATUS_IGNORE);
     cl_result_hdr h = {0};
@@ -253,13 +268,11 @@ static void receive(MPI_Status *st)
     if (!t) {
         if (!late)
             mproc_log(MPROC_LOG_ERROR, "cluster: rank %d sent a result for no task it held", src);
-        free(buf);
         return;
     }
     MPI_Wait(&t->req, MPI_STATUS_IGNORE); /* the rank had the task: the send is over */
     if (!ok) {
-        free(buf);
-        task_end(t, MPROC_EPROTO, NULL, 0, "a rank sent a malformed result", 0);
+        task_end(t, MPROC_EPROTO, NULL, 0, "a rank sent a malformed result", 0, NULL);
         return;
     }
     char *msg = NULL;
@@ -267,17 +280,18 @@ static void receive(MPI_Status *st)
         memcpy(msg, buf + sizeof h, h.msglen);
         msg[h.msglen] = '\0';
     }
+    /* An apply's future takes its result over (a copy); a map's chunk is
+     * copied from here into its outputs, an imap's by its hook. */
+    const char *bytes = buf + sizeof h + h.msglen;
     void *res = NULL;
-    if (h.rc == 0 && h.len) {
+    if (h.rc == 0 && h.len && t->f) {
         if (!(res = malloc(h.len))) {
-            free(buf);
-            task_end(t, MPROC_ENOMEM, NULL, 0, "no memory for the task's result", h.pid);
+            task_end(t, MPROC_ENOMEM, NULL, 0, "no memory for the task's result", h.pid, NULL);
             return;
         }
-        memcpy(res, buf + sizeof h + h.msglen, h.len);
+        memcpy(res, bytes, h.len);
     }
-    free(buf);
-    task_end(t, h.rc > 0 ? MPROC_EPROTO : h.rc, res, h.len, msg, h.pid);
+    task_end(t, h.rc > 0 ? MPROC_EPROTO : h.rc, res, h.len, msg, h.pid, bytes);
     free(msg);
 }
 
@@ -375,7 +389,7 @@ static void rank_dead(int r, const char *why)
     MPROC__UNLOCK(&mu);
     MPROC__LIST_FOREACH_SAFE (n, &gone) {
         mproc__list_remove(n);
-        task_end(MPROC__CONTAINER_OF(n, ctask, node), MPROC_EWORKERDIED, NULL, 0, msg, pid);
+        task_end(MPROC__CONTAINER_OF(n, ctask, node), MPROC_EWORKERDIED, NULL, 0, msg, pid, NULL);
     }
 }
 
@@ -455,6 +469,10 @@ static size_t pick_batch_locked(void)
             if (!b) break;
             batch = b;
             batch_cap = c;
+        }
+        if (t->inputs) {
+            memcpy((char *)t->msg + t->len - t->inputs_len, t->inputs, t->inputs_len);
+            t->inputs = NULL;
         }
         mproc__list_remove(n);
         mproc__list_insert_tail(&held[r], n);
@@ -580,6 +598,7 @@ static void *root_thread(void *arg)
     free(batch);
     batch = NULL;
     batch_cap = 0;
+    mproc__cluster_kbuf_free(&rx);
     /* After a rank's death MPI_Finalize would wait for it for ever: the
      * STOP message tells the others to exit without it. */
     char no_finalize = 0;
@@ -753,6 +772,7 @@ int mproc__cluster_root_stop(void)
     pidfds = NULL;
     dead = NULL;
     MPROC__UNLOCK(&mu);
+    mproc__cluster_msg_cache_drop();
     return ndead;
 }
 
@@ -810,7 +830,7 @@ static bool withdraw(void *owner, mproc_future *f)
     MPROC__UNLOCK(&mu);
     if (!t) return false;
     mproc_future_free(t->f); /* the owner's reference */
-    free(t->msg);
+    mproc__cluster_msg_free(t->msg);
     free(t);
     return true;
 }
@@ -831,7 +851,7 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
     t->msg = mproc__cluster_task_msg(&ref, &h, arg, arglen, &t->len, &rc);
     t->f = t->msg ? mproc__future_new(o.callback, o.error_callback, o.userdata) : NULL;
     if (!t->f) {
-        free(t->msg);
+        mproc__cluster_msg_free(t->msg);
         free(t);
         return rc ? rc : MPROC_ENOMEM;
     }
@@ -848,7 +868,7 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
     if (rc) {
         mproc_future_free(t->f);
         mproc_future_free(t->f);
-        free(t->msg);
+        mproc__cluster_msg_free(t->msg);
         free(t);
         return rc;
     }
@@ -860,6 +880,23 @@ static int be_apply_async(void *ctx, uint32_t kind, const void *fn, const void *
                           const mproc_task_opts *opts, mproc_future **out)
 {
     return apply_to(ctx, 0, kind, fn, arg, arglen, opts, out);
+}
+
+/* The length of a map's chunk that starts at item first of n: the
+ * chunksize asked for, or, by default, a share of the items left that
+ * shrinks as they run out (a rank cannot give back part of a chunk it
+ * holds, as the process pool's workers do: small last chunks even out
+ * the ranks' finish), a (2 x width)th of them and at least a (16 x
+ * width)th of n. */
+static size_t chunk_len(const cpool *p, size_t chunksize, size_t first, size_t n)
+{
+    size_t left = n - first, w = p->width ? p->width : 1, len = chunksize;
+    if (!len) {
+        size_t least = (n + 16 * w - 1) / (16 * w);
+        len = (left + 2 * w - 1) / (2 * w);
+        if (len < least) len = least;
+    }
+    return len < left ? len : left;
 }
 
 /* Every chunk task is either queued (then the thread owns it) or freed
@@ -877,34 +914,36 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     cl_fn ref;
     int rc = mproc__cluster_fn_make((const void *)fn, &ref);
     if (rc) return rc;
-    size_t w = p->width;
-    size_t cs = o.chunksize ? o.chunksize : (n + 4 * w - 1) / (4 * w);
-    if (cs == 0) cs = 1;
-    size_t nchunks = (n + cs - 1) / cs;
+    size_t nchunks = 0;
+    for (size_t first = 0; first < n; nchunks++) first += chunk_len(p, o.chunksize, first, n);
     cmap *m = calloc(1, sizeof *m);
     mproc_future *f = mproc__future_new(NULL, NULL, NULL);
     ctask **ts = calloc(nchunks ? nchunks : 1, sizeof *ts);
     rc = m && f && ts ? 0 : MPROC_ENOMEM;
-    for (size_t c = 0; c < nchunks && !rc; c++) {
-        size_t first = c * cs, count = n - first < cs ? n - first : cs;
+    for (size_t c = 0, first = 0, count; c < nchunks && !rc; c++, first += count) {
+        count = chunk_len(p, o.chunksize, first, n);
         if (!(ts[c] = calloc(1, sizeof **ts))) {
             rc = MPROC_ENOMEM;
             break;
         }
-        *ts[c] = (ctask){.map = m, .first = first, .count = count};
+        *ts[c] = (ctask){.map = m,
+                         .first = first,
+                         .count = count,
+                         .inputs = (const char *)in + first * in_size,
+                         .inputs_len = count * in_size};
         if (count * out_size > (size_t)INT_MAX - sizeof(cl_result_hdr) - 4096)
             rc = MPROC_EMSGSIZE; /* the outputs would not come back in one message */
         else
-            ts[c]->msg = mproc__cluster_task_msg(
-                &ref,
-                &(cl_task_hdr){.kind = CL_MAP,
-                               .count = count,
-                               .in_size = in_size,
-                               .out_size = out_size,
-                               .call = call,
-                               .timeout_ms = time_limit(p, o.timeout_ms),
-                               .local = p->local},
-                (const char *)in + first * in_size, count * in_size, &ts[c]->len, &rc);
+            ts[c]->msg =
+                mproc__cluster_task_msg(&ref,
+                                        &(cl_task_hdr){.kind = CL_MAP,
+                                                       .count = count,
+                                                       .in_size = in_size,
+                                                       .out_size = out_size,
+                                                       .call = call,
+                                                       .timeout_ms = time_limit(p, o.timeout_ms),
+                                                       .local = p->local},
+                                        NULL, count * in_size, &ts[c]->len, &rc);
     }
     if (!rc) {
         (void)mproc__future_set_running(f, 0); /* a map is not cancelled (its out is written) */
@@ -928,7 +967,7 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
         if (ts) {
             for (size_t c = 0; c < nchunks; c++) {
                 ctask *t = ts[c];
-                if (t) free(t->msg);
+                if (t) mproc__cluster_msg_free(t->msg);
                 free(t);
             }
             free(ts);
@@ -977,7 +1016,7 @@ static int be_map_chunk(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     }
     MPROC__UNLOCK(&mu);
     if (rc) {
-        free(t->msg);
+        mproc__cluster_msg_free(t->msg);
         free(t);
     }
     return rc;

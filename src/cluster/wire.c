@@ -74,7 +74,7 @@ void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *hdr, const voi
         return NULL;
     }
     total += plen;
-    char *m = malloc(total);
+    char *m = mproc__cluster_msg_alloc(total);
     if (!m) {
         *rc = MPROC_ENOMEM;
         return NULL;
@@ -85,7 +85,7 @@ void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *hdr, const voi
     h.pad = 0;
     memcpy(m, &h, sizeof h);
     memcpy(m + sizeof h, fn->path, fn->pathlen);
-    if (plen) memcpy(m + sizeof h + fn->pathlen, payload, plen);
+    if (plen && payload) memcpy(m + sizeof h + fn->pathlen, payload, plen);
     *len = total;
     *rc = 0;
     return m;

@@ -25,31 +25,97 @@ static bool own_mpi; /* mproc_cluster_init initialized MPI: shutdown finalizes i
 
 /* ---- a serving rank ------------------------------------------------------------ */
 
-static void send_result(MPI_Comm comm, uint64_t id, int rc, const char *msg, const void *res,
-                        size_t len)
+/* A serving rank's messages: received into rx, answered from tx[0] and
+ * tx[1] in turn, all kept from one task to the next (buf.c: a map chunk's
+ * bytes would otherwise cost a page fault a page, in and out). An answer
+ * is sent without waiting for the root to take it, so the rank goes on
+ * with its next task meanwhile; its buffer is reused two answers later,
+ * once that send is over. */
+static cl_kbuf rx, tx[2];
+static MPI_Request tx_req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+static int tx_cur;
+
+/* The buffer for the next answer, n bytes at least (NULL: no memory). */
+static char *tx_get(size_t n)
+{
+    MPI_Wait(&tx_req[tx_cur], MPI_STATUS_IGNORE);
+    return mproc__cluster_kbuf(&tx[tx_cur], n);
+}
+
+/* Sends the answer whose header is h and whose bytes were written into
+ * the buffer tx_get gave, at sizeof *h + h->msglen (h->len of them). */
+static void send_tx(MPI_Comm comm, const cl_result_hdr *h)
+{
+    char *p = tx[tx_cur].p;
+    memcpy(p, h, sizeof *h);
+    MPI_Isend(p, (int)(sizeof *h + h->msglen + h->len), MPI_BYTE, 0, CL_TAG_RESULT, comm,
+              &tx_req[tx_cur]);
+    tx_cur ^= 1;
+}
+
+/* At STOP: the answers' sends are over (the root took every answer before
+ * it said stop), and the buffers freed. */
+static void tx_end(void)
+{
+    for (int i = 0; i < 2; i++) MPI_Wait(&tx_req[i], MPI_STATUS_IGNORE);
+    mproc__cluster_kbuf_free(&tx[0]);
+    mproc__cluster_kbuf_free(&tx[1]);
+    mproc__cluster_kbuf_free(&rx);
+}
+
+/* The header of an answer to task id: rc, with a message of msglen bytes
+ * (cut to 64 KiB) or len result bytes. */
+static cl_result_hdr result_hdr(uint64_t id, int rc, const char *msg, size_t len)
 {
     size_t msglen = rc && msg ? strlen(msg) : 0;
     if (msglen > 65536) msglen = 65536;
+    return (cl_result_hdr){.id = id,
+                           .rc = rc,
+                           .pid = (int32_t)getpid(),
+                           .msglen = (uint32_t)msglen,
+                           .len = rc ? 0 : len};
+}
+
+static void send_result(MPI_Comm comm, uint64_t id, int rc, const char *msg, const void *res,
+                        size_t len)
+{
     if (rc == 0 && len > (size_t)INT_MAX - sizeof(cl_result_hdr)) {
         rc = MPROC_EMSGSIZE;
         msg = "the task's result is too large for one MPI message";
-        msglen = strlen(msg);
     }
-    if (rc) len = 0;
-    cl_result_hdr h = {
-        .id = id, .rc = rc, .pid = (int32_t)getpid(), .msglen = (uint32_t)msglen, .len = len};
-    size_t total = sizeof h + msglen + len;
-    char *buf = malloc(total);
-    if (!buf) { /* answer anyway, without the bytes */
+    cl_result_hdr h = result_hdr(id, rc, msg, len);
+    char *p = tx_get(sizeof h + h.msglen + h.len);
+    if (!p) { /* answer anyway, without the bytes */
         h = (cl_result_hdr){.id = id, .rc = MPROC_ENOMEM, .pid = (int32_t)getpid()};
         MPI_Send(&h, (int)sizeof h, MPI_BYTE, 0, CL_TAG_RESULT, comm);
         return;
     }
-    memcpy(buf, &h, sizeof h);
-    if (msglen) memcpy(buf + sizeof h, msg, msglen);
-    if (len) memcpy(buf + sizeof h + msglen, res, len);
-    MPI_Send(buf, (int)total, MPI_BYTE, 0, CL_TAG_RESULT, comm);
-    free(buf);
+    if (h.msglen) memcpy(p + sizeof h, msg, h.msglen);
+    if (h.len) memcpy(p + sizeof h + h.msglen, res, h.len);
+    send_tx(comm, &h);
+}
+
+/* A map chunk, its outputs written straight into the answer's buffer. */
+static void run_map(MPI_Comm comm, const cl_task_hdr *h, void *fn, const char *payload)
+{
+    size_t olen = (size_t)(h->count * h->out_size);
+    if (olen > (size_t)INT_MAX - sizeof(cl_result_hdr)) {
+        send_result(comm, h->id, MPROC_EMSGSIZE,
+                    "the task's result is too large for one MPI message", NULL, 0);
+        return;
+    }
+    char *msg = NULL, *p = tx_get(sizeof(cl_result_hdr) + olen);
+    int rc = MPROC_ENOMEM;
+    if (p)
+        rc = mproc__task_run_map(fn, h->call, payload, p + sizeof(cl_result_hdr), (size_t)h->count,
+                                 (size_t)h->in_size, (size_t)h->out_size, &msg);
+    if (rc == 0) {
+        cl_result_hdr rh = result_hdr(h->id, 0, NULL, olen);
+        send_tx(comm, &rh);
+    } else {
+        send_result(comm, h->id, rc, msg, NULL, 0);
+    }
+    free(msg);
 }
 
 static void run_task(MPI_Comm comm, const char *m, size_t n)
@@ -83,23 +149,17 @@ static void run_task(MPI_Comm comm, const char *m, size_t n)
         mproc__cluster_rank_submit(comm, &h, fn, payload, plen);
         return;
     }
-    char *msg = NULL;
-    if (h.kind != CL_MAP) {
-        mproc_result res;
-        int rc = h.kind == CL_APPLY
-                     ? mproc__task_run((mproc_task_fn)fn, payload, plen, &res, &msg)
-                     : mproc__value_task_run((mproc_value_task_fn)fn, payload, plen, &res, &msg);
-        send_result(comm, h.id, rc, msg, res.buf, res.len);
-        free(res.buf);
-    } else {
-        size_t olen = (size_t)(h.count * h.out_size);
-        char *out = malloc(olen ? olen : 1);
-        int rc = out ? mproc__task_run_map(fn, h.call, payload, out, (size_t)h.count,
-                                           (size_t)h.in_size, (size_t)h.out_size, &msg)
-                     : MPROC_ENOMEM;
-        send_result(comm, h.id, rc, msg, out, olen);
-        free(out);
+    if (h.kind == CL_MAP) {
+        run_map(comm, &h, fn, payload);
+        return;
     }
+    char *msg = NULL;
+    mproc_result res;
+    int rc = h.kind == CL_APPLY
+                 ? mproc__task_run((mproc_task_fn)fn, payload, plen, &res, &msg)
+                 : mproc__value_task_run((mproc_value_task_fn)fn, payload, plen, &res, &msg);
+    send_result(comm, h.id, rc, msg, res.buf, res.len);
+    free(res.buf);
     free(msg);
 }
 
@@ -188,17 +248,16 @@ static bool serve(MPI_Comm comm)
         idle = 0;
         int n = 0;
         MPI_Get_count(&st, MPI_BYTE, &n);
-        char *m = malloc(n > 0 ? (size_t)n : 1);
+        char *m = mproc__cluster_kbuf(&rx, n > 0 ? (size_t)n : 1);
         if (!m) mproc__panic("cluster: out of memory for a task of %d bytes", n);
         MPI_Recv(m, n, MPI_BYTE, 0, st.MPI_TAG, comm, MPI_STATUS_IGNORE);
         if (st.MPI_TAG == CL_TAG_STOP) {
             can_finalize = !(n >= 1 && m[0] == 1);
-            free(m);
             break;
         }
         if (st.MPI_TAG == CL_TAG_TASK) run_task(comm, m, (size_t)n);
-        free(m);
     }
+    tx_end();
     mproc__cluster_rank_stop();
     mproc__cluster_beat_rank_stop();
     MPI_Comm_free(&comm);
