@@ -520,25 +520,32 @@ static bool end_orphans_locked(size_t nb)
     return took;
 }
 
-/* The root's thread waits inside a done callback that it runs (the
- * callback waits for another task: a future's result, apply, map,
- * futures_wait, as_completed, an imap, a join). Nobody else makes the MPI
- * calls, so the wait makes them (pool/future.h step): one round of the
- * thread's loop (beats, sends, results, deaths), then, if nothing
- * happened, a sleep of up to STEP_SLEEP_NS (never past dl), cut short when
- * a task is queued. */
-#define STEP_SLEEP_NS 50000LL
-static void step(void *ctx, const mproc__deadline *dl)
+/* One round of the MPI calls (their maker only, no lock held): the
+ * heartbeat when due, the pending tasks the ranks have room for sent, the
+ * results that came received, the ranks on this host watched; whether
+ * anything was sent or came. */
+static bool round_of_calls(bool timers)
 {
-    (void)ctx;
-    if (beat_ms && mproc_now_ns() >= beat_next) heartbeat();
+    if (timers && beat_ms && mproc_now_ns() >= beat_next) heartbeat();
     MPROC__LOCK(&mu);
     size_t nb = pick_batch_locked();
     bool any = end_orphans_locked(nb);
     MPROC__UNLOCK(&mu);
     any |= send_and_receive(nb);
-    watch_ranks(&watched);
-    if (any) return;
+    if (timers) watch_ranks(&watched);
+    return any;
+}
+
+/* The maker of the MPI calls makes them in a callback that waits for
+ * another task (a future's result, apply, map, futures_wait,
+ * as_completed, an imap, a join): nobody else would (pool/future.h step).
+ * One round, then, if nothing happened, a sleep of up to STEP_SLEEP_NS
+ * (never past dl), cut short when a task is queued. */
+#define STEP_SLEEP_NS 50000LL
+static void step(void *ctx, const mproc__deadline *dl)
+{
+    (void)ctx;
+    if (round_of_calls(true)) return;
     mproc__deadline nap = {.at_ns = mproc_now_ns() + STEP_SLEEP_NS, .forever = false};
     if (!dl->forever && dl->at_ns < nap.at_ns) nap.at_ns = dl->at_ns;
     MPROC__LOCK(&mu);
@@ -546,52 +553,158 @@ static void step(void *ctx, const mproc__deadline *dl)
     MPROC__UNLOCK(&mu);
 }
 
+/* ---- a waiting caller makes the calls ---------------------------------------- */
+
+/* A thread that waits for a task's future makes the MPI calls itself
+ * while results keep coming (drive): a round trip then costs no hand-over
+ * between it and the root's thread, which on a loaded or bound host costs
+ * more than the trip (two wake-ups). Whoever makes the calls holds
+ * `maker` (under mu): the thread, a driving caller, or a submitting
+ * caller that sends its task at once (queued_locked). The MPI calls are
+ * never made by two threads at once, so MPI_THREAD_SERIALIZED is
+ * enough. */
+enum { MAKER_NONE, MAKER_THREAD, MAKER_CALLER, MAKER_SENDER };
+static int maker;
+/* When a caller last drove. While callers drive, the thread is not woken
+ * when a task is queued (the caller sends it, and will drive for its
+ * result): it looks every LAZY_NS instead. DRIVE_RECENT_NS after the last
+ * drive it is woken again, as for callers that never wait (imap, done
+ * callbacks). */
+static long long last_drive = LLONG_MIN / 2;
+#define DRIVE_RECENT_NS 10000000LL
+#define LAZY_NS         1000000LL
+/* A driving caller polls without yielding the CPU for DRIVE_SPIN_NS after
+ * the last event, then yielding it; after DRIVE_IDLE_NS with nothing it
+ * hands the calls back to the thread and sleeps on its future. */
+#define DRIVE_SPIN_NS 50000LL
+#define DRIVE_IDLE_NS 200000LL
+#define DRIVE_CHECK   32
+
+static bool drove_lately_locked(void)
+{
+    return mproc_now_ns() - last_drive < DRIVE_RECENT_NS;
+}
+
+/* The drive hook of the cluster's futures (pool/future.h). Tasks that end
+ * meanwhile end in this thread: their callbacks run here. */
+static void drive(void *owner, mproc_future *f, const mproc__deadline *dl)
+{
+    (void)owner;
+    long long t0 = mproc_now_ns();
+    MPROC__LOCK(&mu);
+    for (;;) { /* the calls are taken over when nobody makes them */
+        if (!running || stopping || maker == MAKER_CALLER || mproc_future_done(f) ||
+            mproc_now_ns() - t0 > DRIVE_IDLE_NS) {
+            MPROC__UNLOCK(&mu); /* another caller drives, or the thread is long in a callback */
+            return;
+        }
+        if (maker == MAKER_NONE) break;
+        MPROC__UNLOCK(&mu); /* the thread's round, or a send, ends soon */
+        sched_yield();
+        MPROC__LOCK(&mu);
+    }
+    maker = MAKER_CALLER;
+    last_drive = mproc_now_ns();
+    MPROC__UNLOCK(&mu);
+    mproc__future_set_thread_step(step, NULL); /* for a callback that waits */
+    /* The clock is read, and the heartbeat and the ranks looked after,
+     * every DRIVE_CHECK rounds and after each event: a round is a poll
+     * of a fraction of a microsecond, a clock read is not much less. */
+    long long since = mproc_now_ns(), now = since;
+    for (unsigned n = 1; !mproc_future_done(f); n++) {
+        bool timers = n % DRIVE_CHECK == 0, any = round_of_calls(timers);
+        if (any || timers) now = mproc_now_ns();
+        if (any) since = now;
+        if (now - since > DRIVE_IDLE_NS || (!dl->forever && now >= dl->at_ns)) break;
+        if (!any && now - since > DRIVE_SPIN_NS) sched_yield();
+    }
+    mproc__future_set_thread_step(NULL, NULL);
+    MPROC__LOCK(&mu);
+    maker = MAKER_NONE;
+    last_drive = now;
+    /* What is left is the thread's again. */
+    if (inflight || !mproc__list_empty(&pend) || stopping) pthread_cond_signal(&wake_cv);
+    MPROC__UNLOCK(&mu);
+}
+
+/* With mu held, after tasks were queued: when nobody makes the calls,
+ * the caller sends what the ranks have room for (no result is received:
+ * no callback runs in a submitting thread); the thread is woken unless
+ * callers drive lately. */
+static void queued_locked(void)
+{
+    if (maker == MAKER_NONE && running && !stopping) {
+        maker = MAKER_SENDER;
+        size_t nb = pick_batch_locked();
+        MPROC__UNLOCK(&mu);
+        for (size_t i = 0; i < nb; i++) {
+            ctask *t = batch[i];
+            MPI_Isend(t->msg, (int)t->len, MPI_BYTE, t->rank, CL_TAG_TASK, comm, &t->req);
+        }
+        MPROC__LOCK(&mu);
+        maker = MAKER_NONE;
+    }
+    if (!drove_lately_locked()) pthread_cond_signal(&wake_cv);
+}
+
 static void *root_thread(void *arg)
 {
     (void)arg;
     unsigned idle = 0;
     long long idle_since = 0;
-    mproc__deadline forever;
-    mproc__deadline_init(&forever, MPROC_FOREVER);
-    clock_gettime(CLOCK_MONOTONIC, &watched);
     /* A done callback run here that waits for a task makes the progress
      * itself (step). */
     mproc__future_set_thread_step(step, NULL);
     MPROC__LOCK(&mu);
     for (;;) {
-        if (beat_ms && mproc_now_ns() >= beat_next) {
-            MPROC__UNLOCK(&mu);
-            heartbeat();
-            MPROC__LOCK(&mu);
-        }
-        /* Send what the ranks have room for, oldest first. */
-        size_t nb = pick_batch_locked();
-        if (end_orphans_locked(nb)) continue; /* no live rank for them */
-        if (stopping && mproc__list_empty(&pend) && inflight == 0) break;
-        if (nb == 0 && inflight == 0) { /* nothing to send, nothing to wait for */
-            if (idle == 0 || mproc_now_ns() - idle_since < BACKOFF_SPIN_NS) {
-                /* A caller that waits for a result often queues the next
-                 * task at once: look again for a while before sleeping. */
-                if (idle++ == 0) idle_since = mproc_now_ns();
-                MPROC__UNLOCK(&mu);
-                sched_yield();
-                MPROC__LOCK(&mu);
-                continue;
-            }
-            /* With the heartbeat on, wake for the next beat. */
-            mproc__deadline until = {.at_ns = beat_next, .forever = false};
-            mproc__thread_cond_wait(&wake_cv, &mu, beat_ms ? &until : &forever);
+        if (stopping && mproc__list_empty(&pend) && inflight == 0 && maker == MAKER_NONE) break;
+        mproc__deadline until = {.at_ns = beat_ms ? beat_next : LLONG_MAX, .forever = !beat_ms};
+        if (maker == MAKER_CALLER) { /* a waiting caller makes the calls */
+            mproc__deadline lazy = {.at_ns = mproc_now_ns() + LAZY_NS, .forever = false};
+            mproc__thread_cond_wait(&wake_cv, &mu, &lazy);
             idle = 0;
             continue;
         }
+        if (maker == MAKER_SENDER) { /* a submitting caller sends: soon done */
+            MPROC__UNLOCK(&mu);
+            sched_yield();
+            MPROC__LOCK(&mu);
+            continue;
+        }
+        maker = MAKER_THREAD;
         MPROC__UNLOCK(&mu);
-        bool any = send_and_receive(nb);
-        watch_ranks(&watched);
-        if (any)
-            idle = 0;
-        else
-            backoff(&idle, &idle_since);
+        bool any = round_of_calls(true);
         MPROC__LOCK(&mu);
+        maker = MAKER_NONE;
+        if (any) {
+            idle = 0;
+            continue;
+        }
+        if (inflight) { /* ranks hold tasks: poll again soon */
+            MPROC__UNLOCK(&mu);
+            backoff(&idle, &idle_since);
+            MPROC__LOCK(&mu);
+            continue;
+        }
+        if (sendable_locked()) continue;
+        /* Nothing to send, nothing to wait for. */
+        if (drove_lately_locked()) { /* callers send and drive: look now and then */
+            mproc__deadline lazy = {.at_ns = mproc_now_ns() + LAZY_NS, .forever = false};
+            if (beat_ms && until.at_ns < lazy.at_ns) lazy = until;
+            mproc__thread_cond_wait(&wake_cv, &mu, &lazy);
+        } else if (idle == 0 || mproc_now_ns() - idle_since < BACKOFF_SPIN_NS) {
+            /* A caller that waits for a result often queues the next task
+             * at once: look again for a while before sleeping. */
+            if (idle++ == 0) idle_since = mproc_now_ns();
+            MPROC__UNLOCK(&mu);
+            sched_yield();
+            MPROC__LOCK(&mu);
+            continue;
+        } else {
+            mproc__thread_cond_wait(&wake_cv, &mu,
+                                    &until); /* with the heartbeat on, until the next beat */
+        }
+        idle = 0;
     }
     MPROC__UNLOCK(&mu);
     mproc__future_set_thread_step(NULL, NULL);
@@ -662,6 +775,7 @@ int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p, int *fds)
     size = n;
     pidfds = fds;
     stopping = false;
+    clock_gettime(CLOCK_MONOTONIC, &watched); /* before a caller may drive */
     if (pthread_create(&thr, NULL, root_thread, NULL) != 0) {
         free(held);
         free(nheld);
@@ -856,13 +970,17 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
         return rc ? rc : MPROC_ENOMEM;
     }
     mproc__future_set_withdraw(t->f, withdraw, p);
+    mproc__future_set_drive(t->f, drive, p);
     t->want = want;
+    /* Once queued, t is the MPI calls' maker's: it may end and be freed
+     * before this thread reads it again. */
+    mproc_future *f = t->f;
     MPROC__LOCK(&mu);
     rc = state_error_locked(p);
     if (!rc && want && dead[want]) rc = MPROC_EWORKERDIED; /* it would wait for ever */
     if (!rc) {
         queue_locked(t, p);
-        pthread_cond_signal(&wake_cv);
+        queued_locked();
     }
     MPROC__UNLOCK(&mu);
     if (rc) {
@@ -872,7 +990,7 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
         free(t);
         return rc;
     }
-    *out = t->f;
+    *out = f;
     return 0;
 }
 
@@ -947,6 +1065,7 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     }
     if (!rc) {
         (void)mproc__future_set_running(f, 0); /* a map is not cancelled (its out is written) */
+        mproc__future_set_drive(f, drive, p);
         *m = (cmap){.f = f,
                     .out = out,
                     .out_size = out_size,
@@ -960,7 +1079,7 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
         MPROC__LOCK(&mu);
         rc = state_error_locked(p);
         for (size_t c = 0; c < nchunks && !rc; c++) queue_locked(ts[c], p);
-        if (!rc && nchunks) pthread_cond_signal(&wake_cv);
+        if (!rc && nchunks) queued_locked();
         MPROC__UNLOCK(&mu);
     }
     if (rc) {
@@ -1012,7 +1131,7 @@ static int be_map_chunk(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     if (rc && running && !stopping && p->state == P_CLOSED && p->holds > 0) rc = 0; /* held */
     if (!rc) {
         queue_locked(t, p);
-        pthread_cond_signal(&wake_cv);
+        queued_locked();
     }
     MPROC__UNLOCK(&mu);
     if (rc) {

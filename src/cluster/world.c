@@ -32,6 +32,7 @@ static bool own_mpi; /* mproc_cluster_init initialized MPI: shutdown finalizes i
  * with its next task meanwhile; its buffer is reused two answers later,
  * once that send is over. */
 static cl_kbuf rx, tx[2];
+static int32_t self_pid; /* in each answer */
 static MPI_Request tx_req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
 static int tx_cur;
 
@@ -69,11 +70,8 @@ static cl_result_hdr result_hdr(uint64_t id, int rc, const char *msg, size_t len
 {
     size_t msglen = rc && msg ? strlen(msg) : 0;
     if (msglen > 65536) msglen = 65536;
-    return (cl_result_hdr){.id = id,
-                           .rc = rc,
-                           .pid = (int32_t)getpid(),
-                           .msglen = (uint32_t)msglen,
-                           .len = rc ? 0 : len};
+    return (cl_result_hdr){
+        .id = id, .rc = rc, .pid = self_pid, .msglen = (uint32_t)msglen, .len = rc ? 0 : len};
 }
 
 static void send_result(MPI_Comm comm, uint64_t id, int rc, const char *msg, const void *res,
@@ -86,7 +84,7 @@ static void send_result(MPI_Comm comm, uint64_t id, int rc, const char *msg, con
     cl_result_hdr h = result_hdr(id, rc, msg, len);
     char *p = tx_get(sizeof h + h.msglen + h.len);
     if (!p) { /* answer anyway, without the bytes */
-        h = (cl_result_hdr){.id = id, .rc = MPROC_ENOMEM, .pid = (int32_t)getpid()};
+        h = (cl_result_hdr){.id = id, .rc = MPROC_ENOMEM, .pid = self_pid};
         MPI_Send(&h, (int)sizeof h, MPI_BYTE, 0, CL_TAG_RESULT, comm);
         return;
     }
@@ -179,6 +177,10 @@ void mproc__cluster_send_result(MPI_Comm comm, uint64_t id, int rc, const char *
  * idle rank.) */
 #define IDLE_SPIN_NS 2000000LL
 #define IDLE_MAX_NS  1000000LL
+/* Before that, for IDLE_POLLS polls after the last message, the rank
+ * polls without yielding the CPU or reading the clock (a system call on
+ * some virtual machines): tens of microseconds. */
+#define IDLE_POLLS 2048
 static void idle_wait(unsigned *idle, long long *since)
 {
     unsigned k = (*idle)++;
@@ -217,7 +219,8 @@ static bool root_gone(void)
 static bool serve(MPI_Comm comm)
 {
     bool can_finalize = true;
-    unsigned idle = 0;
+    unsigned idle = 0, polls = 0;
+    self_pid = (int32_t)getpid();
     struct timespec last;
     clock_gettime(CLOCK_MONOTONIC, &last);
     long long idle_since = 0;
@@ -228,6 +231,10 @@ static bool serve(MPI_Comm comm)
         MPI_Status st;
         bool answered = mproc__cluster_rank_poll(comm); /* local pools' tasks */
         MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &st);
+        if (!flag && !answered && polls < IDLE_POLLS) {
+            polls++; /* a stream of tasks: the next is taken within a microsecond */
+            continue;
+        }
         if (!flag) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -240,12 +247,12 @@ static bool serve(MPI_Comm comm)
                 }
             }
             if (answered)
-                idle = 0;
+                idle = polls = 0;
             else
                 idle_wait(&idle, &idle_since);
             continue;
         }
-        idle = 0;
+        idle = polls = 0;
         int n = 0;
         MPI_Get_count(&st, MPI_BYTE, &n);
         char *m = mproc__cluster_kbuf(&rx, n > 0 ? (size_t)n : 1);

@@ -46,6 +46,8 @@ struct mproc_future {
     cbnode *cbs, *cbs_tail;
     mproc__future_withdraw_fn withdraw;
     void *owner;
+    mproc__future_drive_fn drive; /* set before the future is handed out */
+    void *drive_owner;
     pid_t pid_owner; /* the process that made it, where it completes */
 };
 
@@ -191,6 +193,12 @@ void mproc__future_set_withdraw(mproc_future *f, mproc__future_withdraw_fn fn, v
     MPROC__UNLOCK(&f->mu);
 }
 
+void mproc__future_set_drive(mproc_future *f, mproc__future_drive_fn fn, void *owner)
+{
+    f->drive = fn;
+    f->drive_owner = owner;
+}
+
 bool mproc__future_set_running(mproc_future *f, pid_t worker)
 {
     MPROC__LOCK(&f->mu);
@@ -320,6 +328,10 @@ int mproc__future_wait_until(mproc_future *f, const mproc__deadline *dl)
             step_fn(step_ctx, dl);
         }
         return 0;
+    }
+    if (f->drive) {
+        f->drive(f->drive_owner, f, dl);
+        if (state_of(f) == DONE) return 0;
     }
     int rc = 0;
     MPROC__LOCK(&f->mu);

@@ -34,6 +34,15 @@ void mproc__future_ref(mproc_future *f);
 /* Sets who can withdraw the task while it is pending (for cancel). */
 void mproc__future_set_withdraw(mproc_future *f, mproc__future_withdraw_fn fn, void *owner);
 
+/* Lets the owner make progress in a thread that waits for f: called by
+ * mproc__future_wait_until (no lock held, f not done, the thread without
+ * a step function) before it sleeps on f; it returns when f is done or
+ * when it gives up (then the waiter sleeps as without it). dl is the
+ * waiter's deadline. */
+typedef void (*mproc__future_drive_fn)(void *owner, mproc_future *f, const mproc__deadline *dl);
+/* Sets the owner's drive hook, before the future is handed out. */
+void mproc__future_set_drive(mproc_future *f, mproc__future_drive_fn fn, void *owner);
+
 /* Pending -> running (false if it was cancelled meanwhile: do not run). */
 bool mproc__future_set_running(mproc_future *f, pid_t worker);
 
