@@ -142,7 +142,10 @@ class BaseContext:
         pass
 
     def set_forkserver_preload(self, module_names):
-        pass
+        # Checked as Python checks it; nothing is preloaded (the forkserver
+        # imports the main module once, docs/python.md).
+        if not all(type(name) is str for name in module_names):
+            raise TypeError('module_names must be a list of strings')
 
     @property
     def reducer(self):

@@ -20,15 +20,17 @@ each other. What this module adds (docs/python.md, "Managers"):
 Python's classes look their transport up in their module's table
 (listener_client['pickle']); that table is left alone: the subclasses here
 override what reads it (Server.__init__, BaseManager.__init__ and connect,
-BaseProxy._Client, AutoProxy). Only the 'pickle' serializer is provided.
+BaseProxy._Client, AutoProxy). The 'pickle' and 'xmlrpclib' serializers
+are provided, as in Python.
 """
 
-__all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token']
+__all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'SharedMemoryManager']
 
 import contextlib
 import os
 import pickle
 import threading
+import xmlrpc.client
 from traceback import format_exc
 
 import multiprocessing.managers as _std
@@ -135,6 +137,8 @@ class Listener:
     handshake of each client (Python's deliver_challenge, then
     answer_challenge) before accept() returns it."""
 
+    _conn_type = _Conn  # what accept() returns
+
     def __init__(self, address=None, family=None, backlog=1, authkey=None):
         if authkey is not None and not isinstance(authkey, bytes):
             raise TypeError('authkey should be a byte string')
@@ -151,7 +155,7 @@ class Listener:
         if self._listener is None:
             raise OSError('listener is closed')
         c = _core.listener_accept(self._listener, timeout)
-        return None if c is None else _Conn(c)
+        return None if c is None else self._conn_type(c)
 
     def close(self):
         listener, self._listener = self._listener, None
@@ -172,13 +176,47 @@ class Listener:
 def Client(address, family=None, authkey=None):
     """A connection to a listener (the core's client); with an authkey, the
     handshake (answer_challenge, then deliver_challenge) is done."""
+    return _connect(address, authkey, _Conn)
+
+
+def _connect(address, authkey, conn_type):
     if authkey is not None and not isinstance(authkey, bytes):
         raise TypeError('authkey should be a byte string')
-    return _Conn(_core.client_connect(_core_address(address), authkey, -1))
+    if address is None:  # a manager not started: Python's error
+        raise ValueError('address type of None unrecognized')
+    return conn_type(_core.client_connect(_core_address(address), authkey, -1))
+
+
+class _XmlConn(_Conn):
+    """A connection of the 'xmlrpclib' serializer: each message is the
+    XML-RPC encoding of a one-item parameter list (tuples arrive as lists),
+    as Python's managers send it."""
+
+    def send(self, obj):
+        if self._handle is None:
+            raise OSError("handle is closed")
+        _core.conn_send(self._handle, xmlrpc.client.dumps((obj,), allow_none=True).encode())
+
+    def recv(self):
+        if self._handle is None:
+            raise OSError("handle is closed")
+        params, _ = xmlrpc.client.loads(_core.conn_call(self._handle, None, _SPIN_US).decode())
+        return params[0]
+
+
+class XmlListener(Listener):
+    """The core's listener, its connections speaking XML-RPC."""
+
+    _conn_type = _XmlConn
+
+
+def XmlClient(address, family=None, authkey=None):
+    """Client, speaking XML-RPC."""
+    return _connect(address, authkey, _XmlConn)
 
 
 # serializer -> (Listener, Client); any other serializer is a KeyError
-listener_client = {'pickle': (Listener, Client)}
+listener_client = {'pickle': (Listener, Client), 'xmlrpclib': (XmlListener, XmlClient)}
 
 #
 # The server
@@ -340,7 +378,8 @@ class _CoreClient:
     its module's table)."""
 
     def __get__(self, proxy, owner=None):
-        return Client
+        serializer = getattr(proxy, '_serializer', 'pickle')
+        return listener_client[serializer][1]
 
     def __set__(self, proxy, value):
         pass
@@ -413,7 +452,7 @@ def AutoProxy(token, serializer, manager=None, authkey=None, exposed=None, incre
     if authkey is None:
         authkey = manager._authkey if manager is not None else process.current_process().authkey
     if exposed is None:
-        with Client(token.address, authkey=authkey) as conn:
+        with listener_client[serializer][1](token.address, authkey=authkey) as conn:
             exposed = dispatch(conn, None, 'get_methods', (token,))
     cls = MakeProxyType('AutoProxy[%s]' % token.typeid, exposed)
     proxy = cls(token, serializer, manager=manager, authkey=authkey, incref=incref,
@@ -469,3 +508,59 @@ def _sync_registry():
 
 
 _sync_registry()
+
+#
+# SharedMemoryManager
+#
+
+
+class _SegmentTracker(_std._SharedMemoryTracker):
+    """Python's tracker of the segments a SharedMemoryManager's server
+    unlinks at shutdown, for mproc's segments (opened and unlinked through
+    the core); one already unlinked by its creator is passed over."""
+
+    def destroy_segment(self, segment_name):
+        self.segment_names.remove(segment_name)
+        from . import shared_memory
+        with contextlib.suppress(FileNotFoundError):
+            seg = shared_memory.SharedMemory(segment_name)
+            seg.close()
+            seg.unlink()
+
+
+class SharedMemoryServer(Server, _std.SharedMemoryServer):
+    """Python's SharedMemoryServer (track_segment, release_segment,
+    list_segments; the segments unlinked at shutdown) behind the core's
+    listener."""
+
+    def __init__(self, registry, address, authkey, serializer):
+        Server.__init__(self, registry, address, authkey, serializer)
+        self.shared_memory_context = _SegmentTracker('shm_%s_%d' % (self.address, os.getpid()))
+
+
+class SharedMemoryManager(BaseManager):
+    """A manager whose server owns the shared memory its SharedMemory and
+    ShareableList create (mproc's, on the core's named segments): they
+    are unlinked when the manager shuts down."""
+
+    _Server = SharedMemoryServer
+
+    def _tracked(self, make, name_of):
+        from . import shared_memory
+        with self._Client(self._address, authkey=self._authkey) as conn:
+            obj = make(shared_memory)
+            try:
+                dispatch(conn, None, 'track_segment', (name_of(obj),))
+            except BaseException:
+                (obj.shm if hasattr(obj, 'shm') else obj).unlink()
+                raise
+        return obj
+
+    def SharedMemory(self, size):
+        """A new SharedMemory of size bytes, unlinked at the shutdown."""
+        return self._tracked(lambda m: m.SharedMemory(None, create=True, size=size),
+                             lambda sm: sm.name)
+
+    def ShareableList(self, sequence):
+        """A new ShareableList of sequence's items, unlinked at the shutdown."""
+        return self._tracked(lambda m: m.ShareableList(sequence), lambda sl: sl.shm.name)

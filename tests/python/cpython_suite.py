@@ -111,6 +111,8 @@ MUST_PASS = {
         'TestSyncManagerTypes', 'WithManagerTestBarrier', 'WithManagerTestCondition',
         'WithManagerTestContainers', 'WithManagerTestEvent', 'WithManagerTestLock',
         'WithManagerTestMyManager', 'WithManagerTestQueue', 'WithManagerTestSemaphore',
+        'WithManagerTestRemoteManager', 'WithManagerTestManagerRestart',
+        'WithProcessesTestManagerRestart',
         # pools
         'TestInitializers',
     ],

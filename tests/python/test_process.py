@@ -227,6 +227,13 @@ class ModuleFunctions:
         finally:
             self.mod.set_start_method(old, force=True)
 
+    def test_forkserver_preload_checked(self):
+        # As Python (3.11.7 on) checks it: a list of module names.
+        ctx = self.mod.get_context('forkserver')
+        if self.mod.__name__ == 'mproc' or sys.version_info >= (3, 11, 7):
+            self.assertRaises(TypeError, ctx.set_forkserver_preload, [1, 2, 3])
+        ctx.set_forkserver_preload(['os'])
+
     def test_exceptions_are_pythons(self):
         import multiprocessing
         for name in ('ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError'):

@@ -59,6 +59,36 @@ class InChildren:
         self.assertTrue(in_shm(False)(sl.shm.name))
 
 
+@both()
+class Manager:
+    """SharedMemoryManager: its server owns what SharedMemory and
+    ShareableList create, children write to it, and its shutdown unlinks
+    it (and passes over a segment its creator unlinked first)."""
+
+    def test_segments_live_until_shutdown(self):
+        managers = importlib.import_module(self.mod.__name__ + '.managers')
+        with managers.SharedMemoryManager(ctx=self.mp) as smm:
+            shm = smm.SharedMemory(64)
+            sl = smm.ShareableList([21, 1.5, 'str', b'bytes', True])
+            gone = smm.SharedMemory(16)
+            gone.close()
+            gone.unlink()  # before the shutdown: the server passes it over
+            self.assertEqual(run(self.mp, child_write, self.mod.__name__, shm, shm.name, sl), 0)
+            self.assertEqual(bytes(shm.buf[:6]), b'child!')
+            self.assertEqual(list(sl), [42, 1.5, 'changed', None, True])
+            names = (shm.name, sl.shm.name)
+            self.assertTrue(all(map(in_shm(True), names)))
+            self.assertRaises(ValueError, smm.SharedMemory, -1)
+            shm.close()
+            sl.shm.close()
+        self.assertTrue(all(map(in_shm(False), names)))
+
+    def test_before_start(self):
+        managers = importlib.import_module(self.mod.__name__ + '.managers')
+        smm = managers.SharedMemoryManager(ctx=self.mp)
+        self.assertRaises(ValueError, smm.SharedMemory, 16)  # no server to track it
+
+
 @both(methods=('fork',))
 class LocalSemantics:
 
