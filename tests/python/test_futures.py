@@ -11,7 +11,7 @@ import multiprocessing
 import mproc
 import mproc.futures
 
-from mputil import METHODS
+from mputil import METHODS, SANITIZER
 
 # (name, futures module, the module whose contexts it takes)
 MODULES = (('stdlib', cf, multiprocessing), ('mproc', mproc.futures, mproc))
@@ -61,6 +61,8 @@ def both_futures(methods=METHODS, modules=MODULES):
     def deco(cls):
         g = globals()
         for modname, fut, mp in modules:
+            if SANITIZER and mp is not mproc:  # as mputil.both
+                continue
             for m in methods:
                 name = '%s_%s_%s' % (cls.__name__, modname, m)
                 g[name] = type(name, (cls, unittest.TestCase),

@@ -12,7 +12,7 @@ import unittest
 import mproc
 import mproc.managers as mproc_managers
 
-from mputil import both, only_mproc, run
+from mputil import both, only_mproc, run, skip_forks_with_threads_under_asan
 
 
 def managers_of(mod):
@@ -230,6 +230,7 @@ class SyncTypes:
 
 
 @both(methods=('fork',))
+@skip_forks_with_threads_under_asan  # the server forks the pool's workers from a handler thread
 class PoolInManager:
     def test_pool(self):
         with self.mp.Manager() as m:
