@@ -11,6 +11,7 @@ import queue
 import sys
 import threading
 import time
+import warnings
 import weakref
 
 from concurrent.futures.process import BrokenProcessPool
@@ -336,6 +337,7 @@ class IMapIterator:
         self._next_out = 0  # ordered: next chunk to yield
         self._buf = []  # items of the chunk being yielded
         self._exhausted = False
+        self._err = None  # what the input raised, once the results ahead are taken
         self._done_q = queue.SimpleQueue() if unordered else None
         self._progress = progress
         self._lock = threading.RLock()
@@ -346,7 +348,14 @@ class IMapIterator:
         return self
 
     def _submit_one(self):
-        chunk = list(itertools.islice(self._it, self._chunksize))
+        try:
+            chunk = list(itertools.islice(self._it, self._chunksize))
+        except Exception as e:
+            # As Python's: the input's exception takes the place of the
+            # chunk it broke (whose items are lost), raised by next() once
+            # the results ahead of it are yielded, and ends the iterator.
+            self._err = e
+            chunk = None
         if not chunk:
             self._exhausted = True
             self._pool._imap_done(self)
@@ -380,7 +389,7 @@ class IMapIterator:
         # join/terminate: whatever input is left is submitted now.
         try:
             self._fill(True)
-        except Exception:
+        except Exception:  # a submit refused: the pool is going
             self._exhausted = True
             self._pool._imap_done(self)
 
@@ -392,6 +401,9 @@ class IMapIterator:
             if not self._pending:
                 if self._progress is not None:
                     self._progress.end()
+                err, self._err = self._err, None
+                if err is not None:
+                    raise err
                 raise StopIteration
             if self._unordered:
                 try:
@@ -454,6 +466,13 @@ class Pool:
 
     def __len__(self):
         return self._processes
+
+    def __del__(self, _warn=warnings.warn):
+        # As Python's: a pool dropped while running is a ResourceWarning
+        # (its workers end with the core's pool object).
+        if getattr(self, '_h', None) is not None and self._state == RUN:
+            _warn('unclosed running multiprocessing pool %r' % (self,), ResourceWarning,
+                  source=self)
 
     def __repr__(self):
         state = {RUN: 'RUN', CLOSE: 'CLOSE', TERMINATE: 'TERMINATE'}[self._state]

@@ -114,7 +114,8 @@ MUST_PASS = {
         'WithManagerTestRemoteManager', 'WithManagerTestManagerRestart',
         'WithProcessesTestManagerRestart',
         # pools
-        'TestInitializers',
+        'TestInitializers', 'WithProcessesTestPool', 'WithProcessesTestPoolWorkerErrors',
+        'WithManagerTestPool',
     ],
     'futures': [
         'FutureTests', 'ThreadPoolAsCompletedTest', 'ThreadPoolExecutorTest',

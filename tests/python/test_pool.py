@@ -163,6 +163,31 @@ class PoolBasics:
         self.assertEqual(got, [0, 1, 2, 'err3', 4, 5])
         self.assertRaises(StopIteration, next, it)
 
+    def test_imap_over_an_input_that_raises(self):
+        # The input's exception comes after the results ahead of it, in
+        # place of the chunk it broke, and ends the iterator (mproc's
+        # imap_unordered too: it raises once the others are yielded).
+        def gen():
+            yield from range(5)
+            raise ValueError('input broke')
+        p = self.pool(2)
+        for unordered in (False, True):
+            for chunksize, want in ((1, [0, 1, 4, 9, 16]), (2, [0, 1, 4, 9])):
+                imap = p.imap_unordered if unordered else p.imap
+                it = imap(sq, gen(), chunksize)
+                got = []
+                with self.assertRaisesRegex(ValueError, 'input broke'):
+                    for x in it:
+                        got.append(x)
+                if unordered and not self.is_mproc:
+                    # Python's error is a task of its own, which a worker
+                    # may end before the tasks ahead of it (their results
+                    # then come after it).
+                    self.assertLessEqual(set(got), set(want))
+                    continue
+                self.assertEqual(sorted(got) if unordered else got, want)
+                self.assertRaises(StopIteration, next, it)
+
     def test_exception(self):
         p = self.pool(2)
         with self.assertRaises(ValueError) as cm:
