@@ -584,9 +584,15 @@ static long long last_drive = LLONG_MIN / 2;
 #define DRIVE_IDLE_NS 200000LL
 #define DRIVE_CHECK   32
 
+/* Read on every submit: the coarse clock (a few ns, against some 30 for
+ * the precise one), which is never ahead of the precise clock that
+ * last_drive holds and at most a tick behind it: "lately" may last a tick
+ * longer. */
 static bool drove_lately_locked(void)
 {
-    return mproc_now_ns() - last_drive < DRIVE_RECENT_NS;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec - last_drive < DRIVE_RECENT_NS;
 }
 
 /* The drive hook of the cluster's futures (pool/future.h). Tasks that end
@@ -597,26 +603,28 @@ static void drive(void *owner, mproc_future *f, const mproc__deadline *dl)
     long long t0 = mproc_now_ns();
     MPROC__LOCK(&mu);
     for (;;) { /* the calls are taken over when nobody makes them */
-        if (!running || stopping || maker == MAKER_CALLER || mproc_future_done(f) ||
-            mproc_now_ns() - t0 > DRIVE_IDLE_NS) {
-            MPROC__UNLOCK(&mu); /* another caller drives, or the thread is long in a callback */
+        if (!running || stopping || maker == MAKER_CALLER || mproc_future_done(f)) {
+            MPROC__UNLOCK(&mu); /* another caller drives */
             return;
         }
         if (maker == MAKER_NONE) break;
         MPROC__UNLOCK(&mu); /* the thread's round, or a send, ends soon */
         sched_yield();
+        if (mproc_now_ns() - t0 > DRIVE_IDLE_NS) return; /* the thread is long in a callback */
         MPROC__LOCK(&mu);
     }
     maker = MAKER_CALLER;
-    last_drive = mproc_now_ns();
+    last_drive = t0;
     MPROC__UNLOCK(&mu);
     mproc__future_set_thread_step(step, NULL); /* for a callback that waits */
     /* The clock is read, and the heartbeat and the ranks looked after,
-     * every DRIVE_CHECK rounds and after each event: a round is a poll
-     * of a fraction of a microsecond, a clock read is not much less. */
-    long long since = mproc_now_ns(), now = since;
+     * every DRIVE_CHECK rounds and after each event that did not end the
+     * wait: a round is a poll of a fraction of a microsecond, a clock
+     * read is not much less (one trip reads it once, at the start). */
+    long long since = t0, now = t0;
     for (unsigned n = 1; !mproc_future_done(f); n++) {
         bool timers = n % DRIVE_CHECK == 0, any = round_of_calls(timers);
+        if (any && mproc_future_done(f)) break;
         if (any || timers) now = mproc_now_ns();
         if (any) since = now;
         if (now - since > DRIVE_IDLE_NS || (!dl->forever && now >= dl->at_ns)) break;
