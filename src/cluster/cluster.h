@@ -41,7 +41,13 @@
 #include <mpi.h>
 #include <stdint.h>
 
-enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_STOP, CL_TAG_BEAT, CL_TAG_BEAT_END };
+/* The messages (wire.c): a rank's tasks and its STOP (one byte: 1 when a
+ * rank died, so exit without MPI_Finalize) come with CL_TAG_TASK, its
+ * answers with CL_TAG_RESULT, each side receiving them into a receive it
+ * posted before they come (CL_POST_BYTES). A larger message is sent with
+ * CL_TAG_BODY, followed by an empty one with the tag that announces it. */
+enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_BODY, CL_TAG_BEAT, CL_TAG_BEAT_END };
+#define CL_POST_BYTES (64u << 10)
 enum { CL_APPLY = 1, CL_MAP = 2, CL_VALUE = 3 };
 
 #define CL_DEPTH     2    /* tasks sent to one rank and not yet answered */
@@ -114,6 +120,17 @@ void *mproc__cluster_fn_resolve(const char *path, uint32_t pathlen, uint64_t off
  * MPROC_EMSGSIZE). */
 void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *h, const void *payload,
                               size_t plen, size_t *len, int *rc);
+/* Sends n bytes (n <= INT_MAX) to dest with tag as one message when they
+ * fit a posted receive (CL_POST_BYTES), else as a CL_TAG_BODY message and
+ * an empty announcement with tag. *req is the send of buf, which stays
+ * until it completes. */
+void mproc__cluster_isend(const void *buf, size_t n, int dest, int tag, MPI_Comm comm,
+                          MPI_Request *req);
+/* A message from src taken into the posted buffer post (st: its status):
+ * its bytes and *n, the body of an announcement received into big (which
+ * came before it: it is there). Panics without memory for it. */
+const char *mproc__cluster_taken(MPI_Comm comm, const MPI_Status *st, const cl_kbuf *post,
+                                 cl_kbuf *big, size_t *n);
 /* This program's identity: its build id, or a hash of the executable. */
 uint64_t mproc__cluster_program_id(void);
 

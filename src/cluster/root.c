@@ -234,18 +234,17 @@ static int pick_locked(const cpool *p)
  * (buf.c: a map chunk's outputs are megabytes). A result is used before
  * its task ends, so a callback that steps (and receives) finds it free. */
 static cl_kbuf rx;
+/* A result is received into rxp by a receive from any rank posted before
+ * it comes (wire.c), one larger than that into rx. */
+static cl_kbuf rxp;
+static MPI_Request rx_req = MPI_REQUEST_NULL;
 
-static void receive(MPI_Status *st)
+static void receive(int src, const char *buf, size_t n)
 {
-    int n = 0, src = st->MPI_SOURCE;
-    MPI_Get_count(st, MPI_BYTE, &n);
-    char *buf = mproc__cluster_kbuf(&rx, n > 0 ? (size_t)n : 1);
-    if (!buf) mproc__panic("cluster: out of memory for a result of %d bytes", n);
-    MPI_Recv(buf, n, MPI_BYTE, src, CL_TAG_RESULT, comm, MPI_STATUS_IGNORE);
     cl_result_hdr h = {0};
-    bool ok = (size_t)n >= sizeof h;
+    bool ok = n >= sizeof h;
     if (ok) memcpy(&h, buf, sizeof h);
-    ok = ok && h.msglen <= (size_t)n - sizeof h && h.len == (size_t)n - sizeof h - h.msglen;
+    ok = ok && h.msglen <= n - sizeof h && h.len == n - sizeof h - h.msglen;
     MPROC__LOCK(&mu);
     ctask *t = NULL;
     if (src > 0 && src < size)
@@ -488,21 +487,35 @@ static size_t pick_batch_locked(void)
 }
 MPROC__ANALYZER_ON
 
+/* No lock held: the tasks batch[0..nb) sent to their ranks. */
+static void send_batch(size_t nb)
+{
+    for (size_t i = 0; i < nb; i++) {
+        ctask *t = batch[i];
+        mproc__cluster_isend(t->msg, t->len, t->rank, CL_TAG_TASK, comm, &t->req);
+    }
+}
+
 /* No lock held: sends batch[0..nb), then receives every result that has
  * come (their futures complete here); whether anything was sent or came. */
 static bool send_and_receive(size_t nb)
 {
-    for (size_t i = 0; i < nb; i++) {
-        ctask *t = batch[i];
-        MPI_Isend(t->msg, (int)t->len, MPI_BYTE, t->rank, CL_TAG_TASK, comm, &t->req);
-    }
+    send_batch(nb);
     bool any = nb > 0;
     for (;;) {
+        if (rx_req == MPI_REQUEST_NULL) {
+            if (!mproc__cluster_kbuf(&rxp, CL_POST_BYTES))
+                mproc__panic("cluster: out of memory for the result buffer");
+            MPI_Irecv(rxp.p, (int)CL_POST_BYTES, MPI_BYTE, MPI_ANY_SOURCE, CL_TAG_RESULT, comm,
+                      &rx_req);
+        }
         int flag = 0;
         MPI_Status st;
-        MPI_Iprobe(MPI_ANY_SOURCE, CL_TAG_RESULT, comm, &flag, &st);
+        MPI_Test(&rx_req, &flag, &st);
         if (!flag) break;
-        receive(&st);
+        size_t n = 0;
+        const char *buf = mproc__cluster_taken(comm, &st, &rxp, &rx, &n);
+        receive(st.MPI_SOURCE, buf, n);
         any = true;
     }
     return any;
@@ -649,10 +662,7 @@ static void queued_locked(void)
         maker = MAKER_SENDER;
         size_t nb = pick_batch_locked();
         MPROC__UNLOCK(&mu);
-        for (size_t i = 0; i < nb; i++) {
-            ctask *t = batch[i];
-            MPI_Isend(t->msg, (int)t->len, MPI_BYTE, t->rank, CL_TAG_TASK, comm, &t->req);
-        }
+        send_batch(nb);
         MPROC__LOCK(&mu);
         maker = MAKER_NONE;
     }
@@ -723,13 +733,18 @@ static void *root_thread(void *arg)
     free(batch);
     batch = NULL;
     batch_cap = 0;
+    if (rx_req != MPI_REQUEST_NULL) { /* the posted receive, which nothing will match */
+        MPI_Cancel(&rx_req);
+        MPI_Wait(&rx_req, MPI_STATUS_IGNORE);
+    }
     mproc__cluster_kbuf_free(&rx);
+    mproc__cluster_kbuf_free(&rxp);
     /* After a rank's death MPI_Finalize would wait for it for ever: the
      * STOP message tells the others to exit without it. */
     char no_finalize = 0;
     for (int r = 1; r < size; r++) no_finalize |= dead[r];
     for (int r = 1; r < size; r++)
-        if (!dead[r]) MPI_Send(&no_finalize, 1, MPI_BYTE, r, CL_TAG_STOP, comm);
+        if (!dead[r]) MPI_Send(&no_finalize, 1, MPI_BYTE, r, CL_TAG_TASK, comm);
     MPI_Comm_free(&comm);
     if (beat_comm != MPI_COMM_NULL) { /* the live ranks' last beats taken */
         int *live = malloc((size_t)size * sizeof *live), nlive = 0;

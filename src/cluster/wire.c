@@ -142,3 +142,42 @@ uint64_t mproc__cluster_program_id(void)
     close(fd);
     return n < 0 ? 0 : h;
 }
+
+/* ---- messages larger than a posted receive ---------------------------------------- */
+
+/* The body goes first: when its announcement is taken, the body's envelope
+ * has come before it on the same ordered path (the two are never matched
+ * by one receive, so MPI's non-overtaking rule does not order them: the
+ * transports, MPICH's and Open MPI's, deliver a peer's messages in
+ * order). */
+void mproc__cluster_isend(const void *buf, size_t n, int dest, int tag, MPI_Comm comm,
+                          MPI_Request *req)
+{
+    if (n <= CL_POST_BYTES) {
+        MPI_Isend(buf, (int)n, MPI_BYTE, dest, tag, comm, req);
+        return;
+    }
+    MPI_Isend(buf, (int)n, MPI_BYTE, dest, CL_TAG_BODY, comm, req);
+    MPI_Request ann;
+    MPI_Isend(NULL, 0, MPI_BYTE, dest, tag, comm, &ann);
+    MPI_Request_free(&ann);
+}
+
+const char *mproc__cluster_taken(MPI_Comm comm, const MPI_Status *st, const cl_kbuf *post,
+                                 cl_kbuf *big, size_t *n)
+{
+    int c = 0;
+    MPI_Get_count(st, MPI_BYTE, &c);
+    if (c > 0) {
+        *n = (size_t)c;
+        return post->p;
+    }
+    MPI_Status bs;
+    MPI_Probe(st->MPI_SOURCE, CL_TAG_BODY, comm, &bs);
+    MPI_Get_count(&bs, MPI_BYTE, &c);
+    char *p = mproc__cluster_kbuf(big, c > 0 ? (size_t)c : 1);
+    if (!p) mproc__panic("cluster: out of memory for a message of %d bytes", c);
+    MPI_Recv(p, c, MPI_BYTE, st->MPI_SOURCE, CL_TAG_BODY, comm, MPI_STATUS_IGNORE);
+    *n = (size_t)c;
+    return p;
+}

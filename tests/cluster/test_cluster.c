@@ -6,6 +6,7 @@
 #include <mproc/cluster.h>
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,26 @@ static int nap(const void *arg, size_t len, mproc_result *res)
     (void)res;
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
+    return 0;
+}
+
+/* Its input, reversed. */
+static int reverse(const void *arg, size_t len, mproc_result *res)
+{
+    char *out = malloc(len ? len : 1);
+    if (!out) return MPROC_ENOMEM;
+    for (size_t i = 0; i < len; i++) out[i] = ((const char *)arg)[len - 1 - i];
+    int rc = mproc_result_set(res, out, len);
+    free(out);
+    return rc;
+}
+
+static int flip(const void *in, void *out)
+{
+    uint64_t x;
+    memcpy(&x, in, sizeof x);
+    x = ~x;
+    memcpy(out, &x, sizeof x);
     return 0;
 }
 
@@ -271,6 +292,48 @@ static void test_map_same_as_process_pool(mproc_pool *c, mproc_pool *local)
     int rc2 = mproc_pool_map(local, mul, ps, 50, sizeof ps[0], d2, sizeof d2[0], NULL);
     CHECK(rc1 == 0 && rc2 == 0 && memcmp(d1, d2, sizeof d1) == 0, "%s %s", mproc_strerror(rc1),
           mproc_strerror(rc2));
+}
+
+/* Tasks and results of every size around the receive a side posts for
+ * the next message (64 KiB: a larger one is sent in two messages), and
+ * far beyond it, as an apply and as a map, each byte checked. */
+static void test_message_sizes(mproc_pool *c, mproc_pool *local)
+{
+    size_t max = (3u << 20) + 11;
+    unsigned char *in = malloc(max), *want = malloc(max);
+    CHECK(in && want, "no memory");
+    for (size_t i = 0; i < max; i++) in[i] = (unsigned char)(i * 131 + (i >> 9));
+    size_t sizes[200], ns = 0;
+    for (size_t len = 65536 - 100; len <= 65536 + 8; len++) sizes[ns++] = len;
+    sizes[ns++] = 1;
+    sizes[ns++] = 1u << 20;
+    sizes[ns++] = max;
+    for (size_t k = 0; k < ns; k++) {
+        size_t len = sizes[k];
+        mproc_future *f = NULL;
+        int rc = mproc_pool_apply_async(c, reverse, in, len, NULL, &f);
+        const void *got = NULL;
+        size_t glen = 0;
+        if (!rc) rc = mproc_future_result(f, &got, &glen, 60000);
+        for (size_t i = 0; i < len; i++) want[i] = in[len - 1 - i];
+        bool same = !rc && glen == len && memcmp(got, want, len) == 0;
+        mproc_future_free(f);
+        if (!same) free(in), free(want);
+        CHECK(same, "%zu bytes: %s, %zu bytes back", len, mproc_strerror(rc), glen);
+    }
+    /* a map of 3 MiB in and out, in chunks of every size the defaults give */
+    size_t n = max / 8;
+    long *a = calloc(n, sizeof *a), *b = calloc(n, sizeof *b);
+    int rc1 = a && b ? mproc_pool_map(c, flip, in, n, 8, a, 8, NULL) : MPROC_ENOMEM;
+    int rc2 = a && b ? mproc_pool_map(local, flip, in, n, 8, b, 8, NULL) : MPROC_ENOMEM;
+    long first;
+    memcpy(&first, in, sizeof first);
+    bool same = rc1 == 0 && rc2 == 0 && memcmp(a, b, n * 8) == 0 && a[0] == ~first;
+    free(a);
+    free(b);
+    free(in);
+    free(want);
+    CHECK(same, "map of %zu items: %s %s", n, mproc_strerror(rc1), mproc_strerror(rc2));
 }
 
 /* A map's progress (mproc_map_opts.progress), as a process pool reports
@@ -542,6 +605,7 @@ int main(int argc, char **argv)
     test_many_async(c);
     test_wait_in_callback(c);
     test_map_same_as_process_pool(c, local);
+    test_message_sizes(c, local);
     test_map_progress(c, local);
     test_map_failure(c, local);
     test_empty_map(c);
