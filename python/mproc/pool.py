@@ -191,11 +191,13 @@ class ApplyResult:
         if self._event is not None:
             self._event.set()
 
+    # With callbacks, the result is ready once they ran (the event), as
+    # Python's: _out is set before them.
     def ready(self):
-        if self._out is not None:
-            return True
         if self._event is not None:
             return self._event.is_set()
+        if self._out is not None:
+            return True
         return _core.future_op(self._fut, 0)
 
     def successful(self):
@@ -204,19 +206,19 @@ class ApplyResult:
         return self._outcome(0)[0]
 
     def wait(self, timeout=None):
-        if self._out is not None:
-            return
         if self._event is not None:
             self._event.wait(timeout)
+            return
+        if self._out is not None:
             return
         self._outcome(timeout, fetch=False)
 
     def _outcome(self, timeout, fetch=True):
+        if self._event is not None:
+            if not self._event.wait(timeout):
+                return None
+            return self._out
         if self._out is None:
-            if self._event is not None:
-                if not self._event.wait(timeout):
-                    return None
-                return self._out
             out = _core.future_result(self._fut, _ms(timeout))
             if out[0] == _core.E_TIMEDOUT:
                 return None
@@ -291,18 +293,18 @@ class MapResult(ApplyResult):
         return True, result
 
     def ready(self):
-        if self._out is not None:
-            return True
         if self._event is not None:
             return self._event.is_set()
+        if self._out is not None:
+            return True
         return all(_core.future_op(f, 0) for f in self._futs)
 
     def _outcome(self, timeout, fetch=True):
-        if self._out is not None:
-            return self._out
         if self._event is not None:
             if not self._event.wait(timeout):
                 return None
+            return self._out
+        if self._out is not None:
             return self._out
         deadline = None if timeout is None else time.monotonic() + timeout
         chunks = []

@@ -163,6 +163,35 @@ class PoolBasics:
         self.assertEqual(got, [0, 1, 2, 'err3', 4, 5])
         self.assertRaises(StopIteration, next, it)
 
+    def test_callbacks_ran_when_wait_returns(self):
+        # As Python's: a result with callbacks is ready, and wait() and
+        # get() return, only once its callback has run.
+        p = self.pool(2)
+        for kind in ('apply', 'map', 'map_error'):
+            seen = []
+
+            def slow_append(v):
+                time.sleep(0.3)
+                seen.append(v)
+            if kind == 'apply':
+                r = p.apply_async(sq, (3,), callback=slow_append)
+            elif kind == 'map':
+                r = p.map_async(sq, [1, 2], callback=slow_append)
+            else:
+                r = p.map_async(boom, [1], error_callback=slow_append)
+            time.sleep(0.1)  # the task is done, its callback still running
+            r.wait(30)
+            self.assertEqual(len(seen), 1, kind)
+            self.assertTrue(r.ready())
+            if kind == 'map_error':
+                self.assertRaises(ValueError, r.get, 30)
+            else:
+                self.assertEqual(r.get(30), seen[0])
+            r = p.apply_async(sq, (4,), callback=slow_append)
+            time.sleep(0.1)
+            self.assertEqual(r.get(30), 16)
+            self.assertEqual(seen[-1], 16, kind)
+
     def test_imap_over_an_input_that_raises(self):
         # The input's exception comes after the results ahead of it, in
         # place of the chunk it broke, and ends the iterator (mproc's
