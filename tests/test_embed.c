@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 static int runtime_started;           /* set by main's runtime mode, before the hand-over */
+static int runtime_server;            /* mproc_embed_child_is_server() there */
 static int forks_before, forks_after; /* the fork hooks' calls, in a forkserver */
 
 static void before_fork(void)
@@ -35,6 +36,8 @@ static int target(void *arg)
     /* In a forkserver's child: the hook ran before this fork, the parent's
      * side only after it, in the server. */
     if (a->forkserver && forks_before != forks_after + 1) return 56;
+    /* The image knew whether it would serve or run this child. */
+    if (runtime_server != a->forkserver) return 57;
     *a->shared = 42;
     return a->code;
 }
@@ -58,6 +61,7 @@ START_TEST(child_runs_after_the_runtime)
     TU_OK(mproc_embed_set_argv(embed_argv));
     TU_OK(mproc_forkserver_stop()); /* the fixture's server has the old argv */
     ck_assert(!mproc_embed_child_pending());
+    ck_assert(!mproc_embed_child_is_server());
     TU_RC(mproc_embed_child_main(), MPROC_EBADSTATE);
     for (int round = 0; round < 2; round++) {
         int *s;
@@ -169,6 +173,7 @@ int main(int argc, char **argv)
         runtime_started = 1;
         if (argc > 2 && strcmp(argv[2], "--exit-early") == 0) return 3;
         if (!mproc_embed_child_pending()) return 90;
+        runtime_server = mproc_embed_child_is_server();
         mproc_embed_set_fork_hooks(before_fork, after_fork_parent);
         mproc_embed_child_main();
         return 91; /* not reached */

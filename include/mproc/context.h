@@ -137,6 +137,12 @@ MPROC_API int mproc_embed_set_fork_start_hooks(mproc_embed_fork_fn before,
  * forkserver) waits for mproc_embed_child_main. */
 MPROC_API bool mproc_embed_child_pending(void);
 
+/* In such an image, before mproc_embed_child_main: true when what is
+ * pending is a forkserver (the call will serve, forking the children from
+ * this image, so what the runtime loads now they all inherit: Python's
+ * forkserver preload), false for a spawn child or nothing pending. */
+MPROC_API bool mproc_embed_child_is_server(void);
+
 /* In such an image: builds the pending child, reports its start to the
  * parent and runs its target, then exits with its code, as a spawn child
  * does; for a pending forkserver, serves until its parent goes. Signal

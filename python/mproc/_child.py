@@ -23,20 +23,56 @@ from . import reduction
 _pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _install_argv():
+def _install_argv(server=None):
     code = ('import sys; sys.path.insert(0, %r); '
-            'import mproc._child; mproc._child.main()' % _pkg_parent)
+            'import mproc._child; mproc._child.main(%r)' % (_pkg_parent, server))
     flags = subprocess._args_from_interpreter_flags()
     _core.embed_set_argv([sys.executable or 'python3'] + flags + ['-c', code])
 
 
-def main():
+# set_forkserver_preload's module names (Python's default: ['__main__']),
+# and what the image's argv last told a forkserver to preload.
+_preload = ['__main__']
+_installed = None
+
+
+def set_preload(module_names):
+    global _preload
+    _preload = list(module_names)
+
+
+def _server_argv():
+    """Before a forkserver child starts: the next forkserver (the core
+    starts one when none runs) preloads what Python's forkserver does
+    (3.11 to 3.13): with the program's sys.path, the modules named, an
+    ImportError ignored. Python's default, ['__main__'], imports nothing
+    there (its server passes the main module's path under a key its
+    preparation data never has), so then the argv stays the plain one."""
+    global _installed
+    names = [n for n in _preload if n != '__main__']
+    server = {'preload': names, 'sys_path': list(sys.path)} if names else None
+    if server != _installed:
+        _install_argv(server)
+        _installed = server
+
+
+def main(server=None):
     """The entry of a new image: the core runs the pending child (or
-    serves, in a forkserver); never returns on success."""
+    serves, in a forkserver, after importing server['preload']); never
+    returns on success."""
+    if server and _core.embed_is_server():
+        sys.path[:] = server['sys_path']
+        for name in server['preload']:
+            try:
+                __import__(name)
+            except ImportError:
+                pass
     _core.embed_child_main()
 
 
 def _preparation_data(method):
+    if method == 'forkserver':
+        _server_argv()
     d = dict(
         log_to_stderr=False,
         authkey=bytes(process.current_process().authkey),

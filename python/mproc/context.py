@@ -142,10 +142,12 @@ class BaseContext:
         pass
 
     def set_forkserver_preload(self, module_names):
-        # Checked as Python checks it; nothing is preloaded (the forkserver
-        # imports the main module once, docs/python.md).
+        # Checked as Python checks it; the next forkserver imports them
+        # (mproc._child._server_argv).
         if not all(type(name) is str for name in module_names):
             raise TypeError('module_names must be a list of strings')
+        from . import _child
+        _child.set_preload(module_names)
 
     @property
     def reducer(self):

@@ -63,6 +63,12 @@ static PyObject *embed_pending(PyObject *self, PyObject *unused)
     return PyBool_FromLong(mproc_embed_child_pending());
 }
 
+static PyObject *embed_is_server(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyBool_FromLong(mproc_embed_child_is_server());
+}
+
 /* A forkserver's forks, as os.fork does them (the child's side is
  * spawn_target's PyOS_AfterFork_Child). */
 static void server_before_fork(void)
@@ -100,6 +106,7 @@ PyMethodDef embed_methods[] = {
     {"set_start_method", set_start_method, METH_VARARGS, NULL},
     {"embed_set_argv", embed_set_argv, METH_O, NULL},
     {"embed_pending", embed_pending, METH_NOARGS, NULL},
+    {"embed_is_server", embed_is_server, METH_NOARGS, NULL},
     {"embed_child_main", embed_child_main, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

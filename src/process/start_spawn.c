@@ -252,6 +252,11 @@ bool mproc_embed_child_pending(void)
     return have_pending;
 }
 
+bool mproc_embed_child_is_server(void)
+{
+    return have_pending && pending.role == MPROC__ROLE_FORKSERVER;
+}
+
 int mproc_embed_child_main(void)
 {
     if (!have_pending) return MPROC_EBADSTATE;

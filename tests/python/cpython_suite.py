@@ -192,7 +192,10 @@ def _import_or(name, fallback):
 
 def install_alias(futures=False):
     """Makes `import multiprocessing` (and, with futures,
-    `concurrent.futures`) give mproc in this process."""
+    `concurrent.futures`) give mproc in this process (once: a forkserver
+    child has it from its server)."""
+    if getattr(sys.modules.get('multiprocessing'), '_mproc_alias', False):
+        return
     import multiprocessing as std
     for n in STD_INTERNALS:
         importlib.import_module('multiprocessing.' + n)
@@ -200,6 +203,7 @@ def install_alias(futures=False):
     alias = types.ModuleType('multiprocessing', 'mproc under the name multiprocessing')
     alias.__path__ = []
     alias.__file__ = mproc.__file__
+    alias._mproc_alias = True
     for k, v in vars(mproc).items():
         if not k.startswith('__'):
             setattr(alias, k, v)
@@ -212,6 +216,15 @@ def install_alias(futures=False):
                              lambda n=n: _Placeholder('multiprocessing.' + n))
     for n in STD_INTERNALS:
         subs[n] = _import_or('mproc.' + n, lambda n=n: sys.modules['multiprocessing.' + n])
+    # A forkserver imports the modules the tests ask it to preload
+    # (test.test_multiprocessing_forkserver, which imports the tests) in a
+    # new interpreter, before any child re-imports this file: this file
+    # is preloaded first, so that the alias is there before them.
+    runner = os.path.splitext(os.path.basename(__file__))[0]
+
+    def set_forkserver_preload(module_names, _set=mproc.set_forkserver_preload):
+        _set([runner] + list(module_names))
+    alias.set_forkserver_preload = set_forkserver_preload
     sys.modules['multiprocessing'] = alias
     for n, m in subs.items():
         sys.modules['multiprocessing.' + n] = m

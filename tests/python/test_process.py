@@ -234,6 +234,34 @@ class ModuleFunctions:
             self.assertRaises(TypeError, ctx.set_forkserver_preload, [1, 2, 3])
         ctx.set_forkserver_preload(['os'])
 
+    def test_forkserver_preload_imports_in_the_server(self):
+        # A new program (a new forkserver): the modules named are imported
+        # in the server, so its children have them; Python's default
+        # (['__main__']) imports nothing there.
+        import subprocess
+        import tempfile
+        prog = (
+            'import sys\n'
+            'import %s as mp\n'
+            'def probe():\n'
+            '    sys.exit(0 if "colorsys" in sys.modules else 3)\n'
+            'if __name__ == "__main__":\n'
+            '    ctx = mp.get_context("forkserver")\n'
+            '    if sys.argv[1] == "set":\n'
+            '        ctx.set_forkserver_preload(["colorsys", "no_such_module_here"])\n'
+            '    p = ctx.Process(target=probe)\n'
+            '    p.start()\n'
+            '    p.join(60)\n'
+            '    print(p.exitcode, "colorsys" in sys.modules)\n' % self.mod.__name__)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, 'preload_prog.py')
+            with open(path, 'w') as f:
+                f.write(prog)
+            for arg, want in (('set', '0 False'), ('default', '3 False')):
+                out = subprocess.run([sys.executable, path, arg], capture_output=True, text=True,
+                                     timeout=120)
+                self.assertEqual(out.stdout.strip(), want, out.stderr)
+
     def test_exceptions_are_pythons(self):
         import multiprocessing
         for name in ('ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError'):
