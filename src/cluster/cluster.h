@@ -126,6 +126,11 @@ void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *h, const void 
  * until it completes. */
 void mproc__cluster_isend(const void *buf, size_t n, int dest, int tag, MPI_Comm comm,
                           MPI_Request *req);
+/* Whether the next message from src (MPI_ANY_SOURCE too) with tag has
+ * come into post: its receive is posted first when *req holds none (post
+ * then gets CL_POST_BYTES), then tested; *st its status when it came. */
+bool mproc__cluster_posted(MPI_Comm comm, int src, int tag, cl_kbuf *post, MPI_Request *req,
+                           MPI_Status *st);
 /* A message from src taken into the posted buffer post (st: its status):
  * its bytes and *n, the body of an announcement received into big (which
  * came before it: it is there). Panics without memory for it. */

@@ -502,17 +502,8 @@ static bool send_and_receive(size_t nb)
 {
     send_batch(nb);
     bool any = nb > 0;
-    for (;;) {
-        if (rx_req == MPI_REQUEST_NULL) {
-            if (!mproc__cluster_kbuf(&rxp, CL_POST_BYTES))
-                mproc__panic("cluster: out of memory for the result buffer");
-            MPI_Irecv(rxp.p, (int)CL_POST_BYTES, MPI_BYTE, MPI_ANY_SOURCE, CL_TAG_RESULT, comm,
-                      &rx_req);
-        }
-        int flag = 0;
-        MPI_Status st;
-        MPI_Test(&rx_req, &flag, &st);
-        if (!flag) break;
+    MPI_Status st;
+    while (mproc__cluster_posted(comm, MPI_ANY_SOURCE, CL_TAG_RESULT, &rxp, &rx_req, &st)) {
         size_t n = 0;
         const char *buf = mproc__cluster_taken(comm, &st, &rxp, &rx, &n);
         receive(st.MPI_SOURCE, buf, n);

@@ -163,6 +163,19 @@ void mproc__cluster_isend(const void *buf, size_t n, int dest, int tag, MPI_Comm
     MPI_Request_free(&ann);
 }
 
+bool mproc__cluster_posted(MPI_Comm comm, int src, int tag, cl_kbuf *post, MPI_Request *req,
+                           MPI_Status *st)
+{
+    if (*req == MPI_REQUEST_NULL) {
+        if (!mproc__cluster_kbuf(post, CL_POST_BYTES))
+            mproc__panic("cluster: out of memory for a receive buffer");
+        MPI_Irecv(post->p, (int)CL_POST_BYTES, MPI_BYTE, src, tag, comm, req);
+    }
+    int flag = 0;
+    MPI_Test(req, &flag, st);
+    return flag != 0;
+}
+
 const char *mproc__cluster_taken(MPI_Comm comm, const MPI_Status *st, const cl_kbuf *post,
                                  cl_kbuf *big, size_t *n)
 {

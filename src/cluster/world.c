@@ -234,15 +234,9 @@ static bool serve(MPI_Comm comm)
     mproc__cluster_beat_rank_start(beat_comm, beat_ms);
     beat_comm = MPI_COMM_NULL;
     for (;;) {
-        int flag = 0;
         MPI_Status st;
         bool answered = mproc__cluster_rank_poll(comm); /* local pools' tasks */
-        if (rx_req == MPI_REQUEST_NULL) {
-            if (!mproc__cluster_kbuf(&rxp, CL_POST_BYTES))
-                mproc__panic("cluster: out of memory for the task buffer");
-            MPI_Irecv(rxp.p, (int)CL_POST_BYTES, MPI_BYTE, 0, CL_TAG_TASK, comm, &rx_req);
-        }
-        MPI_Test(&rx_req, &flag, &st);
+        bool flag = mproc__cluster_posted(comm, 0, CL_TAG_TASK, &rxp, &rx_req, &st);
         if (!flag && !answered && polls < IDLE_POLLS) {
             polls++; /* a stream of tasks: the next is taken within a microsecond */
             continue;
