@@ -15,8 +15,17 @@ globals().update((name, getattr(_context._default_context, name)) for name in __
 __all__ += ['OwnerDiedError', 'NotRecoverableError', 'get_context', 'set_start_method',
             'get_start_method', 'get_all_start_methods']
 
-from .pool import WorkerDiedError, TaskTimeoutError  # noqa: E402
 __all__ += ['WorkerDiedError', 'TaskTimeoutError']
+
+
+def __getattr__(name):
+    # The pool's error classes, from the pool module on first use: it
+    # imports concurrent.futures, which a spawned child seldom needs.
+    if name in ('WorkerDiedError', 'TaskTimeoutError'):
+        from . import pool
+        return getattr(pool, name)
+    raise AttributeError("module 'mproc' has no attribute %r" % name)
+
 
 from .context import get_context, set_start_method, get_start_method, get_all_start_methods  # noqa: E402
 

@@ -51,25 +51,13 @@ class _Shared:
 
 class Lock(_core.LockBase, _Shared):
     """A non-recursive lock. Beyond Python: if its holder dies, the next
-    acquire raises OwnerDiedError with the lock held. The handle (_h) and
-    the context manager are LockBase's, in C."""
+    acquire raises OwnerDiedError with the lock held. The handle (_h),
+    acquire(block=True, timeout=None), release() and the context manager
+    are LockBase's, in C."""
     _kind = _core.K_LOCK
 
     def __init__(self, *, ctx=None):
         self._h = _core.lock_new(self._kind == _core.K_RLOCK)
-        self._setstate(None)
-
-    def _setstate(self, state):
-        # As Python's SemLock: acquire and release are the core's calls
-        # themselves (the methods below document them).
-        self.acquire = self._h.acquire
-        self.release = self._h.release
-
-    def acquire(self, block=True, timeout=None):
-        return _core.lock_acquire(self._h, _ms(block, timeout))
-
-    def release(self):
-        _core.lock_release(self._h)
 
     def locked(self):
         return _core.lock_locked(self._h)

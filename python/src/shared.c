@@ -72,9 +72,9 @@ static PyObject *SyncBase_enter(PyObject *self, PyObject *unused)
     Py_RETURN_TRUE;
 }
 
-static PyObject *SyncBase_exit(PyObject *self, PyObject *args)
+static PyObject *SyncBase_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)args;
+    (void)args, (void)nargs;
     PyObject *lock = sync_lock((SyncBase *)self);
     if (!lock || lockobj_release(lock)) return NULL;
     Py_RETURN_NONE;
@@ -120,7 +120,7 @@ static void SyncBase_dealloc(SyncBase *s)
 
 static PyMethodDef SyncBase_methods[] = {
     {"__enter__", SyncBase_enter, METH_NOARGS, NULL},
-    {"__exit__", SyncBase_exit, METH_VARARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))SyncBase_exit, METH_FASTCALL, NULL},
     {"get_lock", SyncBase_get_lock, METH_NOARGS, "The lock."},
     {"get_obj", SyncBase_get_obj, METH_NOARGS, "The ctypes object."},
     {NULL, NULL, 0, NULL},

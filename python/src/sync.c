@@ -23,10 +23,11 @@ static PyObject *lock_new(PyObject *self, PyObject *arg)
 
 /* lock_acquire(h, timeout_ms) -> bool. A Lock its thread holds already:
  * False after the timeout (0: at once), RuntimeError with no timeout
- * (Python would hang). */
-static PyObject *lock_acquire_ms(box *b, int ms)
+ * (Python would hang). lock_acquired: the same from the outcome rc of a
+ * first attempt that did not wait. */
+static PyObject *lock_acquired(box *b, int ms, int rc)
 {
-    int rc = try_then_sliced(lock_wait, b->obj, ms);
+    if (rc == MPROC_ETIMEDOUT && ms != 0) rc = sliced(lock_wait, b->obj, ms);
     if (rc == MPROC_EDEADLK && ms >= 0) {
         if (ms > 0) {
             Py_BEGIN_ALLOW_THREADS usleep((useconds_t)ms * 1000);
@@ -42,6 +43,11 @@ static PyObject *lock_acquire_ms(box *b, int ms)
     return bool_result(rc);
 }
 
+static PyObject *lock_acquire_ms(box *b, int ms)
+{
+    return lock_acquired(b, ms, mproc_lock_acquire(b->obj, 0));
+}
+
 static PyObject *lock_acquire(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -51,12 +57,9 @@ static PyObject *lock_acquire(PyObject *self, PyObject *args)
     return lock_acquire_ms(b, ms);
 }
 
-static PyObject *lock_release(PyObject *self, PyObject *o)
+/* The outcome of box b's mproc_lock_release, rc, as Python's. */
+static PyObject *lock_released(box *b, int rc)
 {
-    (void)self;
-    box *b = get_box(o, M_LOCK);
-    if (!b) return NULL;
-    int rc = mproc_lock_release(b->obj);
     if (rc == 0) Py_RETURN_NONE;
     if (rc == MPROC_EPERM) {
         if (b->kind == K_RLOCK) {
@@ -73,6 +76,14 @@ static PyObject *lock_release(PyObject *self, PyObject *o)
         return NULL;
     }
     return raise_rc(rc);
+}
+
+static PyObject *lock_release(PyObject *self, PyObject *o)
+{
+    (void)self;
+    box *b = get_box(o, M_LOCK);
+    if (!b) return NULL;
+    return lock_released(b, mproc_lock_release(b->obj));
 }
 
 static PyObject *lock_locked(PyObject *self, PyObject *o)
@@ -319,6 +330,12 @@ static PyObject *barrier_op(PyObject *self, PyObject *args)
 static PyObject *h_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                            PyObject *kwnames)
 {
+    if (nargs == 0 && !kwnames) { /* acquire(): the common call, one try first */
+        box *b = get_box(self, M_LOCK | M_SEM);
+        if (!b) return NULL;
+        if ((1u << b->kind) & M_LOCK) return lock_acquired(b, -1, mproc_lock_acquire(b->obj, 0));
+        return bool_result(try_then_sliced(sem_wait, b->obj, -1));
+    }
     PyObject *a[2] = {Py_True, Py_None};
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     if (nargs > 2) {
@@ -354,7 +371,8 @@ static PyObject *h_release(PyObject *self, PyObject *unused)
     (void)unused;
     box *b = get_box(self, M_LOCK | M_SEM);
     if (!b) return NULL;
-    return (1u << b->kind) & M_LOCK ? lock_release(NULL, self) : sem_release(NULL, self);
+    return (1u << b->kind) & M_LOCK ? lock_released(b, mproc_lock_release(b->obj))
+                                    : sem_release(NULL, self);
 }
 
 PyMethodDef handle_obj_methods[] = {
@@ -465,15 +483,36 @@ static PyObject *LockBase_enter(PyObject *self, PyObject *unused)
     Py_RETURN_TRUE;
 }
 
-static PyObject *LockBase_exit(PyObject *self, PyObject *args)
+/* __exit__(*exc_info): fast-call, so that no tuple is made for its three
+ * arguments. */
+static PyObject *LockBase_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)args;
+    (void)args, (void)nargs;
+    box *b = lockbase_box(self);
+    return b ? lock_released(b, mproc_lock_release(b->obj)) : NULL;
+}
+
+/* lock.acquire(block=True, timeout=None) and lock.release(): methods of
+ * the type, not bound methods kept in each instance as Python's SemLock
+ * keeps them, so that the interpreter's method cache finds them. acquire()
+ * with no argument, the common call, is the context manager's. */
+static PyObject *LockBase_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames)
+{
     box *b = lockbase_box(self);
     if (!b) return NULL;
-    PyObject *r = lock_release(NULL, ((LockBase *)self)->h);
-    if (!r) return NULL;
-    Py_DECREF(r);
-    Py_RETURN_NONE;
+    if (nargs == 0 && !kwnames) {
+        if (lock_acquire_blocking(b)) return NULL;
+        Py_RETURN_TRUE;
+    }
+    return h_acquire(((LockBase *)self)->h, args, nargs, kwnames);
+}
+
+static PyObject *LockBase_release(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    box *b = lockbase_box(self);
+    return b ? lock_released(b, mproc_lock_release(b->obj)) : NULL;
 }
 
 static void LockBase_dealloc(LockBase *l)
@@ -483,8 +522,12 @@ static void LockBase_dealloc(LockBase *l)
 }
 
 static PyMethodDef LockBase_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))LockBase_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire(block=True, timeout=None) -> bool: Python's Lock.acquire. Beyond Python: if the\n"
+     "holder died, OwnerDiedError with the lock held (make_consistent() recovers it)."},
+    {"release", LockBase_release, METH_NOARGS, "release(): Python's Lock.release."},
     {"__enter__", LockBase_enter, METH_NOARGS, NULL},
-    {"__exit__", LockBase_exit, METH_VARARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))LockBase_exit, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -521,7 +564,7 @@ int lockobj_acquire(PyObject *lock)
 int lockobj_release(PyObject *lock)
 {
     PyObject *r = PyObject_TypeCheck(lock, &LockBaseType)
-                      ? LockBase_exit(lock, NULL)
+                      ? LockBase_release(lock, NULL)
                       : PyObject_CallMethod(lock, "release", NULL);
     Py_XDECREF(r);
     return r ? 0 : -1;

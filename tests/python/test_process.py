@@ -2,11 +2,12 @@
 multiprocessing, under each start method."""
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
-from mputil import both, run
+from mputil import both, only_mproc, run
 
 
 def noop():
@@ -268,9 +269,6 @@ class ModuleFunctions:
             self.assertIs(getattr(self.mod, name), getattr(multiprocessing, name))
 
 
-if __name__ == '__main__':
-    unittest.main()
-
 
 @both()
 class Bootstrap:
@@ -287,3 +285,26 @@ class Bootstrap:
         q = self.mp.Queue()
         self.assertEqual(run(self.mp, leave_child, q), 0)
         self.assertEqual(q.get(timeout=30), (True, False))
+
+
+@only_mproc(methods=('fork',))
+class Imports:
+    def test_import_leaves_the_pool_for_later(self):
+        # A spawned child imports the package: the pool module and
+        # concurrent.futures come only when first used (halves the import).
+        code = ('import sys, mproc\n'
+                'print(sorted(m for m in ("mproc.pool", "concurrent.futures") if m in sys.modules))\n'
+                'print(mproc.WorkerDiedError.__name__, mproc.TaskTimeoutError.__name__)\n'
+                'from mproc import *\n'
+                'print(WorkerDiedError is mproc.pool.WorkerDiedError)\n'
+                'try:\n    mproc.no_such_name\nexcept AttributeError as e:\n    print(e)\n')
+        out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.splitlines(),
+                         ['[]', 'WorkerDiedError TaskTimeoutError', 'True',
+                          "module 'mproc' has no attribute 'no_such_name'"])
+
+
+if __name__ == '__main__':
+    unittest.main()

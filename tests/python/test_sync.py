@@ -263,6 +263,17 @@ class BeyondPython:
         lock.release()
         self.assertTrue(lock.acquire(timeout=1))
         lock.release()
+        # The same through acquire() with no argument, and a Value's lock
+        for lk in (lock, self.mp.Value('i', 0).get_lock()):
+            self.assertEqual(run(self.mp, die_holding, lk), 0)
+            with self.assertRaises(self.mod.OwnerDiedError):
+                lk.acquire()
+            lk.make_consistent()
+            lk.release()
+            self.assertTrue(lk.acquire())
+            lk.release()
+            # released once too often: Python's errors, through the same path
+            self.assertRaises(ValueError if lk is lock else AssertionError, lk.release)
 
     def test_relock_raises_instead_of_hanging(self):
         lock = self.mp.Lock()
