@@ -44,9 +44,12 @@
  * (mproc_cluster_pool_opts) runs a local process pool on every rank, so
  * that the work spreads over ranks x cores. A map's progress callback and
  * bar work as on a process pool; an initializer runs once on each rank of
- * the pool (in the rank); maxtasksperchild and a context do not apply to
- * ranks (MPROC_ENOTSUP: the launcher starts them, and one cannot be
- * replaced without ending the job). A done callback (run in rank 0's
+ * the pool (in the rank) and in each process of a rank's local pool that
+ * runs the pool's tasks (hybrid layout, time limits); maxtasksperchild and
+ * a context do not apply to ranks (MPROC_ENOTSUP: the launcher starts
+ * them, and one cannot be replaced without ending the job), and
+ * max_tasks_per_child of mproc_cluster_pool_opts applies to a hybrid
+ * pool's local processes. A done callback (run in rank 0's
  * thread, which makes the MPI calls) may wait for other cluster tasks:
  * the wait makes the progress itself.
  *
@@ -144,7 +147,8 @@ MPROC_API int mproc_cluster_workers(void);
 /* A pool over the worker ranks. opts (may be NULL): processes, the number
  * of ranks to use (0: all of them), task_timeout_ms, and initializer with
  * initargs (run once on each rank of the pool, in the rank, before this
- * returns). Ranks-only layout (see mproc_cluster_pool_new_opts for the
+ * returns, and in the local process that runs the pool's tasks that have
+ * a time limit). Ranks-only layout (see mproc_cluster_pool_new_opts for the
  * hybrid one). Several pools may share the ranks. Errors: MPROC_EBADSTATE
  * (no active cluster), MPROC_EINVAL (no worker rank: run with mpiexec -n
  * 2 or more; or more processes than ranks), MPROC_ENOTSUP
@@ -170,25 +174,35 @@ typedef struct mproc_cluster_pool_opts {
      * MPROC_CLUSTER_RANKS; at most 4096. */
     int rank_processes;
     int task_timeout_ms; /* default time limit of a task, as mproc_pool_opts's; 0: none */
-    /* Run once on each of the pool's ranks, in the rank itself, with a
-     * copy of initargs, before the pool is returned (NULL: none). A
-     * failure fails the pool's creation with its code (the rank and the
-     * message logged). Tasks run in a rank's local process pool (the
-     * hybrid layout, time limits) run in other processes, which it does
-     * not reach: a hybrid pool refuses it (MPROC_ENOTSUP). */
+    /* Run with a copy of initargs (NULL: none) where the pool's tasks run:
+     * - MPROC_CLUSTER_RANKS: once on each of the pool's ranks, in the rank
+     *   itself, before the pool is returned (a failure fails the pool's
+     *   creation with its code, the rank and the message logged); and in
+     *   each process of a rank's local pool that runs the pool's tasks
+     *   with a time limit, as a process pool's initializer;
+     * - MPROC_CLUSTER_HYBRID: in each process of the ranks' local pools
+     *   for this pool, as a process pool's initializer (a failure there
+     *   fails the task that started the process). */
     mproc_task_fn initializer;
     const void *initargs;
     size_t initargs_len;
+    /* MPROC_CLUSTER_HYBRID: each process of a rank's local pool for this
+     * pool is replaced after this many tasks, as a process pool's
+     * maxtasksperchild; 0: never. Must be 0 for MPROC_CLUSTER_RANKS (a
+     * rank cannot be replaced: MPROC_ENOTSUP). */
+    int max_tasks_per_child;
 } mproc_cluster_pool_opts;
 
 /* A pool over the worker ranks with the cluster's own options: as
  * mproc_cluster_pool_new, with the layout chosen. A hybrid pool's tasks
  * run in a local process pool on each rank (started on a rank's first
- * task of that pool, kept until shutdown); a map chunk sent to a rank is
- * spread over its processes. Errors: MPROC_EBADSTATE (no active cluster),
- * MPROC_EINVAL (bad options, logged; no worker rank; more ranks than
- * exist), MPROC_ENOTSUP (an initializer with the hybrid layout), the
- * initializer's failure (as mproc_cluster_pool_new), MPROC_ENOMEM. */
+ * task of that pool; kept until shutdown, or, with an initializer or
+ * max_tasks_per_child, until the pool is freed and its tasks ended); a
+ * map chunk sent to a rank is spread over its processes. Errors:
+ * MPROC_EBADSTATE (no active cluster), MPROC_EINVAL (bad options, logged;
+ * no worker rank; more ranks than exist), MPROC_ENOTSUP
+ * (max_tasks_per_child with the ranks-only layout), the initializer's
+ * failure (ranks only, as mproc_cluster_pool_new), MPROC_ENOMEM. */
 MPROC_API int mproc_cluster_pool_new_opts(mproc_pool **out, const mproc_cluster_pool_opts *opts);
 
 /* An executor over the worker ranks (mpi4py.futures' MPIPoolExecutor):

@@ -47,8 +47,15 @@
  * posted before they come (CL_POST_BYTES). A larger message is sent with
  * CL_TAG_BODY, followed by an empty one with the tag that announces it. */
 enum { CL_TAG_TASK = 7301, CL_TAG_RESULT, CL_TAG_BODY, CL_TAG_BEAT, CL_TAG_BEAT_END };
-#define CL_POST_BYTES (64u << 10)
-enum { CL_APPLY = 1, CL_MAP = 2, CL_VALUE = 3 };
+#define CL_POST_BYTES  (64u << 10)
+#define CL_EAGER_BYTES 1024u
+/* Task kinds, and two messages a rank does not answer: CL_SETUP, the
+ * local process pool of a cluster pool's setup (cl_task_hdr.setup; local:
+ * its processes, count: maxtasksperchild, the function: its initializer
+ * (off 0: none), the payload: the initargs), sent before the first task of
+ * that pool that runs in a local pool of the rank; CL_DROP, that pool
+ * ended: the rank ends its local pool. */
+enum { CL_APPLY = 1, CL_MAP = 2, CL_VALUE = 3, CL_SETUP = 4, CL_DROP = 5 };
 
 #define CL_DEPTH     2    /* tasks sent to one rank and not yet answered */
 #define CL_MAX_SPAWN 4096 /* spawn mode: workers at most */
@@ -67,7 +74,8 @@ typedef struct cl_task_hdr {
     int32_t timeout_ms; /* the task's time limit; 0: none */
     uint32_t local;     /* run in a local pool of this many processes (CL_LOCAL_CPUS:
                            the host's CPUs); 0: in the rank, unless timeout_ms */
-    uint32_t pad;
+    uint32_t setup;     /* the local pool is that of this CL_SETUP (its pool's
+                           initializer, maxtasksperchild); 0: one of `local` processes */
 } cl_task_hdr;
 
 #define CL_LOCAL_CPUS UINT32_MAX
@@ -147,6 +155,11 @@ uint64_t mproc__cluster_program_id(void);
  * mproc__cluster_rank_poll. */
 void mproc__cluster_rank_submit(MPI_Comm comm, const cl_task_hdr *h, void *fn, const char *payload,
                                 size_t plen);
+/* CL_SETUP (h, the initializer resolved or NULL, the initargs) and
+ * CL_DROP (h->setup): kept, and the local pool made on its first task;
+ * ended. A bad one is logged, and the tasks that name it fail. */
+void mproc__cluster_rank_setup(const cl_task_hdr *h, void *init, const char *args, size_t len);
+void mproc__cluster_rank_drop(uint32_t setup);
 /* Sends the answers of the local tasks that ended; whether any did. */
 bool mproc__cluster_rank_poll(MPI_Comm comm);
 /* At STOP: the local pools are ended and freed. */
@@ -206,11 +219,13 @@ void mproc__cluster_root_heartbeat(MPI_Comm hb, int ms);
 int mproc__cluster_root_workers(void);
 /* A pool over ranks 1..nworkers; local: cl_task_hdr.local of its tasks
  * (0: ranks only); depth: tasks one rank may hold; task_timeout_ms: the
- * pool's default time limit; init (may be NULL): run once on each of its
- * ranks, in the rank, with initargs, before the call returns (its failure
- * fails the call, and no pool is left). */
+ * pool's default time limit; init (may be NULL): with initargs, run by
+ * each process of the ranks' local pools for this pool (CL_SETUP) and,
+ * ranks only, once on each of its ranks, in the rank, before the call
+ * returns (its failure fails the call, and no pool is left);
+ * max_tasks: the local processes' maxtasksperchild (0: none). */
 int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers, uint32_t local, int depth,
                                  int task_timeout_ms, mproc_task_fn init, const void *initargs,
-                                 size_t initargs_len);
+                                 size_t initargs_len, int max_tasks);
 
 #endif

@@ -11,18 +11,20 @@ int mproc_cluster_pool_new_opts(mproc_pool **out, const mproc_cluster_pool_opts 
     if (!out) return MPROC_EINVAL;
     mproc_cluster_pool_opts o = opts ? *opts : (mproc_cluster_pool_opts){0};
     if (o.ranks < 0 || o.rank_processes < 0 || o.rank_processes > 4096 || o.task_timeout_ms < 0 ||
+        o.max_tasks_per_child < 0 ||
         (o.layout != MPROC_CLUSTER_RANKS && o.layout != MPROC_CLUSTER_HYBRID) ||
         (o.layout == MPROC_CLUSTER_RANKS && o.rank_processes)) {
         mproc_log(MPROC_LOG_ERROR,
-                  "cluster: bad pool options (ranks %d, layout %d, "
-                  "rank_processes %d, task_timeout_ms %d)",
-                  o.ranks, (int)o.layout, o.rank_processes, o.task_timeout_ms);
+                  "cluster: bad pool options (ranks %d, layout %d, rank_processes %d, "
+                  "task_timeout_ms %d, max_tasks_per_child %d)",
+                  o.ranks, (int)o.layout, o.rank_processes, o.task_timeout_ms,
+                  o.max_tasks_per_child);
         return MPROC_EINVAL;
     }
     if (o.initargs_len && !o.initargs) return MPROC_EINVAL;
-    if (o.initializer && o.layout == MPROC_CLUSTER_HYBRID) {
-        mproc_log(MPROC_LOG_ERROR, "cluster: an initializer runs in the ranks, not in a hybrid "
-                                   "pool's local processes, where its tasks run");
+    if (o.max_tasks_per_child && o.layout == MPROC_CLUSTER_RANKS) {
+        mproc_log(MPROC_LOG_ERROR, "cluster: max_tasks_per_child applies to a hybrid pool's "
+                                   "local processes; a rank cannot be replaced");
         return MPROC_ENOTSUP;
     }
     if (!mproc_cluster_active()) return MPROC_EBADSTATE;
@@ -47,7 +49,8 @@ int mproc_cluster_pool_new_opts(mproc_pool **out, const mproc_cluster_pool_opts 
         depth = per > 512 ? 1024 : 2 * per;
     }
     return mproc__cluster_root_pool_new(out, o.ranks ? o.ranks : n, local, depth, o.task_timeout_ms,
-                                        o.initializer, o.initargs, o.initargs_len);
+                                        o.initializer, o.initargs, o.initargs_len,
+                                        o.max_tasks_per_child);
 }
 
 int mproc_cluster_executor_new(mproc_executor **out, const mproc_cluster_pool_opts *opts)

@@ -6,7 +6,10 @@
  * worker is killed and replaced, the task fails with MPROC_ETIMELIMIT), and
  * a hybrid pool's tasks spread over the rank's processes. The rank keeps
  * one local pool per size it was asked for (one process for a ranks-only
- * pool's time limits), made on first use and freed at STOP.
+ * pool's time limits), made on first use and freed at STOP, and one per
+ * cluster pool with an initializer or maxtasksperchild for its local
+ * processes: the root sends that setup (CL_SETUP) before the pool's first
+ * local task to the rank, and says when the pool ended (CL_DROP).
  *
  * Everything here runs in the rank's one thread (serve in world.c): the
  * local tasks' futures are polled, never waited for, so the rank keeps
@@ -16,57 +19,152 @@
 #include "pool/pool.h"
 #include "mproc/value.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LOCAL_POOLS 8
+#define MAX_LOCAL_POOLS 4096
 
 typedef struct job {
     struct job *next;
     uint64_t id;
     uint32_t kind;
     mproc_future *f;
+    mproc_pool *pool;
     char *in, *out; /* a map chunk's inputs (a copy) and outputs */
     size_t olen;
 } job;
 
 static job *jobs; /* running in a local pool, newest first */
-static struct {
-    uint32_t n;
-    mproc_pool *p;
-} pools[MAX_LOCAL_POOLS];
-static int npools;
 
-/* The local pool of n processes (CL_LOCAL_CPUS: this host's CPUs), made
- * on first use; NULL with *rc on failure. */
-static mproc_pool *local_pool(uint32_t n, int *rc)
+/* The local pools: one per size asked for (setup 0), and one per cluster
+ * pool with a setup (CL_SETUP: its initializer and maxtasksperchild), made
+ * on its first task and ended by CL_DROP. */
+typedef struct lpool {
+    uint32_t setup, n;
+    mproc_pool *p;
+    bool bad; /* a setup whose initializer cannot be found here */
+    int max_tasks;
+    void *init;
+    char *args;
+    size_t alen;
+} lpool;
+
+static lpool *lpools;
+static int nlpools, cap_lpools;
+
+static lpool *find_lpool(uint32_t setup, uint32_t n)
 {
-    for (int i = 0; i < npools; i++)
-        if (pools[i].n == n) return pools[i].p;
-    if (npools == MAX_LOCAL_POOLS) {
+    for (int i = 0; i < nlpools; i++)
+        if (lpools[i].setup == setup && (setup || lpools[i].n == n)) return &lpools[i];
+    return NULL;
+}
+
+static lpool *add_lpool(void)
+{
+    if (nlpools == cap_lpools) {
+        int c = cap_lpools ? 2 * cap_lpools : 8;
+        if (c > MAX_LOCAL_POOLS) c = MAX_LOCAL_POOLS;
+        lpool *a = c > cap_lpools ? realloc(lpools, (size_t)c * sizeof *a) : NULL;
+        if (!a) return NULL;
+        lpools = a;
+        cap_lpools = c;
+    }
+    lpool *l = &lpools[nlpools++];
+    *l = (lpool){0};
+    return l;
+}
+
+static void end_lpool(lpool *l)
+{
+    if (l->p) {
+        mproc_pool_terminate(l->p);
+        mproc_pool_join(l->p, MPROC_FOREVER);
+        mproc_pool_free(l->p);
+    }
+    free(l->args);
+}
+
+/* The local pool of a task (setup: its cluster pool's, or 0 for n
+ * processes, CL_LOCAL_CPUS: this host's CPUs), made on first use; NULL
+ * with *rc and *why on failure. */
+static mproc_pool *local_pool(uint32_t setup, uint32_t n, int *rc, const char **why)
+{
+    lpool *l = find_lpool(setup, n);
+    *why = "the rank could not start a local pool";
+    if (setup && (!l || l->bad)) {
+        *rc = MPROC_EPROTO;
+        *why = l ? "the pool's initializer cannot be found on this rank"
+                 : "the rank has no setup for the task's pool";
+        return NULL;
+    }
+    if (l && l->p) return l->p;
+    if (!l && !(l = add_lpool())) {
         *rc = MPROC_ENOMEM;
         return NULL;
     }
-    int procs = n == CL_LOCAL_CPUS ? mproc_cpu_count() : n > 4096 ? 4096 : (int)n;
-    mproc_pool *p;
-    if ((*rc = mproc_pool_new(&p, &(mproc_pool_opts){.processes = procs}))) {
+    if (!setup) l->n = n;
+    int procs = l->n == CL_LOCAL_CPUS ? mproc_cpu_count() : l->n > 4096 ? 4096 : (int)l->n;
+    mproc_pool_opts o = {.processes = procs,
+                         .maxtasksperchild = l->max_tasks,
+                         .initializer = (mproc_task_fn)l->init,
+                         .initargs = l->args,
+                         .initargs_len = l->alen};
+    if ((*rc = mproc_pool_new(&l->p, &o))) {
         mproc_log(MPROC_LOG_ERROR, "cluster: a rank's local pool of %d processes: %s", procs,
                   mproc_strerror(*rc));
+        l->p = NULL;
+        if (!setup) *l = lpools[--nlpools];
         return NULL;
     }
-    pools[npools].n = n;
-    pools[npools++].p = p;
-    return p;
+    return l->p;
+}
+
+void mproc__cluster_rank_setup(const cl_task_hdr *h, void *init, const char *args, size_t len)
+{
+    if (!h->setup || find_lpool(h->setup, 0)) {
+        mproc_log(MPROC_LOG_ERROR, "cluster: a malformed local pool setup (%u)", h->setup);
+        return;
+    }
+    lpool *l = add_lpool();
+    char *a = len ? malloc(len) : NULL;
+    if (!l || (len && !a)) { /* its tasks fail: no setup */
+        if (l) nlpools--;
+        free(a);
+        mproc_log(MPROC_LOG_ERROR, "cluster: no memory for a local pool setup");
+        return;
+    }
+    if (len) memcpy(a, args, len);
+    *l = (lpool){.setup = h->setup,
+                 .n = h->local ? h->local : 1,
+                 .bad = (h->off || h->pathlen) && !init,
+                 .max_tasks = h->count > INT_MAX ? INT_MAX : (int)h->count,
+                 .init = init,
+                 .args = a,
+                 .alen = len};
+}
+
+void mproc__cluster_rank_drop(uint32_t setup)
+{
+    lpool *l = setup ? find_lpool(setup, 0) : NULL;
+    if (!l) return;
+    for (job *j = jobs; j; j = j->next)
+        if (l->p && j->pool == l->p) { /* the root drops a pool once its tasks ended */
+            mproc_log(MPROC_LOG_ERROR, "cluster: a local pool dropped with tasks: kept");
+            return;
+        }
+    end_lpool(l);
+    *l = lpools[--nlpools];
 }
 
 void mproc__cluster_rank_submit(MPI_Comm comm, const cl_task_hdr *h, void *fn, const char *payload,
                                 size_t plen)
 {
     int rc = 0;
-    mproc_pool *p = local_pool(h->local ? h->local : 1, &rc);
+    const char *why;
+    mproc_pool *p = local_pool(h->setup, h->local ? h->local : 1, &rc, &why);
     if (!p) {
-        mproc__cluster_send_result(comm, h->id, rc, "the rank could not start a local pool", NULL,
-                                   0);
+        mproc__cluster_send_result(comm, h->id, rc, why, NULL, 0);
         return;
     }
     job *j = calloc(1, sizeof *j);
@@ -74,7 +172,7 @@ void mproc__cluster_rank_submit(MPI_Comm comm, const cl_task_hdr *h, void *fn, c
         mproc__cluster_send_result(comm, h->id, MPROC_ENOMEM, "no memory for the task", NULL, 0);
         return;
     }
-    *j = (job){.id = h->id, .kind = h->kind};
+    *j = (job){.id = h->id, .kind = h->kind, .pool = p};
     int limit = h->timeout_ms ? h->timeout_ms : MPROC_FOREVER;
     mproc_task_opts to = {.timeout_ms = limit};
     if (h->kind == CL_APPLY) {
@@ -146,12 +244,10 @@ bool mproc__cluster_rank_poll(MPI_Comm comm)
 
 void mproc__cluster_rank_stop(void)
 {
-    for (int i = 0; i < npools; i++) {
-        mproc_pool_terminate(pools[i].p);
-        mproc_pool_join(pools[i].p, MPROC_FOREVER);
-        mproc_pool_free(pools[i].p);
-    }
-    npools = 0;
+    for (int i = 0; i < nlpools; i++) end_lpool(&lpools[i]);
+    free(lpools);
+    lpools = NULL;
+    nlpools = cap_lpools = 0;
     while (jobs) { /* the root waits for every answer before STOP: none */
         job *j = jobs;
         jobs = j->next;

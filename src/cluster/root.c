@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,12 @@ typedef struct cpool {
     int depth;           /* tasks one rank holds for it at most */
     size_t width;        /* processes that run its tasks: ranks x local */
     int task_timeout_ms; /* its tasks' default time limit; 0: none */
+    /* The setup of its ranks' local pools (CL_SETUP: an initializer or
+     * maxtasksperchild for them; 0 and NULL: none), and the ranks sent it. */
+    uint32_t setup;
+    void *setup_msg;
+    size_t setup_len;
+    bool *setup_sent; /* [size] */
 } cpool;
 
 typedef struct cmap {
@@ -77,9 +84,11 @@ typedef struct ctask {
      * map is done, and a pending chunk is never sent after that. */
     const char *inputs;
     size_t inputs_len;
-    int rank;      /* 0 until sent */
-    int want;      /* the rank it must go to (a pool's initializer); 0: any */
-    bool detached; /* its pool was terminated while a rank held it */
+    bool local_run;  /* it runs in a local pool of its rank (cl_task_hdr.setup applies) */
+    bool with_setup; /* its pool's setup is sent to its rank before it */
+    int rank;        /* 0 until sent */
+    int want;        /* the rank it must go to (a pool's initializer); 0: any */
+    bool detached;   /* its pool was terminated while a rank held it */
     MPI_Request req;
 } ctask;
 
@@ -92,6 +101,10 @@ static int size;
 static int32_t *pids;
 static pthread_t thr;
 static mproc__list pend = MPROC__LIST_INIT(pend);
+/* Whether pend may hold tasks: set when one is queued, cleared by a round
+ * that finds it empty (both under mu), read by a round without the lock,
+ * so that the polls while a task runs take no lock. */
+static _Atomic bool queued;
 static mproc__list *held; /* [size]: the tasks each rank holds, in order */
 static int *nheld;        /* [size] */
 static size_t inflight;   /* tasks the ranks hold */
@@ -106,11 +119,36 @@ static int max_depth = CL_DEPTH; /* the largest depth of any pool */
 static MPI_Comm beat_comm = MPI_COMM_NULL;
 static int beat_ms;
 static long long *beat_last; /* [size] */
-static long long beat_next;
+/* The next beat's time: written by the maker of the MPI calls, read by
+ * the thread when it sleeps while a caller makes them. */
+static _Atomic long long beat_next;
+
+/* Pools whose tasks all ended, whose ranks hold their setup: the maker of
+ * the MPI calls tells those ranks (CL_DROP), then frees them. */
+static mproc__list drops = MPROC__LIST_INIT(drops);
+static void pool_free(cpool *p)
+{
+    bool sent_to_dead = false; /* MPI may still read the setup: left allocated */
+    for (int r = 1; p->setup_sent && dead && r < size; r++)
+        sent_to_dead |= p->setup_sent[r] && dead[r];
+    if (!sent_to_dead) mproc__cluster_msg_free(p->setup_msg);
+    free(p->setup_sent);
+    free(p);
+}
 
 static void pool_unref_locked(cpool *p)
 {
-    if (--p->refs == 0) free(p);
+    if (--p->refs) return;
+    bool told = false;
+    for (int r = 1; p->setup_sent && running && !stopping && r < size; r++)
+        told |= p->setup_sent[r];
+    if (!told) {
+        pool_free(p);
+        return;
+    }
+    mproc__list_insert_tail(&drops, &p->node); /* not in pools: be_free took it out */
+    atomic_store_explicit(&queued, true, memory_order_release);
+    pthread_cond_signal(&wake_cv);
 }
 
 /* ---- ending tasks ------------------------------------------------------------ */
@@ -269,7 +307,7 @@ static void receive(int src, const char *buf, size_t n)
             mproc_log(MPROC_LOG_ERROR, "cluster: rank %d sent a result for no task it held", src);
         return;
     }
-    MPI_Wait(&t->req, MPI_STATUS_IGNORE); /* the rank had the task: the send is over */
+    if (t->req != MPI_REQUEST_NULL) MPI_Wait(&t->req, MPI_STATUS_IGNORE); /* the send is over */
     if (!ok) {
         task_end(t, MPROC_EPROTO, NULL, 0, "a rank sent a malformed result", 0, NULL);
         return;
@@ -304,9 +342,11 @@ static void receive(int src, const char *buf, size_t n)
  * A sleep is a wait on wake_cv, so a task queued meanwhile is sent at
  * once; it is not taken when a pending task can be sent now. With no task
  * held by any rank the thread does not come here: it waits on wake_cv. */
-/* With mu held: whether a pending task can be sent now. */
+/* With mu held: whether a pending task can be sent now, or a pool's end
+ * told its ranks. */
 static bool sendable_locked(void)
 {
+    if (!mproc__list_empty(&drops)) return true;
     int room = 0;
     for (int r = 1; r < size; r++) room += nheld[r] < CL_DEPTH;
     if (room)
@@ -372,7 +412,7 @@ static void rank_dead(int r, const char *why)
     dead[r] = true;
     MPROC__LIST_FOREACH_SAFE (n, &held[r]) {
         ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
-        MPI_Request_free(&t->req);
+        if (t->req != MPI_REQUEST_NULL) MPI_Request_free(&t->req);
         t->msg = NULL; /* MPI may still read it: left allocated */
         mproc__list_remove(n);
         mproc__list_insert_tail(&gone, n);
@@ -417,7 +457,7 @@ static void heartbeat(void)
 {
     static const char beat = 0; /* MPI may read it after the request is freed */
     long long now = mproc_now_ns(), t_ns = (long long)beat_ms * 1000000LL;
-    beat_next = now + (t_ns / 5 > 0 ? t_ns / 5 : 1);
+    atomic_store_explicit(&beat_next, now + (t_ns / 5 > 0 ? t_ns / 5 : 1), memory_order_relaxed);
     for (int r = 1; r < size; r++) {
         if (dead[r]) continue;
         MPI_Request rq;
@@ -476,6 +516,8 @@ static size_t pick_batch_locked(void)
             memcpy((char *)t->msg + t->len - t->inputs_len, t->inputs, t->inputs_len);
             t->inputs = NULL;
         }
+        if (t->local_run && t->pool->setup_sent && !t->pool->setup_sent[r])
+            t->with_setup = t->pool->setup_sent[r] = true;
         mproc__list_remove(n);
         mproc__list_insert_tail(&held[r], n);
         if (++nheld[r] == max_depth) room--;
@@ -492,13 +534,28 @@ static void send_batch(size_t nb)
 {
     for (size_t i = 0; i < nb; i++) {
         ctask *t = batch[i];
+        if (t->with_setup) {  /* first: a rank takes its messages in order */
+            MPI_Request sreq; /* its bytes are kept until the pool is freed: after the answer */
+            mproc__cluster_isend(t->pool->setup_msg, t->pool->setup_len, t->rank, CL_TAG_TASK, comm,
+                                 &sreq);
+            MPI_Request_free(&sreq);
+        }
+        if (t->len <= CL_EAGER_BYTES) { /* the answer will say it was sent */
+            MPI_Isend(t->msg, (int)t->len, MPI_BYTE, t->rank, CL_TAG_TASK, comm, &t->req);
+            MPI_Request_free(&t->req);
+            continue;
+        }
         mproc__cluster_isend(t->msg, t->len, t->rank, CL_TAG_TASK, comm, &t->req);
     }
 }
 
 /* No lock held: sends batch[0..nb), then receives every result that has
- * come (their futures complete here); whether anything was sent or came. */
-static bool send_and_receive(size_t nb)
+ * come (their futures complete here), or only until the future `until`
+ * (if not NULL) is done: a caller waiting for it returns at once, and the
+ * receive of the next result is posted by the next round, while a task is
+ * on its way, not on a round trip's path. Whether anything was sent or
+ * came. */
+static bool send_and_receive(size_t nb, const mproc_future *until)
 {
     send_batch(nb);
     bool any = nb > 0;
@@ -508,6 +565,7 @@ static bool send_and_receive(size_t nb)
         const char *buf = mproc__cluster_taken(comm, &st, &rxp, &rx, &n);
         receive(st.MPI_SOURCE, buf, n);
         any = true;
+        if (until && mproc_future_done(until)) break;
     }
     return any;
 }
@@ -528,18 +586,52 @@ static bool end_orphans_locked(size_t nb)
     return took;
 }
 
+/* The maker of the MPI calls, no lock held: the ranks that hold the setup
+ * of a pool of l are told that it ended (CL_DROP), and the pools freed. */
+static void send_drops(mproc__list *l)
+{
+    MPROC__LIST_FOREACH_SAFE (n, l) {
+        cpool *p = MPROC__CONTAINER_OF(n, cpool, node);
+        mproc__list_remove(n);
+        cl_task_hdr h = {.kind = CL_DROP, .setup = p->setup};
+        for (int r = 1; r < size; r++) /* tiny: MPI sends it at once */
+            if (p->setup_sent[r] && !dead[r])
+                MPI_Send(&h, (int)sizeof h, MPI_BYTE, r, CL_TAG_TASK, comm);
+        MPROC__LOCK(&mu);
+        pool_free(p);
+        MPROC__UNLOCK(&mu);
+    }
+}
+
 /* One round of the MPI calls (their maker only, no lock held): the
  * heartbeat when due, the pending tasks the ranks have room for sent, the
- * results that came received, the ranks on this host watched; whether
- * anything was sent or came. */
-static bool round_of_calls(bool timers)
+ * results that came received (until: send_and_receive's), the ranks on
+ * this host watched; whether anything was sent or came. */
+static bool round_of_calls(bool timers, const mproc_future *until)
 {
-    if (timers && beat_ms && mproc_now_ns() >= beat_next) heartbeat();
-    MPROC__LOCK(&mu);
-    size_t nb = pick_batch_locked();
-    bool any = end_orphans_locked(nb);
-    MPROC__UNLOCK(&mu);
-    any |= send_and_receive(nb);
+    if (timers && beat_ms &&
+        mproc_now_ns() >= atomic_load_explicit(&beat_next, memory_order_relaxed))
+        heartbeat();
+    size_t nb = 0;
+    bool any = false;
+    mproc__list gone;
+    mproc__list_init(&gone);
+    if (atomic_load_explicit(&queued, memory_order_acquire)) {
+        MPROC__LOCK(&mu);
+        nb = pick_batch_locked();
+        any = end_orphans_locked(nb);
+        MPROC__LIST_FOREACH_SAFE (n, &drops) {
+            mproc__list_remove(n);
+            mproc__list_insert_tail(&gone, n);
+        }
+        if (mproc__list_empty(&pend)) atomic_store_explicit(&queued, false, memory_order_relaxed);
+        MPROC__UNLOCK(&mu);
+    }
+    if (!mproc__list_empty(&gone)) {
+        send_drops(&gone);
+        any = true;
+    }
+    any |= send_and_receive(nb, until);
     if (timers) watch_ranks(&watched);
     return any;
 }
@@ -553,7 +645,7 @@ static bool round_of_calls(bool timers)
 static void step(void *ctx, const mproc__deadline *dl)
 {
     (void)ctx;
-    if (round_of_calls(true)) return;
+    if (round_of_calls(true, NULL)) return;
     mproc__deadline nap = {.at_ns = mproc_now_ns() + STEP_SLEEP_NS, .forever = false};
     if (!dl->forever && dl->at_ns < nap.at_ns) nap.at_ns = dl->at_ns;
     MPROC__LOCK(&mu);
@@ -627,7 +719,7 @@ static void drive(void *owner, mproc_future *f, const mproc__deadline *dl)
      * read is not much less (one trip reads it once, at the start). */
     long long since = t0, now = t0;
     for (unsigned n = 1; !mproc_future_done(f); n++) {
-        bool timers = n % DRIVE_CHECK == 0, any = round_of_calls(timers);
+        bool timers = n % DRIVE_CHECK == 0, any = round_of_calls(timers, f);
         if (any && mproc_future_done(f)) break;
         if (any || timers) now = mproc_now_ns();
         if (any) since = now;
@@ -671,7 +763,9 @@ static void *root_thread(void *arg)
     MPROC__LOCK(&mu);
     for (;;) {
         if (stopping && mproc__list_empty(&pend) && inflight == 0 && maker == MAKER_NONE) break;
-        mproc__deadline until = {.at_ns = beat_ms ? beat_next : LLONG_MAX, .forever = !beat_ms};
+        mproc__deadline until = {
+            .at_ns = beat_ms ? atomic_load_explicit(&beat_next, memory_order_relaxed) : LLONG_MAX,
+            .forever = !beat_ms};
         if (maker == MAKER_CALLER) { /* a waiting caller makes the calls */
             mproc__deadline lazy = {.at_ns = mproc_now_ns() + LAZY_NS, .forever = false};
             mproc__thread_cond_wait(&wake_cv, &mu, &lazy);
@@ -686,7 +780,7 @@ static void *root_thread(void *arg)
         }
         maker = MAKER_THREAD;
         MPROC__UNLOCK(&mu);
-        bool any = round_of_calls(true);
+        bool any = round_of_calls(true, NULL);
         MPROC__LOCK(&mu);
         maker = MAKER_NONE;
         if (any) {
@@ -718,6 +812,10 @@ static void *root_thread(void *arg)
                                     &until); /* with the heartbeat on, until the next beat */
         }
         idle = 0;
+    }
+    MPROC__LIST_FOREACH_SAFE (n, &drops) { /* STOP ends the ranks' local pools */
+        mproc__list_remove(n);
+        pool_free(MPROC__CONTAINER_OF(n, cpool, node));
     }
     MPROC__UNLOCK(&mu);
     mproc__future_set_thread_step(NULL, NULL);
@@ -786,7 +884,7 @@ int mproc__cluster_root_start(MPI_Comm c, int n, const int32_t *p, int *fds)
         return MPROC_ENOMEM;
     }
     for (int r = 0; r < n; r++) beat_last[r] = mproc_now_ns();
-    beat_next = 0;
+    atomic_store_explicit(&beat_next, 0, memory_order_relaxed);
     memcpy(pids, p, (size_t)n * sizeof *pids);
     for (int r = 0; r < n; r++) mproc__list_init(&held[r]);
     comm = c;
@@ -938,6 +1036,7 @@ static void queue_locked(ctask *t, cpool *p)
     p->unfinished++;
     p->refs++;
     mproc__list_insert_tail(&pend, &t->node);
+    atomic_store_explicit(&queued, true, memory_order_release);
 }
 
 /* Cancel: a task still pending is taken out and never sent. */
@@ -979,7 +1078,9 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
     if (!t) return MPROC_ENOMEM;
     cl_task_hdr h = {.kind = kind == KIND_VALUE ? CL_VALUE : CL_APPLY,
                      .timeout_ms = time_limit(p, o.timeout_ms),
-                     .local = p->local};
+                     .local = p->local,
+                     .setup = p->setup};
+    t->local_run = h.local || h.timeout_ms;
     t->msg = mproc__cluster_task_msg(&ref, &h, arg, arglen, &t->len, &rc);
     t->f = t->msg ? mproc__future_new(o.callback, o.error_callback, o.userdata) : NULL;
     if (!t->f) {
@@ -1066,7 +1167,8 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
                          .first = first,
                          .count = count,
                          .inputs = (const char *)in + first * in_size,
-                         .inputs_len = count * in_size};
+                         .inputs_len = count * in_size,
+                         .local_run = p->local || time_limit(p, o.timeout_ms)};
         if (count * out_size > (size_t)INT_MAX - sizeof(cl_result_hdr) - 4096)
             rc = MPROC_EMSGSIZE; /* the outputs would not come back in one message */
         else
@@ -1078,7 +1180,8 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
                                                        .out_size = out_size,
                                                        .call = call,
                                                        .timeout_ms = time_limit(p, o.timeout_ms),
-                                                       .local = p->local},
+                                                       .local = p->local,
+                                                       .setup = p->setup},
                                         NULL, count * in_size, &ts[c]->len, &rc);
     }
     if (!rc) {
@@ -1139,7 +1242,9 @@ static int be_map_chunk(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
                      .out_size = out_size,
                      .call = call,
                      .timeout_ms = time_limit(p, timeout_ms),
-                     .local = p->local};
+                     .local = p->local,
+                     .setup = p->setup};
+    t->local_run = h.local || h.timeout_ms;
     if (!(t->msg = mproc__cluster_task_msg(&ref, &h, in, count * in_size, &t->len, &rc))) {
         free(t);
         return rc;
@@ -1287,9 +1392,30 @@ static int run_initializer(cpool *p, mproc_task_fn init, const void *args, size_
     return rc;
 }
 
+/* p's setup for its ranks' local pools (cpool.setup): the CL_SETUP
+ * message, sent to a rank before the first task of p it runs locally. */
+static int make_setup(cpool *p, mproc_task_fn init, const void *args, size_t len, int max_tasks)
+{
+    static uint32_t next_setup; /* under mu */
+    cl_fn ref;
+    int rc = mproc__cluster_fn_make((const void *)init, &ref);
+    if (rc) return rc;
+    cl_task_hdr h = {
+        .kind = CL_SETUP, .local = p->local ? p->local : 1, .count = (uint64_t)max_tasks};
+    if (!(p->setup_sent = calloc((size_t)size, sizeof *p->setup_sent)) ||
+        !(p->setup_msg = mproc__cluster_task_msg(&ref, &h, args, len, &p->setup_len, &rc)))
+        return rc ? rc : MPROC_ENOMEM;
+    MPROC__LOCK(&mu);
+    if (++next_setup == 0) next_setup = 1;
+    p->setup = next_setup;
+    MPROC__UNLOCK(&mu);
+    memcpy((char *)p->setup_msg + offsetof(cl_task_hdr, setup), &p->setup, sizeof p->setup);
+    return 0;
+}
+
 int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers, uint32_t local, int depth,
                                  int task_timeout_ms, mproc_task_fn init, const void *initargs,
-                                 size_t initargs_len)
+                                 size_t initargs_len, int max_tasks)
 {
     cpool *p = calloc(1, sizeof *p);
     if (!p) return MPROC_ENOMEM;
@@ -1301,16 +1427,18 @@ int mproc__cluster_root_pool_new(mproc_pool **out, int nworkers, uint32_t local,
                  .depth = depth,
                  .width = (size_t)nworkers * per,
                  .task_timeout_ms = task_timeout_ms};
-    int rc = mproc__pool_new_backend(out, &ops, p);
+    int rc = init || max_tasks ? make_setup(p, init, initargs, initargs_len, max_tasks) : 0;
+    if (!rc) rc = mproc__pool_new_backend(out, &ops, p);
     if (rc) {
-        free(p);
+        pool_free(p);
         return rc;
     }
     MPROC__LOCK(&mu);
     mproc__list_insert_tail(&pools, &p->node);
     if (depth > max_depth) max_depth = depth;
     MPROC__UNLOCK(&mu);
-    if (init && (rc = run_initializer(p, init, initargs, initargs_len))) {
+    /* A ranks-only pool's tasks run in the ranks: the initializer too. */
+    if (init && !local && (rc = run_initializer(p, init, initargs, initargs_len))) {
         mproc_pool_free(*out);
         *out = NULL;
     }

@@ -82,7 +82,6 @@ void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *hdr, const voi
     cl_task_hdr h = *hdr;
     h.pathlen = fn->pathlen;
     h.off = fn->off;
-    h.pad = 0;
     memcpy(m, &h, sizeof h);
     memcpy(m + sizeof h, fn->path, fn->pathlen);
     if (plen && payload) memcpy(m + sizeof h + fn->pathlen, payload, plen);

@@ -89,6 +89,14 @@ static void send_result(MPI_Comm comm, uint64_t id, int rc, const char *msg, con
         msg = "the task's result is too large for one MPI message";
     }
     cl_result_hdr h = result_hdr(id, rc, msg, len);
+    if (sizeof h + h.msglen + h.len <= CL_EAGER_BYTES) { /* sent at once: no buffer kept */
+        char b[CL_EAGER_BYTES];
+        memcpy(b, &h, sizeof h);
+        if (h.msglen) memcpy(b + sizeof h, msg, h.msglen);
+        if (h.len) memcpy(b + sizeof h + h.msglen, res, h.len);
+        MPI_Send(b, (int)(sizeof h + h.msglen + h.len), MPI_BYTE, 0, CL_TAG_RESULT, comm);
+        return;
+    }
     char *p = tx_get(sizeof h + h.msglen + h.len);
     if (!p) { /* answer anyway, without the bytes */
         h = (cl_result_hdr){.id = id, .rc = MPROC_ENOMEM, .pid = self_pid};
@@ -140,6 +148,15 @@ static void run_task(MPI_Comm comm, const char *m, size_t n)
               (h.in_size <= plen / h.count && h.out_size <= SIZE_MAX / 2 / h.count)) &&
              h.count * h.in_size == plen && h.call <= MPROC_MAP_F64_F64 &&
              (h.call == MPROC_MAP_BYTES || (h.in_size == 8 && h.out_size == 8));
+    if (ok && h.kind == CL_DROP) {
+        mproc__cluster_rank_drop(h.setup);
+        return;
+    }
+    if (ok && h.kind == CL_SETUP) { /* its initializer: none when off is 0 */
+        void *init = h.off || h.pathlen ? mproc__cluster_fn_resolve(path, h.pathlen, h.off) : NULL;
+        mproc__cluster_rank_setup(&h, init, payload, plen);
+        return;
+    }
     if (!ok || h.timeout_ms < 0 || (h.kind != CL_APPLY && h.kind != CL_MAP && h.kind != CL_VALUE)) {
         send_result(comm, h.id, MPROC_EPROTO, "a malformed task message", NULL, 0);
         return;

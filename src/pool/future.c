@@ -187,10 +187,8 @@ void mproc_future_free(mproc_future *f)
 
 void mproc__future_set_withdraw(mproc_future *f, mproc__future_withdraw_fn fn, void *owner)
 {
-    MPROC__LOCK(&f->mu);
-    f->withdraw = fn;
+    f->withdraw = fn; /* no other thread has f yet */
     f->owner = owner;
-    MPROC__UNLOCK(&f->mu);
 }
 
 void mproc__future_set_drive(mproc_future *f, mproc__future_drive_fn fn, void *owner)

@@ -31,7 +31,8 @@ mproc_future *mproc__future_new(mproc_future_cb callback, mproc_future_cb error_
 /* The owner's reference: another mproc_future_free. */
 void mproc__future_ref(mproc_future *f);
 
-/* Sets who can withdraw the task while it is pending (for cancel). */
+/* Sets who can withdraw the task while it is pending (for cancel), before
+ * the future is handed out. */
 void mproc__future_set_withdraw(mproc_future *f, mproc__future_withdraw_fn fn, void *owner);
 
 /* Lets the owner make progress in a thread that waits for f: called by

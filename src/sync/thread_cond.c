@@ -3,14 +3,23 @@
 
 #include <time.h>
 
+/* The attributes, made once: a future's condition variable is made on
+ * every task's round trip. */
+static pthread_condattr_t mono;
+static pthread_once_t mono_once = PTHREAD_ONCE_INIT;
+
+static void mono_init(void)
+{
+    int rc = pthread_condattr_init(&mono);
+    if (!rc) rc = pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    if (rc) mproc__panic("pthread_condattr_setclock: %d", rc);
+}
+
 void mproc__thread_cond_init(pthread_cond_t *c)
 {
-    pthread_condattr_t a;
-    int rc = pthread_condattr_init(&a);
-    if (!rc) rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    if (!rc) rc = pthread_cond_init(c, &a);
+    pthread_once(&mono_once, mono_init);
+    int rc = pthread_cond_init(c, &mono);
     if (rc) mproc__panic("pthread_cond_init: %d", rc);
-    pthread_condattr_destroy(&a);
 }
 
 int mproc__thread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m, const mproc__deadline *dl)

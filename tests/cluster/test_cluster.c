@@ -5,6 +5,7 @@
 #include <mproc.h>
 #include <mproc/cluster.h>
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -438,8 +439,6 @@ static void test_bad_input(mproc_pool *c)
     CHECK(mproc_cluster_pool_new(&p, &with_ctx) == MPROC_ENOTSUP, "context");
     mproc_pool_opts no_args = {.initializer = square, .initargs_len = 3};
     CHECK(mproc_cluster_pool_new(&p, &no_args) == MPROC_EINVAL, "initargs NULL");
-    mproc_cluster_pool_opts hybrid_init = {.layout = MPROC_CLUSTER_HYBRID, .initializer = square};
-    CHECK(mproc_cluster_pool_new_opts(&p, &hybrid_init) == MPROC_ENOTSUP, "hybrid initializer");
     CHECK(mproc_cluster_init(NULL, NULL) == MPROC_EBADSTATE, "init twice");
 }
 
@@ -471,6 +470,179 @@ static int read_init(const void *arg, size_t len, mproc_result *res)
     nanosleep(&(struct timespec){0, 2000000}, NULL); /* so that every rank takes some */
     init_seen s = {init_value, init_runs, getpid()};
     return mproc_result_set(res, &s, sizeof s);
+}
+
+/* The initializer and max_tasks_per_child reach the processes of a rank's
+ * local pools: a hybrid pool's, and the one that runs a ranks-only pool's
+ * tasks that have a time limit. A process that ran the initializer knows
+ * it by its pid (a local process may be forked from its rank, and start
+ * with the rank's globals). */
+static long local_value;
+static pid_t local_init_pid;
+
+typedef struct local_seen {
+    long value;
+    pid_t init_pid, pid;
+} local_seen;
+
+static int set_local(const void *arg, size_t len, mproc_result *res)
+{
+    (void)res;
+    if (len != sizeof local_value) return mproc_task_fail("want %zu bytes", sizeof local_value);
+    memcpy(&local_value, arg, sizeof local_value);
+    local_init_pid = getpid();
+    return 0;
+}
+
+static int read_local(const void *arg, size_t len, mproc_result *res)
+{
+    (void)arg;
+    (void)len;
+    nanosleep(&(struct timespec){0, 1000000}, NULL); /* so that every process takes some */
+    local_seen s = {local_value, local_init_pid, getpid()};
+    return mproc_result_set(res, &s, sizeof s);
+}
+
+/* n tasks of read_local on p (opts: their options); each one's sight in
+ * seen[0..n). 0 or the first failure's code. */
+static int read_all(mproc_pool *p, int n, const mproc_task_opts *opts, local_seen *seen)
+{
+    mproc_future *fs[128];
+    int rc = 0;
+    for (int i = 0; i < n; i++)
+        if ((rc = mproc_pool_apply_async(p, read_local, NULL, 0, opts, &fs[i]))) return rc;
+    for (int i = 0; i < n; i++) {
+        const void *buf;
+        size_t len;
+        int r = mproc_future_result(fs[i], &buf, &len, 60000);
+        if (!r && len == sizeof *seen) memcpy(&seen[i], buf, sizeof *seen);
+        if (!rc) rc = r;
+        mproc_future_free(fs[i]);
+    }
+    return rc;
+}
+
+static bool is_rank(const pid_t *ranks, size_t n, pid_t pid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ranks[i] == pid) return true;
+    return false;
+}
+
+static void test_local_setup(mproc_pool *c)
+{
+    pid_t ranks[64];
+    size_t nr = mproc_pool_workers(c, ranks, 64);
+    mproc_pool *p;
+    long v = 99;
+    mproc_cluster_pool_opts ho = {.layout = MPROC_CLUSTER_HYBRID,
+                                  .rank_processes = 2,
+                                  .initializer = set_local,
+                                  .initargs = &v,
+                                  .initargs_len = sizeof v,
+                                  .max_tasks_per_child = 3};
+    int rc = mproc_cluster_pool_new_opts(&p, &ho);
+    CHECK(rc == 0, "hybrid pool with an initializer: %s", mproc_strerror(rc));
+    enum { N = 60 };
+    local_seen seen[N];
+    rc = read_all(p, N, NULL, seen);
+    CHECK(rc == 0, "hybrid tasks: %s", mproc_strerror(rc));
+    int distinct = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK(seen[i].value == 99 && seen[i].init_pid == seen[i].pid &&
+                  !is_rank(ranks, nr, seen[i].pid),
+              "task %d: value %ld, initializer in %d, pid %d", i, seen[i].value,
+              (int)seen[i].init_pid, (int)seen[i].pid);
+        int same = 0, first = 1;
+        for (int k = 0; k < N; k++) {
+            same += seen[k].pid == seen[i].pid;
+            if (k < i && seen[k].pid == seen[i].pid) first = 0;
+        }
+        CHECK(same <= 3, "process %d ran %d tasks (max_tasks_per_child 3)", (int)seen[i].pid, same);
+        distinct += first;
+    }
+    CHECK(distinct >= N / 3, "%d processes for %d tasks", distinct, N);
+    /* Another hybrid pool over the same ranks, another value: its own
+     * local pools, while the first one's end tells the ranks to drop its
+     * (more pools one after the other than a rank would keep otherwise). */
+    mproc_pool_close(p);
+    mproc_pool_join(p, 60000);
+    mproc_pool_free(p);
+    pid_t gone[12];
+    for (long k = 1; k <= 12; k++) {
+        ho = (mproc_cluster_pool_opts){.layout = MPROC_CLUSTER_HYBRID,
+                                       .rank_processes = 1,
+                                       .initializer = set_local,
+                                       .initargs = &k,
+                                       .initargs_len = sizeof k};
+        rc = mproc_cluster_pool_new_opts(&p, &ho);
+        CHECK(rc == 0, "pool %ld: %s", k, mproc_strerror(rc));
+        rc = read_all(p, 4, NULL, seen);
+        mproc_pool_close(p);
+        mproc_pool_join(p, 60000);
+        mproc_pool_free(p);
+        CHECK(rc == 0, "pool %ld: %s", k, mproc_strerror(rc));
+        for (int i = 0; i < 4; i++)
+            CHECK(seen[i].value == k && seen[i].init_pid == seen[i].pid,
+                  "pool %ld, task %d: value %ld, initializer in %d, pid %d", k, i, seen[i].value,
+                  (int)seen[i].init_pid, (int)seen[i].pid);
+        gone[k - 1] = seen[0].pid;
+    }
+    /* The ranks ended those pools' processes (the ranks run on this host). */
+    for (int i = 0, tries = 0; i < 12; tries++) {
+        if (kill(gone[i], 0) != 0) {
+            i++;
+            continue;
+        }
+        CHECK(tries < 1000, "the local process %d of a freed pool still runs", (int)gone[i]);
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    /* Ranks only: the initializer runs in each rank, and in the local
+     * process that runs the tasks with a time limit. */
+    v = 55;
+    rc = mproc_cluster_pool_new(
+        &p, &(mproc_pool_opts){.initializer = set_local, .initargs = &v, .initargs_len = sizeof v});
+    CHECK(rc == 0, "ranks-only pool: %s", mproc_strerror(rc));
+    local_seen in_rank[8], limited[8];
+    int rc1 = read_all(p, 8, NULL, in_rank);
+    int rc2 = read_all(p, 8, &(mproc_task_opts){.timeout_ms = 30000}, limited);
+    mproc_pool_close(p);
+    mproc_pool_join(p, 60000);
+    mproc_pool_free(p);
+    CHECK(rc1 == 0 && rc2 == 0, "ranks-only tasks: %s %s", mproc_strerror(rc1),
+          mproc_strerror(rc2));
+    for (int i = 0; i < 8; i++) {
+        CHECK(in_rank[i].value == 55 && in_rank[i].init_pid == in_rank[i].pid &&
+                  is_rank(ranks, nr, in_rank[i].pid),
+              "in the rank: value %ld, initializer in %d, pid %d", in_rank[i].value,
+              (int)in_rank[i].init_pid, (int)in_rank[i].pid);
+        CHECK(limited[i].value == 55 && limited[i].init_pid == limited[i].pid &&
+                  !is_rank(ranks, nr, limited[i].pid),
+              "with a time limit: value %ld, initializer in %d, pid %d", limited[i].value,
+              (int)limited[i].init_pid, (int)limited[i].pid);
+    }
+    /* A local initializer that fails: the task that needed its local pool
+     * fails with its code (the rank logs its message). */
+    ho = (mproc_cluster_pool_opts){.layout = MPROC_CLUSTER_HYBRID,
+                                   .rank_processes = 1,
+                                   .initializer = set_local,
+                                   .initargs = &v,
+                                   .initargs_len = 1};
+    rc = mproc_cluster_pool_new_opts(&p, &ho);
+    CHECK(rc == 0, "hybrid pool, failing initializer: %s", mproc_strerror(rc));
+    rc = read_all(p, 2, NULL, seen);
+    mproc_pool_close(p);
+    mproc_pool_join(p, 60000);
+    mproc_pool_free(p);
+    CHECK(rc == MPROC_ETASK, "a task whose local initializer failed: %s", mproc_strerror(rc));
+    /* Bad options. */
+    CHECK(mproc_cluster_pool_new_opts(&p, &(mproc_cluster_pool_opts){.max_tasks_per_child = 2}) ==
+              MPROC_ENOTSUP,
+          "max_tasks_per_child, ranks only");
+    CHECK(mproc_cluster_pool_new_opts(&p, &(mproc_cluster_pool_opts){.layout = MPROC_CLUSTER_HYBRID,
+                                                                     .max_tasks_per_child = -1}) ==
+              MPROC_EINVAL,
+          "max_tasks_per_child < 0");
 }
 
 static void test_initializer(void)
@@ -611,6 +783,7 @@ int main(int argc, char **argv)
     test_empty_map(c);
     test_bad_input(c);
     test_initializer();
+    test_local_setup(c);
     test_cancel_and_terminate();
     test_close_join();
     mproc_pool_close(local);
