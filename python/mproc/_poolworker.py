@@ -53,24 +53,43 @@ def _wrap(e, kind):
 
 
 def run(payload):
+    """A SystemExit out of here ends the worker (python/src/pool.c): one
+    raised while the task is unpickled, and, in a Pool's task, by the
+    function or the result's pickling. An executor's function, or its
+    result's pickling, that raises it (or any BaseException) fails the
+    future with it, as Python's ProcessPoolExecutor does."""
     kind = APPLY
     r = None
     try:
         kind, func, args, kwds = pickle.loads(payload)
         k = kind % FUTURE if kind >= FUTURE else kind
-        if k == APPLY:
-            r = func(*args, **kwds)
-        elif k == MAP:
-            r = list(map(func, args))
+        try:
+            if k == APPLY:
+                r = func(*args, **kwds)
+            elif k == MAP:
+                r = list(map(func, args))
+            else:
+                r = list(itertools.starmap(func, args))
+        except Exception:
+            raise
+        except BaseException as e:
+            if kind < FUTURE:
+                raise
+            out = (False, _wrap(e, kind))
         else:
-            r = list(itertools.starmap(func, args))
-        out = (True, r)
+            out = (True, r)
     except Exception as e:
         out = (False, _wrap(e, kind))
     try:
         data = pickle.dumps(out, _HIGHEST)
     except Exception as e:
-        err = MaybeEncodingError(e, out[1])
+        # Python's Pool sends MaybeEncodingError; its ProcessPoolExecutor
+        # the exception itself, a BaseException too
+        err = MaybeEncodingError(e, out[1]) if kind < FUTURE else e
         data = pickle.dumps((False, _wrap(err, kind)), _HIGHEST)
+    except BaseException as e:
+        if kind < FUTURE:
+            raise
+        data = pickle.dumps((False, _wrap(e, kind)), _HIGHEST)
     _flush()
     return data

@@ -88,10 +88,55 @@ static PyObject *worker_fn(const char *name)
     return fn;
 }
 
+/* sys.stdout and sys.stderr flushed, errors ignored. */
+static void flush_std(void)
+{
+    const char *names[] = {"stdout", "stderr"};
+    for (int i = 0; i < 2; i++) {
+        PyObject *f = PySys_GetObject(names[i]); /* borrowed */
+        PyObject *r = f && f != Py_None ? PyObject_CallMethod(f, "flush", NULL) : NULL;
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+}
+
+/* SystemExit out of a worker's call (sys.exit in the task, or in an
+ * object it unpickles): the worker ends at once with its code, as
+ * Python's child processes end (os._exit after the process's bootstrap),
+ * without the interpreter's finalization: a fork of a program with
+ * threads, pools or exit hooks may hang there, and the task would wait
+ * for it. The pool sees the worker die (WorkerDiedError) and replaces it. */
+static void exit_if_system_exit(void)
+{
+    if (!PyErr_ExceptionMatches(PyExc_SystemExit)) return;
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    PyObject *code = v ? PyObject_GetAttrString(v, "code") : NULL;
+    PyErr_Clear();
+    int status = 1;
+    if (!code || code == Py_None) {
+        status = code ? 0 : 1;
+    } else if (PyLong_Check(code)) {
+        status = (int)PyLong_AsLong(code);
+        PyErr_Clear();
+    } else {
+        PyObject *f = PySys_GetObject("stderr"); /* borrowed */
+        if (f && f != Py_None) {
+            PyFile_WriteObject(code, f, Py_PRINT_RAW);
+            PyFile_WriteString("\n", f);
+        }
+        PyErr_Clear();
+    }
+    flush_std();
+    _exit(status & 0xff);
+}
+
 /* A failed Python call in a worker: the exception printed, the task failed
- * with its text. */
+ * with its text (SystemExit: exit_if_system_exit). */
 static int py_fail(const char *what)
 {
+    exit_if_system_exit();
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
     PyErr_NormalizeException(&t, &v, &tb);

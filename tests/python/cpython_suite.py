@@ -3,6 +3,7 @@ against mproc (docs/python.md, "CPython's test suite against mproc").
 
     python3 cpython_suite.py [-j N] [--methods fork,spawn,forkserver]
                              [--suites mp,futures] [--markdown FILE]
+                             [--keep DIR] [--only CLASS-PATTERNS]
 
 runs, for each start method, the test classes of Lib/test/_test_multiprocessing.py
 of the interpreter running this file (as CPython's test_multiprocessing_fork,
@@ -44,6 +45,7 @@ import unittest
 
 WORKER_ENV = 'MPROC_SUITE_WORKER'  # "<suite>:<method>" in a worker and its children
 OUT_ENV = 'MPROC_SUITE_OUT'
+ONLY_ENV = 'MPROC_SUITE_ONLY'  # --only: the classes a worker runs (patterns, comma-separated)
 PER_TEST = 60        # seconds for one test
 WORKER_BUDGET = 600  # seconds for one worker (a start method), restarts included
 MAX_RESTARTS = 8
@@ -392,12 +394,13 @@ def worker():
         module = importlib.import_module('test.test_concurrent_futures')
     loader = unittest.TestLoader()
     tests = []
+    only = [p for p in os.environ.get(ONLY_ENV, '').split(',') if p]
     for t in _iter_tests(loader.loadTestsFromModule(module)):
         if isinstance(t, unittest.loader._FailedTest):
             tests.append(t)
             continue
         cls, name = type(t).__name__, t._testMethodName
-        if (cls, name) in done:
+        if (cls, name) in done or (only and not any(fnmatch.fnmatchcase(cls, p) for p in only)):
             continue
         reason = _skip_reason(cls, name)
         if reason and _skip_reason(cls, '') == reason:  # the whole class
@@ -516,7 +519,11 @@ def main():
     ap.add_argument('--suites', default='mp,futures')
     ap.add_argument('--markdown', help='also write the tables to this file')
     ap.add_argument('--keep', help='keep the logs and records in this directory')
+    ap.add_argument('--only', help='run only the test classes that match these patterns '
+                                   '(comma-separated, as in a shell: ProcessPool*Deadlock*)')
     args = ap.parse_args()
+    if args.only:
+        os.environ[ONLY_ENV] = args.only
     try:
         import test._test_multiprocessing  # noqa: F401
     except ImportError as e:
@@ -572,6 +579,9 @@ def main():
                 cls, _, only = entry.partition('@')
                 if only and only != c:
                     continue
+                if args.only and not any(fnmatch.fnmatchcase(cls, p)
+                                         for p in args.only.split(',')):
+                    continue  # not asked for
                 row = rows.get(cls)
                 if row is None:
                     problems.append('%s %s: must-pass class %s did not run' % (s, c, cls))
@@ -584,7 +594,9 @@ def main():
         title = {'mp': 'Lib/test/_test_multiprocessing.py',
                  'futures': 'Lib/test/test_concurrent_futures.py'}[s]
         out += table(cols, by_col, title + ' (' + '; '.join(notes) + ')')
-    must = sum(len(v) for k, v in MUST_PASS.items() if k in suites)
+    must = sum(1 for k, v in MUST_PASS.items() if k in suites for e in v
+               if not args.only or any(fnmatch.fnmatchcase(e.partition('@')[0], p)
+                                       for p in args.only.split(',')))
     out += ['', 'must-pass classes: %d; problems: %d' % (must, len(problems))]
     out += problems
     text = '\n'.join(out) + '\n'

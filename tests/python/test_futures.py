@@ -1,8 +1,11 @@
 """mproc.futures against concurrent.futures, under each start method,
 then what mproc's executor does beyond Python."""
+import atexit
 import concurrent.futures as cf
 import os
+import pickle
 import signal
+import sys
 import time
 import unittest
 
@@ -57,6 +60,33 @@ def init_fails():
     raise RuntimeError('init failed on purpose')
 
 
+def _exit():
+    sys.exit(1)
+
+
+class ExitAtUnpickle:
+    def __reduce__(self):
+        return _exit, ()
+
+
+class ExitAtPickle:
+    def __reduce__(self):
+        _exit()
+
+
+class ErrorAtPickle:
+    def __reduce__(self):
+        raise pickle.PicklingError('error in pickle')
+
+
+def make(cls):
+    return cls()
+
+
+def _slow_exit_hook():  # a fork child's Python finalization would wait here
+    time.sleep(120)
+
+
 def both_futures(methods=METHODS, modules=MODULES):
     def deco(cls):
         g = globals()
@@ -96,6 +126,23 @@ class Executor:
             f.result(30)
         self.assertIn('boom', str(cm.exception.__cause__))
         self.assertIsInstance(f.exception(), ValueError)
+
+    def test_exit_and_pickling_errors(self):
+        # As Python's: sys.exit while the task is unpickled ends the worker
+        # (BrokenProcessPool: mproc's WorkerDiedError is one); sys.exit in
+        # the function, or an error or sys.exit while the result is
+        # pickled, fails the future with that exception.
+        e = self.ex(2)
+        with self.assertRaises(cf.process.BrokenProcessPool):
+            e.submit(id, ExitAtUnpickle()).result(30)
+        e = self.ex(2)
+        with self.assertRaises(SystemExit):
+            e.submit(_exit).result(30)
+        with self.assertRaises(SystemExit):
+            e.submit(make, ExitAtPickle).result(30)
+        with self.assertRaises(pickle.PicklingError):
+            e.submit(make, ErrorAtPickle).result(30)
+        self.assertEqual(e.submit(sq, 3).result(30), 9)
 
     def test_map(self):
         e = self.ex(2)
@@ -229,6 +276,21 @@ class BeyondPython:
         self.assertIn('signal 9', str(cm.exception))
         self.assertEqual([o.result(30) for o in others], [0.2] * 3)
         self.assertEqual(e.submit(sq, 5).result(30), 25)
+
+    def test_exit_in_worker_skips_finalization(self):
+        # A worker ended by sys.exit (here while it unpickles its task)
+        # ends at once, as Python's processes end (os._exit), without
+        # Python's finalization, where a fork of this program would wait
+        # for this exit hook: the task fails in well under its 120 s.
+        atexit.register(_slow_exit_hook)
+        self.addCleanup(atexit.unregister, _slow_exit_hook)
+        e = self.ex(2)
+        t = time.monotonic()
+        with self.assertRaises(mproc.WorkerDiedError) as cm:
+            e.submit(id, ExitAtUnpickle()).result(60)
+        self.assertLess(time.monotonic() - t, 30)
+        self.assertIn('exited with code 1', str(cm.exception))
+        self.assertEqual(e.submit(sq, 4).result(30), 16)
 
     def test_map_bounded(self):
         e = self.ex(2)

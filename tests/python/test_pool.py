@@ -2,6 +2,7 @@
 under each start method; then what mproc's pool does beyond Python
 (a dead worker fails only its task, per-task time limits, bounded imap,
 progress bars)."""
+import atexit
 import io
 import os
 import signal
@@ -343,12 +344,35 @@ class ThreadPoolBasics:
             self.assertEqual(p.apply(lambda: 5), 5)  # threads: no pickling
 
 
+def _exit_now(_=None):
+    sys.exit(3)
+
+
+def _slow_exit_hook():  # a fork child's Python finalization would wait here
+    time.sleep(120)
+
+
 @only_mproc()
 class BeyondPython:
     def pool(self, *a, **k):
         p = self.mp.Pool(*a, **k)
         self.addCleanup(p.terminate)
         return p
+
+    def test_sys_exit_in_a_task(self):
+        # Python's Pool loses the task (its worker exits, get() waits for
+        # ever); mproc's worker ends at once, without Python's finalization
+        # (where a fork of this program would wait for this exit hook), and
+        # the task fails with WorkerDiedError.
+        atexit.register(_slow_exit_hook)
+        self.addCleanup(atexit.unregister, _slow_exit_hook)
+        p = self.pool(2)
+        t = time.monotonic()
+        with self.assertRaises(mproc.WorkerDiedError) as cm:
+            p.apply_async(_exit_now).get(60)
+        self.assertLess(time.monotonic() - t, 30)
+        self.assertIn('exited with code 3', str(cm.exception))
+        self.assertEqual(p.apply(sq, (5,)), 25)
 
     def test_worker_death_fails_only_its_task(self):
         p = self.pool(2)
