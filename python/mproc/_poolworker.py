@@ -32,7 +32,14 @@ def init(data):
         kind, initializer, initargs = data
     process._worker_started(kind)
     if initializer is not None:
-        initializer(*initargs)
+        try:
+            initializer(*initargs)
+        except BaseException:
+            if kind == 'Process':  # an executor's worker logs it, as Python's
+                import logging
+                logging.getLogger('concurrent.futures').critical('Exception in initializer:',
+                                                                 exc_info=True)
+            raise
     _flush()
 
 

@@ -82,6 +82,25 @@ SKIP = {
     'TestInvalidHandle': 'Connection(-1): Python\'s Connection over a raw handle; mproc\'s '
                          'Connection wraps a core connection',
     '*TestLogging.test_level': 'multiprocessing.util._logger internals',
+    # test_concurrent_futures: ProcessPoolExecutor's internals
+    'ProcessPool*ProcessPoolExecutorTest.test_saturation': 'counts executor._processes, '
+        'Python\'s executor\'s own dict of its Process objects',
+    'ProcessPool*ProcessPoolExecutorTest.test_idle_process_reuse_*': 'counts executor._processes '
+        '(Python\'s executor starts its workers one by one as tasks come; mproc\'s at once)',
+    'ProcessPool*ProcessPoolExecutorTest.test_max_tasks_per_child': 'reads executor._processes',
+    'ProcessPool*ProcessPoolExecutorTest.test_killed_child': 'kills a worker through '
+        'executor._processes (and expects the whole executor to break: in mproc a dead worker '
+        'fails only its task, by design)',
+    'ProcessPool*ProcessPoolShutdownTest.test_context_manager_shutdown': 'joins the workers '
+        'through executor._processes',
+    'ProcessPool*ProcessPoolShutdownTest.test_processes_terminate': 'joins the workers through '
+        'executor._processes',
+    'ProcessPool*ProcessPoolShutdownTest.test_shutdown_no_wait': 'joins the workers through '
+        'executor._processes',
+    'ProcessPool*ProcessPoolShutdownTest.test_del_shutdown': 'joins '
+        'executor._executor_manager_thread, Python\'s executor\'s own thread',
+    'ProcessPool*ExecutorDeadlockTest.test_shutdown_deadlock_pickle': 'reads '
+        'executor._executor_manager_thread, Python\'s executor\'s own thread',
 }
 
 # Classes that must pass (no failure, no error, under every start method
@@ -127,6 +146,12 @@ MUST_PASS = {
         'ProcessPoolSpawnAsCompletedTest', 'ProcessPoolSpawnInitializerTest',
         'ProcessPoolSpawnWaitTest', 'ProcessPoolForkserverAsCompletedTest',
         'ProcessPoolForkserverInitializerTest', 'ProcessPoolForkserverWaitTest',
+        'ProcessPoolForkFailingInitializerTest', 'ProcessPoolSpawnFailingInitializerTest',
+        'ProcessPoolForkserverFailingInitializerTest',
+        'ProcessPoolForkProcessPoolExecutorTest', 'ProcessPoolSpawnProcessPoolExecutorTest',
+        'ProcessPoolForkserverProcessPoolExecutorTest',
+        'ProcessPoolForkProcessPoolShutdownTest', 'ProcessPoolSpawnProcessPoolShutdownTest',
+        'ProcessPoolForkserverProcessPoolShutdownTest',
     ],
 }
 

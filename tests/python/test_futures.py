@@ -2,12 +2,14 @@
 then what mproc's executor does beyond Python."""
 import atexit
 import concurrent.futures as cf
+import gc
 import os
 import pickle
 import signal
 import sys
 import time
 import unittest
+import weakref
 
 import multiprocessing
 
@@ -83,6 +85,10 @@ def make(cls):
     return cls()
 
 
+class Dummy:
+    pass
+
+
 def _slow_exit_hook():  # a fork child's Python finalization would wait here
     time.sleep(120)
 
@@ -126,6 +132,17 @@ class Executor:
             f.result(30)
         self.assertIn('boom', str(cm.exception.__cause__))
         self.assertIsInstance(f.exception(), ValueError)
+
+    def test_map_keeps_no_reference(self):
+        # As Python's (its test_free_reference): a result map yielded is
+        # freed once the caller drops it, chunked or not.
+        e = self.ex(2)
+        for chunksize in (1, 3):
+            for obj in e.map(make, [Dummy] * 7, chunksize=chunksize):
+                wr = weakref.ref(obj)
+                del obj
+                gc.collect()
+                self.assertIsNone(wr())
 
     def test_exit_and_pickling_errors(self):
         # As Python's: sys.exit while the task is unpickled ends the worker

@@ -266,16 +266,21 @@ class ProcessPoolExecutor(_cf.Executor):
                     out = _core.future_result(f, _ms(left))
                     if out[0] == _core.E_TIMEDOUT:
                         raise TimeoutError
-                    ok, value = _decode(out, executor=True)
-                    if not ok:
-                        raise value
+                    res = list(_decode(out, executor=True))  # [ok, value]
+                    if not res[0]:
+                        raise res[1]
                     nf = submit_next()
                     if nf is not None:
                         fs.append(nf)
+                    # Yielded without a reference kept here, as Python's
+                    # map: a result is freed once the caller drops it.
                     if chunksize > 1:
-                        yield from value
+                        chunk = res.pop()
+                        chunk.reverse()
+                        while chunk:
+                            yield chunk.pop()
                     else:
-                        yield value
+                        yield res.pop()
             finally:
                 for f in fs:
                     if not isinstance(f, BaseException):
