@@ -532,14 +532,21 @@ static void nproc_case(void)
         set_nproc(1);
         set_nproc_of_servers(1);
         mproc_future *f[6];
-        int failed = 0;
-        for (int i = 0; i < 6; i++) {
+        int failed = 0, n = 0;
+        /* A worker may end its one task and fail to be replaced while
+         * these are submitted: the pool is then broken, and refuses the
+         * rest (MPROC_ESHUTDOWN), which is no failure of this case. */
+        for (int i = 0; i < 6; i++, n++) {
             int rc = mproc_pool_apply_async(pool, square_task, &i, sizeof i, NULL, &f[i]);
+            if (rc == MPROC_ESHUTDOWN && i > 0) {
+                failed++;
+                break;
+            }
             if (rc)
                 die("apply_async %d under %s: %s", i, mproc_start_method_name(tu_methods[m]),
                     mproc_err_name(rc));
         }
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < n; i++) {
             int rc = mproc_future_wait(f[i], 30000);
             if (rc)
                 die("task %d under %s: wait -> %s", i, mproc_start_method_name(tu_methods[m]),
