@@ -119,8 +119,8 @@ static inline void tu_sleep_ms(long ms)
 #define TU_RC(expr, want)                                                                          \
     do {                                                                                           \
         int rc_ = (expr);                                                                          \
-        ck_assert_msg(rc_ == (want), "%s -> %s, want %s", #expr, mproc_err_name(rc_),              \
-                      mproc_err_name(want));                                                       \
+        ck_assert_msg(rc_ == (want), "%s -> %s (%d: %s), want %s", #expr, mproc_err_name(rc_),     \
+                      rc_, mproc_strerror(rc_), mproc_err_name(want));                             \
     } while (0)
 
 /* Milliseconds since t0_ns (an mproc_now_ns() reading). */
