@@ -1,11 +1,13 @@
 """Helpers of the Python package's tests: each test class runs against
 Python's multiprocessing and against mproc, under each start method, so
 that mproc is checked against what Python does."""
+import atexit
 import faulthandler
 import multiprocessing
 import os
 import signal
 import sys
+import time
 import unittest
 
 import mproc
@@ -60,6 +62,18 @@ def both(methods=METHODS, modules=MODULES):
 
 def only_mproc(methods=METHODS):
     return both(methods, (('mproc', mproc),))
+
+
+def _slow_exit_hook():  # a fork child's Python finalization would wait here
+    time.sleep(120)
+
+
+def add_slow_exit_hook(test):
+    """Registers, for the test's time, an exit hook of 120 s that a fork
+    child inherits: a worker that ran Python's finalization would wait
+    there."""
+    atexit.register(_slow_exit_hook)
+    test.addCleanup(atexit.unregister, _slow_exit_hook)
 
 
 def run(ctx, target, *args, timeout=60):

@@ -1,6 +1,5 @@
 """mproc.futures against concurrent.futures, under each start method,
 then what mproc's executor does beyond Python."""
-import atexit
 import concurrent.futures as cf
 import gc
 import os
@@ -16,7 +15,7 @@ import multiprocessing
 import mproc
 import mproc.futures
 
-from mputil import METHODS, SANITIZER
+from mputil import METHODS, SANITIZER, add_slow_exit_hook
 
 # (name, futures module, the module whose contexts it takes)
 MODULES = (('stdlib', cf, multiprocessing), ('mproc', mproc.futures, mproc))
@@ -88,9 +87,6 @@ def make(cls):
 class Dummy:
     pass
 
-
-def _slow_exit_hook():  # a fork child's Python finalization would wait here
-    time.sleep(120)
 
 
 def both_futures(methods=METHODS, modules=MODULES):
@@ -299,8 +295,7 @@ class BeyondPython:
         # ends at once, as Python's processes end (os._exit), without
         # Python's finalization, where a fork of this program would wait
         # for this exit hook: the task fails in well under its 120 s.
-        atexit.register(_slow_exit_hook)
-        self.addCleanup(atexit.unregister, _slow_exit_hook)
+        add_slow_exit_hook(self)
         e = self.ex(2)
         t = time.monotonic()
         with self.assertRaises(mproc.WorkerDiedError) as cm:

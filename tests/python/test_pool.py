@@ -2,7 +2,6 @@
 under each start method; then what mproc's pool does beyond Python
 (a dead worker fails only its task, per-task time limits, bounded imap,
 progress bars)."""
-import atexit
 import io
 import os
 import signal
@@ -10,7 +9,7 @@ import sys
 import time
 import unittest
 
-from mputil import both, only_mproc
+from mputil import add_slow_exit_hook, both, only_mproc
 
 import mproc
 import mproc.pool
@@ -348,9 +347,6 @@ def _exit_now(_=None):
     sys.exit(3)
 
 
-def _slow_exit_hook():  # a fork child's Python finalization would wait here
-    time.sleep(120)
-
 
 @only_mproc()
 class BeyondPython:
@@ -364,8 +360,7 @@ class BeyondPython:
         # ever); mproc's worker ends at once, without Python's finalization
         # (where a fork of this program would wait for this exit hook), and
         # the task fails with WorkerDiedError.
-        atexit.register(_slow_exit_hook)
-        self.addCleanup(atexit.unregister, _slow_exit_hook)
+        add_slow_exit_hook(self)
         p = self.pool(2)
         t = time.monotonic()
         with self.assertRaises(mproc.WorkerDiedError) as cm:
