@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 
 static void fill_pattern(unsigned char *p, size_t n, unsigned seed)
 {
@@ -470,6 +472,111 @@ START_TEST(mixed_messages_over_a_socket)
 }
 END_TEST
 
+/* The socket's receive timeout (SO_RCVTIMEO), in microseconds. */
+static long long rcvtimeo_us(mproc_conn *c)
+{
+    struct timeval tv;
+    socklen_t n = sizeof tv;
+    ck_assert_int_eq(getsockopt(mproc_conn_fileno(c), SOL_SOCKET, SO_RCVTIMEO, &tv, &n), 0);
+    return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* CPU time of this process so far, in ms. */
+static long long cpu_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A child that sends one int on b after delay_ms; returns its pid. */
+static pid_t send_later(mproc_conn *b, int delay_ms, int value)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        tu_sleep_ms(delay_ms);
+        _exit(mproc_conn_send_bytes(b, &value, sizeof value) != 0);
+    }
+    return pid;
+}
+
+static void recv_int(mproc_conn *a, int timeout_ms, int want)
+{
+    int got = -1;
+    size_t len;
+    TU_OK(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, timeout_ms));
+    ck_assert_int_eq(got, want);
+}
+
+/* On a socket a timed receive sleeps in the read, bounded by the socket's
+ * SO_RCVTIMEO; a later receive without a timeout clears it, one timeout
+ * left by another user of the socket only costs a wake-up, a non-blocking
+ * fd is waited for without spinning, and a connection forgotten (its fd
+ * handed on) leaves the socket without a timeout. */
+START_TEST(timed_socket_receive_sleeps_in_the_read)
+{
+    mproc_conn *a, *b;
+    socket_conns(&a, &b);
+    int got, st;
+    size_t len;
+    /* whole seconds left, less a few ns: the timeout is rounded up to
+     * microseconds without overflowing them (setsockopt's EDOM) */
+    for (int i = 0; i < 200; i++) {
+        TU_OK(mproc_conn_send_bytes(b, &i, sizeof i));
+        recv_int(a, 1000 * (1 + i % 3), i);
+    }
+    long long t0 = mproc_now_ns();
+    TU_RC(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, 30), MPROC_ETIMEDOUT);
+    long long took = mproc_now_ns() - t0;
+    ck_assert_msg(took >= 30000000LL && took < 1000000000LL, "a 30 ms wait took %lld ns", took);
+    long long set = rcvtimeo_us(a); /* in jiffies: rounded up a little */
+    ck_assert_msg(set > 0 && set <= 40000, "SO_RCVTIMEO %lld us after a 30 ms wait", set);
+
+    pid_t pid = send_later(b, 100, 1); /* later than the 30 ms left on the socket */
+    recv_int(a, MPROC_FOREVER, 1);
+    ck_assert_int_eq(rcvtimeo_us(a), 0);
+    waitpid(pid, &st, 0);
+    ck_assert_int_eq(st, 0);
+
+    struct timeval stale = {0, 10000}; /* another user's 10 ms */
+    ck_assert_int_eq(
+        setsockopt(mproc_conn_fileno(a), SOL_SOCKET, SO_RCVTIMEO, &stale, sizeof stale), 0);
+    pid = send_later(b, 100, 2);
+    recv_int(a, MPROC_FOREVER, 2);
+    waitpid(pid, &st, 0);
+    ck_assert_int_eq(st, 0);
+
+    int fd = mproc_conn_fileno(a);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    long long cpu0 = cpu_ms();
+    t0 = mproc_now_ns();
+    TU_RC(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, 200), MPROC_ETIMEDOUT);
+    ck_assert(mproc_now_ns() - t0 >= 200000000LL);
+    pid = send_later(b, 200, 3);
+    recv_int(a, MPROC_FOREVER, 3);
+    pid_t pid2 = send_later(b, 200, 4);
+    recv_int(a, 5000, 4);
+    long long spent = cpu_ms() - cpu0;
+    ck_assert_msg(spent < 150, "waits of 600 ms on a non-blocking fd took %lld ms of CPU", spent);
+    waitpid(pid, &st, 0);
+    ck_assert_int_eq(st, 0);
+    waitpid(pid2, &st, 0);
+    ck_assert_int_eq(st, 0);
+
+    TU_RC(mproc_conn_recv_bytes_into(a, &got, sizeof got, &len, 20), MPROC_ETIMEDOUT);
+    ck_assert_int_gt(rcvtimeo_us(a), 0);
+    int afd = mproc_conn_fileno(a);
+    mproc__conn_forget(a);
+    struct timeval tv;
+    socklen_t n = sizeof tv;
+    ck_assert_int_eq(getsockopt(afd, SOL_SOCKET, SO_RCVTIMEO, &tv, &n), 0);
+    ck_assert(tv.tv_sec == 0 && tv.tv_usec == 0);
+    close(afd);
+    mproc_conn_free(b);
+}
+END_TEST
+
 /* A spinning receive (mproc__conn_set_spin) reads what is there, what
  * comes during the spin, what comes after it (then it sleeps), honours a
  * timeout and sees end of file. */
@@ -599,5 +706,6 @@ int main(void)
     tc = tu_tcase(s, "python", 60);
     tcase_add_test(tc, python_connection_speaks_our_frames);
     tcase_add_test(tc, spinning_receive);
+    tcase_add_test(tc, timed_socket_receive_sleeps_in_the_read);
     return tu_run(s);
 }

@@ -10,8 +10,9 @@
  * plus the next header: draining a pipe makes every following write start
  * a new pipe page, which halves a small-message writer's speed.
  * A message interrupted by a timeout is kept (header parsed, partial payload
- * saved) and resumed by the next receive. The fd stays blocking: receives
- * with a finite timeout poll(2) before each read. */
+ * saved) and resumed by the next receive. The fd stays blocking: a receive
+ * with a finite timeout sleeps in the read on a socket (SO_RCVTIMEO), and
+ * in poll(2) before each read on a pipe. */
 #include "base/base.h"
 #include "base/io.h"
 #include "conn/conn.h"
@@ -43,6 +44,7 @@ struct mproc_conn {
     uint64_t msg_len;
     size_t last_len;  /* payload size of the last message received */
     uint32_t spin_ns; /* see mproc__conn_set_spin */
+    bool rcvtimeo;    /* this connection set the socket's SO_RCVTIMEO */
     char *pend;       /* msg_len bytes, pend_have of them filled, or NULL */
     size_t pend_have;
 };
@@ -91,9 +93,12 @@ void mproc__conn_fds(const mproc_conn *c, int *rfd, int *wfd)
     *wfd = c->writable ? c->wfd : -1;
 }
 
+static int set_rcvtimeo(mproc_conn *c, int64_t ns);
+
 void mproc__conn_forget(mproc_conn *c)
 {
     if (!c) return;
+    (void)set_rcvtimeo(c, 0); /* the fd goes on without this connection's timeout */
     free(c->rbuf);
     free(c->pend);
     conn_destroy(c);
@@ -205,6 +210,40 @@ static int wait_readable(mproc_conn *c, const mproc__deadline *dl)
     return mproc__wait_fd(c->fd, POLLIN, dl);
 }
 
+/* Sets the socket's receive timeout (SO_RCVTIMEO) to the time left before
+ * the deadline, or to none when forever (0 ns). */
+static int set_rcvtimeo(mproc_conn *c, int64_t ns)
+{
+    if (ns == 0 && !c->rcvtimeo) return 0;
+    int64_t us = (ns + 999) / 1000; /* rounded up: never short of the deadline */
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
+    if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) return MPROC__ERRNO();
+    c->rcvtimeo = ns != 0;
+    return 0;
+}
+
+/* One read of a socket. A timed wait sleeps in the read itself, bounded by
+ * SO_RCVTIMEO, instead of in poll(2) first: waking from poll and then
+ * reading costs a quarter more per round trip. A read that finds nothing
+ * (the timeout ran out, or the fd is non-blocking) is followed by a poll
+ * until the deadline, so that neither case spins. */
+static ssize_t read_socket(mproc_conn *c, void *dst, size_t cap, const mproc__deadline *dl)
+{
+    for (;;) {
+        int64_t left = 0;
+        if (!dl->forever && (left = dl->at_ns - mproc_now_ns()) <= 0) left = -1;
+        int rc = left < 0 ? 0 : set_rcvtimeo(c, left);
+        if (rc) return rc;
+        ssize_t n = recv(c->fd, dst, cap, left < 0 ? MSG_DONTWAIT : 0);
+        if (n > 0) return n;
+        if (n == 0) return MPROC_EEOF;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return MPROC__ERRNO();
+        if (left < 0) return MPROC_ETIMEDOUT;
+        if ((rc = mproc__wait_fd(c->fd, POLLIN, dl))) return rc;
+    }
+}
+
 /* One read(2) into dst, after waiting. Returns bytes read (> 0) or an error;
  * end of file is MPROC_EEOF. */
 static ssize_t read_some(mproc_conn *c, void *dst, size_t cap, const mproc__deadline *dl)
@@ -219,6 +258,7 @@ static ssize_t read_some(mproc_conn *c, void *dst, size_t cap, const mproc__dead
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return MPROC__ERRNO();
         } while (mproc_now_ns() < end);
     }
+    if (!c->exact_reads) return read_socket(c, dst, cap, dl);
     for (;;) {
         int rc = wait_readable(c, dl);
         if (rc) return rc;
