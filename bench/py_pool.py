@@ -1,5 +1,5 @@
 """Benchmarks of rows py.pool.map.trivial, py.pool.apply_async.rtt and
-py.executor.submit.pipelined (/work/shared/BENCH.md): the same program with
+py.executor.submit.pipelined (BENCH.md beside the project): the same program with
 Python's multiprocessing / concurrent.futures or with mproc.
 
     PYTHONPATH=build/python python3 bench/py_pool.py stdlib|mproc <row>
