@@ -101,21 +101,45 @@ typedef struct scratch {
     int busy;
 } scratch;
 
+/* A thread's pair, also listed globally: a leak checker that does not
+ * scan threads' specific data still finds them reachable. */
+typedef struct scratch_pair {
+    scratch s[2];
+    struct scratch_pair *prev, *next;
+} scratch_pair;
+
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static int scratch_key_ok;
+static pthread_mutex_t scratch_mu = PTHREAD_MUTEX_INITIALIZER;
+static scratch_pair *scratch_all;
 
 static void scratch_free(void *v)
 {
-    scratch *s = v;
-    free(s[0].p);
-    free(s[1].p);
-    free(s);
+    scratch_pair *sp = v;
+    pthread_mutex_lock(&scratch_mu);
+    if (sp->prev)
+        sp->prev->next = sp->next;
+    else
+        scratch_all = sp->next;
+    if (sp->next) sp->next->prev = sp->prev;
+    pthread_mutex_unlock(&scratch_mu);
+    free(sp->s[0].p);
+    free(sp->s[1].p);
+    free(sp);
+}
+
+/* A fork child's one thread: the list's lock may have been held by
+ * another thread of the parent. */
+static void scratch_after_fork(void)
+{
+    pthread_mutex_init(&scratch_mu, NULL);
 }
 
 static void scratch_key_new(void)
 {
-    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0 &&
+                     pthread_atfork(NULL, NULL, scratch_after_fork) == 0;
 }
 
 /* This thread's buffer `which` (0: put, 1: get), or NULL when it is in use
@@ -124,15 +148,20 @@ static scratch *scratch_get(int which)
 {
     (void)pthread_once(&scratch_once, scratch_key_new);
     if (!scratch_key_ok) return NULL;
-    scratch *s = pthread_getspecific(scratch_key);
-    if (!s) {
-        s = calloc(2, sizeof *s);
-        if (!s || pthread_setspecific(scratch_key, s)) {
-            free(s);
+    scratch_pair *sp = pthread_getspecific(scratch_key);
+    if (!sp) {
+        sp = calloc(1, sizeof *sp);
+        if (!sp || pthread_setspecific(scratch_key, sp)) {
+            free(sp);
             return NULL;
         }
+        pthread_mutex_lock(&scratch_mu);
+        sp->next = scratch_all;
+        if (scratch_all) scratch_all->prev = sp;
+        scratch_all = sp;
+        pthread_mutex_unlock(&scratch_mu);
     }
-    return s[which].busy ? NULL : &s[which];
+    return sp->s[which].busy ? NULL : &sp->s[which];
 }
 
 /* At least n bytes in s (its content is not kept); 0 or -1 (no memory). */
