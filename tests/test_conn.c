@@ -577,6 +577,59 @@ START_TEST(timed_socket_receive_sleeps_in_the_read)
 }
 END_TEST
 
+/* The fds of each kind of end, and an end rebuilt from copies of them
+ * (as a process that received them rebuilds it) talks to the other end. */
+START_TEST(fds_and_an_end_rebuilt_from_them)
+{
+    int r, w;
+    TU_RC(mproc_conn_fds(NULL, &r, &w), MPROC_EINVAL);
+    mproc_conn *x;
+    TU_RC(mproc_conn_from_fds(&x, -1, -1), MPROC_EINVAL);
+    TU_RC(mproc_conn_from_fds(NULL, 3, 3), MPROC_EINVAL);
+    TU_RC(mproc_conn_from_fds(&x, -2, 3), MPROC_EINVAL);
+    for (int kind = 0; kind < 3; kind++) { /* duplex pipes, one-way pipe, socket */
+        mproc_conn *a, *b;
+        if (kind == 2)
+            socket_conns(&a, &b);
+        else
+            TU_OK(mproc_pipe(&a, &b, kind == 0));
+        TU_OK(mproc_conn_fds(b, &r, &w));
+        ck_assert(kind == 1 ? r == -1 : r >= 0);
+        ck_assert(w >= 0);
+        ck_assert(kind == 2 ? r == w : r != w);
+        ck_assert_int_eq(mproc_conn_fileno(b), kind == 1 ? w : r);
+        mproc_conn *c;
+        TU_OK(mproc_conn_from_fds(&c, r < 0 ? -1 : dup(r), r == w ? -1 : dup(w)));
+        if (r == w) { /* a socket: one fd both ways */
+            mproc_conn_free(c);
+            TU_OK(mproc_conn_from_fds(&c, dup(r), -1));
+            int fd = mproc_conn_fileno(c);
+            mproc__conn_forget(c);
+            TU_OK(mproc_conn_from_fds(&c, fd, fd));
+        }
+        mproc_conn_free(b);
+        ck_assert_int_eq(mproc_conn_readable(c), kind != 1);
+        ck_assert(mproc_conn_writable(c));
+        TU_OK(mproc_conn_send_bytes(c, "to a", 4));
+        void *got;
+        size_t len;
+        TU_OK(mproc_conn_recv_bytes(a, &got, &len, 5000));
+        ck_assert_uint_eq(len, 4);
+        free(got);
+        if (kind != 1) {
+            TU_OK(mproc_conn_send_bytes(a, "to c", 4));
+            TU_OK(mproc_conn_recv_bytes(c, &got, &len, 5000));
+            ck_assert(len == 4 && memcmp(got, "to c", 4) == 0);
+            free(got);
+        }
+        mproc_conn_close(c);
+        TU_RC(mproc_conn_fds(c, &r, &w), MPROC_ECLOSED);
+        mproc_conn_free(c);
+        mproc_conn_free(a);
+    }
+}
+END_TEST
+
 /* A spinning receive (mproc__conn_set_spin) reads what is there, what
  * comes during the spin, what comes after it (then it sleeps), honours a
  * timeout and sees end of file. */
@@ -707,5 +760,6 @@ int main(void)
     tcase_add_test(tc, python_connection_speaks_our_frames);
     tcase_add_test(tc, spinning_receive);
     tcase_add_test(tc, timed_socket_receive_sleeps_in_the_read);
+    tcase_add_test(tc, fds_and_an_end_rebuilt_from_them);
     return tu_run(s);
 }

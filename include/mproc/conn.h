@@ -42,6 +42,13 @@ MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
  * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
 MPROC_API int mproc_conn_from_fd(mproc_conn **out, int fd, bool readable, bool writable);
 
+/* Wraps the fd it reads and the fd it writes (the same fd for a socket,
+ * two pipes for a duplex Pipe end; -1 for a direction it lacks, not both),
+ * taking ownership of them: the inverse of mproc_conn_fds, for an end
+ * whose fds were passed to another process.
+ * Errors: MPROC_EINVAL, MPROC_ENOMEM. */
+MPROC_API int mproc_conn_from_fds(mproc_conn **out, int rfd, int wfd);
+
 /* Sends buf[0..len) as one message, blocking until all of it is written.
  * Errors: MPROC_EINVAL (buf NULL with len > 0), MPROC_ECLOSED,
  * MPROC_EBADF (read-only end), MPROC_EPIPE (the reader is gone; the message
@@ -90,6 +97,11 @@ MPROC_API int mproc_conn_set_max_message(mproc_conn *c, size_t max);
  * MPROC_ECLOSED. The connection still owns it. A duplex Pipe end has a
  * second fd for writing. */
 MPROC_API int mproc_conn_fileno(const mproc_conn *c);
+
+/* The fd the end reads and the fd it writes (-1 for a direction it lacks;
+ * the same fd for a socket). The connection still owns them.
+ * Errors: MPROC_EINVAL (NULL argument), MPROC_ECLOSED. */
+MPROC_API int mproc_conn_fds(const mproc_conn *c, int *rfd, int *wfd);
 
 /* What the end may do, and whether it was closed. */
 MPROC_API bool mproc_conn_readable(const mproc_conn *c);

@@ -138,14 +138,27 @@ class Connection:
         self.close()
 
     def __reduce__(self):
-        reduction.assert_spawning(self)
         self._check_closed()
-        return (_rebuild_connection,
-                (reduction.add_conn(self._handle), self._readable, self._writable))
+        if reduction.spawning_now():
+            return (_rebuild_connection,
+                    (reduction.add_conn(self._handle), self._readable, self._writable))
+        rfd, wfd = _core.conn_op(self._handle, 5)
+        dup = reduction.DupFd
+        return (_rebuild_duplicated, (None if rfd < 0 else dup(rfd),
+                                      None if wfd < 0 or wfd == rfd else dup(wfd),
+                                      wfd >= 0 and wfd == rfd, self._readable, self._writable))
 
 
 def _rebuild_connection(index, readable, writable):
     return Connection(reduction.child_conn(index), readable, writable)
+
+
+def _rebuild_duplicated(rdup, wdup, same, readable, writable):
+    """A connection pickled outside spawning: its fds fetched from the
+    sender (same: one fd both ways, a socket)."""
+    rfd = rdup.detach() if rdup is not None else -1
+    wfd = rfd if same else (wdup.detach() if wdup is not None else -1)
+    return Connection(_core.conn_from_fds(rfd, wfd), readable, writable)
 
 
 def Pipe(duplex=True):

@@ -1,22 +1,25 @@
 """Pickling of mproc's objects (the twin of multiprocessing.reduction).
 
-Shared objects (locks, queues, ...) and connections are pickled only while
-a spawn or forkserver child is being prepared, as in Python: elsewhere they
-travel by inheritance. While spawning, a shared object pickles as its
-address in the family arena (the child maps the arena before it unpickles
-anything), and a connection as an index into the connections the core hands
-to the child as file descriptors."""
+Shared objects (locks, queues, ...) are pickled only while a spawn or
+forkserver child is being prepared, as in Python: elsewhere they travel by
+inheritance. While spawning, a shared object pickles as its address in the
+family arena (the child maps the arena before it unpickles anything), and a
+connection as an index into the connections the core hands to the child as
+file descriptors. Elsewhere a connection or a socket pickles as duplicates
+of its fds that the receiving process fetches from the sender
+(resource_sharer.DupFd), as Python's do."""
 import copyreg
 import io
+import os
 import pickle
+import socket
 import threading
 
-__all__ = ['dumps', 'loads', 'assert_spawning', 'spawning', 'ForkingPickler', 'register']
+__all__ = ['dumps', 'loads', 'assert_spawning', 'spawning', 'ForkingPickler', 'register',
+           'send_handle', 'recv_handle', 'DupFd']
 
 HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
-# Connections and sockets pickle only while a child is being prepared
-# (docs/python.md): no send_handle / recv_handle / DupFd.
-HAVE_SEND_HANDLE = False
+HAVE_SEND_HANDLE = True
 
 _tls = threading.local()
 _child_conns = None  # in a spawn child: the connections received
@@ -24,9 +27,13 @@ _child_conns = None  # in a spawn child: the connections received
 
 def dumps(obj, protocol=HIGHEST_PROTOCOL):
     # The registered reducers (shared ctypes objects) apply while a child
-    # is being prepared; elsewhere (queues, connections) pickle's own.
+    # is being prepared; elsewhere (queues, connections) pickle's own, and
+    # the pickler with the reducers (a socket's) when pickle's own fails.
     if not ForkingPickler._extra_reducers or _current() is None:
-        return pickle.dumps(obj, protocol)
+        try:
+            return pickle.dumps(obj, protocol)
+        except TypeError:
+            pass
     buf = io.BytesIO()
     ForkingPickler(buf, protocol).dump(obj)
     return buf.getvalue()
@@ -50,6 +57,11 @@ class spawning:
 
 def _current():
     return getattr(_tls, 'spawning', None)
+
+
+def spawning_now():
+    """Whether a child is being prepared in this thread."""
+    return _current() is not None
 
 
 def assert_spawning(obj):
@@ -101,3 +113,37 @@ class ForkingPickler(pickle.Pickler):
 
 
 register = ForkingPickler.register
+
+
+def DupFd(fd):
+    """A duplicate of fd that another process of the family can detach."""
+    from .resource_sharer import DupFd
+    return DupFd(fd)
+
+
+def send_handle(conn, handle, destination_pid):
+    """Sends the fd `handle` over conn to the process destination_pid
+    (which calls recv_handle). Any Connection carries it: the fd itself
+    goes by the sender's resource sharer."""
+    conn.send(DupFd(handle))
+
+
+def recv_handle(conn):
+    """An fd sent with send_handle; RuntimeError when what came is not
+    one."""
+    from .resource_sharer import DupFd as _Dup
+    obj = conn.recv()
+    if not isinstance(obj, _Dup):
+        raise RuntimeError('received %r, not a file descriptor' % type(obj).__name__)
+    return obj.detach()
+
+
+def _rebuild_socket(df, family, type, proto):
+    return socket.socket(family, type, proto, fileno=df.detach())
+
+
+def _reduce_socket(s):
+    return _rebuild_socket, (DupFd(s.fileno()), s.family, s.type, s.proto)
+
+
+ForkingPickler._extra_reducers[socket.socket] = _reduce_socket

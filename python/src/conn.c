@@ -103,6 +103,18 @@ static PyObject *conn_from_fd(PyObject *self, PyObject *args)
     return conn_wrap(c);
 }
 
+/* conn_from_fds(rfd, wfd): adopts them (-1: that direction is absent). */
+static PyObject *conn_from_fds(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int r, w;
+    if (!PyArg_ParseTuple(args, "ii", &r, &w)) return NULL;
+    mproc_conn *c;
+    int rc = mproc_conn_from_fds(&c, r, w);
+    if (rc) return raise_rc(rc);
+    return conn_wrap(c);
+}
+
 static PyObject *conn_send(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -153,7 +165,8 @@ static PyObject *conn_poll(PyObject *self, PyObject *args)
     return conn_error(rc, "connection is write-only");
 }
 
-/* conn_info(h, op): 0 close, 1 closed, 2 readable, 3 writable, 4 fileno. */
+/* conn_info(h, op): 0 close, 1 closed, 2 readable, 3 writable, 4 fileno,
+ * 5 (read fd, write fd). */
 static PyObject *conn_op(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -175,6 +188,11 @@ static PyObject *conn_op(PyObject *self, PyObject *args)
         if (fd < 0) return conn_error(fd, NULL);
         return PyLong_FromLong(fd);
     }
+    case 5: {
+        int r, w, rc = mproc_conn_fds(c, &r, &w);
+        if (rc) return conn_error(rc, NULL);
+        return Py_BuildValue("(ii)", r, w);
+    }
     default:
         PyErr_SetString(PyExc_ValueError, "bad connection operation");
         return NULL;
@@ -184,6 +202,7 @@ static PyObject *conn_op(PyObject *self, PyObject *args)
 PyMethodDef conn_methods[] = {
     {"pipe", pipe_new, METH_O, NULL},
     {"conn_from_fd", conn_from_fd, METH_VARARGS, NULL},
+    {"conn_from_fds", conn_from_fds, METH_VARARGS, NULL},
     {"conn_send", conn_send, METH_VARARGS, NULL},
     {"conn_recv", conn_recv, METH_VARARGS, NULL},
     {"conn_poll", conn_poll, METH_VARARGS, NULL},

@@ -118,6 +118,15 @@ int mproc_conn_from_fd(mproc_conn **out, int fd, bool readable, bool writable)
     return 0;
 }
 
+int mproc_conn_from_fds(mproc_conn **out, int rfd, int wfd)
+{
+    if (!out || rfd < -1 || wfd < -1 || (rfd < 0 && wfd < 0)) return MPROC_EINVAL;
+    mproc_conn *c = conn_new(rfd, wfd);
+    if (!c) return MPROC_ENOMEM;
+    *out = c;
+    return 0;
+}
+
 int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex)
 {
     if (!a || !b) return MPROC_EINVAL;
@@ -484,6 +493,14 @@ int mproc_conn_fileno(const mproc_conn *c)
 {
     if (!c) return MPROC_EINVAL;
     return c->fd < 0 ? MPROC_ECLOSED : c->fd;
+}
+
+int mproc_conn_fds(const mproc_conn *c, int *rfd, int *wfd)
+{
+    if (!c || !rfd || !wfd) return MPROC_EINVAL;
+    if (c->fd < 0) return MPROC_ECLOSED;
+    mproc__conn_fds(c, rfd, wfd);
+    return 0;
 }
 
 bool mproc_conn_readable(const mproc_conn *c)

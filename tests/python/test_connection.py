@@ -1,9 +1,11 @@
 """Pipe and Connection: mproc against Python's multiprocessing."""
 import array
+import os
+import socket
 import time
 import unittest
 
-from mputil import both, run
+from mputil import both, only_mproc, run
 
 
 def echo(conn):
@@ -21,6 +23,35 @@ def echo(conn):
 def send_bytes_child(w):
     w.send_bytes(b'hello from child')
     w.close()
+
+
+def handed_ends(conn, q):
+    """Takes ends and a socket sent over conn (pickled outside spawning),
+    and an end put on q, and uses each."""
+    w = conn.recv()  # a one-way writer
+    w.send('all is well')
+    w.close()
+    r = conn.recv()  # a one-way reader
+    conn.send(r.recv() * 2)
+    r.close()
+    d = conn.recv()  # a duplex end
+    d.send(d.recv() + 1)
+    d.close()
+    s = conn.recv()  # a socket
+    s.sendall(b'socket ok')
+    s.close()
+    e = q.get(timeout=30)  # an end put on a queue
+    e.send('through a queue')
+    e.close()
+    conn.close()
+
+
+def write_received_handle(conn, modname):
+    import importlib
+    fd = importlib.import_module(modname + '.reduction').recv_handle(conn)
+    os.write(fd, b'by handle')
+    os.close(fd)
+    conn.close()
 
 
 @both(methods=('fork',))
@@ -128,6 +159,103 @@ class AcrossProcesses:
         self.assertEqual(r.recv_bytes(), b'hello from child')
         self.assertRaises(EOFError, r.recv_bytes)
 
+    def test_ends_and_sockets_pickled_outside_spawning(self):
+        """Each kind of Connection end and a socket, sent over a Connection
+        to a running child, and an end put on a Queue: the child uses
+        each."""
+        conn, child_conn = self.mp.Pipe()
+        q = self.mp.Queue()
+        p = self.mp.Process(target=handed_ends, args=(child_conn, q))
+        p.start()
+        child_conn.close()
+        r, w = self.mp.Pipe(duplex=False)
+        conn.send(w)
+        w.close()
+        self.assertEqual(r.recv(), 'all is well')
+        r.close()
+        r, w = self.mp.Pipe(duplex=False)
+        conn.send(r)
+        r.close()
+        w.send('foo')
+        w.close()
+        self.assertEqual(conn.recv(), 'foofoo')
+        a, b = self.mp.Pipe()
+        conn.send(b)
+        b.close()
+        a.send(41)
+        self.assertEqual(a.recv(), 42)
+        a.close()
+        s1, s2 = socket.socketpair()
+        conn.send(s2)
+        s2.close()
+        s1.settimeout(30)
+        self.assertEqual(s1.recv(100), b'socket ok')
+        s1.close()
+        r, w = self.mp.Pipe(duplex=False)
+        q.put(w)  # Python's feeder thread pickles it later: closed after
+        self.assertEqual(r.recv(), 'through a queue')
+        w.close()
+        p.join(30)
+        self.assertEqual(p.exitcode, 0)
+        conn.close()
+
+    def test_send_handle(self):
+        """reduction.send_handle / recv_handle: a file's fd to a child,
+        which writes through it."""
+        import tempfile
+        reduction = self.mod.reduction
+        self.assertTrue(reduction.HAVE_SEND_HANDLE)
+        conn, child_conn = self.mp.Pipe()
+        p = self.mp.Process(target=write_received_handle, args=(child_conn, self.mod.__name__))
+        p.start()
+        child_conn.close()
+        with tempfile.TemporaryFile() as f:
+            reduction.send_handle(conn, f.fileno(), p.pid)
+            p.join(30)
+            self.assertEqual(p.exitcode, 0)
+            f.seek(0)
+            self.assertEqual(f.read(), b'by handle')
+        conn.close()
+
+
+@only_mproc(methods=('fork',))
+class HandedOn:
+    def test_recv_handle_of_something_else(self):
+        a, b = self.mp.Pipe()
+        b.send('not a handle')
+        self.assertRaises(RuntimeError, self.mod.reduction.recv_handle, a)
+
+    def test_detached_once(self):
+        """A pickled end is served once: a second unpickling of the same
+        bytes fails (end of file from the sharer), it does not hang."""
+        import pickle
+        from mproc import reduction
+        r, w = self.mp.Pipe(duplex=False)
+        data = reduction.dumps(w)
+        w2 = pickle.loads(data)
+        w2.send('once')
+        self.assertEqual(r.recv(), 'once')
+        self.assertRaises((EOFError, OSError, RuntimeError), pickle.loads, data)
+        w2.close()
+        w.close()
+        r.close()
+
+    def test_fork_child_keeps_no_duplicate(self):
+        """A duplicate kept for a pickled end is not kept by a fork child:
+        the reader sees end of file once the parent's copies are gone."""
+        from mproc import reduction, resource_sharer
+        r, w = self.mp.Pipe(duplex=False)
+        data = reduction.dumps(w)  # a duplicate of w's fd, kept to be served
+        w.close()
+        p = self.mp.Process(target=time.sleep, args=(3,))
+        p.start()
+        resource_sharer.stop(timeout=30)  # closes the parent's duplicate
+        t0 = time.monotonic()
+        self.assertRaises(EOFError, r.recv)  # the child holds no copy
+        self.assertLess(time.monotonic() - t0, 2)
+        p.join(30)
+        del data
+        r.close()
 
 if __name__ == '__main__':
     unittest.main()
