@@ -1,7 +1,8 @@
 """The Python side of a pool worker (python/src/pool.c): the core's worker
 calls init() once, then run() for each task, with the task's pickle; run
 returns the pickle of (ok, value), an exception travelling as Python's
-pools send it (with the remote traceback's text as its __cause__)."""
+pools send it (with the remote traceback's text as its __cause__); ok is
+None when the task's own pickle could not be loaded."""
 import itertools
 import pickle
 import sys
@@ -67,8 +68,10 @@ def run(payload):
     future with it, as Python's ProcessPoolExecutor does."""
     kind = APPLY
     r = None
+    unpickled = False
     try:
         kind, func, args, kwds = pickle.loads(payload)
+        unpickled = True
         k = kind % FUTURE if kind >= FUTURE else kind
         try:
             if k == APPLY:
@@ -86,7 +89,8 @@ def run(payload):
         else:
             out = (True, r)
     except Exception as e:
-        out = (False, _wrap(e, kind))
+        # ok None: the task itself could not be unpickled (pool._decode)
+        out = (False if unpickled else None, _wrap(e, kind))
     try:
         data = pickle.dumps(out, _HIGHEST)
     except Exception as e:

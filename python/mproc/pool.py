@@ -72,15 +72,35 @@ def _error(rc, msg, pid, executor=False):
     return RuntimeError(msg)
 
 
+def _broken(what, cause):
+    from concurrent.futures.process import BrokenProcessPool
+    e = BrokenProcessPool(what)
+    e.__cause__ = cause
+    return e
+
+
 def _decode(out, executor=False):
-    """(ok, value) from the core's outcome (code, bytes, msg, pid)."""
+    """(ok, value) from the core's outcome (code, bytes, msg, pid). For an
+    executor, a task that its worker could not unpickle, and a result that
+    cannot be unpickled here (an error, or sys.exit in its unpickling),
+    fail that future with BrokenProcessPool, as Python's executor fails
+    them (the pool goes on: Python's breaks)."""
     rc, data, msg, pid = out
-    if rc == 0:
-        try:
-            return pickle.loads(data)
-        except Exception as e:
-            return False, e
-    return False, _error(rc, msg, pid, executor)
+    if rc != 0:
+        return False, _error(rc, msg, pid, executor)
+    try:
+        ok, value = pickle.loads(data)
+    except Exception as e:
+        return False, (_broken('the result could not be unpickled', e) if executor else e)
+    except BaseException as e:
+        if not executor:
+            raise
+        return False, _broken('the result could not be unpickled', e)
+    if ok is None:
+        ok = False
+        if executor:
+            value = _broken('the task could not be unpickled in its worker', value)
+    return ok, value
 
 
 def _ms(timeout):

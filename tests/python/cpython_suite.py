@@ -154,6 +154,8 @@ MUST_PASS = {
         'ProcessPoolForkserverProcessPoolExecutorTest',
         'ProcessPoolForkProcessPoolShutdownTest', 'ProcessPoolSpawnProcessPoolShutdownTest',
         'ProcessPoolForkserverProcessPoolShutdownTest',
+        'ProcessPoolForkExecutorDeadlockTest', 'ProcessPoolSpawnExecutorDeadlockTest',
+        'ProcessPoolForkserverExecutorDeadlockTest',
     ],
 }
 

@@ -70,6 +70,15 @@ class ExitAtUnpickle:
         return _exit, ()
 
 
+def _unpickle_error():
+    raise RuntimeError('error in unpickle')
+
+
+class ErrorAtUnpickle:
+    def __reduce__(self):
+        return _unpickle_error, ()
+
+
 class ExitAtPickle:
     def __reduce__(self):
         _exit()
@@ -156,6 +165,17 @@ class Executor:
         with self.assertRaises(pickle.PicklingError):
             e.submit(make, ErrorAtPickle).result(30)
         self.assertEqual(e.submit(sq, 3).result(30), 9)
+
+    def test_unpickling_errors(self):
+        # As Python's: an error while the worker unpickles the task, and an
+        # error or sys.exit while the result is unpickled here, fail the
+        # future with BrokenProcessPool (each breaks Python's executor: a
+        # new one for each).
+        for fn, arg in ((id, ErrorAtUnpickle()), (make, ErrorAtUnpickle),
+                        (make, ExitAtUnpickle)):
+            e = self.ex(2)
+            with self.assertRaises(cf.process.BrokenProcessPool):
+                e.submit(fn, arg).result(30)
 
     def test_map(self):
         e = self.ex(2)
@@ -289,6 +309,18 @@ class BeyondPython:
         self.assertIn('signal 9', str(cm.exception))
         self.assertEqual([o.result(30) for o in others], [0.2] * 3)
         self.assertEqual(e.submit(sq, 5).result(30), 25)
+
+    def test_unpickling_errors_fail_only_their_task(self):
+        # The futures fail as Python's (BrokenProcessPool, with the error as
+        # its cause), and the executor goes on.
+        e = self.ex(2)
+        for fn, arg, cause in ((id, ErrorAtUnpickle(), RuntimeError),
+                               (make, ErrorAtUnpickle, RuntimeError),
+                               (make, ExitAtUnpickle, SystemExit)):
+            with self.assertRaises(cf.process.BrokenProcessPool) as cm:
+                e.submit(fn, arg).result(30)
+            self.assertIsInstance(cm.exception.__cause__, cause)
+            self.assertEqual(e.submit(sq, 6).result(30), 36)
 
     def test_exit_in_worker_skips_finalization(self):
         # A worker ended by sys.exit (here while it unpickles its task)
