@@ -25,6 +25,7 @@ from multiprocessing.pool import ExceptionWithTraceback, RemoteTraceback, rebuil
 from . import _core
 from . import _poolworker as _w
 from . import context as _context
+from . import process as _process
 
 __all__ = ['Pool', 'ThreadPool', 'MaybeEncodingError', 'AsyncResult', 'ApplyResult', 'MapResult', 'IMapIterator',
            'WorkerDiedError', 'TaskTimeoutError']
@@ -483,6 +484,7 @@ class Pool:
         self._processes = processes
         self._imaps = set()
         method, init = _init_data(self._ctx, 'PoolWorker', initializer, initargs)
+        _process._flush_std_streams()  # as each of Python's workers starts
         self._h = _core.pool_new(method, processes, maxtasksperchild or 0, init, False)
         _live_pools.add(self)
 

@@ -13,6 +13,7 @@ current process for both, which Python's managers rely on."""
 import itertools
 import os
 import signal
+import sys
 
 import multiprocessing.process as _std
 
@@ -37,6 +38,18 @@ _OP_EXITCODE, _OP_PID, _OP_TERMINATE, _OP_KILL = 1, 2, 3, 4
 _OP_INTERRUPT, _OP_SENTINEL, _OP_CLOSE = 5, 6, 7
 
 
+def _flush_std_streams():
+    """sys.stdout and sys.stderr flushed before a child starts, as Python
+    does: a fork child would otherwise write again what the parent had
+    printed but not yet flushed, and a spawned one print before it."""
+    for f in (sys.stdout, sys.stderr):
+        try:
+            if f is not None:
+                f.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
 class _CorePopen:
     """What BaseProcess expects of a Popen, over a process the core starts.
     A fork child runs the Process's bootstrap straight after the fork; a
@@ -45,6 +58,7 @@ class _CorePopen:
     def __init__(self, process_obj, method):
         self.method = method
         self.returncode = None
+        _flush_std_streams()
         if method == 'fork':
             what, conns = process_obj._forked_main, []
         else:

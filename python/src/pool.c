@@ -28,11 +28,18 @@ static int finalizing(void)
 #endif
 }
 
+static void flush_std(void);
+
+/* Before the core forks a child of this interpreter (a pool's worker, its
+ * replacement, a Process): Python's own fork preparation, after
+ * sys.stdout and sys.stderr are flushed, so that the child does not write
+ * again what this process printed (Python's Popen flushes them too). */
 static void fork_before(void)
 {
     hook_held = !finalizing();
     if (!hook_held) return;
     hook_gil = PyGILState_Ensure();
+    flush_std();
     PyOS_BeforeFork();
 }
 

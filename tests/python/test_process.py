@@ -287,6 +287,50 @@ class Bootstrap:
         self.assertEqual(q.get(timeout=30), (True, False))
 
 
+UNFLUSHED = """
+import sys
+import {mod} as mp
+
+def child():
+    pass
+
+def twice(x):
+    return 2 * x
+
+if __name__ == '__main__':
+    ctx = mp.get_context('{method}')
+    print('before the child')  # stdout is a pipe: block-buffered, not yet written
+    p = ctx.Process(target=child)
+    p.start()
+    p.join()
+    print('before the pool')
+    with ctx.Pool(2) as pool:
+        print(pool.map(twice, range(4)))
+    print('end', p.exitcode)
+"""
+
+
+@both()
+class Output:
+    def test_unflushed_output_is_written_once(self):
+        # What the parent printed but had not flushed when a child started
+        # (a Process, a Pool's workers) is written once, in order: a fork
+        # child that kept a copy of the buffer would write it again when
+        # it flushes its own output, as it ends.
+        import tempfile
+        env = dict(os.environ)
+        env.pop('PYTHONUNBUFFERED', None)
+        with tempfile.TemporaryDirectory() as tmp:  # a file: spawn re-imports it
+            path = os.path.join(tmp, 'unflushed.py')
+            with open(path, 'w') as f:
+                f.write(UNFLUSHED.format(mod=self.mod.__name__, method=self.method))
+            out = subprocess.run([sys.executable, path], capture_output=True, text=True,
+                                 timeout=120, env=env, cwd=tmp)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.splitlines(),
+                         ['before the child', 'before the pool', '[0, 2, 4, 6]', 'end 0'])
+
+
 @only_mproc(methods=('fork',))
 class Imports:
     def test_import_leaves_the_pool_for_later(self):

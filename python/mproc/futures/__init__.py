@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from .. import _core
 from .. import _poolworker as _w
 from .. import context as _context
+from .. import process as _process
 from ..pool import WorkerDiedError, _decode, _init_data, _ms
 
 __all__ = ['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED', 'CancelledError',
@@ -186,6 +187,7 @@ class ProcessPoolExecutor(_cf.Executor):
         self._broken = False
         method, init = _init_data(ctx, 'Process', initializer, initargs)
         try:
+            _process._flush_std_streams()  # as each of Python's workers starts
             self._h = _core.pool_new(method, max_workers, max_tasks_per_child or 0, init, True)
         except RuntimeError:
             # Python's executor breaks when an initializer fails.
