@@ -125,9 +125,10 @@ class _Sharer:
         try:
             with Client(address, authkey=process.current_process().authkey) as c:
                 c.send(None)
-        except OSError:
+        except OSError:  # not told: the thread (a daemon) ends with the process
             pass
-        thread.join(timeout)
+        else:
+            thread.join(timeout)
         listener.close()
         for fd in fds:
             os.close(fd)
