@@ -190,7 +190,15 @@ static void watch(board *b, mproc_process **ps, int n, int run_ms, const char *w
 
 static mproc_process *start(mproc_target_fn fn, board *b, int me, int method)
 {
-    part a = {b, me};
+    /* Zeroed first: the padding after `me` would otherwise hold whatever
+     * the stack held, and the start's check of spawn arguments refuses
+     * bytes that happen to form an address of this thread's stack
+     * (MPROC_EINVAL), for every start of a run whose stack straddles the
+     * matching 4 GiB boundary. */
+    part a;
+    memset(&a, 0, sizeof a);
+    a.b = b;
+    a.me = me;
     mproc_process *p;
     TU_OK(mproc_process_new(&p, fn, &a, sizeof a,
                             &(mproc_process_opts){.start_method = tu_methods[method]}));
