@@ -5,7 +5,6 @@ pools send it (with the remote traceback's text as its __cause__); ok is
 None when the task's own pickle could not be loaded."""
 import itertools
 import pickle
-import sys
 
 from multiprocessing.pool import ExceptionWithTraceback, MaybeEncodingError
 
@@ -41,16 +40,7 @@ def init(data):
                 logging.getLogger('concurrent.futures').critical('Exception in initializer:',
                                                                  exc_info=True)
             raise
-    _flush()
-
-
-def _flush():
-    for s in (sys.stdout, sys.stderr):
-        try:
-            if s is not None:
-                s.flush()
-        except Exception:
-            pass
+    process._flush_std_streams()
 
 
 def _wrap(e, kind):
@@ -102,5 +92,5 @@ def run(payload):
         if kind < FUTURE:
             raise
         data = pickle.dumps((False, _wrap(e, kind)), _HIGHEST)
-    _flush()
+    process._flush_std_streams()
     return data

@@ -484,7 +484,8 @@ class Pool:
         self._processes = processes
         self._imaps = set()
         method, init = _init_data(self._ctx, 'PoolWorker', initializer, initargs)
-        _process._flush_std_streams()  # as each of Python's workers starts
+        if method != 'fork':  # fork: the extension's fork hook flushes
+            _process._flush_std_streams()  # as each of Python's workers starts
         self._h = _core.pool_new(method, processes, maxtasksperchild or 0, init, False)
         _live_pools.add(self)
 

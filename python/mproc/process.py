@@ -39,14 +39,16 @@ _OP_INTERRUPT, _OP_SENTINEL, _OP_CLOSE = 5, 6, 7
 
 
 def _flush_std_streams():
-    """sys.stdout and sys.stderr flushed before a child starts, as Python
-    does: a fork child would otherwise write again what the parent had
-    printed but not yet flushed, and a spawned one print before it."""
+    """sys.stdout and sys.stderr flushed, errors ignored: before a spawn or
+    forkserver child starts, as Python does, so that it does not print
+    before what its parent printed (a fork's are flushed by the
+    extension's fork hook, python/src/pool.c); and by a pool worker after
+    each task."""
     for f in (sys.stdout, sys.stderr):
         try:
             if f is not None:
                 f.flush()
-        except (AttributeError, ValueError, OSError):
+        except Exception:
             pass
 
 
@@ -58,10 +60,10 @@ class _CorePopen:
     def __init__(self, process_obj, method):
         self.method = method
         self.returncode = None
-        _flush_std_streams()
         if method == 'fork':
             what, conns = process_obj._forked_main, []
         else:
+            _flush_std_streams()
             from . import _child
             what, conns = _child.payload(process_obj, method)
         self._proc = _core.process_new(method, process_obj.name,

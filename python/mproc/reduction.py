@@ -29,7 +29,7 @@ def dumps(obj, protocol=HIGHEST_PROTOCOL):
     # The registered reducers (shared ctypes objects) apply while a child
     # is being prepared; elsewhere (queues, connections) pickle's own, and
     # the pickler with the reducers (a socket's) when pickle's own fails.
-    if not ForkingPickler._extra_reducers or _current() is None:
+    if _current() is None:
         try:
             return pickle.dumps(obj, protocol)
         except TypeError:

@@ -109,15 +109,6 @@ mproc_conn *mproc__conn_adopt(int rfd, int wfd)
     return conn_new(rfd, wfd);
 }
 
-int mproc_conn_from_fd(mproc_conn **out, int fd, bool readable, bool writable)
-{
-    if (!out || fd < 0 || (!readable && !writable)) return MPROC_EINVAL;
-    mproc_conn *c = conn_new(readable ? fd : -1, writable ? fd : -1);
-    if (!c) return MPROC_ENOMEM;
-    *out = c;
-    return 0;
-}
-
 int mproc_conn_from_fds(mproc_conn **out, int rfd, int wfd)
 {
     if (!out || rfd < -1 || wfd < -1 || (rfd < 0 && wfd < 0)) return MPROC_EINVAL;
@@ -125,6 +116,12 @@ int mproc_conn_from_fds(mproc_conn **out, int rfd, int wfd)
     if (!c) return MPROC_ENOMEM;
     *out = c;
     return 0;
+}
+
+int mproc_conn_from_fd(mproc_conn **out, int fd, bool readable, bool writable)
+{
+    if (fd < 0) return MPROC_EINVAL;
+    return mproc_conn_from_fds(out, readable ? fd : -1, writable ? fd : -1);
 }
 
 int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex)

@@ -187,7 +187,8 @@ class ProcessPoolExecutor(_cf.Executor):
         self._broken = False
         method, init = _init_data(ctx, 'Process', initializer, initargs)
         try:
-            _process._flush_std_streams()  # as each of Python's workers starts
+            if method != 'fork':  # fork: the extension's fork hook flushes
+                _process._flush_std_streams()  # as each of Python's workers starts
             self._h = _core.pool_new(method, max_workers, max_tasks_per_child or 0, init, True)
         except RuntimeError:
             # Python's executor breaks when an initializer fails.
