@@ -30,6 +30,7 @@ def init(data):
         initializer, initargs = reduction.loads(rest)
     else:
         kind, initializer, initargs = data
+        _drop_inherited_connections()
     process._worker_started(kind)
     if initializer is not None:
         try:
@@ -41,6 +42,19 @@ def init(data):
                                                                  exc_info=True)
             raise
     process._flush_std_streams()
+
+
+def _drop_inherited_connections():
+    """A fork worker's manager proxies make connections of their own: those
+    it inherited are its parent's (a manager channel refuses a process
+    other than its owner, and a socket shared with the parent would mix
+    the two processes' replies). Python's workers drop them in the
+    after-fork callbacks, which also take a reference for each inherited
+    proxy; mproc's workers end without finalization and would never give
+    it back, so they only drop the connections."""
+    from multiprocessing.managers import BaseProxy
+    for tls, _ in list(BaseProxy._address_to_local.values()):
+        tls.__dict__.clear()
 
 
 def _wrap(e, kind):

@@ -29,6 +29,7 @@ __all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'SharedMemoryMana
 import contextlib
 import os
 import pickle
+import sys
 import threading
 import xmlrpc.client
 from traceback import format_exc
@@ -130,6 +131,65 @@ class _Conn(connection.Connection):
         if self._handle is None:
             raise OSError("handle is closed")
         return pickle.loads(_core.conn_call(self._handle, None, _SPIN_US))
+
+
+class _LocalConn:
+    """A manager connection moved into the family arena (_core.Channel:
+    two core queues, waited on with a brief spin, the socket kept open to
+    see the other side's end). A client of the server's family uses one
+    for its calls (BaseProxy._connect), and the server thread serving it
+    the other side: one call costs no socket round trip."""
+
+    __slots__ = ('_ch', '_sock')
+
+    def __init__(self, ch, sock):
+        self._ch, self._sock = ch, sock
+
+    def send(self, obj):
+        if self._ch is None:
+            raise OSError("handle is closed")
+        self._ch.send(_dumps(obj))
+
+    def recv(self):
+        if self._ch is None:
+            raise OSError("handle is closed")
+        return pickle.loads(self._ch.recv())
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def close(self):
+        ch, self._ch = self._ch, None
+        if ch is not None:
+            ch.close()  # the channel first: the socket's end frees it
+        self._sock.close()
+
+
+# The addresses of servers that offered no channel (Python's): a proxy's
+# connection to them is asked for at once.
+_no_channel = set()
+
+
+def _open_connection(conn, address, authkey, serializer, name):
+    """A proxy's connection to the server at address (conn, a new
+    connection, is its socket), served by a thread of the server: a
+    channel in the arena when the server is mproc's and shares this
+    process's arena, else the socket (accept_connection, as Python's)."""
+    if serializer == 'pickle' and address not in _no_channel:
+        try:
+            offer = dispatch(conn, None, 'accept_local', (name,))
+        except RemoteError:  # a server without channels: it closed conn
+            _no_channel.add(address)
+            conn.close()
+            conn = Client(address, authkey=authkey)
+        else:
+            if offer is None:  # the server could not make one
+                return conn
+            ch = _core.channel_join(offer, conn.fileno())
+            conn.send(ch is not None)
+            return conn if ch is None else _LocalConn(ch, conn)
+    dispatch(conn, None, 'accept_connection', (name,))
+    return conn
 
 
 class Listener:
@@ -274,6 +334,34 @@ class Server(_std.Server):
             self.listener.close()
             self._accepter_left.set()
 
+    public = _std.Server.public + ['accept_local']
+
+    def accept_local(self, c, name):
+        """accept_connection for an mproc client (_open_connection): the
+        connection moves to a channel in the arena if the client shares
+        it, else stays on the socket."""
+        threading.current_thread().name = name
+        try:
+            ch = _core.channel_new(c.fileno())
+        except (MemoryError, OSError):  # the arena is full: the socket
+            ch = None
+        c.send(('#RETURN', None if ch is None else ch.offer()))
+        if ch is None:
+            return self.serve_client(c)
+        try:
+            joined = c.recv()
+        except EOFError:
+            ch.close(True)
+            sys.exit(0)  # as serve_client at a client's end
+        if joined is not True:
+            ch.close(True)
+            return self.serve_client(c)
+        local = _LocalConn(ch, c)
+        try:
+            self.serve_client(local)
+        finally:
+            ch.close()
+
     def _handle_request(self, c):
         # The first request of a connection. Python's runs the handshake
         # here; the core's listener has run it before accept() returned.
@@ -396,6 +484,15 @@ class BaseProxy(_std.BaseProxy):
         if authkey is None and manager is None:
             authkey = process.current_process().authkey
         super().__init__(token, serializer, manager, authkey, exposed, incref, manager_owned)
+
+    def _connect(self):
+        # Python's, through _open_connection.
+        name = process.current_process().name
+        if threading.current_thread().name != 'MainThread':
+            name += '|' + threading.current_thread().name
+        conn = self._Client(self._token.address, authkey=self._authkey)
+        self._tls.connection = _open_connection(conn, self._token.address, self._authkey,
+                                                self._serializer, name)
 
     def __reduce__(self):
         # A child being spawned gets the key with the proxy (mproc's
@@ -532,6 +629,8 @@ class SharedMemoryServer(Server, _std.SharedMemoryServer):
     """Python's SharedMemoryServer (track_segment, release_segment,
     list_segments; the segments unlinked at shutdown) behind the core's
     listener."""
+
+    public = _std.SharedMemoryServer.public + ['accept_local']
 
     def __init__(self, registry, address, authkey, serializer):
         Server.__init__(self, registry, address, authkey, serializer)

@@ -118,7 +118,7 @@ def _init_data(ctx, kind, initializer, initargs):
     from . import _child, reduction
     prep = _child._preparation_data(method)
     with reduction.spawning() as s:
-        rest = reduction.dumps((initializer, tuple(initargs)))
+        rest = _child._dumps_for_child((initializer, tuple(initargs)))  # authkeys too
     if s.conns:
         raise TypeError('connections cannot be passed to pool workers in initargs')
     return method, pickle.dumps((kind, prep, rest), _HIGHEST)

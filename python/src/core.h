@@ -25,12 +25,13 @@
  * signal (Ctrl-C) is seen within SLICE_MS.
  *
  * The files: errors.c (exceptions, waits), handle.c (boxes and handles),
- * sync.c, queue.c, conn.c, process.c, embed.c (start methods and the
- * child's start), shared.c (shared values' memory and the synchronized
- * wrappers' base, named shared memory), module.c (the module). Each file's
- * functions for Python are in its own method table, which module.c adds to
- * the module. Names shared between the files are hidden outside the
- * extension (it is built with -fvisibility=hidden). */
+ * sync.c, queue.c, conn.c, channel.c (a manager connection's queues),
+ * process.c, embed.c (start methods and the child's start), shared.c
+ * (shared values' memory and the synchronized wrappers' base, named shared
+ * memory), module.c (the module). Each file's functions for Python are in
+ * its own method table, which module.c adds to the module. Names shared
+ * between the files are hidden outside the extension (it is built with
+ * -fvisibility=hidden). */
 #ifndef MPROC_PY_CORE_H
 #define MPROC_PY_CORE_H
 
@@ -154,5 +155,9 @@ extern PyMethodDef handle_obj_methods[];
 
 /* pool.c */
 extern PyMethodDef pool_methods[];
+
+/* channel.c: manager connections moved into the arena */
+extern PyTypeObject ChannelType;
+extern PyMethodDef channel_methods[];
 
 #endif

@@ -17,7 +17,8 @@ PyMODINIT_FUNC PyInit__core(void)
 {
     if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&ConnType) < 0 ||
         PyType_Ready(&ProcType) < 0 || PyType_Ready(&ListenerType) < 0 ||
-        PyType_Ready(&FutType) < 0 || PyType_Ready(&PoolObjType) < 0)
+        PyType_Ready(&FutType) < 0 || PyType_Ready(&PoolObjType) < 0 ||
+        PyType_Ready(&ChannelType) < 0)
         return NULL;
     pool_install_hooks();
     /* The family arena now, so that every child shares it (a spawn
@@ -27,7 +28,7 @@ PyMODINIT_FUNC PyInit__core(void)
     if (!m) return NULL;
     PyMethodDef *tables[] = {
         handle_methods, sync_methods,   queue_methods,    conn_methods, process_methods,
-        embed_methods,  shared_methods, listener_methods, pool_methods,
+        embed_methods,  shared_methods, listener_methods, pool_methods, channel_methods,
     };
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (PyModule_AddFunctions(m, tables[i])) return NULL;

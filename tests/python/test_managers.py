@@ -4,7 +4,11 @@ bad input; mproc against Python's multiprocessing under each start method,
 and mproc's managers against Python's across the wire."""
 import multiprocessing
 import multiprocessing.managers as std_managers
+import os
 import pickle
+import socket
+import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -118,6 +122,75 @@ MprocCounterManager.__qualname__ = MprocCounterManager.__name__ = 'MprocCounterM
 
 def counter_manager(mod):
     return MprocCounterManager if mod is mproc else StdCounterManager
+
+
+class ThreadNames:
+    def get(self):
+        return [t.name for t in threading.enumerate()]
+
+
+class ChannelManager(mproc_managers.SyncManager):
+    pass
+
+
+ChannelManager.register('ThreadNames', ThreadNames)
+
+
+def report_connection(d, q):
+    d['child'] = 1
+    q.put(type(d._tls.connection).__name__)
+
+
+def set_until_killed(d):
+    i = 0
+    while True:
+        d['n'] = i
+        i += 1
+
+
+def channel_client(offer, fd, gone):
+    from mproc import _core
+    c = _core.channel_join(offer, fd)
+    c.send(b'hello')
+    gone.wait(60)  # killed here
+
+
+def channel_server(fd, w, gone):
+    from mproc import _core
+    s = _core.channel_new(fd)
+    w.send(s.offer())
+    w.send(s.recv())
+    gone.wait(60)  # killed here
+
+
+_worker_proxy = []
+
+
+def remember_proxy(d):
+    d.get('parent')  # used in the initializer too
+    _worker_proxy.append(d)
+
+
+def note_in_proxy(i):
+    _worker_proxy[0][i] = 0
+    return i
+
+
+def close_copies(s, c):
+    s.close()
+    c.close()
+
+
+# A process of another family: it maps an arena of its own.
+OTHER_FAMILY = '''
+import sys
+import mproc.managers as mm
+m = mm.SyncManager(address=(sys.argv[1], int(sys.argv[2])), authkey=b'other')
+m.connect()
+lst = m.list([1])
+lst.append(2)
+print(lst[:], type(lst._tls.connection).__name__)
+'''
 
 
 # ---- tests ----------------------------------------------------------------------------------
@@ -239,6 +312,24 @@ class PoolInManager:
             self.assertEqual(pool.apply_async(pow, (2, 5)).get(30), 32)
             self.assertEqual(sorted(pool.imap_unordered(abs, [-4, 5])), [4, 5])
             pool.terminate()
+
+
+@both()
+class ProxiesInPoolWorkers:
+    def test_initializer_and_tasks_use_inherited_proxies(self):
+        # A fork worker inherits its parent's connection to the manager:
+        # it must make its own, as Python's workers do.
+        with self.mp.Manager() as m:
+            d = m.dict()
+            d['parent'] = 0  # the parent's connection exists before the fork
+            with self.mp.Pool(2, initializer=remember_proxy, initargs=(d,)) as pool:
+                got = pool.map(note_in_proxy, range(20))
+                d['parent'] = 1
+            self.assertEqual(sorted(got), list(range(20)))
+            items = d.copy()
+            self.assertEqual(items.pop('parent'), 1)
+            self.assertEqual(sorted(items), list(range(20)))
+            self.assertEqual(set(items.values()) - {0}, set())  # the initializer ran first
 
 
 @both()
@@ -443,6 +534,10 @@ class Interop:
         self.assertTrue(lk.acquire(timeout=5))
         lk.release()
         self.assertRaises(KeyError, d.__getitem__, 'nope')
+        if client_mod is mproc_managers:  # no channel to another's server
+            want = mproc_managers._LocalConn if server_mod is mproc_managers \
+                else mproc_managers._Conn
+            self.assertIs(type(d._tls.connection), want)
         bad = client_mod.SyncManager(address=S.address, authkey=b'wrong')
         self.assertRaises(multiprocessing.AuthenticationError, bad.connect)
 
@@ -481,6 +576,168 @@ class Interop:
             self.assertEqual(c.list([3])[0], 3)
         finally:
             m.shutdown()
+
+
+@only_mproc()
+class Channels:
+    """A proxy of the server's family calls through a channel in the arena
+    (_core.Channel), others over the socket; either side's end, killed
+    included, is seen by the other."""
+
+    def test_family_proxies_use_channels(self):
+        with self.mp.Manager() as m:
+            d = m.dict()
+            d['a'] = 1
+            self.assertIs(type(d._tls.connection), mproc_managers._LocalConn)
+            q = self.mp.Queue()
+            self.assertEqual(run(self.mp, report_connection, d, q), 0)
+            self.assertEqual(q.get(timeout=30), '_LocalConn')
+            self.assertEqual(d.copy(), {'a': 1, 'child': 1})
+
+    def test_another_family_uses_the_socket(self):
+        m = mproc_managers.SyncManager(address=('127.0.0.1', 0), authkey=b'other', ctx=self.mp)
+        m.start()
+        self.addCleanup(m.shutdown)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        out = subprocess.run([sys.executable, '-c', OTHER_FAMILY, m.address[0],
+                              str(m.address[1])], capture_output=True, text=True,
+                             timeout=120, env=env)
+        self.assertEqual((out.returncode, out.stdout, out.stderr), (0, '[1, 2] _Conn\n', ''))
+
+    def test_killed_client_ends_its_server_thread(self):
+        m = ChannelManager(ctx=self.mp)
+        m.start()
+        self.addCleanup(m.shutdown)
+        names, d = m.ThreadNames(), m.dict()
+        p = self.mp.Process(target=set_until_killed, args=(d,))
+        p.start()
+        deadline = time.monotonic() + 60
+        while d.get('n', 0) < 200 and p.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertGreaterEqual(d.get('n', 0), 200)
+        self.assertIn(p.name, names.get())  # the thread serving the child
+        p.kill()
+        p.join(30)
+        deadline = time.monotonic() + 10
+        while p.name in names.get() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertNotIn(p.name, names.get())
+        d['after'] = 1  # the server goes on
+        self.assertEqual(d['after'], 1)
+
+    def test_killed_server_ends_a_waiting_call(self):
+        m = self.mp.Manager()
+        self.addCleanup(m.shutdown)
+        ev, got = m.Event(), []
+        self.assertFalse(ev.is_set())  # the connection is made
+
+        def wait():
+            try:
+                got.append(ev.wait())
+            except Exception as e:
+                got.append(type(e))
+
+        t = threading.Thread(target=wait)
+        t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        m._process.kill()
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(got, [EOFError])
+        self.assertLess(time.monotonic() - t0, 5)
+
+
+@only_mproc(methods=('fork',))
+class ChannelCore:
+    """_core.Channel itself: its messages, its end, and its freeing (a
+    freed channel can no longer be joined)."""
+
+    def pair(self):
+        from mproc import _core
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        s = _core.channel_new(a.fileno())
+        return a, b, s, _core.channel_join(s.offer(), b.fileno())
+
+    def test_messages_and_end(self):
+        from mproc import _core
+        a, b, s, c = self.pair()
+        self.assertIsNotNone(c)
+        c.send(b'req')
+        self.assertEqual(s.recv(), b'req')
+        s.send(b'rep' * 100000)
+        self.assertEqual(c.recv(), b'rep' * 100000)
+        offer = s.offer()
+        c.send(b'last')
+        c.close()
+        self.assertRaises(OSError, c.send, b'x')
+        self.assertRaises(OSError, c.recv)
+        self.assertEqual(s.recv(), b'last')  # sent before the end
+        self.assertRaises(EOFError, s.recv)
+        self.assertRaises(BrokenPipeError, s.send, b'x')
+        self.assertIsNotNone(_core.channel_join(offer, b.fileno()))  # the server's share
+        s.close()
+        self.assertIsNone(_core.channel_join(offer, b.fileno()))  # freed
+
+    def test_another_family_is_refused(self):
+        from mproc import _core
+        a, b, s, c = self.pair()
+        addr, nonce = s.offer()
+        self.assertIsNone(_core.channel_join((addr, bytes(16)), b.fileno()))
+        self.assertIsNone(_core.channel_join((addr, nonce[:8]), b.fileno()))
+        self.assertIsNone(_core.channel_join((addr + 8, nonce), b.fileno()))
+        self.assertIsNone(_core.channel_join((4096, nonce), b.fileno()))  # not in the arena
+        self.assertRaises(TypeError, _core.channel_join, 'x', b.fileno())
+        self.assertRaises(ValueError, _core.channel_new, -1)
+
+    def test_killed_client(self):
+        from mproc import _core
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        s = _core.channel_new(a.fileno())
+        offer, gone = s.offer(), self.mp.Event()
+        p = self.mp.Process(target=channel_client, args=(offer, b.fileno(), gone))
+        p.start()
+        b.close()
+        self.assertEqual(s.recv(), b'hello')
+        p.kill()
+        t0 = time.monotonic()
+        self.assertRaises(EOFError, s.recv)
+        self.assertLess(time.monotonic() - t0, 5)
+        p.join(30)
+        s.close()
+        self.assertIsNone(_core.channel_join(offer, a.fileno()))  # both shares given up
+
+    def test_killed_server(self):
+        from mproc import _core
+        a, b = socket.socketpair()
+        self.addCleanup(b.close)
+        r, w = self.mp.Pipe(duplex=False)
+        gone = self.mp.Event()
+        p = self.mp.Process(target=channel_server, args=(a.fileno(), w, gone))
+        p.start()
+        a.close()
+        offer = r.recv()
+        c = _core.channel_join(offer, b.fileno())
+        c.send(b'hi')
+        self.assertEqual(r.recv(), b'hi')
+        p.kill()
+        t0 = time.monotonic()
+        self.assertRaises(EOFError, c.recv)
+        self.assertLess(time.monotonic() - t0, 5)
+        p.join(30)
+        c.close()
+        self.assertIsNone(_core.channel_join(offer, b.fileno()))
+
+    def test_a_fork_copy_leaves_the_channel_alone(self):
+        a, b, s, c = self.pair()
+        self.assertEqual(run(self.mp, close_copies, s, c), 0)
+        c.send(b'still')
+        self.assertEqual(s.recv(), b'still')
+        s.send(b'here')
+        self.assertEqual(c.recv(), b'here')
 
 
 @only_mproc(methods=('fork',))
@@ -525,7 +782,8 @@ class CoreTransport:
             with lk:
                 pass
             self.assertIsInstance(d, std_managers.DictProxy)
-            self.assertIs(type(d._tls.connection), mproc_managers._Conn)
+            self.assertIs(type(d._tls.connection), mproc_managers._LocalConn)
+            self.assertIs(type(d._tls.connection._sock), mproc_managers._Conn)
             self.assertIs(d._Client, mproc_managers.Client)
             self.assertIs(m._Client, mproc_managers.Client)
             self.assertIsInstance(m._process, mproc.process.BaseProcess)  # an mproc child
