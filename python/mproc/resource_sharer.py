@@ -17,6 +17,11 @@ from . import process
 
 __all__ = ['DupFd', 'stop']
 
+# How long the serving thread waits for a connected client's key, in
+# seconds: a process of the family that connected and then froze holds
+# the thread (and every other fetch) no longer than this.
+ASK_WITHIN = 5.0
+
 
 def send_fd(conn, fd):
     """Sends fd over conn (a Connection on a Unix socket) as ancillary
@@ -97,6 +102,8 @@ class _Sharer:
                 continue
             try:
                 with conn:
+                    if not conn.poll(ASK_WITHIN):
+                        continue
                     msg = conn.recv()
                     if msg is None:
                         return

@@ -240,6 +240,29 @@ class HandedOn:
         w.close()
         r.close()
 
+    def test_a_silent_client_does_not_hold_the_sharer(self):
+        """A process of the family that connects to the sharer and then
+        sends nothing holds its thread for ASK_WITHIN at most: a pickled
+        end is still served after that."""
+        import pickle
+        from mproc import reduction, resource_sharer
+        from mproc.connection import Client
+        old = resource_sharer.ASK_WITHIN
+        resource_sharer.ASK_WITHIN = 0.5
+        self.addCleanup(setattr, resource_sharer, 'ASK_WITHIN', old)
+        r, w = self.mp.Pipe(duplex=False)
+        data = reduction.dumps(w)
+        address = resource_sharer._sharer._address
+        silent = Client(address, authkey=self.mod.current_process().authkey)
+        t0 = time.monotonic()
+        w2 = pickle.loads(data)  # served once the silent client is dropped
+        self.assertLess(time.monotonic() - t0, 10)
+        w2.send('served')
+        self.assertEqual(r.recv(), 'served')
+        silent.close()
+        for c in (w2, w, r):
+            c.close()
+
     def test_fork_child_keeps_no_duplicate(self):
         """A duplicate kept for a pickled end is not kept by a fork child:
         the reader sees end of file once the parent's copies are gone."""
