@@ -4,6 +4,7 @@
  * opts.unchecked_args. */
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -77,6 +78,17 @@ START_TEST(heap_and_stack_pointers)
     a.p = NULL;
     ck_assert_int_eq(start_with(&a, sizeof a, m, false), 0);
     a.p = (void *)(uintptr_t)12345;
+    ck_assert_int_eq(start_with(&a, sizeof a, m, false), 0);
+    /* the dead part of this thread's stack, below every live frame: no
+     * pointer of the program's may point there, so an integer that
+     * happens to (stale padding beside a small int) is not refused */
+    pthread_attr_t at;
+    void *lo;
+    size_t size;
+    ck_assert_int_eq(pthread_getattr_np(pthread_self(), &at), 0);
+    ck_assert_int_eq(pthread_attr_getstack(&at, &lo, &size), 0);
+    pthread_attr_destroy(&at);
+    a.p = (char *)lo + 4096;
     ck_assert_int_eq(start_with(&a, sizeof a, m, false), 0);
     /* shorter than a word: nothing to scan */
     int32_t n = 42;

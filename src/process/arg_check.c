@@ -10,8 +10,9 @@
  *
  * The check is cheap: one pass over the 8-byte-aligned words of the bytes,
  * each compared with two ranges: the brk heap ([heap] in /proc/self/maps,
- * read once per process until found, up to sbrk(0) now) and the calling
- * thread's stack (pthread_getattr_np, once per thread). It sees neither
+ * read once per process until found, up to sbrk(0) now) and the live part
+ * of the calling thread's stack (pthread_getattr_np, once per thread, from
+ * the check's own frame up). It sees neither
  * blocks malloc puts in mmaps of their own (large ones, other threads'
  * arenas, a sanitizer's allocator) nor pointers to globals or string
  * literals (also garbage under spawn). A false positive would be an
@@ -68,6 +69,12 @@ static void find_stack(uintptr_t *lo, uintptr_t *hi)
     }
     *lo = stack_lo;
     *hi = stack_hi;
+    /* Only the live part counts: the frames of the callers lie above this
+     * one, and below it is nothing a pointer may still refer to. This also
+     * narrows a false positive (an int beside stale padding bytes that
+     * forms a stack address) to a few KiB instead of the stack's size. */
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (here > *lo && here < *hi) *lo = here;
 }
 
 /* A handle the start translates, not a pointer to refuse. */
