@@ -9,6 +9,7 @@
 #include <mproc.h>
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 struct worker_args {
@@ -32,9 +33,16 @@ int main(void)
     mproc_lock *lock;
     MPROC_CHECK(mproc_lock_new(&lock));
     mproc_process *p[5];
-    for (int i = 0; i < 5; i++) /* args=(lock, i): the bytes of a worker_args */
-        MPROC_CHECK(mproc_process_start_new(&p[i], worker, &(struct worker_args){lock, i},
-                                            sizeof(struct worker_args), NULL));
+    for (int i = 0; i < 5; i++) { /* args=(lock, i): the bytes of a worker_args */
+        /* Zeroed first: the padding after num is copied too, and stale stack
+         * bytes there could look like a pointer, which a spawn or forkserver
+         * start refuses. */
+        struct worker_args args;
+        memset(&args, 0, sizeof args);
+        args.lock = lock;
+        args.num = i;
+        MPROC_CHECK(mproc_process_start_new(&p[i], worker, &args, sizeof args, NULL));
+    }
     MPROC_CHECK(mproc_process_join_free_all(p, 5, MPROC_FOREVER, NULL));
     MPROC_FREE(lock);
     return 0;

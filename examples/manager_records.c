@@ -57,6 +57,7 @@
 #include <mproc.h>
 
 #include <stdio.h>
+#include <string.h>
 
 /* insert_record's arguments (record, records). */
 struct insert_args {
@@ -94,7 +95,14 @@ int main(void)
     MPROC_CHECK(mproc_manager_start(&manager, NULL));
     MPROC_CHECK(mproc_manager_createf(manager, "list", &records, "[[si][si][si]]", "Sam", 10,
                                       "Adam", 9, "Kevin", 9));
-    struct insert_args a1 = {.records = records, .name = "Jeff", .score = 8};
+    /* Zeroed first: the padding after score is copied too, and stale stack
+     * bytes there could look like a pointer, which a spawn or forkserver
+     * start refuses. */
+    struct insert_args a1;
+    memset(&a1, 0, sizeof a1);
+    a1.records = records;
+    snprintf(a1.name, sizeof a1.name, "%s", "Jeff");
+    a1.score = 8;
 
     /* stdout is flushed first, so no buffered output is copied into a
      * forked child. */

@@ -74,6 +74,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define NUM_PARTIES  3
@@ -121,7 +122,13 @@ static void start_children(mproc_process **procs, int n, mproc_target_fn target,
                            struct shared_state *st)
 {
     for (int i = 0; i < n; i++) {
-        const struct child_args args = {st, i};
+        /* Zeroed first: the padding after num is copied too, and stale
+         * stack bytes there could look like a pointer, which a spawn or
+         * forkserver start refuses. */
+        struct child_args args;
+        memset(&args, 0, sizeof args);
+        args.st = st;
+        args.num = i;
         MPROC_CHECK(mproc_process_new(&procs[i], target, &args, sizeof args, NULL));
         MPROC_CHECK(mproc_process_start(procs[i]));
     }

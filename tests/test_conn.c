@@ -122,7 +122,13 @@ static void big_messages_from_child(size_t size, int count, int method)
 {
     mproc_conn *r, *w;
     TU_OK(mproc_pipe(&r, &w, false));
-    sender_args s = {w, r, size, count};
+    sender_args s;
+    /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+    memset(&s, 0, sizeof s);
+    s.w = w;
+    s.r = r;
+    s.size = size;
+    s.count = count;
     mproc_process *p;
     TU_OK(
         mproc_process_new(&p, sender, &s, sizeof s, &(mproc_process_opts){.start_method = method}));

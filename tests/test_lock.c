@@ -338,7 +338,11 @@ static int contend_forever(void *arg)
 
 static mproc_process *start_contender(contenders *c, int slot, int _i)
 {
-    contender_arg a = {c, slot};
+    contender_arg a;
+    /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+    memset(&a, 0, sizeof a);
+    a.c = c;
+    a.slot = slot;
     mproc_process *p;
     TU_OK(mproc_process_new(&p, contend_forever, &a, sizeof a, TU_OPTS));
     TU_OK(mproc_process_start(p));

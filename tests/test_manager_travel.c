@@ -130,7 +130,11 @@ static int relay_on(void *arg)
 START_TEST(child_of_child)
 {
     mproc_manager *m = mgr_start(_i, NULL);
-    relay r = {create(m, "list", NULL), tu_methods[_i]};
+    relay r;
+    /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+    memset(&r, 0, sizeof r);
+    r.list = create(m, "list", NULL);
+    r.method = tu_methods[_i];
     ck_assert_int_eq(tu_run_child_opts(relay_on, &r, sizeof r, TU_OPTS), 0);
     ck_assert_uint_eq(len_of(r.list), 2);
     mproc_proxy_free(r.list);

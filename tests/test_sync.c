@@ -24,7 +24,11 @@ typedef struct targ {
 
 static mproc_process *start(mproc_target_fn fn, void *sh, int id, mproc_start_method m)
 {
-    targ a = {sh, id};
+    targ a;
+    /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+    memset(&a, 0, sizeof a);
+    a.sh = sh;
+    a.id = id;
     mproc_process *p;
     TU_OK(mproc_process_new(&p, fn, &a, sizeof a, &(mproc_process_opts){.start_method = m}));
     TU_OK(mproc_process_start(p));

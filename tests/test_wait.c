@@ -124,7 +124,11 @@ START_TEST(wait_on_queues_alone_and_with_connections)
     TU_RC(mproc_wait(items, 2, 30, &n), MPROC_ETIMEDOUT);
     ck_assert(mproc_now_ns() - t0 >= 30000000LL);
     /* Queues alone: woken by a put in another process. */
-    delayed_put d = {q[1], 50};
+    delayed_put d;
+    /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+    memset(&d, 0, sizeof d);
+    d.q = q[1];
+    d.delay_ms = 50;
     mproc_process *p;
     TU_OK(mproc_process_new(&p, put_later, &d, sizeof d, TU_OPTS));
     TU_OK(mproc_process_start(p));

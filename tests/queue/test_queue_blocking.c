@@ -44,7 +44,11 @@ START_TEST(get_blocks_until_another_process_puts)
 {
     mproc_queue *q;
     TU_OK(mproc_queue_new(&q, NULL));
-    delayed d = {q, 150};
+    delayed d;
+    /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+    memset(&d, 0, sizeof d);
+    d.q = q;
+    d.delay_ms = 150;
     mproc_process *p = start_child(put_later, &d, sizeof d, tu_methods[_i]);
     long long t0 = mproc_now_ns();
     expect_msg(q, "hello", 5, 10000);

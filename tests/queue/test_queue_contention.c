@@ -71,11 +71,19 @@ START_TEST(four_producers_four_consumers_a_million_messages)
     long long t0 = mproc_now_ns();
     mproc_process *c[MP_NC], *p[MP_NP];
     for (uint32_t k = 0; k < MP_NC; k++) {
-        mp_arg a = {s, k};
+        mp_arg a;
+        /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+        memset(&a, 0, sizeof a);
+        a.s = s;
+        a.id = k;
         c[k] = start_child(mp_consumer, &a, sizeof a, tu_methods[_i]);
     }
     for (uint32_t k = 0; k < MP_NP; k++) {
-        mp_arg a = {s, k};
+        mp_arg a;
+        /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+        memset(&a, 0, sizeof a);
+        a.s = s;
+        a.id = k;
         p[k] = start_child(mp_producer, &a, sizeof a, tu_methods[_i]);
     }
     for (int k = 0; k < MP_NP; k++) ck_assert_int_eq(finish_child(p[k], 100000), 0);
@@ -173,7 +181,11 @@ START_TEST(threads_in_processes_produce_and_consume)
     TU_OK(mproc_queue_new(&s->q, NULL));
     mproc_process *p[2 * TH_PROCS];
     for (uint32_t k = 0; k < 2 * TH_PROCS; k++) {
-        th_arg a = {s, k};
+        th_arg a;
+        /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+        memset(&a, 0, sizeof a);
+        a.s = s;
+        a.id = k;
         p[k] = start_child(th_process, &a, sizeof a, tu_methods[_i]);
     }
     for (int k = 0; k < TH_PROCS; k++) ck_assert_int_eq(finish_child(p[k], 60000), 0);

@@ -106,7 +106,11 @@ static void producers_killed_mid_put(const mproc_queue_opts *opts, int method)
     for (uint32_t round = 0; round < KP_ROUNDS; round++) {
         mproc_process *p[KP_PRODS];
         for (uint32_t k = 0; k < KP_PRODS; k++) {
-            kp_arg a = {s, round * KP_PRODS + k};
+            kp_arg a;
+            /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+            memset(&a, 0, sizeof a);
+            a.s = s;
+            a.pid = round * KP_PRODS + k;
             p[k] = start_child(kp_producer, &a, sizeof a, method);
         }
         sleep_us(500 + rand_r(&seed) % 15000);
@@ -237,7 +241,11 @@ START_TEST(consumers_killed_mid_get)
     unsigned seed = 4242;
     int lost_total = 0;
     for (uint32_t round = 0; round < KC_ROUNDS; round++) {
-        kc_arg ka = {s, round};
+        kc_arg ka;
+        /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+        memset(&ka, 0, sizeof ka);
+        ka.s = s;
+        ka.round = round;
         mproc_process *prod = start_child(kc_produce, &ka, sizeof ka, tu_methods[_i]);
         mproc_process *v[KC_VICTIMS];
         for (int k = 0; k < KC_VICTIMS; k++)
@@ -473,7 +481,11 @@ START_TEST(joinable_producer_killed_mid_put_leaves_no_phantom_task)
     TU_OK(mproc_joinable_queue_new(&s->q, 0));
     unsigned seed = 777;
     for (uint32_t round = 0; round < 20; round++) {
-        kp_arg a = {s, round};
+        kp_arg a;
+        /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+        memset(&a, 0, sizeof a);
+        a.s = s;
+        a.pid = round;
         mproc_process *p = start_child(kp_producer, &a, sizeof a, tu_methods[_i]);
         sleep_us(500 + rand_r(&seed) % 10000);
         kill_child(p);

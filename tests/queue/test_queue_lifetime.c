@@ -125,7 +125,11 @@ START_TEST(close_wakes_waiters_in_other_processes)
     /* The other way: this process waits, a child closes. */
     mproc_queue *q;
     TU_OK(mproc_queue_new(&q, NULL));
-    delayed d = {q, 100};
+    delayed d;
+    /* Zeroed first: its padding goes to the child too (see start() in test_wakeups.c). */
+    memset(&d, 0, sizeof d);
+    d.q = q;
+    d.delay_ms = 100;
     mproc_process *c = start_child(close_later, &d, sizeof d, tu_methods[_i]);
     void *buf;
     size_t len;
