@@ -702,13 +702,7 @@ class ChannelCore:
         p.start()
         b.close()
         self.assertEqual(s.recv(), b'hello')
-        p.kill()
-        t0 = time.monotonic()
-        self.assertRaises(EOFError, s.recv)
-        self.assertLess(time.monotonic() - t0, 5)
-        p.join(30)
-        s.close()
-        self.assertIsNone(_core.channel_join(offer, a.fileno()))  # both shares given up
+        self.kill_and_see_the_end(p, s, offer, a.fileno())
 
     def test_killed_server(self):
         from mproc import _core
@@ -723,13 +717,19 @@ class ChannelCore:
         c = _core.channel_join(offer, b.fileno())
         c.send(b'hi')
         self.assertEqual(r.recv(), b'hi')
+        self.kill_and_see_the_end(p, c, offer, b.fileno())
+
+    def kill_and_see_the_end(self, p, ch, offer, fd):
+        """Kills p, the other side of ch: ch's wait ends with EOFError
+        soon, and closing ch frees the channel (both shares given up)."""
+        from mproc import _core
         p.kill()
         t0 = time.monotonic()
-        self.assertRaises(EOFError, c.recv)
+        self.assertRaises(EOFError, ch.recv)
         self.assertLess(time.monotonic() - t0, 5)
         p.join(30)
-        c.close()
-        self.assertIsNone(_core.channel_join(offer, b.fileno()))
+        ch.close()
+        self.assertIsNone(_core.channel_join(offer, fd))
 
     def test_a_fork_copy_leaves_the_channel_alone(self):
         a, b, s, c = self.pair()
