@@ -76,6 +76,19 @@ def add_slow_exit_hook(test):
     test.addCleanup(atexit.unregister, _slow_exit_hook)
 
 
+def join_thread(t, timeout=30):
+    """Joins t, then waits until its OS thread is gone too. Python's join
+    returns before the thread's last steps (its C exit path, where a
+    sanitizer's runtime takes its own locks): a fork made meanwhile would
+    copy such a lock held, and the child would wait for it for ever."""
+    t.join(timeout)
+    tid = getattr(t, 'native_id', None)
+    deadline = time.monotonic() + timeout
+    while tid is not None and os.path.exists('/proc/self/task/%d' % tid) \
+            and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def run(ctx, target, *args, timeout=60):
     """Starts target(*args) in a child, joins it; its exit code."""
     p = ctx.Process(target=target, args=args)

@@ -16,7 +16,7 @@ import unittest
 import mproc
 import mproc.managers as mproc_managers
 
-from mputil import both, only_mproc, run, skip_forks_with_threads_under_asan
+from mputil import both, join_thread, only_mproc, run, skip_forks_with_threads_under_asan
 
 
 def managers_of(mod):
@@ -642,7 +642,7 @@ class Channels:
         time.sleep(0.3)
         t0 = time.monotonic()
         m._process.kill()
-        t.join(10)
+        join_thread(t, 10)
         self.assertFalse(t.is_alive())
         self.assertEqual(got, [EOFError])
         self.assertLess(time.monotonic() - t0, 5)
@@ -766,7 +766,7 @@ class CoreTransport:
                 res['c'] = 'ok'
             except Exception as e:
                 res['c'] = type(e).__name__
-            t.join(30)
+            join_thread(t)
             self.assertEqual(res, {'s': want, 'c': want})
         self.assertRaises(TypeError, _core.answer_challenge, a, None)
 
@@ -800,7 +800,7 @@ class CoreTransport:
         t = threading.Thread(target=lambda: got.append(_core.listener_accept(lst, 10000)))
         t.start()
         c = _core.client_connect(address, b'key', 10000)
-        t.join(30)
+        join_thread(t)
         _core.conn_send(got[0], b'ping')
         self.assertEqual(_core.conn_call(c, b'pong', 0), b'ping')
         self.assertEqual(_core.conn_call(got[0], None, 50), b'pong')
