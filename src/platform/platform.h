@@ -75,6 +75,15 @@ int mproc__affinity_cpus(void);
 /* CPUs in the affinity mask, read once per process (for spin decisions). */
 int mproc__cpus_allowed(void);
 
+/* One step of a spin-wait: tells the CPU (and a hyperthread sibling) that
+ * this is a spin. */
+static inline void mproc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 /* The CPU quota of the process's cgroup in CPUs, rounded up; 0 if none. */
 int mproc__cgroup_cpu_quota(void);
 

@@ -120,13 +120,6 @@ static inline size_t round8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 static bool valid(const mproc_queue *q)
 {
     return q && q->magic == QUEUE_MAGIC;
@@ -343,7 +336,7 @@ static int sleep_on(mproc_queue *q, _Atomic uint32_t *word, uint32_t seen,
     for (unsigned i = 1, pause = 1;; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) != seen || atomic_load(&q->closed))
             return 0;
-        for (unsigned k = 0; k < pause; k++) cpu_relax();
+        for (unsigned k = 0; k < pause; k++) mproc__cpu_relax();
         if (pause < 8) pause *= 2;
         if (alone && i % 4 == 0) sched_yield();
         if (i % 16 == 0) {

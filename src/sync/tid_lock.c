@@ -33,9 +33,7 @@ int mproc__tid_lock_acquire(mproc__tid_lock *l, const mproc__deadline *dl)
             atomic_compare_exchange_strong_explicit(&l->word, &w, me, memory_order_acquire,
                                                     memory_order_relaxed))
             return 0;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        mproc__cpu_relax();
     }
     for (;;) {
         w = atomic_load(&l->word);
@@ -122,9 +120,7 @@ static int wait_unheld(mproc__tid_lock *l, const mproc__deadline *dl)
         uint32_t h = atomic_load_explicit(&l->held, memory_order_acquire);
         if (!h) return 0;
         if (i < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
+            mproc__cpu_relax();
             continue;
         }
         if (i < 256) {
