@@ -330,7 +330,7 @@ int mproc_future_add_done_callback(mproc_future *f, mproc_future_cb fn, void *us
  * it takes the CPU that the worker and the completing thread wait for,
  * even when the result then comes within it: with six busy loops on two
  * CPUs, a spin before every sleep made a Python apply_async round trip
- * 3-4 ms instead of 0.1-0.5 ms, while 93 % of its spins ended with the
+ * 2-4 ms instead of 0.1-1 ms, while 93 % of its spins ended with the
  * future done. What tells is the scheduler taking the CPU from the
  * spinning thread (an involuntary context switch, counted by the kernel).
  * So a spin that was preempted, or that ran out of time, is a failure:
