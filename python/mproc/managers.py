@@ -155,9 +155,6 @@ class _LocalConn:
             raise OSError("handle is closed")
         return pickle.loads(self._ch.recv())
 
-    def fileno(self):
-        return self._sock.fileno()
-
     def close(self):
         ch, self._ch = self._ch, None
         if ch is not None:
