@@ -339,6 +339,11 @@ static void receive(int src, const char *buf, size_t n)
  * between polls, 20 us at first, doubling up to BACKOFF_MAX_NS: a long
  * task costs little CPU here, and its result waits at most that long (a
  * rank holds CL_DEPTH tasks, so it does not wait for the root meanwhile).
+ * When the wait before the last event outlasted the spin (results come
+ * far apart: long tasks, a map's chunks), the next wait sleeps at once:
+ * spinning after every result would take a CPU from the ranks when they
+ * share the host's CPUs (a yield does not give it back for long). A
+ * result that comes within the first sleep makes the waits spin again.
  * A sleep is a wait on wake_cv, so a task queued meanwhile is sent at
  * once; it is not taken when a pending task can be sent now. With no task
  * held by any rank the thread does not come here: it waits on wake_cv. */
@@ -356,18 +361,26 @@ static bool sendable_locked(void)
 }
 
 #define BACKOFF_SPIN_NS 200000LL
-#define BACKOFF_MAX_NS  200000LL
+#define BACKOFF_MAX_NS  500000LL
+/* The thread's: its last poll of the current wait, and whether it spins. */
+static long long wait_last;
+static bool wait_spins = true;
 static void backoff(unsigned *idle, long long *since)
 {
     unsigned k = (*idle)++;
     long long now = mproc_now_ns();
-    if (k == 0) *since = now;
-    if (now - *since < BACKOFF_SPIN_NS) {
+    if (k == 0) { /* an event ended the wait from *since to wait_last (if any) */
+        wait_spins = !*since || wait_last - *since < BACKOFF_SPIN_NS;
+        *since = now;
+    }
+    wait_last = now;
+    if (wait_spins && now - *since < BACKOFF_SPIN_NS) {
         *idle = 1; /* the sleeps below count from 1 */
         sched_yield();
         return;
     }
-    long long ns = 20000LL << (k - 1 < 8 ? k - 1 : 8);
+    unsigned doublings = k > 1 ? k - 1 : 0;
+    long long ns = 20000LL << (doublings < 8 ? doublings : 8);
     if (ns > BACKOFF_MAX_NS) ns = BACKOFF_MAX_NS;
     mproc__deadline dl = {.at_ns = now + ns, .forever = false};
     MPROC__LOCK(&mu);
@@ -489,6 +502,11 @@ static ctask **batch;
 static size_t batch_cap;
 static struct timespec watched; /* watch_ranks' last look */
 
+/* A batch copies at most BATCH_COPY_BYTES of map inputs into its chunks'
+ * messages, or one chunk's: the first chunk of a map goes out before the
+ * next ones are copied (the next round picks them). */
+#define BATCH_COPY_BYTES (256u << 10)
+
 /* With mu held: the pending tasks the ranks have room for, oldest first,
  * moved to their ranks' lists and to batch; how many. (The analyzer, on
  * the longer paths through a submit that sends, takes batch's realloc
@@ -496,7 +514,7 @@ static struct timespec watched; /* watch_ranks' last look */
 MPROC__ANALYZER_OFF("-Wanalyzer-malloc-leak")
 static size_t pick_batch_locked(void)
 {
-    size_t nb = 0;
+    size_t nb = 0, copied = 0;
     int room = 0; /* ranks that can take a task: the scan ends when none can */
     for (int r = 1; r < size; r++) room += nheld[r] < max_depth;
     MPROC__LIST_FOREACH_SAFE (n, &pend) {
@@ -504,6 +522,7 @@ static size_t pick_batch_locked(void)
         ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
         int r = t->want ? (nheld[t->want] < t->pool->depth ? t->want : 0) : pick_locked(t->pool);
         if (!r) continue;
+        if (nb && t->inputs && copied + t->inputs_len > BATCH_COPY_BYTES) break;
         if (t->f && !mproc__future_set_running(t->f, 0)) continue; /* being cancelled */
         if (nb == batch_cap) {
             size_t c = batch_cap ? 2 * batch_cap : 64;
@@ -514,6 +533,7 @@ static size_t pick_batch_locked(void)
         }
         if (t->inputs) {
             memcpy((char *)t->msg + t->len - t->inputs_len, t->inputs, t->inputs_len);
+            copied += t->inputs_len;
             t->inputs = NULL;
         }
         if (t->local_run && t->pool->setup_sent && !t->pool->setup_sent[r])
@@ -1120,17 +1140,22 @@ static int be_apply_async(void *ctx, uint32_t kind, const void *fn, const void *
 }
 
 /* The length of a map's chunk that starts at item first of n: the
- * chunksize asked for, or, by default, a share of the items left that
- * shrinks as they run out (a rank cannot give back part of a chunk it
- * holds, as the process pool's workers do: small last chunks even out
- * the ranks' finish), a (2 x width)th of them and at least a (16 x
- * width)th of n. */
+ * chunksize asked for, or, by default:
+ * - the first width chunks are small, so that every rank starts on a
+ *   short message while the large chunks behind them are copied and sent
+ *   (a rank holds two tasks);
+ * - then a share of the items left that shrinks as they run out, a
+ *   (2 x width)th of them: a rank cannot give back part of a chunk it
+ *   holds, as the process pool's workers do, so small last chunks even
+ *   out the ranks' finish;
+ * - never fewer than n / (CHUNK_LEAST_PER x width) items. */
+#define CHUNK_LEAST_PER 64
 static size_t chunk_len(const cpool *p, size_t chunksize, size_t first, size_t n)
 {
     size_t left = n - first, w = p->width ? p->width : 1, len = chunksize;
     if (!len) {
-        size_t least = (n + 16 * w - 1) / (16 * w);
-        len = (left + 2 * w - 1) / (2 * w);
+        size_t least = (n + CHUNK_LEAST_PER * w - 1) / (CHUNK_LEAST_PER * w);
+        len = first < w * least ? least : (left + 2 * w - 1) / (2 * w);
         if (len < least) len = least;
     }
     return len < left ? len : left;
