@@ -700,15 +700,20 @@ static long long last_drive = LLONG_MIN / 2;
 #define DRIVE_IDLE_NS 200000LL
 #define DRIVE_CHECK   32
 
-/* Read on every submit: the coarse clock (a few ns, against some 30 for
- * the precise one), which is never ahead of the precise clock that
- * last_drive holds and at most a tick behind it: "lately" may last a tick
- * longer. */
-static bool drove_lately_locked(void)
+/* The coarse clock (a few ns, against some 30 for the precise one), which
+ * is never ahead of the precise clock and at most a tick behind it. */
+static long long coarse_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec - last_drive < DRIVE_RECENT_NS;
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Read on every submit, with the coarse clock: "lately" may last a tick
+ * longer. */
+static bool drove_lately_locked(void)
+{
+    return coarse_now_ns() - last_drive < DRIVE_RECENT_NS;
 }
 
 /* The drive hook of the cluster's futures (pool/future.h). Tasks that end
@@ -716,7 +721,7 @@ static bool drove_lately_locked(void)
 static void drive(void *owner, mproc_future *f, const mproc__deadline *dl)
 {
     (void)owner;
-    long long t0 = mproc_now_ns();
+    long long t0 = 0; /* when it began to wait for the calls' maker */
     MPROC__LOCK(&mu);
     for (;;) { /* the calls are taken over when nobody makes them */
         if (!running || stopping || maker == MAKER_CALLER || mproc_future_done(f)) {
@@ -726,30 +731,35 @@ static void drive(void *owner, mproc_future *f, const mproc__deadline *dl)
         if (maker == MAKER_NONE) break;
         MPROC__UNLOCK(&mu); /* the thread's round, or a send, ends soon */
         sched_yield();
-        if (mproc_now_ns() - t0 > DRIVE_IDLE_NS) return; /* the thread is long in a callback */
+        long long t = mproc_now_ns();
+        if (!t0) t0 = t;
+        if (t - t0 > DRIVE_IDLE_NS) return; /* the thread is long in a callback */
         MPROC__LOCK(&mu);
     }
     maker = MAKER_CALLER;
-    last_drive = t0;
+    last_drive = coarse_now_ns();
     MPROC__UNLOCK(&mu);
     mproc__future_set_thread_step(step, NULL); /* for a callback that waits */
-    /* The clock is read, and the heartbeat and the ranks looked after,
-     * every DRIVE_CHECK rounds and after each event that did not end the
-     * wait: a round is a poll of a fraction of a microsecond, a clock
-     * read is not much less (one trip reads it once, at the start). */
-    long long since = t0, now = t0;
+    /* The precise clock is read, and the heartbeat and the ranks looked
+     * after, every DRIVE_CHECK rounds and after each event that did not
+     * end the wait: a round is a poll of a fraction of a microsecond, a
+     * clock read is not much less. A round trip whose result comes within
+     * DRIVE_CHECK rounds reads no clock here (a wait with a deadline reads
+     * it first, to stop at once when it has passed). The spin and idle
+     * windows count from the first read. */
+    long long now = dl->forever ? 0 : mproc_now_ns(), since = now;
     for (unsigned n = 1; !mproc_future_done(f); n++) {
         bool timers = n % DRIVE_CHECK == 0, any = round_of_calls(timers, f);
         if (any && mproc_future_done(f)) break;
         if (any || timers) now = mproc_now_ns();
-        if (any) since = now;
+        if (any || !since) since = now;
         if (now - since > DRIVE_IDLE_NS || (!dl->forever && now >= dl->at_ns)) break;
         if (!any && now - since > DRIVE_SPIN_NS) sched_yield();
     }
     mproc__future_set_thread_step(NULL, NULL);
     MPROC__LOCK(&mu);
     maker = MAKER_NONE;
-    last_drive = now;
+    if (now) last_drive = now;
     /* What is left is the thread's again. */
     if (inflight || !mproc__list_empty(&pend) || stopping) pthread_cond_signal(&wake_cv);
     MPROC__UNLOCK(&mu);
@@ -1086,6 +1096,15 @@ static bool withdraw(void *owner, mproc_future *f)
     return true;
 }
 
+/* A zeroed task (malloc'd, not calloc'd: glibc's calloc skips its
+ * per-thread cache, and a round trip makes one task). */
+static ctask *task_new(void)
+{
+    ctask *t = malloc(sizeof *t);
+    if (t) *t = (ctask){0};
+    return t;
+}
+
 /* An apply (kind as be_apply_async's) of p, sent to rank want (0: any). */
 static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const void *arg,
                     size_t arglen, const mproc_task_opts *opts, mproc_future **out)
@@ -1094,7 +1113,7 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
     cl_fn ref;
     int rc = mproc__cluster_fn_make(fn, &ref);
     if (rc) return rc;
-    ctask *t = calloc(1, sizeof *t);
+    ctask *t = task_new();
     if (!t) return MPROC_ENOMEM;
     cl_task_hdr h = {.kind = kind == KIND_VALUE ? CL_VALUE : CL_APPLY,
                      .timeout_ms = time_limit(p, o.timeout_ms),
@@ -1258,7 +1277,7 @@ static int be_map_chunk(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     cl_fn ref;
     int rc = mproc__cluster_fn_make((const void *)fn, &ref);
     if (rc) return rc;
-    ctask *t = calloc(1, sizeof *t);
+    ctask *t = task_new();
     if (!t) return MPROC_ENOMEM;
     *t = (ctask){.hook = hook, .ud = ud, .seq = seq, .count = count};
     cl_task_hdr h = {.kind = CL_MAP,

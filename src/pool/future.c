@@ -7,11 +7,13 @@
  * after: whoever sees done may read them without the lock.
  *
  * Completion: under the future's lock the outcome is stored, the state
- * turns done, waiters are woken and the callback list is detached; then,
- * under the process-wide futures lock, the future gets its completion
- * number and the condition of mproc_futures_wait and as_completed is
- * broadcast; then the callbacks run, in order, in the completing thread,
- * with no lock held. A callback added after that runs at once. */
+ * turns done, waiters are woken and the callback list is detached; then
+ * the future gets its completion number (an atomic count), and the
+ * condition of mproc_futures_wait and as_completed is broadcast under the
+ * process-wide futures lock if a thread holds that lock (they wait on it
+ * holding it: see complete); then the callbacks run, in order, in the
+ * completing thread, with no lock held. A callback added after that runs
+ * at once. */
 #include "pool/future.h"
 #include "process/process.h"
 #include "platform/platform.h"
@@ -45,7 +47,7 @@ struct mproc_future {
     size_t len;
     char *msg;
     pid_t pid;
-    uint64_t seq; /* completion number; under the futures lock */
+    _Atomic uint64_t seq; /* completion number */
     cbnode *cbs, *cbs_tail;
     mproc__future_withdraw_fn withdraw;
     void *owner;
@@ -59,7 +61,10 @@ struct mproc_future {
 static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t all_cv;
 static pthread_once_t all_once = PTHREAD_ONCE_INIT;
-static uint64_t all_seq;
+static _Atomic uint64_t all_seq;
+/* Threads that hold the futures lock: a completion broadcasts only when
+ * one may be waiting (see complete). */
+static atomic_int all_holders;
 
 static void all_init(void)
 {
@@ -70,10 +75,12 @@ void mproc__futures_lock(void)
 {
     pthread_once(&all_once, all_init);
     MPROC__LOCK(&all_mu);
+    atomic_fetch_add(&all_holders, 1);
 }
 
 void mproc__futures_unlock(void)
 {
+    atomic_fetch_sub(&all_holders, 1);
     MPROC__UNLOCK(&all_mu);
 }
 
@@ -104,8 +111,8 @@ int mproc__futures_wait_any(const mproc__deadline *dl)
     if (!step_fn) return mproc__thread_cond_wait(&all_cv, &all_mu, dl);
     /* This thread completes futures itself: make progress until one
      * completes (a completion takes this lock: step without it). */
-    uint64_t seen = all_seq;
-    while (all_seq == seen) {
+    uint64_t seen = atomic_load(&all_seq);
+    while (atomic_load(&all_seq) == seen) {
         if (mproc__deadline_passed(dl)) return MPROC_ETIMEDOUT;
         MPROC__UNLOCK(&all_mu);
         step_fn(step_ctx, dl);
@@ -116,7 +123,7 @@ int mproc__futures_wait_any(const mproc__deadline *dl)
 
 uint64_t mproc__future_seq(const mproc_future *f)
 {
-    return f->seq;
+    return atomic_load(&((mproc_future *)f)->seq);
 }
 
 static int state_of(const mproc_future *f)
@@ -156,8 +163,9 @@ static void free_cbs(cbnode *n)
 mproc_future *mproc__future_new(mproc_future_cb callback, mproc_future_cb error_callback,
                                 void *userdata)
 {
-    mproc_future *f = calloc(1, sizeof *f);
+    mproc_future *f = malloc(sizeof *f); /* not calloc: glibc's skips its per-thread cache */
     if (!f) return NULL;
+    *f = (mproc_future){0};
     if ((callback && add_cb(f, callback, userdata, CB_SUCCESS)) ||
         (error_callback && add_cb(f, error_callback, userdata, CB_FAILURE))) {
         free_cbs(f->cbs);
@@ -251,10 +259,17 @@ static bool complete(mproc_future *f, int code, void *buf, size_t len, char *msg
     pthread_cond_broadcast(&f->cv);
     MPROC__UNLOCK(&f->mu);
 
-    mproc__futures_lock();
-    f->seq = ++all_seq;
-    pthread_cond_broadcast(&all_cv);
-    mproc__futures_unlock();
+    /* A waiter counts itself a holder before it looks at the numbers, and
+     * stays one until it unlocks: either it sees this number, or this
+     * sees it (both sequentially consistent) and broadcasts under the
+     * lock, which the waiter lets go only inside its wait. Most
+     * completions have no such waiter, and take no process-wide lock. */
+    atomic_store(&f->seq, atomic_fetch_add(&all_seq, 1) + 1);
+    if (atomic_load(&all_holders)) {
+        MPROC__LOCK(&all_mu);
+        pthread_cond_broadcast(&all_cv);
+        MPROC__UNLOCK(&all_mu);
+    }
 
     for (cbnode *n = cbs; n; n = n->next)
         if (cb_applies(n, code)) n->fn(f, n->userdata);

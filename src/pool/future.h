@@ -74,9 +74,11 @@ bool mproc__future_thread_has_step(void);
 
 /* ---- waiting on many (mproc_futures_wait, as_completed) ------------------ */
 
-/* Every completion in the process takes one process-wide lock, stamps the
- * future with a completion number (1, 2, ... in completion order) and
- * broadcasts one condition variable. */
+/* Every completion in the process stamps the future with a completion
+ * number (1, 2, ... in completion order) and broadcasts one condition
+ * variable, under one process-wide lock, when a thread holds that lock
+ * (a waiter holds it from its first look at the numbers to its unlock,
+ * letting it go only inside mproc__futures_wait_any). */
 void mproc__futures_lock(void);
 void mproc__futures_unlock(void);
 /* With that lock held: waits for some completion, 0 or MPROC_ETIMEDOUT. */

@@ -1,11 +1,11 @@
 /* Waiting on many futures: mproc_futures_wait and as_completed.
  *
- * Both wait on the process-wide completion signal of pool/future.h:
- * a future's completion number is set, and the condition broadcast, under
- * one lock, so a check made under that lock followed by a wait on the
- * condition never misses a completion. as_completed yields the done
- * future with the smallest completion number: the true completion order,
- * also for futures that were done before the iterator was made. Each
+ * Both wait on the process-wide completion signal of pool/future.h: a
+ * check of the completion numbers made under its lock followed by a wait
+ * on its condition never misses a completion. as_completed yields the
+ * done future with the smallest completion number: the completion order,
+ * also for futures that were done before the iterator was made (two that
+ * complete at the same moment in two threads may come in either order). Each
  * step scans the set: fine for the hundreds or thousands of futures these
  * calls are used with. */
 #include "pool/future.h"
