@@ -128,6 +128,10 @@ void *mproc__cluster_fn_resolve(const char *path, uint32_t pathlen, uint64_t off
  * MPROC_EMSGSIZE). */
 void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *h, const void *payload,
                               size_t plen, size_t *len, int *rc);
+/* The same message written at m, which holds sizeof(cl_task_hdr) +
+ * fn->pathlen + plen bytes. */
+void mproc__cluster_task_msg_at(void *m, const cl_fn *fn, const cl_task_hdr *h, const void *payload,
+                                size_t plen);
 /* Sends n bytes (n <= INT_MAX) to dest with tag as one message when they
  * fit a posted receive (CL_POST_BYTES), else as a CL_TAG_BODY message and
  * an empty announcement with tag. *req is the send of buf, which stays

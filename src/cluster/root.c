@@ -89,8 +89,27 @@ typedef struct ctask {
     int rank;        /* 0 until sent */
     int want;        /* the rank it must go to (a pool's initializer); 0: any */
     bool detached;   /* its pool was terminated while a rank held it */
+    bool kept;       /* its rank died: MPI may still read msg, left allocated */
     MPI_Request req;
 } ctask;
+
+/* A zeroed task, with room for a message of `inline_len` bytes after it
+ * (0: none). Malloc'd, not calloc'd: glibc's calloc skips its per-thread
+ * cache, and a round trip makes one task; a small task's message is in
+ * the same block, one allocation less. */
+static ctask *task_new(size_t inline_len)
+{
+    ctask *t = malloc(sizeof *t + inline_len);
+    if (t) *t = (ctask){0};
+    return t;
+}
+
+static void task_free(ctask *t)
+{
+    if (t->kept) return;
+    if (t->msg != (void *)(t + 1)) mproc__cluster_msg_free(t->msg);
+    free(t);
+}
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cv; /* wakes the thread */
@@ -232,8 +251,7 @@ static void task_end(ctask *t, int rc, void *res, size_t len, const char *msg, p
     }
     if (done_map) map_release(done_map);
     free(res);
-    mproc__cluster_msg_free(t->msg);
-    free(t);
+    task_free(t);
 }
 MPROC__ANALYZER_ON
 
@@ -426,7 +444,7 @@ static void rank_dead(int r, const char *why)
     MPROC__LIST_FOREACH_SAFE (n, &held[r]) {
         ctask *t = MPROC__CONTAINER_OF(n, ctask, node);
         if (t->req != MPI_REQUEST_NULL) MPI_Request_free(&t->req);
-        t->msg = NULL; /* MPI may still read it: left allocated */
+        t->kept = true; /* MPI may still read its message: left allocated */
         mproc__list_remove(n);
         mproc__list_insert_tail(&gone, n);
         inflight--;
@@ -1091,18 +1109,8 @@ static bool withdraw(void *owner, mproc_future *f)
     MPROC__UNLOCK(&mu);
     if (!t) return false;
     mproc_future_free(t->f); /* the owner's reference */
-    mproc__cluster_msg_free(t->msg);
-    free(t);
+    task_free(t);
     return true;
-}
-
-/* A zeroed task (malloc'd, not calloc'd: glibc's calloc skips its
- * per-thread cache, and a round trip makes one task). */
-static ctask *task_new(void)
-{
-    ctask *t = malloc(sizeof *t);
-    if (t) *t = (ctask){0};
-    return t;
 }
 
 /* An apply (kind as be_apply_async's) of p, sent to rank want (0: any). */
@@ -1113,18 +1121,25 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
     cl_fn ref;
     int rc = mproc__cluster_fn_make(fn, &ref);
     if (rc) return rc;
-    ctask *t = task_new();
+    size_t len = sizeof(cl_task_hdr) + ref.pathlen + arglen;
+    bool small = arglen <= CL_EAGER_BYTES && len <= CL_EAGER_BYTES;
+    ctask *t = task_new(small ? len : 0);
     if (!t) return MPROC_ENOMEM;
     cl_task_hdr h = {.kind = kind == KIND_VALUE ? CL_VALUE : CL_APPLY,
                      .timeout_ms = time_limit(p, o.timeout_ms),
                      .local = p->local,
                      .setup = p->setup};
     t->local_run = h.local || h.timeout_ms;
-    t->msg = mproc__cluster_task_msg(&ref, &h, arg, arglen, &t->len, &rc);
+    if (small) {
+        t->msg = t + 1;
+        t->len = len;
+        mproc__cluster_task_msg_at(t->msg, &ref, &h, arg, arglen);
+    } else {
+        t->msg = mproc__cluster_task_msg(&ref, &h, arg, arglen, &t->len, &rc);
+    }
     t->f = t->msg ? mproc__future_new(o.callback, o.error_callback, o.userdata) : NULL;
     if (!t->f) {
-        mproc__cluster_msg_free(t->msg);
-        free(t);
+        task_free(t);
         return rc ? rc : MPROC_ENOMEM;
     }
     mproc__future_set_withdraw(t->f, withdraw, p);
@@ -1144,8 +1159,7 @@ static int apply_to(cpool *p, int want, uint32_t kind, const void *fn, const voi
     if (rc) {
         mproc_future_free(t->f);
         mproc_future_free(t->f);
-        mproc__cluster_msg_free(t->msg);
-        free(t);
+        task_free(t);
         return rc;
     }
     *out = f;
@@ -1203,7 +1217,7 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     rc = m && f && ts ? 0 : MPROC_ENOMEM;
     for (size_t c = 0, first = 0, count; c < nchunks && !rc; c++, first += count) {
         count = chunk_len(p, o.chunksize, first, n);
-        if (!(ts[c] = calloc(1, sizeof **ts))) {
+        if (!(ts[c] = task_new(0))) {
             rc = MPROC_ENOMEM;
             break;
         }
@@ -1251,8 +1265,7 @@ static int be_map_async(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
         if (ts) {
             for (size_t c = 0; c < nchunks; c++) {
                 ctask *t = ts[c];
-                if (t) mproc__cluster_msg_free(t->msg);
-                free(t);
+                if (t) task_free(t);
             }
             free(ts);
         }
@@ -1277,7 +1290,7 @@ static int be_map_chunk(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     cl_fn ref;
     int rc = mproc__cluster_fn_make((const void *)fn, &ref);
     if (rc) return rc;
-    ctask *t = task_new();
+    ctask *t = task_new(0);
     if (!t) return MPROC_ENOMEM;
     *t = (ctask){.hook = hook, .ud = ud, .seq = seq, .count = count};
     cl_task_hdr h = {.kind = CL_MAP,
@@ -1302,8 +1315,7 @@ static int be_map_chunk(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     }
     MPROC__UNLOCK(&mu);
     if (rc) {
-        mproc__cluster_msg_free(t->msg);
-        free(t);
+        task_free(t);
     }
     return rc;
 }

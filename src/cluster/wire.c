@@ -65,6 +65,17 @@ void *mproc__cluster_fn_resolve(const char *path, uint32_t pathlen, uint64_t off
     return (void *)((uintptr_t)lm->l_addr + (uintptr_t)off); /* the handle is kept */
 }
 
+void mproc__cluster_task_msg_at(void *m, const cl_fn *fn, const cl_task_hdr *hdr,
+                                const void *payload, size_t plen)
+{
+    cl_task_hdr h = *hdr;
+    h.pathlen = fn->pathlen;
+    h.off = fn->off;
+    memcpy(m, &h, sizeof h);
+    memcpy((char *)m + sizeof h, fn->path, fn->pathlen);
+    if (plen && payload) memcpy((char *)m + sizeof h + fn->pathlen, payload, plen);
+}
+
 void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *hdr, const void *payload,
                               size_t plen, size_t *len, int *rc)
 {
@@ -79,12 +90,7 @@ void *mproc__cluster_task_msg(const cl_fn *fn, const cl_task_hdr *hdr, const voi
         *rc = MPROC_ENOMEM;
         return NULL;
     }
-    cl_task_hdr h = *hdr;
-    h.pathlen = fn->pathlen;
-    h.off = fn->off;
-    memcpy(m, &h, sizeof h);
-    memcpy(m + sizeof h, fn->path, fn->pathlen);
-    if (plen && payload) memcpy(m + sizeof h + fn->pathlen, payload, plen);
+    mproc__cluster_task_msg_at(m, fn, hdr, payload, plen);
     *len = total;
     *rc = 0;
     return m;
