@@ -360,8 +360,10 @@ static void receive(int src, const char *buf, size_t n)
  * When the wait before the last event outlasted the spin (results come
  * far apart: long tasks, a map's chunks), the next wait sleeps at once:
  * spinning after every result would take a CPU from the ranks when they
- * share the host's CPUs (a yield does not give it back for long). A
- * result that comes within the first sleep makes the waits spin again.
+ * share the host's CPUs (a yield does not give it back for long), and its
+ * first sleep is a quarter of that last wait, not 20 us: fewer wake-ups
+ * while the ranks, each holding its next task, need nothing. A result
+ * that comes within 200 us makes the waits spin again.
  * A sleep is a wait on wake_cv, so a task queued meanwhile is sent at
  * once; it is not taken when a pending task can be sent now. With no task
  * held by any rank the thread does not come here: it waits on wake_cv. */
@@ -380,15 +382,18 @@ static bool sendable_locked(void)
 
 #define BACKOFF_SPIN_NS 200000LL
 #define BACKOFF_MAX_NS  500000LL
-/* The thread's: its last poll of the current wait, and whether it spins. */
-static long long wait_last;
+/* The thread's: its last poll of the current wait, whether it spins, and
+ * its first sleep. */
+static long long wait_last, wait_first_ns;
 static bool wait_spins = true;
 static void backoff(unsigned *idle, long long *since)
 {
     unsigned k = (*idle)++;
     long long now = mproc_now_ns();
     if (k == 0) { /* an event ended the wait from *since to wait_last (if any) */
-        wait_spins = !*since || wait_last - *since < BACKOFF_SPIN_NS;
+        long long waited = *since ? wait_last - *since : 0;
+        wait_spins = waited < BACKOFF_SPIN_NS;
+        wait_first_ns = wait_spins ? 20000LL : waited / 4;
         *since = now;
     }
     wait_last = now;
@@ -398,7 +403,7 @@ static void backoff(unsigned *idle, long long *since)
         return;
     }
     unsigned doublings = k > 1 ? k - 1 : 0;
-    long long ns = 20000LL << (doublings < 8 ? doublings : 8);
+    long long ns = wait_first_ns << (doublings < 8 ? doublings : 8);
     if (ns > BACKOFF_MAX_NS) ns = BACKOFF_MAX_NS;
     mproc__deadline dl = {.at_ns = now + ns, .forever = false};
     MPROC__LOCK(&mu);
