@@ -12,7 +12,7 @@ import unittest
 import mproc
 import mproc.connection as mp_conn
 
-from mputil import both, only_mproc
+from mputil import both, join_thread, only_mproc
 
 FAMILIES = ('AF_UNIX', 'AF_INET')
 
@@ -55,7 +55,7 @@ class ListenerLocal:
         t = threading.Thread(target=cl)
         t.start()
         a = l.accept()
-        t.join()
+        join_thread(t)
         return l, a, out['c']
 
     def test_send_recv_each_family(self):
@@ -145,7 +145,7 @@ class ListenerLocal:
             t = threading.Thread(target=cl)
             t.start()
             self.assertRaises(multiprocessing.AuthenticationError, l.accept)
-            t.join()
+            join_thread(t)
             l.close()
             self.assertEqual(len(errs), 1)
             self.assertIsInstance(errs[0], multiprocessing.AuthenticationError)
@@ -265,7 +265,7 @@ class MprocOnly:
         time.sleep(0.3)
         t0 = time.monotonic()
         l.close()
-        t.join(10)
+        join_thread(t, 10)
         self.assertFalse(t.is_alive())
         self.assertLess(time.monotonic() - t0, 5)
         self.assertEqual(len(errs), 1)
@@ -300,7 +300,7 @@ class Interop:
         try:
             a = l.accept()
         except Exception as e:
-            t.join()
+            join_thread(t)
             l.close()
             return e, out
         self.assertEqual(a.recv(), ['ping', family])
@@ -308,7 +308,7 @@ class Interop:
         self.assertEqual(a.recv_bytes(), b'raw' * 1000)
         self.assertRaises(EOFError, a.recv)
         a.close()
-        t.join()
+        join_thread(t)
         l.close()
         return None, out
 
@@ -335,7 +335,7 @@ class Interop:
             t = threading.Thread(target=mp_conn.answer_challenge, args=(y, b'k'))
             t.start()
             mp_conn.deliver_challenge(x, b'k')
-            t.join()
+            join_thread(t)
         # mproc's side against Python's over a socket pair
         s1, s2 = socket.socketpair()
         mc = mp_conn.Connection(mproc._core.conn_from_fd(os.dup(s1.fileno()), True, True))
@@ -345,7 +345,7 @@ class Interop:
         t = threading.Thread(target=std_conn.answer_challenge, args=(sc, b'k'))
         t.start()
         mp_conn.deliver_challenge(mc, b'k')
-        t.join()
+        join_thread(t)
         errs = []
 
         def bad():
@@ -356,7 +356,7 @@ class Interop:
         t = threading.Thread(target=bad)
         t.start()
         self.assertRaises(multiprocessing.AuthenticationError, mp_conn.answer_challenge, mc, b'k')
-        t.join()
+        join_thread(t)
         self.assertIsInstance(errs[0], multiprocessing.AuthenticationError)
         self.assertRaises(ValueError, mp_conn.deliver_challenge, mc, 'str key')
         mc.close()

@@ -4,7 +4,7 @@ import threading
 import time
 import unittest
 
-from mputil import both, only_mproc, run
+from mputil import both, join_thread, only_mproc, run
 
 
 def hold_lock(lock, held, release):
@@ -154,7 +154,7 @@ class LocalSemantics:
             state.append('go')
             cond.notify_all()
         for t in ts:
-            t.join(10)
+            join_thread(t, 10)
         self.assertEqual(state.count('woke'), 3)
 
     def test_barrier_threads(self):
@@ -167,7 +167,7 @@ class LocalSemantics:
         for t in ts:
             t.start()
         for t in ts:
-            t.join(10)
+            join_thread(t, 10)
         self.assertEqual(sorted(out), [0, 1, 2])
         bar.abort()
         self.assertTrue(bar.broken)
