@@ -1297,7 +1297,10 @@ static int be_map_chunk(void *ctx, uint32_t call, mproc_any_fn fn, const void *i
     if (rc) return rc;
     ctask *t = task_new(0);
     if (!t) return MPROC_ENOMEM;
-    *t = (ctask){.hook = hook, .ud = ud, .seq = seq, .count = count};
+    t->hook = hook;
+    t->ud = ud;
+    t->seq = seq;
+    t->count = count;
     cl_task_hdr h = {.kind = CL_MAP,
                      .count = count,
                      .in_size = in_size,

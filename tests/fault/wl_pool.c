@@ -6,7 +6,11 @@
  * Faults: a worker killed (the task it held may fail with
  * MPROC_EWORKERDIED naming that worker; nothing else may fail, nothing may
  * run twice), workers stopped and continued (everything succeeds), or the
- * pool's owner killed (its workers, daemons, must die). */
+ * pool's owner killed (its workers, daemons, must die).
+ *
+ * The executor's tasks are waited for through as_completed before they are
+ * checked: the process-wide completion signal (pool/future.h), woken by
+ * completions, failures included, made while workers die. */
 #include "fault.h"
 
 #include <signal.h>
@@ -227,9 +231,41 @@ static void check_map(ft_trial *t, work *w, const pid_t *killed, int nk)
                 "%ld map outputs missing after %d kills of chunks of %u", wrong, nk, w->chunk);
 }
 
+/* Every future yielded once by as_completed, all of them within hang_ms
+ * (the tasks take a fraction of it: a completion whose wake-up was lost
+ * would leave the iterator asleep until its timeout); false (a hang
+ * noted) otherwise. */
+static bool drain_as_completed(ft_trial *t, work *w)
+{
+    mproc_as_completed *it;
+    int rc = mproc_as_completed_new(&it, w->futs, w->n);
+    if (rc) {
+        ft_err(t, "mproc_as_completed_new", rc);
+        return true; /* the futures are still checked one by one */
+    }
+    uint32_t got = 0;
+    mproc_future *f;
+    long long end = mproc_now_ns() + (long long)t->hang_ms * 1000000;
+    for (;;) {
+        long long left_ms = (end - mproc_now_ns()) / 1000000;
+        rc = left_ms > 0 ? mproc_as_completed_next(it, &f, (int)left_ms) : MPROC_ETIMEDOUT;
+        if (rc) break;
+        got++;
+    }
+    mproc_as_completed_free(it);
+    if (rc == MPROC_ETIMEDOUT) {
+        ft_hang(t, "as_completed yielded %u of %u tasks in %d ms", got, w->n, t->hang_ms);
+        return false;
+    }
+    if (rc != MPROC_EEOF || got != w->n)
+        ft_lost(t, 1, "as_completed yielded %u of %u tasks (%s)", got, w->n, mproc_err_name(rc));
+    return true;
+}
+
 static void check_tasks(ft_trial *t, work *w, const pid_t *killed, int nk)
 {
     long failed = 0, dup = 0;
+    if (w->kind == K_EXEC && !drain_as_completed(t, w)) return;
     for (uint32_t i = 0; i < w->n; i++) {
         const void *buf;
         size_t len;
