@@ -131,6 +131,11 @@ unsigned mproc__mutex_count(const pthread_mutex_t *m)
     return m->__data.__count;
 }
 
+bool mproc__mutex_waiters(const pthread_mutex_t *m)
+{
+    return ((unsigned)m->__data.__lock & FUTEX_WAITERS) != 0;
+}
+
 static _Thread_local pid_t cached_tid __attribute__((tls_model("initial-exec")));
 static mproc__module tid_module;
 

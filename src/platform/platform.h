@@ -101,12 +101,14 @@ struct mproc__deadline;
 int mproc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct mproc__deadline *dl);
 void mproc__futex_wake(_Atomic uint32_t *addr, int n);
 
-/* The thread id holding a robust pthread mutex (0 if none) and its
- * recursion count (glibc keeps both in the mutex; a port keeps them
- * itself). */
+/* The thread id holding a robust pthread mutex (0 if none), its
+ * recursion count, and whether a thread marked it as slept on, so that
+ * its release makes a wake-up call (glibc keeps all three in the mutex;
+ * a port keeps them itself). */
 #include <pthread.h>
 pid_t mproc__mutex_owner(const pthread_mutex_t *m);
 unsigned mproc__mutex_count(const pthread_mutex_t *m);
+bool mproc__mutex_waiters(const pthread_mutex_t *m);
 
 /* Waits until any of n futex words differs from its value in seen[] (or a
  * wake): 0, MPROC_ETIMEDOUT, MPROC_ENOSYS (no futex_waitv: poll instead). */

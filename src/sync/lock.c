@@ -98,6 +98,11 @@ bool mproc_lock_locked(const mproc_lock *l)
     return valid(l) && mproc__mutex_owner(&impl(l)->m) != 0;
 }
 
+bool mproc_lock_owned(const mproc_lock *l)
+{
+    return mproc__lock_held(l);
+}
+
 bool mproc__lock_valid(const mproc_lock *l)
 {
     return valid(l);
@@ -106,6 +111,11 @@ bool mproc__lock_valid(const mproc_lock *l)
 bool mproc__lock_held(const mproc_lock *l)
 {
     return valid(l) && mproc__mutex_owner(&impl(l)->m) == mproc__tid();
+}
+
+bool mproc__lock_waiters(const mproc_lock *l)
+{
+    return valid(l) && mproc__mutex_waiters(&impl(l)->m);
 }
 
 /* A sleeper on a robust mutex can miss its wake-up for good: an unlock
@@ -146,8 +156,13 @@ int mproc_lock_acquire(mproc_lock *l, int timeout_ms)
 #else
     /* First one attempt that does not sleep (a deadline in the past; not
      * trylock, which leaves a not-recoverable mutex locked by the caller,
-     * so that its next call would say EDEADLK, or succeed for an RLock). */
-    static const struct timespec past = {0, 0};
+     * so that its next call would say EDEADLK, or succeed for an RLock).
+     * The deadline is before the epoch: glibc answers ETIMEDOUT for it
+     * before it marks the mutex as slept on. At the epoch itself it marks
+     * the mutex and makes the futex call, which fails at once: a system
+     * call per busy attempt (26 us here), and one more, a wake-up, at the
+     * holder's release. */
+    static const struct timespec past = {-1, 0};
     int r = pthread_mutex_clocklock(&k->m, CLOCK_MONOTONIC, &past);
     if (MPROC__LIKELY(r == 0)) return 0;
     if (r == ETIMEDOUT && timeout_ms != 0) {

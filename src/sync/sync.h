@@ -16,6 +16,10 @@ bool mproc__lock_valid(const mproc_lock *l);
 /* True if the calling thread holds l. */
 bool mproc__lock_held(const mproc_lock *l);
 
+/* True if a thread marked l as slept on (its release then makes a
+ * wake-up call). */
+bool mproc__lock_waiters(const mproc_lock *l);
+
 /* Releases l completely (an RLock however deep), returning the depth to
  * restore in *depth. The caller must hold it. */
 int mproc__lock_release_all(mproc_lock *l, unsigned *depth);
