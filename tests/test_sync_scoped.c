@@ -1,5 +1,6 @@
-/* Scoped locks (MPROC_WITH and its kin), mproc_lock_locked, and the
- * refusal of sync objects placed outside the family arena. */
+/* Scoped locks (MPROC_WITH and its kin), mproc_lock_locked,
+ * mproc_lock_owned, and the refusal of sync objects placed outside the
+ * family arena. */
 #include "sync/sync.h"
 #include "testutil.h"
 
@@ -405,13 +406,23 @@ static void *probe_locked(void *arg)
     return (void *)(intptr_t)mproc_lock_locked(arg);
 }
 
-static bool locked_seen_by_another_thread(mproc_lock *l)
+static void *probe_owned(void *arg)
+{
+    return (void *)(intptr_t)mproc_lock_owned(arg);
+}
+
+static bool seen_by_another_thread(void *(*probe)(void *), mproc_lock *l)
 {
     pthread_t t;
     void *r;
-    ck_assert_int_eq(pthread_create(&t, NULL, probe_locked, l), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, probe, l), 0);
     pthread_join(t, &r);
     return r != NULL;
+}
+
+static bool locked_seen_by_another_thread(mproc_lock *l)
+{
+    return seen_by_another_thread(probe_locked, l);
 }
 
 START_TEST(locked_as_python)
@@ -420,11 +431,15 @@ START_TEST(locked_as_python)
     TU_OK(mproc_lock_new(&l));
     TU_OK(mproc_rlock_new(&r));
     ck_assert(!mproc_lock_locked(l));
+    ck_assert(!mproc_lock_owned(l));
     TU_OK(mproc_lock_acquire(l, 0));
     ck_assert(mproc_lock_locked(l));
     ck_assert(locked_seen_by_another_thread(l)); /* held by anyone, not only the caller */
+    ck_assert(mproc_lock_owned(l));
+    ck_assert(!seen_by_another_thread(probe_owned, l)); /* only by the caller */
     TU_OK(mproc_lock_release(l));
     ck_assert(!mproc_lock_locked(l));
+    ck_assert(!mproc_lock_owned(l));
     ck_assert(!locked_seen_by_another_thread(l));
 
     TU_OK(mproc_lock_acquire(r, 0));
@@ -432,14 +447,19 @@ START_TEST(locked_as_python)
     ck_assert(mproc_lock_locked(r));
     TU_OK(mproc_lock_release(r));
     ck_assert(mproc_lock_locked(r)); /* still held once */
+    ck_assert(mproc_lock_owned(r));
     ck_assert(locked_seen_by_another_thread(r));
+    ck_assert(!seen_by_another_thread(probe_owned, r));
     TU_OK(mproc_lock_release(r));
     ck_assert(!mproc_lock_locked(r));
+    ck_assert(!mproc_lock_owned(r));
 
     mproc_lock bad;
     memset(&bad, 0, sizeof bad);
     ck_assert(!mproc_lock_locked(NULL));
     ck_assert(!mproc_lock_locked(&bad));
+    ck_assert(!mproc_lock_owned(NULL));
+    ck_assert(!mproc_lock_owned(&bad));
     mproc_lock_free(l);
     mproc_lock_free(r);
 }

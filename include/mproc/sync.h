@@ -105,6 +105,10 @@ MPROC_API bool mproc_lock_is_recursive(const mproc_lock *l);
  * takes it, with MPROC_EOWNERDEAD). False for NULL or a non-lock. */
 MPROC_API bool mproc_lock_locked(const mproc_lock *l);
 
+/* Python's SemLock._is_mine(): true if the calling thread holds l. False
+ * for NULL or a non-lock. */
+MPROC_API bool mproc_lock_owned(const mproc_lock *l);
+
 /* ---- Semaphore and BoundedSemaphore ------------------------------------ */
 
 typedef struct mproc_sem {

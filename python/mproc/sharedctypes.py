@@ -176,9 +176,18 @@ class SynchronizedBase(_core.SyncBase):
         return '<%s wrapper for %s>' % (type(self).__name__, self._obj)
 
 
+_FAST = {ctypes.c_int: 'i', ctypes.c_long: 'l', ctypes.c_double: 'd'}
+
+
 class Synchronized(SynchronizedBase, _core.SyncValue):
     """A value: `value` (SyncValue's, in C) reads and writes it under the
-    lock."""
+    lock (a c_int, c_long or c_double at its address, as ctypes would)."""
+
+    def __init__(self, obj, lock=None, ctx=None):
+        super().__init__(obj, lock, ctx)
+        code = _FAST.get(type(obj))
+        if code:
+            self._fast(code, ctypes.addressof(obj))
 
 
 class SynchronizedArray(SynchronizedBase):

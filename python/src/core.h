@@ -143,6 +143,9 @@ int shared_add_types(PyObject *m);
  * Lock, else its methods): 0, or -1 with the exception set. */
 int lockobj_acquire(PyObject *lock);
 int lockobj_release(PyObject *lock);
+/* True if lock is an mproc RLock the calling thread holds: acquiring it
+ * again and releasing that are then no-ops. */
+bool lockobj_rlock_owned(PyObject *lock);
 
 /* listener.c: listeners, clients, the handshake, wait */
 extern PyTypeObject ListenerType;

@@ -147,31 +147,138 @@ static PyTypeObject SyncBaseType = {
 
 static PyObject *value_str; /* "value" */
 
+/* A SyncValue of a plain C number (ctypes c_int, c_long, c_double) also
+ * knows the number's address, and reads and writes it itself, as ctypes
+ * would: an int is stored masked to the width (ctypes' get_long), a float
+ * as it is. Other types, and a set of anything but an exact int (to c_int
+ * or c_long) or an exact float (to c_double), go through the ctypes
+ * object. The address is good while _obj is the object it was given for
+ * (fast_obj holds that one). This is what `with v.get_lock(): v.value +=
+ * 1` spends most of its time on while the lock is held. */
+typedef struct SyncValue {
+    SyncBase base;
+    PyObject *fast_obj;
+    void *addr;
+    char code; /* 'i' int, 'l' long, 'd' double; 0: none */
+} SyncValue;
+
+static PyObject *fast_get(const SyncValue *s)
+{
+    switch (s->code) {
+    case 'i':
+        return PyLong_FromLong(*(const int *)s->addr);
+    case 'l':
+        return PyLong_FromLong(*(const long *)s->addr);
+    default:
+        return PyFloat_FromDouble(*(const double *)s->addr);
+    }
+}
+
+/* 1 if v was stored, 0 if ctypes must store it, -1 with an exception. */
+static int fast_set(const SyncValue *s, PyObject *v)
+{
+    if (s->code == 'd') {
+        if (!PyFloat_CheckExact(v)) return 0;
+        *(double *)s->addr = PyFloat_AS_DOUBLE(v);
+        return 1;
+    }
+    if (!PyLong_CheckExact(v)) return 0;
+    unsigned long m = PyLong_AsUnsignedLongMask(v);
+    if (m == (unsigned long)-1 && PyErr_Occurred()) return -1;
+    if (s->code == 'i')
+        *(int *)s->addr = (int)(unsigned)m;
+    else
+        *(long *)s->addr = (long)m;
+    return 1;
+}
+
+static bool fast(const SyncValue *s)
+{
+    return s->code && s->base.obj == s->fast_obj;
+}
+
 static PyObject *SyncValue_get(PyObject *self, void *closure)
 {
     (void)closure;
-    SyncBase *s = (SyncBase *)self;
+    SyncValue *sv = (SyncValue *)self;
+    SyncBase *s = &sv->base;
     PyObject *lock = sync_lock(s);
     if (!lock || !SyncBase_get_obj(self, NULL)) return NULL;
     Py_DECREF(s->obj);
-    if (lockobj_acquire(lock)) return NULL;
-    PyObject *v = PyObject_GetAttr(s->obj, value_str);
-    if (lockobj_release(lock)) Py_CLEAR(v);
+    bool mine = lockobj_rlock_owned(lock); /* `with v.get_lock(): v.value` */
+    if (!mine && lockobj_acquire(lock)) return NULL;
+    PyObject *v = fast(sv) ? fast_get(sv) : PyObject_GetAttr(s->obj, value_str);
+    if (!mine && lockobj_release(lock)) Py_CLEAR(v);
     return v;
 }
 
 static int SyncValue_set(PyObject *self, PyObject *v, void *closure)
 {
     (void)closure;
-    SyncBase *s = (SyncBase *)self;
+    SyncValue *sv = (SyncValue *)self;
+    SyncBase *s = &sv->base;
     PyObject *lock = sync_lock(s);
     if (!lock || !SyncBase_get_obj(self, NULL)) return -1;
     Py_DECREF(s->obj);
-    if (lockobj_acquire(lock)) return -1;
-    int rc = PyObject_SetAttr(s->obj, value_str, v);
-    if (lockobj_release(lock)) rc = -1;
+    bool mine = lockobj_rlock_owned(lock);
+    if (!mine && lockobj_acquire(lock)) return -1;
+    int rc = v && fast(sv) ? fast_set(sv, v) : 0; /* v NULL: a del, ctypes' error */
+    if (rc == 0)
+        rc = PyObject_SetAttr(s->obj, value_str, v);
+    else if (rc == 1)
+        rc = 0;
+    if (!mine && lockobj_release(lock)) rc = -1;
     return rc;
 }
+
+/* _fast(code, address): the current _obj is a number of type code ('i',
+ * 'l' or 'd') at address (ctypes.addressof); later reads and writes of
+ * `value` use the address while _obj stays that object. */
+static PyObject *SyncValue_fast(PyObject *self, PyObject *args)
+{
+    SyncValue *sv = (SyncValue *)self;
+    int code;
+    unsigned long long addr;
+    if (!PyArg_ParseTuple(args, "CK", &code, &addr)) return NULL;
+    if (!code || !strchr("ild", code)) {
+        PyErr_Format(PyExc_ValueError, "no fast access for type code %c", code);
+        return NULL;
+    }
+    if (!sv->base.obj || !addr) {
+        PyErr_SetString(PyExc_ValueError, "no object or no address");
+        return NULL;
+    }
+    Py_INCREF(sv->base.obj);
+    Py_XSETREF(sv->fast_obj, sv->base.obj);
+    sv->addr = (void *)(uintptr_t)addr;
+    sv->code = (char)code;
+    Py_RETURN_NONE;
+}
+
+static int SyncValue_traverse(SyncValue *s, visitproc visit, void *arg)
+{
+    Py_VISIT(s->fast_obj);
+    return SyncBase_traverse(&s->base, visit, arg);
+}
+
+static int SyncValue_clear(SyncValue *s)
+{
+    s->code = 0;
+    Py_CLEAR(s->fast_obj);
+    return SyncBase_clear(&s->base);
+}
+
+static void SyncValue_dealloc(SyncValue *s)
+{
+    PyObject_GC_UnTrack(s);
+    SyncValue_clear(s);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyMethodDef SyncValue_methods[] = {
+    {"_fast", SyncValue_fast, METH_VARARGS, "_fast(code, address): see shared.c."},
+    {NULL, NULL, 0, NULL},
+};
 
 static PyGetSetDef SyncValue_getset[] = {
     {"value", SyncValue_get, SyncValue_set, "The value, read and written under the lock.", NULL},
@@ -180,9 +287,13 @@ static PyGetSetDef SyncValue_getset[] = {
 
 static PyTypeObject SyncValueType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mproc._core.SyncValue",
-    .tp_basicsize = sizeof(SyncBase),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, /* GC: SyncBase's, inherited */
+    .tp_basicsize = sizeof(SyncValue),
+    .tp_dealloc = (destructor)SyncValue_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)SyncValue_traverse,
+    .tp_clear = (inquiry)SyncValue_clear,
     .tp_doc = "A ctypes object in shared memory and its lock, with `value`.",
+    .tp_methods = SyncValue_methods,
     .tp_getset = SyncValue_getset,
     .tp_new = PyType_GenericNew,
 };

@@ -561,6 +561,18 @@ int lockobj_acquire(PyObject *lock)
     return r ? 0 : -1;
 }
 
+bool lockobj_rlock_owned(PyObject *lock)
+{
+    if (!PyObject_TypeCheck(lock, &LockBaseType)) return false;
+    PyObject *h = ((LockBase *)lock)->h;
+    box *b = h ? get_box(h, M_LOCK) : NULL;
+    if (!b) {
+        PyErr_Clear();
+        return false;
+    }
+    return b->kind == K_RLOCK && mproc_lock_owned(b->obj);
+}
+
 int lockobj_release(PyObject *lock)
 {
     PyObject *r = PyObject_TypeCheck(lock, &LockBaseType)

@@ -9,6 +9,16 @@ import mproc
 from mputil import both, only_mproc, run
 
 
+class IntLike:
+    def __index__(self):
+        return 9
+
+
+class FloatLike:
+    def __float__(self):
+        return 0.25
+
+
 class Point(ctypes.Structure):
     _fields_ = [('x', ctypes.c_double), ('y', ctypes.c_double)]
 
@@ -115,6 +125,46 @@ class LocalSemantics:
         self.assertEqual(self.mp.Value(ctypes.c_ushort, 9).value, 9)
         self.assertEqual(self.mp.RawArray(ctypes.c_double, 2)[:], [0.0, 0.0])
         self.assertEqual(self.mp.Array('i', 0)[:], [])
+
+    def test_value_conversions(self):
+        # what ctypes stores for each kind of value (mproc writes c_int,
+        # c_long and c_double itself, as ctypes would)
+        i, q, d = self.mp.Value('i'), self.mp.Value('l'), self.mp.Value('d')
+        for v, stored in [(5, 5), (-1, -1), (2**40 + 7, 7), (2**31, -2**31), (-2**64 - 1, -1),
+                          (True, 1), (IntLike(), 9)]:
+            with self.subTest(v=v):
+                i.value = v
+                self.assertEqual(i.value, stored)
+                self.assertIs(type(i.value), int)
+        for v, stored in [(2**63, -2**63), (2**64 + 3, 3), (-5, -5)]:
+            with self.subTest(v=v):
+                q.value = v
+                self.assertEqual(q.value, stored)
+        for v, stored in [(1.5, 1.5), (3, 3.0), (float('inf'), float('inf')), (FloatLike(), 0.25)]:
+            with self.subTest(v=v):
+                d.value = v
+                self.assertEqual(d.value, stored)
+                self.assertIs(type(d.value), float)
+        for bad in (1.5, 'x', None, b'1'):
+            with self.subTest(bad=bad):
+                self.assertRaises(TypeError, setattr, i, 'value', bad)
+        self.assertRaises(TypeError, setattr, d, 'value', 'x')
+        self.assertRaises(OverflowError, setattr, d, 'value', 10**400)
+        self.assertEqual((i.value, d.value), (9, 0.25))
+        with self.assertRaises((AttributeError, TypeError)):
+            del i.value
+        # the value read and written is always _obj's, also a new one
+        other = self.mp.RawValue('i', 42)
+        i._obj = other
+        self.assertEqual(i.value, 42)
+        i.value = 43
+        self.assertEqual(other.value, 43)
+        # and through get_obj() and the lock, from the other side
+        with d.get_lock():
+            d.get_obj().value = 2.5
+            self.assertEqual(d.value, 2.5)
+            d.value += 1
+        self.assertEqual(d.get_obj().value, 3.5)
 
     def test_array_access(self):
         a = self.mp.Array('i', range(10))
