@@ -120,9 +120,10 @@ static int size;
 static int32_t *pids;
 static pthread_t thr;
 static mproc__list pend = MPROC__LIST_INIT(pend);
-/* Whether pend may hold tasks: set when one is queued, cleared by a round
- * that finds it empty (both under mu), read by a round without the lock,
- * so that the polls while a task runs take no lock. */
+/* Whether pend may hold tasks (or drops pools): set when one is queued,
+ * cleared by a round or a sending caller that finds both empty (all under
+ * mu), read by a round without the lock, so that the polls while a task
+ * runs take no lock. */
 static _Atomic bool queued;
 static mproc__list *held; /* [size]: the tasks each rank holds, in order */
 static int *nheld;        /* [size] */
@@ -801,6 +802,9 @@ static void queued_locked(void)
         send_batch(nb);
         MPROC__LOCK(&mu);
         maker = MAKER_NONE;
+        /* All sent: the next round need not take the lock to look. */
+        if (mproc__list_empty(&pend) && mproc__list_empty(&drops))
+            atomic_store_explicit(&queued, false, memory_order_relaxed);
     }
     if (!drove_lately_locked()) pthread_cond_signal(&wake_cv);
 }
