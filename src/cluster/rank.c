@@ -43,7 +43,8 @@ static job *jobs; /* running in a local pool, newest first */
 typedef struct lpool {
     uint32_t setup, n;
     mproc_pool *p;
-    bool bad; /* a setup whose initializer cannot be found here */
+    bool bad;   /* a setup whose initializer cannot be found here */
+    bool nomem; /* a setup whose initargs found no memory to be kept in */
     int max_tasks;
     void *init;
     char *args;
@@ -92,6 +93,11 @@ static mproc_pool *local_pool(uint32_t setup, uint32_t n, int *rc, const char **
 {
     lpool *l = find_lpool(setup, n);
     *why = "the rank could not start a local pool";
+    if (setup && l && l->nomem) {
+        *rc = MPROC_ENOMEM;
+        *why = "the rank had no memory for the pool's setup";
+        return NULL;
+    }
     if (setup && (!l || l->bad)) {
         *rc = MPROC_EPROTO;
         *why = l ? "the pool's initializer cannot be found on this rank"
@@ -131,10 +137,11 @@ void mproc__cluster_rank_setup(const cl_task_hdr *h, void *init, const char *arg
     }
     lpool *l = add_lpool();
     char *a = len ? malloc(len) : NULL;
-    if (!l || (len && !a)) { /* its tasks fail: no setup */
-        if (l) nlpools--;
-        free(a);
-        mproc_log(MPROC_LOG_ERROR, "cluster: no memory for a local pool setup");
+    if (!l || (len && !a)) {
+        /* Its tasks fail: with MPROC_ENOMEM while the setup's record is
+         * kept (until the pool's drop), else as tasks of no setup. */
+        if (l) *l = (lpool){.setup = h->setup, .nomem = true};
+        mproc_log(MPROC_LOG_ERROR, "cluster: no memory for a local pool setup (%zu bytes)", len);
         return;
     }
     if (len) memcpy(a, args, len);

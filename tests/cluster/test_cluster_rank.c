@@ -1,8 +1,9 @@
 /* A serving rank's local pools (src/cluster/rank.c), driven directly with
  * the messages that the protocol never sends between two ranks of the same
  * program: a task whose pool setup the rank does not have, a setup whose
- * initializer the rank cannot find, a malformed or repeated setup, and the
- * end of a pool (CL_DROP) that still has tasks on the rank. One process
+ * initializer the rank cannot find, a malformed or repeated setup, the end
+ * of a pool (CL_DROP) that still has tasks on the rank, and a setup that
+ * finds no memory. One process
  * (mpiexec -n 1) plays both sides over MPI_COMM_SELF: the rank's answers
  * come to itself. Exits non-zero on a failure; every wait is bounded. */
 #include "cluster/cluster.h"
@@ -146,6 +147,29 @@ static void test_malformed_setup(void)
     EXPECT(3, MPROC_EPROTO, "initializer cannot be found", "");
 }
 
+/* A setup whose initargs find no memory on the rank (here: more bytes
+ * than any malloc gives; they are never read): its tasks fail with
+ * MPROC_ENOMEM, saying so, until the pool's end; a later setup works. */
+static void test_setup_without_memory(void)
+{
+    last_log[0] = '\0';
+    cl_task_hdr h = {.kind = CL_SETUP, .local = 1, .setup = 45};
+    mproc__cluster_rank_setup(&h, init_fn, "never read", (size_t)1 << 62);
+    CHECK(strstr(last_log, "no memory for a local pool setup"), "the setup logged \"%s\"",
+          last_log);
+    submit(8, 45, what_init_saw, NULL, 0);
+    EXPECT(8, MPROC_ENOMEM, "no memory for the pool's setup", "");
+    submit(9, 45, what_init_saw, NULL, 0);
+    EXPECT(9, MPROC_ENOMEM, "no memory for the pool's setup", "");
+    mproc__cluster_rank_drop(45);
+    submit(10, 45, what_init_saw, NULL, 0);
+    EXPECT(10, MPROC_EPROTO, "no setup", "");
+    setup(46, 0, init_fn, "fortysix");
+    submit(11, 46, what_init_saw, NULL, 0);
+    EXPECT(11, 0, "", "fortysix");
+    mproc__cluster_rank_drop(46);
+}
+
 /* The end of a pool that still has a task on the rank is logged and the
  * pool kept: the task ends well, and the pool takes more. A second end
  * ends it, and its tasks are then refused. */
@@ -177,6 +201,7 @@ int main(int argc, char **argv)
     test_missing_setup();
     test_malformed_setup();
     test_drop_with_a_task();
+    test_setup_without_memory();
     mproc__cluster_rank_stop();
     if (rreq != MPI_REQUEST_NULL) {
         MPI_Cancel(&rreq);
