@@ -19,6 +19,16 @@
 
 static MPI_Comm comm;
 
+/* Under AddressSanitizer, an allocation larger than it can give returns
+ * NULL, as glibc's malloc does, instead of ending the program:
+ * test_setup_without_memory makes one. (ASAN_OPTIONS adds to this; the
+ * program is linked with -rdynamic, so that the runtime finds it.) */
+const char *__asan_default_options(void);
+__attribute__((used, visibility("default"))) const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
 /* ---- the functions a task names ------------------------------------------------ */
 
 static char init_seen[16]; /* in a local pool's worker: its initializer's argument */
