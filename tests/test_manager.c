@@ -1277,6 +1277,21 @@ static void owner_goes(int i, int how)
         atomic_store(o.go, 1);
     ck_assert_int_eq(join_child(p), how == 1 ? -SIGKILL : 0);
     ck_assert_msg(server_gone(o.address), "the manager at %s outlived its owner", o.address);
+    /* Terminated at its owner's exit, the server removed its socket file
+     * and private directory; killed with its owner, it could not (the
+     * test removes them). */
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", o.address);
+    char *slash = strrchr(dir, '/');
+    ck_assert_msg(slash && dir[0] == '/', "a local manager's address: %s", o.address);
+    *slash = '\0';
+    if (how == 0) {
+        ck_assert_msg(access(o.address, F_OK) != 0, "%s was left behind", o.address);
+        ck_assert_msg(access(dir, F_OK) != 0, "%s was left behind", dir);
+    } else {
+        unlink(o.address);
+        rmdir(dir);
+    }
     size_t n;
     ck_assert_int_ne(mproc_proxy_len(l, &n), 0);
     mproc_proxy_free(l);

@@ -403,6 +403,13 @@ void mproc_listener_close(mproc_listener *l)
     }
 }
 
+void mproc__listener_leftovers(const mproc_listener *l, const char **file, const char **dir)
+{
+    bool mine = l && l->owner == getpid();
+    *file = mine ? l->unlink_path : NULL;
+    *dir = mine ? l->tmpdir : NULL;
+}
+
 void mproc_listener_free(mproc_listener *l)
 {
     if (!l) return;

@@ -6,6 +6,7 @@
 
 #include "conn/auth.h"
 #include "base/base.h"
+#include "mproc/listener.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,5 +33,11 @@ int mproc__hs_begin(mproc__hs *h, int fd, const mproc__auth *a, const mproc__dea
  * to wait for), MPROC_EAUTH (the peer failed, broke off or misbehaved), or
  * another error. The deadline is the caller's to watch. */
 int mproc__hs_step(mproc__hs *h, const mproc__auth *a, short *events);
+
+/* What closing l would remove, and a process killed with it open leaves
+ * behind: its socket file and its private directory (a temporary
+ * address), each NULL where there is none or it is another process's. For
+ * a process that removes them from a signal handler. */
+void mproc__listener_leftovers(const mproc_listener *l, const char **file, const char **dir);
 
 #endif

@@ -3,13 +3,16 @@
  * types as function references (module and offset), so every start method
  * works, and reports the address it listens on through a pipe. */
 #include "arena/fnref.h"
+#include "conn/listener.h"
 #include "manager/server.h"
 #include "mproc/listener.h"
 #include "mproc/process.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define START_TIMEOUT_MS 30000
 
@@ -191,6 +194,31 @@ static mproc_auth auth_of(const start_arg *a)
         .key = a->key_len ? a->key : NULL, .key_len = a->key_len, .family_key = a->family_key};
 }
 
+/* Terminated (its owner's exit ends it so, as Python ends a daemon), the
+ * server removes its listener's socket file and private directory before
+ * it dies, as closing the listener would; killed, it leaves them. */
+static char term_file[256], term_dir[256];
+
+static void remove_and_die(int sig)
+{
+    if (term_file[0]) unlink(term_file);
+    if (term_dir[0]) rmdir(term_dir);
+    signal(sig, SIG_DFL);
+    raise(sig); /* on return from here: the exit status says SIGTERM, as before */
+}
+
+static void remove_at_term(const mproc_listener *l)
+{
+    const char *file, *dir;
+    mproc__listener_leftovers(l, &file, &dir);
+    if (file && strlen(file) < sizeof term_file) strcpy(term_file, file);
+    if (dir && strlen(dir) < sizeof term_dir) strcpy(term_dir, dir);
+    if (!term_file[0] && !term_dir[0]) return;
+    struct sigaction sa = {.sa_handler = remove_and_die};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static int server_main(void *arg)
 {
     start_arg *a = arg;
@@ -216,6 +244,7 @@ static int server_main(void *arg)
         mproc_conn_send_bytes(a->report, msg, strlen(msg));
         return 1;
     }
+    remove_at_term(l);
     rc = mproc__mgr_serve(l, &auth, &o, report_address, a->report);
     if (rc) { /* a shared object could not be made: reported as above */
         char msg[32];
