@@ -885,14 +885,33 @@ static int counter_spawn(void *state, const mproc_value *args, mproc_value **res
     return 0;
 }
 
+/* Makes a plain fork() of the server and terminates it: returns the
+ * signal it died of. */
+static int counter_fork_term(void *state, const mproc_value *args, mproc_value **result)
+{
+    (void)state;
+    (void)args;
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (;;) pause();
+    }
+    if (pid < 0) return mproc_task_fail("fork failed");
+    kill(pid, SIGTERM);
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid) return mproc_task_fail("waitpid failed");
+    *result = mproc_value_int(WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+    return 0;
+}
+
 static const mproc_method_def counter_methods[] = {
     {"add", counter_add, NULL},
     {"fail", counter_fail, NULL},
     {"spawn", counter_spawn, "Counter"},
     {"spawn_list", counter_spawn, "list"}, /* list(uint): the constructor fails */
+    {"fork_term", counter_fork_term, NULL},
 };
 static const mproc_type_def counter_type = {"Counter", counter_create, counter_destroy,
-                                            counter_methods, 4};
+                                            counter_methods, 5};
 
 static atomic_int *new_counter(void)
 {
@@ -952,6 +971,14 @@ START_TEST(custom_type)
     ck_assert_int_eq(code, MPROC_EINVAL);
     TU_RC(mproc_manager_create(m, "NoSuchType", NULL, &bad), MPROC_ENOENT);
     TU_RC(mproc_manager_create(m, "counter", NULL, &bad), MPROC_ENOENT);
+    /* A plain fork() of the server inherits its SIGTERM handler; that
+     * copy, terminated, must leave the server's socket file alone. */
+    ck_assert_int_eq(call_int(c, "fork_term", NULL), SIGTERM);
+    const char *addr = mproc_manager_address(m);
+    if (addr[0] == '/') ck_assert_msg(access(addr, F_OK) == 0, "%s was removed", addr);
+    mproc_manager *again;
+    TU_OK(mproc_manager_connect(&again, addr, NULL, 0));
+    mproc_manager_free(again);
     mproc_proxy_free(c2);
     mproc_proxy_free(c);
     ck_assert_int_eq(atomic_load(destroyed), 3);

@@ -198,11 +198,14 @@ static mproc_auth auth_of(const start_arg *a)
  * server removes its listener's socket file and private directory before
  * it dies, as closing the listener would; killed, it leaves them. */
 static char term_file[256], term_dir[256];
+static pid_t term_pid; /* the server's: a plain fork() of it inherits the handler */
 
 static void remove_and_die(int sig)
 {
-    if (term_file[0]) unlink(term_file);
-    if (term_dir[0]) rmdir(term_dir);
+    if (getpid() == term_pid) {
+        if (term_file[0]) unlink(term_file);
+        if (term_dir[0]) rmdir(term_dir);
+    }
     signal(sig, SIG_DFL);
     raise(sig); /* on return from here: the exit status says SIGTERM, as before */
 }
@@ -214,6 +217,7 @@ static void remove_at_term(const mproc_listener *l)
     if (file && strlen(file) < sizeof term_file) strcpy(term_file, file);
     if (dir && strlen(dir) < sizeof term_dir) strcpy(term_dir, dir);
     if (!term_file[0] && !term_dir[0]) return;
+    term_pid = getpid();
     struct sigaction sa = {.sa_handler = remove_and_die};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
