@@ -314,6 +314,7 @@ typedef struct {
     bool linger;
     int grandchild_ms;
     int orphan_method; /* > 0: start an orphan_watcher so, and exit at once */
+    int from_thread;   /* > 0: start the grandchild so, from a thread that then ends */
 } middle_args;
 
 /* A grandchild whose parent exits right after starting it, maybe before
@@ -335,16 +336,76 @@ static int orphan_watcher(void *arg)
     return 0;
 }
 
+typedef struct {
+    mproc_conn *ready; /* travels as an fd */
+    int ms;
+} ready_args;
+
+/* A sleeper that says when it runs: after its start set it up. */
+static int ready_sleeper(void *arg)
+{
+    ready_args *a = arg;
+    if (mproc_conn_send_bytes(a->ready, "r", 1)) return 1;
+    tu_sleep_ms(a->ms);
+    return 0;
+}
+
+typedef struct {
+    middle_args *m;
+    mproc_process *g;
+    int rc;
+} grandchild_start;
+
+/* Started by a thread, the grandchild tells the thread when it runs, so
+ * that the thread ends after the grandchild has asked to die with it. */
+static void *start_grandchild(void *arg)
+{
+    grandchild_start *s = arg;
+    mproc_process_opts o = {.daemon = s->m->daemon,
+                            .start_method =
+                                s->m->from_thread ? s->m->from_thread : s->m->orphan_method};
+    int ms = s->m->grandchild_ms;
+    ready_args ra = {.ms = ms};
+    mproc_conn *r = NULL;
+    if (s->m->from_thread && mproc_pipe(&r, &ra.ready, false)) {
+        s->rc = 5;
+        return NULL;
+    }
+    int rc = s->m->from_thread
+                 ? mproc_process_new(&s->g, ready_sleeper, &ra, sizeof ra, &o)
+                 : mproc_process_new(&s->g, s->m->orphan_method ? orphan_watcher : sleeper, &ms,
+                                     sizeof ms, &o);
+    if (rc)
+        s->rc = 1;
+    else if (mproc_process_start(s->g))
+        s->rc = 2;
+    if (r) {
+        char c;
+        size_t n = 0;
+        if (!s->rc && (mproc_conn_recv_bytes_into(r, &c, 1, &n, 10000) || n != 1)) s->rc = 6;
+        mproc_conn_free(r);
+        mproc_conn_free(ra.ready);
+    }
+    return NULL;
+}
+
 static int middle(void *arg)
 {
     middle_args *m = arg;
-    mproc_process *g;
-    int ms = m->grandchild_ms;
-    mproc_process_opts o = {.daemon = m->daemon, .start_method = m->orphan_method};
-    if (mproc_process_new(&g, m->orphan_method ? orphan_watcher : sleeper, &ms, sizeof ms, &o))
-        return 1;
-    if (mproc_process_start(g)) return 2;
+    grandchild_start s = {.m = m};
+    if (m->from_thread) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, start_grandchild, &s) || pthread_join(t, NULL)) return 4;
+    } else {
+        start_grandchild(&s);
+    }
+    if (s.rc) return s.rc;
+    mproc_process *g = s.g;
     pid_t pid = mproc_process_pid(g);
+    if (m->from_thread) { /* the thread that started it has ended: still alive */
+        tu_sleep_ms(200);
+        if (!mproc_process_is_alive(g)) pid = -pid;
+    }
     if (mproc_conn_send_bytes(m->out, &pid, sizeof pid)) return 3;
     if (m->orphan_method) _exit(0); /* no exit handler: it would join g */
     if (m->linger) tu_sleep_ms(30000);
@@ -398,6 +459,26 @@ START_TEST(daemon_dies_when_parent_is_sigkilled)
     TU_OK(mproc_process_kill(m));
     TU_OK(mproc_process_join(m, 10000));
     /* The daemon grandchild is re-parented to us and must die at once. */
+    ck_assert_int_eq(wait_reparented(g, 5000), -SIGKILL);
+    TU_OK(mproc_process_free(m));
+    reap_orphans();
+}
+END_TEST
+
+/* The kernel's parent-death signal comes when the parent *thread* ends. A
+ * daemon started by a thread that ends lives on, and still dies with the
+ * process that started it. */
+START_TEST(daemon_outlives_its_starting_thread)
+{
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    mproc_process *m;
+    pid_t g = run_middle(
+        (middle_args){
+            .daemon = true, .linger = true, .grandchild_ms = 30000, .from_thread = tu_methods[_i]},
+        tu_methods[_i], &m);
+    TU_OK(mproc_process_kill(m));
+    TU_OK(mproc_process_join(m, 10000));
+    ck_assert_msg(g > 0, "the daemon died with the thread that started it");
     ck_assert_int_eq(wait_reparented(g, 5000), -SIGKILL);
     TU_OK(mproc_process_free(m));
     reap_orphans();
@@ -574,6 +655,7 @@ int main(void)
     tcase_add_loop_test(tc, children_start_with_default_signal_handlers, 0, TU_NMETHODS);
     tc = tu_tcase(s, "family", 30);
     tcase_add_loop_test(tc, daemon_dies_when_parent_is_sigkilled, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, daemon_outlives_its_starting_thread, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, exit_terminates_daemons_and_joins_others, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, orphan_sees_its_parent_ended, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, daemons_may_not_have_children, 0, TU_NMETHODS);

@@ -44,9 +44,33 @@ int mproc__pidfd_signal(int pidfd, int sig)
     return 0;
 }
 
-int mproc__die_with_parent(pid_t parent)
+static volatile sig_atomic_t watched_parent;
+
+/* The parent-death signal of a child whose parent is a thread: it comes
+ * at every re-parenting. A re-parenting to another thread of the same
+ * process leaves getppid() as it was; only the parent process's end
+ * changes it. */
+static void parent_thread_ended(int sig)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return MPROC__ERRNO();
+    (void)sig;
+    if (getppid() != (pid_t)watched_parent) raise(SIGKILL);
+}
+
+int mproc__die_with_parent(pid_t parent, bool by_thread)
+{
+    int sig = SIGKILL;
+    if (by_thread) {
+        sig = MPROC__PARENT_SIGNAL;
+        watched_parent = parent;
+        struct sigaction sa = {.sa_handler = parent_thread_ended, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        if (sigaction(sig, &sa, NULL) != 0) return MPROC__ERRNO();
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    }
+    if (prctl(PR_SET_PDEATHSIG, sig) != 0) return MPROC__ERRNO();
     /* The parent may have died before prctl: then we were re-parented. */
     if (getppid() != parent) return MPROC_ESRCH;
     return 0;
@@ -150,6 +174,11 @@ pid_t mproc__tid(void)
         cached_tid = (pid_t)syscall(SYS_gettid);
     }
     return cached_tid;
+}
+
+bool mproc__on_main_thread(void)
+{
+    return mproc__tid() == getpid();
 }
 
 /* In a fork child: the forking thread's id is its parent's. */

@@ -53,8 +53,15 @@ int mproc__pidfd_signal(int pidfd, int sig);
 
 /* Arrange for the calling (just forked) child to get SIGKILL when its
  * parent dies. `parent` is the pid the child expects as parent: if that
- * one has already died, returns MPROC_ESRCH. */
-int mproc__die_with_parent(pid_t parent);
+ * one has already died, returns MPROC_ESRCH. The kernel's parent-death
+ * signal comes when the parent *thread* ends: when that is not the
+ * parent's main thread (by_thread), the signal is MPROC__PARENT_SIGNAL,
+ * whose handler kills the child only if the parent process is gone. */
+#define MPROC__PARENT_SIGNAL (SIGRTMAX - 1)
+int mproc__die_with_parent(pid_t parent, bool by_thread);
+
+/* True on the process's main thread (its thread id is its pid). */
+bool mproc__on_main_thread(void);
 
 /* clone(CLONE_PARENT) for the forkserver (see clone_parent.c): returns 0
  * in the child (a sibling of the caller: a child of the caller's parent),

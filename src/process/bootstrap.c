@@ -125,6 +125,7 @@ int mproc__boot_encode(const mproc_process *p, mproc__fnref preload, void **blob
         rc = put(m, "name", mproc_value_str(p->name));
         if (!rc) rc = put(m, "ident", mproc_value_str(p->identity));
         if (!rc) rc = put(m, "daemon", mproc_value_bool(p->daemon));
+        if (!rc && p->parent_is_thread) rc = put(m, "pthread", mproc_value_bool(true));
         if (!rc) rc = put(m, "target", mproc_value_uint(target));
         if (!rc) rc = put(m, "arg", mproc_value_bytes(p->arg, p->arglen));
         if (!rc) rc = encode_conns(p, m, fds, nfds);
@@ -214,6 +215,11 @@ int mproc__boot_decode(const void *blob, size_t len, mproc__boot *b)
                     get_uint(m, "target", &u)))
             rc = MPROC_EPROTO;
         b->daemon = d;
+        bool t = false;
+        if (!rc && mproc_value_map_get_str(m, "pthread") &&
+            mproc_value_get_bool(mproc_value_map_get_str(m, "pthread"), &t))
+            rc = MPROC_EPROTO;
+        b->parent_is_thread = t;
         b->target = u;
         size_t n = 0;
         const void *a = mproc_value_get_bytes(mproc_value_map_get_str(m, "arg"), &n);
@@ -275,6 +281,7 @@ int mproc__boot_make_child(mproc__boot *b, const int *fds, size_t nfds, mproc_pr
         *msg = "cannot make the child's process object";
         return rc;
     }
+    p->parent_is_thread = b->parent_is_thread;
     p->identity = b->identity; /* lives as long as the child */
     b->identity = NULL;
     p->passed = b->passed; /* adopted by the child (mproc__child_main) */

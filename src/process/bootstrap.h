@@ -32,6 +32,7 @@ typedef struct mproc__boot {
     int method; /* the child's default start method */
     char *name, *identity, *parent_name;
     bool daemon;
+    bool parent_is_thread; /* mproc_process.parent_is_thread */
     pid_t ppid;
     int log_level;
     mproc__fnref target, preload;

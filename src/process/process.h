@@ -27,6 +27,9 @@ struct mproc_process {
     bool name_owned; /* name was malloc'd apart (set_name) */
     char *identity;  /* "1", "1:2", ...: the child's position in the family */
     bool daemon;
+    /* Set at start, for the child: its parent is a thread other than the
+     * main one, which may end before the parent process does. */
+    bool parent_is_thread;
     bool unchecked_args; /* opts.unchecked_args: see process/arg_check.h */
     mproc_start_method method;
     pid_t creator; /* the process that made the object; only it may use it */

@@ -22,6 +22,7 @@ int mproc_embed_set_fork_start_hooks(mproc_embed_fork_fn before, mproc_embed_for
 static int fork_start(mproc_process *p)
 {
     pid_t parent = mproc__self_pid();
+    p->parent_is_thread = !mproc__on_main_thread(); /* for the child's copy */
     /* The child's mproc_parent_process() sentinel: a pidfd of ourselves,
      * opened before fork so it cannot name a recycled pid. */
     int parent_fd = mproc__pidfd_open(parent);

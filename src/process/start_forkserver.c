@@ -47,9 +47,14 @@ typedef struct req_hdr {
     uint32_t magic;
     uint32_t nfds; /* the child's fds, then its stdio */
     uint64_t len;
-    uint32_t std; /* bit k: fd k (0-2) is among the last fds sent */
-    uint32_t pad;
+    uint32_t std;   /* bit k: fd k (0-2) is among the last fds sent */
+    uint32_t flags; /* REQ_PARENT_THREAD */
 } req_hdr;
+
+/* The server was started by a thread other than the requester's main
+ * thread: that thread, the parent of the server's children (CLONE_PARENT),
+ * may end before the requester does. */
+#define REQ_PARENT_THREAD 1u
 
 typedef struct reply_hdr {
     int32_t rc;
@@ -63,6 +68,7 @@ static pid_t fs_pid;
 static uint64_t srv_ign; /* in the server: the signals it ignores */
 static int fs_sock = -1;
 static mproc__fnref fs_preload;
+static bool fs_off_main; /* launched by a thread other than the main one */
 
 /* ---- fd passing --------------------------------------------------------------- */
 
@@ -221,6 +227,7 @@ static void serve_one(int ctl)
     const char *msg = "malformed child description";
     if (!rc && b.role != MPROC__ROLE_CHILD) rc = MPROC_EPROTO;
     if (!rc) rc = mproc__boot_make_child(&b, fds, nfds - nstd, &p, &msg);
+    if (!rc) p->parent_is_thread = h.flags & REQ_PARENT_THREAD;
     if (rc) {
         reply(ctl, rc, 0, msg);
         drop_child(&b, p, fds, nfds);
@@ -288,6 +295,7 @@ static int launch_locked(void)
     if (rc) return rc;
     fs_pid = pid;
     fs_sock = sock;
+    fs_off_main = !mproc__on_main_thread();
     MPROC__DEBUG("forkserver started: pid %d", (int)pid);
     return 0;
 }
@@ -319,7 +327,7 @@ static void drop_locked(bool wait_exit)
 static int request_locked(const void *blob, size_t len, const int *fds, size_t nfds, uint32_t std,
                           pid_t *pid)
 {
-    req_hdr h = {REQ_MAGIC, (uint32_t)nfds, len, std, 0};
+    req_hdr h = {REQ_MAGIC, (uint32_t)nfds, len, std, fs_off_main ? REQ_PARENT_THREAD : 0};
     int rc = send_with_fds(fs_sock, &h, sizeof h, fds, nfds);
     if (rc == 0) rc = mproc__write_all(fs_sock, blob, len);
     if (rc) return rc == MPROC_ECONNRESET ? MPROC_EPIPE : rc;

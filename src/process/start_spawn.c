@@ -201,6 +201,7 @@ static int spawn_start(mproc_process *p)
     void *blob;
     size_t len, nfds;
     int fds[MPROC__BOOT_MAX_FDS];
+    p->parent_is_thread = !mproc__on_main_thread(); /* described for the child */
     int rc = mproc__boot_encode(p, 0, &blob, &len, fds, &nfds);
     if (rc) return rc;
     /* Output buffered in stdio comes out in the order it was written. */

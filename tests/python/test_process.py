@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -23,6 +24,11 @@ def raise_error():
 
 
 def sleep_long():
+    time.sleep(60)
+
+
+def set_and_sleep(event):
+    event.set()
     time.sleep(60)
 
 
@@ -183,6 +189,29 @@ class Lifecycle:
         name = q.get(timeout=30)[0]
         self.assertRegex(name, r'^Process-\d+:\d+$')
         self.assertEqual(q.get(timeout=30), 0)
+
+    def test_daemon_outlives_the_thread_that_started_it(self):
+        # The kernel's parent-death signal follows the parent thread. The
+        # thread ends once the child runs, after its start made it a daemon.
+        started = []
+        running = self.mp.Event()
+
+        def start():
+            p = self.mp.Process(target=set_and_sleep, args=(running,), daemon=True)
+            p.start()
+            started.append(p)
+            running.wait(30)
+
+        t = threading.Thread(target=start)
+        t.start()
+        t.join()
+        p = started[0]
+        time.sleep(0.5)
+        try:
+            self.assertTrue(p.is_alive(), p.exitcode)
+        finally:
+            p.kill()
+            p.join(30)
 
     def test_active_children(self):
         p = self.mp.Process(target=sleep_long)
