@@ -103,8 +103,8 @@ def _dumps_for_child(obj):
     AuthenticationString again in the child."""
     buf = io.BytesIO()
     pickler = reduction.ForkingPickler(buf, reduction.HIGHEST_PROTOCOL)
-    # the registered reducers (shared ctypes objects) and the authkey's
-    pickler.dispatch_table = dict(pickler.dispatch_table)
+    # the registered reducers (shared ctypes objects, Python's registered
+    # ones: a table of this pickler's own) and the authkey's
     pickler.dispatch_table[process.AuthenticationString] = _reduce_authkey
     pickler.dump(obj)
     return buf.getvalue()

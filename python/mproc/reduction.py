@@ -15,6 +15,11 @@ import pickle
 import socket
 import threading
 
+# Python's: the reducers registered with its ForkingPickler (by its heap's
+# Arena, its Connection, or a library such as one that shares tensors)
+# apply to what mproc pickles with its own.
+import multiprocessing.reduction as _std
+
 __all__ = ['dumps', 'loads', 'assert_spawning', 'spawning', 'ForkingPickler', 'register',
            'send_handle', 'recv_handle', 'DupFd']
 
@@ -86,24 +91,27 @@ def child_conn(index):
 
 class ForkingPickler(pickle.Pickler):
     """Pickler with the reducers registered for mproc's objects (ctypes
-    objects in shared memory), as Python's ForkingPickler."""
+    objects in shared memory), as Python's ForkingPickler, and those
+    registered with Python's ForkingPickler (mproc's win where both
+    have one: a socket)."""
     _extra_reducers = {}
-    _table = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if ForkingPickler._table is None:
-            table = copyreg.dispatch_table.copy()
-            table.update(ForkingPickler._extra_reducers)
-            ForkingPickler._table = table
-        self.dispatch_table = ForkingPickler._table
+        # Made anew each time, as Python's: a registration with Python's
+        # ForkingPickler may come at any time, and this pickler serves
+        # only starts and what pickle's own refused.
+        table = copyreg.dispatch_table.copy()
+        std = getattr(_std, 'ForkingPickler', None)
+        if std is not None and std is not ForkingPickler:
+            table.update(getattr(std, '_extra_reducers', {}))
+        table.update(ForkingPickler._extra_reducers)
+        self.dispatch_table = table
 
     @classmethod
     def register(cls, type, reduce):
         """Register a reduce function for a type."""
-        if ForkingPickler._extra_reducers.get(type) is not reduce:
-            ForkingPickler._extra_reducers[type] = reduce
-            ForkingPickler._table = None
+        ForkingPickler._extra_reducers[type] = reduce
 
     @classmethod
     def dumps(cls, obj, protocol=None):

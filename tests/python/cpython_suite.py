@@ -124,7 +124,7 @@ MUST_PASS = {
         'WithProcessesTestQueue', 'TestSimpleQueue',
         # sync
         'WithProcessesTestLock', 'WithProcessesTestSemaphore', 'WithProcessesTestEvent',
-        'WithProcessesTestBarrier@fork',
+        'WithProcessesTestBarrier',
         # logging
         'WithProcessesTestLogging',
         # shared values

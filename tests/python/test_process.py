@@ -8,6 +8,8 @@ import threading
 import time
 import unittest
 
+import multiprocessing.reduction
+
 from mputil import both, only_mproc, run
 
 
@@ -25,6 +27,27 @@ def raise_error():
 
 def sleep_long():
     time.sleep(60)
+
+
+class Registered:
+    """Pickled, for a child, by the reducer registered with Python's
+    ForkingPickler (as Python's heap registers its Arena, or a library
+    its tensors)."""
+
+    def __init__(self, value, via=None):
+        self.value = value
+        self.via = via
+
+
+def _reduce_registered(r):
+    return Registered, (r.value, 'reducer')
+
+
+multiprocessing.reduction.ForkingPickler.register(Registered, _reduce_registered)
+
+
+def report_registered(q, r):
+    q.put((r.value, r.via))
 
 
 def set_and_sleep(event):
@@ -212,6 +235,15 @@ class Lifecycle:
         finally:
             p.kill()
             p.join(30)
+
+    def test_reducer_registered_with_python(self):
+        # A spawn or forkserver child gets its arguments pickled with the
+        # reducers registered with Python's ForkingPickler; a fork child
+        # inherits them.
+        q = self.mp.Queue()
+        self.assertEqual(run(self.mp, report_registered, q, Registered(5)), 0)
+        self.assertEqual(q.get(timeout=30),
+                         (5, None if self.method == 'fork' else 'reducer'))
 
     def test_active_children(self):
         p = self.mp.Process(target=sleep_long)
