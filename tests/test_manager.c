@@ -971,14 +971,6 @@ START_TEST(custom_type)
     ck_assert_int_eq(code, MPROC_EINVAL);
     TU_RC(mproc_manager_create(m, "NoSuchType", NULL, &bad), MPROC_ENOENT);
     TU_RC(mproc_manager_create(m, "counter", NULL, &bad), MPROC_ENOENT);
-    /* A plain fork() of the server inherits its SIGTERM handler; that
-     * copy, terminated, must leave the server's socket file alone. */
-    ck_assert_int_eq(call_int(c, "fork_term", NULL), SIGTERM);
-    const char *addr = mproc_manager_address(m);
-    if (addr[0] == '/') ck_assert_msg(access(addr, F_OK) == 0, "%s was removed", addr);
-    mproc_manager *again;
-    TU_OK(mproc_manager_connect(&again, addr, NULL, 0));
-    mproc_manager_free(again);
     mproc_proxy_free(c2);
     mproc_proxy_free(c);
     ck_assert_int_eq(atomic_load(destroyed), 3);
@@ -986,6 +978,27 @@ START_TEST(custom_type)
     /* a manager without it does not know the type */
     m = mgr_start(_i, NULL);
     TU_RC(mproc_manager_create(m, "Counter", NULL, &bad), MPROC_ENOENT);
+    mproc_manager_free(m);
+    mproc_arena_free(destroyed);
+}
+END_TEST
+
+/* A plain fork() of the server inherits its SIGTERM handler; that copy,
+ * terminated, must leave the server's socket file alone. */
+START_TEST(server_fork_leaves_the_socket)
+{
+    atomic_int *destroyed = new_counter();
+    mproc_manager *m = start_counting(_i);
+    mproc_proxy *c = new_counter_proxy(m, destroyed, 0);
+    ck_assert_int_eq(call_int(c, "fork_term", NULL), SIGTERM);
+    const char *addr = mproc_manager_address(m);
+    ck_assert_msg(addr[0] == '/', "a local manager's address: %s", addr);
+    ck_assert_msg(access(addr, F_OK) == 0, "%s was removed", addr);
+    mproc_manager *again;
+    TU_OK(mproc_manager_connect(&again, addr, NULL, 0));
+    ck_assert_int_eq(call_int(c, "add", NULL), 1);
+    mproc_manager_free(again);
+    mproc_proxy_free(c);
     mproc_manager_free(m);
     mproc_arena_free(destroyed);
 }
@@ -1396,6 +1409,7 @@ int main(void)
     tcase_add_loop_test(tc, proxies_across_processes, 0, TU_NMETHODS);
     tc = tu_tcase(s, "custom_and_refs", 60);
     tcase_add_loop_test(tc, custom_type, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, server_fork_leaves_the_socket, 0, TU_NMETHODS);
     tcase_add_test(tc, custom_type_bad_definitions);
     tcase_add_loop_test(tc, freed_with_last_proxy, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, freed_when_client_goes, 0, TU_NMETHODS);

@@ -37,9 +37,15 @@ static bool is_started(const mproc__module *m)
     return atomic_load_explicit(&m->started, memory_order_relaxed);
 }
 
+/* Set by the forking thread while it holds mu for a fork (pthread_atfork):
+ * the child, whose only thread that is, unlocks mu. Not set when the
+ * forkserver's clone (which runs no fork handlers) calls the child's hooks. */
+static bool mu_held_for_fork;
+
 static void before_fork(void)
 {
     MPROC__LOCK(&mu);
+    mu_held_for_fork = true;
     for (mproc__module *m = tail; m; m = m->prev)
         if (is_started(m) && m->before_fork) m->before_fork();
 }
@@ -48,6 +54,7 @@ static void after_fork_parent(void)
 {
     for (mproc__module *m = head; m; m = m->next)
         if (is_started(m) && m->after_fork_parent) m->after_fork_parent();
+    mu_held_for_fork = false;
     MPROC__UNLOCK(&mu);
 }
 
@@ -56,9 +63,16 @@ void mproc__modules_after_fork_child(void)
     pid_t pid = getpid();
     if (pid == child_hooks_pid) return; /* they ran in this process already */
     child_hooks_pid = pid;
-    /* Another thread of the parent may have held it at the fork (not the
-     * forking one after before_fork: it holds it itself). */
-    mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    /* After before_fork, this thread holds mu: unlocked as it was locked
+     * (ThreadSanitizer sees a mutex made anew as still held, and the next
+     * fork's lock as a double lock). Otherwise (the forkserver's clone)
+     * another thread of the parent may have held it: made anew. */
+    if (mu_held_for_fork) {
+        mu_held_for_fork = false;
+        MPROC__UNLOCK(&mu);
+    } else {
+        mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    }
     if (library_started) mproc__self_pid_v = pid; /* first: every hook may use it */
     for (mproc__module *m = head; m; m = m->next)
         if (is_started(m) && m->after_fork_child) m->after_fork_child();

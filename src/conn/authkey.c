@@ -25,20 +25,29 @@ static int ensure_locked(void)
     return 0;
 }
 
+static bool held_for_fork; /* as base/module.c's mu_held_for_fork */
+
 static void before_fork(void)
 {
     MPROC__LOCK(&mu);
+    held_for_fork = true;
     (void)ensure_locked();
 }
 
 static void after_fork_parent(void)
 {
+    held_for_fork = false;
     MPROC__UNLOCK(&mu);
 }
 
 static void after_fork_child(void)
 {
-    mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    if (held_for_fork) {
+        held_for_fork = false;
+        MPROC__UNLOCK(&mu);
+    } else {
+        mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    }
 }
 
 /* Rank CONN + 1: after the connection registry's hooks, in a fixed order. */
