@@ -3,6 +3,7 @@
  * Hostile clients are in test_manager_hostile.c. */
 #include "mgrutil.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1341,6 +1342,38 @@ static void owner_goes(int i, int how)
     mproc_arena_free(o.go);
 }
 
+typedef struct {
+    int i;
+    mproc_manager *m;
+} thread_start;
+
+static void *start_in_thread(void *arg)
+{
+    thread_start *t = arg;
+    t->m = mgr_start(t->i, NULL);
+    return NULL;
+}
+
+/* The server is a daemon child of the thread that starts it (the kernel's
+ * parent-death signal follows that thread): the thread's end must not
+ * end the server. */
+START_TEST(server_outlives_the_thread_that_started_it)
+{
+    thread_start t = {.i = _i};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, start_in_thread, &t), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    tu_sleep_ms(200);
+    mproc_proxy *l;
+    TU_OK(mproc_manager_create(t.m, "list", NULL, &l));
+    size_t n = 1;
+    TU_OK(mproc_proxy_len(l, &n));
+    ck_assert_uint_eq(n, 0);
+    mproc_proxy_free(l);
+    mproc_manager_free(t.m);
+}
+END_TEST
+
 START_TEST(owner_exits)
 {
     owner_goes(_i, 0);
@@ -1417,6 +1450,7 @@ int main(void)
     tcase_add_loop_test(tc, remote_manager, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, explicit_shutdown, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, shutdown_wakes_blocked_client, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, server_outlives_the_thread_that_started_it, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, owner_exits, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, owner_killed, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, pipelined_calls_remote_and_local, 0, TU_NMETHODS);
