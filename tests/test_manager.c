@@ -1260,8 +1260,25 @@ START_TEST(shutdown_wakes_blocked_client)
 }
 END_TEST
 
+typedef struct {
+    int i;
+    mproc_manager *m;
+    int rc;
+} thread_start;
+
+/* (Not mgr_start: a child process must not use Check's asserts.) */
+static void *start_in_thread(void *arg)
+{
+    thread_start *t = arg;
+    const mproc_context *ctx;
+    t->rc = mproc_get_context(mproc_start_method_name(tu_methods[t->i]), &ctx);
+    if (!t->rc) t->rc = mproc_manager_start(&t->m, &(mproc_manager_opts){.context = ctx});
+    return NULL;
+}
+
 /* Starts a manager, publishes its address, then returns (k == 0) or waits
- * to be killed (k == 1). */
+ * to be killed (k == 1; k == 2: after starting it from a thread that has
+ * ended). */
 typedef struct {
     int method;
     int k;
@@ -1275,7 +1292,18 @@ static int manager_owner(void *arg)
     const mproc_context *ctx;
     if (mproc_get_context(mproc_start_method_name(tu_methods[o->method]), &ctx)) return 1;
     mproc_manager *m;
-    if (mproc_manager_start(&m, &(mproc_manager_opts){.context = ctx})) return 2;
+    if (o->k == 2) {
+        thread_start t = {.i = o->method};
+        pthread_t th;
+        if (pthread_create(&th, NULL, start_in_thread, &t) || pthread_join(th, NULL)) return 2;
+        if (t.rc) {
+            fprintf(stderr, "manager start from a thread: %s\n", mproc_strerror(t.rc));
+            return 3;
+        }
+        m = t.m;
+    } else if (mproc_manager_start(&m, &(mproc_manager_opts){.context = ctx})) {
+        return 2;
+    }
     snprintf(o->address, 256, "%s", mproc_manager_address(m));
     atomic_store(o->ready, 1);
     if (o->k == 0) { /* returns when told, m never freed */
@@ -1312,27 +1340,26 @@ static void owner_goes(int i, int how)
     mproc_manager *m;
     TU_OK(mproc_manager_connect(&m, o.address, NULL, 0)); /* it serves */
     mproc_proxy *l = create(m, "list", NULL);
-    if (how == 1)
+    if (how)
         TU_OK(mproc_process_kill(p));
     else
         atomic_store(o.go, 1);
-    ck_assert_int_eq(join_child(p), how == 1 ? -SIGKILL : 0);
+    ck_assert_int_eq(join_child(p), how ? -SIGKILL : 0);
     ck_assert_msg(server_gone(o.address), "the manager at %s outlived its owner", o.address);
-    /* Terminated at its owner's exit, the server removed its socket file
-     * and private directory; killed with its owner, it could not (the
-     * test removes them). */
+    /* Terminated at its owner's exit, or at its owner's death (SIGTERM,
+     * its parent-death signal), the server removed its socket file and
+     * private directory. */
     char dir[256];
     snprintf(dir, sizeof dir, "%s", o.address);
     char *slash = strrchr(dir, '/');
     ck_assert_msg(slash && dir[0] == '/', "a local manager's address: %s", o.address);
     *slash = '\0';
-    if (how == 0) {
-        ck_assert_msg(access(o.address, F_OK) != 0, "%s was left behind", o.address);
-        ck_assert_msg(access(dir, F_OK) != 0, "%s was left behind", dir);
-    } else {
-        unlink(o.address);
-        rmdir(dir);
-    }
+    for (int k = 0; k < 500 && access(dir, F_OK) == 0; k++) tu_sleep_ms(10);
+    bool file_left = access(o.address, F_OK) == 0, dir_left = access(dir, F_OK) == 0;
+    unlink(o.address);
+    rmdir(dir);
+    ck_assert_msg(!file_left, "%s was left behind", o.address);
+    ck_assert_msg(!dir_left, "%s was left behind", dir);
     size_t n;
     ck_assert_int_ne(mproc_proxy_len(l, &n), 0);
     mproc_proxy_free(l);
@@ -1340,18 +1367,6 @@ static void owner_goes(int i, int how)
     mproc_arena_free(o.address);
     mproc_arena_free(o.ready);
     mproc_arena_free(o.go);
-}
-
-typedef struct {
-    int i;
-    mproc_manager *m;
-} thread_start;
-
-static void *start_in_thread(void *arg)
-{
-    thread_start *t = arg;
-    t->m = mgr_start(t->i, NULL);
-    return NULL;
 }
 
 /* The server is a daemon child of the thread that starts it (the kernel's
@@ -1363,6 +1378,7 @@ START_TEST(server_outlives_the_thread_that_started_it)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, start_in_thread, &t), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
+    TU_OK(t.rc);
     tu_sleep_ms(200);
     mproc_proxy *l;
     TU_OK(mproc_manager_create(t.m, "list", NULL, &l));
@@ -1383,6 +1399,14 @@ END_TEST
 START_TEST(owner_killed)
 {
     owner_goes(_i, 1);
+}
+END_TEST
+
+/* The server's parent is a thread that has ended: the owner's death comes
+ * to it through the parent-death signal's handler (processes.md). */
+START_TEST(owner_killed_after_thread_start)
+{
+    owner_goes(_i, 2);
 }
 END_TEST
 
@@ -1453,6 +1477,7 @@ int main(void)
     tcase_add_loop_test(tc, server_outlives_the_thread_that_started_it, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, owner_exits, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, owner_killed, 0, TU_NMETHODS);
+    tcase_add_loop_test(tc, owner_killed_after_thread_start, 0, TU_NMETHODS);
     tcase_add_loop_test(tc, pipelined_calls_remote_and_local, 0, TU_NMETHODS);
     return tu_run(s);
 }

@@ -65,10 +65,12 @@ set(MPROC_TSAN_EXCLUDE
     # A signal handler in the child of a fork made while the process had
     # threads: TSan keeps its interceptors off in such a child (until
     # exec) and may never run a handler it deferred. Daemons started from
-    # a thread die with their parent through such a handler; a plain
-    # fork() of a manager's server, terminated, runs the server's.
+    # a thread (a manager's server too) die with their parent through such
+    # a handler; a plain fork() of a manager's server, terminated, runs
+    # the server's.
     process.family.daemon_outlives_its_starting_thread
     manager.custom_and_refs.server_fork_leaves_the_socket
+    manager.remote_and_shutdown.owner_killed_after_thread_start
 )
 
 add_custom_target(tsan_tests) # what `make tsan-check` builds

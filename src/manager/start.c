@@ -5,6 +5,7 @@
 #include "arena/fnref.h"
 #include "conn/listener.h"
 #include "manager/server.h"
+#include "process/process.h"
 #include "mproc/listener.h"
 #include "mproc/process.h"
 
@@ -196,7 +197,9 @@ static mproc_auth auth_of(const start_arg *a)
 
 /* Terminated (its owner's exit ends it so, as Python ends a daemon), the
  * server removes its listener's socket file and private directory before
- * it dies, as closing the listener would; killed, it leaves them. */
+ * it dies, as closing the listener would. Its owner's death sends it
+ * SIGTERM too (not the daemon's SIGKILL), so a killed owner leaves no
+ * files either; a server killed itself leaves them. */
 static char term_file[256], term_dir[256];
 static pid_t term_pid; /* the server's: a plain fork() of it inherits the handler */
 
@@ -221,6 +224,11 @@ static void remove_at_term(const mproc_listener *l)
     struct sigaction sa = {.sa_handler = remove_and_die};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &term, NULL); /* the threads it starts inherit this */
+    if (mproc__die_with_parent_by(SIGTERM) == MPROC_ESRCH) raise(SIGTERM); /* owner gone */
 }
 
 static int server_main(void *arg)

@@ -44,7 +44,7 @@ int mproc__pidfd_signal(int pidfd, int sig)
     return 0;
 }
 
-static volatile sig_atomic_t watched_parent;
+static volatile sig_atomic_t watched_parent, death_signal = SIGKILL;
 
 /* The parent-death signal of a child whose parent is a thread: it comes
  * at every re-parenting. A re-parenting to another thread of the same
@@ -53,13 +53,13 @@ static volatile sig_atomic_t watched_parent;
 static void parent_thread_ended(int sig)
 {
     (void)sig;
-    if (getppid() != (pid_t)watched_parent) raise(SIGKILL);
+    if (getppid() != (pid_t)watched_parent) raise(death_signal);
 }
 
-int mproc__die_with_parent(pid_t parent, bool by_thread)
+int mproc__die_with_parent(pid_t parent, bool by_thread, int sig)
 {
-    int sig = SIGKILL;
     if (by_thread) {
+        death_signal = sig;
         sig = MPROC__PARENT_SIGNAL;
         watched_parent = parent;
         struct sigaction sa = {.sa_handler = parent_thread_ended, .sa_flags = SA_RESTART};

@@ -51,14 +51,16 @@ int mproc__pidfd_open(pid_t pid);
 /* Sends sig to the process of a pidfd; MPROC_ESRCH once it has exited. */
 int mproc__pidfd_signal(int pidfd, int sig);
 
-/* Arrange for the calling (just forked) child to get SIGKILL when its
- * parent dies. `parent` is the pid the child expects as parent: if that
- * one has already died, returns MPROC_ESRCH. The kernel's parent-death
- * signal comes when the parent *thread* ends: when that is not the
- * parent's main thread (by_thread), the signal is MPROC__PARENT_SIGNAL,
- * whose handler kills the child only if the parent process is gone. */
+/* Arrange for the calling (just forked) child to get signal sig (SIGKILL,
+ * or a signal whose handler the child has) when its parent dies. `parent`
+ * is the pid the child expects as parent: if that one has already died,
+ * returns MPROC_ESRCH. The kernel's parent-death signal comes when the
+ * parent *thread* ends: when that is not the parent's main thread
+ * (by_thread), the signal is MPROC__PARENT_SIGNAL, whose handler raises
+ * sig only if the parent process is gone. Called again, it replaces the
+ * arrangement. */
 #define MPROC__PARENT_SIGNAL (SIGRTMAX - 1)
-int mproc__die_with_parent(pid_t parent, bool by_thread);
+int mproc__die_with_parent(pid_t parent, bool by_thread, int sig);
 
 /* True on the process's main thread (its thread id is its pid). */
 bool mproc__on_main_thread(void);

@@ -88,6 +88,12 @@ const char *mproc__self_identity(void);
 int mproc__next_child_number(void);
 bool mproc__self_is_daemon(void);
 
+/* In a daemon child: the signal it gets when its parent dies becomes sig
+ * (SIGKILL from its start), for a child that has a handler to run then.
+ * 0 (also in a process that is not a daemon child), MPROC_ESRCH when the
+ * parent has already died. */
+int mproc__die_with_parent_by(int sig);
+
 /* Registers fn to run at this process's exit (after its children are
  * ended), for what the process keeps in the family arena for itself: the
  * arena outlives the process, so that would be lost to the family. At most

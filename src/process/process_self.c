@@ -194,11 +194,18 @@ static void become_child(mproc_process *p, pid_t parent, int parent_fd)
     mproc__log_set_name(p->name);
 }
 
+int mproc__die_with_parent_by(int sig)
+{
+    if (!self->daemon || !have_parent) return 0;
+    return mproc__die_with_parent(parent_obj.pid, self->parent_is_thread, sig);
+}
+
 void mproc__child_main(mproc_process *p, pid_t parent, int parent_fd)
 {
     become_child(p, parent, parent_fd);
     /* A daemon dies with its parent, also when the parent is already gone. */
-    if (p->daemon && mproc__die_with_parent(parent, p->parent_is_thread) != 0) raise(SIGKILL);
+    if (p->daemon && mproc__die_with_parent(parent, p->parent_is_thread, SIGKILL) != 0)
+        raise(SIGKILL);
     if (p->passed) { /* the handles of higher layers in the bytes become the child's */
         const char *what = "";
         int rc = mproc__args_adopt(p->passed, p->arg, p->arglen, &what);

@@ -227,8 +227,9 @@ int ft_faults(ft_trial *t, _Atomic uint64_t *progress, const uint64_t *th, int n
               void *ud);
 
 /* A process of the trial reaped with exit code `code`: if a SIGKILL it was
- * not sent by the fault killed it (a daemon of a dead parent), the arena
- * allowance grows by that process's documented loss. */
+ * not sent by the fault killed it (a daemon of a dead parent), or a
+ * SIGTERM (a manager's server at its owner's death: docs/managers.md), the
+ * arena allowance grows by that process's documented loss. */
 void ft_reaped(ft_trial *t, pid_t pid, int code);
 
 /* Counts. */

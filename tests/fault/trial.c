@@ -396,7 +396,7 @@ static void record_descendants(ft_trial *t, pid_t root)
 
 void ft_reaped(ft_trial *t, pid_t pid, int code)
 {
-    if (code != -SIGKILL) return;
+    if (code != -SIGKILL && code != -SIGTERM) return;
     for (int i = 0; i < t->nparts; i++)
         if (t->parts[i].pid == pid && t->parts[i].killed) return; /* counted at the kill */
     int threads = 1;
