@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
@@ -894,6 +895,7 @@ static int counter_fork_term(void *state, const mproc_value *args, mproc_value *
     (void)args;
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the server */
         for (;;) pause();
     }
     if (pid < 0) return mproc_task_fail("fork failed");

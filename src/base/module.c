@@ -41,6 +41,13 @@ static bool is_started(const mproc__module *m)
  * the child, whose only thread that is, unlocks mu. Not set when the
  * forkserver's clone (which runs no fork handlers) calls the child's hooks. */
 static bool mu_held_for_fork;
+/* In the child, while its hooks run: mu_held_for_fork as it was. */
+static bool child_of_prepared_fork;
+
+bool mproc__fork_was_prepared(void)
+{
+    return child_of_prepared_fork;
+}
 
 static void before_fork(void)
 {
@@ -67,6 +74,7 @@ void mproc__modules_after_fork_child(void)
      * (ThreadSanitizer sees a mutex made anew as still held, and the next
      * fork's lock as a double lock). Otherwise (the forkserver's clone)
      * another thread of the parent may have held it: made anew. */
+    child_of_prepared_fork = mu_held_for_fork;
     if (mu_held_for_fork) {
         mu_held_for_fork = false;
         MPROC__UNLOCK(&mu);
@@ -76,6 +84,7 @@ void mproc__modules_after_fork_child(void)
     if (library_started) mproc__self_pid_v = pid; /* first: every hook may use it */
     for (mproc__module *m = head; m; m = m->next)
         if (is_started(m) && m->after_fork_child) m->after_fork_child();
+    child_of_prepared_fork = false;
 }
 
 static void install_atfork(void)

@@ -71,6 +71,11 @@ void mproc__module_start(mproc__module *m);
  * where they already ran for this pid. */
 void mproc__modules_after_fork_child(void);
 
+/* In an after_fork_child hook: whether the before_fork hooks ran for this
+ * child (a fork(), not the forkserver's clone), so that what a module
+ * locked in before_fork is this thread's to unlock. False elsewhere. */
+bool mproc__fork_was_prepared(void);
+
 /* The first registered module, by rank (then m->next): for tests and
  * diagnostics; the list only grows. */
 const mproc__module *mproc__modules(void);

@@ -141,6 +141,7 @@ void mproc__cluster_rank_setup(const cl_task_hdr *h, void *init, const char *arg
         /* Its tasks fail: with MPROC_ENOMEM while the setup's record is
          * kept (until the pool's drop), else as tasks of no setup. */
         if (l) *l = (lpool){.setup = h->setup, .nomem = true};
+        free(a);
         mproc_log(MPROC_LOG_ERROR, "cluster: no memory for a local pool setup (%zu bytes)", len);
         return;
     }

@@ -25,25 +25,22 @@ static int ensure_locked(void)
     return 0;
 }
 
-static bool held_for_fork; /* as base/module.c's mu_held_for_fork */
-
 static void before_fork(void)
 {
     MPROC__LOCK(&mu);
-    held_for_fork = true;
     (void)ensure_locked();
 }
 
 static void after_fork_parent(void)
 {
-    held_for_fork = false;
     MPROC__UNLOCK(&mu);
 }
 
+/* Unlocked as before_fork locked it (ThreadSanitizer takes a mutex made
+ * anew for one still held); made anew after the forkserver's clone. */
 static void after_fork_child(void)
 {
-    if (held_for_fork) {
-        held_for_fork = false;
+    if (mproc__fork_was_prepared()) {
         MPROC__UNLOCK(&mu);
     } else {
         mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;

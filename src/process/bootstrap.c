@@ -216,9 +216,8 @@ int mproc__boot_decode(const void *blob, size_t len, mproc__boot *b)
             rc = MPROC_EPROTO;
         b->daemon = d;
         bool t = false;
-        if (!rc && mproc_value_map_get_str(m, "pthread") &&
-            mproc_value_get_bool(mproc_value_map_get_str(m, "pthread"), &t))
-            rc = MPROC_EPROTO;
+        const mproc_value *pt = mproc_value_map_get_str(m, "pthread"); /* only when true */
+        if (!rc && pt && mproc_value_get_bool(pt, &t)) rc = MPROC_EPROTO;
         b->parent_is_thread = t;
         b->target = u;
         size_t n = 0;
