@@ -15,7 +15,9 @@ int mproc__deadline_init(mproc__deadline *d, int timeout_ms)
 {
     if (timeout_ms < 0 && timeout_ms != MPROC_FOREVER) return MPROC_EINVAL;
     d->forever = timeout_ms == MPROC_FOREVER;
-    d->at_ns = d->forever ? 0 : mproc_now_ns() + (int64_t)timeout_ms * 1000000;
+    /* A zero timeout has passed already, so a try reads no clock (the
+     * monotonic clock is never below 0). */
+    d->at_ns = d->forever || timeout_ms == 0 ? 0 : mproc_now_ns() + (int64_t)timeout_ms * 1000000;
     return 0;
 }
 
