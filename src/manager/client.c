@@ -287,9 +287,9 @@ int mproc__mgr_client_lazy(mproc_manager **out, const mproc__mgr_link *l)
 {
     mproc_manager *m;
     int rc = client_alloc(&m, l->address, l->max_msg, l->call_ms);
-    if (!rc) rc = keep_key(m, l->key, l->key_len);
-    if (rc) {
-        if (m) client_dealloc(m);
+    if (rc) return rc;
+    if ((rc = keep_key(m, l->key, l->key_len))) {
+        client_dealloc(m);
         return rc;
     }
     atomic_store(&m->lazy, true);
