@@ -1,14 +1,16 @@
 """The Python side of a pool worker (python/src/pool.c): the core's worker
 calls init() once, then run() for each task, with the task's pickle; run
-returns the pickle of (ok, value), an exception travelling as Python's
-pools send it (with the remote traceback's text as its __cause__); ok is
-None when the task's own pickle could not be loaded."""
+returns (ok, value) encoded as a queue message is (python/src/codec.c:
+marshal's for plain builtin values, else a pickle), an exception
+travelling as Python's pools send it (with the remote traceback's text as
+its __cause__); ok is None when the task's own pickle could not be
+loaded."""
 import itertools
 import pickle
 
 from multiprocessing.pool import ExceptionWithTraceback, MaybeEncodingError
 
-from . import process
+from . import _core, process
 
 # The kinds of task (their first field).
 APPLY, MAP, STARMAP = 0, 1, 2
@@ -96,7 +98,7 @@ def run(payload):
         # ok None: the task itself could not be unpickled (pool._decode)
         out = (False if unpickled else None, _wrap(e, kind))
     try:
-        data = pickle.dumps(out, _HIGHEST)
+        data = _core.codec_dumps(out)
     except Exception as e:
         # Python's Pool sends MaybeEncodingError; its ProcessPoolExecutor
         # the exception itself, a BaseException too

@@ -90,7 +90,7 @@ def _decode(out, executor=False):
     if rc != 0:
         return False, _error(rc, msg, pid, executor)
     try:
-        ok, value = pickle.loads(data)
+        ok, value = _core.codec_loads(data)
     except Exception as e:
         return False, (_broken('the result could not be unpickled', e) if executor else e)
     except BaseException as e:

@@ -25,13 +25,13 @@
  * signal (Ctrl-C) is seen within SLICE_MS.
  *
  * The files: errors.c (exceptions, waits), handle.c (boxes and handles),
- * sync.c, queue.c, conn.c, channel.c (a manager connection's queues),
- * process.c, embed.c (start methods and the child's start), shared.c
- * (shared values' memory and the synchronized wrappers' base, named shared
- * memory), module.c (the module). Each file's functions for Python are in
- * its own method table, which module.c adds to the module. Names shared
- * between the files are hidden outside the extension (it is built with
- * -fvisibility=hidden). */
+ * sync.c, queue.c, codec.c (a queue message's encoding), conn.c, channel.c
+ * (a manager connection's queues), process.c, embed.c (start methods and
+ * the child's start), shared.c (shared values' memory and the synchronized
+ * wrappers' base, named shared memory), module.c (the module). Each
+ * file's functions for Python are in its own method table, which module.c
+ * adds to the module. Names shared between the files are hidden outside
+ * the extension (it is built with -fvisibility=hidden). */
 #ifndef MPROC_PY_CORE_H
 #define MPROC_PY_CORE_H
 
@@ -113,6 +113,16 @@ typedef struct msg_ctx {
     size_t len;
 } msg_ctx;
 PyObject *msg_bytes(msg_ctx *m);
+
+/* codec.c: a queue message's encoding (marshal's for plain builtin values,
+ * else a pickle); codec_ready once before the others: 0, or -1 with the
+ * exception set. A pickle up to CODEC_SMALL_COPY bytes is unpickled from a
+ * copy, a larger one where it is. */
+#define CODEC_SMALL_COPY ((size_t)4096)
+int codec_ready(void);
+PyObject *codec_dumps(PyObject *obj);
+PyObject *codec_loads(const void *buf, size_t len);
+extern PyMethodDef codec_methods[];
 
 /* conn.c */
 typedef struct Conn {

@@ -27,8 +27,9 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     PyMethodDef *tables[] = {
-        handle_methods, sync_methods,   queue_methods,    conn_methods, process_methods,
-        embed_methods,  shared_methods, listener_methods, pool_methods, channel_methods,
+        handle_methods,  sync_methods,    queue_methods,  conn_methods,
+        process_methods, embed_methods,   shared_methods, listener_methods,
+        pool_methods,    channel_methods, codec_methods,
     };
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (PyModule_AddFunctions(m, tables[i])) return NULL;

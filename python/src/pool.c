@@ -1,7 +1,7 @@
 /* Pools, executors and futures (docs/python.md, "Pools and futures"): the
  * core's pool dispatches; a task is a pickle handed to py_task, which in
- * the worker unpickles, calls and returns the pickled outcome
- * (mproc._poolworker does the Python part).
+ * the worker unpickles, calls and returns the outcome encoded as a queue
+ * message (codec.c; mproc._poolworker does the Python part).
  *
  * A worker is an interpreter: under fork a copy of this one, forked by the
  * core in whichever thread starts it (a pool's internal thread when it
@@ -158,7 +158,7 @@ static int py_fail(const char *what)
 }
 
 /* A task: arg is the pickle of (kind, func, args, kwargs); the result is
- * the pickle of (ok, value). */
+ * (ok, value) encoded by codec_dumps. */
 static int py_task(const void *arg, size_t arglen, mproc_result *res)
 {
     py_enter();

@@ -51,12 +51,11 @@ PyObject *msg_bytes(msg_ctx *m)
 /* ---- put and get of objects: the pickling in C ----------------------------------- */
 
 /* What Queue.put and Queue.get call once per item, with nothing of Python's
- * between them and the core: pickle.dumps / pickle.loads (protocol
- * HIGHEST_PROTOCOL, as reduction.dumps), queue.Full / queue.Empty raised
- * here. Two costs are avoided:
+ * between them and the core: the message's encoding (codec.c), queue.Full /
+ * queue.Empty raised here. Two costs are avoided:
  * - the message taken is read into a buffer of this thread, kept from one
  *   get to the next (its pages stay mapped: a new 1 MiB buffer per message
- *   faults every page in again), and unpickled from there; a get that runs
+ *   faults every page in again), and decoded from there; a get that runs
  *   during another's unpickling (a __setstate__ that gets) uses a buffer of
  *   its own;
  * - an exact bytes object of LARGE_BYTES bytes or more is put as the very
@@ -65,29 +64,19 @@ PyObject *msg_bytes(msg_ctx *m)
  *   built in the same kind of kept buffer instead of a new bytes object. */
 #define LARGE_BYTES  ((Py_ssize_t)64 << 10)
 #define SCRATCH_KEEP ((size_t)8 << 20) /* larger buffers are not kept */
-#define SMALL_COPY   ((size_t)4096)    /* unpickled from a copy up to this size */
 
-static PyObject *pk_dumps, *pk_loads, *pk_proto, *exc_full, *exc_empty;
+static PyObject *exc_full, *exc_empty;
 
-static int codec_ready(void)
+static int queue_ready(void)
 {
     if (exc_empty) return 0;
-    PyObject *pickle = PyImport_ImportModule("pickle");
-    if (!pickle) return -1;
+    if (codec_ready()) return -1;
     PyObject *queue = PyImport_ImportModule("queue");
-    if (queue) {
-        pk_dumps = PyObject_GetAttrString(pickle, "dumps");
-        pk_loads = PyObject_GetAttrString(pickle, "loads");
-        pk_proto = PyObject_GetAttrString(pickle, "HIGHEST_PROTOCOL");
-        exc_full = PyObject_GetAttrString(queue, "Full");
-        exc_empty = PyObject_GetAttrString(queue, "Empty");
-        Py_DECREF(queue);
-    }
-    Py_DECREF(pickle);
-    if (pk_dumps && pk_loads && pk_proto && exc_full && exc_empty) return 0;
-    Py_CLEAR(pk_dumps);
-    Py_CLEAR(pk_loads);
-    Py_CLEAR(pk_proto);
+    if (!queue) return -1;
+    exc_full = PyObject_GetAttrString(queue, "Full");
+    exc_empty = PyObject_GetAttrString(queue, "Empty");
+    Py_DECREF(queue);
+    if (exc_full && exc_empty) return 0;
     Py_CLEAR(exc_full);
     Py_CLEAR(exc_empty);
     return -1;
@@ -199,7 +188,7 @@ static PyObject *queue_put_obj(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     int ms;
     box *b = get_box(args[0], M_QUEUE);
-    if (!b || py_timeout_ms(args[2], args[3], &ms) || codec_ready()) return NULL;
+    if (!b || py_timeout_ms(args[2], args[3], &ms) || queue_ready()) return NULL;
     PyObject *obj = args[1], *pk = NULL;
     scratch *s = NULL;
     put_ctx c = {b->obj, NULL, 0};
@@ -215,14 +204,8 @@ static PyObject *queue_put_obj(PyObject *self, PyObject *const *args, Py_ssize_t
         s->busy = 1;
     } else {
         s = NULL;
-        PyObject *pargs[2] = {obj, pk_proto};
-        pk = PyObject_Vectorcall(pk_dumps, pargs, 2, NULL);
+        pk = codec_dumps(obj);
         if (!pk) return NULL;
-        if (!PyBytes_Check(pk)) {
-            Py_DECREF(pk);
-            PyErr_SetString(PyExc_TypeError, "pickle.dumps did not return bytes");
-            return NULL;
-        }
         c.buf = PyBytes_AS_STRING(pk), c.len = (size_t)PyBytes_GET_SIZE(pk);
     }
     int rc = try_then_sliced(put_fn, &c, ms);
@@ -265,7 +248,7 @@ static PyObject *queue_get_obj(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     int ms, rc;
     box *b = get_box(args[0], M_QUEUE);
-    if (!b || py_timeout_ms(args[1], args[2], &ms) || codec_ready()) return NULL;
+    if (!b || py_timeout_ms(args[1], args[2], &ms) || queue_ready()) return NULL;
     scratch *s = scratch_get(1);
     msg_ctx m = {b->obj, NULL, 0};
     if (s) {
@@ -289,15 +272,7 @@ static PyObject *queue_get_obj(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     PyObject *r = NULL;
     if (rc == 0) {
-        /* A small message as bytes (one object to make, not two), a larger
-         * one seen where it is. */
-        PyObject *view = m.len <= SMALL_COPY
-                             ? PyBytes_FromStringAndSize(m.buf, (Py_ssize_t)m.len)
-                             : PyMemoryView_FromMemory(m.buf, (Py_ssize_t)m.len, PyBUF_READ);
-        if (view) {
-            r = PyObject_Vectorcall(pk_loads, &view, 1, NULL);
-            Py_DECREF(view);
-        }
+        r = codec_loads(m.buf, m.len);
     } else if (rc == MPROC_ETIMEDOUT) {
         PyErr_SetNone(exc_empty);
     } else if (rc != 1) {

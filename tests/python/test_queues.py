@@ -1,5 +1,9 @@
 """Queue, SimpleQueue, JoinableQueue: mproc against Python's
 multiprocessing, under each start method."""
+import collections
+import enum
+import marshal
+import math
 import pickle
 import queue
 import time
@@ -48,6 +52,84 @@ class Bytes(bytes):
     pass
 
 
+class Str(str):
+    pass
+
+
+class Int(int):
+    pass
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+def values():
+    """Values of every kind a queue carries: mproc writes those made only
+    of exact builtin types with marshal, small ones in a form that keeps no
+    table of the objects written, and the rest as pickles. Each comes out
+    as pickle gives it back: same types, same order, same sharing."""
+    shared = [1, 2]
+    rec = []
+    rec.append(rec)
+    deep = []
+    for _ in range(40):  # deeper than mproc's check goes
+        deep = [deep]
+    paths = []
+    for _ in range(40):  # 2**40 paths through 41 lists
+        paths = [paths, paths]
+    return [
+        None, True, False, 0, -1, 2**31, -2**63, 2**64 + 1, 10**400, 1.5, -0.0,
+        float('inf'), float('nan'), 1 + 2j, '', 'item', '\xe9\u20ac\U0001d11e', '\udc80',
+        'x' * 300, b'', b'\x00\xff', b'b' * 300, bytearray(b'ab'), (), (1, 'item', 1.5),
+        [1, 'two', 3.0, None, True], (1,) * 17, [1, [2, [3]]], {'b': 1, 'a': 2},
+        {True: 1, 2: 'x'}, {1, 2}, frozenset({'a'}), {(1, 2): [3]}, list(range(100000)),
+        Str('s'), Int(5), Color.RED, (Int(1), 2), [bytearray(b'x')], (Str('t'), 'u'),
+        collections.OrderedDict(a=1), collections.defaultdict(list, a=[1]),
+        [shared, shared], {'a': shared, 'b': shared}, ('y' * 1000,) * 2, rec, deep, paths,
+    ]
+
+
+def same(a, b):
+    """a and b equal, of the same types all the way down (NaN equal to
+    NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(x is a or same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def check_values(test, got):
+    want = values()
+    test.assertEqual(len(got), len(want))
+    rec, deep, paths = got[-3:]
+    for w, g in zip(want[:-3], got[:-3]):
+        test.assertTrue(same(w, g), '%.80r came back as %.80r' % (w, g))
+    test.assertIs(rec[0], rec)
+    for _ in range(40):
+        test.assertEqual(len(deep), 1)
+        deep = deep[0]
+        test.assertIs(paths[0], paths[1])
+        paths = paths[0]
+    test.assertEqual((deep, paths), ([], []))
+    shared_list, shared_dict, strings = got[-6:-3]
+    test.assertIs(shared_list[0], shared_list[1])
+    test.assertIs(shared_dict['a'], shared_dict['b'])
+    test.assertIs(strings[0], strings[1])
+
+
+def echo_values(q_in, q_out):
+    for _ in values():
+        q_out.put(q_in.get(timeout=30))
+
+
 @both(methods=('fork',))
 class Messages:
     def test_bytes_of_every_size(self):
@@ -62,6 +144,12 @@ class Messages:
             got = q.get(timeout=10)
             self.assertEqual(got, obj)
             self.assertIs(type(got), type(obj))
+
+    def test_values_come_back_as_they_were(self):
+        q = self.mp.Queue()
+        for v in values():
+            q.put(v)
+        check_values(self, [q.get(timeout=10) for _ in values()])
 
     def test_get_while_unpickling(self):
         global _inner
@@ -162,6 +250,18 @@ class AcrossProcesses:
             p.join(30)
             self.assertEqual(p.exitcode, 0)
 
+    def test_values_through_a_child(self):
+        q_in, q_out = self.mp.Queue(), self.mp.Queue()
+        p = self.mp.Process(target=echo_values, args=(q_in, q_out))
+        p.start()
+        try:
+            for v in values():
+                q_in.put(v)
+            check_values(self, [q_out.get(timeout=30) for _ in values()])
+        finally:
+            p.join(30)
+        self.assertEqual(p.exitcode, 0)
+
     def test_simple_queue_child(self):
         q = self.mp.SimpleQueue()
         self.assertEqual(run(self.mp, produce, q, 5), 0)
@@ -175,7 +275,28 @@ class BeyondPython:
         q = self.mp.Queue()
         self.assertRaises(Exception, q.put, lambda: 0)
         self.assertRaises(RuntimeError, q.put, self.mp.Lock())
+        # marshal would write a code object; pickle refuses it, and so does
+        # the queue
+        self.assertRaises(TypeError, q.put, produce.__code__)
+        self.assertRaises(TypeError, q.put, (1, produce.__code__))
         self.assertTrue(q.empty())
+
+    def test_encoding_chosen(self):
+        # marshal for plain builtin values of a few hundred objects at most
+        # (version 2 for a small one), a pickle (first byte 0x80) otherwise
+        from mproc import _core
+        rec = []
+        rec.append(rec)
+        small = [None, 1, 2**62, 'item', (1, 'item', 1.5), [1.5] * 16, ('s' * 256, b'b' * 256)]
+        larger = [(1,) * 17, {'a': [1, 2]}, {1, 2}, [[1]] * 100, 2**64, 's' * 257]
+        pickled = [bytearray(b'x'), Str('s'), (Int(1),), [Bytes(b'')], list(range(300)), rec]
+        for v in small:
+            self.assertEqual(_core.codec_dumps(v), marshal.dumps(v, 2), v)
+        for v in larger:
+            self.assertEqual(_core.codec_dumps(v), marshal.dumps(v), v)
+        for v in pickled:
+            self.assertEqual(_core.codec_dumps(v)[0], 0x80, v)
+            self.assertIs(type(_core.codec_loads(_core.codec_dumps(v))), type(v))
 
     def test_large_message(self):
         q = self.mp.Queue()
