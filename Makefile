@@ -7,6 +7,7 @@ INJECT_BUILD ?= build-inject
 FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
 ANALYZE_BUILD ?= build-analyze
+O3_BUILD ?= build-o3
 RELEASE_BUILD ?= build-release
 OMPI_BUILD ?= build-openmpi
 FUZZ_SECONDS ?= 30
@@ -101,13 +102,20 @@ cluster-openmpi: deps
 
 # gcc 12's static analyzer (-fanalyzer) over src/, in its own directory: any
 # finding fails the build. False positives are silenced where they occur,
-# each with a pragma and the reason.
+# each with a pragma and the reason. Then the library, the cluster layer
+# and the Python module built as CMAKE_BUILD_TYPE=Release (-O3), whose
+# warnings (errors under -Werror) differ from those of -O2.
 analyze: deps
 	@cmake -S . -B $(ANALYZE_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DMPROC_ANALYZE=ON -DBUILD_TESTING=OFF -DMPROC_TESTING=ON >/dev/null
 	@cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_obj -- -k
 	@if cmake --build $(ANALYZE_BUILD) --target help | grep -w mproc_cluster >/dev/null; then \
 	  cmake --build $(ANALYZE_BUILD) -j$(JOBS) --target mproc_cluster -- -k; fi
+	@cmake -S . -B $(O3_BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(O3_BUILD) -j$(JOBS) --target mproc mproc_static -- -k
+	@for t in mproc_cluster mproc_python; do \
+	  if cmake --build $(O3_BUILD) --target help | grep -w $$t >/dev/null; then \
+	    cmake --build $(O3_BUILD) -j$(JOBS) --target $$t -- -k || exit 1; fi; done
 
 # Failure injection (docs/testing.md): the library built with -DMPROC_INJECT=ON
 # and ASan + UBSan in its own directory; each scenario of tests/inject runs
@@ -156,5 +164,5 @@ format:
 	  examples/*.c bench/*.c bench/*.h tools/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD) \
+	rm -rf $(BUILD) $(ASAN_BUILD) $(INJECT_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(ANALYZE_BUILD) $(O3_BUILD) \
 	  $(RELEASE_BUILD) $(OMPI_BUILD)
