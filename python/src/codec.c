@@ -6,8 +6,8 @@
  * (docs/python.md). Marshal is used only for a value of a few hundred
  * objects at most (PLAIN_BUDGET), built entirely of the exact builtin
  * types it writes as they are: None, bool, int, float,
- * complex, str, bytes, and tuples, lists, dicts, sets and frozensets of
- * them. Anything else is pickled: a subclass (which marshal refuses), a
+ * complex, str, bytes, and tuples, lists and dicts of them. Anything else
+ * is pickled (a set too, see plain()): a subclass (which marshal refuses), a
  * bytearray or any other buffer (which marshal would turn into bytes), a
  * code object (which pickle refuses). Marshal keeps what pickle keeps of
  * such a value: the types, the order of a dict, and an object met twice
@@ -72,8 +72,11 @@ static int plain_items(PyObject *const *items, Py_ssize_t n, int depth, long *bu
 }
 
 /* True if marshal writes o, and all it holds, as exactly what they are.
- * Calls no Python code: nothing can change o between this check and its
- * writing. */
+ * Allocates no object, so no garbage collection (and no __del__ in it) can
+ * run and change o between this check and its writing. That is also why a
+ * set is not plain: its check would need an iterator object, and marshal
+ * makes a list to write it. (Marshal first raises its audit event: a hook
+ * that changed the value it is shown would have it written as changed.) */
 static int plain(PyObject *o, int depth, long *budget)
 {
     PyTypeObject *t = Py_TYPE(o);
@@ -92,26 +95,6 @@ static int plain(PyObject *o, int depth, long *budget)
         while (PyDict_Next(o, &pos, &k, &v))
             if (!plain(k, depth - 1, budget) || !plain(v, depth - 1, budget)) return 0;
         return 1;
-    }
-    if (t == &PySet_Type || t == &PyFrozenSet_Type) {
-        /* A set's iterator calls no Python code (its items are hashed
-         * already). */
-        PyObject *it = PyObject_GetIter(o), *x;
-        if (!it) {
-            PyErr_Clear();
-            return 0;
-        }
-        int ok = 1;
-        while (ok && (x = PyIter_Next(it)) != NULL) {
-            ok = plain(x, depth - 1, budget);
-            Py_DECREF(x);
-        }
-        Py_DECREF(it);
-        if (PyErr_Occurred()) {
-            PyErr_Clear();
-            ok = 0;
-        }
-        return ok;
     }
     return 0;
 }

@@ -288,8 +288,9 @@ class BeyondPython:
         rec = []
         rec.append(rec)
         small = [None, 1, 2**62, 'item', (1, 'item', 1.5), [1.5] * 16, ('s' * 256, b'b' * 256)]
-        larger = [(1,) * 17, {'a': [1, 2]}, {1, 2}, [[1]] * 100, 2**64, 's' * 257]
-        pickled = [bytearray(b'x'), Str('s'), (Int(1),), [Bytes(b'')], list(range(300)), rec]
+        larger = [(1,) * 17, {'a': [1, 2]}, [[1]] * 100, 2**64, 's' * 257]
+        pickled = [bytearray(b'x'), Str('s'), (Int(1),), [Bytes(b'')], list(range(300)), rec,
+                   {1, 2}, [frozenset()]]
         for v in small:
             self.assertEqual(_core.codec_dumps(v), marshal.dumps(v, 2), v)
         for v in larger:
