@@ -41,6 +41,8 @@
 #define SMALL_ATOM    256 /* characters of a str, bytes of a bytes */
 #define SMALL_VERSION 2
 
+#define SMALL_COPY ((size_t)4096) /* a pickle unpickled from a copy up to this size */
+
 static PyObject *pk_dumps, *pk_loads, *pk_proto;
 
 int codec_ready(void)
@@ -157,7 +159,7 @@ PyObject *codec_loads(const void *buf, size_t len)
         return PyMarshal_ReadObjectFromString((const char *)buf, (Py_ssize_t)len);
     /* A small pickle as bytes (one object to make, not two), a larger one
      * seen where it is. */
-    PyObject *view = len <= CODEC_SMALL_COPY
+    PyObject *view = len <= SMALL_COPY
                          ? PyBytes_FromStringAndSize(buf, (Py_ssize_t)len)
                          : PyMemoryView_FromMemory((char *)buf, (Py_ssize_t)len, PyBUF_READ);
     if (!view) return NULL;
@@ -175,18 +177,16 @@ static PyObject *py_codec_dumps(PyObject *self, PyObject *obj)
     return codec_ready() ? NULL : codec_dumps(obj);
 }
 
-/* codec_loads(data: bytes-like) -> object */
+/* codec_loads(data: bytes) -> object */
 static PyObject *py_codec_loads(PyObject *self, PyObject *data)
 {
     (void)self;
-    if (codec_ready()) return NULL;
-    if (PyBytes_CheckExact(data))
-        return codec_loads(PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data));
-    Py_buffer v;
-    if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE)) return NULL;
-    PyObject *r = codec_loads(v.buf, (size_t)v.len);
-    PyBuffer_Release(&v);
-    return r;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "codec_loads(data): data must be bytes");
+        return NULL;
+    }
+    return codec_ready() ? NULL
+                         : codec_loads(PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data));
 }
 
 PyMethodDef codec_methods[] = {

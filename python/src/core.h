@@ -116,9 +116,7 @@ PyObject *msg_bytes(msg_ctx *m);
 
 /* codec.c: a queue message's encoding (marshal's for plain builtin values,
  * else a pickle); codec_ready once before the others: 0, or -1 with the
- * exception set. A pickle up to CODEC_SMALL_COPY bytes is unpickled from a
- * copy, a larger one where it is. */
-#define CODEC_SMALL_COPY ((size_t)4096)
+ * exception set. */
 int codec_ready(void);
 PyObject *codec_dumps(PyObject *obj);
 PyObject *codec_loads(const void *buf, size_t len);
